@@ -1,0 +1,452 @@
+//! Config as code: the `it-ops.yaml` document (the SLA seed's ConfigMap).
+//!
+//! One file may hold several YAML documents. Parsing is strict (unknown
+//! fields are errors) and every problem is reported with its path, e.g.
+//! `documents[1].service.criticality: unknown criticality "urgent"`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::error::{FieldError, FieldErrors};
+use crate::model::{Criticality, NodeId, check_name};
+use crate::wire::{LinkedService, check_tags};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ItOpsDocument {
+    /// Document format version; only "1" exists.
+    pub version: String,
+    pub hierarchy: HierarchyDoc,
+    pub service: ServiceDoc,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, serde_yaml::Value>,
+    #[serde(default)]
+    pub operations: Option<OperationsDoc>,
+    /// Kubernetes namespace the service runs in (the ConfigMap's namespace
+    /// when the operator applies it); namespace-level backup reports use it.
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HierarchyDoc {
+    pub organization: String,
+    pub platform: String,
+    pub environment: String,
+    pub cluster: String,
+    #[serde(default)]
+    pub service: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceDoc {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub criticality: Option<String>,
+    #[serde(default)]
+    pub sla_group: Option<String>,
+    #[serde(default)]
+    pub workload_type: Option<String>,
+    #[serde(default)]
+    pub workload_name: Option<String>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OperationsDoc {
+    #[serde(default)]
+    pub backup: Option<BackupDoc>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackupDoc {
+    #[serde(default)]
+    pub expected: bool,
+    #[serde(default)]
+    pub max_age_days: Option<f64>,
+    #[serde(default)]
+    pub schedule: Option<String>,
+    #[serde(default)]
+    pub storage_size: Option<String>,
+}
+
+/// Backup expectation of a service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupSpec {
+    pub expected: bool,
+    pub max_age_days: f64,
+    pub schedule: Option<String>,
+    pub storage_size: Option<String>,
+}
+
+/// Default `maxAgeDays` when a backup is expected but no age is given.
+pub const DEFAULT_BACKUP_MAX_AGE_DAYS: f64 = 1.0;
+
+/// A validated service declaration, ready for storage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSpec {
+    pub organization: String,
+    pub node: NodeId,
+    pub name: String,
+    pub display_name: Option<String>,
+    pub criticality: Criticality,
+    pub sla_group: Option<String>,
+    pub kind: String,
+    pub tags: Vec<String>,
+    pub namespace: Option<String>,
+    pub workload_type: Option<String>,
+    pub workload_name: Option<String>,
+    /// Free-form metadata as JSON (string values, `usedBy` kept as a list).
+    pub metadata: BTreeMap<String, serde_json::Value>,
+    pub used_by: Vec<LinkedService>,
+    pub backup: Option<BackupSpec>,
+    /// Initial storage facts from `metadata` (allocated, used, free %).
+    pub storage: Option<(Option<u64>, Option<u64>, f64)>,
+}
+
+fn yaml_to_json(v: &serde_yaml::Value) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+fn scalar_string(v: &serde_yaml::Value) -> Option<String> {
+    match v {
+        serde_yaml::Value::String(s) => Some(s.clone()),
+        serde_yaml::Value::Number(n) => Some(n.to_string()),
+        serde_yaml::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Parse every YAML document in `text` (JSON is YAML too) and validate them.
+/// Returns all problems at once; nothing is returned when any document is bad.
+pub fn parse_documents(text: &str) -> Result<Vec<ServiceSpec>, FieldErrors> {
+    let mut errs = FieldErrors::default();
+    let mut raw: Vec<serde_yaml::Value> = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        match serde_yaml::Value::deserialize(doc) {
+            Ok(serde_yaml::Value::Null) => {}
+            Ok(v) => raw.push(v),
+            Err(e) => {
+                errs.push(FieldError::new("document", "invalid_yaml", e.to_string()));
+                return Err(errs);
+            }
+        }
+    }
+    if raw.is_empty() {
+        errs.push(FieldError::new("document", "missing_field", "no document found"));
+        return Err(errs);
+    }
+    let many = raw.len() > 1;
+    let mut specs = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, v) in raw.into_iter().enumerate() {
+        let prefix = if many { format!("documents[{i}].") } else { String::new() };
+        let doc: ItOpsDocument = match serde_path_to_error::deserialize(v) {
+            Ok(d) => d,
+            Err(e) => {
+                errs.push(path_error(&prefix, &e));
+                continue;
+            }
+        };
+        match validate(&doc, &prefix) {
+            Ok(spec) => {
+                let key = (spec.node.to_string(), spec.name.clone());
+                if !seen.insert(key) {
+                    errs.push(FieldError::invalid(
+                        format!("{prefix}service.name"),
+                        format!("service {:?} under {} is declared twice in this file", spec.name, spec.node),
+                    ));
+                }
+                specs.push(spec)
+            }
+            Err(e) => errs.0.extend(e.0),
+        }
+    }
+    errs.into_result(specs)
+}
+
+/// Turn a serde error with its path into a field error.
+pub fn path_error<E: std::fmt::Display>(prefix: &str, e: &serde_path_to_error::Error<E>) -> FieldError {
+    let msg = e.inner().to_string();
+    let path = e.path().to_string();
+    let base = if path == "." { String::new() } else { path };
+    // serde names the culprit in backticks for unknown and missing fields
+    let named = msg.split('`').nth(1).map(str::to_string);
+    let (code, field) = if msg.starts_with("unknown field") {
+        // the path already ends with the unknown key
+        let ends = named.as_deref().is_some_and(|n| base == n || base.ends_with(&format!(".{n}")));
+        ("unknown_field", if ends { base } else { join(&base, named.as_deref()) })
+    } else if msg.starts_with("missing field") {
+        ("missing_field", join(&base, named.as_deref()))
+    } else {
+        ("invalid_value", base)
+    };
+    let field = if field.is_empty() { "document".to_string() } else { field };
+    // serde_yaml appends a location; keep the reason itself
+    let reason = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+    FieldError::new(format!("{prefix}{field}"), code, reason)
+}
+
+fn join(base: &str, name: Option<&str>) -> String {
+    match (base.is_empty(), name) {
+        (true, Some(n)) => n.to_string(),
+        (false, Some(n)) => format!("{base}.{n}"),
+        (_, None) => base.to_string(),
+    }
+}
+
+fn validate(doc: &ItOpsDocument, p: &str) -> Result<ServiceSpec, FieldErrors> {
+    let mut errs = FieldErrors::default();
+    if doc.version != "1" {
+        errs.push(FieldError::invalid(format!("{p}version"), format!("unsupported version {:?}; expected \"1\"", doc.version)));
+    }
+    let h = &doc.hierarchy;
+    let path = format!("{}/{}/{}/{}", h.organization, h.platform, h.environment, h.cluster);
+    let node = match NodeId::parse(&format!("{p}hierarchy"), &path) {
+        Ok(NodeId::Unknown) => {
+            errs.push(FieldError::invalid(format!("{p}hierarchy"), "a declared service needs a real hierarchy"));
+            None
+        }
+        Ok(n) => Some(n),
+        Err(e) => {
+            errs.push(e);
+            None
+        }
+    };
+    let name = match (&doc.service.name, &h.service) {
+        (Some(a), Some(b)) if a != b => {
+            errs.push(FieldError::invalid(
+                format!("{p}hierarchy.service"),
+                format!("{b:?} differs from service.name {a:?}"),
+            ));
+            None
+        }
+        (Some(a), _) | (None, Some(a)) => Some(a.clone()),
+        (None, None) => {
+            errs.push(FieldError::missing(format!("{p}service.name")));
+            None
+        }
+    };
+    if let Some(n) = &name
+        && let Err(r) = check_name(n)
+    {
+        errs.push(FieldError::invalid(format!("{p}service.name"), r));
+    }
+    let criticality = match doc.service.criticality.as_deref() {
+        None => Criticality::default(),
+        Some(c) => c.parse().unwrap_or_else(|r: String| {
+            errs.push(FieldError::invalid(format!("{p}service.criticality"), r));
+            Criticality::default()
+        }),
+    };
+    if let Some(g) = &doc.service.sla_group
+        && let Err(r) = check_name(g)
+    {
+        errs.push(FieldError::invalid(format!("{p}service.slaGroup"), r));
+    }
+    if let Err(mut e) = check_tags(&doc.service.tags) {
+        e.field = format!("{p}service.{}", e.field);
+        errs.push(e);
+    }
+    if let Some(ns) = &doc.namespace
+        && let Err(r) = check_name(ns)
+    {
+        errs.push(FieldError::invalid(format!("{p}namespace"), r));
+    }
+    let mut metadata = BTreeMap::new();
+    let mut used_by = Vec::new();
+    for (k, v) in &doc.metadata {
+        if k == "usedBy" {
+            match serde_path_to_error::deserialize::<_, Vec<LinkedDoc>>(v.clone()) {
+                Ok(list) => {
+                    for (j, l) in list.iter().enumerate() {
+                        if let Err(r) = check_name(&l.name) {
+                            errs.push(FieldError::invalid(format!("{p}metadata.usedBy[{j}].name"), r));
+                        }
+                    }
+                    used_by = list.into_iter().map(|l| LinkedService { name: l.name, display_name: l.display_name }).collect();
+                }
+                Err(e) => errs.push(path_error(&format!("{p}metadata.usedBy"), &e)),
+            }
+            metadata.insert(k.clone(), yaml_to_json(v));
+            continue;
+        }
+        match scalar_string(v) {
+            Some(s) => {
+                metadata.insert(k.clone(), serde_json::Value::String(s));
+            }
+            None => errs.push(FieldError::invalid(format!("{p}metadata.{k}"), "metadata values are strings (or usedBy)")),
+        }
+    }
+    let num = |key: &str, errs: &mut FieldErrors| -> Option<f64> {
+        let s = metadata.get(key)?.as_str()?.to_string();
+        match s.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => Some(v),
+            _ => {
+                errs.push(FieldError::invalid(format!("{p}metadata.{key}"), format!("{s:?} is not a non-negative number")));
+                None
+            }
+        }
+    };
+    let alloc = num("allocatedStorage", &mut errs).map(|v| v.round() as u64);
+    let used = num("usedStorage", &mut errs).map(|v| v.round() as u64);
+    let free = num("freePercent", &mut errs);
+    if let Some(f) = free
+        && f > 100.0
+    {
+        errs.push(FieldError::invalid(format!("{p}metadata.freePercent"), "must be between 0 and 100"));
+    }
+    let storage = match (alloc, used, free) {
+        (None, None, None) => None,
+        (a, u, Some(f)) => Some((a, u, f)),
+        (Some(a), Some(u), None) if a > 0 && u <= a => Some((Some(a), Some(u), (a - u) as f64 * 100.0 / a as f64)),
+        (Some(a), Some(u), None) => {
+            errs.push(FieldError::invalid(format!("{p}metadata.usedStorage"), format!("{u} does not fit allocatedStorage {a}")));
+            None
+        }
+        (a, u, None) => Some((a, u, 100.0)),
+    };
+    let backup = doc.operations.as_ref().and_then(|o| o.backup.as_ref()).map(|b| {
+        let max_age = b.max_age_days.unwrap_or(DEFAULT_BACKUP_MAX_AGE_DAYS);
+        if !(max_age.is_finite() && max_age > 0.0) {
+            errs.push(FieldError::invalid(format!("{p}operations.backup.maxAgeDays"), "must be greater than 0"));
+        }
+        BackupSpec { expected: b.expected, max_age_days: max_age, schedule: b.schedule.clone(), storage_size: b.storage_size.clone() }
+    });
+    let kind = doc.service.kind.clone().unwrap_or_else(|| {
+        if doc.service.workload_type.is_some() { "workload".into() } else { "external".into() }
+    });
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    let node = node.expect("checked");
+    Ok(ServiceSpec {
+        organization: node.organization().unwrap_or_default().to_string(),
+        node,
+        name: name.expect("checked"),
+        display_name: doc.service.display_name.clone(),
+        criticality,
+        sla_group: doc.service.sla_group.clone(),
+        kind,
+        tags: doc.service.tags.clone(),
+        namespace: doc.namespace.clone(),
+        workload_type: doc.service.workload_type.clone(),
+        workload_name: doc.service.workload_name.clone(),
+        metadata,
+        used_by,
+        backup,
+        storage,
+    })
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LinkedDoc {
+    name: String,
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub const SEED_EXAMPLE: &str = r#"
+version: "1"
+hierarchy:
+  organization: "myorg"
+  platform: "myplatform"
+  environment: "prod"
+  cluster: "cluster1"
+  service: "postgresql"
+service:
+  name: "postgresql"
+  criticality: "critical"
+  slaGroup: "payment-system"
+  workloadType: "statefulset"
+  workloadName: "postgresql"
+  type: "database"
+  tags:
+    - database
+    - storage
+metadata:
+  serviceType: "PostgreSQL"
+  allocatedStorage: "107374182400" # 100 GB in bytes
+  usedStorage: "53687091200" # 50 GB in bytes
+  freePercent: "50"
+  version: "17.4"
+  usedBy: # Linked services (shown in Storage tab)
+    - name: "payment-api"
+      displayName: "Payment API"
+    - name: "user-service"
+      displayName: "User Service"
+operations:
+  backup:
+    expected: true
+    maxAgeDays: 1
+    schedule: "0 2 * * *"
+    storageSize: "100Gi"
+"#;
+
+    #[test]
+    fn the_seed_example_parses() {
+        let specs = parse_documents(SEED_EXAMPLE).unwrap();
+        assert_eq!(specs.len(), 1);
+        let s = &specs[0];
+        assert_eq!(s.node.to_string(), "myorg/myplatform/prod/cluster1");
+        assert_eq!(s.name, "postgresql");
+        assert_eq!(s.criticality, Criticality::Critical);
+        assert_eq!(s.sla_group.as_deref(), Some("payment-system"));
+        assert_eq!(s.kind, "database");
+        assert_eq!(s.used_by.len(), 2);
+        assert_eq!(s.used_by[0].display_name.as_deref(), Some("Payment API"));
+        assert_eq!(s.backup.as_ref().unwrap().max_age_days, 1.0);
+        assert_eq!(s.storage, Some((Some(107374182400), Some(53687091200), 50.0)));
+        assert_eq!(s.metadata["version"], serde_json::json!("17.4"));
+    }
+
+    #[test]
+    fn several_documents_and_every_problem_at_once() {
+        let text = format!(
+            "{SEED_EXAMPLE}\n---\nversion: \"2\"\nhierarchy: {{organization: a, platform: b, environment: c, cluster: d}}\nservice: {{name: x, criticality: urgent}}\n---\nversion: \"1\"\nhierarchy: {{organization: a, platform: b, environment: c, cluster: d}}\nservice: {{name: y, colour: red}}\n"
+        );
+        let errs = parse_documents(&text).unwrap_err();
+        let got: Vec<String> = errs.0.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            got,
+            vec![
+                "documents[1].version: unsupported version \"2\"; expected \"1\"".to_string(),
+                "documents[1].service.criticality: unknown criticality \"urgent\"; expected one of critical, high, medium, low".to_string(),
+                "documents[2].service.colour: unknown field `colour`, expected one of `name`, `displayName`, `criticality`, `slaGroup`, `workloadType`, `workloadName`, `type`, `tags`".to_string(),
+            ]
+        );
+        assert_eq!(errs.0[2].code, "unknown_field");
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        let errs = parse_documents("version: \"1\"\nservice: {name: x}\n").unwrap_err();
+        assert_eq!(errs.0[0].field, "hierarchy");
+        assert_eq!(errs.0[0].code, "missing_field");
+        let errs = parse_documents("version: \"1\"\nhierarchy: {organization: a, platform: b, environment: c, cluster: d}\nservice: {}\n").unwrap_err();
+        assert_eq!(errs.0[0].field, "service.name");
+    }
+
+    #[test]
+    fn bad_metadata_and_backup_are_reported() {
+        let text = "version: \"1\"\nhierarchy: {organization: a, platform: b, environment: c, cluster: d}\nservice: {name: x}\nmetadata: {allocatedStorage: lots}\noperations: {backup: {expected: true, maxAgeDays: 0}}\n";
+        let errs = parse_documents(text).unwrap_err();
+        let fields: Vec<&str> = errs.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["metadata.allocatedStorage", "operations.backup.maxAgeDays"]);
+    }
+}

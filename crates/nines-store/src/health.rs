@@ -1,0 +1,346 @@
+//! Health observations: the batched ingest path, late observations, and the
+//! stale detector's tick. The timeline rules are `nines_core::timeline`'s;
+//! this module only loads state, calls them and writes what they return.
+
+use nines_core::clock::Millis;
+use nines_core::timeline::{self, Cause, LiveState, Observation, StaleRule, Transition};
+use nines_core::wire::HealthAck;
+use nines_core::{Source, Status};
+use sqlx::Row;
+use std::collections::HashMap;
+
+use crate::services::{Conn, NewService, ensure_service};
+use crate::{Error, Result, Store, placeholders, value_rows};
+
+/// One health report, validated and resolved to its organization and node.
+#[derive(Debug, Clone)]
+pub struct HealthOp {
+    pub service: NewService,
+    pub status: Status,
+    pub message: Option<String>,
+    /// Event time.
+    pub at: Millis,
+    pub received_at: Millis,
+    pub cause: Cause,
+}
+
+struct Row0 {
+    state: LiveState,
+    stale_watch: bool,
+    source: String,
+}
+
+fn parse_status(s: &str) -> Status {
+    s.parse().unwrap_or(Status::Unknown)
+}
+
+/// Observation rows waiting for a multi-row insert.
+#[derive(Default)]
+struct Pending {
+    obs: Vec<(i64, Millis, Status, Cause, Option<String>, Millis)>,
+    transitions: Vec<(i64, Transition)>,
+}
+
+impl Pending {
+    async fn flush(&mut self, conn: &mut Conn) -> Result<()> {
+        // 6 columns a row; stay well inside every backend's parameter limit
+        for chunk in self.obs.chunks(1000) {
+            let sql = format!(
+                "INSERT INTO observations (service_id, at, status, cause, message, received_at) VALUES {}",
+                value_rows(chunk.len(), 6)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+            for (id, at, st, cause, msg, rec) in chunk {
+                q = q.bind(*id).bind(*at).bind(st.as_str()).bind(cause.as_str()).bind(msg.clone()).bind(*rec);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        for chunk in self.transitions.chunks(1000) {
+            let sql = format!(
+                "INSERT INTO transitions (service_id, at, from_status, to_status, cause) VALUES {}",
+                value_rows(chunk.len(), 5)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+            for (id, t) in chunk {
+                q = q.bind(*id).bind(t.at).bind(t.from.as_str()).bind(t.to.as_str()).bind(t.cause.as_str());
+            }
+            q.execute(&mut *conn).await?;
+        }
+        self.obs.clear();
+        self.transitions.clear();
+        Ok(())
+    }
+}
+
+async fn load_states(conn: &mut Conn, ids: &[i64], for_update: &str) -> Result<HashMap<i64, Row0>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        let sql = format!(
+            "SELECT id, status, last_real_at, stale_stage, stale_watch, source FROM services WHERE id IN ({}){for_update}",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            out.insert(
+                r.get::<i64, _>(0),
+                Row0 {
+                    state: LiveState {
+                        status: parse_status(&r.get::<String, _>(1)),
+                        last_real_at: r.get::<Option<i64>, _>(2),
+                        stale_stage: r.get::<i64, _>(3).clamp(0, 2) as u8,
+                    },
+                    stale_watch: r.get::<i64, _>(4) != 0,
+                    source: r.get::<String, _>(5),
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Write the live state of many services in one statement.
+async fn save_states(conn: &mut Conn, rows: &[(i64, LiveState, bool, Option<String>, Millis)]) -> Result<()> {
+    for chunk in rows.chunks(500) {
+        let mut values = String::new();
+        for i in 0..chunk.len() {
+            let b = i * 7;
+            if i > 0 {
+                values.push_str(", ");
+            }
+            values.push_str(&format!(
+                "(CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS BIGINT))",
+                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7
+            ));
+        }
+        let sql = format!(
+            "UPDATE services SET status = v.column2, last_real_at = v.column3, stale_stage = v.column4,
+                stale_watch = v.column5, message = v.column6, last_seen_at = v.column7, updated_at = v.column7
+             FROM (VALUES {values}) AS v WHERE services.id = v.column1"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+        for (id, st, watch, msg, seen) in chunk {
+            q = q
+                .bind(*id)
+                .bind(st.status.as_str())
+                .bind(st.last_real_at)
+                .bind(st.stale_stage as i64)
+                .bind(*watch as i64)
+                .bind(msg.clone())
+                .bind(*seen);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Does a service get stale detection? Those whose health is pushed: created
+/// by push or declared in config. Probe, operator and agent services have
+/// their own liveness.
+fn watched(source: &str, cause: Cause) -> bool {
+    cause == Cause::Report && (source == Source::Push.as_str() || source == Source::Config.as_str())
+}
+
+impl Store {
+    /// Ingest a batch of health reports in one transaction. Returns one ack
+    /// per op, in order. `floor` is when nines began listening (silence
+    /// before it is not counted).
+    pub async fn ingest_health(&self, ops: &[HealthOp], rule: &StaleRule, floor: Millis) -> Result<Vec<HealthAck>> {
+        let mut w = self.write_tx().await?;
+        let conn: &mut Conn = &mut w.tx;
+        let mut ids = Vec::with_capacity(ops.len());
+        let mut created = Vec::with_capacity(ops.len());
+        for op in ops {
+            let (id, c) = ensure_service(conn, &op.service, op.received_at).await?;
+            ids.push(id);
+            created.push(c);
+        }
+        let mut unique = ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        let mut states = load_states(conn, &unique, self.dialect.for_update()).await?;
+        let mut pending = Pending::default();
+        let mut late = Vec::new();
+        let mut last_msg: HashMap<i64, (Option<String>, Millis)> = HashMap::new();
+        for (i, op) in ops.iter().enumerate() {
+            let id = ids[i];
+            let row = states.get_mut(&id).ok_or_else(|| Error::NotFound(format!("service {id}")))?;
+            row.stale_watch |= watched(&row.source, op.cause);
+            let is_late = row.state.last_real_at.is_some_and(|l| op.at < l);
+            if is_late {
+                late.push(i);
+                continue;
+            }
+            let r = if row.stale_watch { Some(rule) } else { None };
+            let obs = Observation { at: op.at, status: op.status, cause: op.cause };
+            let step = timeline::on_report(&mut row.state, obs, r, floor);
+            for m in &step.marks {
+                pending.obs.push((id, m.at, m.status, m.cause, None, op.received_at));
+            }
+            pending.obs.push((id, op.at, op.status, op.cause, op.message.clone(), op.received_at));
+            pending.transitions.extend(step.transitions.into_iter().map(|t| (id, t)));
+            last_msg.insert(id, (op.message.clone(), op.received_at));
+        }
+        for &i in &late {
+            let op = &ops[i];
+            pending.obs.push((ids[i], op.at, op.status, op.cause, op.message.clone(), op.received_at));
+        }
+        pending.flush(conn).await?;
+        let mut rows = Vec::with_capacity(states.len());
+        for (id, row) in &states {
+            let (msg, seen) = match last_msg.get(id) {
+                Some(m) => m.clone(),
+                None => match late.iter().rev().find(|&&i| ids[i] == *id) {
+                    // only late reports: keep the newest message, but note we heard from it
+                    Some(&i) => (None, ops[i].received_at),
+                    None => continue,
+                },
+            };
+            rows.push((*id, row.state, row.stale_watch, msg, seen));
+        }
+        // a late-only service keeps its message: write it without touching message
+        let (late_only, normal): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| !last_msg.contains_key(&r.0));
+        save_states(conn, &normal).await?;
+        for (id, st, watch, _, seen) in &late_only {
+            sqlx::query("UPDATE services SET stale_watch = $2, last_seen_at = $3 WHERE id = $1")
+                .bind(*id)
+                .bind(*watch as i64)
+                .bind(*seen)
+                .execute(&mut *conn)
+                .await?;
+            let _ = st;
+        }
+        let mut rebuilt: HashMap<i64, Millis> = HashMap::new();
+        for &i in &late {
+            let id = ids[i];
+            let from = rebuilt.get(&id).map_or(ops[i].at, |&f| f.min(ops[i].at));
+            rebuilt.insert(id, from);
+        }
+        for (id, from) in rebuilt {
+            let watch = states.get(&id).is_some_and(|r| r.stale_watch);
+            let st = rebuild_from(conn, id, from, if watch { Some(rule) } else { None }, ops[0].received_at, floor).await?;
+            if let Some(r) = states.get_mut(&id) {
+                r.state = st;
+            }
+        }
+        w.tx.commit().await?;
+        Ok(ops
+            .iter()
+            .enumerate()
+            .map(|(i, op)| HealthAck {
+                id: ids[i],
+                service: op.service.name.clone(),
+                node_id: op.service.node_id.clone(),
+                status: states.get(&ids[i]).map_or(op.status, |r| r.state.status),
+                created: created[i],
+                late: late.contains(&i),
+            })
+            .collect())
+    }
+
+    /// One run of the stale detector at `now`: places the UNKNOWN and DOWN
+    /// marks that silence has earned. Returns the transitions it wrote.
+    pub async fn stale_tick(&self, rule: &StaleRule, now: Millis, floor: Millis) -> Result<Vec<(i64, Transition)>> {
+        let mut w = self.write_tx().await?;
+        let conn: &mut Conn = &mut w.tx;
+        let sql = format!(
+            "SELECT id FROM services WHERE stale_watch = 1 AND stale_stage < 2 AND last_real_at IS NOT NULL AND last_real_at <= $1 ORDER BY id{}",
+            self.dialect.for_update()
+        );
+        let ids: Vec<i64> = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now - rule.unknown_after_ms.min(rule.down_after_ms))
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| r.get::<i64, _>(0))
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut states = load_states(conn, &ids, "").await?;
+        let mut pending = Pending::default();
+        let mut changed = Vec::new();
+        let mut out = Vec::new();
+        for id in ids {
+            let Some(row) = states.get_mut(&id) else { continue };
+            let before = row.state;
+            let step = timeline::on_tick(&mut row.state, rule, now, floor);
+            if row.state == before {
+                continue;
+            }
+            for m in &step.marks {
+                pending.obs.push((id, m.at, m.status, m.cause, None, now));
+            }
+            for t in step.transitions {
+                pending.transitions.push((id, t));
+                out.push((id, t));
+            }
+            changed.push((id, row.state));
+        }
+        pending.flush(conn).await?;
+        for (id, st) in changed {
+            sqlx::query("UPDATE services SET status = $2, stale_stage = $3, updated_at = $4 WHERE id = $1")
+                .bind(id)
+                .bind(st.status.as_str())
+                .bind(st.stale_stage as i64)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+        }
+        w.tx.commit().await?;
+        Ok(out)
+    }
+}
+
+/// Recompute a service's timeline from `from` on after a late observation:
+/// stale marks and transitions at or after `from` are replaced by what the
+/// stored real observations say.
+async fn rebuild_from(conn: &mut Conn, id: i64, from: Millis, rule: Option<&StaleRule>, now: Millis, floor: Millis) -> Result<LiveState> {
+    let prev = sqlx::query("SELECT to_status FROM transitions WHERE service_id = $1 AND at < $2 ORDER BY at DESC, id DESC LIMIT 1")
+        .bind(id)
+        .bind(from)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map_or(Status::Unknown, |r| parse_status(&r.get::<String, _>(0)));
+    let real: Vec<Observation> = sqlx::query(
+        "SELECT at, status, cause FROM observations WHERE service_id = $1 AND at >= $2 AND cause <> 'stale' ORDER BY at, id",
+    )
+    .bind(id)
+    .bind(from)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| Observation {
+        at: r.get::<i64, _>(0),
+        status: parse_status(&r.get::<String, _>(1)),
+        cause: Cause::parse(&r.get::<String, _>(2)).unwrap_or(Cause::Report),
+    })
+    .collect();
+    let rebuilt = timeline::rebuild(prev, &real, rule, now, floor);
+    sqlx::query("DELETE FROM observations WHERE service_id = $1 AND at >= $2 AND cause = 'stale'")
+        .bind(id)
+        .bind(from)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM transitions WHERE service_id = $1 AND at >= $2")
+        .bind(id)
+        .bind(from)
+        .execute(&mut *conn)
+        .await?;
+    let mut pending = Pending::default();
+    for m in &rebuilt.marks {
+        pending.obs.push((id, m.at, m.status, m.cause, None, now));
+    }
+    pending.transitions.extend(rebuilt.transitions.iter().map(|t| (id, *t)));
+    pending.flush(conn).await?;
+    sqlx::query("UPDATE services SET status = $2, last_real_at = $3, stale_stage = $4 WHERE id = $1")
+        .bind(id)
+        .bind(rebuilt.state.status.as_str())
+        .bind(rebuilt.state.last_real_at)
+        .bind(rebuilt.state.stale_stage as i64)
+        .execute(&mut *conn)
+        .await?;
+    Ok(rebuilt.state)
+}

@@ -1,0 +1,269 @@
+//! Storage for nines.
+//!
+//! One interface, [`Store`], over two backends: SQLite (the zero-config
+//! default, WAL mode, one writer) and PostgreSQL (several `nines serve`
+//! replicas share one). Both run the same SQL through sqlx's `Any` driver;
+//! queries use `$n` placeholders, which both backends accept, and avoid
+//! dialect features except where [`Dialect`] says otherwise. Migrations are
+//! embedded per backend and run at start.
+//!
+//! Hot-path writes (health reports) arrive in batches: one transaction and a
+//! few multi-row statements per batch, however many reports it holds.
+//!
+//! What does not live here: HTTP, authentication decisions, the timeline
+//! rules themselves (those are pure functions in `nines-core::timeline`).
+
+mod backup;
+mod health;
+mod keys;
+mod lease;
+mod read;
+mod services;
+
+pub use backup::{BackupTarget, StorageOp};
+pub use health::HealthOp;
+pub use keys::{ApiKey, generate_key, hash_key, parse_key_id};
+pub use lease::LeaseState;
+pub use read::{ServiceFilter, ServiceRecord, transition_view};
+pub use services::NewService;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("unsupported database url {0:?}: expected sqlite://PATH or postgres://...")]
+    BadUrl(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The SQL dialect differences the store cares about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// Row locks for read-modify-write in a transaction. SQLite needs none:
+    /// its writes are serialized by [`Store`]'s writer lock.
+    fn for_update(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        }
+    }
+}
+
+/// The storage handle. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+    /// SQLite allows one writer; taking this lock before a write transaction
+    /// avoids SQLITE_BUSY on lock upgrades. PostgreSQL does not take it.
+    write_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+
+impl Store {
+    /// Connect to `url` (`sqlite://PATH` or `postgres://…`) and run pending
+    /// migrations.
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            return Err(Error::BadUrl(url.to_string()));
+        };
+        let pool = match dialect {
+            Dialect::Sqlite => {
+                let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    .min_connections(1)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL: readers never block the writer. NORMAL sync
+                            // in WAL mode loses nothing on a process crash
+                            // (kill -9); only a power cut can drop the last commits.
+                            sqlx::raw_sql(
+                                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+                            )
+                            .execute(conn)
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?
+            }
+            Dialect::Postgres => {
+                AnyPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?
+            }
+        };
+        let store = Store { pool, dialect, write_lock: Arc::new(tokio::sync::Mutex::new(())) };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let _w = self.write_lock.lock().await;
+        let mut tx = self.pool.begin().await?;
+        if self.dialect == Dialect::Postgres {
+            // replicas starting together migrate one at a time
+            sqlx::query("SELECT pg_advisory_xact_lock(7277489)").execute(&mut *tx).await?;
+        }
+        sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+            .execute(&mut *tx)
+            .await?;
+        let done: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.get::<i64, _>(0))
+            .collect();
+        let list = match self.dialect {
+            Dialect::Sqlite => SQLITE_MIGRATIONS,
+            Dialect::Postgres => POSTGRES_MIGRATIONS,
+        };
+        for (version, sql) in list {
+            if done.contains(version) {
+                continue;
+            }
+            tracing::info!(version, "applying database migration");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(*version)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Begin a write transaction (holding the writer lock on SQLite).
+    async fn write_tx(&self) -> Result<WriteTx<'_>> {
+        let guard = match self.dialect {
+            Dialect::Sqlite => Some(self.write_lock.lock().await),
+            Dialect::Postgres => None,
+        };
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { tx, _guard: guard })
+    }
+
+    /// Cheap liveness check for `/readyz`.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Claim a one-time action (e.g. creating the first admin key). Returns
+    /// true for exactly one caller, even across replicas.
+    pub async fn claim_once(&self, key: &str, value: &str) -> Result<bool> {
+        let mut w = self.write_tx().await?;
+        let r = sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&mut *w.tx)
+            .await?;
+        w.tx.commit().await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Delete everything (tests only use this on their own databases).
+    pub async fn truncate_all_for_tests(&self) -> Result<()> {
+        let mut w = self.write_tx().await?;
+        for t in ["observations", "transitions", "backup_reports", "services", "sla_groups", "api_keys", "leases", "meta"] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DELETE FROM {t}"))).execute(&mut *w.tx).await?;
+        }
+        w.tx.commit().await?;
+        Ok(())
+    }
+}
+
+struct WriteTx<'a> {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+/// Wall-clock milliseconds, only for bookkeeping columns (migration time).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// `$a, $b, …` for `n` placeholders starting at `start`.
+fn placeholders(start: usize, n: usize) -> String {
+    let mut s = String::with_capacity(n * 4);
+    for i in 0..n {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push('$');
+        s.push_str(&(start + i).to_string());
+    }
+    s
+}
+
+/// `($1, $2, $3), ($4, $5, $6), …` for `rows` rows of `cols` columns.
+fn value_rows(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        s.push_str(&placeholders(1 + r * cols, cols));
+        s.push(')');
+    }
+    s
+}
+
+fn opt_str(row: &AnyRow, col: &str) -> Option<String> {
+    row.try_get::<Option<String>, _>(col).ok().flatten()
+}
+
+fn opt_i64(row: &AnyRow, col: &str) -> Option<i64> {
+    row.try_get::<Option<i64>, _>(col).ok().flatten()
+}
+
+fn opt_f64(row: &AnyRow, col: &str) -> Option<f64> {
+    match row.try_get::<Option<f64>, _>(col) {
+        Ok(v) => v,
+        // SQLite hands back whole numbers stored in REAL columns as integers
+        Err(_) => opt_i64(row, col).map(|v| v as f64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn value_rows_numbers_placeholders() {
+        assert_eq!(super::value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::placeholders(3, 2), "$3, $4");
+    }
+}

@@ -1,0 +1,188 @@
+//! Services and SLA groups: creation on first push, GitOps apply.
+
+use nines_core::apply::ServiceSpec;
+use nines_core::clock::Millis;
+use nines_core::wire::{ApplyItem, LinkedService};
+use nines_core::{Criticality, Source};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::{Result, Store};
+
+/// Attributes a push gives a service it creates. Later pushes do not change them.
+#[derive(Debug, Clone)]
+pub struct NewService {
+    pub organization: String,
+    pub node_id: String,
+    pub name: String,
+    pub kind: String,
+    pub criticality: Criticality,
+    pub sla_group: Option<String>,
+    pub tags: Vec<String>,
+    pub source: Source,
+    pub backup_expected: bool,
+}
+
+pub(crate) type Conn = sqlx::AnyConnection;
+
+/// The group's id, creating it on first use. Unique by (organization, name):
+/// members from every source and cluster join the same row.
+pub(crate) async fn ensure_sla_group(conn: &mut Conn, org: &str, name: &str, now: Millis) -> Result<i64> {
+    sqlx::query("INSERT INTO sla_groups (organization, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (organization, name) DO NOTHING")
+        .bind(org)
+        .bind(name)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    let row = sqlx::query("SELECT id FROM sla_groups WHERE organization = $1 AND name = $2")
+        .bind(org)
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(row.get::<i64, _>(0))
+}
+
+pub(crate) async fn find_service(conn: &mut Conn, org: &str, node: &str, name: &str) -> Result<Option<i64>> {
+    let row = sqlx::query("SELECT id FROM services WHERE organization = $1 AND node_id = $2 AND name = $3")
+        .bind(org)
+        .bind(node)
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.map(|r| r.get::<i64, _>(0)))
+}
+
+/// Find or create; returns `(id, created)`.
+pub(crate) async fn ensure_service(conn: &mut Conn, s: &NewService, now: Millis) -> Result<(i64, bool)> {
+    if let Some(id) = find_service(conn, &s.organization, &s.node_id, &s.name).await? {
+        return Ok((id, false));
+    }
+    let group = match &s.sla_group {
+        Some(g) => Some(ensure_sla_group(conn, &s.organization, g, now).await?),
+        None => None,
+    };
+    let tags = serde_json::to_string(&s.tags).unwrap_or_else(|_| "[]".into());
+    let row = sqlx::query(
+        "INSERT INTO services (organization, node_id, name, kind, criticality, sla_group_id, tags, source, backup_expected, backup_max_age_days, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+    )
+    .bind(&s.organization)
+    .bind(&s.node_id)
+    .bind(&s.name)
+    .bind(&s.kind)
+    .bind(s.criticality.as_str())
+    .bind(group)
+    .bind(tags)
+    .bind(s.source.as_str())
+    .bind(s.backup_expected as i64)
+    .bind(if s.backup_expected { Some(nines_core::apply::DEFAULT_BACKUP_MAX_AGE_DAYS) } else { None })
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((row.get::<i64, _>(0), true))
+}
+
+fn spec_hash(spec: &ServiceSpec, source: Source) -> String {
+    // Debug output of the validated spec is deterministic (BTreeMap, Vec).
+    let digest = Sha256::digest(format!("{source:?}|{spec:?}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Store {
+    /// Register or update services from validated config documents, all in
+    /// one transaction. Applying the same documents again changes nothing.
+    pub async fn apply(&self, specs: &[ServiceSpec], source: Source, now: Millis) -> Result<Vec<ApplyItem>> {
+        let mut w = self.write_tx().await?;
+        let mut items = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let conn: &mut Conn = &mut w.tx;
+            let node = spec.node.to_string();
+            let hash = spec_hash(spec, source);
+            let existing = sqlx::query("SELECT id, config_hash FROM services WHERE organization = $1 AND node_id = $2 AND name = $3")
+                .bind(&spec.organization)
+                .bind(&node)
+                .bind(&spec.name)
+                .fetch_optional(&mut *conn)
+                .await?;
+            let group = match &spec.sla_group {
+                Some(g) => Some(ensure_sla_group(conn, &spec.organization, g, now).await?),
+                None => None,
+            };
+            let (id, action) = match existing {
+                Some(row) if row.get::<Option<String>, _>(1).as_deref() == Some(hash.as_str()) => {
+                    (row.get::<i64, _>(0), "unchanged")
+                }
+                Some(row) => (row.get::<i64, _>(0), "updated"),
+                None => {
+                    let row = sqlx::query(
+                        "INSERT INTO services (organization, node_id, name, kind, criticality, source, created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+                    )
+                    .bind(&spec.organization)
+                    .bind(&node)
+                    .bind(&spec.name)
+                    .bind(&spec.kind)
+                    .bind(spec.criticality.as_str())
+                    .bind(source.as_str())
+                    .bind(now)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    (row.get::<i64, _>(0), "created")
+                }
+            };
+            if action != "unchanged" {
+                let tags = serde_json::to_string(&spec.tags).unwrap_or_else(|_| "[]".into());
+                let metadata = serde_json::to_string(&spec.metadata).unwrap_or_else(|_| "{}".into());
+                let used_by = serde_json::to_string(&spec.used_by).unwrap_or_else(|_| "[]".into());
+                let b = spec.backup.as_ref();
+                sqlx::query(
+                    "UPDATE services SET display_name = $2, kind = $3, criticality = $4, sla_group_id = $5, tags = $6,
+                        metadata = $7, source = $8, namespace = $9, workload_type = $10, workload_name = $11,
+                        used_by = $12, backup_expected = $13, backup_max_age_days = $14, backup_schedule = $15,
+                        backup_storage_size = $16, config_hash = $17, updated_at = $18
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(spec.display_name.clone())
+                .bind(&spec.kind)
+                .bind(spec.criticality.as_str())
+                .bind(group)
+                .bind(tags)
+                .bind(metadata)
+                .bind(source.as_str())
+                .bind(spec.namespace.clone())
+                .bind(spec.workload_type.clone())
+                .bind(spec.workload_name.clone())
+                .bind(used_by)
+                .bind(b.is_some_and(|b| b.expected) as i64)
+                .bind(b.map(|b| b.max_age_days))
+                .bind(b.and_then(|b| b.schedule.clone()))
+                .bind(b.and_then(|b| b.storage_size.clone()))
+                .bind(&hash)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                // Declared storage facts fill the Storage tab until a push reports real numbers.
+                if let Some((alloc, used, free)) = spec.storage {
+                    sqlx::query(
+                        "UPDATE services SET storage_allocated_bytes = $2, storage_used_bytes = $3, storage_free_percent = $4
+                         WHERE id = $1 AND storage_reported_at IS NULL",
+                    )
+                    .bind(id)
+                    .bind(alloc.map(|v| v as i64))
+                    .bind(used.map(|v| v as i64))
+                    .bind(free)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
+            items.push(ApplyItem { id, service: spec.name.clone(), node_id: node, action: action.to_string() });
+        }
+        w.tx.commit().await?;
+        Ok(items)
+    }
+}
+
+pub(crate) fn parse_used_by(s: &str) -> Vec<LinkedService> {
+    serde_json::from_str(s).unwrap_or_default()
+}
