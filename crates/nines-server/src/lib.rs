@@ -1,1 +1,144 @@
-//! placeholder
+//! `nines serve`: the REST API, push ingestion and the background workers.
+//!
+//! Layout: [`api`] holds the HTTP handlers by domain (push, read, apply,
+//! keys), [`ingest`] the batched health writer, [`workers`] the lease and the
+//! singleton workers, [`auth`] API keys. The domain rules live in
+//! `nines-core`, storage in `nines-store`; nothing here decides what a status
+//! means.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod ingest;
+pub mod openapi;
+pub mod workers;
+
+use axum::Router;
+use nines_core::clock::Clock;
+use nines_core::timeline::StaleRule;
+use nines_store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Settings of a running server (the CLI fills them from flags and env).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub stale: StaleRule,
+    pub stale_check_every: Duration,
+    pub max_body_bytes: usize,
+    /// Identifies this replica in the lease table.
+    pub replica: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            stale: StaleRule::default(),
+            stale_check_every: Duration::from_secs(60),
+            max_body_bytes: 1 << 20,
+            replica: format!("nines-{}", std::process::id()),
+        }
+    }
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        jiff::Timestamp::now().as_millisecond()
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<ServerConfig>,
+    pub auth: Arc<auth::Auth>,
+    pub ingest: ingest::Ingest,
+    pub leadership: workers::Leadership,
+    pub ready: Arc<AtomicBool>,
+}
+
+/// A running server: its address, and how to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stop accepting, let in-flight requests finish, drain the writer,
+    /// release the lease.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        // the router (and with it the last ingest sender) is gone now
+        drop(self.state);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// Wait until the server stops by itself (it does not, unless told).
+    pub fn stopper(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+}
+
+/// Start serving on `listener` with background workers.
+pub async fn start(store: Store, clock: Arc<dyn Clock>, config: ServerConfig, listener: TcpListener) -> std::io::Result<Running> {
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let floor = Arc::new(AtomicI64::new(clock.now_ms()));
+    let writers = match store.dialect() {
+        nines_store::Dialect::Sqlite => 1,
+        nines_store::Dialect::Postgres => 4,
+    };
+    let (ingest, mut tasks) = ingest::Ingest::start(store.clone(), config.stale, floor.clone(), writers);
+    let leadership =
+        workers::Leadership { is_leader: Arc::new(AtomicBool::new(false)), floor, replica: config.replica.clone() };
+    let state = AppState {
+        store: store.clone(),
+        clock: clock.clone(),
+        auth: Arc::new(auth::Auth::new(store.clone(), clock.clone())),
+        config: Arc::new(config.clone()),
+        ingest,
+        leadership: leadership.clone(),
+        ready: Arc::new(AtomicBool::new(true)),
+    };
+    tasks.push(tokio::spawn(workers::lead(store.clone(), clock.clone(), leadership.clone(), stop_rx.clone())));
+    tasks.push(tokio::spawn(workers::stale_detector(
+        store.clone(),
+        clock.clone(),
+        leadership,
+        config.stale,
+        config.stale_check_every,
+        stop_rx.clone(),
+    )));
+    let app = router(state.clone());
+    let mut stop_srv = stop_rx.clone();
+    let ready = state.ready.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_srv.changed().await;
+                ready.store(false, std::sync::atomic::Ordering::SeqCst);
+            })
+            .await
+    });
+    Ok(Running { addr, state, stop: stop_tx, tasks, server })
+}
+
+pub fn router(state: AppState) -> Router {
+    api::routes().with_state(state)
+}
+

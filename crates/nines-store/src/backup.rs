@@ -53,7 +53,7 @@ impl Store {
             BackupTarget::Service(s) => {
                 let (id, c) = ensure_service(conn, s, now).await?;
                 created = c;
-                if !c {
+                {
                     // a backup report says a backup is expected from now on
                     sqlx::query(
                         "UPDATE services SET backup_expected = 1, backup_max_age_days = COALESCE(backup_max_age_days, $2) WHERE id = $1",

@@ -19,6 +19,7 @@ mod keys;
 mod lease;
 mod read;
 mod services;
+pub mod testing;
 
 pub use backup::{BackupTarget, StorageOp};
 pub use health::HealthOp;

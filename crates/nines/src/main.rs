@@ -1,1 +1,285 @@
-fn main(){}
+//! The `nines` binary: `serve`, `apikey`, `push`, `apply`, `openapi`.
+//!
+//! Only argument parsing, logging setup and wiring live here; the server is
+//! `nines-server`, storage `nines-store`, the domain `nines-core`.
+
+mod client;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use nines_core::clock::Clock;
+use nines_core::{OrgScope, Role};
+use nines_server::{ServerConfig, SystemClock};
+use nines_store::Store;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "nines", version, about = "Availability, SLO and status platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the control plane: REST API and background workers.
+    Serve(ServeArgs),
+    /// Manage API keys directly in the database.
+    Apikey {
+        #[command(subcommand)]
+        command: ApikeyCommand,
+    },
+    /// Push a report, as a cron job would.
+    Push {
+        #[command(subcommand)]
+        command: client::PushCommand,
+    },
+    /// Register services from it-ops.yaml documents.
+    Apply(client::ApplyArgs),
+    /// Print the OpenAPI document (or write it with --output).
+    Openapi {
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Clone)]
+struct DbArgs {
+    /// Where nines keeps its SQLite database and the first admin key.
+    #[arg(long, env = "NINES_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// sqlite://PATH or postgres://USER@HOST/DB; default: SQLite in the data dir.
+    #[arg(long, env = "NINES_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Address to listen on.
+    #[arg(long, env = "NINES_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    #[arg(long, env = "NINES_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Push services turn UNKNOWN after this much silence.
+    #[arg(long, env = "NINES_STALE_UNKNOWN_AFTER_SECONDS", default_value_t = 120)]
+    stale_unknown_after_seconds: u64,
+    /// ... and DOWN after this much.
+    #[arg(long, env = "NINES_STALE_DOWN_AFTER_SECONDS", default_value_t = 300)]
+    stale_down_after_seconds: u64,
+    /// How often the stale detector runs.
+    #[arg(long, env = "NINES_STALE_CHECK_INTERVAL_SECONDS", default_value_t = 60)]
+    stale_check_interval_seconds: u64,
+    /// Largest accepted request body.
+    #[arg(long, env = "NINES_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    max_body_bytes: usize,
+}
+
+#[derive(Subcommand)]
+enum ApikeyCommand {
+    /// Create a key; the key is the last line of stdout.
+    Create {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Organization the key is scoped to ('*' for all, admin only).
+        #[arg(long)]
+        org: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke a key by its public id.
+    Revoke {
+        #[command(flatten)]
+        db: DbArgs,
+        id: String,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NINES_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn database_url(db: &DbArgs) -> Result<String> {
+    if let Some(u) = &db.database_url {
+        return Ok(u.clone());
+    }
+    std::fs::create_dir_all(&db.data_dir).with_context(|| format!("creating data dir {}", db.data_dir.display()))?;
+    let path = std::fs::canonicalize(&db.data_dir)?.join("nines.db");
+    Ok(format!("sqlite://{}", path.display()))
+}
+
+/// The URL with any password masked, for logs and the banner.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Apikey { command } => apikey(command).await,
+        Command::Push { command } => client::push(command).await,
+        Command::Apply(args) => client::apply(args).await,
+        Command::Openapi { output } => {
+            let doc = nines_server::openapi::document_json();
+            match output {
+                Some(p) => std::fs::write(&p, doc).with_context(|| format!("writing {}", p.display()))?,
+                None => print!("{doc}"),
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(unix)]
+fn write_secret_file(path: &Path, content: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(content.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_secret_file(path: &Path, content: &str) -> Result<()> {
+    std::fs::write(path, content)?;
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    init_logs(args.log_format);
+    if args.stale_down_after_seconds <= args.stale_unknown_after_seconds {
+        bail!("--stale-down-after-seconds must be greater than --stale-unknown-after-seconds");
+    }
+    if args.stale_check_interval_seconds == 0 {
+        bail!("--stale-check-interval-seconds must be at least 1");
+    }
+    let url = database_url(&args.db)?;
+    let store = Store::connect(&url).await.with_context(|| format!("opening database {}", redact(&url)))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    std::fs::create_dir_all(&args.db.data_dir)?;
+    let key_file = args.db.data_dir.join("admin-api-key");
+    let mut new_key = false;
+    if store.count_api_keys().await? == 0 && store.claim_once("bootstrap_admin_key", "1").await? {
+        let (key, secret) = store.create_api_key("bootstrap-admin", &OrgScope::All, Role::Admin, clock.now_ms()).await?;
+        if key_file.exists() {
+            std::fs::remove_file(&key_file)?;
+        }
+        write_secret_file(&key_file, &format!("{secret}\n"))?;
+        tracing::info!(key_id = %key.id, file = %key_file.display(), "created the first admin API key");
+        new_key = true;
+    }
+    let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+    let config = ServerConfig {
+        stale: nines_core::timeline::StaleRule {
+            unknown_after_ms: args.stale_unknown_after_seconds as i64 * 1000,
+            down_after_ms: args.stale_down_after_seconds as i64 * 1000,
+        },
+        stale_check_every: Duration::from_secs(args.stale_check_interval_seconds),
+        max_body_bytes: args.max_body_bytes,
+        replica: format!("{}-{}", hostname(), std::process::id()),
+    };
+    let running = nines_server::start(store.clone(), clock, config, listener).await?;
+    let base = format!("http://{}", running.addr);
+    println!("nines is running at {base}");
+    println!("  database:  {}", redact(&url));
+    println!("  API:       {base}/api/openapi.json");
+    if new_key || key_file.exists() {
+        println!("  admin key: {} (readable only by you{})", key_file.display(), if new_key { "; created now" } else { "" });
+        println!("  try:       curl -H \"X-API-Key: $(cat {})\" {base}/api/v1/services", key_file.display());
+    } else {
+        println!("  API keys:  nines apikey create --org ORG --role agent|operator|admin|read-only");
+    }
+    wait_for_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    running.shutdown().await;
+    store.close().await;
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "nines".into())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn apikey(cmd: ApikeyCommand) -> Result<()> {
+    init_logs(LogFormat::Text);
+    match cmd {
+        ApikeyCommand::Create { db, org, role, name } => {
+            let store = Store::connect(&database_url(&db)?).await?;
+            let scope = if org == "*" { OrgScope::All } else {
+                nines_core::check_name(&org).map_err(|r| anyhow::anyhow!("--org: {r}"))?;
+                OrgScope::One(org.clone())
+            };
+            let name = name.unwrap_or_else(|| format!("{org}-{}", role.as_str()));
+            let (key, secret) = store.create_api_key(&name, &scope, role, SystemClock.now_ms()).await?;
+            println!("created {} key {} for organization {}", role.as_str(), key.id, org);
+            println!("{secret}");
+            Ok(())
+        }
+        ApikeyCommand::List { db } => {
+            let store = Store::connect(&database_url(&db)?).await?;
+            for k in store.list_api_keys().await? {
+                println!("{}\t{}\t{}\t{}", k.id, k.scope.as_option().unwrap_or("*"), k.role.as_str(), k.name);
+            }
+            Ok(())
+        }
+        ApikeyCommand::Revoke { db, id } => {
+            let store = Store::connect(&database_url(&db)?).await?;
+            if !store.revoke_api_key(&id, SystemClock.now_ms()).await? {
+                bail!("no active key with id {id}");
+            }
+            println!("revoked {id}");
+            Ok(())
+        }
+    }
+}

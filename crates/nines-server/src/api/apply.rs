@@ -1,0 +1,51 @@
+//! GitOps registration: `it-ops.yaml` documents (YAML or JSON, several per body).
+
+use axum::Json;
+use axum::extract::{RawQuery, Request, State};
+use nines_core::wire::{ApplyResult, ErrorBody};
+use nines_core::{FieldError, Source};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::read_body;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ApplyQuery {
+    /// `config` (default) or `operator`: who declares these services.
+    source: Option<String>,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/services/apply", tag = "config", params(ApplyQuery),
+    request_body(content = String, description = "One or more it-ops.yaml documents (YAML or JSON)", content_type = "application/yaml"),
+    responses(
+        (status = 200, description = "Every document applied, in one transaction", body = ApplyResult),
+        (status = 403, body = ErrorBody), (status = 422, description = "Nothing applied; every problem listed", body = ErrorBody)
+    ),
+    security(("api_key" = []))
+)]
+pub async fn apply(State(s): State<AppState>, caller: Caller, RawQuery(q): RawQuery, req: Request) -> ApiResult<Json<ApplyResult>> {
+    caller.require_apply()?;
+    let q: ApplyQuery = crate::api::read::parse_query(q)?;
+    let source = match q.source.as_deref() {
+        None | Some("config") => Source::Config,
+        Some("operator") => Source::Operator,
+        Some(other) => {
+            return Err(FieldError::invalid("source", format!("unknown source {other:?}; expected config or operator")).into());
+        }
+    };
+    let body = read_body(req, s.config.max_body_bytes).await?;
+    let text = std::str::from_utf8(&body).map_err(|_| FieldError::invalid("document", "the body is not UTF-8 text"))?;
+    let specs = nines_core::apply::parse_documents(text).map_err(ApiError::from)?;
+    let many = specs.len() > 1;
+    for (i, spec) in specs.iter().enumerate() {
+        let field = if many { format!("documents[{i}].hierarchy.organization") } else { "hierarchy.organization".into() };
+        caller.require_org(&spec.organization, &field)?;
+    }
+    let items = s.store.apply(&specs, source, s.clock.now_ms()).await?;
+    Ok(Json(ApplyResult { items }))
+}

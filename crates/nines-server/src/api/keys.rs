@@ -1,0 +1,86 @@
+//! API key management (admin keys only). An admin key of one organization
+//! manages keys of that organization only.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use nines_core::clock::rfc3339;
+use nines_core::wire::{ApiKeyView, CreateApiKey, CreatedApiKey, ErrorBody};
+use nines_core::{FieldError, OrgScope, check_name};
+use nines_store::ApiKey;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::JsonBody;
+
+fn view(k: &ApiKey) -> ApiKeyView {
+    ApiKeyView {
+        id: k.id.clone(),
+        name: k.name.clone(),
+        organization: k.scope.as_option().map(str::to_string),
+        role: k.role,
+        created_at: rfc3339(k.created_at),
+    }
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/apikeys", tag = "admin",
+    responses((status = 200, body = [ApiKeyView]), (status = 403, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ApiKeyView>>> {
+    caller.require_admin()?;
+    let keys = s.store.list_api_keys().await?;
+    Ok(Json(keys.iter().filter(|k| caller.scope == OrgScope::All || k.scope == caller.scope).map(view).collect()))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/apikeys", tag = "admin", request_body = CreateApiKey,
+    responses((status = 201, body = CreatedApiKey), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<CreateApiKey>,
+) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
+    caller.require_admin()?;
+    let scope = match &req.organization {
+        Some(o) => {
+            check_name(o).map_err(|r| FieldError::invalid("organization", r))?;
+            caller.require_org(o, "organization")?;
+            OrgScope::One(o.clone())
+        }
+        None => {
+            if caller.scope != OrgScope::All {
+                return Err(ApiError::forbidden("only a key spanning every organization can create one").field("organization"));
+            }
+            OrgScope::All
+        }
+    };
+    let name = req.name.clone().unwrap_or_else(|| format!("{}-key", req.role.as_str()));
+    let (key, secret) = s.store.create_api_key(&name, &scope, req.role, s.clock.now_ms()).await.map_err(|e| match e {
+        nines_store::Error::Invalid { field, message } => ApiError::from(FieldError::invalid(field, message)),
+        other => ApiError::from(other),
+    })?;
+    tracing::info!(key_id = %key.id, role = key.role.as_str(), by = %caller.key_id, "api key created");
+    Ok((StatusCode::CREATED, Json(CreatedApiKey { key: view(&key), secret })))
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/apikeys/{id}", tag = "admin",
+    params(("id" = String, Path, description = "Public key id")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn revoke(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let key = s.store.find_api_key(&id).await?.ok_or_else(|| ApiError::not_found(format!("no key {id}")))?;
+    if caller.scope != OrgScope::All && key.scope != caller.scope {
+        return Err(ApiError::forbidden("that key belongs to another organization").field("id"));
+    }
+    s.store.revoke_api_key(&id, s.clock.now_ms()).await?;
+    s.auth.forget(&id).await;
+    Ok(StatusCode::NO_CONTENT)
+}

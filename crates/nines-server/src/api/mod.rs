@@ -1,0 +1,61 @@
+//! HTTP routes, one module per domain.
+
+pub mod apply;
+pub mod keys;
+pub mod push;
+pub mod read;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use std::sync::atomic::Ordering;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/openapi.json", get(openapi_json))
+        .route("/api/v1/health/report", post(push::health_report))
+        .route("/api/v1/backup/report", post(push::backup_report))
+        .route("/api/v1/storage/report", post(push::storage_report))
+        .route("/api/v1/services/apply", post(apply::apply))
+        .route("/api/v1/services", get(read::list_services))
+        .route("/api/v1/services/{id}", get(read::get_service))
+        .route("/api/v1/hierarchy", get(read::hierarchy))
+        .route("/api/v1/backups", get(read::backups))
+        .route("/api/v1/storage", get(read::storage))
+        .route("/api/v1/sla-groups", get(read::sla_groups))
+        .route("/api/v1/apikeys", get(keys::list).post(keys::create))
+        .route("/api/v1/apikeys/{id}", axum::routing::delete(keys::revoke))
+        .fallback(not_found)
+}
+
+async fn healthz() -> impl IntoResponse {
+    (StatusCode::OK, "ok\n")
+}
+
+async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
+    if !s.ready.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+    }
+    match s.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n"),
+    }
+}
+
+async fn openapi_json() -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        crate::openapi::document_json(),
+    )
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {}", uri.path()))
+}

@@ -1,0 +1,271 @@
+//! The read API: services, one service with its timeline, the hierarchy,
+//! backups, storage, SLA groups. A key sees only its organization.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use nines_core::clock::parse_rfc3339;
+use nines_core::wire::{
+    BackupList, ErrorBody, HierarchyNode, HierarchyTree, ServiceDetail, ServiceList, ServiceRef, SlaGroupList,
+    StatusCounts, StorageList,
+};
+use nines_core::{FieldError, Status, UNKNOWN_NODE};
+use nines_store::{ServiceFilter, ServiceRecord, transition_view};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+
+/// Parse a query string strictly: unknown parameters are errors.
+pub fn parse_query<T: for<'de> Deserialize<'de>>(raw: Option<String>) -> Result<T, ApiError> {
+    let raw = raw.unwrap_or_default();
+    serde_urlencoded::from_str::<T>(&raw).map_err(|e| {
+        let msg = e.to_string();
+        let field = msg.split('`').nth(1).unwrap_or("query").to_string();
+        ApiError::from(FieldError::new(field, "invalid_query", format!("query string: {msg}")))
+    })
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ServiceQuery {
+    /// A node path, or a prefix of whole segments (`myorg/platform`), or `unknown`.
+    node_id: Option<String>,
+    tag: Option<String>,
+    /// OPERATIONAL, DEGRADED, DOWN, MAINTENANCE or UNKNOWN.
+    status: Option<String>,
+    sla_group: Option<String>,
+}
+
+fn org_of(caller: &Caller) -> Option<String> {
+    caller.scope.as_option().map(str::to_string)
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/services", tag = "read", params(ServiceQuery),
+    responses((status = 200, body = ServiceList), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn list_services(State(s): State<AppState>, caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Json<ServiceList>> {
+    let q: ServiceQuery = parse_query(q)?;
+    let status = match q.status.as_deref() {
+        Some(v) => Some(v.parse::<Status>().map_err(|r| FieldError::invalid("status", r))?.as_str().to_string()),
+        None => None,
+    };
+    let filter = ServiceFilter { organization: org_of(&caller), node_id: q.node_id, tag: q.tag, status, sla_group: q.sla_group };
+    let items = s.store.list_services(&filter).await?.into_iter().map(|r| r.view).collect();
+    Ok(Json(ServiceList { items }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TimelineQuery {
+    /// Start of the timeline window (RFC 3339); default: the beginning.
+    from: Option<String>,
+    /// End of the timeline window (RFC 3339, exclusive); default: now.
+    to: Option<String>,
+}
+
+async fn load_visible(s: &AppState, caller: &Caller, id: &str) -> ApiResult<ServiceRecord> {
+    let id: i64 = id.parse().map_err(|_| FieldError::invalid("id", format!("{id:?} is not a service id")))?;
+    let rec = s.store.get_service(id).await?.ok_or_else(|| ApiError::not_found(format!("no service with id {id}")))?;
+    caller.require_org(&rec.view.organization, "id")?;
+    Ok(rec)
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/services/{id}", tag = "read",
+    params(("id" = i64, Path, description = "Service id"), TimelineQuery),
+    responses((status = 200, body = ServiceDetail), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn get_service(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<ServiceDetail>> {
+    let q: TimelineQuery = parse_query(q)?;
+    let rec = load_visible(&s, &caller, &id).await?;
+    let now = s.clock.now_ms();
+    let from = match q.from.as_deref() {
+        Some(v) => parse_rfc3339(v).map_err(|r| FieldError::invalid("from", r))?,
+        None => i64::MIN,
+    };
+    let to = match q.to.as_deref() {
+        Some(v) => parse_rfc3339(v).map_err(|r| FieldError::invalid("to", r))?,
+        None => i64::MAX,
+    };
+    if from > to {
+        return Err(FieldError::invalid("from", "must not be after to").into());
+    }
+    let timeline = s.store.timeline(rec.view.id, from, to).await?.iter().map(transition_view).collect();
+    Ok(Json(ServiceDetail { backup: rec.backup(now), storage: rec.storage(), service: rec.view, timeline }))
+}
+
+/// Build the organization/platform/environment/cluster tree with counts.
+pub fn build_tree(services: &[ServiceRecord]) -> Vec<HierarchyNode> {
+    // org -> platform -> env -> cluster -> services; `unknown` hangs off the org
+    type Clusters = BTreeMap<String, Vec<(ServiceRef, Status)>>;
+    let mut orgs: BTreeMap<String, (BTreeMap<String, BTreeMap<String, Clusters>>, Vec<(ServiceRef, Status)>)> =
+        BTreeMap::new();
+    for r in services {
+        let v = &r.view;
+        let sref = ServiceRef { id: v.id, service: v.service.clone(), node_id: v.node_id.clone() };
+        let entry = orgs.entry(v.organization.clone()).or_default();
+        if v.node_id == UNKNOWN_NODE {
+            entry.1.push((sref, v.status));
+            continue;
+        }
+        let parts: Vec<&str> = v.node_id.split('/').collect();
+        if parts.len() != 4 {
+            entry.1.push((sref, v.status));
+            continue;
+        }
+        entry
+            .0
+            .entry(parts[1].to_string())
+            .or_default()
+            .entry(parts[2].to_string())
+            .or_default()
+            .entry(parts[3].to_string())
+            .or_default()
+            .push((sref, v.status));
+    }
+    let leaf = |name: &str, level: &str, path: String, flagged: bool, list: Vec<(ServiceRef, Status)>| {
+        let mut counts = StatusCounts::default();
+        for (_, st) in &list {
+            counts.add(*st);
+        }
+        HierarchyNode {
+            name: name.to_string(),
+            level: level.to_string(),
+            path,
+            flagged,
+            counts,
+            children: Vec::new(),
+            services: list.into_iter().map(|(r, _)| r).collect(),
+        }
+    };
+    let parent = |name: &str, level: &str, path: String, children: Vec<HierarchyNode>| {
+        let mut counts = StatusCounts::default();
+        for c in &children {
+            counts.merge(&c.counts);
+        }
+        HierarchyNode { name: name.to_string(), level: level.to_string(), path, flagged: false, counts, children, services: Vec::new() }
+    };
+    orgs.into_iter()
+        .map(|(org, (platforms, unknown))| {
+            let mut children: Vec<HierarchyNode> = platforms
+                .into_iter()
+                .map(|(p, envs)| {
+                    let envs = envs
+                        .into_iter()
+                        .map(|(e, clusters)| {
+                            let clusters = clusters
+                                .into_iter()
+                                .map(|(c, list)| leaf(&c, "cluster", format!("{org}/{p}/{e}/{c}"), false, list))
+                                .collect();
+                            parent(&e, "environment", format!("{org}/{p}/{e}"), clusters)
+                        })
+                        .collect();
+                    parent(&p, "platform", format!("{org}/{p}"), envs)
+                })
+                .collect();
+            if !unknown.is_empty() {
+                children.push(leaf(UNKNOWN_NODE, "unknown", format!("{org}/{UNKNOWN_NODE}"), true, unknown));
+            }
+            parent(&org, "organization", org.clone(), children)
+        })
+        .collect()
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/hierarchy", tag = "read",
+    responses((status = 200, body = HierarchyTree), (status = 401, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn hierarchy(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<HierarchyTree>> {
+    let filter = ServiceFilter { organization: org_of(&caller), ..Default::default() };
+    let services = s.store.list_services(&filter).await?;
+    Ok(Json(HierarchyTree { organizations: build_tree(&services) }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BackupQuery {
+    /// Only overdue (true) or only current (false) backups.
+    overdue: Option<bool>,
+    node_id: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/backups", tag = "read", params(BackupQuery),
+    responses((status = 200, body = BackupList), (status = 401, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn backups(State(s): State<AppState>, caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Json<BackupList>> {
+    let q: BackupQuery = parse_query(q)?;
+    let now = s.clock.now_ms();
+    let filter = ServiceFilter { organization: org_of(&caller), node_id: q.node_id, ..Default::default() };
+    let items = s
+        .store
+        .list_services(&filter)
+        .await?
+        .iter()
+        .filter_map(|r| r.backup(now))
+        .filter(|b| q.overdue.is_none_or(|o| b.overdue == o))
+        .collect();
+    Ok(Json(BackupList { items }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StorageQuery {
+    /// healthy, warning or critical.
+    level: Option<String>,
+    node_id: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/storage", tag = "read", params(StorageQuery),
+    responses((status = 200, body = StorageList), (status = 401, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn storage(State(s): State<AppState>, caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Json<StorageList>> {
+    let q: StorageQuery = parse_query(q)?;
+    let level = match q.level.as_deref() {
+        None => None,
+        Some(l @ ("healthy" | "warning" | "critical")) => Some(l.to_string()),
+        Some(other) => {
+            return Err(FieldError::invalid("level", format!("unknown level {other:?}; expected healthy, warning or critical")).into());
+        }
+    };
+    let filter = ServiceFilter { organization: org_of(&caller), node_id: q.node_id, ..Default::default() };
+    let items = s
+        .store
+        .list_services(&filter)
+        .await?
+        .iter()
+        .filter_map(|r| r.storage())
+        .filter(|st| {
+            level.as_deref().is_none_or(|l| serde_json::to_value(st.level).ok().and_then(|v| v.as_str().map(|s| s == l)).unwrap_or(false))
+        })
+        .collect();
+    Ok(Json(StorageList { items }))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/sla-groups", tag = "read",
+    responses((status = 200, body = SlaGroupList), (status = 401, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn sla_groups(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<SlaGroupList>> {
+    let items = s.store.sla_groups(caller.scope.as_option()).await?;
+    Ok(Json(SlaGroupList { items }))
+}

@@ -1,0 +1,96 @@
+//! Request extractors: JSON bodies whatever the Content-Type says (the SLA
+//! seed's curl examples send `-d` without one), with a size limit and field
+//! errors; and the caller's API key.
+
+use axum::body::Bytes;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+/// A JSON body of `T`, parsed strictly.
+pub struct JsonBody<T>(pub T);
+
+/// Read the body up to the configured limit; 413 past it.
+pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+    match axum::body::to_bytes(req.into_body(), limit).await {
+        Ok(b) => Ok(b),
+        Err(e) => {
+            // axum wraps http-body's LengthLimitError; walk the chain for it
+            let mut too_big = false;
+            let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            while let Some(err) = cur {
+                too_big |= err.to_string().contains("length limit exceeded");
+                cur = err.source();
+            }
+            if too_big {
+                Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("request body is larger than {limit} bytes"),
+                ))
+            } else {
+                Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("could not read the request body: {e}")))
+            }
+        }
+    }
+}
+
+/// Parse JSON into `T`, naming the field at fault.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "the request body is empty; expected a JSON object"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize(de) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let inner = e.inner();
+            if inner.is_syntax() || inner.is_eof() {
+                return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not valid JSON: {inner}")));
+            }
+            let fe = nines_core::apply::path_error("", &e);
+            Err(ApiError::from(fe))
+        }
+    }
+}
+
+impl<T, S> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let app = AppState::from_ref(state);
+        let bytes = read_body(req, app.config.max_body_bytes).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+impl<S> FromRequestParts<S> for Caller
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let app = AppState::from_ref(state);
+        let key = parts
+            .headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .or_else(|| {
+                parts.headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::trim)
+            })
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| ApiError::unauthorized("missing API key: send it in the X-API-Key header").field("X-API-Key"))?;
+        app.auth.authenticate(key).await
+    }
+}

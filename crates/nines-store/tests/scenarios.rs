@@ -1,0 +1,399 @@
+//! The storage scenario suite: every scenario runs against SQLite and, when
+//! reachable, PostgreSQL, and must behave the same on both.
+
+use nines_core::apply::parse_documents;
+use nines_core::timeline::{Cause, StaleRule};
+use nines_core::wire::BackupStatus;
+use nines_core::{Criticality, OrgScope, Role, Source, Status};
+use nines_store::testing::{TestDb, all};
+use nines_store::{BackupTarget, HealthOp, NewService, ServiceFilter, StorageOp, Store};
+
+const T0: i64 = 1_800_000_000_000;
+const RULE: StaleRule = StaleRule { unknown_after_ms: 120_000, down_after_ms: 300_000 };
+
+fn svc(org: &str, node: &str, name: &str) -> NewService {
+    NewService {
+        organization: org.into(),
+        node_id: node.into(),
+        name: name.into(),
+        kind: "external".into(),
+        criticality: Criticality::Medium,
+        sla_group: None,
+        tags: vec![],
+        source: Source::Push,
+        backup_expected: false,
+    }
+}
+
+fn health(s: NewService, status: Status, at: i64) -> HealthOp {
+    HealthOp { service: s, status, message: Some(format!("{status} at {at}")), at, received_at: at, cause: Cause::Report }
+}
+
+async fn each(f: impl AsyncFn(&TestDb)) {
+    for db in all().await {
+        eprintln!("-- backend {}", db.label);
+        f(&db).await;
+    }
+}
+
+async fn timeline(store: &Store, id: i64) -> Vec<(i64, Status, Status, Cause)> {
+    store.timeline(id, i64::MIN, i64::MAX).await.unwrap().iter().map(|t| (t.at, t.from, t.to, t.cause)).collect()
+}
+
+#[tokio::test]
+async fn first_push_creates_later_pushes_update_status_only() {
+    each(async |db| {
+        let s = &db.store;
+        let mut first = svc("myorg", "myorg/infra/prod/dc1", "galera-node1");
+        first.criticality = Criticality::Critical;
+        first.sla_group = Some("database-cluster".into());
+        first.tags = vec!["database".into()];
+        let acks = s.ingest_health(&[health(first, Status::Operational, T0)], &RULE, 0).await.unwrap();
+        assert!(acks[0].created);
+        let mut second = svc("myorg", "myorg/infra/prod/dc1", "galera-node1");
+        second.criticality = Criticality::Low;
+        second.sla_group = Some("other".into());
+        let acks2 = s.ingest_health(&[health(second, Status::Down, T0 + 1000)], &RULE, 0).await.unwrap();
+        assert!(!acks2[0].created);
+        assert_eq!(acks2[0].id, acks[0].id);
+        let rec = s.get_service(acks[0].id).await.unwrap().unwrap();
+        assert_eq!(rec.view.status, Status::Down);
+        assert_eq!(rec.view.criticality, Criticality::Critical, "later pushes do not change criticality");
+        assert_eq!(rec.view.sla_group.as_deref(), Some("database-cluster"));
+        assert_eq!(rec.view.tags, vec!["database".to_string()]);
+        assert_eq!(
+            timeline(s, acks[0].id).await,
+            vec![
+                (T0, Status::Unknown, Status::Operational, Cause::Report),
+                (T0 + 1000, Status::Operational, Status::Down, Cause::Report)
+            ]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_batch_with_many_services_and_repeats_is_one_consistent_write() {
+    each(async |db| {
+        let s = &db.store;
+        let mut ops = Vec::new();
+        for i in 0..300 {
+            let name = format!("svc-{}", i % 100);
+            let status = if i >= 200 && i % 2 == 0 { Status::Down } else { Status::Operational };
+            ops.push(health(svc("o", "o/p/e/c", &name), status, T0 + i as i64));
+        }
+        let acks = s.ingest_health(&ops, &RULE, 0).await.unwrap();
+        assert_eq!(acks.len(), 300);
+        assert_eq!(acks.iter().filter(|a| a.created).count(), 100);
+        let list = s.list_services(&ServiceFilter::default()).await.unwrap();
+        assert_eq!(list.len(), 100);
+        let down = list.iter().filter(|r| r.view.status == Status::Down).count();
+        assert_eq!(down, 50);
+        // svc-0: OPERATIONAL at T0, T0+100, then DOWN at T0+200
+        let id0 = acks[0].id;
+        assert_eq!(
+            timeline(s, id0).await,
+            vec![
+                (T0, Status::Unknown, Status::Operational, Cause::Report),
+                (T0 + 200, Status::Operational, Status::Down, Cause::Report)
+            ]
+        );
+        assert_eq!(s.observation_count(id0).await.unwrap(), 3);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_late_report_is_placed_where_it_happened() {
+    each(async |db| {
+        let s = &db.store;
+        let n = || svc("o", "o/p/e/c", "late");
+        let id = s.ingest_health(&[health(n(), Status::Operational, T0)], &RULE, 0).await.unwrap()[0].id;
+        s.ingest_health(&[health(n(), Status::Operational, T0 + 60_000)], &RULE, 0).await.unwrap();
+        s.ingest_health(&[health(n(), Status::Operational, T0 + 100_000)], &RULE, 0).await.unwrap();
+        // an agent delivers, late, that the service was down at T0+30s
+        let mut op = health(n(), Status::Down, T0 + 30_000);
+        op.received_at = T0 + 110_000;
+        let ack = s.ingest_health(&[op], &RULE, 0).await.unwrap();
+        assert!(ack[0].late);
+        assert_eq!(ack[0].status, Status::Operational, "the newest report still decides the current status");
+        assert_eq!(
+            timeline(s, id).await,
+            vec![
+                (T0, Status::Unknown, Status::Operational, Cause::Report),
+                (T0 + 30_000, Status::Operational, Status::Down, Cause::Report),
+                (T0 + 60_000, Status::Down, Status::Operational, Cause::Report)
+            ]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn stale_detection_places_marks_at_exact_instants_and_recovers() {
+    each(async |db| {
+        let s = &db.store;
+        let n = || svc("o", "o/p/e/c", "cron");
+        let id = s.ingest_health(&[health(n(), Status::Operational, T0)], &RULE, 0).await.unwrap()[0].id;
+        assert!(s.stale_tick(&RULE, T0 + 60_000, 0).await.unwrap().is_empty());
+        let t = s.stale_tick(&RULE, T0 + 150_000, 0).await.unwrap();
+        assert_eq!(t.len(), 1);
+        assert_eq!((t[0].1.at, t[0].1.to), (T0 + 120_000, Status::Unknown));
+        let t = s.stale_tick(&RULE, T0 + 360_000, 0).await.unwrap();
+        assert_eq!((t[0].1.at, t[0].1.to), (T0 + 300_000, Status::Down));
+        assert!(s.stale_tick(&RULE, T0 + 900_000, 0).await.unwrap().is_empty(), "nothing more to mark");
+        assert_eq!(s.get_service(id).await.unwrap().unwrap().view.status, Status::Down);
+        s.ingest_health(&[health(n(), Status::Operational, T0 + 950_000)], &RULE, 0).await.unwrap();
+        let tl = timeline(s, id).await;
+        assert_eq!(tl.last().unwrap(), &(T0 + 950_000, Status::Down, Status::Operational, Cause::Report));
+        assert_eq!(tl.len(), 4);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn silence_before_the_watch_floor_is_not_counted() {
+    each(async |db| {
+        let s = &db.store;
+        let id = s.ingest_health(&[health(svc("o", "o/p/e/c", "x"), Status::Operational, T0)], &RULE, 0).await.unwrap()[0].id;
+        // nines was down until T0 + 1h; it restarts and watches from then
+        let floor = T0 + 3_600_000;
+        assert!(s.stale_tick(&RULE, floor + 60_000, floor).await.unwrap().is_empty());
+        let t = s.stale_tick(&RULE, floor + 130_000, floor).await.unwrap();
+        assert_eq!(t[0].1.at, floor + 120_000);
+        assert_eq!(t[0].0, id);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn services_not_fed_by_health_pushes_never_go_stale() {
+    each(async |db| {
+        let s = &db.store;
+        let op = StorageOp {
+            service: svc("o", "o/p/e/c", "disk"),
+            allocated_bytes: Some(100),
+            used_bytes: Some(95),
+            free_percent: 5.0,
+            storage_type: Some("pvc".into()),
+            mount_path: None,
+            at: T0,
+        };
+        s.storage_report(&op, T0).await.unwrap();
+        assert!(s.stale_tick(&RULE, T0 + 86_400_000, 0).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn storage_reports_create_tag_and_keep_the_newest() {
+    each(async |db| {
+        let s = &db.store;
+        let mut op = StorageOp {
+            service: NewService { tags: vec!["storage".into()], ..svc("o", "o/p/e/c", "pg") },
+            allocated_bytes: Some(1000),
+            used_bytes: Some(950),
+            free_percent: 5.0,
+            storage_type: Some("pvc".into()),
+            mount_path: Some("/data".into()),
+            at: T0,
+        };
+        let (id, created) = s.storage_report(&op, T0).await.unwrap();
+        assert!(created);
+        op.at = T0 - 10_000; // an older report arriving later does not win
+        op.free_percent = 80.0;
+        s.storage_report(&op, T0 + 1).await.unwrap();
+        let rec = s.get_service(id).await.unwrap().unwrap();
+        let st = rec.storage().unwrap();
+        assert_eq!(st.free_percent, 5.0);
+        assert_eq!(st.level, nines_core::StorageLevel::Critical);
+        assert_eq!(rec.view.tags, vec!["storage".to_string()]);
+        assert_eq!(rec.view.source, "push");
+        // a health-created service gains the tag only through a storage report
+        let hid = s.ingest_health(&[health(svc("o", "o/p/e/c", "h"), Status::Operational, T0)], &RULE, 0).await.unwrap()[0].id;
+        assert!(s.get_service(hid).await.unwrap().unwrap().storage().is_none());
+        op.service = svc("o", "o/p/e/c", "h");
+        op.at = T0 + 5;
+        s.storage_report(&op, T0 + 5).await.unwrap();
+        let rec = s.get_service(hid).await.unwrap().unwrap();
+        assert_eq!(rec.view.tags, vec!["storage".to_string()]);
+        assert_eq!(rec.storage().unwrap().free_percent, 80.0);
+    })
+    .await;
+}
+
+const DOCS: &str = r#"
+version: "1"
+hierarchy: {organization: myorg, platform: pf, environment: prod, cluster: c1}
+service:
+  name: postgresql
+  criticality: critical
+  slaGroup: payment-system
+  type: database
+  tags: [database, storage]
+metadata:
+  allocatedStorage: "1000"
+  usedStorage: "250"
+  usedBy:
+    - {name: payment-api, displayName: Payment API}
+operations:
+  backup: {expected: true, maxAgeDays: 1}
+namespace: production
+---
+version: "1"
+hierarchy: {organization: myorg, platform: pf, environment: prod, cluster: c2}
+service: {name: payment-api, slaGroup: payment-system}
+operations:
+  backup: {expected: true, maxAgeDays: 2}
+namespace: production
+"#;
+
+#[tokio::test]
+async fn apply_is_idempotent_and_groups_merge_across_sources_and_clusters() {
+    each(async |db| {
+        let s = &db.store;
+        let specs = parse_documents(DOCS).unwrap();
+        let first = s.apply(&specs, Source::Config, T0).await.unwrap();
+        assert_eq!(first.iter().map(|i| i.action.as_str()).collect::<Vec<_>>(), vec!["created", "created"]);
+        let again = s.apply(&specs, Source::Config, T0 + 1000).await.unwrap();
+        assert_eq!(again.iter().map(|i| i.action.as_str()).collect::<Vec<_>>(), vec!["unchanged", "unchanged"]);
+        let rec = s.get_service(first[0].id).await.unwrap().unwrap();
+        assert_eq!(rec.view.updated_at, nines_core::clock::rfc3339(T0), "an unchanged apply writes nothing");
+        let st = rec.storage().unwrap();
+        assert_eq!(st.free_percent, 75.0);
+        assert_eq!(st.used_by[0].display_name.as_deref(), Some("Payment API"));
+        // a push from a third cluster joins the same group
+        let mut p = svc("myorg", "myorg/pf/prod/c3", "bare-db");
+        p.sla_group = Some("payment-system".into());
+        s.ingest_health(&[health(p, Status::Operational, T0)], &RULE, 0).await.unwrap();
+        let groups = s.sla_groups(Some("myorg")).await.unwrap();
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].members.len(), 3);
+        assert_eq!(groups[0].sources, vec!["config".to_string(), "push".to_string()]);
+        assert_eq!(groups[0].clusters.len(), 3);
+        // another organization's group of the same name stays apart
+        assert!(s.sla_groups(Some("other")).await.unwrap().is_empty());
+        // a changed document updates
+        let changed = DOCS.replace("criticality: critical", "criticality: high");
+        let upd = s.apply(&parse_documents(&changed).unwrap(), Source::Config, T0 + 2000).await.unwrap();
+        assert_eq!(upd[0].action, "updated");
+        assert_eq!(upd[1].action, "unchanged");
+        assert_eq!(s.get_service(first[0].id).await.unwrap().unwrap().view.criticality, Criticality::High);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn backup_reports_by_service_group_and_namespace() {
+    each(async |db| {
+        let s = &db.store;
+        let specs = parse_documents(DOCS).unwrap();
+        let ids: Vec<i64> = s.apply(&specs, Source::Config, T0).await.unwrap().iter().map(|i| i.id).collect();
+        let day = 86_400_000;
+        // nothing yet: overdue one day after registration for maxAgeDays 1
+        let rec = s.get_service(ids[0]).await.unwrap().unwrap();
+        assert!(!rec.backup(T0 + day / 2).unwrap().overdue);
+        assert!(rec.backup(T0 + day + 1).unwrap().overdue);
+        // group report reaches both members with a backup expected
+        let target = BackupTarget::SlaGroup { organization: Some("myorg".into()), name: "payment-system".into() };
+        let (hit, _) = s.backup_report(&target, BackupStatus::Success, Some(5), None, T0 + day, T0 + day).await.unwrap();
+        assert_eq!(hit.len(), 2);
+        let b = s.get_service(ids[0]).await.unwrap().unwrap().backup(T0 + day + 1000).unwrap();
+        assert!(!b.overdue);
+        assert_eq!(b.size_bytes, Some(5));
+        // a failed backup does not reset the age
+        let target = BackupTarget::Namespace { organization: Some("myorg".into()), node_id: None, namespace: "production".into() };
+        let (hit, _) = s.backup_report(&target, BackupStatus::Failed, None, Some("disk full"), T0 + 2 * day, T0 + 2 * day).await.unwrap();
+        assert_eq!(hit.len(), 2);
+        let b = s.get_service(ids[0]).await.unwrap().unwrap().backup(T0 + 2 * day + 1).unwrap();
+        assert_eq!(b.last_status.as_deref(), Some("failed"));
+        assert!(b.overdue, "last success is more than maxAgeDays old");
+        let b2 = s.get_service(ids[1]).await.unwrap().unwrap().backup(T0 + 2 * day + 1).unwrap();
+        assert!(!b2.overdue, "maxAgeDays 2");
+        // unknown group writes nothing and says so
+        let target = BackupTarget::SlaGroup { organization: Some("myorg".into()), name: "nope".into() };
+        assert!(matches!(
+            s.backup_report(&target, BackupStatus::Success, None, None, T0, T0).await,
+            Err(nines_store::Error::Invalid { .. })
+        ));
+        // a service-level report creates the service with a backup expected
+        let (hit, created) = s
+            .backup_report(&BackupTarget::Service(svc("myorg", "myorg/pf/prod/c1", "minio")), BackupStatus::Success, None, None, T0, T0)
+            .await
+            .unwrap();
+        assert!(created);
+        let b = s.get_service(hit[0].id).await.unwrap().unwrap().backup(T0 + 1).unwrap();
+        assert!(b.expected && !b.overdue);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn api_keys_store_only_hashes_and_verify() {
+    each(async |db| {
+        let s = &db.store;
+        let (key, secret) = s.create_api_key("ci", &OrgScope::One("myorg".into()), Role::Agent, T0).await.unwrap();
+        let found = s.find_api_key(&key.id).await.unwrap().unwrap();
+        assert!(found.verify(&secret));
+        assert!(!found.verify(&secret.replace('a', "b").replace('1', "2")));
+        assert_eq!(found.scope, OrgScope::One("myorg".into()));
+        // the secret is nowhere in the table
+        let keys = s.list_api_keys().await.unwrap();
+        assert_eq!(keys.len(), 1);
+        assert!(matches!(
+            s.create_api_key("x", &OrgScope::All, Role::Agent, T0).await,
+            Err(nines_store::Error::Invalid { .. })
+        ));
+        assert!(s.revoke_api_key(&key.id, T0).await.unwrap());
+        assert!(s.find_api_key(&key.id).await.unwrap().is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn leases_have_one_holder_and_expire() {
+    each(async |db| {
+        let s = &db.store;
+        let a = s.try_lease("workers", "a", T0, 15_000, 60_000).await.unwrap().unwrap();
+        assert_eq!(a.watch_since, T0);
+        assert!(s.try_lease("workers", "b", T0 + 5_000, 15_000, 60_000).await.unwrap().is_none());
+        // a renews
+        assert!(s.try_lease("workers", "a", T0 + 10_000, 15_000, 60_000).await.unwrap().is_some());
+        // a dies; b takes over after expiry and inherits the watch
+        let b = s.try_lease("workers", "b", T0 + 26_000, 15_000, 60_000).await.unwrap().unwrap();
+        assert_eq!(b.watch_since, T0);
+        assert_eq!(s.lease_holder("workers").await.unwrap().unwrap().0, "b");
+        // after a long gap the watch starts afresh
+        let c = s.try_lease("workers", "c", T0 + 500_000, 15_000, 60_000).await.unwrap().unwrap();
+        assert_eq!(c.watch_since, T0 + 500_000);
+        // released leases are free at once
+        s.release_lease("workers", "c", T0 + 501_000).await.unwrap();
+        assert!(s.try_lease("workers", "d", T0 + 501_000, 15_000, 60_000).await.unwrap().is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn filters_by_node_prefix_tag_status_and_group() {
+    each(async |db| {
+        let s = &db.store;
+        let mut a = svc("o", "o/p1/prod/c1", "a");
+        a.tags = vec!["db".into()];
+        a.sla_group = Some("g".into());
+        let b = svc("o", "o/p2/prod/c1", "b");
+        let c = svc("o2", "unknown", "c");
+        s.ingest_health(&[health(a, Status::Down, T0), health(b, Status::Operational, T0), health(c, Status::Operational, T0)], &RULE, 0)
+            .await
+            .unwrap();
+        let q = |f: ServiceFilter| async move { s.list_services(&f).await.unwrap().iter().map(|r| r.view.service.clone()).collect::<Vec<_>>() };
+        assert_eq!(q(ServiceFilter { node_id: Some("o/p1".into()), ..Default::default() }).await, vec!["a"]);
+        assert_eq!(q(ServiceFilter { node_id: Some("o/p".into()), ..Default::default() }).await, Vec::<String>::new(), "prefixes are whole segments");
+        assert_eq!(q(ServiceFilter { tag: Some("db".into()), ..Default::default() }).await, vec!["a"]);
+        assert_eq!(q(ServiceFilter { status: Some("OPERATIONAL".into()), ..Default::default() }).await, vec!["b", "c"]);
+        assert_eq!(q(ServiceFilter { sla_group: Some("g".into()), ..Default::default() }).await, vec!["a"]);
+        assert_eq!(q(ServiceFilter { organization: Some("o2".into()), ..Default::default() }).await, vec!["c"]);
+        let rec = s.list_services(&ServiceFilter { organization: Some("o2".into()), ..Default::default() }).await.unwrap();
+        assert!(rec[0].view.node_flagged);
+    })
+    .await;
+}
