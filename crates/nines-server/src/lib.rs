@@ -33,6 +33,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Identifies this replica in the lease table.
     pub replica: String,
+    /// How long a workers lease lasts without renewal.
+    pub lease_ttl_ms: i64,
+    /// How often the lease is renewed (or tried for).
+    pub lease_renew: Duration,
 }
 
 impl Default for ServerConfig {
@@ -42,6 +46,8 @@ impl Default for ServerConfig {
             stale_check_every: Duration::from_secs(60),
             max_body_bytes: 1 << 20,
             replica: format!("nines-{}", std::process::id()),
+            lease_ttl_ms: workers::LEASE_TTL_MS,
+            lease_renew: workers::LEASE_RENEW,
         }
     }
 }
@@ -88,9 +94,13 @@ impl Running {
         }
     }
 
-    /// Wait until the server stops by itself (it does not, unless told).
-    pub fn stopper(&self) -> watch::Sender<bool> {
-        self.stop.clone()
+    /// Stop everything at once without releasing anything, as a crash
+    /// would (tests of failover use this).
+    pub fn abort(self) {
+        self.server.abort();
+        for t in self.tasks {
+            t.abort();
+        }
     }
 }
 
@@ -115,7 +125,13 @@ pub async fn start(store: Store, clock: Arc<dyn Clock>, config: ServerConfig, li
         leadership: leadership.clone(),
         ready: Arc::new(AtomicBool::new(true)),
     };
-    tasks.push(tokio::spawn(workers::lead(store.clone(), clock.clone(), leadership.clone(), stop_rx.clone())));
+    tasks.push(tokio::spawn(workers::lead(
+        store.clone(),
+        clock.clone(),
+        leadership.clone(),
+        (config.lease_ttl_ms, config.lease_renew),
+        stop_rx.clone(),
+    )));
     tasks.push(tokio::spawn(workers::stale_detector(
         store.clone(),
         clock.clone(),

@@ -26,10 +26,16 @@ pub struct Leadership {
 }
 
 /// Keep trying to hold the lease until `stop` fires; release it then.
-pub async fn lead(store: Store, clock: Arc<dyn Clock>, me: Leadership, mut stop: watch::Receiver<bool>) {
+pub async fn lead(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    me: Leadership,
+    (ttl_ms, renew): (i64, Duration),
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let now = clock.now_ms();
-        match store.try_lease(LEASE_NAME, &me.replica, now, LEASE_TTL_MS, LEASE_GAP_MS).await {
+        match store.try_lease(LEASE_NAME, &me.replica, now, ttl_ms, LEASE_GAP_MS).await {
             Ok(Some(state)) => {
                 if !me.is_leader.swap(true, Ordering::SeqCst) {
                     tracing::info!(replica = %me.replica, watch_since = %nines_core::clock::rfc3339(state.watch_since), "took the workers lease");
@@ -49,7 +55,7 @@ pub async fn lead(store: Store, clock: Arc<dyn Clock>, me: Leadership, mut stop:
             }
         }
         tokio::select! {
-            _ = tokio::time::sleep(LEASE_RENEW) => {}
+            _ = tokio::time::sleep(renew) => {}
             _ = stop.changed() => break,
         }
     }

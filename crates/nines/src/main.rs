@@ -215,6 +215,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         stale_check_every: Duration::from_secs(args.stale_check_interval_seconds),
         max_body_bytes: args.max_body_bytes,
         replica: format!("{}-{}", hostname(), std::process::id()),
+        ..ServerConfig::default()
     };
     let running = nines_server::start(store.clone(), clock, config, listener).await?;
     let base = format!("http://{}", running.addr);

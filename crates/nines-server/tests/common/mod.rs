@@ -1,0 +1,96 @@
+//! Test harness: a real server on a loopback port over a real database.
+#![allow(dead_code)]
+
+use nines_core::OrgScope;
+use nines_core::Role;
+use nines_core::clock::{Clock, ManualClock};
+use nines_server::{Running, ServerConfig};
+use nines_store::Store;
+use nines_store::testing::TestDb;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Srv {
+    pub running: Option<Running>,
+    pub base: String,
+    pub admin: String,
+    pub http: reqwest::Client,
+    pub store: Store,
+}
+
+pub const T0: i64 = 1_800_000_000_000;
+
+pub fn fast_config(replica: &str) -> ServerConfig {
+    ServerConfig {
+        stale_check_every: Duration::from_millis(20),
+        lease_renew: Duration::from_millis(20),
+        replica: replica.into(),
+        ..ServerConfig::default()
+    }
+}
+
+pub async fn start_with(store: Store, clock: Arc<dyn Clock>, config: ServerConfig) -> Srv {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (_, admin) = store.create_api_key("test-admin", &OrgScope::All, Role::Admin, clock.now_ms()).await.unwrap();
+    let running = nines_server::start(store.clone(), clock, config, listener).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    Srv { running: Some(running), base, admin, http: reqwest::Client::new(), store }
+}
+
+pub async fn start(db: &TestDb) -> (Srv, ManualClock) {
+    let clock = ManualClock::new(T0);
+    let srv = start_with(db.store.clone(), Arc::new(clock.clone()), fast_config("test")).await;
+    (srv, clock)
+}
+
+impl Srv {
+    pub async fn post_raw(&self, path: &str, key: Option<&str>, body: &str, content_type: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.post(format!("{}{path}", self.base)).body(body.to_string());
+        if let Some(k) = key {
+            req = req.header("X-API-Key", k);
+        }
+        if let Some(ct) = content_type {
+            req = req.header("Content-Type", ct);
+        }
+        let resp = req.send().await.unwrap();
+        let code = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (code, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// POST like the seed's curl `-d` (form content type, JSON body).
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
+        self.post_raw(path, Some(key), &body.to_string(), Some("application/x-www-form-urlencoded")).await
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        let resp = self.http.get(format!("{}{path}", self.base)).header("X-API-Key", key).send().await.unwrap();
+        let code = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (code, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn key(&self, org: &str, role: &str) -> String {
+        let (code, v) = self.post("/api/v1/apikeys", &self.admin, serde_json::json!({"organization": org, "role": role})).await;
+        assert_eq!(code, 201, "{v}");
+        v["secret"].as_str().unwrap().to_string()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+}
+
+/// Poll `f` until it returns Some, for at most 10 s.
+pub async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    for _ in 0..500 {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
