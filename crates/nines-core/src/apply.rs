@@ -208,7 +208,10 @@ fn join(base: &str, name: Option<&str>) -> String {
 fn validate(doc: &ItOpsDocument, p: &str) -> Result<ServiceSpec, FieldErrors> {
     let mut errs = FieldErrors::default();
     if doc.version != "1" {
-        errs.push(FieldError::invalid(format!("{p}version"), format!("unsupported version {:?}; expected \"1\"", doc.version)));
+        errs.push(FieldError::invalid(
+            format!("{p}version"),
+            format!("unsupported version {:?}; expected \"1\"", doc.version),
+        ));
     }
     let h = &doc.hierarchy;
     let path = format!("{}/{}/{}/{}", h.organization, h.platform, h.environment, h.cluster);
@@ -274,7 +277,10 @@ fn validate(doc: &ItOpsDocument, p: &str) -> Result<ServiceSpec, FieldErrors> {
                             errs.push(FieldError::invalid(format!("{p}metadata.usedBy[{j}].name"), r));
                         }
                     }
-                    used_by = list.into_iter().map(|l| LinkedService { name: l.name, display_name: l.display_name }).collect();
+                    used_by = list
+                        .into_iter()
+                        .map(|l| LinkedService { name: l.name, display_name: l.display_name })
+                        .collect();
                 }
                 Err(e) => errs.push(path_error(&format!("{p}metadata.usedBy"), &e)),
             }
@@ -285,7 +291,9 @@ fn validate(doc: &ItOpsDocument, p: &str) -> Result<ServiceSpec, FieldErrors> {
             Some(s) => {
                 metadata.insert(k.clone(), serde_json::Value::String(s));
             }
-            None => errs.push(FieldError::invalid(format!("{p}metadata.{k}"), "metadata values are strings (or usedBy)")),
+            None => {
+                errs.push(FieldError::invalid(format!("{p}metadata.{k}"), "metadata values are strings (or usedBy)"))
+            }
         }
     }
     let num = |key: &str, errs: &mut FieldErrors| -> Option<f64> {
@@ -293,7 +301,10 @@ fn validate(doc: &ItOpsDocument, p: &str) -> Result<ServiceSpec, FieldErrors> {
         match s.trim().parse::<f64>() {
             Ok(v) if v.is_finite() && v >= 0.0 => Some(v),
             _ => {
-                errs.push(FieldError::invalid(format!("{p}metadata.{key}"), format!("{s:?} is not a non-negative number")));
+                errs.push(FieldError::invalid(
+                    format!("{p}metadata.{key}"),
+                    format!("{s:?} is not a non-negative number"),
+                ));
                 None
             }
         }
@@ -311,7 +322,10 @@ fn validate(doc: &ItOpsDocument, p: &str) -> Result<ServiceSpec, FieldErrors> {
         (a, u, Some(f)) => Some((a, u, f)),
         (Some(a), Some(u), None) if a > 0 && u <= a => Some((Some(a), Some(u), (a - u) as f64 * 100.0 / a as f64)),
         (Some(a), Some(u), None) => {
-            errs.push(FieldError::invalid(format!("{p}metadata.usedStorage"), format!("{u} does not fit allocatedStorage {a}")));
+            errs.push(FieldError::invalid(
+                format!("{p}metadata.usedStorage"),
+                format!("{u} does not fit allocatedStorage {a}"),
+            ));
             None
         }
         (a, u, None) => Some((a, u, 100.0)),
@@ -321,11 +335,18 @@ fn validate(doc: &ItOpsDocument, p: &str) -> Result<ServiceSpec, FieldErrors> {
         if !(max_age.is_finite() && max_age > 0.0) {
             errs.push(FieldError::invalid(format!("{p}operations.backup.maxAgeDays"), "must be greater than 0"));
         }
-        BackupSpec { expected: b.expected, max_age_days: max_age, schedule: b.schedule.clone(), storage_size: b.storage_size.clone() }
+        BackupSpec {
+            expected: b.expected,
+            max_age_days: max_age,
+            schedule: b.schedule.clone(),
+            storage_size: b.storage_size.clone(),
+        }
     });
-    let kind = doc.service.kind.clone().unwrap_or_else(|| {
-        if doc.service.workload_type.is_some() { "workload".into() } else { "external".into() }
-    });
+    let kind = doc
+        .service
+        .kind
+        .clone()
+        .unwrap_or_else(|| if doc.service.workload_type.is_some() { "workload".into() } else { "external".into() });
     if !errs.is_empty() {
         return Err(errs);
     }
@@ -438,7 +459,10 @@ operations:
         let errs = parse_documents("version: \"1\"\nservice: {name: x}\n").unwrap_err();
         assert_eq!(errs.0[0].field, "hierarchy");
         assert_eq!(errs.0[0].code, "missing_field");
-        let errs = parse_documents("version: \"1\"\nhierarchy: {organization: a, platform: b, environment: c, cluster: d}\nservice: {}\n").unwrap_err();
+        let errs = parse_documents(
+            "version: \"1\"\nhierarchy: {organization: a, platform: b, environment: c, cluster: d}\nservice: {}\n",
+        )
+        .unwrap_err();
         assert_eq!(errs.0[0].field, "service.name");
     }
 

@@ -44,7 +44,5 @@ pub fn rfc3339(ms: Millis) -> String {
 
 /// Parse an RFC 3339 instant (any offset) into milliseconds.
 pub fn parse_rfc3339(s: &str) -> Result<Millis, String> {
-    s.parse::<jiff::Timestamp>()
-        .map(|t| t.as_millisecond())
-        .map_err(|e| format!("not an RFC 3339 timestamp ({e})"))
+    s.parse::<jiff::Timestamp>().map(|t| t.as_millisecond()).map_err(|e| format!("not an RFC 3339 timestamp ({e})"))
 }

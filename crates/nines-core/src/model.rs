@@ -43,14 +43,9 @@ impl FromStr for Status {
     type Err = String;
     /// Case-insensitive: cron scripts written by hand send `down` as often as `DOWN`.
     fn from_str(s: &str) -> Result<Self, String> {
-        Status::ALL
-            .into_iter()
-            .find(|v| v.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                format!(
-                    "unknown status {s:?}; expected one of OPERATIONAL, DEGRADED, DOWN, MAINTENANCE, UNKNOWN"
-                )
-            })
+        Status::ALL.into_iter().find(|v| v.as_str().eq_ignore_ascii_case(s.trim())).ok_or_else(|| {
+            format!("unknown status {s:?}; expected one of OPERATIONAL, DEGRADED, DOWN, MAINTENANCE, UNKNOWN")
+        })
     }
 }
 
@@ -73,8 +68,7 @@ pub enum Criticality {
 }
 
 impl Criticality {
-    pub const ALL: [Criticality; 4] =
-        [Criticality::Critical, Criticality::High, Criticality::Medium, Criticality::Low];
+    pub const ALL: [Criticality; 4] = [Criticality::Critical, Criticality::High, Criticality::Medium, Criticality::Low];
     pub fn as_str(self) -> &'static str {
         match self {
             Criticality::Critical => "critical",

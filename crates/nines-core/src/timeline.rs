@@ -92,7 +92,13 @@ impl StaleRule {
     /// The stale marks that silence after a real observation at `last_real`
     /// produces strictly before `next_real` (if any) and not after `now`.
     /// Returns `(at, status)` in time order.
-    pub fn marks(&self, last_real: Millis, next_real: Option<Millis>, now: Millis, floor: Millis) -> Vec<(Millis, Status)> {
+    pub fn marks(
+        &self,
+        last_real: Millis,
+        next_real: Option<Millis>,
+        now: Millis,
+        floor: Millis,
+    ) -> Vec<(Millis, Status)> {
         let start = last_real.max(floor);
         let mut out = Vec::with_capacity(2);
         let u = start.saturating_add(self.unknown_after_ms);
@@ -147,7 +153,13 @@ fn push_obs(state: &mut LiveState, obs: Observation, out: &mut Step) {
 
 /// Marks due between the last real observation and `until` that the stale
 /// detector has not placed yet.
-fn pending_marks(state: &LiveState, rule: &StaleRule, next_real: Option<Millis>, now: Millis, floor: Millis) -> Vec<(Millis, Status)> {
+fn pending_marks(
+    state: &LiveState,
+    rule: &StaleRule,
+    next_real: Option<Millis>,
+    now: Millis,
+    floor: Millis,
+) -> Vec<(Millis, Status)> {
     let Some(last) = state.last_real_at else { return Vec::new() };
     let all = rule.marks(last, next_real, now, floor);
     // A stage counts marks already placed; UNKNOWN may have been skipped when
@@ -264,7 +276,10 @@ mod tests {
         assert!(on_tick(&mut s, &RULE, 60_000, 0).transitions.is_empty());
         // the tick at 200 s places UNKNOWN at exactly 121 s
         let step = on_tick(&mut s, &RULE, 200_000, 0);
-        assert_eq!(step.transitions, vec![Transition { at: 121_000, from: Status::Operational, to: Status::Unknown, cause: Cause::Stale }]);
+        assert_eq!(
+            step.transitions,
+            vec![Transition { at: 121_000, from: Status::Operational, to: Status::Unknown, cause: Cause::Stale }]
+        );
         let step = on_tick(&mut s, &RULE, 400_000, 0);
         assert_eq!(step.transitions[0].at, 301_000);
         assert_eq!(step.transitions[0].to, Status::Down);
@@ -327,12 +342,7 @@ mod tests {
     }
 
     fn arb_status() -> impl Strategy<Value = Status> {
-        prop_oneof![
-            Just(Status::Operational),
-            Just(Status::Degraded),
-            Just(Status::Down),
-            Just(Status::Maintenance),
-        ]
+        prop_oneof![Just(Status::Operational), Just(Status::Degraded), Just(Status::Down), Just(Status::Maintenance),]
     }
 
     /// Brute force: the status at second `t` straight from the definition.

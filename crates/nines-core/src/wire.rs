@@ -20,7 +20,7 @@ fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
         return Ok(Some(u));
     }
     match n.as_f64() {
-        Some(f) if f.is_finite() && f >= 0.0 && f < 1.8e19 => Ok(Some(f.round() as u64)),
+        Some(f) if (0.0..1.8e19).contains(&f) => Ok(Some(f.round() as u64)),
         _ => Err(serde::de::Error::custom(format!("{n} is not a byte count (a whole number >= 0)"))),
     }
 }
@@ -143,7 +143,9 @@ pub fn storage_free_percent(r: &StorageReport) -> Result<f64, FieldErrors> {
                 errs.push(FieldError::invalid("usedBytes", format!("{u} exceeds allocatedBytes {a}")));
             }
         }
-        (Some(_), None) => errs.push(FieldError::missing("usedBytes").with_reason("usedBytes is required with allocatedBytes")),
+        (Some(_), None) => {
+            errs.push(FieldError::missing("usedBytes").with_reason("usedBytes is required with allocatedBytes"))
+        }
         (None, Some(_)) => {
             errs.push(FieldError::missing("allocatedBytes").with_reason("allocatedBytes is required with usedBytes"))
         }

@@ -28,7 +28,10 @@ impl Caller {
         if self.role.can_apply() {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!("a {} key cannot register services; use an operator or admin key", self.role.as_str())))
+            Err(ApiError::forbidden(format!(
+                "a {} key cannot register services; use an operator or admin key",
+                self.role.as_str()
+            )))
         }
     }
     pub fn require_admin(&self) -> Result<(), ApiError> {
@@ -39,8 +42,11 @@ impl Caller {
         if self.scope.allows(org) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!("this key belongs to organization {:?}, not {org:?}", self.scope.as_option().unwrap_or("*")))
-                .field(field))
+            Err(ApiError::forbidden(format!(
+                "this key belongs to organization {:?}, not {org:?}",
+                self.scope.as_option().unwrap_or("*")
+            ))
+            .field(field))
         }
     }
 }

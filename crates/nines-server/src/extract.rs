@@ -34,7 +34,11 @@ pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
                     format!("request body is larger than {limit} bytes"),
                 ))
             } else {
-                Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("could not read the request body: {e}")))
+                Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    format!("could not read the request body: {e}"),
+                ))
             }
         }
     }
@@ -43,7 +47,11 @@ pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
 /// Parse JSON into `T`, naming the field at fault.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "the request body is empty; expected a JSON object"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "the request body is empty; expected a JSON object",
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize(de) {
@@ -51,7 +59,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         Err(e) => {
             let inner = e.inner();
             if inner.is_syntax() || inner.is_eof() {
-                return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not valid JSON: {inner}")));
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_json",
+                    format!("the body is not valid JSON: {inner}"),
+                ));
             }
             let fe = nines_core::apply::path_error("", &e);
             Err(ApiError::from(fe))
@@ -87,10 +99,17 @@ where
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
             .or_else(|| {
-                parts.headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::trim)
+                parts
+                    .headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .map(str::trim)
             })
             .filter(|k| !k.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("missing API key: send it in the X-API-Key header").field("X-API-Key"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("missing API key: send it in the X-API-Key header").field("X-API-Key")
+            })?;
         app.auth.authenticate(key).await
     }
 }

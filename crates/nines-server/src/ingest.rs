@@ -24,7 +24,12 @@ pub struct Ingest {
 
 impl Ingest {
     /// Start `writers` writer tasks (one for SQLite, a few for PostgreSQL).
-    pub fn start(store: Store, rule: StaleRule, floor: Arc<AtomicI64>, writers: usize) -> (Ingest, Vec<tokio::task::JoinHandle<()>>) {
+    pub fn start(
+        store: Store,
+        rule: StaleRule,
+        floor: Arc<AtomicI64>,
+        writers: usize,
+    ) -> (Ingest, Vec<tokio::task::JoinHandle<()>>) {
         let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * 8);
         let rx = Arc::new(Mutex::new(rx));
         let handles = (0..writers.max(1))

@@ -105,7 +105,12 @@ impl Running {
 }
 
 /// Start serving on `listener` with background workers.
-pub async fn start(store: Store, clock: Arc<dyn Clock>, config: ServerConfig, listener: TcpListener) -> std::io::Result<Running> {
+pub async fn start(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: ServerConfig,
+    listener: TcpListener,
+) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let floor = Arc::new(AtomicI64::new(clock.now_ms()));
@@ -157,4 +162,3 @@ pub async fn start(store: Store, clock: Arc<dyn Clock>, config: ServerConfig, li
 pub fn router(state: AppState) -> Router {
     api::routes().with_state(state)
 }
-

@@ -72,7 +72,8 @@ async fn a_push_without_node_id_lands_under_the_flagged_unknown_node() {
     each(async |db| {
         let (srv, _clock) = start(db).await;
         let key = srv.key("myorg", "agent").await;
-        let (code, ack) = srv.post("/api/v1/health/report", &key, json!({"service":"orphan","status":"OPERATIONAL"})).await;
+        let (code, ack) =
+            srv.post("/api/v1/health/report", &key, json!({"service":"orphan","status":"OPERATIONAL"})).await;
         assert_eq!(code, 201, "{ack}");
         assert_eq!(ack["nodeId"], "unknown");
         let (_, tree) = srv.get("/api/v1/hierarchy", &key).await;
@@ -98,7 +99,12 @@ async fn bad_input_is_named_and_changes_nothing() {
             (json!({"service":"a","status":"UP"}), 422, "invalid_value", "status"),
             (json!({"service":"a b","status":"DOWN"}), 422, "invalid_value", "service"),
             (json!({"service":"a","status":"DOWN","nodeId":"myorg/prod"}), 422, "invalid_value", "nodeId"),
-            (json!({"service":"a","status":"DOWN","timestamp":"2099-01-01T00:00:00Z"}), 422, "invalid_value", "timestamp"),
+            (
+                json!({"service":"a","status":"DOWN","timestamp":"2099-01-01T00:00:00Z"}),
+                422,
+                "invalid_value",
+                "timestamp",
+            ),
             (json!({"service":"a","status":"DOWN","timestamp":"yesterday"}), 422, "invalid_value", "timestamp"),
             (json!({"service":"a","status":"DOWN","criticality":"urgent"}), 422, "invalid_value", "criticality"),
             (json!({"service":"a","status":"DOWN","tags":["ok","not ok"]}), 422, "invalid_value", "tags[1]"),
@@ -129,7 +135,8 @@ async fn bad_input_is_named_and_changes_nothing() {
         let (code, _) = srv.post("/api/v1/health/report", &ro, json!({"service":"a","status":"DOWN"})).await;
         assert_eq!(code, 403);
         // storage and backup validation
-        let (code, v) = srv.post("/api/v1/storage/report", &key, json!({"service":"d","allocatedBytes":100,"usedBytes":200})).await;
+        let (code, v) =
+            srv.post("/api/v1/storage/report", &key, json!({"service":"d","allocatedBytes":100,"usedBytes":200})).await;
         assert_eq!((code, v["error"]["field"].as_str()), (422, Some("usedBytes")));
         let (code, v) = srv.post("/api/v1/backup/report", &key, json!({"status":"success"})).await;
         assert_eq!((code, v["error"]["field"].as_str()), (422, Some("service")));
@@ -263,7 +270,13 @@ async fn stale_push_services_go_unknown_then_down_on_the_test_clock() {
     each(async |db| {
         let (srv, clock) = start(db).await;
         let key = srv.key("myorg", "agent").await;
-        let (_, ack) = srv.post("/api/v1/health/report", &key, json!({"service":"cron","status":"OPERATIONAL","nodeId":"myorg/p/e/c"})).await;
+        let (_, ack) = srv
+            .post(
+                "/api/v1/health/report",
+                &key,
+                json!({"service":"cron","status":"OPERATIONAL","nodeId":"myorg/p/e/c"}),
+            )
+            .await;
         let path = format!("/api/v1/services/{}", ack["id"]);
         clock.advance(121_000);
         let v = eventually("UNKNOWN", async || {
@@ -280,7 +293,12 @@ async fn stale_push_services_go_unknown_then_down_on_the_test_clock() {
             (v["status"] == "DOWN").then_some(())
         })
         .await;
-        srv.post("/api/v1/health/report", &key, json!({"service":"cron","status":"OPERATIONAL","nodeId":"myorg/p/e/c"})).await;
+        srv.post(
+            "/api/v1/health/report",
+            &key,
+            json!({"service":"cron","status":"OPERATIONAL","nodeId":"myorg/p/e/c"}),
+        )
+        .await;
         let (_, v) = srv.get(&path, &key).await;
         assert_eq!(v["status"], "OPERATIONAL");
         srv.stop().await;
@@ -294,14 +312,39 @@ async fn late_reports_via_the_api_land_at_their_event_time() {
         let (srv, clock) = start(db).await;
         let key = srv.key("myorg", "agent").await;
         let ts = |ms: i64| nines_core::clock::rfc3339(ms);
-        srv.post("/api/v1/health/report", &key, json!({"service":"a","status":"OPERATIONAL","nodeId":"myorg/p/e/c","timestamp":ts(T0 - 60_000)})).await;
-        let (_, ack) = srv.post("/api/v1/health/report", &key, json!({"service":"a","status":"OPERATIONAL","nodeId":"myorg/p/e/c"})).await;
-        let (code, late) = srv.post("/api/v1/health/report", &key, json!({"service":"a","status":"DOWN","nodeId":"myorg/p/e/c","timestamp":ts(T0 - 30_000)})).await;
+        srv.post(
+            "/api/v1/health/report",
+            &key,
+            json!({"service":"a","status":"OPERATIONAL","nodeId":"myorg/p/e/c","timestamp":ts(T0 - 60_000)}),
+        )
+        .await;
+        let (_, ack) = srv
+            .post("/api/v1/health/report", &key, json!({"service":"a","status":"OPERATIONAL","nodeId":"myorg/p/e/c"}))
+            .await;
+        let (code, late) = srv
+            .post(
+                "/api/v1/health/report",
+                &key,
+                json!({"service":"a","status":"DOWN","nodeId":"myorg/p/e/c","timestamp":ts(T0 - 30_000)}),
+            )
+            .await;
         assert_eq!(code, 200);
         assert_eq!(late["late"], true);
         let (_, v) = srv.get(&format!("/api/v1/services/{}", ack["id"]), &key).await;
-        let tl: Vec<(String, String)> = v["timeline"].as_array().unwrap().iter().map(|t| (t["at"].as_str().unwrap().to_string(), t["to"].as_str().unwrap().to_string())).collect();
-        assert_eq!(tl, vec![(ts(T0 - 60_000), "OPERATIONAL".into()), (ts(T0 - 30_000), "DOWN".into()), (ts(T0), "OPERATIONAL".into())]);
+        let tl: Vec<(String, String)> = v["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["at"].as_str().unwrap().to_string(), t["to"].as_str().unwrap().to_string()))
+            .collect();
+        assert_eq!(
+            tl,
+            vec![
+                (ts(T0 - 60_000), "OPERATIONAL".into()),
+                (ts(T0 - 30_000), "DOWN".into()),
+                (ts(T0), "OPERATIONAL".into())
+            ]
+        );
         let _ = clock;
         srv.stop().await;
     })
@@ -321,8 +364,17 @@ async fn api_keys_are_managed_by_admins() {
         assert_eq!((code, v["error"]["field"].as_str()), (422, Some("role")));
         let (_, list) = srv.get("/api/v1/apikeys", &srv.admin).await;
         assert!(list.as_array().unwrap().iter().all(|k| k.get("secret").is_none()));
-        let id = list.as_array().unwrap().iter().find(|k| k["role"] == "operator").unwrap()["id"].as_str().unwrap().to_string();
-        let resp = srv.http.delete(format!("{}/api/v1/apikeys/{id}", srv.base)).header("X-API-Key", &srv.admin).send().await.unwrap();
+        let id = list.as_array().unwrap().iter().find(|k| k["role"] == "operator").unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let resp = srv
+            .http
+            .delete(format!("{}/api/v1/apikeys/{id}", srv.base))
+            .header("X-API-Key", &srv.admin)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status().as_u16(), 204);
         let (code, _) = srv.get("/api/v1/services", &op).await;
         assert_eq!(code, 401, "a revoked key stops working");
@@ -356,7 +408,14 @@ async fn openapi_document_has_not_drifted() {
         "docs/openapi.json is out of date; regenerate it with `cargo run -- openapi --output docs/openapi.json`"
     );
     let v: Value = serde_json::from_str(&doc).unwrap();
-    for p in ["/api/v1/health/report", "/api/v1/backup/report", "/api/v1/storage/report", "/api/v1/services/apply", "/api/v1/services/{id}", "/api/v1/hierarchy"] {
+    for p in [
+        "/api/v1/health/report",
+        "/api/v1/backup/report",
+        "/api/v1/storage/report",
+        "/api/v1/services/apply",
+        "/api/v1/services/{id}",
+        "/api/v1/hierarchy",
+    ] {
         assert!(v["paths"].get(p).is_some(), "{p} missing from the document");
     }
 }

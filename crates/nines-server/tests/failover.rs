@@ -16,14 +16,19 @@ async fn a_dead_leader_is_replaced_within_the_lease() {
     let store_a = nines_store::Store::connect(&url).await.unwrap();
     let store_b = nines_store::Store::connect(&url).await.unwrap();
     let a = start_with(store_a, Arc::new(clock.clone()), fast_config("replica-a")).await;
-    eventually("a leads", async || a.running.as_ref().unwrap().state.leadership.is_leader.load(Ordering::SeqCst).then_some(())).await;
+    eventually("a leads", async || {
+        a.running.as_ref().unwrap().state.leadership.is_leader.load(Ordering::SeqCst).then_some(())
+    })
+    .await;
     let b = start_with(store_b, Arc::new(clock.clone()), fast_config("replica-b")).await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let b_leads = || b.running.as_ref().unwrap().state.leadership.is_leader.load(Ordering::SeqCst);
     assert!(!b_leads(), "one leader at a time");
     // both replicas serve the API
     let key = b.key("myorg", "agent").await;
-    let (code, ack) = a.post("/api/v1/health/report", &key, json!({"service":"s","status":"OPERATIONAL","nodeId":"myorg/p/e/c"})).await;
+    let (code, ack) = a
+        .post("/api/v1/health/report", &key, json!({"service":"s","status":"OPERATIONAL","nodeId":"myorg/p/e/c"}))
+        .await;
     assert_eq!(code, 201, "{ack}");
     // a dies without releasing its lease
     let mut a = a;

@@ -146,7 +146,10 @@ impl Store {
         let mut w = self.write_tx().await?;
         let conn: &mut Conn = &mut w.tx;
         let (id, created) = ensure_service(conn, &op.service, now).await?;
-        let row = sqlx::query("SELECT tags, storage_reported_at FROM services WHERE id = $1").bind(id).fetch_one(&mut *conn).await?;
+        let row = sqlx::query("SELECT tags, storage_reported_at FROM services WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
         let mut tags: Vec<String> = serde_json::from_str(&row.get::<String, _>(0)).unwrap_or_default();
         if !tags.iter().any(|t| t == "storage") {
             tags.push("storage".into());

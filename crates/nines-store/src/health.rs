@@ -220,7 +220,8 @@ impl Store {
         }
         for (id, from) in rebuilt {
             let watch = states.get(&id).is_some_and(|r| r.stale_watch);
-            let st = rebuild_from(conn, id, from, if watch { Some(rule) } else { None }, ops[0].received_at, floor).await?;
+            let st =
+                rebuild_from(conn, id, from, if watch { Some(rule) } else { None }, ops[0].received_at, floor).await?;
             if let Some(r) = states.get_mut(&id) {
                 r.state = st;
             }
@@ -297,13 +298,22 @@ impl Store {
 /// Recompute a service's timeline from `from` on after a late observation:
 /// stale marks and transitions at or after `from` are replaced by what the
 /// stored real observations say.
-async fn rebuild_from(conn: &mut Conn, id: i64, from: Millis, rule: Option<&StaleRule>, now: Millis, floor: Millis) -> Result<LiveState> {
-    let prev = sqlx::query("SELECT to_status FROM transitions WHERE service_id = $1 AND at < $2 ORDER BY at DESC, id DESC LIMIT 1")
-        .bind(id)
-        .bind(from)
-        .fetch_optional(&mut *conn)
-        .await?
-        .map_or(Status::Unknown, |r| parse_status(&r.get::<String, _>(0)));
+async fn rebuild_from(
+    conn: &mut Conn,
+    id: i64,
+    from: Millis,
+    rule: Option<&StaleRule>,
+    now: Millis,
+    floor: Millis,
+) -> Result<LiveState> {
+    let prev = sqlx::query(
+        "SELECT to_status FROM transitions WHERE service_id = $1 AND at < $2 ORDER BY at DESC, id DESC LIMIT 1",
+    )
+    .bind(id)
+    .bind(from)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map_or(Status::Unknown, |r| parse_status(&r.get::<String, _>(0)));
     let real: Vec<Observation> = sqlx::query(
         "SELECT at, status, cause FROM observations WHERE service_id = $1 AND at >= $2 AND cause <> 'stale' ORDER BY at, id",
     )

@@ -68,7 +68,13 @@ pub fn parse_key_id(key: &str) -> Option<&str> {
 
 impl Store {
     /// Create a key; returns its record and the key itself (shown once).
-    pub async fn create_api_key(&self, name: &str, scope: &OrgScope, role: Role, now: Millis) -> Result<(ApiKey, String)> {
+    pub async fn create_api_key(
+        &self,
+        name: &str,
+        scope: &OrgScope,
+        role: Role,
+        now: Millis,
+    ) -> Result<(ApiKey, String)> {
         if matches!(scope, OrgScope::All) && role != Role::Admin {
             return Err(Error::Invalid {
                 field: "organization".into(),

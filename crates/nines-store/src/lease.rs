@@ -21,12 +21,17 @@ impl Store {
     /// Take or renew the lease `name` for `holder` until `now + ttl_ms`.
     /// `gap_ms` is how long after expiry a takeover still counts as
     /// continuous watching. Returns the lease if held.
-    pub async fn try_lease(&self, name: &str, holder: &str, now: Millis, ttl_ms: i64, gap_ms: i64) -> Result<Option<LeaseState>> {
+    pub async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Millis,
+        ttl_ms: i64,
+        gap_ms: i64,
+    ) -> Result<Option<LeaseState>> {
         let mut w = self.write_tx().await?;
-        let sql = format!(
-            "SELECT holder, expires_at, watch_since FROM leases WHERE name = $1{}",
-            self.dialect.for_update()
-        );
+        let sql =
+            format!("SELECT holder, expires_at, watch_since FROM leases WHERE name = $1{}", self.dialect.for_update());
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(name).fetch_optional(&mut *w.tx).await?;
         let state = match row {
             None => {
@@ -83,7 +88,10 @@ impl Store {
 
     /// Who holds the lease, and until when.
     pub async fn lease_holder(&self, name: &str) -> Result<Option<(String, Millis)>> {
-        let row = sqlx::query("SELECT holder, expires_at FROM leases WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT holder, expires_at FROM leases WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 }

@@ -138,9 +138,11 @@ impl Store {
             // replicas starting together migrate one at a time
             sqlx::query("SELECT pg_advisory_xact_lock(7277489)").execute(&mut *tx).await?;
         }
-        sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
-            .execute(&mut *tx)
-            .await?;
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await?;
         let done: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
             .fetch_all(&mut *tx)
             .await?
@@ -199,7 +201,9 @@ impl Store {
     /// Delete everything (tests only use this on their own databases).
     pub async fn truncate_all_for_tests(&self) -> Result<()> {
         let mut w = self.write_tx().await?;
-        for t in ["observations", "transitions", "backup_reports", "services", "sla_groups", "api_keys", "leases", "meta"] {
+        for t in
+            ["observations", "transitions", "backup_reports", "services", "sla_groups", "api_keys", "leases", "meta"]
+        {
             sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DELETE FROM {t}"))).execute(&mut *w.tx).await?;
         }
         w.tx.commit().await?;

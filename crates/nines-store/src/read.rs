@@ -22,7 +22,8 @@ pub struct ServiceFilter {
     pub sla_group: Option<String>,
 }
 
-const COLUMNS: &str = "s.id, s.organization, s.node_id, s.name, s.display_name, s.kind, s.criticality, g.name AS sla_group,
+const COLUMNS: &str =
+    "s.id, s.organization, s.node_id, s.name, s.display_name, s.kind, s.criticality, g.name AS sla_group,
     s.tags, s.metadata, s.source, s.namespace, s.status, s.message, s.last_seen_at, s.created_at, s.updated_at,
     s.backup_expected, s.backup_max_age_days, s.backup_schedule, s.backup_last_at, s.backup_last_status,
     s.backup_last_success_at, s.backup_size_bytes, s.backup_message, s.storage_allocated_bytes, s.storage_used_bytes,
@@ -56,7 +57,8 @@ struct Facets {
 
 fn record(r: &AnyRow) -> ServiceRecord {
     let tags: Vec<String> = serde_json::from_str(&r.get::<String, _>("tags")).unwrap_or_default();
-    let metadata: BTreeMap<String, serde_json::Value> = serde_json::from_str(&r.get::<String, _>("metadata")).unwrap_or_default();
+    let metadata: BTreeMap<String, serde_json::Value> =
+        serde_json::from_str(&r.get::<String, _>("metadata")).unwrap_or_default();
     let criticality: Criticality = r.get::<String, _>("criticality").parse().unwrap_or_default();
     let node_id: String = r.get("node_id");
     ServiceRecord {
@@ -183,7 +185,8 @@ impl Store {
     }
 
     pub async fn get_service(&self, id: i64) -> Result<Option<ServiceRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM services s LEFT JOIN sla_groups g ON g.id = s.sla_group_id WHERE s.id = $1");
+        let sql =
+            format!("SELECT {COLUMNS} FROM services s LEFT JOIN sla_groups g ON g.id = s.sla_group_id WHERE s.id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(record))
     }
@@ -211,7 +214,11 @@ impl Store {
 
     /// Count of stored observations of a service (tests and diagnostics).
     pub async fn observation_count(&self, id: i64) -> Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM observations WHERE service_id = $1").bind(id).fetch_one(&self.pool).await?.get(0))
+        Ok(sqlx::query("SELECT COUNT(*) FROM observations WHERE service_id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?
+            .get(0))
     }
 
     /// SLA groups visible to `organization` (None: all), with members from every source.

@@ -98,12 +98,14 @@ impl Store {
             let conn: &mut Conn = &mut w.tx;
             let node = spec.node.to_string();
             let hash = spec_hash(spec, source);
-            let existing = sqlx::query("SELECT id, config_hash FROM services WHERE organization = $1 AND node_id = $2 AND name = $3")
-                .bind(&spec.organization)
-                .bind(&node)
-                .bind(&spec.name)
-                .fetch_optional(&mut *conn)
-                .await?;
+            let existing = sqlx::query(
+                "SELECT id, config_hash FROM services WHERE organization = $1 AND node_id = $2 AND name = $3",
+            )
+            .bind(&spec.organization)
+            .bind(&node)
+            .bind(&spec.name)
+            .fetch_optional(&mut *conn)
+            .await?;
             let group = match &spec.sla_group {
                 Some(g) => Some(ensure_sla_group(conn, &spec.organization, g, now).await?),
                 None => None,

@@ -70,19 +70,25 @@ pub async fn postgres_url() -> Option<String> {
     };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     // drop what earlier crashed runs left behind (older than an hour)
-    if let Ok(rows) = sqlx::query_scalar::<_, String>("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'nines_t_%'")
-        .fetch_all(&mut conn)
-        .await
+    if let Ok(rows) =
+        sqlx::query_scalar::<_, String>("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'nines_t_%'")
+            .fetch_all(&mut conn)
+            .await
     {
         for name in rows {
             let ts: u64 = name.split('_').nth(2).and_then(|s| s.parse().ok()).unwrap_or(0);
             if ts + 3600 < now {
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))).execute(&mut conn).await;
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")))
+                    .execute(&mut conn)
+                    .await;
             }
         }
     }
     let schema = format!("nines_t_{now}_{}", rand_suffix());
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\""))).execute(&mut conn).await.expect("create schema");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+        .execute(&mut conn)
+        .await
+        .expect("create schema");
     let sep = if base.contains('?') { '&' } else { '?' };
     Some(format!("{base}{sep}options=-csearch_path%3D{schema}"))
 }

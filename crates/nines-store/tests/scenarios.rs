@@ -26,7 +26,14 @@ fn svc(org: &str, node: &str, name: &str) -> NewService {
 }
 
 fn health(s: NewService, status: Status, at: i64) -> HealthOp {
-    HealthOp { service: s, status, message: Some(format!("{status} at {at}")), at, received_at: at, cause: Cause::Report }
+    HealthOp {
+        service: s,
+        status,
+        message: Some(format!("{status} at {at}")),
+        at,
+        received_at: at,
+        cause: Cause::Report,
+    }
 }
 
 async fn each(f: impl AsyncFn(&TestDb)) {
@@ -155,7 +162,9 @@ async fn stale_detection_places_marks_at_exact_instants_and_recovers() {
 async fn silence_before_the_watch_floor_is_not_counted() {
     each(async |db| {
         let s = &db.store;
-        let id = s.ingest_health(&[health(svc("o", "o/p/e/c", "x"), Status::Operational, T0)], &RULE, 0).await.unwrap()[0].id;
+        let id = s.ingest_health(&[health(svc("o", "o/p/e/c", "x"), Status::Operational, T0)], &RULE, 0).await.unwrap()
+            [0]
+        .id;
         // nines was down until T0 + 1h; it restarts and watches from then
         let floor = T0 + 3_600_000;
         assert!(s.stale_tick(&RULE, floor + 60_000, floor).await.unwrap().is_empty());
@@ -210,7 +219,9 @@ async fn storage_reports_create_tag_and_keep_the_newest() {
         assert_eq!(rec.view.tags, vec!["storage".to_string()]);
         assert_eq!(rec.view.source, "push");
         // a health-created service gains the tag only through a storage report
-        let hid = s.ingest_health(&[health(svc("o", "o/p/e/c", "h"), Status::Operational, T0)], &RULE, 0).await.unwrap()[0].id;
+        let hid =
+            s.ingest_health(&[health(svc("o", "o/p/e/c", "h"), Status::Operational, T0)], &RULE, 0).await.unwrap()[0]
+                .id;
         assert!(s.get_service(hid).await.unwrap().unwrap().storage().is_none());
         op.service = svc("o", "o/p/e/c", "h");
         op.at = T0 + 5;
@@ -296,14 +307,22 @@ async fn backup_reports_by_service_group_and_namespace() {
         assert!(rec.backup(T0 + day + 1).unwrap().overdue);
         // group report reaches both members with a backup expected
         let target = BackupTarget::SlaGroup { organization: Some("myorg".into()), name: "payment-system".into() };
-        let (hit, _) = s.backup_report(&target, BackupStatus::Success, Some(5), None, T0 + day, T0 + day).await.unwrap();
+        let (hit, _) =
+            s.backup_report(&target, BackupStatus::Success, Some(5), None, T0 + day, T0 + day).await.unwrap();
         assert_eq!(hit.len(), 2);
         let b = s.get_service(ids[0]).await.unwrap().unwrap().backup(T0 + day + 1000).unwrap();
         assert!(!b.overdue);
         assert_eq!(b.size_bytes, Some(5));
         // a failed backup does not reset the age
-        let target = BackupTarget::Namespace { organization: Some("myorg".into()), node_id: None, namespace: "production".into() };
-        let (hit, _) = s.backup_report(&target, BackupStatus::Failed, None, Some("disk full"), T0 + 2 * day, T0 + 2 * day).await.unwrap();
+        let target = BackupTarget::Namespace {
+            organization: Some("myorg".into()),
+            node_id: None,
+            namespace: "production".into(),
+        };
+        let (hit, _) = s
+            .backup_report(&target, BackupStatus::Failed, None, Some("disk full"), T0 + 2 * day, T0 + 2 * day)
+            .await
+            .unwrap();
         assert_eq!(hit.len(), 2);
         let b = s.get_service(ids[0]).await.unwrap().unwrap().backup(T0 + 2 * day + 1).unwrap();
         assert_eq!(b.last_status.as_deref(), Some("failed"));
@@ -318,7 +337,14 @@ async fn backup_reports_by_service_group_and_namespace() {
         ));
         // a service-level report creates the service with a backup expected
         let (hit, created) = s
-            .backup_report(&BackupTarget::Service(svc("myorg", "myorg/pf/prod/c1", "minio")), BackupStatus::Success, None, None, T0, T0)
+            .backup_report(
+                &BackupTarget::Service(svc("myorg", "myorg/pf/prod/c1", "minio")),
+                BackupStatus::Success,
+                None,
+                None,
+                T0,
+                T0,
+            )
             .await
             .unwrap();
         assert!(created);
@@ -382,17 +408,28 @@ async fn filters_by_node_prefix_tag_status_and_group() {
         a.sla_group = Some("g".into());
         let b = svc("o", "o/p2/prod/c1", "b");
         let c = svc("o2", "unknown", "c");
-        s.ingest_health(&[health(a, Status::Down, T0), health(b, Status::Operational, T0), health(c, Status::Operational, T0)], &RULE, 0)
-            .await
-            .unwrap();
-        let q = |f: ServiceFilter| async move { s.list_services(&f).await.unwrap().iter().map(|r| r.view.service.clone()).collect::<Vec<_>>() };
+        s.ingest_health(
+            &[health(a, Status::Down, T0), health(b, Status::Operational, T0), health(c, Status::Operational, T0)],
+            &RULE,
+            0,
+        )
+        .await
+        .unwrap();
+        let q = |f: ServiceFilter| async move {
+            s.list_services(&f).await.unwrap().iter().map(|r| r.view.service.clone()).collect::<Vec<_>>()
+        };
         assert_eq!(q(ServiceFilter { node_id: Some("o/p1".into()), ..Default::default() }).await, vec!["a"]);
-        assert_eq!(q(ServiceFilter { node_id: Some("o/p".into()), ..Default::default() }).await, Vec::<String>::new(), "prefixes are whole segments");
+        assert_eq!(
+            q(ServiceFilter { node_id: Some("o/p".into()), ..Default::default() }).await,
+            Vec::<String>::new(),
+            "prefixes are whole segments"
+        );
         assert_eq!(q(ServiceFilter { tag: Some("db".into()), ..Default::default() }).await, vec!["a"]);
         assert_eq!(q(ServiceFilter { status: Some("OPERATIONAL".into()), ..Default::default() }).await, vec!["b", "c"]);
         assert_eq!(q(ServiceFilter { sla_group: Some("g".into()), ..Default::default() }).await, vec!["a"]);
         assert_eq!(q(ServiceFilter { organization: Some("o2".into()), ..Default::default() }).await, vec!["c"]);
-        let rec = s.list_services(&ServiceFilter { organization: Some("o2".into()), ..Default::default() }).await.unwrap();
+        let rec =
+            s.list_services(&ServiceFilter { organization: Some("o2".into()), ..Default::default() }).await.unwrap();
         assert!(rec[0].view.node_flagged);
     })
     .await;

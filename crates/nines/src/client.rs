@@ -145,7 +145,18 @@ async fn send(conn: &Conn, path: &str, content_type: &str, body: Vec<u8>) -> Res
 
 pub async fn push(cmd: PushCommand) -> Result<()> {
     let (conn, path, body) = match cmd {
-        PushCommand::Health { conn, service, status, message, node_id, criticality, sla_group, service_type, tags, timestamp } => {
+        PushCommand::Health {
+            conn,
+            service,
+            status,
+            message,
+            node_id,
+            criticality,
+            sla_group,
+            service_type,
+            tags,
+            timestamp,
+        } => {
             let mut m = Map::new();
             m.insert("service".into(), json!(service));
             m.insert("status".into(), json!(status));
@@ -160,7 +171,17 @@ pub async fn push(cmd: PushCommand) -> Result<()> {
             put(&mut m, "timestamp", timestamp);
             (conn, "/api/v1/health/report", m)
         }
-        PushCommand::Backup { conn, service, sla_group, namespace, node_id, status, size_bytes, message, timestamp } => {
+        PushCommand::Backup {
+            conn,
+            service,
+            sla_group,
+            namespace,
+            node_id,
+            status,
+            size_bytes,
+            message,
+            timestamp,
+        } => {
             let mut m = Map::new();
             put(&mut m, "service", service);
             put(&mut m, "slaGroup", sla_group);
@@ -172,7 +193,16 @@ pub async fn push(cmd: PushCommand) -> Result<()> {
             put(&mut m, "timestamp", timestamp);
             (conn, "/api/v1/backup/report", m)
         }
-        PushCommand::Storage { conn, service, node_id, allocated_bytes, used_bytes, free_percent, storage_type, mount_path } => {
+        PushCommand::Storage {
+            conn,
+            service,
+            node_id,
+            allocated_bytes,
+            used_bytes,
+            free_percent,
+            storage_type,
+            mount_path,
+        } => {
             let mut m = Map::new();
             m.insert("service".into(), json!(service));
             put(&mut m, "nodeId", node_id);

@@ -198,7 +198,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let key_file = args.db.data_dir.join("admin-api-key");
     let mut new_key = false;
     if store.count_api_keys().await? == 0 && store.claim_once("bootstrap_admin_key", "1").await? {
-        let (key, secret) = store.create_api_key("bootstrap-admin", &OrgScope::All, Role::Admin, clock.now_ms()).await?;
+        let (key, secret) =
+            store.create_api_key("bootstrap-admin", &OrgScope::All, Role::Admin, clock.now_ms()).await?;
         if key_file.exists() {
             std::fs::remove_file(&key_file)?;
         }
@@ -206,7 +207,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         tracing::info!(key_id = %key.id, file = %key_file.display(), "created the first admin API key");
         new_key = true;
     }
-    let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let config = ServerConfig {
         stale: nines_core::timeline::StaleRule {
             unknown_after_ms: args.stale_unknown_after_seconds as i64 * 1000,
@@ -223,7 +225,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     println!("  database:  {}", redact(&url));
     println!("  API:       {base}/api/openapi.json");
     if new_key || key_file.exists() {
-        println!("  admin key: {} (readable only by you{})", key_file.display(), if new_key { "; created now" } else { "" });
+        println!(
+            "  admin key: {} (readable only by you{})",
+            key_file.display(),
+            if new_key { "; created now" } else { "" }
+        );
         println!("  try:       curl -H \"X-API-Key: $(cat {})\" {base}/api/v1/services", key_file.display());
     } else {
         println!("  API keys:  nines apikey create --org ORG --role agent|operator|admin|read-only");
@@ -236,13 +242,18 @@ async fn serve(args: ServeArgs) -> Result<()> {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "nines".into())
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "nines".into())
 }
 
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -257,7 +268,9 @@ async fn apikey(cmd: ApikeyCommand) -> Result<()> {
     match cmd {
         ApikeyCommand::Create { db, org, role, name } => {
             let store = Store::connect(&database_url(&db)?).await?;
-            let scope = if org == "*" { OrgScope::All } else {
+            let scope = if org == "*" {
+                OrgScope::All
+            } else {
                 nines_core::check_name(&org).map_err(|r| anyhow::anyhow!("--org: {r}"))?;
                 OrgScope::One(org.clone())
             };

@@ -28,14 +28,23 @@ pub struct ApplyQuery {
     ),
     security(("api_key" = []))
 )]
-pub async fn apply(State(s): State<AppState>, caller: Caller, RawQuery(q): RawQuery, req: Request) -> ApiResult<Json<ApplyResult>> {
+pub async fn apply(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+    req: Request,
+) -> ApiResult<Json<ApplyResult>> {
     caller.require_apply()?;
     let q: ApplyQuery = crate::api::read::parse_query(q)?;
     let source = match q.source.as_deref() {
         None | Some("config") => Source::Config,
         Some("operator") => Source::Operator,
         Some(other) => {
-            return Err(FieldError::invalid("source", format!("unknown source {other:?}; expected config or operator")).into());
+            return Err(FieldError::invalid(
+                "source",
+                format!("unknown source {other:?}; expected config or operator"),
+            )
+            .into());
         }
     };
     let body = read_body(req, s.config.max_body_bytes).await?;
@@ -43,7 +52,8 @@ pub async fn apply(State(s): State<AppState>, caller: Caller, RawQuery(q): RawQu
     let specs = nines_core::apply::parse_documents(text).map_err(ApiError::from)?;
     let many = specs.len() > 1;
     for (i, spec) in specs.iter().enumerate() {
-        let field = if many { format!("documents[{i}].hierarchy.organization") } else { "hierarchy.organization".into() };
+        let field =
+            if many { format!("documents[{i}].hierarchy.organization") } else { "hierarchy.organization".into() };
         caller.require_org(&spec.organization, &field)?;
     }
     let items = s.store.apply(&specs, source, s.clock.now_ms()).await?;

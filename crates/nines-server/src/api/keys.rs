@@ -54,16 +54,19 @@ pub async fn create(
         }
         None => {
             if caller.scope != OrgScope::All {
-                return Err(ApiError::forbidden("only a key spanning every organization can create one").field("organization"));
+                return Err(
+                    ApiError::forbidden("only a key spanning every organization can create one").field("organization")
+                );
             }
             OrgScope::All
         }
     };
     let name = req.name.clone().unwrap_or_else(|| format!("{}-key", req.role.as_str()));
-    let (key, secret) = s.store.create_api_key(&name, &scope, req.role, s.clock.now_ms()).await.map_err(|e| match e {
-        nines_store::Error::Invalid { field, message } => ApiError::from(FieldError::invalid(field, message)),
-        other => ApiError::from(other),
-    })?;
+    let (key, secret) =
+        s.store.create_api_key(&name, &scope, req.role, s.clock.now_ms()).await.map_err(|e| match e {
+            nines_store::Error::Invalid { field, message } => ApiError::from(FieldError::invalid(field, message)),
+            other => ApiError::from(other),
+        })?;
     tracing::info!(key_id = %key.id, role = key.role.as_str(), by = %caller.key_id, "api key created");
     Ok((StatusCode::CREATED, Json(CreatedApiKey { key: view(&key), secret })))
 }

@@ -50,10 +50,7 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
 }
 
 async fn openapi_json() -> impl IntoResponse {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        crate::openapi::document_json(),
-    )
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], crate::openapi::document_json())
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

@@ -8,7 +8,9 @@ use nines_core::wire::{
     self, BackupAck, BackupReport, ErrorBody, HealthAck, HealthReport, StorageAck, StorageReport, check_message,
     check_service_name, check_tags, event_time,
 };
-use nines_core::{Criticality, FieldError, NodeId, OrgScope, Source, StorageLevel, UNKNOWN_NODE, UNKNOWN_ORG, check_name};
+use nines_core::{
+    Criticality, FieldError, NodeId, OrgScope, Source, StorageLevel, UNKNOWN_NODE, UNKNOWN_ORG, check_name,
+};
 use nines_store::{BackupTarget, HealthOp, NewService, StorageOp};
 
 use crate::AppState;
@@ -160,7 +162,8 @@ pub async fn backup_report(
         let (organization, node_id) = org_filter(&caller, r.node_id.as_deref())?;
         BackupTarget::Namespace { organization, node_id, namespace }
     };
-    let (services, created) = s.store.backup_report(&target, r.status, r.size_bytes, r.message.as_deref(), at, now).await?;
+    let (services, created) =
+        s.store.backup_report(&target, r.status, r.size_bytes, r.message.as_deref(), at, now).await?;
     let code = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((code, Json(BackupAck { status: r.status.as_str().into(), services, created })))
 }

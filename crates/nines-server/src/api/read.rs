@@ -48,13 +48,18 @@ fn org_of(caller: &Caller) -> Option<String> {
     responses((status = 200, body = ServiceList), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("api_key" = []))
 )]
-pub async fn list_services(State(s): State<AppState>, caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Json<ServiceList>> {
+pub async fn list_services(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<ServiceList>> {
     let q: ServiceQuery = parse_query(q)?;
     let status = match q.status.as_deref() {
         Some(v) => Some(v.parse::<Status>().map_err(|r| FieldError::invalid("status", r))?.as_str().to_string()),
         None => None,
     };
-    let filter = ServiceFilter { organization: org_of(&caller), node_id: q.node_id, tag: q.tag, status, sla_group: q.sla_group };
+    let filter =
+        ServiceFilter { organization: org_of(&caller), node_id: q.node_id, tag: q.tag, status, sla_group: q.sla_group };
     let items = s.store.list_services(&filter).await?.into_iter().map(|r| r.view).collect();
     Ok(Json(ServiceList { items }))
 }
@@ -109,9 +114,10 @@ pub async fn get_service(
 /// Build the organization/platform/environment/cluster tree with counts.
 pub fn build_tree(services: &[ServiceRecord]) -> Vec<HierarchyNode> {
     // org -> platform -> env -> cluster -> services; `unknown` hangs off the org
-    type Clusters = BTreeMap<String, Vec<(ServiceRef, Status)>>;
-    let mut orgs: BTreeMap<String, (BTreeMap<String, BTreeMap<String, Clusters>>, Vec<(ServiceRef, Status)>)> =
-        BTreeMap::new();
+    type Members = Vec<(ServiceRef, Status)>;
+    type Clusters = BTreeMap<String, Members>;
+    type Platforms = BTreeMap<String, BTreeMap<String, Clusters>>;
+    let mut orgs: BTreeMap<String, (Platforms, Members)> = BTreeMap::new();
     for r in services {
         let v = &r.view;
         let sref = ServiceRef { id: v.id, service: v.service.clone(), node_id: v.node_id.clone() };
@@ -155,7 +161,15 @@ pub fn build_tree(services: &[ServiceRecord]) -> Vec<HierarchyNode> {
         for c in &children {
             counts.merge(&c.counts);
         }
-        HierarchyNode { name: name.to_string(), level: level.to_string(), path, flagged: false, counts, children, services: Vec::new() }
+        HierarchyNode {
+            name: name.to_string(),
+            level: level.to_string(),
+            path,
+            flagged: false,
+            counts,
+            children,
+            services: Vec::new(),
+        }
     };
     orgs.into_iter()
         .map(|(org, (platforms, unknown))| {
@@ -243,7 +257,11 @@ pub async fn storage(State(s): State<AppState>, caller: Caller, RawQuery(q): Raw
         None => None,
         Some(l @ ("healthy" | "warning" | "critical")) => Some(l.to_string()),
         Some(other) => {
-            return Err(FieldError::invalid("level", format!("unknown level {other:?}; expected healthy, warning or critical")).into());
+            return Err(FieldError::invalid(
+                "level",
+                format!("unknown level {other:?}; expected healthy, warning or critical"),
+            )
+            .into());
         }
     };
     let filter = ServiceFilter { organization: org_of(&caller), node_id: q.node_id, ..Default::default() };
@@ -254,7 +272,9 @@ pub async fn storage(State(s): State<AppState>, caller: Caller, RawQuery(q): Raw
         .iter()
         .filter_map(|r| r.storage())
         .filter(|st| {
-            level.as_deref().is_none_or(|l| serde_json::to_value(st.level).ok().and_then(|v| v.as_str().map(|s| s == l)).unwrap_or(false))
+            level.as_deref().is_none_or(|l| {
+                serde_json::to_value(st.level).ok().and_then(|v| v.as_str().map(|s| s == l)).unwrap_or(false)
+            })
         })
         .collect();
     Ok(Json(StorageList { items }))

@@ -45,7 +45,13 @@ pub async fn start(db: &TestDb) -> (Srv, ManualClock) {
 }
 
 impl Srv {
-    pub async fn post_raw(&self, path: &str, key: Option<&str>, body: &str, content_type: Option<&str>) -> (u16, Value) {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        body: &str,
+        content_type: Option<&str>,
+    ) -> (u16, Value) {
         let mut req = self.http.post(format!("{}{path}", self.base)).body(body.to_string());
         if let Some(k) = key {
             req = req.header("X-API-Key", k);
@@ -72,7 +78,8 @@ impl Srv {
     }
 
     pub async fn key(&self, org: &str, role: &str) -> String {
-        let (code, v) = self.post("/api/v1/apikeys", &self.admin, serde_json::json!({"organization": org, "role": role})).await;
+        let (code, v) =
+            self.post("/api/v1/apikeys", &self.admin, serde_json::json!({"organization": org, "role": role})).await;
         assert_eq!(code, 201, "{v}");
         v["secret"].as_str().unwrap().to_string()
     }
