@@ -10,7 +10,7 @@ use sqlx::Row;
 use std::collections::HashMap;
 
 use crate::services::{Conn, NewService, ensure_service};
-use crate::{Error, Result, Store, placeholders, value_rows};
+use crate::{Dialect, Error, Result, Store, placeholders, value_rows};
 
 /// One health report, validated and resolved to its organization and node.
 #[derive(Debug, Clone)]
@@ -42,12 +42,12 @@ struct Pending {
 }
 
 impl Pending {
-    async fn flush(&mut self, conn: &mut Conn) -> Result<()> {
+    async fn flush(&mut self, d: Dialect, conn: &mut Conn) -> Result<()> {
         // 6 columns a row; stay well inside every backend's parameter limit
         for chunk in self.obs.chunks(1000) {
             let sql = format!(
                 "INSERT INTO observations (service_id, at, status, cause, message, received_at) VALUES {}",
-                value_rows(chunk.len(), 6)
+                value_rows(d, chunk.len(), 6)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
             for (id, at, st, cause, msg, rec) in chunk {
@@ -58,7 +58,7 @@ impl Pending {
         for chunk in self.transitions.chunks(1000) {
             let sql = format!(
                 "INSERT INTO transitions (service_id, at, from_status, to_status, cause) VALUES {}",
-                value_rows(chunk.len(), 5)
+                value_rows(d, chunk.len(), 5)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
             for (id, t) in chunk {
@@ -72,12 +72,12 @@ impl Pending {
     }
 }
 
-async fn load_states(conn: &mut Conn, ids: &[i64], for_update: &str) -> Result<HashMap<i64, Row0>> {
+async fn load_states(d: Dialect, conn: &mut Conn, ids: &[i64], for_update: &str) -> Result<HashMap<i64, Row0>> {
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
         let sql = format!(
             "SELECT id, status, last_real_at, stale_stage, stale_watch, source FROM services WHERE id IN ({}){for_update}",
-            placeholders(1, chunk.len())
+            placeholders(d, 1, chunk.len())
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
         for id in chunk {
@@ -102,7 +102,11 @@ async fn load_states(conn: &mut Conn, ids: &[i64], for_update: &str) -> Result<H
 }
 
 /// Write the live state of many services in one statement.
-async fn save_states(conn: &mut Conn, rows: &[(i64, LiveState, bool, Option<String>, Millis)]) -> Result<()> {
+async fn save_states(
+    d: Dialect,
+    conn: &mut Conn,
+    rows: &[(i64, LiveState, bool, Option<String>, Millis)],
+) -> Result<()> {
     for chunk in rows.chunks(500) {
         let mut values = String::new();
         for i in 0..chunk.len() {
@@ -110,9 +114,10 @@ async fn save_states(conn: &mut Conn, rows: &[(i64, LiveState, bool, Option<Stri
             if i > 0 {
                 values.push_str(", ");
             }
+            let p = |k: usize| d.ph(b + k);
             values.push_str(&format!(
-                "(CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS BIGINT))",
-                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7
+                "(CAST({} AS BIGINT), CAST({} AS TEXT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS TEXT), CAST({} AS BIGINT))",
+                p(1), p(2), p(3), p(4), p(5), p(6), p(7)
             ));
         }
         let sql = format!(
@@ -152,15 +157,24 @@ impl Store {
         let conn: &mut Conn = &mut w.tx;
         let mut ids = Vec::with_capacity(ops.len());
         let mut created = Vec::with_capacity(ops.len());
+        let mut learned = Vec::new();
         for op in ops {
-            let (id, c) = ensure_service(conn, &op.service, op.received_at).await?;
+            let s = &op.service;
+            let key = crate::identity(&s.organization, &s.node_id, &s.name);
+            if let Some(id) = self.cached_id(&key) {
+                ids.push(id);
+                created.push(false);
+                continue;
+            }
+            let (id, c) = ensure_service(conn, s, op.received_at).await?;
             ids.push(id);
             created.push(c);
+            learned.push((key, id));
         }
         let mut unique = ids.clone();
         unique.sort_unstable();
         unique.dedup();
-        let mut states = load_states(conn, &unique, self.dialect.for_update()).await?;
+        let mut states = load_states(self.dialect, conn, &unique, self.dialect.for_update()).await?;
         let mut pending = Pending::default();
         let mut late = Vec::new();
         let mut last_msg: HashMap<i64, (Option<String>, Millis)> = HashMap::new();
@@ -187,7 +201,7 @@ impl Store {
             let op = &ops[i];
             pending.obs.push((ids[i], op.at, op.status, op.cause, op.message.clone(), op.received_at));
         }
-        pending.flush(conn).await?;
+        pending.flush(self.dialect, conn).await?;
         let mut rows = Vec::with_capacity(states.len());
         for (id, row) in &states {
             let (msg, seen) = match last_msg.get(id) {
@@ -202,7 +216,7 @@ impl Store {
         }
         // a late-only service keeps its message: write it without touching message
         let (late_only, normal): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| !last_msg.contains_key(&r.0));
-        save_states(conn, &normal).await?;
+        save_states(self.dialect, conn, &normal).await?;
         for (id, st, watch, _, seen) in &late_only {
             sqlx::query("UPDATE services SET stale_watch = $2, last_seen_at = $3 WHERE id = $1")
                 .bind(*id)
@@ -220,13 +234,22 @@ impl Store {
         }
         for (id, from) in rebuilt {
             let watch = states.get(&id).is_some_and(|r| r.stale_watch);
-            let st =
-                rebuild_from(conn, id, from, if watch { Some(rule) } else { None }, ops[0].received_at, floor).await?;
+            let st = rebuild_from(
+                self.dialect,
+                conn,
+                id,
+                from,
+                if watch { Some(rule) } else { None },
+                ops[0].received_at,
+                floor,
+            )
+            .await?;
             if let Some(r) = states.get_mut(&id) {
                 r.state = st;
             }
         }
         w.tx.commit().await?;
+        self.remember_ids(learned);
         Ok(ops
             .iter()
             .enumerate()
@@ -260,7 +283,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut states = load_states(conn, &ids, "").await?;
+        let mut states = load_states(self.dialect, conn, &ids, "").await?;
         let mut pending = Pending::default();
         let mut changed = Vec::new();
         let mut out = Vec::new();
@@ -280,7 +303,7 @@ impl Store {
             }
             changed.push((id, row.state));
         }
-        pending.flush(conn).await?;
+        pending.flush(self.dialect, conn).await?;
         for (id, st) in changed {
             sqlx::query("UPDATE services SET status = $2, stale_stage = $3, updated_at = $4 WHERE id = $1")
                 .bind(id)
@@ -299,6 +322,7 @@ impl Store {
 /// stale marks and transitions at or after `from` are replaced by what the
 /// stored real observations say.
 async fn rebuild_from(
+    d: Dialect,
     conn: &mut Conn,
     id: i64,
     from: Millis,
@@ -344,7 +368,7 @@ async fn rebuild_from(
         pending.obs.push((id, m.at, m.status, m.cause, None, now));
     }
     pending.transitions.extend(rebuilt.transitions.iter().map(|t| (id, *t)));
-    pending.flush(conn).await?;
+    pending.flush(d, conn).await?;
     sqlx::query("UPDATE services SET status = $2, last_real_at = $3, stale_stage = $4 WHERE id = $1")
         .bind(id)
         .bind(rebuilt.state.status.as_str())

@@ -75,6 +75,21 @@ pub struct Store {
     /// SQLite allows one writer; taking this lock before a write transaction
     /// avoids SQLITE_BUSY on lock upgrades. PostgreSQL does not take it.
     write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// (organization, node, name) → service id. Ids never change once
+    /// committed, so this is safe across replicas; entries are added only
+    /// after the transaction that created them commits.
+    service_ids: Arc<std::sync::RwLock<std::collections::HashMap<String, i64>>>,
+}
+
+/// Cache key of a service identity.
+pub(crate) fn identity(org: &str, node: &str, name: &str) -> String {
+    let mut k = String::with_capacity(org.len() + node.len() + name.len() + 2);
+    k.push_str(org);
+    k.push('\0');
+    k.push_str(node);
+    k.push('\0');
+    k.push_str(name);
+    k
 }
 
 const SQLITE_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
@@ -118,7 +133,12 @@ impl Store {
                 AnyPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?
             }
         };
-        let store = Store { pool, dialect, write_lock: Arc::new(tokio::sync::Mutex::new(())) };
+        let store = Store {
+            pool,
+            dialect,
+            write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            service_ids: Arc::new(std::sync::RwLock::new(std::collections::HashMap::new())),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -179,6 +199,19 @@ impl Store {
         Ok(WriteTx { tx, _guard: guard })
     }
 
+    pub(crate) fn cached_id(&self, key: &str) -> Option<i64> {
+        self.service_ids.read().ok()?.get(key).copied()
+    }
+
+    pub(crate) fn remember_ids(&self, entries: impl IntoIterator<Item = (String, i64)>) {
+        if let Ok(mut m) = self.service_ids.write() {
+            if m.len() > 2_000_000 {
+                m.clear();
+            }
+            m.extend(entries);
+        }
+    }
+
     /// Cheap liveness check for `/readyz`.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
@@ -221,28 +254,40 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// `$a, $b, …` for `n` placeholders starting at `start`.
-fn placeholders(start: usize, n: usize) -> String {
+impl Dialect {
+    /// The placeholder for the `n`th (1-based) parameter of a statement
+    /// whose parameters are all bound in order. SQLite gets anonymous `?`:
+    /// resolving named ones costs it time linear in their count, per
+    /// parameter, which is quadratic in a multi-row insert.
+    fn ph(self, n: usize) -> String {
+        match self {
+            Dialect::Sqlite => "?".to_string(),
+            Dialect::Postgres => format!("${n}"),
+        }
+    }
+}
+
+/// `$a, $b, …` for `n` placeholders starting at `start` (bound in order).
+fn placeholders(d: Dialect, start: usize, n: usize) -> String {
     let mut s = String::with_capacity(n * 4);
     for i in 0..n {
         if i > 0 {
             s.push_str(", ");
         }
-        s.push('$');
-        s.push_str(&(start + i).to_string());
+        s.push_str(&d.ph(start + i));
     }
     s
 }
 
 /// `($1, $2, $3), ($4, $5, $6), …` for `rows` rows of `cols` columns.
-fn value_rows(rows: usize, cols: usize) -> String {
+fn value_rows(d: Dialect, rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
             s.push_str(", ");
         }
         s.push('(');
-        s.push_str(&placeholders(1 + r * cols, cols));
+        s.push_str(&placeholders(d, 1 + r * cols, cols));
         s.push(')');
     }
     s
@@ -268,7 +313,9 @@ fn opt_f64(row: &AnyRow, col: &str) -> Option<f64> {
 mod tests {
     #[test]
     fn value_rows_numbers_placeholders() {
-        assert_eq!(super::value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(super::placeholders(3, 2), "$3, $4");
+        use super::Dialect::*;
+        assert_eq!(super::value_rows(Postgres, 2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::placeholders(Postgres, 3, 2), "$3, $4");
+        assert_eq!(super::value_rows(Sqlite, 2, 2), "(?, ?), (?, ?)");
     }
 }

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Health-report ingestion on SQLite with 10,000 known services.
+#
+#   bench/ingest/run.sh            # needs wrk (apt-get install wrk)
+#
+# One run measures, side by side on the same server process:
+#   1. /healthz (a no-op handler of the same server) as fast as wrk goes,
+#   2. health reports as fast as wrk goes (sustained, 10,000 services),
+#   3. health reports at a steady ~1,000/s with latency percentiles,
+# and reads the server's RSS afterwards. Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION=${DURATION:-20s}
+CONNS=${CONNS:-64}
+PORT=${PORT:-18181}
+export SERVICES=${SERVICES:-10000}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/nines-target}
+command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
+cargo build --release -q -p nines
+BIN=$CARGO_TARGET_DIR/release/nines
+DATA=$(mktemp -d)
+trap 'kill $PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
+NINES_LOG=warn $BIN serve --listen 127.0.0.1:$PORT --data-dir "$DATA" > "$DATA/serve.out" &
+PID=$!
+for _ in $(seq 50); do [ -s "$DATA/admin-api-key" ] && curl -sf http://127.0.0.1:$PORT/healthz >/dev/null && break; sleep 0.2; done
+export NINES_API_KEY=$(cat "$DATA/admin-api-key")
+URL=http://127.0.0.1:$PORT
+
+echo "== machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print $2/1024/1024 " GiB"}'), $(uname -r)"
+echo "== seeding $SERVICES services"
+wrk -t2 -c32 -d5s -s bench/ingest/health.lua $URL >/dev/null
+COUNT=$(curl -sf -H "X-API-Key: $NINES_API_KEY" "$URL/api/v1/services" | grep -o '"id":' | wc -l)
+echo "services known: $COUNT"
+
+echo "== no-op handler (GET /healthz), $DURATION, $CONNS connections"
+NOOP=$(wrk -t2 -c$CONNS -d$DURATION $URL/healthz | tee /dev/stderr | awk '/Requests\/sec/ {print $2}')
+
+echo "== health reports, $DURATION, $CONNS connections"
+INGEST=$(wrk -t2 -c$CONNS -d$DURATION -s bench/ingest/health.lua $URL | tee /dev/stderr | awk '/Requests\/sec/ {print $2}')
+
+echo "== steady ~1000 reports/s (10 connections x 1 request / 10 ms), latency"
+DELAY_MS=10 wrk -t2 -c10 -d$DURATION --latency -s bench/ingest/steady.lua $URL | tee "$DATA/steady.txt" >&2
+P99=$(awk '/^ +99%/ {print $2}' "$DATA/steady.txt")
+STEADY=$(awk '/Requests\/sec/ {print $2}' "$DATA/steady.txt")
+
+RSS_KB=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
+DB_BYTES=$(du -cb "$DATA"/nines.db* | tail -1 | awk '{print $1}')
+RATIO=$(awk -v a="$INGEST" -v b="$NOOP" 'BEGIN {printf "%.2f", a/b}')
+echo
+echo "RESULT no-op=${NOOP}/s ingest=${INGEST}/s ratio=${RATIO} steady=${STEADY}/s p99=${P99} rss=$((RSS_KB/1024))MiB db=$((DB_BYTES/1024/1024))MiB services=$COUNT"
