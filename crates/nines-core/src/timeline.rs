@@ -122,11 +122,20 @@ pub struct LiveState {
     pub last_real_at: Option<Millis>,
     /// How many stale marks were placed after `last_real_at` (0, 1 or 2).
     pub stale_stage: u8,
+    /// Instant of the latest stale mark placed.
+    pub last_mark_at: Option<Millis>,
 }
 
 impl LiveState {
     pub fn new() -> Self {
-        LiveState { status: Status::Unknown, last_real_at: None, stale_stage: 0 }
+        LiveState { status: Status::Unknown, last_real_at: None, stale_stage: 0, last_mark_at: None }
+    }
+
+    /// Must a real observation at `at` go through [`rebuild`] instead of
+    /// [`on_report`]? Yes when it lands before the latest real observation,
+    /// or at or before a stale mark already placed (the mark may not stand).
+    pub fn is_late(&self, at: Millis) -> bool {
+        self.last_real_at.is_some_and(|l| at < l) || self.last_mark_at.is_some_and(|m| at <= m)
     }
 }
 
@@ -196,6 +205,7 @@ pub fn on_report(state: &mut LiveState, obs: Observation, rule: Option<&StaleRul
             let m = Observation { at, status, cause: Cause::Stale };
             push_obs(state, m, &mut out);
             out.marks.push(m);
+            state.last_mark_at = Some(at);
         }
     }
     push_obs(state, obs, &mut out);
@@ -213,6 +223,7 @@ pub fn on_tick(state: &mut LiveState, rule: &StaleRule, now: Millis, floor: Mill
         let m = Observation { at, status, cause: Cause::Stale };
         push_obs(state, m, &mut out);
         out.marks.push(m);
+        state.last_mark_at = Some(at);
     }
     state.stale_stage = stage;
     out
@@ -234,7 +245,7 @@ pub struct Rebuilt {
 /// on, sorted by time (stable: arrival order breaks ties). Used when a late
 /// observation lands before the latest one.
 pub fn rebuild(prev: Status, real: &[Observation], rule: Option<&StaleRule>, now: Millis, floor: Millis) -> Rebuilt {
-    let mut state = LiveState { status: prev, last_real_at: None, stale_stage: 0 };
+    let mut state = LiveState { status: prev, last_real_at: None, stale_stage: 0, last_mark_at: None };
     let mut marks = Vec::new();
     let mut transitions = Vec::new();
     for obs in real {

@@ -8,10 +8,13 @@
 
 pub mod api;
 pub mod auth;
+pub mod config;
 pub mod error;
 pub mod extract;
 pub mod ingest;
+pub mod metrics;
 pub mod openapi;
+pub mod slo;
 pub mod workers;
 
 use axum::Router;
@@ -37,6 +40,8 @@ pub struct ServerConfig {
     pub lease_ttl_ms: i64,
     /// How often the lease is renewed (or tried for).
     pub lease_renew: Duration,
+    /// How often the SLO worker runs (aggregation, burn rates, metrics).
+    pub slo_every: Duration,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +53,7 @@ impl Default for ServerConfig {
             replica: format!("nines-{}", std::process::id()),
             lease_ttl_ms: workers::LEASE_TTL_MS,
             lease_renew: workers::LEASE_RENEW,
+            slo_every: Duration::from_secs(60),
         }
     }
 }
@@ -70,6 +76,7 @@ pub struct AppState {
     pub ingest: ingest::Ingest,
     pub leadership: workers::Leadership,
     pub ready: Arc<AtomicBool>,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// A running server: its address, and how to stop it.
@@ -129,6 +136,7 @@ pub async fn start(
         ingest,
         leadership: leadership.clone(),
         ready: Arc::new(AtomicBool::new(true)),
+        metrics: Arc::new(metrics::Metrics::default()),
     };
     tasks.push(tokio::spawn(workers::lead(
         store.clone(),
@@ -143,6 +151,14 @@ pub async fn start(
         leadership,
         config.stale,
         config.stale_check_every,
+        stop_rx.clone(),
+    )));
+    tasks.push(tokio::spawn(workers::slo_worker(
+        store.clone(),
+        clock.clone(),
+        state.leadership.clone(),
+        state.metrics.clone(),
+        config.slo_every,
         stop_rx.clone(),
     )));
     let app = router(state.clone());

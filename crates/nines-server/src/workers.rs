@@ -94,3 +94,82 @@ pub async fn stale_detector(
         }
     }
 }
+
+/// The SLO worker: while leader, finalize daily and monthly results once the
+/// settle delay has passed, redo periods a late observation changed, and
+/// raise or clear burn-rate alerts as events. On every replica, refresh the
+/// figures /metrics serves.
+pub async fn slo_worker(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    me: Leadership,
+    metrics: Arc<crate::metrics::Metrics>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        let cfg = match crate::config::SloConfig::load(&store).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read SystemConfig");
+                continue;
+            }
+        };
+        let now = clock.now_ms();
+        if me.is_leader.load(Ordering::SeqCst) {
+            match store.aggregate(now, cfg.settle_ms, 31).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(days = n, "finalized daily results"),
+                Err(e) => tracing::error!(error = %e, "aggregation failed"),
+            }
+            if let Err(e) = evaluate_burn_rates(&store, now, &cfg).await {
+                tracing::error!(error = %e, "burn-rate evaluation failed");
+            }
+        }
+        if let Err(e) = metrics.refresh(&store, now, &cfg).await {
+            tracing::error!(error = %e, "refreshing SLO metrics failed");
+        }
+    }
+}
+
+/// Compare every service's multi-window burn rates with the alerts raised
+/// and record what changed.
+pub async fn evaluate_burn_rates(
+    store: &Store,
+    now: i64,
+    cfg: &crate::config::SloConfig,
+) -> nines_store::Result<usize> {
+    let subjects = store.slo_subjects(None).await?;
+    let recent = crate::slo::bulk_recent(store, &subjects, None, now).await?;
+    let active = store.active_alerts().await?;
+    let mut changes = 0;
+    for s in &subjects {
+        let Some((initial, trs)) = recent.get(&s.id) else { continue };
+        let p = crate::slo::policy_for(s, cfg);
+        let (slo_t, _) = crate::slo::targets_for(s, cfg);
+        let burn = crate::slo::burn_accounts(*initial, trs, now, s.created_at, &p);
+        let mut rates = nines_core::slo::BurnRates::default();
+        for (n, a) in &burn {
+            rates.set(n, nines_core::slo::burn_rate(a, slo_t));
+        }
+        let alerts = nines_core::slo::burn_alerts(&rates);
+        for (severity, on) in [("page", alerts.page), ("ticket", alerts.ticket)] {
+            let key = ("service".to_string(), s.id.to_string(), severity.to_string());
+            let was = active.contains_key(&key);
+            if on != was {
+                let payload = serde_json::json!({
+                    "service": s.name, "nodeId": s.node_id, "id": s.id, "severity": severity,
+                    "sloTarget": slo_t.percent(), "burnRates": rates,
+                });
+                store.set_alert("service", &s.id.to_string(), severity, &s.organization, on, &payload, now).await?;
+                tracing::info!(service = %s.name, severity, raised = on, "burn-rate alert");
+                changes += 1;
+            }
+        }
+    }
+    Ok(changes)
+}

@@ -76,7 +76,7 @@ async fn load_states(d: Dialect, conn: &mut Conn, ids: &[i64], for_update: &str)
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
         let sql = format!(
-            "SELECT id, status, last_real_at, stale_stage, stale_watch, source FROM services WHERE id IN ({}){for_update}",
+            "SELECT id, status, last_real_at, stale_stage, stale_watch, source, last_mark_at FROM services WHERE id IN ({}) ORDER BY id{for_update}",
             placeholders(d, 1, chunk.len())
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
@@ -91,6 +91,7 @@ async fn load_states(d: Dialect, conn: &mut Conn, ids: &[i64], for_update: &str)
                         status: parse_status(&r.get::<String, _>(1)),
                         last_real_at: r.get::<Option<i64>, _>(2),
                         stale_stage: r.get::<i64, _>(3).clamp(0, 2) as u8,
+                        last_mark_at: r.get::<Option<i64>, _>(6),
                     },
                     stale_watch: r.get::<i64, _>(4) != 0,
                     source: r.get::<String, _>(5),
@@ -110,19 +111,20 @@ async fn save_states(
     for chunk in rows.chunks(500) {
         let mut values = String::new();
         for i in 0..chunk.len() {
-            let b = i * 7;
+            let b = i * 8;
             if i > 0 {
                 values.push_str(", ");
             }
             let p = |k: usize| d.ph(b + k);
             values.push_str(&format!(
-                "(CAST({} AS BIGINT), CAST({} AS TEXT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS TEXT), CAST({} AS BIGINT))",
-                p(1), p(2), p(3), p(4), p(5), p(6), p(7)
+                "(CAST({} AS BIGINT), CAST({} AS TEXT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS TEXT), CAST({} AS BIGINT), CAST({} AS BIGINT))",
+                p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8)
             ));
         }
         let sql = format!(
             "UPDATE services SET status = v.column2, last_real_at = v.column3, stale_stage = v.column4,
-                stale_watch = v.column5, message = v.column6, last_seen_at = v.column7, updated_at = v.column7
+                stale_watch = v.column5, message = v.column6, last_seen_at = v.column7, updated_at = v.column7,
+                last_mark_at = v.column8
              FROM (VALUES {values}) AS v WHERE services.id = v.column1"
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
@@ -134,7 +136,8 @@ async fn save_states(
                 .bind(st.stale_stage as i64)
                 .bind(*watch as i64)
                 .bind(msg.clone())
-                .bind(*seen);
+                .bind(*seen)
+                .bind(st.last_mark_at);
         }
         q.execute(&mut *conn).await?;
     }
@@ -182,7 +185,7 @@ impl Store {
             let id = ids[i];
             let row = states.get_mut(&id).ok_or_else(|| Error::NotFound(format!("service {id}")))?;
             row.stale_watch |= watched(&row.source, op.cause);
-            let is_late = row.state.last_real_at.is_some_and(|l| op.at < l);
+            let is_late = row.state.is_late(op.at);
             if is_late {
                 late.push(i);
                 continue;
@@ -305,13 +308,16 @@ impl Store {
         }
         pending.flush(self.dialect, conn).await?;
         for (id, st) in changed {
-            sqlx::query("UPDATE services SET status = $2, stale_stage = $3, updated_at = $4 WHERE id = $1")
-                .bind(id)
-                .bind(st.status.as_str())
-                .bind(st.stale_stage as i64)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "UPDATE services SET status = $2, stale_stage = $3, updated_at = $4, last_mark_at = $5 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(st.status.as_str())
+            .bind(st.stale_stage as i64)
+            .bind(now)
+            .bind(st.last_mark_at)
+            .execute(&mut *conn)
+            .await?;
         }
         w.tx.commit().await?;
         Ok(out)
@@ -369,12 +375,29 @@ async fn rebuild_from(
     }
     pending.transitions.extend(rebuilt.transitions.iter().map(|t| (id, *t)));
     pending.flush(d, conn).await?;
-    sqlx::query("UPDATE services SET status = $2, last_real_at = $3, stale_stage = $4 WHERE id = $1")
+    sqlx::query(
+        "UPDATE services SET status = $2, last_real_at = $3, stale_stage = $4, last_mark_at = $5 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(rebuilt.state.status.as_str())
+    .bind(rebuilt.state.last_real_at)
+    .bind(rebuilt.state.stale_stage as i64)
+    .bind(rebuilt.state.last_mark_at)
+    .execute(&mut *conn)
+    .await?;
+    // finished periods from `from` on no longer hold: the aggregator redoes them
+    let prev_dirty = sqlx::query("SELECT from_at FROM period_dirty WHERE service_id = $1")
         .bind(id)
-        .bind(rebuilt.state.status.as_str())
-        .bind(rebuilt.state.last_real_at)
-        .bind(rebuilt.state.stale_stage as i64)
-        .execute(&mut *conn)
-        .await?;
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.get::<i64, _>(0));
+    let from_at = prev_dirty.map_or(from, |p| p.min(from));
+    sqlx::query(
+        "INSERT INTO period_dirty (service_id, from_at) VALUES ($1, $2) ON CONFLICT (service_id) DO UPDATE SET from_at = excluded.from_at",
+    )
+    .bind(id)
+    .bind(from_at)
+    .execute(&mut *conn)
+    .await?;
     Ok(rebuilt.state)
 }

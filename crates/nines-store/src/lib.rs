@@ -19,6 +19,7 @@ mod keys;
 mod lease;
 mod read;
 mod services;
+pub mod slo;
 pub mod testing;
 
 pub use backup::{BackupTarget, StorageOp};
@@ -92,8 +93,12 @@ pub(crate) fn identity(org: &str, node: &str, name: &str) -> String {
     k
 }
 
-const SQLITE_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/sqlite/0001_init.sql")), (2, include_str!("../migrations/sqlite/0002_slo.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../migrations/postgres/0002_slo.sql")),
+];
 
 impl Store {
     /// Connect to `url` (`sqlite://PATH` or `postgres://…`) and run pending

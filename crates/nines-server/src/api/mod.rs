@@ -4,6 +4,7 @@ pub mod apply;
 pub mod keys;
 pub mod push;
 pub mod read;
+pub mod slo;
 
 use axum::Router;
 use axum::extract::State;
@@ -30,6 +31,17 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/backups", get(read::backups))
         .route("/api/v1/storage", get(read::storage))
         .route("/api/v1/sla-groups", get(read::sla_groups))
+        .route("/api/v1/services/{id}/slo", get(slo::service_slo).put(slo::set_service_slo))
+        .route("/api/v1/services/{id}/slo/daily", get(slo::service_daily))
+        .route("/api/v1/sla-groups/{name}", axum::routing::put(slo::set_group_mode))
+        .route("/api/v1/sla-groups/{name}/slo", get(slo::group_slo))
+        .route("/api/v1/hierarchy/slo", get(slo::node_slo))
+        .route("/api/v1/organizations/{org}/slo", get(slo::org_slo))
+        .route("/api/v1/slo/overview", get(slo::overview))
+        .route("/api/v1/slo/tiers", get(slo::tiers))
+        .route("/api/v1/system-config", get(slo::list_config))
+        .route("/api/v1/system-config/{key}", axum::routing::put(slo::set_config))
+        .route("/metrics", get(metrics))
         .route("/api/v1/apikeys", get(keys::list).post(keys::create))
         .route("/api/v1/apikeys/{id}", axum::routing::delete(keys::revoke))
         .fallback(not_found)
@@ -51,6 +63,10 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
 
 async fn openapi_json() -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], crate::openapi::document_json())
+}
+
+async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render())
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

@@ -1,0 +1,433 @@
+//! SLO/SLA API: reports for services, SLA groups, hierarchy nodes and
+//! organizations; the overview; daily series; targets; SystemConfig; tiers.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use nines_core::slo::{self, Tier};
+use nines_core::wire::ErrorBody;
+use nines_core::{Criticality, FieldError, OrgScope, check_name};
+use nines_store::slo::SloSettings;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::api::read::parse_query;
+use crate::auth::Caller;
+use crate::config::{self, ConfigEntry, SloConfig};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::JsonBody;
+use crate::slo::{DayPoint, ObjectRef, OverviewItem, SloCounts, SloReport};
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WindowQuery {
+    /// `30d`, `24h`, `today`, `yesterday`, `month`, `month:YYYY-MM`, `day:YYYY-MM-DD`; default: the SLO window.
+    window: Option<String>,
+    /// Organization, for keys that span every organization.
+    organization: Option<String>,
+    /// Hierarchy node (path or prefix of whole segments), for node reports.
+    node_id: Option<String>,
+}
+
+async fn cfg(s: &AppState) -> ApiResult<SloConfig> {
+    Ok(SloConfig::load(&s.store).await?)
+}
+
+fn window(q: Option<&str>, default_days: i64, now: i64) -> ApiResult<(slo::Span, String)> {
+    let spec = q.map(str::to_string).unwrap_or_else(|| format!("{default_days}d"));
+    crate::slo::parse_window(&spec, now).map_err(|r| FieldError::invalid("window", r).into())
+}
+
+/// The organization a request is about: the key's own, or the one named.
+fn org_for(caller: &Caller, named: Option<&str>) -> ApiResult<String> {
+    match (&caller.scope, named) {
+        (OrgScope::One(o), None) => Ok(o.clone()),
+        (_, Some(n)) => {
+            check_name(n).map_err(|r| FieldError::invalid("organization", r))?;
+            caller.require_org(n, "organization")?;
+            Ok(n.to_string())
+        }
+        (OrgScope::All, None) => Err(FieldError::missing("organization")
+            .with_reason("this key spans every organization: name one with ?organization=")
+            .into()),
+    }
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/services/{id}/slo", tag = "slo",
+    params(("id" = i64, Path, description = "Service id"), WindowQuery),
+    responses((status = 200, body = SloReport), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn service_slo(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<SloReport>> {
+    let q: WindowQuery = parse_query(q)?;
+    let subj = subject(&s, &caller, &id).await?;
+    let cfg = cfg(&s).await?;
+    let now = s.clock.now_ms();
+    let (w, label) = window(q.window.as_deref(), crate::slo::window_days_for(&subj, &cfg), now)?;
+    Ok(Json(crate::slo::service_report(&s.store, &subj, w, &label, now, &cfg).await?))
+}
+
+async fn subject(s: &AppState, caller: &Caller, id: &str) -> ApiResult<nines_store::slo::SloSubject> {
+    let id: i64 = id.parse().map_err(|_| FieldError::invalid("id", format!("{id:?} is not a service id")))?;
+    let subj = s.store.slo_subject(id).await?.ok_or_else(|| ApiError::not_found(format!("no service with id {id}")))?;
+    caller.require_org(&subj.organization, "id")?;
+    Ok(subj)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DailyQuery {
+    /// Number of days ending today (1 to 400; default 90).
+    days: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DailySeries {
+    pub id: i64,
+    pub service: String,
+    pub days: Vec<DayPoint>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/services/{id}/slo/daily", tag = "slo",
+    params(("id" = i64, Path, description = "Service id"), DailyQuery),
+    responses((status = 200, body = DailySeries), (status = 404, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn service_daily(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<DailySeries>> {
+    let q: DailyQuery = parse_query(q)?;
+    let days = q.days.unwrap_or(90);
+    if !(1..=400).contains(&days) {
+        return Err(FieldError::invalid("days", format!("must be from 1 to 400, got {days}")).into());
+    }
+    let subj = subject(&s, &caller, &id).await?;
+    let cfg = cfg(&s).await?;
+    let points = crate::slo::daily_series(&s.store, &subj, days, s.clock.now_ms(), &cfg).await?;
+    Ok(Json(DailySeries { id: subj.id, service: subj.name, days: points }))
+}
+
+/// Per-service SLO settings; absent fields fall back to the defaults.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SloSettingsBody {
+    pub slo_target: Option<f64>,
+    pub sla_target: Option<f64>,
+    pub window_days: Option<i64>,
+    /// good, bad or excluded.
+    pub degraded_counts_as: Option<String>,
+    /// excluded, good or bad.
+    pub unknown_counts_as: Option<String>,
+}
+
+pub fn validate_settings(b: &SloSettingsBody, prefix: &str) -> Result<SloSettings, nines_core::FieldErrors> {
+    let mut errs = nines_core::FieldErrors::default();
+    for (f, v) in [("sloTarget", b.slo_target), ("slaTarget", b.sla_target)] {
+        if let Some(v) = v
+            && slo::Target::from_percent(v).is_none()
+        {
+            errs.push(FieldError::invalid(
+                format!("{prefix}{f}"),
+                format!("a percentage between 0 and 100 (exclusive), got {v}"),
+            ));
+        }
+    }
+    if let (Some(a), Some(b)) = (b.slo_target, b.sla_target)
+        && a < b
+    {
+        errs.push(FieldError::invalid(
+            format!("{prefix}sloTarget"),
+            format!("{a} is looser than slaTarget {b}; an SLO is the stricter goal"),
+        ));
+    }
+    if let Some(d) = b.window_days
+        && !(1..=366).contains(&d)
+    {
+        errs.push(FieldError::invalid(format!("{prefix}windowDays"), format!("must be from 1 to 366, got {d}")));
+    }
+    for (f, v) in [("degradedCountsAs", &b.degraded_counts_as), ("unknownCountsAs", &b.unknown_counts_as)] {
+        if let Some(v) = v
+            && slo::Class::parse(v).is_none()
+        {
+            errs.push(FieldError::invalid(format!("{prefix}{f}"), format!("one of good, bad, excluded; got {v:?}")));
+        }
+    }
+    errs.into_result(SloSettings {
+        slo_target: b.slo_target,
+        sla_target: b.sla_target,
+        window_days: b.window_days,
+        degraded_counts: b.degraded_counts_as.clone(),
+        unknown_counts: b.unknown_counts_as.clone(),
+    })
+}
+
+#[utoipa::path(
+    put, path = "/api/v1/services/{id}/slo", tag = "slo", request_body = SloSettingsBody,
+    params(("id" = i64, Path, description = "Service id")),
+    responses((status = 200, body = SloReport), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn set_service_slo(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<SloSettingsBody>,
+) -> ApiResult<Json<SloReport>> {
+    caller.require_apply()?;
+    let subj = subject(&s, &caller, &id).await?;
+    let settings = validate_settings(&b, "").map_err(ApiError::from)?;
+    let now = s.clock.now_ms();
+    s.store.set_slo_settings(subj.id, &settings, now).await?;
+    let subj = s.store.slo_subject(subj.id).await?.ok_or_else(|| ApiError::not_found("service vanished"))?;
+    let cfg = cfg(&s).await?;
+    let (w, label) = window(None, crate::slo::window_days_for(&subj, &cfg), now)?;
+    Ok(Json(crate::slo::service_report(&s.store, &subj, w, &label, now, &cfg).await?))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/sla-groups/{name}/slo", tag = "slo",
+    params(("name" = String, Path, description = "SLA group name"), WindowQuery),
+    responses((status = 200, body = SloReport), (status = 404, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn group_slo(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<SloReport>> {
+    let q: WindowQuery = parse_query(q)?;
+    let org = org_for(&caller, q.organization.as_deref())?;
+    let cfg = cfg(&s).await?;
+    let now = s.clock.now_ms();
+    let (w, label) = window(q.window.as_deref(), cfg.sla_window_days, now)?;
+    crate::slo::group_report(&s.store, &org, &name, w, &label, now, &cfg)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no SLA group {name:?} in organization {org:?}")))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GroupModeBody {
+    /// `all` (every member up; the default), `any`, or `quorum`.
+    pub mode: String,
+    /// K for `quorum`: at least K members up.
+    pub quorum: Option<i64>,
+    pub organization: Option<String>,
+}
+
+#[utoipa::path(
+    put, path = "/api/v1/sla-groups/{name}", tag = "slo", request_body = GroupModeBody,
+    params(("name" = String, Path, description = "SLA group name")),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn set_group_mode(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    JsonBody(b): JsonBody<GroupModeBody>,
+) -> ApiResult<StatusCode> {
+    caller.require_apply()?;
+    let org = org_for(&caller, b.organization.as_deref())?;
+    match (b.mode.as_str(), b.quorum) {
+        ("all" | "any", None) => {}
+        ("all" | "any", Some(_)) => return Err(FieldError::invalid("quorum", "only with mode quorum").into()),
+        ("quorum", Some(k)) if k >= 1 => {}
+        ("quorum", _) => return Err(FieldError::invalid("quorum", "mode quorum needs quorum >= 1").into()),
+        (other, _) => {
+            return Err(
+                FieldError::invalid("mode", format!("unknown mode {other:?}; expected all, any or quorum")).into()
+            );
+        }
+    }
+    if !s.store.set_group_mode(&org, &name, &b.mode, b.quorum, s.clock.now_ms()).await? {
+        return Err(ApiError::not_found(format!("no SLA group {name:?} in organization {org:?}")));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/hierarchy/slo", tag = "slo", params(WindowQuery),
+    responses((status = 200, body = SloReport), (status = 422, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn node_slo(State(s): State<AppState>, caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Json<SloReport>> {
+    let q: WindowQuery = parse_query(q)?;
+    let node = q.node_id.clone().ok_or_else(|| ApiError::from(FieldError::missing("nodeId")))?;
+    let org = node.split('/').next().unwrap_or_default().to_string();
+    caller.require_org(&org, "nodeId")?;
+    let cfg = cfg(&s).await?;
+    let now = s.clock.now_ms();
+    let (w, label) = window(q.window.as_deref(), cfg.sla_window_days, now)?;
+    let b = crate::slo::bulk(&s.store, Some(&org), w, &cfg).await?;
+    let object = ObjectRef {
+        kind: "node".into(),
+        id: node.clone(),
+        name: node.rsplit('/').next().unwrap_or_default().into(),
+        organization: org,
+    };
+    Ok(Json(
+        crate::slo::aggregate_report(&s.store, &b, |x| crate::slo::in_node(x, &node), object, w, &label, now, &cfg)
+            .await?,
+    ))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/organizations/{org}/slo", tag = "slo",
+    params(("org" = String, Path, description = "Organization"), WindowQuery),
+    responses((status = 200, body = SloReport), (status = 403, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn org_slo(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<SloReport>> {
+    let q: WindowQuery = parse_query(q)?;
+    caller.require_org(&org, "org")?;
+    let cfg = cfg(&s).await?;
+    let now = s.clock.now_ms();
+    let (w, label) = window(q.window.as_deref(), cfg.sla_window_days, now)?;
+    let b = crate::slo::bulk(&s.store, Some(&org), w, &cfg).await?;
+    let object =
+        ObjectRef { kind: "organization".into(), id: org.clone(), name: org.clone(), organization: org.clone() };
+    Ok(Json(crate::slo::aggregate_report(&s.store, &b, |_| true, object, w, &label, now, &cfg).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OverviewQuery {
+    window: Option<String>,
+    organization: Option<String>,
+    /// `budget` (least remaining first, default), `availability`, or `name`.
+    sort: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Overview {
+    pub window: crate::slo::WindowView,
+    pub counts: SloCounts,
+    pub items: Vec<OverviewItem>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/slo/overview", tag = "slo", params(OverviewQuery),
+    responses((status = 200, body = Overview), (status = 422, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn overview(State(s): State<AppState>, caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Json<Overview>> {
+    let q: OverviewQuery = parse_query(q)?;
+    let org = match (&caller.scope, q.organization.as_deref()) {
+        (OrgScope::All, None) => None,
+        (_, named) => Some(org_for(&caller, named)?),
+    };
+    let cfg = cfg(&s).await?;
+    let now = s.clock.now_ms();
+    let (w, label) = window(q.window.as_deref(), cfg.slo_window_days, now)?;
+    let b = crate::slo::bulk(&s.store, org.as_deref(), w, &cfg).await?;
+    let mut items = crate::slo::overview_items(&b, &cfg);
+    match q.sort.as_deref().unwrap_or("budget") {
+        "budget" => items.sort_by(|a, b| a.budget_remaining_seconds.total_cmp(&b.budget_remaining_seconds)),
+        "availability" => {
+            items.sort_by(|a, b| a.availability.unwrap_or(101.0).total_cmp(&b.availability.unwrap_or(101.0)))
+        }
+        "name" => items.sort_by(|a, b| a.service.cmp(&b.service)),
+        other => {
+            return Err(FieldError::invalid(
+                "sort",
+                format!("unknown sort {other:?}; expected budget, availability or name"),
+            )
+            .into());
+        }
+    }
+    let counts = crate::slo::counts(&items);
+    let window = crate::slo::WindowView {
+        from: nines_core::clock::rfc3339(w.from),
+        to: nines_core::clock::rfc3339(w.to),
+        label,
+    };
+    Ok(Json(Overview { window, counts, items }))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/slo/tiers", tag = "slo",
+    responses((status = 200, body = [Tier])),
+    security(("api_key" = []))
+)]
+pub async fn tiers(_caller: Caller) -> Json<Vec<Tier>> {
+    Json(Criticality::ALL.iter().map(|c| slo::tier(*c)).collect())
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/system-config", tag = "admin",
+    responses((status = 200, body = [ConfigEntry])),
+    security(("api_key" = []))
+)]
+pub async fn list_config(State(s): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<ConfigEntry>>> {
+    Ok(Json(config::entries(&s.store.system_config().await?)))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigValue {
+    /// The new value, as text or a number; null resets to the default.
+    #[schema(value_type = Option<String>)]
+    pub value: Option<serde_json::Value>,
+}
+
+#[utoipa::path(
+    put, path = "/api/v1/system-config/{key}", tag = "admin", request_body = ConfigValue,
+    params(("key" = String, Path, description = "Setting, e.g. DEFAULT_SLO_TARGET")),
+    responses((status = 200, body = ConfigEntry), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn set_config(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    JsonBody(b): JsonBody<ConfigValue>,
+) -> ApiResult<Json<ConfigEntry>> {
+    caller.require_admin()?;
+    if caller.scope != OrgScope::All {
+        return Err(ApiError::forbidden("SystemConfig is global: it needs an admin key of every organization"));
+    }
+    let def = config::key(&key).ok_or_else(|| ApiError::not_found(format!("no setting {key:?}")).field("key"))?;
+    let mut stored = s.store.system_config().await?;
+    let value = match &b.value {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(v)) => Some(config::validate(def, v)?),
+        Some(serde_json::Value::Number(n)) => Some(config::validate(def, &n.to_string())?),
+        Some(_) => return Err(FieldError::invalid("value", "a string or a number").into()),
+    };
+    match &value {
+        Some(v) => stored.insert(key.clone(), v.clone()),
+        None => stored.remove(&key),
+    };
+    config::check_consistency(&stored)?;
+    s.store.set_system_config(&key, value.as_deref(), s.clock.now_ms()).await?;
+    tracing::info!(key = %key, value = ?value, by = %caller.key_id, "system config changed");
+    let e = config::entries(&stored)
+        .into_iter()
+        .find(|e| e.key == key)
+        .ok_or_else(|| ApiError::internal("setting vanished"))?;
+    Ok(Json(e))
+}

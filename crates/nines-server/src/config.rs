@@ -1,0 +1,238 @@
+//! SystemConfig: runtime settings with defaults, each with its meaning and
+//! validation, stored in the database and changed through the API.
+
+use nines_core::FieldError;
+use nines_core::slo::{Class, Policy, Target, Thresholds};
+use nines_store::Store;
+use serde::Serialize;
+use std::collections::HashMap;
+use utoipa::ToSchema;
+
+/// One setting's definition.
+pub struct Key {
+    pub key: &'static str,
+    pub default: &'static str,
+    pub description: &'static str,
+    pub kind: Kind,
+}
+
+#[derive(Clone, Copy)]
+pub enum Kind {
+    /// A percentage strictly between 0 and 100.
+    Target,
+    /// A percentage from 0 to 100.
+    Percent,
+    /// Whole days, 1 to 366.
+    Days,
+    /// Whole minutes, 0 to 1440.
+    Minutes,
+    /// good, bad or excluded.
+    Counting,
+}
+
+pub const KEYS: &[Key] = &[
+    Key {
+        key: "DEFAULT_SLO_TARGET",
+        default: "99.9",
+        description: "Default SLO target (%) of a service without its own; never below its tier's SLA target.",
+        kind: Kind::Target,
+    },
+    Key {
+        key: "DEFAULT_SLA_TARGET",
+        default: "99.0",
+        description: "Default SLA target (%) of SLA groups, hierarchy nodes and organizations; a service's SLA target defaults to its criticality tier's uptime target.",
+        kind: Kind::Target,
+    },
+    Key {
+        key: "DEFAULT_SLO_WINDOW_DAYS",
+        default: "30",
+        description: "Rolling window (days) of SLO figures when none is asked for.",
+        kind: Kind::Days,
+    },
+    Key {
+        key: "DEFAULT_SLA_WINDOW_DAYS",
+        default: "30",
+        description: "Rolling window (days) of SLA figures when none is asked for.",
+        kind: Kind::Days,
+    },
+    Key {
+        key: "ERROR_BUDGET_WARNING_THRESHOLD",
+        default: "50",
+        description: "Budget consumed (%) from which an object is at risk (SLO_WARNING, budget state warning).",
+        kind: Kind::Percent,
+    },
+    Key {
+        key: "ERROR_BUDGET_CRITICAL_THRESHOLD",
+        default: "90",
+        description: "Budget consumed (%) from which the budget state is critical.",
+        kind: Kind::Percent,
+    },
+    Key {
+        key: "SLO_SETTLE_DELAY_MINUTES",
+        default: "15",
+        description: "How long after its end a 5-minute bucket or a day becomes final, so late agents are counted.",
+        kind: Kind::Minutes,
+    },
+    Key {
+        key: "DEGRADED_COUNTS_AS",
+        default: "good",
+        description: "How DEGRADED time counts for services that do not say: good, bad or excluded.",
+        kind: Kind::Counting,
+    },
+    Key {
+        key: "UNKNOWN_COUNTS_AS",
+        default: "excluded",
+        description: "How UNKNOWN time (no data, nines or an agent not listening) counts: excluded, good or bad.",
+        kind: Kind::Counting,
+    },
+    Key {
+        key: "MAINTENANCE_COUNTS_AS",
+        default: "excluded",
+        description: "How MAINTENANCE time counts: excluded (planned work stays out of the SLA), good or bad.",
+        kind: Kind::Counting,
+    },
+];
+
+pub fn key(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.key == name)
+}
+
+/// Check a value for a key; returns it normalized.
+pub fn validate(k: &Key, value: &str) -> Result<String, FieldError> {
+    let v = value.trim();
+    let num = || v.parse::<f64>().ok().filter(|x| x.is_finite());
+    let bad = |reason: &str| FieldError::invalid("value", format!("{}: {reason}, got {v:?}", k.key));
+    match k.kind {
+        Kind::Target => match num() {
+            Some(x) if x > 0.0 && x < 100.0 => Ok(x.to_string()),
+            _ => Err(bad("a percentage between 0 and 100 (exclusive)")),
+        },
+        Kind::Percent => match num() {
+            Some(x) if (0.0..=100.0).contains(&x) => Ok(x.to_string()),
+            _ => Err(bad("a percentage from 0 to 100")),
+        },
+        Kind::Days => match v.parse::<i64>() {
+            Ok(x) if (1..=366).contains(&x) => Ok(x.to_string()),
+            _ => Err(bad("a whole number of days from 1 to 366")),
+        },
+        Kind::Minutes => match v.parse::<i64>() {
+            Ok(x) if (0..=1440).contains(&x) => Ok(x.to_string()),
+            _ => Err(bad("a whole number of minutes from 0 to 1440")),
+        },
+        Kind::Counting => match Class::parse(v) {
+            Some(c) => Ok(c.as_str().to_string()),
+            None => Err(bad("one of good, bad, excluded")),
+        },
+    }
+}
+
+/// The settings in force.
+#[derive(Debug, Clone)]
+pub struct SloConfig {
+    pub default_slo: Target,
+    pub default_sla: Target,
+    pub slo_window_days: i64,
+    pub sla_window_days: i64,
+    pub thresholds: Thresholds,
+    pub settle_ms: i64,
+    pub policy: Policy,
+}
+
+impl SloConfig {
+    pub fn from_map(stored: &HashMap<String, String>) -> SloConfig {
+        let get = |k: &str| -> String {
+            let def = key(k).map(|d| d.default).unwrap_or("0");
+            stored.get(k).cloned().unwrap_or_else(|| def.to_string())
+        };
+        let f = |k: &str| get(k).parse::<f64>().unwrap_or(0.0);
+        let i = |k: &str| get(k).parse::<i64>().unwrap_or(0);
+        let c = |k: &str, d: Class| Class::parse(&get(k)).unwrap_or(d);
+        SloConfig {
+            default_slo: Target::from_percent(f("DEFAULT_SLO_TARGET"))
+                .unwrap_or(Target::from_percent(99.9).expect("valid")),
+            default_sla: Target::from_percent(f("DEFAULT_SLA_TARGET"))
+                .unwrap_or(Target::from_percent(99.0).expect("valid")),
+            slo_window_days: i("DEFAULT_SLO_WINDOW_DAYS").max(1),
+            sla_window_days: i("DEFAULT_SLA_WINDOW_DAYS").max(1),
+            thresholds: Thresholds {
+                warning_percent: f("ERROR_BUDGET_WARNING_THRESHOLD"),
+                critical_percent: f("ERROR_BUDGET_CRITICAL_THRESHOLD"),
+            },
+            settle_ms: i("SLO_SETTLE_DELAY_MINUTES") * 60_000,
+            policy: Policy {
+                degraded: c("DEGRADED_COUNTS_AS", Class::Good),
+                unknown: c("UNKNOWN_COUNTS_AS", Class::Excluded),
+                maintenance: c("MAINTENANCE_COUNTS_AS", Class::Excluded),
+            },
+        }
+    }
+
+    pub async fn load(store: &Store) -> nines_store::Result<SloConfig> {
+        Ok(SloConfig::from_map(&store.system_config().await?))
+    }
+}
+
+/// A setting as the API lists it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigEntry {
+    pub key: String,
+    pub value: String,
+    pub default: String,
+    pub description: String,
+    /// True when the value differs from the default because it was set.
+    pub overridden: bool,
+}
+
+pub fn entries(stored: &HashMap<String, String>) -> Vec<ConfigEntry> {
+    KEYS.iter()
+        .map(|k| ConfigEntry {
+            key: k.key.into(),
+            value: stored.get(k.key).cloned().unwrap_or_else(|| k.default.into()),
+            default: k.default.into(),
+            description: k.description.into(),
+            overridden: stored.contains_key(k.key),
+        })
+        .collect()
+}
+
+/// Cross-key rules, checked with the would-be settings.
+pub fn check_consistency(stored: &HashMap<String, String>) -> Result<(), FieldError> {
+    let c = SloConfig::from_map(stored);
+    if c.thresholds.warning_percent > c.thresholds.critical_percent {
+        return Err(FieldError::invalid(
+            "value",
+            "ERROR_BUDGET_WARNING_THRESHOLD must not exceed ERROR_BUDGET_CRITICAL_THRESHOLD",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_seed_values() {
+        let c = SloConfig::from_map(&HashMap::new());
+        assert_eq!(c.default_slo.percent(), 99.9);
+        assert_eq!(c.default_sla.percent(), 99.0);
+        assert_eq!((c.slo_window_days, c.sla_window_days), (30, 30));
+        assert_eq!((c.thresholds.warning_percent, c.thresholds.critical_percent), (50.0, 90.0));
+        assert_eq!(c.settle_ms, 15 * 60_000);
+        assert_eq!(c.policy, Policy::default());
+    }
+
+    #[test]
+    fn values_are_validated_with_the_key_named() {
+        let k = key("DEFAULT_SLO_TARGET").unwrap();
+        assert_eq!(validate(k, " 99.95 ").unwrap(), "99.95");
+        let e = validate(k, "100").unwrap_err();
+        assert!(e.message.contains("DEFAULT_SLO_TARGET"), "{e}");
+        assert!(validate(key("DEFAULT_SLO_WINDOW_DAYS").unwrap(), "0").is_err());
+        assert!(validate(key("UNKNOWN_COUNTS_AS").unwrap(), "ignored").is_err());
+        let mut m = HashMap::new();
+        m.insert("ERROR_BUDGET_WARNING_THRESHOLD".to_string(), "95".to_string());
+        assert!(check_consistency(&m).is_err());
+    }
+}

@@ -1,0 +1,86 @@
+//! `/metrics` in the Prometheus text format. Names follow
+//! `nines_<thing>_<unit>[_total]`; labels are bounded (one series per
+//! service, per burn window). The figures are the SLO engine's, refreshed by
+//! the SLO worker, so a scrape costs nothing.
+
+use nines_core::slo::{self, BURN_WINDOWS};
+use nines_store::Store;
+use std::fmt::Write;
+use std::sync::RwLock;
+
+use crate::config::SloConfig;
+
+#[derive(Default)]
+pub struct Metrics {
+    slo_text: RwLock<String>,
+}
+
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+impl Metrics {
+    /// Recompute the SLO series from the engine.
+    pub async fn refresh(&self, store: &Store, now: i64, cfg: &SloConfig) -> nines_store::Result<()> {
+        let w = slo::Span { from: now - cfg.slo_window_days * slo::DAY_MS, to: now };
+        let b = crate::slo::bulk(store, None, w, cfg).await?;
+        let subjects: Vec<_> = b.items.iter().map(|(s, ..)| s.clone()).collect();
+        let recent = crate::slo::bulk_recent(store, &subjects, None, now).await?;
+        let window = format!("{}d", cfg.slo_window_days);
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP nines_slo_availability_ratio Availability over the SLO window (good / counted time)."
+        );
+        let _ = writeln!(out, "# TYPE nines_slo_availability_ratio gauge");
+        let mut budget = String::new();
+        let _ = writeln!(
+            budget,
+            "# HELP nines_error_budget_remaining_ratio Share of the SLO window's error budget left (negative when overspent)."
+        );
+        let _ = writeln!(budget, "# TYPE nines_error_budget_remaining_ratio gauge");
+        let mut burn = String::new();
+        let _ =
+            writeln!(burn, "# HELP nines_burn_rate Error-budget burn rate over the window (1 = exactly the budget).");
+        let _ = writeln!(burn, "# TYPE nines_burn_rate gauge");
+        for (s, acc, slo_t, _) in &b.items {
+            let labels = format!(
+                "organization=\"{}\",node_id=\"{}\",service=\"{}\",id=\"{}\"",
+                esc(&s.organization),
+                esc(&s.node_id),
+                esc(&s.name),
+                s.id
+            );
+            if let Some(a) = acc.availability() {
+                let _ = writeln!(out, "nines_slo_availability_ratio{{{labels},window=\"{window}\"}} {a}");
+            }
+            let e = slo::error_budget(acc, *slo_t, cfg.thresholds);
+            if e.total_seconds > 0.0 {
+                let _ = writeln!(
+                    budget,
+                    "nines_error_budget_remaining_ratio{{{labels},window=\"{window}\"}} {}",
+                    e.remaining_seconds / e.total_seconds
+                );
+            }
+            if let Some((i, t)) = recent.get(&s.id) {
+                let p = crate::slo::policy_for(s, cfg);
+                for (name, a) in crate::slo::burn_accounts(*i, t, now, s.created_at, &p) {
+                    if let Some(r) = slo::burn_rate(&a, *slo_t) {
+                        let _ = writeln!(burn, "nines_burn_rate{{{labels},window=\"{name}\"}} {r}");
+                    }
+                }
+            }
+        }
+        let _ = BURN_WINDOWS;
+        out.push_str(&budget);
+        out.push_str(&burn);
+        if let Ok(mut g) = self.slo_text.write() {
+            *g = out;
+        }
+        Ok(())
+    }
+
+    pub fn render(&self) -> String {
+        self.slo_text.read().map(|g| g.clone()).unwrap_or_default()
+    }
+}
