@@ -11,6 +11,7 @@ pub mod apply;
 pub mod clock;
 pub mod error;
 pub mod model;
+pub mod openslo;
 pub mod slo;
 pub mod timeline;
 pub mod wire;

@@ -42,6 +42,34 @@ pub fn window_days_for(s: &SloSubject, cfg: &SloConfig) -> i64 {
     s.window_days.unwrap_or(cfg.slo_window_days)
 }
 
+/// The window a service's figures use when none is asked for.
+pub fn default_window(s: &SloSubject, cfg: &SloConfig) -> String {
+    if s.calendar_month { "month".into() } else { format!("{}d", window_days_for(s, cfg)) }
+}
+
+/// Timeslice budgeting of a service, when it has one.
+fn timeslices_of(s: &SloSubject) -> Option<(i64, f64)> {
+    match (s.budgeting.as_deref(), s.slice_ms, s.slice_target) {
+        (Some("timeslices"), Some(ms), Some(t)) if ms > 0 => Some((ms, t)),
+        _ => None,
+    }
+}
+
+/// A service's accounting over `w` under its budgeting method.
+pub async fn service_accounting(
+    store: &Store,
+    s: &SloSubject,
+    w: Span,
+    cfg: &SloConfig,
+) -> nines_store::Result<Accounting> {
+    let p = policy_for(s, cfg);
+    let (initial, trs) = store.timeline_window(s.id, w).await?;
+    Ok(match timeslices_of(s) {
+        Some((ms, t)) => slo::timeslices(initial, &trs, w, s.created_at, &p, ms, t),
+        None => durations(initial, &trs, w, s.created_at).classify(&p),
+    })
+}
+
 /// What an SLO figure is about.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -180,7 +208,7 @@ pub async fn service_report(
     cfg: &SloConfig,
 ) -> nines_store::Result<SloReport> {
     let p = policy_for(s, cfg);
-    let acc = service_durations(store, s, w).await?.classify(&p);
+    let acc = service_accounting(store, s, w, cfg).await?;
     let recent = Span { from: now - BURN_WINDOWS[BURN_WINDOWS.len() - 1].1, to: now };
     let (ri, rt) = store.timeline_window(s.id, recent).await?;
     let burn = burn_accounts(ri, &rt, now, s.created_at, &p);
@@ -287,14 +315,17 @@ pub struct Bulk {
 pub async fn bulk(store: &Store, organization: Option<&str>, w: Span, cfg: &SloConfig) -> nines_store::Result<Bulk> {
     let subjects = store.slo_subjects(organization).await?;
     let d = bulk_durations(store, &subjects, organization, w).await?;
-    let items = subjects
-        .into_iter()
-        .map(|s| {
-            let acc = d.get(&s.id).copied().unwrap_or_default().classify(&policy_for(&s, cfg));
-            let (a, b) = targets_for(&s, cfg);
-            (s, acc, a, b)
-        })
-        .collect();
+    let mut items = Vec::with_capacity(subjects.len());
+    for s in subjects {
+        // timeslice objectives need the timeline itself
+        let acc = if timeslices_of(&s).is_some() {
+            service_accounting(store, &s, w, cfg).await?
+        } else {
+            d.get(&s.id).copied().unwrap_or_default().classify(&policy_for(&s, cfg))
+        };
+        let (a, b) = targets_for(&s, cfg);
+        items.push((s, acc, a, b));
+    }
     Ok(Bulk { items })
 }
 

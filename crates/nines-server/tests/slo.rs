@@ -372,3 +372,65 @@ async fn metrics_serve_the_engine_figures() {
     assert!(text.contains("nines_error_budget_remaining_ratio{"));
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn openslo_import_sets_the_objective_and_export_round_trips() {
+    each(async |db| {
+        let (srv, clock) = start_quiet(db).await;
+        let key = srv.key("acme", "operator").await;
+        let id = push(&srv, &key, "checkout", "OPERATIONAL").await["id"].clone();
+        clock.advance(10 * MIN);
+        // 30 s down inside the third minute: a 1-minute slice at 90 % fails
+        push(&srv, &key, "checkout", "DOWN").await;
+        clock.advance(30_000);
+        push(&srv, &key, "checkout", "OPERATIONAL").await;
+        clock.advance(20 * MIN - 30_000);
+        let doc = r#"apiVersion: openslo/v1
+kind: SLO
+metadata:
+  name: checkout-availability
+spec:
+  service: checkout
+  indicatorRef: checkout-uptime
+  budgetingMethod: Timeslices
+  timeWindow:
+    - duration: 28d
+      isRolling: true
+  objectives:
+    - target: 0.95
+      timeSliceTarget: 0.9
+      timeSliceWindow: 1m
+"#;
+        let (code, v) = srv.post_raw("/api/v1/openslo", Some(&key), doc, Some("application/yaml")).await;
+        assert_eq!(code, 200, "{v}");
+        assert_eq!(v[0]["name"], "checkout-availability");
+        let (_, r) = srv.get(&format!("/api/v1/services/{id}/slo"), &key).await;
+        assert_eq!(r["window"]["label"], "28d");
+        assert_eq!(r["sloTarget"], 95.0);
+        // 30 one-minute slices, one of them bad
+        assert_eq!((r["goodSeconds"].as_f64(), r["badSeconds"].as_f64()), (Some(29.0 * 60.0), Some(60.0)), "{r}");
+        let resp = srv
+            .http
+            .get(format!("{}/api/v1/services/{id}/openslo", srv.base))
+            .header("X-API-Key", &key)
+            .send()
+            .await
+            .unwrap();
+        let text = resp.text().await.unwrap();
+        let back = nines_core::openslo::import(&text).unwrap();
+        assert_eq!(back[0].name, "checkout-availability");
+        assert_eq!(
+            back[0].budgeting,
+            nines_core::openslo::Budgeting::Timeslices { slice_ms: 60_000, slice_target: 0.9 }
+        );
+        assert_eq!(back[0].node_id.as_deref(), Some("acme/pf/prod/c1"));
+        // errors: unknown service, bad document
+        let (code, v) =
+            srv.post_raw("/api/v1/openslo", Some(&key), &doc.replace("service: checkout", "service: nope"), None).await;
+        assert_eq!((code, v["error"]["field"].as_str()), (404, Some("spec.service")));
+        let (code, v) = srv.post_raw("/api/v1/openslo", Some(&key), &doc.replace("Timeslices", "Ratio"), None).await;
+        assert_eq!((code, v["error"]["field"].as_str()), (422, Some("spec.budgetingMethod")));
+        srv.stop().await;
+    })
+    .await;
+}

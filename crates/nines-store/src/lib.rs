@@ -80,7 +80,12 @@ pub struct Store {
     /// committed, so this is safe across replicas; entries are added only
     /// after the transaction that created them commits.
     service_ids: Arc<std::sync::RwLock<std::collections::HashMap<String, i64>>>,
+    /// Every service's SLO subject, with the `services_version` it was read at.
+    subjects: Arc<std::sync::RwLock<Option<SubjectCache>>>,
 }
+
+/// The SLO subjects and the `services_version` they were read at.
+type SubjectCache = (String, Arc<Vec<slo::SloSubject>>);
 
 /// Cache key of a service identity.
 pub(crate) fn identity(org: &str, node: &str, name: &str) -> String {
@@ -93,11 +98,15 @@ pub(crate) fn identity(org: &str, node: &str, name: &str) -> String {
     k
 }
 
-const SQLITE_MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/sqlite/0001_init.sql")), (2, include_str!("../migrations/sqlite/0002_slo.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_slo.sql")),
+    (3, include_str!("../migrations/sqlite/0003_cumulative_openslo.sql")),
+];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_slo.sql")),
+    (3, include_str!("../migrations/postgres/0003_cumulative_openslo.sql")),
 ];
 
 impl Store {
@@ -124,7 +133,8 @@ impl Store {
                             // in WAL mode loses nothing on a process crash
                             // (kill -9); only a power cut can drop the last commits.
                             sqlx::raw_sql(
-                                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+                                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;
+                                 PRAGMA cache_size=-32768; PRAGMA mmap_size=1073741824;",
                             )
                             .execute(conn)
                             .await?;
@@ -143,6 +153,7 @@ impl Store {
             dialect,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
             service_ids: Arc::new(std::sync::RwLock::new(std::collections::HashMap::new())),
+            subjects: Arc::new(std::sync::RwLock::new(None)),
         };
         store.migrate().await?;
         Ok(store)
@@ -316,6 +327,16 @@ fn opt_f64(row: &AnyRow, col: &str) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn both_backends_have_every_migration() {
+        let a: Vec<i64> = super::SQLITE_MIGRATIONS.iter().map(|m| m.0).collect();
+        let b: Vec<i64> = super::POSTGRES_MIGRATIONS.iter().map(|m| m.0).collect();
+        assert_eq!(a, b);
+        assert_eq!(a, (1..=a.len() as i64).collect::<Vec<_>>());
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
+        assert_eq!(std::fs::read_dir(dir).unwrap().count(), a.len(), "every migration file is listed");
+    }
+
     #[test]
     fn value_rows_numbers_placeholders() {
         use super::Dialect::*;

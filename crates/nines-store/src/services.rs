@@ -42,6 +42,18 @@ pub(crate) async fn ensure_sla_group(conn: &mut Conn, org: &str, name: &str, now
     Ok(row.get::<i64, _>(0))
 }
 
+/// Services changed in a way the SLO engine caches (created, declared, new
+/// targets): bump the version so every replica reloads.
+pub(crate) async fn bump_services_version(conn: &mut Conn) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO meta (key, value) VALUES ('services_version', '1')
+         ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT)",
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 pub(crate) async fn find_service(conn: &mut Conn, org: &str, node: &str, name: &str) -> Result<Option<i64>> {
     let row = sqlx::query("SELECT id FROM services WHERE organization = $1 AND node_id = $2 AND name = $3")
         .bind(org)
@@ -79,6 +91,7 @@ pub(crate) async fn ensure_service(conn: &mut Conn, s: &NewService, now: Millis)
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
+    bump_services_version(conn).await?;
     Ok((row.get::<i64, _>(0), true))
 }
 
@@ -179,6 +192,9 @@ impl Store {
                 }
             }
             items.push(ApplyItem { id, service: spec.name.clone(), node_id: node, action: action.to_string() });
+        }
+        if items.iter().any(|i| i.action != "unchanged") {
+            bump_services_version(&mut w.tx).await?;
         }
         w.tx.commit().await?;
         Ok(items)

@@ -11,8 +11,9 @@ use nines_core::timeline::{Cause, Transition};
 use nines_core::{Criticality, Status};
 use sqlx::Row;
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use crate::services::Conn;
+use crate::services::{Conn, bump_services_version};
 use crate::{Result, Store, placeholders, value_rows};
 
 /// What the engine needs to know about a service.
@@ -24,18 +25,25 @@ pub struct SloSubject {
     pub name: String,
     pub criticality: Criticality,
     pub sla_group: Option<String>,
-    pub status: Status,
     pub created_at: Millis,
     pub slo_target: Option<f64>,
     pub sla_target: Option<f64>,
     pub window_days: Option<i64>,
     pub degraded_counts: Option<String>,
     pub unknown_counts: Option<String>,
+    /// OpenSLO objective name, when one was imported.
+    pub slo_name: Option<String>,
+    /// `timeslices` or None (occurrences: every second counts).
+    pub budgeting: Option<String>,
+    pub slice_ms: Option<i64>,
+    pub slice_target: Option<f64>,
+    /// The window is the calendar month rather than rolling days.
+    pub calendar_month: bool,
 }
 
-const SUBJECT_COLS: &str =
-    "s.id, s.organization, s.node_id, s.name, s.criticality, g.name AS sla_group, s.status, s.created_at,
-    s.slo_target, s.sla_target, s.slo_window_days, s.degraded_counts, s.unknown_counts";
+const SUBJECT_COLS: &str = "s.id, s.organization, s.node_id, s.name, s.criticality, g.name AS sla_group, s.created_at,
+    s.slo_target, s.sla_target, s.slo_window_days, s.degraded_counts, s.unknown_counts, s.slo_name, s.slo_budgeting,
+    s.slo_slice_ms, s.slo_slice_target, s.slo_calendar_month";
 
 fn subject(r: &sqlx::any::AnyRow) -> SloSubject {
     SloSubject {
@@ -45,13 +53,17 @@ fn subject(r: &sqlx::any::AnyRow) -> SloSubject {
         name: r.get(3),
         criticality: r.get::<String, _>(4).parse().unwrap_or_default(),
         sla_group: r.get(5),
-        status: r.get::<String, _>(6).parse().unwrap_or(Status::Unknown),
-        created_at: r.get(7),
+        created_at: r.get(6),
         slo_target: crate::opt_f64(r, "slo_target"),
         sla_target: crate::opt_f64(r, "sla_target"),
-        window_days: r.get(10),
-        degraded_counts: r.get(11),
-        unknown_counts: r.get(12),
+        window_days: r.get(9),
+        degraded_counts: r.get(10),
+        unknown_counts: r.get(11),
+        slo_name: r.get(12),
+        budgeting: r.get(13),
+        slice_ms: r.get(14),
+        slice_target: crate::opt_f64(r, "slo_slice_target"),
+        calendar_month: r.get::<i64, _>(16) != 0,
     }
 }
 
@@ -74,6 +86,8 @@ pub struct PeriodRow {
     pub start: Millis,
     pub end: Millis,
     pub durations: StatusDurations,
+    /// Running total of day results up to and including this one.
+    pub cumulative: StatusDurations,
     pub start_status: Status,
     pub end_status: Status,
 }
@@ -106,14 +120,30 @@ pub fn next_month(t: Millis) -> Millis {
 }
 
 impl Store {
+    /// Every service's SLO subject (of an organization). Read once per
+    /// change of services (creation, declaration, targets) and cached.
     pub async fn slo_subjects(&self, organization: Option<&str>) -> Result<Vec<SloSubject>> {
-        let sql = format!(
-            "SELECT {SUBJECT_COLS} FROM services s LEFT JOIN sla_groups g ON g.id = s.sla_group_id
-             WHERE ($1 IS NULL OR s.organization = $1) ORDER BY s.id"
-        );
-        let rows =
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(organization.map(str::to_string)).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(subject).collect())
+        let version: String = sqlx::query("SELECT value FROM meta WHERE key = 'services_version'")
+            .fetch_optional(&self.pool)
+            .await?
+            .map_or_else(|| "0".to_string(), |r| r.get(0));
+        let cached =
+            self.subjects.read().ok().and_then(|g| g.as_ref().filter(|(v, _)| *v == version).map(|(_, s)| s.clone()));
+        let all = match cached {
+            Some(a) => a,
+            None => {
+                let sql = format!(
+                    "SELECT {SUBJECT_COLS} FROM services s LEFT JOIN sla_groups g ON g.id = s.sla_group_id ORDER BY s.id"
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+                let a = Arc::new(rows.iter().map(subject).collect::<Vec<_>>());
+                if let Ok(mut g) = self.subjects.write() {
+                    *g = Some((version, a.clone()));
+                }
+                a
+            }
+        };
+        Ok(all.iter().filter(|s| organization.is_none_or(|o| s.organization == o)).cloned().collect())
     }
 
     pub async fn slo_subject(&self, id: i64) -> Result<Option<SloSubject>> {
@@ -139,8 +169,61 @@ impl Store {
         .bind(now)
         .execute(&mut *w.tx)
         .await?;
+        bump_services_version(&mut w.tx).await?;
         w.tx.commit().await?;
         Ok(r.rows_affected() == 1)
+    }
+
+    /// Set a service's objective from an imported OpenSLO document.
+    pub async fn set_objective(&self, id: i64, o: &nines_core::openslo::Objective0, now: Millis) -> Result<()> {
+        use nines_core::openslo::{Budgeting, Window};
+        let (budgeting, slice_ms, slice_target) = match o.budgeting {
+            Budgeting::Occurrences => (None, None, None),
+            Budgeting::Timeslices { slice_ms, slice_target } => {
+                (Some("timeslices"), Some(slice_ms), Some(slice_target))
+            }
+        };
+        let (days, month) = match o.window {
+            Window::RollingDays(d) => (Some(d), 0i64),
+            Window::CalendarMonth => (None, 1),
+        };
+        let mut w = self.write_tx().await?;
+        sqlx::query(
+            "UPDATE services SET slo_name = $2, slo_target = $3, slo_window_days = $4, slo_calendar_month = $5, slo_budgeting = $6,
+                slo_slice_ms = $7, slo_slice_target = $8, updated_at = $9 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&o.name)
+        .bind(o.target_percent)
+        .bind(days)
+        .bind(month)
+        .bind(budgeting)
+        .bind(slice_ms)
+        .bind(slice_target)
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await?;
+        bump_services_version(&mut w.tx).await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Services named `name` in `organization`, optionally on one node.
+    pub async fn find_services_named(
+        &self,
+        organization: Option<&str>,
+        name: &str,
+        node: Option<&str>,
+    ) -> Result<Vec<(i64, String, String)>> {
+        let rows = sqlx::query(
+            "SELECT id, organization, node_id FROM services WHERE name = $1 AND ($2 IS NULL OR organization = $2) AND ($3 IS NULL OR node_id = $3) ORDER BY id",
+        )
+        .bind(name)
+        .bind(organization.map(str::to_string))
+        .bind(node.map(str::to_string))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
     }
 
     /// The status in effect at `at` and the transitions in `[at, to)`.
@@ -228,11 +311,14 @@ impl Store {
         let mut rows = Vec::with_capacity(services.len());
         for (id, created) in services {
             let list = trs.remove(&id).unwrap_or_default();
-            let initial = match starts.get(&id) {
-                Some(s) => *s,
-                None => initial_without_row(conn, id, day, &list).await?,
+            let (initial, base) = match starts.get(&id) {
+                Some((s, c)) => (*s, *c),
+                None => (initial_without_row(conn, id, day, &list).await?, StatusDurations::default()),
             };
-            rows.push((id, period_row(initial, &list, span, created)));
+            let mut row = period_row(initial, &list, span, created);
+            row.cumulative = base;
+            row.cumulative.merge(&row.durations);
+            rows.push((id, row));
         }
         write_rows(self.dialect, conn, "day", &rows, now).await?;
         let next = span.to;
@@ -289,10 +375,21 @@ impl Store {
                     let mut rows = Vec::new();
                     let mut day = first_day.max(day_floor(created));
                     let mut status = nines_core::slo::status_after(initial, &list, day - 1);
+                    let mut cum = sqlx::query(
+                        "SELECT cum_operational_ms, cum_degraded_ms, cum_down_ms, cum_maintenance_ms, cum_unknown_ms, cum_absent_ms
+                         FROM period_results WHERE service_id = $1 AND kind = 'day' AND start_at = $2",
+                    )
+                    .bind(id)
+                    .bind(day - DAY_MS)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .map_or(StatusDurations::default(), |r| cum_at(&r, 0));
                     while day < cursor {
                         let span = Span { from: day, to: day + DAY_MS };
-                        let row = period_row(status, &list, span, created);
+                        let mut row = period_row(status, &list, span, created);
                         status = row.end_status;
+                        cum.merge(&row.durations);
+                        row.cumulative = cum;
                         rows.push((id, row));
                         day += DAY_MS;
                     }
@@ -344,77 +441,80 @@ impl Store {
         from: Millis,
         to: Millis,
     ) -> Result<HashMap<i64, (StatusDurations, Option<Status>, Option<Status>)>> {
-        let mut out: HashMap<i64, (StatusDurations, Option<Status>, Option<Status>)> = HashMap::new();
+        // The sum over days [from, to) is the running total at the last day
+        // less the one the day before `from`: one joined row a service.
+        let before = from - DAY_MS;
+        let last = to - DAY_MS;
+        let with_sum = last >= from;
         let rows = sqlx::query(
-            "SELECT p.service_id, CAST(SUM(p.operational_ms) AS BIGINT), CAST(SUM(p.degraded_ms) AS BIGINT), CAST(SUM(p.down_ms) AS BIGINT),
-                    CAST(SUM(p.maintenance_ms) AS BIGINT), CAST(SUM(p.unknown_ms) AS BIGINT), CAST(SUM(p.absent_ms) AS BIGINT)
-             FROM period_results p JOIN services s ON s.id = p.service_id
-             WHERE p.kind = 'day' AND p.start_at >= $1 AND p.start_at < $2 AND ($3 IS NULL OR s.organization = $3)
-             GROUP BY p.service_id",
+            "SELECT l.service_id, l.end_status, f.start_status,
+                    l.cum_operational_ms - COALESCE(b.cum_operational_ms, 0), l.cum_degraded_ms - COALESCE(b.cum_degraded_ms, 0),
+                    l.cum_down_ms - COALESCE(b.cum_down_ms, 0), l.cum_maintenance_ms - COALESCE(b.cum_maintenance_ms, 0),
+                    l.cum_unknown_ms - COALESCE(b.cum_unknown_ms, 0), l.cum_absent_ms - COALESCE(b.cum_absent_ms, 0)
+             FROM period_results l
+             LEFT JOIN period_results b ON b.service_id = l.service_id AND b.kind = 'day' AND b.start_at = $2
+             LEFT JOIN period_results f ON f.service_id = l.service_id AND f.kind = 'day' AND f.start_at = $3
+             WHERE l.kind = 'day' AND l.start_at = $1",
         )
-        .bind(from)
-        .bind(to)
-        .bind(organization.map(str::to_string))
+        .bind(last)
+        .bind(before)
+        .bind(first_day)
         .fetch_all(&self.pool)
         .await?;
-        for r in rows {
-            let d = StatusDurations {
-                operational_ms: r.get(1),
-                degraded_ms: r.get(2),
-                down_ms: r.get(3),
-                maintenance_ms: r.get(4),
-                unknown_ms: r.get(5),
-                absent_ms: r.get(6),
-            };
-            out.insert(r.get(0), (d, None, None));
-        }
-        for (day, is_start) in [(first_day, true), (to - DAY_MS, false)] {
-            let rows = sqlx::query(
-                "SELECT p.service_id, p.start_status, p.end_status FROM period_results p JOIN services s ON s.id = p.service_id
-                 WHERE p.kind = 'day' AND p.start_at = $1 AND ($2 IS NULL OR s.organization = $2)",
-            )
-            .bind(day)
-            .bind(organization.map(str::to_string))
-            .fetch_all(&self.pool)
-            .await?;
-            for r in rows {
-                let e = out.entry(r.get(0)).or_default();
-                if is_start {
-                    e.1 = Some(parse_status(&r.get::<String, _>(1)));
-                } else {
-                    e.2 = Some(parse_status(&r.get::<String, _>(2)));
-                }
+        let ids: Option<std::collections::HashSet<i64>> = match organization {
+            Some(o) => Some(self.slo_subjects(Some(o)).await?.iter().map(|s| s.id).collect()),
+            None => None,
+        };
+        let mut out = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let id: i64 = r.get(0);
+            if ids.as_ref().is_some_and(|set| !set.contains(&id)) {
+                continue;
             }
+            let sum = if with_sum { cum_at(r, 3) } else { StatusDurations::default() };
+            let start = r.get::<Option<String>, _>(2).map(|s| parse_status(&s));
+            out.insert(id, (sum, start, Some(parse_status(&r.get::<String, _>(1)))));
         }
         Ok(out)
     }
 
-    /// Transitions of every service (of an organization) in the given spans.
+    /// Transitions of every service (of an organization) in the given
+    /// spans, by service, in time order. Only instants and new statuses are
+    /// read: that is all the accounting needs.
     pub async fn transitions_in(
         &self,
         organization: Option<&str>,
         spans: &[Span],
     ) -> Result<HashMap<i64, Vec<Transition>>> {
+        let ids: Option<std::collections::HashSet<i64>> = match organization {
+            Some(o) => Some(self.slo_subjects(Some(o)).await?.iter().map(|s| s.id).collect()),
+            None => None,
+        };
         let mut out: HashMap<i64, Vec<Transition>> = HashMap::new();
         for s in spans {
             if s.to <= s.from {
                 continue;
             }
-            let rows = sqlx::query(
-                "SELECT t.service_id, t.at, t.from_status, t.to_status, t.cause FROM transitions t JOIN services s ON s.id = t.service_id
-                 WHERE t.at >= $1 AND t.at < $2 AND ($3 IS NULL OR s.organization = $3) ORDER BY t.service_id, t.at, t.id",
-            )
-            .bind(s.from)
-            .bind(s.to)
-            .bind(organization.map(str::to_string))
-            .fetch_all(&self.pool)
-            .await?;
+            let rows = sqlx::query("SELECT service_id, at, to_status FROM transitions WHERE at >= $1 AND at < $2")
+                .bind(s.from)
+                .bind(s.to)
+                .fetch_all(&self.pool)
+                .await?;
             for r in rows {
-                out.entry(r.get(0)).or_default().push(transition(&r, 1));
+                let id: i64 = r.get(0);
+                if ids.as_ref().is_some_and(|set| !set.contains(&id)) {
+                    continue;
+                }
+                let to = parse_status(&r.get::<String, _>(2));
+                // `from` is filled in below once the list is in order
+                out.entry(id).or_default().push(Transition { at: r.get(1), from: to, to, cause: Cause::Report });
             }
         }
         for v in out.values_mut() {
             v.sort_by_key(|t| t.at);
+            for i in 1..v.len() {
+                v[i].from = v[i - 1].to;
+            }
         }
         Ok(out)
     }
@@ -573,6 +673,7 @@ impl Store {
 
 fn read_period(r: &sqlx::any::AnyRow) -> PeriodRow {
     PeriodRow {
+        cumulative: StatusDurations::default(),
         start: r.get(0),
         end: r.get(1),
         durations: StatusDurations {
@@ -592,16 +693,38 @@ fn period_row(initial: Status, transitions: &[Transition], span: Span, created: 
     let d = durations(initial, transitions, span, created);
     let end_status = nines_core::slo::status_after(initial, transitions, span.to - 1);
     let start_status = if created >= span.from { Status::Unknown } else { initial };
-    PeriodRow { start: span.from, end: span.to, durations: d, start_status, end_status }
+    PeriodRow {
+        start: span.from,
+        end: span.to,
+        durations: d,
+        cumulative: StatusDurations::default(),
+        start_status,
+        end_status,
+    }
 }
 
-/// Status of every service at `day` from the previous day's results.
-async fn start_statuses(conn: &mut Conn, day: Millis) -> Result<HashMap<i64, Status>> {
-    let rows = sqlx::query("SELECT service_id, end_status FROM period_results WHERE kind = 'day' AND start_at = $1")
-        .bind(day - DAY_MS)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(rows.iter().map(|r| (r.get(0), parse_status(&r.get::<String, _>(1)))).collect())
+/// Status of every service at `day` and its running totals, from the
+/// previous day's results.
+async fn start_statuses(conn: &mut Conn, day: Millis) -> Result<HashMap<i64, (Status, StatusDurations)>> {
+    let rows = sqlx::query(
+        "SELECT service_id, end_status, cum_operational_ms, cum_degraded_ms, cum_down_ms, cum_maintenance_ms, cum_unknown_ms, cum_absent_ms
+         FROM period_results WHERE kind = 'day' AND start_at = $1",
+    )
+    .bind(day - DAY_MS)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.iter().map(|r| (r.get(0), (parse_status(&r.get::<String, _>(1)), cum_at(r, 2)))).collect())
+}
+
+fn cum_at(r: &sqlx::any::AnyRow, i: usize) -> StatusDurations {
+    StatusDurations {
+        operational_ms: r.get(i),
+        degraded_ms: r.get(i + 1),
+        down_ms: r.get(i + 2),
+        maintenance_ms: r.get(i + 3),
+        unknown_ms: r.get(i + 4),
+        absent_ms: r.get(i + 5),
+    }
 }
 
 /// Status at `day` of a service without a result for the day before: the
@@ -624,18 +747,22 @@ async fn write_rows(
     rows: &[(i64, PeriodRow)],
     now: Millis,
 ) -> Result<()> {
-    for chunk in rows.chunks(400) {
+    for chunk in rows.chunks(300) {
         if chunk.is_empty() {
             continue;
         }
         let sql = format!(
             "INSERT INTO period_results (service_id, kind, start_at, end_at, operational_ms, degraded_ms, down_ms, maintenance_ms,
-                unknown_ms, absent_ms, start_status, end_status, computed_at) VALUES {}
+                unknown_ms, absent_ms, start_status, end_status, computed_at, cum_operational_ms, cum_degraded_ms, cum_down_ms,
+                cum_maintenance_ms, cum_unknown_ms, cum_absent_ms) VALUES {}
              ON CONFLICT (service_id, kind, start_at) DO UPDATE SET end_at = excluded.end_at,
                 operational_ms = excluded.operational_ms, degraded_ms = excluded.degraded_ms, down_ms = excluded.down_ms,
                 maintenance_ms = excluded.maintenance_ms, unknown_ms = excluded.unknown_ms, absent_ms = excluded.absent_ms,
-                start_status = excluded.start_status, end_status = excluded.end_status, computed_at = excluded.computed_at",
-            value_rows(d, chunk.len(), 13)
+                start_status = excluded.start_status, end_status = excluded.end_status, computed_at = excluded.computed_at,
+                cum_operational_ms = excluded.cum_operational_ms, cum_degraded_ms = excluded.cum_degraded_ms,
+                cum_down_ms = excluded.cum_down_ms, cum_maintenance_ms = excluded.cum_maintenance_ms,
+                cum_unknown_ms = excluded.cum_unknown_ms, cum_absent_ms = excluded.cum_absent_ms",
+            value_rows(d, chunk.len(), 19)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
         for (id, r) in chunk {
@@ -654,6 +781,14 @@ async fn write_rows(
                 .bind(r.start_status.as_str())
                 .bind(r.end_status.as_str())
                 .bind(now);
+            let c = &r.cumulative;
+            q = q
+                .bind(c.operational_ms)
+                .bind(c.degraded_ms)
+                .bind(c.down_ms)
+                .bind(c.maintenance_ms)
+                .bind(c.unknown_ms)
+                .bind(c.absent_ms);
         }
         q.execute(&mut *conn).await?;
     }
@@ -687,6 +822,7 @@ async fn write_month(d: crate::Dialect, conn: &mut Conn, month: Millis, only: Op
                 unknown_ms: r.get(7),
                 absent_ms: r.get(8),
             },
+            cumulative: StatusDurations::default(),
             start_status: parse_status(&r.get::<String, _>(9)),
             end_status: parse_status(&r.get::<String, _>(10)),
         };

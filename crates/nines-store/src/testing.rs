@@ -107,3 +107,45 @@ pub async fn all() -> Vec<TestDb> {
     }
     v
 }
+
+/// Write transitions straight into the timeline (benchmarks and fixtures
+/// that need months of history in seconds). Rows: `(service_id, at, from, to)`.
+pub async fn insert_transitions(
+    store: &Store,
+    rows: &[(i64, i64, nines_core::Status, nines_core::Status)],
+) -> crate::Result<()> {
+    let mut w = store.write_tx().await?;
+    for chunk in rows.chunks(5000) {
+        let sql = format!(
+            "INSERT INTO transitions (service_id, at, from_status, to_status, cause) VALUES {}",
+            crate::value_rows(store.dialect, chunk.len(), 5)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+        for (id, at, f, t) in chunk {
+            q = q.bind(*id).bind(*at).bind(f.as_str()).bind(t.as_str()).bind("report");
+        }
+        q.execute(&mut *w.tx).await?;
+    }
+    w.tx.commit().await?;
+    Ok(())
+}
+
+/// Set the live status of a service to match inserted history.
+pub async fn set_status(store: &Store, id: i64, status: nines_core::Status) -> crate::Result<()> {
+    sqlx::query("UPDATE services SET status = $2 WHERE id = $1")
+        .bind(id)
+        .bind(status.as_str())
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
+
+/// Bytes the database takes on disk (SQLite: the file and its WAL).
+pub async fn database_bytes(url: &str) -> Option<u64> {
+    let path = url.strip_prefix("sqlite://")?.split('?').next()?;
+    let mut total = 0;
+    for suffix in ["", "-wal"] {
+        total += std::fs::metadata(format!("{path}{suffix}")).map(|m| m.len()).unwrap_or(0);
+    }
+    Some(total)
+}

@@ -33,6 +33,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/sla-groups", get(read::sla_groups))
         .route("/api/v1/services/{id}/slo", get(slo::service_slo).put(slo::set_service_slo))
         .route("/api/v1/services/{id}/slo/daily", get(slo::service_daily))
+        .route("/api/v1/services/{id}/openslo", get(slo::export_openslo))
+        .route("/api/v1/openslo", post(slo::import_openslo))
         .route("/api/v1/sla-groups/{name}", axum::routing::put(slo::set_group_mode))
         .route("/api/v1/sla-groups/{name}/slo", get(slo::group_slo))
         .route("/api/v1/hierarchy/slo", get(slo::node_slo))

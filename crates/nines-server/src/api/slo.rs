@@ -71,7 +71,9 @@ pub async fn service_slo(
     let subj = subject(&s, &caller, &id).await?;
     let cfg = cfg(&s).await?;
     let now = s.clock.now_ms();
-    let (w, label) = window(q.window.as_deref(), crate::slo::window_days_for(&subj, &cfg), now)?;
+    let spec = q.window.clone().unwrap_or_else(|| crate::slo::default_window(&subj, &cfg));
+    let (w, label) =
+        crate::slo::parse_window(&spec, now).map_err(|r| ApiError::from(FieldError::invalid("window", r)))?;
     Ok(Json(crate::slo::service_report(&s.store, &subj, w, &label, now, &cfg).await?))
 }
 
@@ -194,7 +196,8 @@ pub async fn set_service_slo(
     s.store.set_slo_settings(subj.id, &settings, now).await?;
     let subj = s.store.slo_subject(subj.id).await?.ok_or_else(|| ApiError::not_found("service vanished"))?;
     let cfg = cfg(&s).await?;
-    let (w, label) = window(None, crate::slo::window_days_for(&subj, &cfg), now)?;
+    let (w, label) = crate::slo::parse_window(&crate::slo::default_window(&subj, &cfg), now)
+        .map_err(|r| ApiError::from(FieldError::invalid("window", r)))?;
     Ok(Json(crate::slo::service_report(&s.store, &subj, w, &label, now, &cfg).await?))
 }
 
@@ -430,4 +433,102 @@ pub async fn set_config(
         .find(|e| e.key == key)
         .ok_or_else(|| ApiError::internal("setting vanished"))?;
     Ok(Json(e))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportedSlo {
+    pub name: String,
+    pub id: i64,
+    pub service: String,
+    pub node_id: String,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/openslo", tag = "slo",
+    request_body(content = String, description = "One or more OpenSLO v1 documents of kind SLO (YAML)", content_type = "application/yaml"),
+    responses((status = 200, body = [ImportedSlo]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn import_openslo(
+    State(s): State<AppState>,
+    caller: Caller,
+    req: axum::extract::Request,
+) -> ApiResult<Json<Vec<ImportedSlo>>> {
+    caller.require_apply()?;
+    let body = crate::extract::read_body(req, s.config.max_body_bytes).await?;
+    let text = std::str::from_utf8(&body).map_err(|_| FieldError::invalid("document", "the body is not UTF-8 text"))?;
+    let objectives = nines_core::openslo::import(text).map_err(ApiError::from)?;
+    let org = caller.scope.as_option();
+    // resolve every service first: nothing is written unless all resolve
+    let mut targets = Vec::new();
+    for (i, o) in objectives.iter().enumerate() {
+        let field = if objectives.len() > 1 { format!("documents[{i}].spec.service") } else { "spec.service".into() };
+        let found = s.store.find_services_named(org, &o.service, o.node_id.as_deref()).await?;
+        match found.as_slice() {
+            [one] => targets.push((one.clone(), o)),
+            [] => {
+                return Err(ApiError::not_found(format!(
+                    "no service {:?} to attach the SLO {:?} to",
+                    o.service, o.name
+                ))
+                .field(field));
+            }
+            many => {
+                let nodes: Vec<&str> = many.iter().map(|m| m.2.as_str()).collect();
+                return Err(FieldError::invalid(
+                    field,
+                    format!(
+                        "{:?} exists on several nodes ({}); name one with the annotation {}",
+                        o.service,
+                        nodes.join(", "),
+                        nines_core::openslo::NODE_ANNOTATION
+                    ),
+                )
+                .into());
+            }
+        }
+    }
+    let now = s.clock.now_ms();
+    let mut out = Vec::new();
+    for ((id, _org, node), o) in targets {
+        s.store.set_objective(id, o, now).await?;
+        out.push(ImportedSlo { name: o.name.clone(), id, service: o.service.clone(), node_id: node });
+    }
+    Ok(Json(out))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/services/{id}/openslo", tag = "slo",
+    params(("id" = i64, Path, description = "Service id")),
+    responses((status = 200, description = "OpenSLO v1 SLO document (YAML)", content_type = "application/yaml", body = String), (status = 404, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn export_openslo(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<impl axum::response::IntoResponse> {
+    use nines_core::openslo::{Budgeting, Objective0, Window};
+    let subj = subject(&s, &caller, &id).await?;
+    let cfg = cfg(&s).await?;
+    let (slo_t, _) = crate::slo::targets_for(&subj, &cfg);
+    let o = Objective0 {
+        name: subj.slo_name.clone().unwrap_or_else(|| format!("{}-availability", subj.name)),
+        service: subj.name.clone(),
+        node_id: Some(subj.node_id.clone()),
+        target_percent: slo_t.percent(),
+        window: if subj.calendar_month {
+            Window::CalendarMonth
+        } else {
+            Window::RollingDays(crate::slo::window_days_for(&subj, &cfg))
+        },
+        budgeting: match (subj.budgeting.as_deref(), subj.slice_ms, subj.slice_target) {
+            (Some("timeslices"), Some(ms), Some(t)) => Budgeting::Timeslices { slice_ms: ms, slice_target: t },
+            _ => Budgeting::Occurrences,
+        },
+    };
+    let doc = nines_core::openslo::export(&o, None);
+    let text = serde_yaml::to_string(&doc).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/yaml")], text))
 }
