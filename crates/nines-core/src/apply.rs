@@ -26,6 +26,10 @@ pub struct ItOpsDocument {
     /// when the operator applies it); namespace-level backup reports use it.
     #[serde(default)]
     pub namespace: Option<String>,
+    /// Active checks of the service (http, tcp, tls, dns). Kept raw here:
+    /// the probe engine parses and validates them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -112,6 +116,10 @@ pub struct ServiceSpec {
     pub backup: Option<BackupSpec>,
     /// Initial storage facts from `metadata` (allocated, used, free %).
     pub storage: Option<(Option<u64>, Option<u64>, f64)>,
+    /// Raw check declarations (validated by the probe engine).
+    pub checks: Vec<serde_json::Value>,
+    /// Path prefix of this document in its file (`documents[2].` or empty).
+    pub prefix: String,
 }
 
 fn yaml_to_json(v: &serde_yaml::Value) -> serde_json::Value {
@@ -130,6 +138,14 @@ fn scalar_string(v: &serde_yaml::Value) -> Option<String> {
 /// Parse every YAML document in `text` (JSON is YAML too) and validate them.
 /// Returns all problems at once; nothing is returned when any document is bad.
 pub fn parse_documents(text: &str) -> Result<Vec<ServiceSpec>, FieldErrors> {
+    let (specs, errs) = parse_documents_lenient(text);
+    errs.into_result(specs)
+}
+
+/// Like [`parse_documents`], but returns the valid documents alongside the
+/// problems of the others, so callers can validate more (checks) and report
+/// every problem at once.
+pub fn parse_documents_lenient(text: &str) -> (Vec<ServiceSpec>, FieldErrors) {
     let mut errs = FieldErrors::default();
     let mut raw: Vec<serde_yaml::Value> = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(text) {
@@ -138,13 +154,13 @@ pub fn parse_documents(text: &str) -> Result<Vec<ServiceSpec>, FieldErrors> {
             Ok(v) => raw.push(v),
             Err(e) => {
                 errs.push(FieldError::new("document", "invalid_yaml", e.to_string()));
-                return Err(errs);
+                return (Vec::new(), errs);
             }
         }
     }
     if raw.is_empty() {
         errs.push(FieldError::new("document", "missing_field", "no document found"));
-        return Err(errs);
+        return (Vec::new(), errs);
     }
     let many = raw.len() > 1;
     let mut specs = Vec::new();
@@ -172,7 +188,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<ServiceSpec>, FieldErrors> {
             Err(e) => errs.0.extend(e.0),
         }
     }
-    errs.into_result(specs)
+    (specs, errs)
 }
 
 /// Turn a serde error with its path into a field error.
@@ -367,6 +383,8 @@ fn validate(doc: &ItOpsDocument, p: &str) -> Result<ServiceSpec, FieldErrors> {
         used_by,
         backup,
         storage,
+        checks: doc.checks.clone(),
+        prefix: p.to_string(),
     })
 }
 

@@ -14,6 +14,7 @@ pub mod extract;
 pub mod ingest;
 pub mod metrics;
 pub mod openapi;
+pub mod probes;
 pub mod slo;
 pub mod workers;
 
@@ -42,6 +43,8 @@ pub struct ServerConfig {
     pub lease_renew: Duration,
     /// How often the SLO worker runs (aggregation, burn rates, metrics).
     pub slo_every: Duration,
+    /// How often server-side checks look for changed configuration.
+    pub checks_reload_every: Duration,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +57,7 @@ impl Default for ServerConfig {
             lease_ttl_ms: workers::LEASE_TTL_MS,
             lease_renew: workers::LEASE_RENEW,
             slo_every: Duration::from_secs(60),
+            checks_reload_every: Duration::from_secs(5),
         }
     }
 }
@@ -77,6 +81,7 @@ pub struct AppState {
     pub leadership: workers::Leadership,
     pub ready: Arc<AtomicBool>,
     pub metrics: Arc<metrics::Metrics>,
+    pub probes: Arc<probes::ProbeEngine>,
 }
 
 /// A running server: its address, and how to stop it.
@@ -133,10 +138,11 @@ pub async fn start(
         clock: clock.clone(),
         auth: Arc::new(auth::Auth::new(store.clone(), clock.clone())),
         config: Arc::new(config.clone()),
-        ingest,
+        ingest: ingest.clone(),
         leadership: leadership.clone(),
         ready: Arc::new(AtomicBool::new(true)),
         metrics: Arc::new(metrics::Metrics::default()),
+        probes: Arc::new(probes::ProbeEngine::new(store.clone(), clock.clone(), ingest.clone())),
     };
     tasks.push(tokio::spawn(workers::lead(
         store.clone(),
@@ -159,6 +165,13 @@ pub async fn start(
         state.leadership.clone(),
         state.metrics.clone(),
         config.slo_every,
+        stop_rx.clone(),
+    )));
+    tasks.push(tokio::spawn(probes::run_local(
+        state.probes.clone(),
+        clock.clone(),
+        state.leadership.clone(),
+        config.checks_reload_every,
         stop_rx.clone(),
     )));
     let app = router(state.clone());

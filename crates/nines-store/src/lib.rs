@@ -14,6 +14,7 @@
 //! rules themselves (those are pure functions in `nines-core::timeline`).
 
 mod backup;
+pub mod checks;
 mod health;
 mod keys;
 mod lease;
@@ -102,11 +103,13 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_slo.sql")),
     (3, include_str!("../migrations/sqlite/0003_cumulative_openslo.sql")),
+    (4, include_str!("../migrations/sqlite/0004_checks.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_slo.sql")),
     (3, include_str!("../migrations/postgres/0003_cumulative_openslo.sql")),
+    (4, include_str!("../migrations/postgres/0004_checks.sql")),
 ];
 
 impl Store {
@@ -245,18 +248,6 @@ impl Store {
             .await?;
         w.tx.commit().await?;
         Ok(r.rows_affected() == 1)
-    }
-
-    /// Delete everything (tests only use this on their own databases).
-    pub async fn truncate_all_for_tests(&self) -> Result<()> {
-        let mut w = self.write_tx().await?;
-        for t in
-            ["observations", "transitions", "backup_reports", "services", "sla_groups", "api_keys", "leases", "meta"]
-        {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DELETE FROM {t}"))).execute(&mut *w.tx).await?;
-        }
-        w.tx.commit().await?;
-        Ok(())
     }
 }
 

@@ -105,9 +105,22 @@ impl Store {
     /// Register or update services from validated config documents, all in
     /// one transaction. Applying the same documents again changes nothing.
     pub async fn apply(&self, specs: &[ServiceSpec], source: Source, now: Millis) -> Result<Vec<ApplyItem>> {
+        self.apply_with_checks(specs, &[], source, now).await
+    }
+
+    /// [`Store::apply`] with the validated checks of each spec (parallel to
+    /// `specs`; a missing entry means no checks). A service's checks are
+    /// replaced by the declared ones.
+    pub async fn apply_with_checks(
+        &self,
+        specs: &[ServiceSpec],
+        checks: &[Vec<crate::checks::CheckRow>],
+        source: Source,
+        now: Millis,
+    ) -> Result<Vec<ApplyItem>> {
         let mut w = self.write_tx().await?;
         let mut items = Vec::with_capacity(specs.len());
-        for spec in specs {
+        for (k, spec) in specs.iter().enumerate() {
             let conn: &mut Conn = &mut w.tx;
             let node = spec.node.to_string();
             let hash = spec_hash(spec, source);
@@ -191,6 +204,8 @@ impl Store {
                     .await?;
                 }
             }
+            let rows: &[crate::checks::CheckRow] = checks.get(k).map(|v| v.as_slice()).unwrap_or(&[]);
+            crate::checks::replace_checks(&mut w.tx, id, &spec.organization, rows, now).await?;
             items.push(ApplyItem { id, service: spec.name.clone(), node_id: node, action: action.to_string() });
         }
         if items.iter().any(|i| i.action != "unchanged") {

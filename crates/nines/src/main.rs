@@ -3,6 +3,7 @@
 //! Only argument parsing, logging setup and wiring live here; the server is
 //! `nines-server`, storage `nines-store`, the domain `nines-core`.
 
+mod agent;
 mod client;
 
 use anyhow::{Context, Result, bail};
@@ -38,6 +39,10 @@ enum Command {
     },
     /// Register services from it-ops.yaml documents.
     Apply(client::ApplyArgs),
+    /// Run checks from another location and push their results.
+    Agent(agent::AgentArgs),
+    /// The Kubernetes operator: CRDs, discovery and sync to the API.
+    Operator(nines_operator::OperatorArgs),
     /// Print the OpenAPI document (or write it with --output).
     Openapi {
         #[arg(long)]
@@ -156,6 +161,14 @@ async fn main() -> Result<()> {
         Command::Apikey { command } => apikey(command).await,
         Command::Push { command } => client::push(command).await,
         Command::Apply(args) => client::apply(args).await,
+        Command::Operator(args) => {
+            init_logs(LogFormat::Text);
+            nines_operator::run_cli(args).await
+        }
+        Command::Agent(args) => {
+            init_logs(LogFormat::Text);
+            agent::run(args).await
+        }
         Command::Openapi { output } => {
             let doc = nines_server::openapi::document_json();
             match output {

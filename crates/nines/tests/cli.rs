@@ -19,8 +19,12 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, db_url: Option<&str>) -> Server {
+        Server::start_on(dir, db_url, "127.0.0.1:0")
+    }
+
+    fn start_on(dir: &Path, db_url: Option<&str>, listen: &str) -> Server {
         let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(dir);
+        cmd.args(["serve", "--listen", listen, "--data-dir"]).arg(dir);
         if let Some(u) = db_url {
             cmd.args(["--database-url", u]);
         }
@@ -337,4 +341,101 @@ async fn push_and_apply_commands_for_cron_jobs() {
     assert!(err.contains("it-ops.yaml: service.criticality: unknown criticality \"urgent\""), "{err}");
     let (_, list) = get(&srv.base, &key, "/api/v1/services").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn an_agent_buffers_while_the_server_is_away_and_delivers_event_times() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU16, Ordering};
+    let code = Arc::new(AtomicU16::new(200));
+    let c = code.clone();
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let c = c.clone();
+            async move { axum::http::StatusCode::from_u16(c.load(Ordering::SeqCst)).unwrap() }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}/", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+
+    let dir = ScratchDir::new("agent");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let srv = Server::start_on(&dir.0, None, &listen);
+    let admin = srv.admin_key();
+    let data = dir.0.to_str().unwrap();
+    let out = nines(&["apikey", "create", "--data-dir", data, "--org", "acme", "--role", "agent"]);
+    let agent_key = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().trim().to_string();
+    let key_file = dir.0.join("agent-key");
+    std::fs::write(&key_file, &agent_key).unwrap();
+    let doc = format!(
+        "version: \"1\"\nhierarchy: {{organization: acme, platform: p, environment: prod, cluster: c1}}\nservice: {{name: shop}}\nchecks:\n  - {{type: http, name: home, url: '{target}', intervalSeconds: 1, timeoutSeconds: 0.5, failureThreshold: 1, locations: [lab]}}\n"
+    );
+    let r = ::reqwest::Client::new()
+        .post(format!("{}/api/v1/services/apply", srv.base))
+        .header("X-API-Key", &admin)
+        .body(doc)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let mut agent = Command::new(BIN)
+        .args([
+            "agent",
+            "--server",
+            &srv.base,
+            "--key-file",
+            key_file.to_str().unwrap(),
+            "--location",
+            "lab",
+            "--poll-seconds",
+            "1",
+        ])
+        .env("NINES_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = srv.base.clone();
+    let status = async |admin: &str| -> (String, Value) {
+        let (_, list) = get(&base, admin, "/api/v1/services").await;
+        let id = list["items"][0]["id"].clone();
+        let (_, d) = get(&base, admin, &format!("/api/v1/services/{id}")).await;
+        (d["status"].as_str().unwrap_or("").to_string(), d)
+    };
+    let mut ok = false;
+    for _ in 0..100 {
+        if status(&admin).await.0 == "OPERATIONAL" {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ok, "the agent's results reached the server");
+    // the server goes away; the target fails meanwhile
+    srv.kill9();
+    let outage_start = jiff::Timestamp::now().as_millisecond();
+    code.store(503, Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let restart = jiff::Timestamp::now().as_millisecond();
+    let srv = Server::start_on(&dir.0, None, &listen);
+    let mut down = None;
+    for _ in 0..150 {
+        let (s, d) = status(&admin).await;
+        if s == "DOWN" {
+            down = Some(d);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let d = down.expect("the buffered results were delivered");
+    let last = d["timeline"].as_array().unwrap().last().unwrap().clone();
+    let at = nines_core::clock::parse_rfc3339(last["at"].as_str().unwrap()).unwrap();
+    assert!(at >= outage_start && at < restart, "DOWN placed during the outage ({at} in {outage_start}..{restart})");
+    assert_eq!(last["cause"], "probe");
+    drop(srv);
 }

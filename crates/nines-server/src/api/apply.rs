@@ -49,13 +49,25 @@ pub async fn apply(
     };
     let body = read_body(req, s.config.max_body_bytes).await?;
     let text = std::str::from_utf8(&body).map_err(|_| FieldError::invalid("document", "the body is not UTF-8 text"))?;
-    let specs = nines_core::apply::parse_documents(text).map_err(ApiError::from)?;
+    // every problem at once: the documents' and their checks'
+    let (specs, mut errs) = nines_core::apply::parse_documents_lenient(text);
+    let (checks, check_errs) = crate::probes::parse_checks(&specs);
+    errs.0.extend(check_errs.0);
+    if !errs.is_empty() {
+        errs.0.sort_by_key(|e| doc_index(&e.field));
+        return Err(ApiError::from(errs));
+    }
     let many = specs.len() > 1;
     for (i, spec) in specs.iter().enumerate() {
         let field =
             if many { format!("documents[{i}].hierarchy.organization") } else { "hierarchy.organization".into() };
         caller.require_org(&spec.organization, &field)?;
     }
-    let items = s.store.apply(&specs, source, s.clock.now_ms()).await?;
+    let items = s.store.apply_with_checks(&specs, &checks, source, s.clock.now_ms()).await?;
     Ok(Json(ApplyResult { items }))
+}
+
+/// `documents[3].x` → 3, so problems are listed in document order.
+fn doc_index(field: &str) -> usize {
+    field.strip_prefix("documents[").and_then(|r| r.split(']').next()).and_then(|n| n.parse().ok()).unwrap_or(0)
 }

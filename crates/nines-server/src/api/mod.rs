@@ -1,6 +1,7 @@
 //! HTTP routes, one module per domain.
 
 pub mod apply;
+pub mod checks;
 pub mod keys;
 pub mod push;
 pub mod read;
@@ -35,6 +36,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/services/{id}/slo/daily", get(slo::service_daily))
         .route("/api/v1/services/{id}/openslo", get(slo::export_openslo))
         .route("/api/v1/openslo", post(slo::import_openslo))
+        .route("/api/v1/checks", get(checks::list))
+        .route("/api/v1/checks/{*id}", get(checks::detail))
+        .route("/api/v1/agent/checks", get(checks::agent_checks))
+        .route("/api/v1/agent/results", post(checks::agent_results))
         .route("/api/v1/sla-groups/{name}", axum::routing::put(slo::set_group_mode))
         .route("/api/v1/sla-groups/{name}/slo", get(slo::group_slo))
         .route("/api/v1/hierarchy/slo", get(slo::node_slo))
@@ -68,7 +73,9 @@ async fn openapi_json() -> impl IntoResponse {
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render())
+    let mut text = s.metrics.render();
+    s.probes.render_metrics(&mut text);
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

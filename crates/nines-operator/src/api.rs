@@ -1,0 +1,280 @@
+//! The typed client of the nines API the operator calls with its operator
+//! key (`X-API-Key`). Request bodies are built by [`crate::mapping`]; this
+//! module only sends them and turns `{"error":{code,message,field}}`
+//! answers into [`ApiError`].
+
+use std::time::Duration;
+
+use nines_core::Status;
+use serde::{Deserialize, Serialize};
+
+use crate::mapping::apply::{ApplyDocument, render};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("nines API {status}: {code}: {message}{}", field.as_deref().map(|f| format!(" ({f})")).unwrap_or_default())]
+    Api { status: u16, code: String, message: String, field: Option<String> },
+    #[error("nines API unreachable: {0}")]
+    Transport(#[from] reqwest::Error),
+    #[error("invalid API URL {0:?}")]
+    Url(String),
+}
+
+impl ApiError {
+    /// Worth retrying with backoff: transport errors, 429 and 5xx.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ApiError::Api { status, .. } => *status == 429 || *status >= 500,
+            ApiError::Transport(_) => true,
+            ApiError::Url(_) => false,
+        }
+    }
+}
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WhoAmI {
+    pub key_id: String,
+    /// `None` for a key of every organization.
+    pub organization: Option<String>,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedItem {
+    pub id: String,
+    pub service: String,
+    pub node_id: String,
+    pub action: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplyResponse {
+    pub items: Vec<AppliedItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthReport {
+    pub service: String,
+    pub status: Status,
+    pub node_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub timestamp: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupReport {
+    pub service: String,
+    pub node_id: String,
+    /// `success` or `failed`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateReport {
+    pub node_id: String,
+    pub namespace: String,
+    pub name: String,
+    pub dns_names: Vec<String>,
+    pub issuer: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterNode {
+    pub name: String,
+    pub ready: bool,
+    pub roles: Vec<String>,
+    pub kubelet_version: String,
+    pub os_image: String,
+    pub architecture: String,
+    pub cpu_cores: f64,
+    pub memory_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterRegistration {
+    pub node_id: String,
+    pub name: String,
+    pub api_server_url: String,
+    pub kubernetes_version: String,
+    pub nodes: Vec<ClusterNode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterRegistered {
+    pub node_id: String,
+    pub registered: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactItem {
+    pub registry: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+    pub used_in_namespaces: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppItem {
+    pub name: String,
+    pub namespace: String,
+    pub block: String,
+    pub version: Option<String>,
+    pub state: String,
+    pub last_action: Option<String>,
+    pub artifacts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Inventory<'a, T> {
+    node_id: &'a str,
+    items: &'a [T],
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    code: String,
+    message: String,
+    #[serde(default)]
+    field: Option<String>,
+}
+
+/// The nines API as the operator sees it.
+#[derive(Clone)]
+pub struct NinesClient {
+    base: String,
+    key: String,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for NinesClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // never print the key
+        f.debug_struct("NinesClient").field("base", &self.base).finish_non_exhaustive()
+    }
+}
+
+impl NinesClient {
+    pub fn new(base_url: &str, key: &str) -> Result<Self> {
+        let base = base_url.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ApiError::Url(base_url.into()));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .user_agent(concat!("nines-operator/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { base, key: key.into(), http })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn check(resp: reqwest::Response) -> Result<reqwest::Response> {
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let text = resp.text().await.unwrap_or_default();
+        let (code, message, field) = match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(b) => (b.error.code, b.error.message, b.error.field),
+            Err(_) => ("http_error".into(), text.chars().take(200).collect(), None),
+        };
+        Err(ApiError::Api { status: status.as_u16(), code, message, field })
+    }
+
+    async fn post_json<B: Serialize + ?Sized>(&self, path: &str, body: &B) -> Result<reqwest::Response> {
+        let r = self.http.post(self.url(path)).header("X-API-Key", &self.key).json(body).send().await?;
+        Self::check(r).await
+    }
+
+    pub async fn whoami(&self) -> Result<WhoAmI> {
+        let r = self.http.get(self.url("/api/v1/whoami")).header("X-API-Key", &self.key).send().await?;
+        Ok(Self::check(r).await?.json().await?)
+    }
+
+    /// Apply documents (idempotent on the server).
+    pub async fn apply(&self, docs: &[ApplyDocument]) -> Result<ApplyResponse> {
+        let r = self
+            .http
+            .post(self.url("/api/v1/services/apply"))
+            .query(&[("source", "operator")])
+            .header("X-API-Key", &self.key)
+            .header(reqwest::header::CONTENT_TYPE, "application/yaml")
+            .body(render(docs))
+            .send()
+            .await?;
+        Ok(Self::check(r).await?.json().await?)
+    }
+
+    /// Delete a service; `Ok(false)` when it was already gone.
+    pub async fn delete_service(&self, node_id: &str, service: &str) -> Result<bool> {
+        let r = self
+            .http
+            .delete(self.url("/api/v1/services"))
+            .query(&[("nodeId", node_id), ("service", service)])
+            .header("X-API-Key", &self.key)
+            .send()
+            .await?;
+        if r.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        Self::check(r).await?;
+        Ok(true)
+    }
+
+    pub async fn report_health(&self, r: &HealthReport) -> Result<()> {
+        self.post_json("/api/v1/health/report", r).await.map(drop)
+    }
+
+    pub async fn report_backup(&self, r: &BackupReport) -> Result<()> {
+        self.post_json("/api/v1/backup/report", r).await.map(drop)
+    }
+
+    pub async fn report_certificate(&self, r: &CertificateReport) -> Result<()> {
+        self.post_json("/api/v1/certificates/report", r).await.map(drop)
+    }
+
+    pub async fn register_cluster(&self, r: &ClusterRegistration) -> Result<ClusterRegistered> {
+        Ok(self.post_json("/api/v1/clusters/register", r).await?.json().await?)
+    }
+
+    pub async fn report_artifacts(&self, node_id: &str, items: &[ArtifactItem]) -> Result<()> {
+        self.post_json("/api/v1/inventory/artifacts", &Inventory { node_id, items }).await.map(drop)
+    }
+
+    pub async fn report_apps(&self, node_id: &str, items: &[AppItem]) -> Result<()> {
+        self.post_json("/api/v1/inventory/apps", &Inventory { node_id, items }).await.map(drop)
+    }
+}

@@ -1,0 +1,216 @@
+//! The documents the operator sends to `POST /api/v1/services/apply`: the
+//! `it-ops.yaml` document of `nines_core::apply` plus a top-level `checks:`
+//! list. Endpoints become one document each; ConfigMaps with an
+//! `it-ops.yaml` key are validated and sent with their namespace filled in.
+
+use nines_core::FieldErrors;
+use nines_core::apply::{HierarchyDoc, ItOpsDocument, ServiceDoc};
+use nines_probe::CheckSpec;
+use serde::{Deserialize, Serialize};
+
+use crate::crd::EndpointSpec;
+use crate::mapping::velero::NamespacedService;
+
+/// The ConfigMap key holding service declarations.
+pub const CONFIGMAP_KEY: &str = "it-ops.yaml";
+
+/// One apply document: the core document, whose `checks` carry
+/// serialized [`CheckSpec`]s (tagged by `type`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct ApplyDocument {
+    pub doc: ItOpsDocument,
+}
+
+/// A hierarchy node as its four parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub organization: String,
+    pub platform: String,
+    pub environment: String,
+    pub cluster: String,
+}
+
+impl Node {
+    pub fn parse(s: &str) -> Option<Node> {
+        match nines_core::NodeId::parse("nodeId", s).ok()? {
+            nines_core::NodeId::Path { organization, platform, environment, cluster } => {
+                Some(Node { organization, platform, environment, cluster })
+            }
+            nines_core::NodeId::Unknown => None,
+        }
+    }
+
+    pub fn id(&self) -> String {
+        format!("{}/{}/{}/{}", self.organization, self.platform, self.environment, self.cluster)
+    }
+
+    fn hierarchy(&self) -> HierarchyDoc {
+        HierarchyDoc {
+            organization: self.organization.clone(),
+            platform: self.platform.clone(),
+            environment: self.environment.clone(),
+            cluster: self.cluster.clone(),
+            service: None,
+        }
+    }
+}
+
+/// The service name of an Endpoint CR: `<namespace>-<name>`, unique per cluster.
+pub fn endpoint_service_name(namespace: &str, cr_name: &str) -> String {
+    format!("{namespace}-{cr_name}")
+}
+
+/// The document of one Endpoint CR.
+pub fn endpoint_document(
+    node: &Node,
+    namespace: &str,
+    cr_name: &str,
+    spec: &EndpointSpec,
+    check: CheckSpec,
+) -> ApplyDocument {
+    let mut metadata = std::collections::BTreeMap::new();
+    metadata.insert("host".to_string(), serde_yaml::Value::String(spec.remote_address.clone()));
+    if !spec.source_ingress.is_empty() {
+        metadata.insert("ingress".to_string(), serde_yaml::Value::String(spec.source_ingress.clone()));
+    }
+    ApplyDocument {
+        doc: ItOpsDocument {
+            version: "1".into(),
+            hierarchy: node.hierarchy(),
+            service: ServiceDoc {
+                name: Some(endpoint_service_name(namespace, cr_name)),
+                display_name: Some(spec.display_name.clone()),
+                criticality: None,
+                sla_group: None,
+                workload_type: None,
+                workload_name: None,
+                kind: Some("endpoint".into()),
+                tags: vec!["endpoint".into(), "ingress".into()],
+            },
+            metadata,
+            operations: None,
+            namespace: Some(namespace.into()),
+            checks: vec![serde_json::to_value(check).expect("checks serialize")],
+        },
+    }
+}
+
+/// A workload named by a declared service, for readiness reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadRef {
+    pub node_id: String,
+    pub service: String,
+    pub namespace: String,
+    pub workload_type: String,
+    pub workload_name: String,
+}
+
+/// The validated documents of a ConfigMap, with `namespace` set to the
+/// ConfigMap's where absent; plus the services and workloads they declare.
+#[derive(Debug, Clone)]
+pub struct ConfigMapServices {
+    pub documents: Vec<ApplyDocument>,
+    pub services: Vec<NamespacedService>,
+    pub workloads: Vec<WorkloadRef>,
+}
+
+pub fn configmap_documents(text: &str, namespace: &str) -> Result<ConfigMapServices, FieldErrors> {
+    let specs = nines_core::apply::parse_documents(text)?;
+    let mut documents = Vec::new();
+    for d in serde_yaml::Deserializer::from_str(text) {
+        let v = serde_yaml::Value::deserialize(d)
+            .map_err(|e| FieldErrors(vec![nines_core::FieldError::new("document", "invalid_yaml", e.to_string())]))?;
+        if v.is_null() {
+            continue;
+        }
+        let mut doc: ItOpsDocument = serde_yaml::from_value(v)
+            .map_err(|e| FieldErrors(vec![nines_core::FieldError::invalid("document", e.to_string())]))?;
+        doc.namespace.get_or_insert_with(|| namespace.to_string());
+        documents.push(ApplyDocument { doc });
+    }
+    let mut services = Vec::new();
+    let mut workloads = Vec::new();
+    for s in &specs {
+        let ns = s.namespace.clone().unwrap_or_else(|| namespace.to_string());
+        services.push(NamespacedService {
+            namespace: ns.clone(),
+            node_id: s.node.to_string(),
+            service: s.name.clone(),
+        });
+        if let (Some(t), Some(n)) = (&s.workload_type, &s.workload_name) {
+            workloads.push(WorkloadRef {
+                node_id: s.node.to_string(),
+                service: s.name.clone(),
+                namespace: ns,
+                workload_type: t.clone(),
+                workload_name: n.clone(),
+            });
+        }
+    }
+    Ok(ConfigMapServices { documents, services, workloads })
+}
+
+/// Several documents as one YAML stream, the request body of apply.
+pub fn render(docs: &[ApplyDocument]) -> String {
+    docs.iter().map(|d| format!("---\n{}", serde_yaml::to_string(d).expect("documents serialize"))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_document_round_trips_through_the_core_parser() {
+        let node = Node::parse("acme/platform/prod/c1").unwrap();
+        let spec = EndpointSpec {
+            display_name: "app.example.com".into(),
+            remote_address: "app.example.com".into(),
+            remote_port: 443,
+            kind: "http".into(),
+            tls: true,
+            path: "/health".into(),
+            timeout: 10,
+            interval: 30,
+            expected_status_codes: vec!["200".into()],
+            expected_body: None,
+            source_ingress: "webapp".into(),
+        };
+        let check = crate::mapping::endpoint::check_for_endpoint(&spec).unwrap();
+        let d = endpoint_document(&node, "production", "app-example-com", &spec, check.clone());
+        let text = render(&[d]);
+        let v: serde_yaml::Value = serde_yaml::from_str(text.trim_start_matches("---\n")).unwrap();
+        let checks: Vec<CheckSpec> = serde_yaml::from_value(v["checks"].clone()).unwrap();
+        assert_eq!(checks, vec![check]);
+        assert_eq!(v["checks"][0]["type"], serde_yaml::Value::from("http"));
+        let specs = nines_core::apply::parse_documents(&text).unwrap();
+        assert_eq!(specs[0].name, "production-app-example-com");
+        assert_eq!(specs[0].kind, "endpoint");
+        assert_eq!(specs[0].namespace.as_deref(), Some("production"));
+        assert_eq!(specs[0].node.to_string(), "acme/platform/prod/c1");
+    }
+
+    #[test]
+    fn configmap_documents_get_the_namespace_and_name_workloads() {
+        let text = "version: \"1\"\nhierarchy: {organization: a, platform: b, environment: c, cluster: d}\nservice: {name: pg, workloadType: statefulset, workloadName: postgresql}\n---\nversion: \"1\"\nhierarchy: {organization: a, platform: b, environment: c, cluster: d}\nservice: {name: s3}\nnamespace: other\n";
+        let out = configmap_documents(text, "db").unwrap();
+        assert_eq!(out.documents.len(), 2);
+        assert_eq!(out.documents[0].doc.namespace.as_deref(), Some("db"));
+        assert_eq!(out.documents[1].doc.namespace.as_deref(), Some("other"));
+        assert_eq!(out.services.iter().map(|s| s.namespace.as_str()).collect::<Vec<_>>(), ["db", "other"]);
+        assert_eq!(
+            out.workloads,
+            [WorkloadRef {
+                node_id: "a/b/c/d".into(),
+                service: "pg".into(),
+                namespace: "db".into(),
+                workload_type: "statefulset".into(),
+                workload_name: "postgresql".into()
+            }]
+        );
+        let rendered = render(&out.documents);
+        assert_eq!(nines_core::apply::parse_documents(&rendered).unwrap().len(), 2);
+        let errs = configmap_documents("version: \"1\"\nservice: {name: x}\n", "db").unwrap_err();
+        assert_eq!(errs.0[0].field, "hierarchy");
+    }
+}

@@ -1,0 +1,114 @@
+//! Pure mappings from what Kubernetes shows to nines' model: no I/O, no
+//! clock (callers pass `now`). Each module holds one discovery source and
+//! its table test; the reconcilers and the API client consume the results.
+
+pub mod apply;
+pub mod certmanager;
+pub mod endpoint;
+pub mod image;
+pub mod k8sapp;
+pub mod node;
+pub mod status_service;
+pub mod velero;
+pub mod workload;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// Which namespaces a discovery looks at: `watch` empty means all;
+/// `ignore` always wins (seed: "ignore_namespaces wird von watch_namespaces subtrahiert").
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceFilter<'a> {
+    pub watch: &'a [String],
+    pub ignore: &'a [String],
+}
+
+impl<'a> NamespaceFilter<'a> {
+    pub fn new(watch: &'a [String], ignore: &'a [String]) -> Self {
+        Self { watch, ignore }
+    }
+
+    pub fn allows(&self, namespace: &str) -> bool {
+        if self.ignore.iter().any(|n| n == namespace) {
+            return false;
+        }
+        self.watch.is_empty() || self.watch.iter().any(|n| n == namespace)
+    }
+}
+
+/// Hash of what is sent to the API: 16 hex digits of SHA-256 over the JSON
+/// form. A CR is synced again only when this changes (or on resync).
+pub fn config_hash<T: Serialize + ?Sized>(value: &T) -> String {
+    let bytes = serde_json::to_vec(value).expect("plain data serializes");
+    Sha256::digest(&bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// A Kubernetes object name (DNS subdomain, at most 253 characters) from
+/// free text: lowercase, every run of other characters becomes one `-`,
+/// no `-` at either end; over-long names keep a hash suffix so they stay unique.
+pub fn object_name(parts: &[&str]) -> String {
+    let mut s = String::new();
+    for c in parts.join("-").chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            s.push(c);
+        } else if !s.ends_with('-') && !s.is_empty() {
+            s.push('-');
+        }
+    }
+    let s = s.trim_end_matches('-').to_string();
+    if s.len() <= 253 {
+        return if s.is_empty() { "unnamed".into() } else { s };
+    }
+    let h = config_hash(&parts);
+    format!("{}-{h}", s[..236].trim_end_matches('-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_filter_ignore_wins() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        // (watch, ignore, namespace, allowed)
+        let cases: &[(&[&str], &[&str], &str, bool)] = &[
+            (&[], &[], "prod", true),
+            (&[], &["kube-system"], "kube-system", false),
+            (&[], &["kube-system"], "prod", true),
+            (&["prod", "staging"], &[], "prod", true),
+            (&["prod", "staging"], &[], "dev", false),
+            (&["prod"], &["prod"], "prod", false),
+        ];
+        for (watch, ignore, ns, want) in cases {
+            let (w, i) = (v(watch), v(ignore));
+            assert_eq!(NamespaceFilter::new(&w, &i).allows(ns), *want, "{watch:?} {ignore:?} {ns}");
+        }
+    }
+
+    #[test]
+    fn config_hash_is_stable_and_sensitive() {
+        let a = config_hash(&serde_json::json!({"path": "/", "interval": 60}));
+        assert_eq!(a.len(), 16);
+        assert_eq!(a, config_hash(&serde_json::json!({"path": "/", "interval": 60})));
+        assert_ne!(a, config_hash(&serde_json::json!({"path": "/health", "interval": 60})));
+    }
+
+    #[test]
+    fn object_names() {
+        let cases = [
+            (vec!["app.example.com"], "app-example-com"),
+            (vec!["certmanager", "production", "api-example-com-tls"], "certmanager-production-api-example-com-tls"),
+            (vec!["cargo.ayedo.cloud", "library/nginx", "1.25.3"], "cargo-ayedo-cloud-library-nginx-1-25-3"),
+            (vec!["*.Example.COM"], "example-com"),
+            (vec!["---"], "unnamed"),
+        ];
+        for (parts, want) in cases {
+            assert_eq!(object_name(&parts), want);
+        }
+        let long = "a".repeat(300);
+        let n = object_name(&[&long]);
+        assert!(n.len() <= 253 && n.starts_with("aaa"));
+        assert_ne!(n, object_name(&[&format!("{long}b")]));
+    }
+}

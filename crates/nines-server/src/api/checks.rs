@@ -1,0 +1,291 @@
+//! Checks: listing with their state, one check's recent results and
+//! failures, and the agent protocol (fetch the checks of a location, push
+//! results in batches).
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use nines_core::clock::rfc3339;
+use nines_core::wire::ErrorBody;
+use nines_core::{FieldError, check_name};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::api::read::parse_query;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::JsonBody;
+use crate::probes::{RunResult, runs_at};
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckView {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub service_id: i64,
+    pub service: String,
+    pub node_id: String,
+    pub locations: Vec<String>,
+    #[schema(value_type = Object)]
+    pub spec: serde_json::Value,
+    pub states: Vec<LocationState>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LocationState {
+    pub location: String,
+    pub status: nines_core::Status,
+    pub consecutive_failures: i64,
+    pub consecutive_successes: i64,
+    pub last_run: String,
+    pub last_outcome: String,
+    pub last_message: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CheckQuery {
+    service_id: Option<i64>,
+}
+
+async fn views(s: &AppState, caller: &Caller, service_id: Option<i64>, id: Option<&str>) -> ApiResult<Vec<CheckView>> {
+    let all = s.probes.checks().await?;
+    let mut list: Vec<&nines_store::checks::StoredCheck> = all
+        .values()
+        .filter(|c| caller.scope.allows(&c.organization))
+        .filter(|c| service_id.is_none_or(|x| c.service_id == x))
+        .filter(|c| id.is_none_or(|x| c.id == x))
+        .collect();
+    list.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut sids: Vec<i64> = list.iter().map(|c| c.service_id).collect();
+    sids.dedup();
+    let states = s.store.check_states_of_services(&sids).await?;
+    Ok(list
+        .into_iter()
+        .map(|c| CheckView {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            kind: c.kind.clone(),
+            service_id: c.service_id,
+            service: c.service.clone(),
+            node_id: c.node_id.clone(),
+            locations: c.locations.clone(),
+            spec: serde_json::from_str(&c.spec).unwrap_or_default(),
+            states: states
+                .iter()
+                .filter(|(_, st)| st.check_id == c.id)
+                .map(|(_, st)| LocationState {
+                    location: st.location.clone(),
+                    status: st.status,
+                    consecutive_failures: st.failures,
+                    consecutive_successes: st.successes,
+                    last_run: rfc3339(st.last_at),
+                    last_outcome: st.last_outcome.clone(),
+                    last_message: st.last_message.clone(),
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/checks", tag = "checks", params(CheckQuery),
+    responses((status = 200, body = [CheckView])),
+    security(("api_key" = []))
+)]
+pub async fn list(State(s): State<AppState>, caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Json<Vec<CheckView>>> {
+    let q: CheckQuery = parse_query(q)?;
+    Ok(Json(views(&s, &caller, q.service_id, None).await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecentRun {
+    pub at: String,
+    pub outcome: String,
+    pub message: String,
+    pub error: Option<String>,
+    pub http_status: Option<u16>,
+    pub dns_ms: Option<f64>,
+    pub connect_ms: Option<f64>,
+    pub tls_ms: Option<f64>,
+    pub first_byte_ms: Option<f64>,
+    pub total_ms: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureView {
+    pub at: String,
+    pub location: String,
+    pub outcome: String,
+    pub error: Option<String>,
+    pub message: String,
+    pub http_status: Option<i64>,
+    pub total_ms: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckDetail {
+    #[serde(flatten)]
+    pub check: CheckView,
+    /// The last 100 runs this replica recorded, newest first.
+    pub recent: Vec<RecentRun>,
+    /// The last 20 failures with their messages, newest first.
+    pub failures: Vec<FailureView>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/checks/{id}", tag = "checks",
+    params(("id" = String, Path, description = "Check id: `<serviceId>/<name>`")),
+    responses((status = 200, body = CheckDetail), (status = 404, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn detail(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<CheckDetail>> {
+    let check = views(&s, &caller, None, Some(&id))
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::not_found(format!("no check {id:?}")))?;
+    let recent = s
+        .probes
+        .recent(&id)
+        .into_iter()
+        .map(|(at, r)| {
+            let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+            RecentRun {
+                at: rfc3339(at),
+                outcome: r.outcome.as_str().into(),
+                message: r.message,
+                error: r.error.map(|e| e.as_str().to_string()),
+                http_status: r.http_status,
+                dns_ms: ms(r.timings.dns),
+                connect_ms: ms(r.timings.connect),
+                tls_ms: ms(r.timings.tls),
+                first_byte_ms: ms(r.timings.first_byte),
+                total_ms: r.timings.total.as_secs_f64() * 1000.0,
+            }
+        })
+        .collect();
+    let failures = s
+        .store
+        .check_failures(&id, 20)
+        .await?
+        .into_iter()
+        .map(|f| FailureView {
+            at: rfc3339(f.at),
+            location: f.location,
+            outcome: f.outcome,
+            error: f.error_kind,
+            message: f.message,
+            http_status: f.http_status,
+            total_ms: f.total_ms,
+        })
+        .collect();
+    Ok(Json(CheckDetail { check, recent, failures }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LocationQuery {
+    /// The agent's location name.
+    location: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentChecks {
+    /// Changes whenever any check changes; agents reload when it does.
+    pub version: String,
+    pub checks: Vec<AgentCheck>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentCheck {
+    pub id: String,
+    #[schema(value_type = Object)]
+    pub spec: serde_json::Value,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/agent/checks", tag = "agent", params(LocationQuery),
+    responses((status = 200, body = AgentChecks), (status = 403, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn agent_checks(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<AgentChecks>> {
+    caller.require_push()?;
+    let q: LocationQuery = parse_query(q)?;
+    check_name(&q.location).map_err(|r| FieldError::invalid("location", r))?;
+    let version = s.store.checks_version().await?;
+    let all = s.probes.checks().await?;
+    let mut checks: Vec<AgentCheck> = all
+        .values()
+        .filter(|c| caller.scope.allows(&c.organization) && runs_at(c, &q.location))
+        .map(|c| AgentCheck { id: c.id.clone(), spec: serde_json::from_str(&c.spec).unwrap_or_default() })
+        .collect();
+    checks.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(Json(AgentChecks { version, checks }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AgentResults {
+    pub location: String,
+    pub results: Vec<RunResult>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentAck {
+    pub accepted: usize,
+    /// Checks that no longer exist (or are not this key's): drop them.
+    pub unknown: Vec<String>,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/agent/results", tag = "agent", request_body = AgentResults,
+    responses((status = 200, body = AgentAck), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn agent_results(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<AgentResults>,
+) -> ApiResult<Json<AgentAck>> {
+    caller.require_push()?;
+    check_name(&b.location).map_err(|r| FieldError::invalid("location", r))?;
+    if b.results.len() > 50_000 {
+        return Err(FieldError::invalid("results", "at most 50,000 results a batch").into());
+    }
+    let now = s.clock.now_ms();
+    let all = s.probes.checks().await?;
+    let mut mine = Vec::with_capacity(b.results.len());
+    let mut unknown = Vec::new();
+    for (i, r) in b.results.iter().enumerate() {
+        if r.outcome().is_none() {
+            return Err(FieldError::invalid(
+                format!("results[{i}].outcome"),
+                format!("{:?}: expected up, degraded or down", r.outcome),
+            )
+            .into());
+        }
+        if r.at > now + nines_core::wire::MAX_FUTURE_SKEW_MS {
+            return Err(FieldError::invalid(format!("results[{i}].at"), "in the future").into());
+        }
+        match all.get(&r.check_id) {
+            Some(c) if caller.scope.allows(&c.organization) && runs_at(c, &b.location) => mine.push(r.clone()),
+            _ => unknown.push(r.check_id.clone()),
+        }
+    }
+    s.probes.record(&b.location, &mine).await?;
+    Ok(Json(AgentAck { accepted: mine.len(), unknown }))
+}
