@@ -15,7 +15,7 @@ SCHED_SECONDS=${SCHED_SECONDS:-150}
 SCHED_CONCURRENCY=${SCHED_CONCURRENCY:-512}
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/nines-target-probe}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/nines-target}
 cargo build --quiet --release -p nines-probe --example probe_bench --manifest-path "$root/Cargo.toml"
 bench="$CARGO_TARGET_DIR/release/examples/probe_bench"
 bbe=$(command -v prometheus-blackbox-exporter)

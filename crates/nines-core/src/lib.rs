@@ -9,6 +9,7 @@
 
 pub mod apply;
 pub mod clock;
+pub mod downtime;
 pub mod error;
 pub mod model;
 pub mod openslo;

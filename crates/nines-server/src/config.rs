@@ -86,6 +86,12 @@ pub const KEYS: &[Key] = &[
         kind: Kind::Counting,
     },
     Key {
+        key: "DOWNTIME_CORRELATION_MINUTES",
+        default: "5",
+        description: "Services of one SLA group or cluster that turn DOWN within this many minutes of a downtime's start join it.",
+        kind: Kind::Minutes,
+    },
+    Key {
         key: "MAINTENANCE_COUNTS_AS",
         default: "excluded",
         description: "How MAINTENANCE time counts: excluded (planned work stays out of the SLA), good or bad.",
@@ -135,6 +141,8 @@ pub struct SloConfig {
     pub sla_window_days: i64,
     pub thresholds: Thresholds,
     pub settle_ms: i64,
+    /// Correlation window of downtimes.
+    pub correlation_ms: i64,
     pub policy: Policy,
 }
 
@@ -159,6 +167,7 @@ impl SloConfig {
                 critical_percent: f("ERROR_BUDGET_CRITICAL_THRESHOLD"),
             },
             settle_ms: i("SLO_SETTLE_DELAY_MINUTES") * 60_000,
+            correlation_ms: i("DOWNTIME_CORRELATION_MINUTES") * 60_000,
             policy: Policy {
                 degraded: c("DEGRADED_COUNTS_AS", Class::Good),
                 unknown: c("UNKNOWN_COUNTS_AS", Class::Excluded),

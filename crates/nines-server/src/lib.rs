@@ -45,6 +45,8 @@ pub struct ServerConfig {
     pub slo_every: Duration,
     /// How often server-side checks look for changed configuration.
     pub checks_reload_every: Duration,
+    /// How often the downtime worker looks for new transitions.
+    pub downtime_every: Duration,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +60,7 @@ impl Default for ServerConfig {
             lease_renew: workers::LEASE_RENEW,
             slo_every: Duration::from_secs(60),
             checks_reload_every: Duration::from_secs(5),
+            downtime_every: Duration::from_secs(2),
         }
     }
 }
@@ -165,6 +168,13 @@ pub async fn start(
         state.leadership.clone(),
         state.metrics.clone(),
         config.slo_every,
+        stop_rx.clone(),
+    )));
+    tasks.push(tokio::spawn(workers::downtime_worker(
+        store.clone(),
+        clock.clone(),
+        state.leadership.clone(),
+        config.downtime_every,
         stop_rx.clone(),
     )));
     tasks.push(tokio::spawn(probes::run_local(

@@ -173,3 +173,65 @@ pub async fn evaluate_burn_rates(
     }
     Ok(changes)
 }
+
+/// The downtime worker: while leader, turn new transitions into downtimes
+/// (open, join, recover, resolve), each transition once, and compile the
+/// timeline of every downtime that resolved.
+pub async fn downtime_worker(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    me: Leadership,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        if !me.is_leader.load(Ordering::SeqCst) {
+            continue;
+        }
+        if let Err(e) = process_downtimes(&store, clock.now_ms()).await {
+            tracing::error!(error = %e, "downtime processing failed");
+        }
+    }
+}
+
+/// One pass of the downtime engine over transitions not handled yet.
+pub async fn process_downtimes(store: &Store, now: i64) -> nines_store::Result<usize> {
+    let cfg = crate::config::SloConfig::load(store).await?;
+    let mut handled = 0;
+    loop {
+        let cursor = store.downtime_cursor().await?;
+        let rows = store.transitions_after(cursor, 1000).await?;
+        let Some(last) = rows.last().map(|r| r.id) else { break };
+        let mut open = store.open_downtimes().await?;
+        let mut all = Vec::new();
+        let next = std::cell::Cell::new(0i64);
+        for r in &rows {
+            let actions =
+                nines_core::downtime::on_transition(&open, &r.subject, r.from, r.to, r.at, cfg.correlation_ms);
+            nines_core::downtime::apply(&mut open, &actions, || {
+                next.set(next.get() - 1);
+                next.get()
+            });
+            all.extend(actions);
+        }
+        store.apply_downtime_actions(&all, last, now).await?;
+        // compile once the timeline of what resolved
+        for d in store
+            .list_downtimes(None, Some(false))
+            .await?
+            .iter()
+            .filter(|d| d.resolved_at.is_some_and(|r| r + 3_600_000 > now))
+        {
+            if store.downtime_timeline(d.id).await?.is_none() {
+                let t = crate::api::downtimes::compile_timeline(store, d.id, now).await?;
+                store.set_downtime_timeline(d.id, &t.to_string()).await?;
+            }
+        }
+        handled += rows.len();
+    }
+    Ok(handled)
+}

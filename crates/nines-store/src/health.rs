@@ -364,16 +364,45 @@ async fn rebuild_from(
         .bind(from)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("DELETE FROM transitions WHERE service_id = $1 AND at >= $2")
+    // Keep the stored transitions the rebuild agrees with (they keep their
+    // ids, so consumers of the timeline do not see them twice); replace the rest.
+    let old: Vec<(i64, Transition)> = sqlx::query(
+        "SELECT id, at, from_status, to_status, cause FROM transitions WHERE service_id = $1 AND at >= $2 ORDER BY at, id",
+    )
+    .bind(id)
+    .bind(from)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        (
+            r.get::<i64, _>(0),
+            Transition {
+                at: r.get(1),
+                from: parse_status(&r.get::<String, _>(2)),
+                to: parse_status(&r.get::<String, _>(3)),
+                cause: Cause::parse(&r.get::<String, _>(4)).unwrap_or(Cause::Report),
+            },
+        )
+    })
+    .collect();
+    let same = old.iter().zip(&rebuilt.transitions).take_while(|((_, a), b)| a == *b).count();
+    if let Some((first_diff, _)) = old.get(same) {
+        sqlx::query(
+            "DELETE FROM transitions WHERE service_id = $1 AND at >= $2 AND (at > $3 OR (at = $3 AND id >= $4))",
+        )
         .bind(id)
         .bind(from)
+        .bind(old[same].1.at)
+        .bind(*first_diff)
         .execute(&mut *conn)
         .await?;
+    }
     let mut pending = Pending::default();
     for m in &rebuilt.marks {
         pending.obs.push((id, m.at, m.status, m.cause, None, now));
     }
-    pending.transitions.extend(rebuilt.transitions.iter().map(|t| (id, *t)));
+    pending.transitions.extend(rebuilt.transitions.iter().skip(same).map(|t| (id, *t)));
     pending.flush(d, conn).await?;
     sqlx::query(
         "UPDATE services SET status = $2, last_real_at = $3, stale_stage = $4, last_mark_at = $5 WHERE id = $1",

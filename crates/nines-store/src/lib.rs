@@ -15,6 +15,7 @@
 
 mod backup;
 pub mod checks;
+pub mod downtimes;
 mod health;
 mod keys;
 mod lease;
@@ -104,12 +105,14 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_slo.sql")),
     (3, include_str!("../migrations/sqlite/0003_cumulative_openslo.sql")),
     (4, include_str!("../migrations/sqlite/0004_checks.sql")),
+    (5, include_str!("../migrations/sqlite/0005_downtimes.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_slo.sql")),
     (3, include_str!("../migrations/postgres/0003_cumulative_openslo.sql")),
     (4, include_str!("../migrations/postgres/0004_checks.sql")),
+    (5, include_str!("../migrations/postgres/0005_downtimes.sql")),
 ];
 
 impl Store {

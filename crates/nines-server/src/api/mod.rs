@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod checks;
+pub mod downtimes;
 pub mod keys;
 pub mod push;
 pub mod read;
@@ -36,6 +37,12 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/services/{id}/slo/daily", get(slo::service_daily))
         .route("/api/v1/services/{id}/openslo", get(slo::export_openslo))
         .route("/api/v1/openslo", post(slo::import_openslo))
+        .route("/api/v1/downtimes", get(downtimes::list).post(downtimes::create))
+        .route("/api/v1/downtimes/{id}", get(downtimes::detail).patch(downtimes::patch))
+        .route("/api/v1/downtimes/{id}/acknowledge", post(downtimes::acknowledge))
+        .route("/api/v1/downtimes/{id}/postmortem", post(downtimes::postmortem))
+        .route("/api/v1/notes/{id}", get(downtimes::get_note).put(downtimes::put_note))
+        .route("/api/v1/activities", post(downtimes::activity))
         .route("/api/v1/checks", get(checks::list))
         .route("/api/v1/checks/{*id}", get(checks::detail))
         .route("/api/v1/agent/checks", get(checks::agent_checks))

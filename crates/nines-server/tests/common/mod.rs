@@ -25,6 +25,7 @@ pub fn fast_config(replica: &str) -> ServerConfig {
     ServerConfig {
         stale_check_every: Duration::from_millis(20),
         lease_renew: Duration::from_millis(20),
+        downtime_every: Duration::from_millis(20),
         replica: replica.into(),
         ..ServerConfig::default()
     }

@@ -1,0 +1,570 @@
+//! Downtimes as stored: opened, joined, recovered and resolved by the
+//! downtime worker from the status timeline (decisions in
+//! `nines_core::downtime`), or created by hand; their log, members, notes and
+//! the activities that fall inside them.
+
+use nines_core::clock::{Millis, rfc3339};
+use nines_core::downtime::{Action, Member, OpenDowntime, Subject, log_line};
+use nines_core::slo::tier;
+use nines_core::{Criticality, Status};
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::services::Conn;
+use crate::{Result, Store};
+
+/// A transition with what the downtime engine needs of its service.
+#[derive(Debug, Clone)]
+pub struct TransitionRow {
+    pub id: i64,
+    pub subject: Subject,
+    pub at: Millis,
+    pub from: Status,
+    pub to: Status,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DowntimeRow {
+    pub id: i64,
+    pub organization: String,
+    pub title: String,
+    pub source: String,
+    pub severity: String,
+    pub classification: Option<String>,
+    pub counts_towards_sla: bool,
+    pub excluded_reason: Option<String>,
+    pub started_at: Millis,
+    pub resolved_at: Option<Millis>,
+    pub acknowledged_at: Option<Millis>,
+    pub acknowledged_by: Option<String>,
+    pub response_due_at: Millis,
+    pub resolution_due_at: Millis,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberRow {
+    pub service_id: i64,
+    pub name: String,
+    pub node_id: String,
+    pub down: bool,
+    pub joined_at: Millis,
+    pub recovered_at: Option<Millis>,
+}
+
+/// Changes to apply to a downtime by hand.
+#[derive(Debug, Clone, Default)]
+pub struct DowntimePatch {
+    pub title: Option<String>,
+    pub severity: Option<String>,
+    pub classification: Option<String>,
+    pub counts_towards_sla: Option<bool>,
+    pub excluded_reason: Option<String>,
+    pub resolved_at: Option<Millis>,
+}
+
+const DT_COLS: &str =
+    "id, organization, title, source, severity, classification, counts_towards_sla, excluded_reason, started_at,
+    resolved_at, acknowledged_at, acknowledged_by, response_due_at, resolution_due_at";
+
+fn dt(r: &sqlx::any::AnyRow) -> DowntimeRow {
+    DowntimeRow {
+        id: r.get(0),
+        organization: r.get(1),
+        title: r.get(2),
+        source: r.get(3),
+        severity: r.get(4),
+        classification: r.get(5),
+        counts_towards_sla: r.get::<i64, _>(6) != 0,
+        excluded_reason: r.get(7),
+        started_at: r.get(8),
+        resolved_at: r.get(9),
+        acknowledged_at: r.get(10),
+        acknowledged_by: r.get(11),
+        response_due_at: r.get(12),
+        resolution_due_at: r.get(13),
+    }
+}
+
+async fn log(conn: &mut Conn, id: i64, at: Millis, msg: &str) -> Result<()> {
+    sqlx::query("INSERT INTO downtime_log (downtime_id, at, message) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(at)
+        .bind(msg)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn event(conn: &mut Conn, at: Millis, kind: &str, org: &str, id: i64) -> Result<()> {
+    sqlx::query("INSERT INTO events (at, kind, organization, object_kind, object_id, payload) VALUES ($1, $2, $3, 'downtime', $4, $5)")
+        .bind(at)
+        .bind(kind)
+        .bind(org)
+        .bind(id.to_string())
+        .bind(serde_json::json!({"downtimeId": id}).to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Insert a downtime and its first members; returns its id.
+async fn insert_downtime(
+    conn: &mut Conn,
+    org: &str,
+    title: &str,
+    source: &str,
+    members: &[Subject],
+    at: Millis,
+    now: Millis,
+) -> Result<i64> {
+    let crits: Vec<Criticality> = members.iter().map(|m| m.criticality).collect();
+    let t = crits.iter().min_by_key(|c| c.tier()).map(|c| tier(*c)).unwrap_or(tier(Criticality::Low));
+    let row = sqlx::query(
+        "INSERT INTO downtimes (organization, title, source, severity, started_at, response_due_at, resolution_due_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+    )
+    .bind(org)
+    .bind(title)
+    .bind(source)
+    .bind(nines_core::downtime::severity(&crits))
+    .bind(at)
+    .bind(at + t.response_minutes as i64 * 60_000)
+    .bind(at + t.resolution_minutes as i64 * 60_000)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    let id: i64 = row.get(0);
+    for m in members {
+        add_member(conn, id, m, at).await?;
+    }
+    Ok(id)
+}
+
+async fn add_member(conn: &mut Conn, id: i64, s: &Subject, at: Millis) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO downtime_members (downtime_id, service_id, name, node_id, down, joined_at) VALUES ($1, $2, $3, $4, 1, $5)
+         ON CONFLICT (downtime_id, service_id) DO UPDATE SET down = 1",
+    )
+    .bind(id)
+    .bind(s.service_id)
+    .bind(&s.name)
+    .bind(&s.node_id)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Open downtimes with their members, for the engine.
+    pub async fn open_downtimes(&self) -> Result<Vec<OpenDowntime>> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.organization, d.started_at, m.service_id, m.name, m.node_id, m.down, s.criticality, g.name
+             FROM downtimes d JOIN downtime_members m ON m.downtime_id = d.id
+             LEFT JOIN services s ON s.id = m.service_id LEFT JOIN sla_groups g ON g.id = s.sla_group_id
+             WHERE d.resolved_at IS NULL AND d.source = 'MONITORING' ORDER BY d.id, m.joined_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<OpenDowntime> = Vec::new();
+        for r in rows {
+            let id: i64 = r.get(0);
+            let org: String = r.get(1);
+            let m = Member {
+                subject: Subject {
+                    service_id: r.get(3),
+                    name: r.get(4),
+                    organization: org.clone(),
+                    node_id: r.get(5),
+                    sla_group: r.get(8),
+                    criticality: r.get::<Option<String>, _>(7).and_then(|c| c.parse().ok()).unwrap_or_default(),
+                },
+                down: r.get::<i64, _>(6) != 0,
+            };
+            match out.last_mut() {
+                Some(d) if d.id == id => d.members.push(m),
+                _ => out.push(OpenDowntime { id, organization: org, started_at: r.get(2), members: vec![m] }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Transitions after `cursor` (by id) with their services.
+    pub async fn transitions_after(&self, cursor: i64, limit: i64) -> Result<Vec<TransitionRow>> {
+        let rows = sqlx::query(
+            "SELECT t.id, t.service_id, s.name, s.organization, s.node_id, g.name, s.criticality, t.at, t.from_status, t.to_status
+             FROM transitions t JOIN services s ON s.id = t.service_id LEFT JOIN sla_groups g ON g.id = s.sla_group_id
+             WHERE t.id > $1 ORDER BY t.id LIMIT $2",
+        )
+        .bind(cursor)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| TransitionRow {
+                id: r.get(0),
+                subject: Subject {
+                    service_id: r.get(1),
+                    name: r.get(2),
+                    organization: r.get(3),
+                    node_id: r.get(4),
+                    sla_group: r.get(5),
+                    criticality: r.get::<String, _>(6).parse().unwrap_or_default(),
+                },
+                at: r.get(7),
+                from: r.get::<String, _>(8).parse().unwrap_or(Status::Unknown),
+                to: r.get::<String, _>(9).parse().unwrap_or(Status::Unknown),
+            })
+            .collect())
+    }
+
+    pub async fn downtime_cursor(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT value FROM meta WHERE key = 'downtime_cursor'")
+            .fetch_optional(&self.pool)
+            .await?
+            .and_then(|r| r.get::<String, _>(0).parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Apply the engine's actions for transitions up to `cursor`, in one
+    /// transaction with the cursor: each transition is handled once.
+    pub async fn apply_downtime_actions(&self, actions: &[Action], cursor: i64, now: Millis) -> Result<Vec<i64>> {
+        let mut w = self.write_tx().await?;
+        let conn: &mut Conn = &mut w.tx;
+        let mut opened = Vec::new();
+        // ids the engine made up for downtimes it opened in this batch → real ids
+        let mut real: Vec<(i64, i64)> = Vec::new();
+        let map = |real: &Vec<(i64, i64)>, id: i64| real.iter().find(|(t, _)| *t == id).map_or(id, |(_, r)| *r);
+        let mut temp = -1;
+        for a in actions {
+            match a {
+                Action::Open { subject, at } => {
+                    let id = insert_downtime(
+                        conn,
+                        &subject.organization,
+                        &format!("{} is down", subject.name),
+                        "MONITORING",
+                        std::slice::from_ref(subject),
+                        *at,
+                        now,
+                    )
+                    .await?;
+                    real.push((temp, id));
+                    temp -= 1;
+                    opened.push(id);
+                    log(conn, id, *at, &log_line(a).unwrap_or_default()).await?;
+                    event(conn, *at, "downtime.opened", &subject.organization, id).await?;
+                }
+                Action::Join { downtime, subject, at } => {
+                    let id = map(&real, *downtime);
+                    add_member(conn, id, subject, *at).await?;
+                    let n: i64 = sqlx::query("SELECT COUNT(*) FROM downtime_members WHERE downtime_id = $1")
+                        .bind(id)
+                        .fetch_one(&mut *conn)
+                        .await?
+                        .get(0);
+                    sqlx::query("UPDATE downtimes SET title = $2, updated_at = $3 WHERE id = $1")
+                        .bind(id)
+                        .bind(format!("{n} services are down"))
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await?;
+                    log(conn, id, *at, &log_line(a).unwrap_or_default()).await?;
+                }
+                Action::Recover { downtime, service_id, at, .. } => {
+                    let id = map(&real, *downtime);
+                    sqlx::query("UPDATE downtime_members SET down = 0, recovered_at = $3 WHERE downtime_id = $1 AND service_id = $2")
+                        .bind(id)
+                        .bind(service_id)
+                        .bind(at)
+                        .execute(&mut *conn)
+                        .await?;
+                    log(conn, id, *at, &log_line(a).unwrap_or_default()).await?;
+                }
+                Action::Changed { downtime, service_id, to, at, .. } => {
+                    let id = map(&real, *downtime);
+                    sqlx::query("UPDATE downtime_members SET down = $3 WHERE downtime_id = $1 AND service_id = $2")
+                        .bind(id)
+                        .bind(service_id)
+                        .bind((*to == Status::Down) as i64)
+                        .execute(&mut *conn)
+                        .await?;
+                    log(conn, id, *at, &log_line(a).unwrap_or_default()).await?;
+                }
+                Action::Resolve { downtime, at } => {
+                    let id = map(&real, *downtime);
+                    sqlx::query(
+                        "UPDATE downtimes SET resolved_at = $2, updated_at = $3 WHERE id = $1 AND resolved_at IS NULL",
+                    )
+                    .bind(id)
+                    .bind(at)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                    log(conn, id, *at, "Resolved: every service recovered").await?;
+                    let org: String = sqlx::query("SELECT organization FROM downtimes WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(&mut *conn)
+                        .await?
+                        .get(0);
+                    event(conn, *at, "downtime.resolved", &org, id).await?;
+                }
+            }
+        }
+        sqlx::query("INSERT INTO meta (key, value) VALUES ('downtime_cursor', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(cursor.to_string())
+            .execute(&mut *conn)
+            .await?;
+        w.tx.commit().await?;
+        Ok(opened)
+    }
+
+    pub async fn list_downtimes(
+        &self,
+        organization: Option<&str>,
+        open_only: Option<bool>,
+    ) -> Result<Vec<DowntimeRow>> {
+        let sql = format!(
+            "SELECT {DT_COLS} FROM downtimes WHERE ($1 IS NULL OR organization = $1)
+               AND ($2 IS NULL OR ($2 = 1 AND resolved_at IS NULL) OR ($2 = 0 AND resolved_at IS NOT NULL))
+             ORDER BY started_at DESC, id DESC LIMIT 1000"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(organization.map(str::to_string))
+            .bind(open_only.map(|b| b as i64))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(dt).collect())
+    }
+
+    pub async fn get_downtime(&self, id: i64) -> Result<Option<(DowntimeRow, Vec<MemberRow>, Vec<(Millis, String)>)>> {
+        let sql = format!("SELECT {DT_COLS} FROM downtimes WHERE id = $1");
+        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await? else {
+            return Ok(None);
+        };
+        let members = sqlx::query(
+            "SELECT service_id, name, node_id, down, joined_at, recovered_at FROM downtime_members WHERE downtime_id = $1 ORDER BY joined_at, service_id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| MemberRow {
+            service_id: r.get(0),
+            name: r.get(1),
+            node_id: r.get(2),
+            down: r.get::<i64, _>(3) != 0,
+            joined_at: r.get(4),
+            recovered_at: r.get(5),
+        })
+        .collect();
+        let log = sqlx::query("SELECT at, message FROM downtime_log WHERE downtime_id = $1 ORDER BY at, id")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        Ok(Some((dt(&row), members, log)))
+    }
+
+    /// A downtime opened by hand for the given services.
+    pub async fn create_manual_downtime(
+        &self,
+        org: &str,
+        title: &str,
+        members: &[Subject],
+        at: Millis,
+        now: Millis,
+    ) -> Result<i64> {
+        let mut w = self.write_tx().await?;
+        let id = insert_downtime(&mut w.tx, org, title, "MANUAL", members, at, now).await?;
+        for m in members {
+            log(&mut w.tx, id, at, &format!("Added to downtime: {}", m.name)).await?;
+        }
+        event(&mut w.tx, at, "downtime.opened", org, id).await?;
+        w.tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn patch_downtime(&self, id: i64, p: &DowntimePatch, now: Millis) -> Result<()> {
+        let mut w = self.write_tx().await?;
+        sqlx::query(
+            "UPDATE downtimes SET title = COALESCE($2, title), severity = COALESCE($3, severity),
+                classification = COALESCE($4, classification), counts_towards_sla = COALESCE($5, counts_towards_sla),
+                excluded_reason = COALESCE($6, excluded_reason), updated_at = $7 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(p.title.clone())
+        .bind(p.severity.clone())
+        .bind(p.classification.clone())
+        .bind(p.counts_towards_sla.map(|b| b as i64))
+        .bind(p.excluded_reason.clone())
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await?;
+        if let Some(at) = p.resolved_at {
+            let r = sqlx::query("UPDATE downtimes SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL")
+                .bind(id)
+                .bind(at)
+                .execute(&mut *w.tx)
+                .await?;
+            if r.rows_affected() == 1 {
+                log(&mut w.tx, id, at, "Resolved by hand").await?;
+                let org: String = sqlx::query("SELECT organization FROM downtimes WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *w.tx)
+                    .await?
+                    .get(0);
+                event(&mut w.tx, at, "downtime.resolved", &org, id).await?;
+            }
+        }
+        w.tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn acknowledge_downtime(&self, id: i64, by: &str, now: Millis) -> Result<bool> {
+        let mut w = self.write_tx().await?;
+        let r = sqlx::query(
+            "UPDATE downtimes SET acknowledged_at = $2, acknowledged_by = $3 WHERE id = $1 AND acknowledged_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(by)
+        .execute(&mut *w.tx)
+        .await?;
+        if r.rows_affected() == 1 {
+            log(&mut w.tx, id, now, &format!("Acknowledged by {by}")).await?;
+        }
+        w.tx.commit().await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Store the compiled timeline of a downtime (JSON).
+    pub async fn set_downtime_timeline(&self, id: i64, timeline: &str) -> Result<()> {
+        let mut w = self.write_tx().await?;
+        sqlx::query("UPDATE downtimes SET timeline = $2 WHERE id = $1")
+            .bind(id)
+            .bind(timeline)
+            .execute(&mut *w.tx)
+            .await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn downtime_timeline(&self, id: i64) -> Result<Option<String>> {
+        Ok(sqlx::query("SELECT timeline FROM downtimes WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .and_then(|r| r.get(0)))
+    }
+
+    pub async fn record_activity(
+        &self,
+        org: &str,
+        node_id: Option<&str>,
+        service: Option<&str>,
+        kind: &str,
+        message: &str,
+        at: Millis,
+    ) -> Result<i64> {
+        let mut w = self.write_tx().await?;
+        let row = sqlx::query(
+            "INSERT INTO activities (organization, node_id, service, kind, message, at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(org)
+        .bind(node_id.map(str::to_string))
+        .bind(service.map(str::to_string))
+        .bind(kind)
+        .bind(message)
+        .bind(at)
+        .fetch_one(&mut *w.tx)
+        .await?;
+        w.tx.commit().await?;
+        Ok(row.get(0))
+    }
+
+    /// Activities of an organization in `[from, to]`: `(at, kind, node, service, message)`.
+    #[allow(clippy::type_complexity)]
+    pub async fn activities(
+        &self,
+        org: &str,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<(Millis, String, Option<String>, Option<String>, String)>> {
+        let rows = sqlx::query("SELECT at, kind, node_id, service, message FROM activities WHERE organization = $1 AND at >= $2 AND at <= $3 ORDER BY at, id")
+            .bind(org)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect())
+    }
+
+    pub async fn create_note(
+        &self,
+        downtime: Option<i64>,
+        org: &str,
+        author: &str,
+        title: &str,
+        body: &str,
+        now: Millis,
+    ) -> Result<i64> {
+        let mut w = self.write_tx().await?;
+        let row = sqlx::query(
+            "INSERT INTO notes (downtime_id, organization, author, title, body, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+        )
+        .bind(downtime)
+        .bind(org)
+        .bind(author)
+        .bind(title)
+        .bind(body)
+        .bind(now)
+        .fetch_one(&mut *w.tx)
+        .await?;
+        w.tx.commit().await?;
+        Ok(row.get(0))
+    }
+
+    /// `(id, downtime, organization, author, title, body, created, updated)`.
+    #[allow(clippy::type_complexity)]
+    pub async fn get_note(
+        &self,
+        id: i64,
+    ) -> Result<Option<(i64, Option<i64>, String, String, String, String, Millis, Millis)>> {
+        let r = sqlx::query("SELECT id, downtime_id, organization, author, title, body, created_at, updated_at FROM notes WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(r.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7))))
+    }
+
+    pub async fn update_note(&self, id: i64, body: &str, now: Millis) -> Result<bool> {
+        let mut w = self.write_tx().await?;
+        let r = sqlx::query("UPDATE notes SET body = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(body)
+            .bind(now)
+            .execute(&mut *w.tx)
+            .await?;
+        w.tx.commit().await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn notes_of_downtime(&self, downtime: i64) -> Result<Vec<(i64, String, String, Millis)>> {
+        let rows = sqlx::query("SELECT id, title, author, created_at FROM notes WHERE downtime_id = $1 ORDER BY id")
+            .bind(downtime)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+    }
+}
+
+/// `2026-11-21T10:00:00.000Z` for a log line.
+pub fn when(at: Millis) -> String {
+    rfc3339(at)
+}
