@@ -34,6 +34,8 @@ impl Modify for ApiKeyAuth {
         api::slo::service_slo,
         api::slo::set_service_slo,
         api::slo::service_daily,
+        api::slo::service_buckets,
+        api::slo::whoami,
         api::slo::import_openslo,
         api::slo::export_openslo,
         api::slo::group_slo,

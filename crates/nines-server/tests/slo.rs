@@ -435,3 +435,29 @@ spec:
     })
     .await;
 }
+
+#[tokio::test]
+async fn five_minute_buckets_close_after_the_settle_delay() {
+    let db = nines_store::testing::sqlite().await;
+    let (srv, clock) = start_quiet(&db).await;
+    let key = srv.key("acme", "operator").await;
+    let id = push(&srv, &key, "b", "OPERATIONAL").await["id"].clone();
+    clock.advance(7 * MIN);
+    push(&srv, &key, "b", "DOWN").await;
+    clock.advance(MIN);
+    push(&srv, &key, "b", "OPERATIONAL").await;
+    clock.advance(17 * MIN);
+    let from = rfc3339(T0);
+    let (code, v) = srv.get(&format!("/api/v1/services/{id}/slo/buckets?from={from}"), &key).await;
+    assert_eq!(code, 200, "{v}");
+    let b = v.as_array().unwrap();
+    assert_eq!(b.len(), 5);
+    assert_eq!(b[1]["badSeconds"], 60.0, "the minute of DOWN lands in the 5-10 min bucket");
+    assert_eq!(b[1]["availability"], 80.0);
+    // at 25 min: buckets ending by 10 min are final (15 min settle delay)
+    assert_eq!(
+        b.iter().map(|x| x["final"].as_bool().unwrap()).collect::<Vec<_>>(),
+        vec![true, true, false, false, false]
+    );
+    srv.stop().await;
+}

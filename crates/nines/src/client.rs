@@ -225,8 +225,10 @@ pub async fn apply(args: ApplyArgs) -> Result<()> {
     } else {
         std::fs::read_to_string(&args.file).with_context(|| format!("reading {}", args.file.display()))?
     };
-    // Validate locally first so errors name the file.
-    if let Err(errs) = nines_core::apply::parse_documents(&text) {
+    // Validate locally first (documents and their checks) so errors name the file.
+    let (specs, mut errs) = nines_core::apply::parse_documents_lenient(&text);
+    errs.0.extend(nines_server::probes::parse_checks(&specs).1.0);
+    if !errs.is_empty() {
         for e in &errs.0 {
             eprintln!("{}: {e}", args.file.display());
         }

@@ -35,6 +35,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/sla-groups", get(read::sla_groups))
         .route("/api/v1/services/{id}/slo", get(slo::service_slo).put(slo::set_service_slo))
         .route("/api/v1/services/{id}/slo/daily", get(slo::service_daily))
+        .route("/api/v1/services/{id}/slo/buckets", get(slo::service_buckets))
+        .route("/api/v1/whoami", get(slo::whoami))
         .route("/api/v1/services/{id}/openslo", get(slo::export_openslo))
         .route("/api/v1/openslo", post(slo::import_openslo))
         .route("/api/v1/downtimes", get(downtimes::list).post(downtimes::create))

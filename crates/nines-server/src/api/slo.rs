@@ -532,3 +532,95 @@ pub async fn export_openslo(
     let text = serde_yaml::to_string(&doc).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(([(axum::http::header::CONTENT_TYPE, "application/yaml")], text))
 }
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BucketQuery {
+    /// Start (RFC 3339); default: 24 hours ago. Rounded down to 5 minutes.
+    from: Option<String>,
+    /// End (RFC 3339, exclusive); default: now.
+    to: Option<String>,
+}
+
+/// One 5-minute bucket.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Bucket {
+    pub start: String,
+    pub availability: Option<f64>,
+    pub good_seconds: f64,
+    pub bad_seconds: f64,
+    pub excluded_seconds: f64,
+    /// The bucket's end plus the settle delay has passed: late reports are in.
+    #[serde(rename = "final")]
+    pub is_final: bool,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/services/{id}/slo/buckets", tag = "slo",
+    params(("id" = i64, Path, description = "Service id"), BucketQuery),
+    responses((status = 200, body = [Bucket]), (status = 422, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn service_buckets(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Vec<Bucket>>> {
+    const FIVE: i64 = 300_000;
+    let q: BucketQuery = parse_query(q)?;
+    let subj = subject(&s, &caller, &id).await?;
+    let cfg = cfg(&s).await?;
+    let now = s.clock.now_ms();
+    let parse = |v: Option<&str>, field: &str, default: i64| -> ApiResult<i64> {
+        match v {
+            Some(v) => nines_core::clock::parse_rfc3339(v).map_err(|r| FieldError::invalid(field, r).into()),
+            None => Ok(default),
+        }
+    };
+    let from = parse(q.from.as_deref(), "from", now - 86_400_000)?.div_euclid(FIVE) * FIVE;
+    let to = parse(q.to.as_deref(), "to", now)?.min(now);
+    if to <= from || (to - from) / FIVE > 12 * 24 * 31 {
+        return Err(FieldError::invalid("from", "the span is empty or longer than 31 days").into());
+    }
+    let p = crate::slo::policy_for(&subj, &cfg);
+    let (initial, trs) = s.store.timeline_window(subj.id, slo::Span { from, to }).await?;
+    let mut out = Vec::new();
+    let mut b = from;
+    while b < to {
+        let e = (b + FIVE).min(to);
+        let acc = slo::durations(initial, &trs, slo::Span { from: b, to: e }, subj.created_at).classify(&p);
+        out.push(Bucket {
+            start: nines_core::clock::rfc3339(b),
+            availability: acc.availability().map(|a| a * 100.0),
+            good_seconds: acc.good_ms as f64 / 1000.0,
+            bad_seconds: acc.bad_ms as f64 / 1000.0,
+            excluded_seconds: acc.excluded_ms as f64 / 1000.0,
+            is_final: b + FIVE + cfg.settle_ms <= now,
+        });
+        b = e;
+    }
+    Ok(Json(out))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WhoAmI {
+    pub key_id: String,
+    pub name: String,
+    /// Null for a key of every organization.
+    pub organization: Option<String>,
+    pub role: nines_core::Role,
+}
+
+#[utoipa::path(get, path = "/api/v1/whoami", tag = "admin", responses((status = 200, body = WhoAmI), (status = 401, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn whoami(caller: Caller) -> Json<WhoAmI> {
+    Json(WhoAmI {
+        key_id: caller.key_id.clone(),
+        name: caller.key_name.clone(),
+        organization: caller.scope.as_option().map(str::to_string),
+        role: caller.role,
+    })
+}
