@@ -1,0 +1,1 @@
+//! The SLA report (being written).
