@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod ingest;
+pub mod maintenance;
 pub mod metrics;
 pub mod openapi;
 pub mod probes;

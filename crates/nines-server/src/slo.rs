@@ -55,7 +55,8 @@ fn timeslices_of(s: &SloSubject) -> Option<(i64, f64)> {
     }
 }
 
-/// A service's accounting over `w` under its budgeting method.
+/// A service's accounting over `w` under its budgeting method, with the
+/// time of maintenance windows that do not count excluded.
 pub async fn service_accounting(
     store: &Store,
     s: &SloSubject,
@@ -64,9 +65,18 @@ pub async fn service_accounting(
 ) -> nines_store::Result<Accounting> {
     let p = policy_for(s, cfg);
     let (initial, trs) = store.timeline_window(s.id, w).await?;
+    let windows = store.list_maintenance(Some(&s.organization)).await?;
+    let excluded = crate::maintenance::excluded_spans(&windows, s, w);
     Ok(match timeslices_of(s) {
         Some((ms, t)) => slo::timeslices(initial, &trs, w, s.created_at, &p, ms, t),
-        None => durations(initial, &trs, w, s.created_at).classify(&p),
+        None if excluded.is_empty() => durations(initial, &trs, w, s.created_at).classify(&p),
+        None => {
+            // before the service existed: excluded; then the classes, less maintenance
+            let from = w.from.max(s.created_at).min(w.to);
+            let mut acc = slo::account(initial, &trs, Span { from, to: w.to }, &p, &excluded);
+            acc.excluded_ms += from - w.from;
+            acc
+        }
     })
 }
 
@@ -315,10 +325,12 @@ pub struct Bulk {
 pub async fn bulk(store: &Store, organization: Option<&str>, w: Span, cfg: &SloConfig) -> nines_store::Result<Bulk> {
     let subjects = store.slo_subjects(organization).await?;
     let d = bulk_durations(store, &subjects, organization, w).await?;
+    let windows = store.list_maintenance(organization).await?;
     let mut items = Vec::with_capacity(subjects.len());
     for s in subjects {
-        // timeslice objectives need the timeline itself
-        let acc = if timeslices_of(&s).is_some() {
+        // timeslice objectives and maintenance need the timeline itself
+        let in_maintenance = !windows.is_empty() && !crate::maintenance::excluded_spans(&windows, &s, w).is_empty();
+        let acc = if timeslices_of(&s).is_some() || in_maintenance {
             service_accounting(store, &s, w, cfg).await?
         } else {
             d.get(&s.id).copied().unwrap_or_default().classify(&policy_for(&s, cfg))

@@ -207,9 +207,24 @@ pub async fn process_downtimes(store: &Store, now: i64) -> nines_store::Result<u
         let rows = store.transitions_after(cursor, 1000).await?;
         let Some(last) = rows.last().map(|r| r.id) else { break };
         let mut open = store.open_downtimes().await?;
+        let windows = store.list_maintenance(None).await?;
         let mut all = Vec::new();
         let next = std::cell::Cell::new(0i64);
         for r in &rows {
+            let s = &r.subject;
+            let in_window = crate::maintenance::active(
+                &windows,
+                &s.organization,
+                s.service_id,
+                &s.node_id,
+                s.sla_group.as_deref(),
+                r.at,
+            )
+            .is_some();
+            let member = open.iter().any(|d| d.members.iter().any(|m| m.subject.service_id == s.service_id));
+            if in_window && !member {
+                continue; // planned work: no downtime, so no notification
+            }
             let actions =
                 nines_core::downtime::on_transition(&open, &r.subject, r.from, r.to, r.at, cfg.correlation_ms);
             nines_core::downtime::apply(&mut open, &actions, || {

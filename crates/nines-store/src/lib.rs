@@ -19,6 +19,7 @@ pub mod downtimes;
 mod health;
 mod keys;
 mod lease;
+pub mod maintenance;
 mod read;
 mod services;
 pub mod slo;
@@ -106,6 +107,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/sqlite/0003_cumulative_openslo.sql")),
     (4, include_str!("../migrations/sqlite/0004_checks.sql")),
     (5, include_str!("../migrations/sqlite/0005_downtimes.sql")),
+    (6, include_str!("../migrations/sqlite/0006_maintenance.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -113,6 +115,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/postgres/0003_cumulative_openslo.sql")),
     (4, include_str!("../migrations/postgres/0004_checks.sql")),
     (5, include_str!("../migrations/postgres/0005_downtimes.sql")),
+    (6, include_str!("../migrations/postgres/0006_maintenance.sql")),
 ];
 
 impl Store {

@@ -4,6 +4,7 @@ pub mod apply;
 pub mod checks;
 pub mod downtimes;
 pub mod keys;
+pub mod maintenance;
 pub mod push;
 pub mod read;
 pub mod slo;
@@ -39,6 +40,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/whoami", get(slo::whoami))
         .route("/api/v1/services/{id}/openslo", get(slo::export_openslo))
         .route("/api/v1/openslo", post(slo::import_openslo))
+        .route("/api/v1/maintenance", get(maintenance::list).post(maintenance::create))
+        .route("/api/v1/maintenance/{id}", axum::routing::delete(maintenance::delete))
         .route("/api/v1/downtimes", get(downtimes::list).post(downtimes::create))
         .route("/api/v1/downtimes/{id}", get(downtimes::detail).patch(downtimes::patch))
         .route("/api/v1/downtimes/{id}/acknowledge", post(downtimes::acknowledge))

@@ -58,10 +58,40 @@ pub async fn list_services(
         Some(v) => Some(v.parse::<Status>().map_err(|r| FieldError::invalid("status", r))?.as_str().to_string()),
         None => None,
     };
-    let filter =
-        ServiceFilter { organization: org_of(&caller), node_id: q.node_id, tag: q.tag, status, sla_group: q.sla_group };
-    let items = s.store.list_services(&filter).await?.into_iter().map(|r| r.view).collect();
+    let filter = ServiceFilter {
+        organization: org_of(&caller),
+        node_id: q.node_id,
+        tag: q.tag,
+        status: None,
+        sla_group: q.sla_group,
+    };
+    let mut recs = s.store.list_services(&filter).await?;
+    overlay_maintenance(&s, &mut recs).await?;
+    let items = recs
+        .into_iter()
+        .map(|r| r.view)
+        .filter(|v| status.as_deref().is_none_or(|st| v.status.as_str() == st))
+        .collect();
     Ok(Json(ServiceList { items }))
+}
+
+/// Services inside an active maintenance window show MAINTENANCE.
+pub async fn overlay_maintenance(s: &AppState, recs: &mut [ServiceRecord]) -> ApiResult<()> {
+    let windows = s.store.list_maintenance(None).await?;
+    if windows.is_empty() {
+        return Ok(());
+    }
+    let now = s.clock.now_ms();
+    for r in recs.iter_mut() {
+        let v = &mut r.view;
+        if let Some(m) =
+            crate::maintenance::active(&windows, &v.organization, v.id, &v.node_id, v.sla_group.as_deref(), now)
+        {
+            v.status = Status::Maintenance;
+            v.message = Some(format!("maintenance: {}", m.title));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -94,7 +124,8 @@ pub async fn get_service(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<ServiceDetail>> {
     let q: TimelineQuery = parse_query(q)?;
-    let rec = load_visible(&s, &caller, &id).await?;
+    let mut rec = load_visible(&s, &caller, &id).await?;
+    overlay_maintenance(&s, std::slice::from_mut(&mut rec)).await?;
     let now = s.clock.now_ms();
     let from = match q.from.as_deref() {
         Some(v) => parse_rfc3339(v).map_err(|r| FieldError::invalid("from", r))?,
@@ -204,7 +235,8 @@ pub fn build_tree(services: &[ServiceRecord]) -> Vec<HierarchyNode> {
 )]
 pub async fn hierarchy(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<HierarchyTree>> {
     let filter = ServiceFilter { organization: org_of(&caller), ..Default::default() };
-    let services = s.store.list_services(&filter).await?;
+    let mut services = s.store.list_services(&filter).await?;
+    overlay_maintenance(&s, &mut services).await?;
     Ok(Json(HierarchyTree { organizations: build_tree(&services) }))
 }
 
