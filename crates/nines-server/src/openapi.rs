@@ -25,6 +25,7 @@ impl Modify for ApiKeyAuth {
         api::push::backup_report,
         api::push::storage_report,
         api::apply::apply,
+        api::apply::delete,
         api::read::list_services,
         api::read::get_service,
         api::read::hierarchy,

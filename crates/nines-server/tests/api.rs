@@ -419,3 +419,34 @@ async fn openapi_document_has_not_drifted() {
         assert!(v["paths"].get(p).is_some(), "{p} missing from the document");
     }
 }
+
+#[tokio::test]
+async fn services_are_deleted_with_their_history() {
+    each(async |db| {
+        let (srv, _clock) = start(db).await;
+        let key = srv.key("myorg", "operator").await;
+        let (_, ack) = srv
+            .post("/api/v1/health/report", &key, json!({"service":"gone","status":"DOWN","nodeId":"myorg/p/e/c"}))
+            .await;
+        let del = |q: &str| {
+            let req = srv.http.delete(format!("{}/api/v1/services?{q}", srv.base)).header("X-API-Key", &key);
+            async move { req.send().await.unwrap().status().as_u16() }
+        };
+        assert_eq!(del("nodeId=other/p/e/c&service=gone").await, 403);
+        assert_eq!(del("nodeId=myorg/p/e/c&service=gone").await, 204);
+        assert_eq!(del("nodeId=myorg/p/e/c&service=gone").await, 404);
+        let (code, _) = srv.get(&format!("/api/v1/services/{}", ack["id"]), &key).await;
+        assert_eq!(code, 404);
+        // pushing again creates it afresh
+        let (code, again) = srv
+            .post(
+                "/api/v1/health/report",
+                &key,
+                json!({"service":"gone","status":"OPERATIONAL","nodeId":"myorg/p/e/c"}),
+            )
+            .await;
+        assert_eq!((code, again["created"].as_bool()), (201, Some(true)));
+        srv.stop().await;
+    })
+    .await;
+}

@@ -219,3 +219,37 @@ impl Store {
 pub(crate) fn parse_used_by(s: &str) -> Vec<LinkedService> {
     serde_json::from_str(s).unwrap_or_default()
 }
+
+impl Store {
+    /// Delete a service and everything recorded about it (its timeline,
+    /// results, checks). Returns false when there was none.
+    pub async fn delete_service(&self, organization: &str, node_id: &str, name: &str) -> Result<bool> {
+        let mut w = self.write_tx().await?;
+        let conn: &mut Conn = &mut w.tx;
+        let Some(id) = find_service(conn, organization, node_id, name).await? else { return Ok(false) };
+        for sql in [
+            "DELETE FROM observations WHERE service_id = $1",
+            "DELETE FROM transitions WHERE service_id = $1",
+            "DELETE FROM backup_reports WHERE service_id = $1",
+            "DELETE FROM period_results WHERE service_id = $1",
+            "DELETE FROM period_dirty WHERE service_id = $1",
+            "DELETE FROM check_states WHERE check_id IN (SELECT id FROM checks WHERE service_id = $1)",
+            "DELETE FROM checks WHERE service_id = $1",
+            "DELETE FROM services WHERE id = $1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *conn).await?;
+        }
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('checks_version', '1')
+             ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT)",
+        )
+        .execute(&mut *conn)
+        .await?;
+        bump_services_version(conn).await?;
+        w.tx.commit().await?;
+        if let Ok(mut m) = self.service_ids.write() {
+            m.remove(&crate::identity(organization, node_id, name));
+        }
+        Ok(true)
+    }
+}

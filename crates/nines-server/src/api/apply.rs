@@ -71,3 +71,32 @@ pub async fn apply(
 fn doc_index(field: &str) -> usize {
     field.strip_prefix("documents[").and_then(|r| r.split(']').next()).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteQuery {
+    /// `organization/platform/environment/cluster` (or `unknown`).
+    node_id: String,
+    service: String,
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/services", tag = "config", params(DeleteQuery),
+    responses((status = 204, description = "Deleted with its history"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn delete(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<axum::http::StatusCode> {
+    caller.require_apply()?;
+    let q: DeleteQuery = crate::api::read::parse_query(q)?;
+    let (org, node) = crate::api::push::resolve_node(&caller, Some(&q.node_id))?;
+    if !s.store.delete_service(&org, &node, &q.service).await? {
+        return Err(ApiError::not_found(format!("no service {:?} under {node}", q.service)));
+    }
+    tracing::info!(service = %q.service, node = %node, by = %caller.key_id, "service deleted");
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}

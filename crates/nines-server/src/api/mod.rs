@@ -28,7 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/backup/report", post(push::backup_report))
         .route("/api/v1/storage/report", post(push::storage_report))
         .route("/api/v1/services/apply", post(apply::apply))
-        .route("/api/v1/services", get(read::list_services))
+        .route("/api/v1/services", get(read::list_services).delete(apply::delete))
         .route("/api/v1/services/{id}", get(read::get_service))
         .route("/api/v1/hierarchy", get(read::hierarchy))
         .route("/api/v1/backups", get(read::backups))
