@@ -3,7 +3,7 @@
 //! service, per burn window). The figures are the SLO engine's, refreshed by
 //! the SLO worker, so a scrape costs nothing.
 
-use nines_core::slo::{self, BURN_WINDOWS};
+use nines_core::slo;
 use nines_store::Store;
 use std::fmt::Write;
 use std::sync::RwLock;
@@ -71,7 +71,6 @@ impl Metrics {
                 }
             }
         }
-        let _ = BURN_WINDOWS;
         out.push_str(&budget);
         out.push_str(&burn);
         if let Ok(mut g) = self.slo_text.write() {

@@ -157,13 +157,56 @@ struct Counters {
     errors: BTreeMap<String, u64>,
 }
 
+/// Every check, with what the hot path needs worked out once per load:
+/// the parsed spec and the checks of each service (sorted by id). Derefs to
+/// the stored checks by id.
+#[derive(Default)]
+pub struct CheckSet {
+    by_id: HashMap<String, StoredCheck>,
+    specs: HashMap<String, CheckSpec>,
+    by_service: HashMap<i64, Vec<String>>,
+}
+
+impl CheckSet {
+    pub fn new(checks: Vec<StoredCheck>) -> Self {
+        let mut set = CheckSet::default();
+        for c in checks {
+            if let Ok(spec) = serde_json::from_str::<CheckSpec>(&c.spec) {
+                set.specs.insert(c.id.clone(), spec);
+            }
+            set.by_service.entry(c.service_id).or_default().push(c.id.clone());
+            set.by_id.insert(c.id.clone(), c);
+        }
+        for ids in set.by_service.values_mut() {
+            ids.sort();
+        }
+        set
+    }
+
+    pub fn spec(&self, id: &str) -> Option<&CheckSpec> {
+        self.specs.get(id)
+    }
+
+    /// The checks of a service, in id order.
+    pub fn of_service(&self, service_id: i64) -> impl Iterator<Item = &StoredCheck> {
+        self.by_service.get(&service_id).into_iter().flatten().filter_map(|id| self.by_id.get(id))
+    }
+}
+
+impl std::ops::Deref for CheckSet {
+    type Target = HashMap<String, StoredCheck>;
+    fn deref(&self) -> &Self::Target {
+        &self.by_id
+    }
+}
+
 /// Turns results (local or from agents) into states, statuses, recent
 /// results, failures and metrics.
 pub struct ProbeEngine {
     pub(crate) store: Store,
     clock: Arc<dyn Clock>,
     ingest: crate::ingest::Ingest,
-    checks: Mutex<(String, Arc<HashMap<String, StoredCheck>>)>,
+    checks: Mutex<(String, Arc<CheckSet>)>,
     recent: Mutex<HashMap<String, RecentResults>>,
     latest: Mutex<HashMap<(String, String), Latest>>,
     service_status: Mutex<HashMap<i64, Status>>,
@@ -176,7 +219,7 @@ impl ProbeEngine {
             store,
             clock,
             ingest,
-            checks: Mutex::new((String::new(), Arc::new(HashMap::new()))),
+            checks: Mutex::new((String::new(), Arc::new(CheckSet::default()))),
             recent: Mutex::new(HashMap::new()),
             latest: Mutex::new(HashMap::new()),
             service_status: Mutex::new(HashMap::new()),
@@ -185,16 +228,14 @@ impl ProbeEngine {
     }
 
     /// Every check, reloaded when the checks version moves.
-    pub async fn checks(&self) -> nines_store::Result<Arc<HashMap<String, StoredCheck>>> {
+    pub async fn checks(&self) -> nines_store::Result<Arc<CheckSet>> {
         let version = self.store.checks_version().await?;
         if let Ok(g) = self.checks.lock()
             && g.0 == version
         {
             return Ok(g.1.clone());
         }
-        let all: HashMap<String, StoredCheck> =
-            self.store.list_checks(None).await?.into_iter().map(|c| (c.id.clone(), c)).collect();
-        let all = Arc::new(all);
+        let all = Arc::new(CheckSet::new(self.store.list_checks(None).await?));
         if let Ok(mut g) = self.checks.lock() {
             *g = (version, all.clone());
         }
@@ -254,8 +295,7 @@ impl ProbeEngine {
         for r in sorted {
             let Some(outcome) = r.outcome() else { continue };
             let c = &checks[&r.check_id];
-            let spec: Option<CheckSpec> = serde_json::from_str(&c.spec).ok();
-            let th = spec.as_ref().map(Thresholds::of).unwrap_or_default();
+            let th = checks.spec(&r.check_id).map(Thresholds::of).unwrap_or_default();
             let key = (r.check_id.clone(), location.to_string());
             let prev = states.get(&key);
             if prev.is_some_and(|p| p.last_at > r.at) {
@@ -317,7 +357,7 @@ impl ProbeEngine {
         self.store.save_check_results(&changed_states, &failures).await?;
         let now = self.clock.now_ms();
         for (sid, status, at, message) in changes {
-            let Some(c) = checks.values().find(|c| c.service_id == sid) else { continue };
+            let Some(c) = checks.of_service(sid).next() else { continue };
             let op = HealthOp {
                 service: NewService {
                     organization: c.organization.clone(),
@@ -450,23 +490,17 @@ fn to_probe_result(r: &RunResult) -> ProbeResult {
 
 /// A service's status from its checks: each check's locations combined by
 /// quorum, then the worst check; with the message of the worst.
-fn service_status(
-    checks: &HashMap<String, StoredCheck>,
-    states: &HashMap<(String, String), CheckStateRow>,
-    sid: i64,
-) -> (Status, String) {
+fn service_status(checks: &CheckSet, states: &HashMap<(String, String), CheckStateRow>, sid: i64) -> (Status, String) {
     let mut worst = (Status::Unknown, String::new());
     let mut any = false;
-    let mut own: Vec<&StoredCheck> = checks.values().filter(|c| c.service_id == sid).collect();
-    own.sort_by(|a, b| a.id.cmp(&b.id));
-    for c in own {
+    for c in checks.of_service(sid) {
         let locations: Vec<String> =
             if c.locations.is_empty() { vec![SERVER_LOCATION.to_string()] } else { c.locations.clone() };
         let per: Vec<Status> = locations
             .iter()
             .map(|l| states.get(&(c.id.clone(), l.clone())).map_or(Status::Unknown, |s| s.status))
             .collect();
-        let quorum = serde_json::from_str::<CheckSpec>(&c.spec).ok().and_then(|s| s.common().quorum);
+        let quorum = checks.spec(&c.id).and_then(|s| s.common().quorum);
         let st = nines_probe::combine(&per, quorum);
         if st == Status::Unknown {
             continue;
@@ -574,11 +608,11 @@ pub async fn run_local(
 }
 
 /// The checks a location runs, as the scheduler takes them.
-pub fn local_set(all: &HashMap<String, StoredCheck>, location: &str) -> Vec<(nines_probe::CheckId, CheckSpec)> {
+pub fn local_set(all: &CheckSet, location: &str) -> Vec<(nines_probe::CheckId, CheckSpec)> {
     let mut v: Vec<(nines_probe::CheckId, CheckSpec)> = all
         .values()
         .filter(|c| runs_at(c, location))
-        .filter_map(|c| serde_json::from_str::<CheckSpec>(&c.spec).ok().map(|s| (Arc::from(c.id.as_str()), s)))
+        .filter_map(|c| all.spec(&c.id).map(|s| (Arc::from(c.id.as_str()), s.clone())))
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v

@@ -63,10 +63,21 @@ pub async fn service_accounting(
     w: Span,
     cfg: &SloConfig,
 ) -> nines_store::Result<Accounting> {
+    let windows = store.list_maintenance(Some(&s.organization)).await?;
+    accounting_with(store, s, w, cfg, &windows).await
+}
+
+/// [`service_accounting`] with the maintenance windows already loaded.
+async fn accounting_with(
+    store: &Store,
+    s: &SloSubject,
+    w: Span,
+    cfg: &SloConfig,
+    windows: &[nines_store::maintenance::MaintenanceRow],
+) -> nines_store::Result<Accounting> {
     let p = policy_for(s, cfg);
     let (initial, trs) = store.timeline_window(s.id, w).await?;
-    let windows = store.list_maintenance(Some(&s.organization)).await?;
-    let excluded = crate::maintenance::excluded_spans(&windows, s, w);
+    let excluded = crate::maintenance::excluded_spans(windows, s, w);
     Ok(match timeslices_of(s) {
         Some((ms, t)) => slo::timeslices(initial, &trs, w, s.created_at, &p, ms, t),
         None if excluded.is_empty() => durations(initial, &trs, w, s.created_at).classify(&p),
@@ -331,7 +342,7 @@ pub async fn bulk(store: &Store, organization: Option<&str>, w: Span, cfg: &SloC
         // timeslice objectives and maintenance need the timeline itself
         let in_maintenance = !windows.is_empty() && !crate::maintenance::excluded_spans(&windows, &s, w).is_empty();
         let acc = if timeslices_of(&s).is_some() || in_maintenance {
-            service_accounting(store, &s, w, cfg).await?
+            accounting_with(store, &s, w, cfg, &windows).await?
         } else {
             d.get(&s.id).copied().unwrap_or_default().classify(&policy_for(&s, cfg))
         };

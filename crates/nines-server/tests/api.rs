@@ -309,7 +309,7 @@ async fn stale_push_services_go_unknown_then_down_on_the_test_clock() {
 #[tokio::test]
 async fn late_reports_via_the_api_land_at_their_event_time() {
     each(async |db| {
-        let (srv, clock) = start(db).await;
+        let (srv, _clock) = start(db).await;
         let key = srv.key("myorg", "agent").await;
         let ts = |ms: i64| nines_core::clock::rfc3339(ms);
         srv.post(
@@ -345,7 +345,6 @@ async fn late_reports_via_the_api_land_at_their_event_time() {
                 (ts(T0), "OPERATIONAL".into())
             ]
         );
-        let _ = clock;
         srv.stop().await;
     })
     .await;

@@ -3,7 +3,7 @@
 //! `nines_core::downtime`), or created by hand; their log, members, notes and
 //! the activities that fall inside them.
 
-use nines_core::clock::{Millis, rfc3339};
+use nines_core::clock::Millis;
 use nines_core::downtime::{Action, Member, OpenDowntime, Subject, log_line};
 use nines_core::slo::tier;
 use nines_core::{Criticality, Status};
@@ -562,9 +562,4 @@ impl Store {
             .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
     }
-}
-
-/// `2026-11-21T10:00:00.000Z` for a log line.
-pub fn when(at: Millis) -> String {
-    rfc3339(at)
 }

@@ -220,14 +220,13 @@ impl Store {
         // a late-only service keeps its message: write it without touching message
         let (late_only, normal): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| !last_msg.contains_key(&r.0));
         save_states(self.dialect, conn, &normal).await?;
-        for (id, st, watch, _, seen) in &late_only {
+        for (id, _, watch, _, seen) in &late_only {
             sqlx::query("UPDATE services SET stale_watch = $2, last_seen_at = $3 WHERE id = $1")
                 .bind(*id)
                 .bind(*watch as i64)
                 .bind(*seen)
                 .execute(&mut *conn)
                 .await?;
-            let _ = st;
         }
         let mut rebuilt: HashMap<i64, Millis> = HashMap::new();
         for &i in &late {

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::services::{Conn, bump_services_version};
-use crate::{Result, Store, placeholders, value_rows};
+use crate::{Result, Store, value_rows};
 
 /// What the engine needs to know about a service.
 #[derive(Debug, Clone)]
@@ -313,7 +313,7 @@ impl Store {
             let list = trs.remove(&id).unwrap_or_default();
             let (initial, base) = match starts.get(&id) {
                 Some((s, c)) => (*s, *c),
-                None => (initial_without_row(conn, id, day, &list).await?, StatusDurations::default()),
+                None => (initial_without_row(conn, id, day).await?, StatusDurations::default()),
             };
             let mut row = period_row(initial, &list, span, created);
             row.cumulative = base;
@@ -519,15 +519,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Transitions of the given services in `[from, to)` and their status at `from`.
-    pub async fn members_window(&self, ids: &[i64], w: Span) -> Result<HashMap<i64, (Status, Vec<Transition>)>> {
-        let mut out = HashMap::new();
-        for id in ids {
-            out.insert(*id, self.timeline_window(*id, w).await?);
-        }
-        Ok(out)
-    }
-
     pub async fn system_config(&self) -> Result<HashMap<String, String>> {
         let rows = sqlx::query("SELECT key, value FROM system_config").fetch_all(&self.pool).await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
@@ -729,7 +720,7 @@ fn cum_at(r: &sqlx::any::AnyRow, i: usize) -> StatusDurations {
 
 /// Status at `day` of a service without a result for the day before: the
 /// latest transition before it (or UNKNOWN).
-async fn initial_without_row(conn: &mut Conn, id: i64, day: Millis, _list: &[Transition]) -> Result<Status> {
+async fn initial_without_row(conn: &mut Conn, id: i64, day: Millis) -> Result<Status> {
     Ok(sqlx::query(
         "SELECT to_status FROM transitions WHERE service_id = $1 AND at < $2 ORDER BY at DESC, id DESC LIMIT 1",
     )
@@ -843,7 +834,6 @@ async fn write_month(d: crate::Dialect, conn: &mut Conn, month: Millis, only: Op
     for (_, m) in by.iter_mut() {
         m.end = end;
     }
-    let _ = placeholders;
     write_rows(d, conn, "month", &by, now).await
 }
 

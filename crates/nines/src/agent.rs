@@ -46,11 +46,7 @@ struct AgentCheck {
 }
 
 pub async fn run(args: AgentArgs) -> Result<()> {
-    let key = match &args.key_file {
-        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading key file {}", p.display()))?,
-        None => std::env::var("NINES_API_KEY").context("no API key: pass --key-file FILE or set NINES_API_KEY")?,
-    };
-    let key = key.trim().to_string();
+    let key = crate::client::read_key_from(args.key_file.as_deref())?;
     nines_core::check_name(&args.location).map_err(|r| anyhow::anyhow!("--location: {r}"))?;
     let base = args.server.trim_end_matches('/').to_string();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;

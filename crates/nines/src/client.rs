@@ -99,7 +99,12 @@ pub struct ApplyArgs {
 }
 
 fn read_key(conn: &Conn) -> Result<String> {
-    let key = match &conn.key_file {
+    read_key_from(conn.key_file.as_deref())
+}
+
+/// The API key from a file, or from NINES_API_KEY — never from the command line.
+pub fn read_key_from(key_file: Option<&std::path::Path>) -> Result<String> {
+    let key = match key_file {
         Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading key file {}", p.display()))?,
         None => std::env::var("NINES_API_KEY").context("no API key: pass --key-file FILE or set NINES_API_KEY")?,
     };
