@@ -363,7 +363,7 @@ async fn api_keys_store_only_hashes_and_verify() {
         assert!(found.verify(&secret));
         assert!(!found.verify(&secret.replace('a', "b").replace('1', "2")));
         assert_eq!(found.scope, OrgScope::One("myorg".into()));
-        // the secret is nowhere in the table
+        // listing returns the key record (its secret is never kept: only its hash)
         let keys = s.list_api_keys().await.unwrap();
         assert_eq!(keys.len(), 1);
         assert!(matches!(
