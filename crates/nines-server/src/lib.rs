@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod probes;
 pub mod slo;
+pub mod web;
 pub mod workers;
 
 use axum::Router;

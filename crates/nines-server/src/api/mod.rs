@@ -63,6 +63,7 @@ pub fn routes() -> Router<AppState> {
         .route("/metrics", get(metrics))
         .route("/api/v1/apikeys", get(keys::list).post(keys::create))
         .route("/api/v1/apikeys/{id}", axum::routing::delete(keys::revoke))
+        .merge(crate::web::routes())
         .fallback(not_found)
 }
 
