@@ -14,6 +14,7 @@
 //! rules themselves (those are pure functions in `nines-core::timeline`).
 
 mod backup;
+pub mod certificates;
 pub mod checks;
 pub mod downtimes;
 mod health;
@@ -108,6 +109,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/sqlite/0004_checks.sql")),
     (5, include_str!("../migrations/sqlite/0005_downtimes.sql")),
     (6, include_str!("../migrations/sqlite/0006_maintenance.sql")),
+    (7, include_str!("../migrations/sqlite/0007_certificates.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -116,6 +118,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/postgres/0004_checks.sql")),
     (5, include_str!("../migrations/postgres/0005_downtimes.sql")),
     (6, include_str!("../migrations/postgres/0006_maintenance.sql")),
+    (7, include_str!("../migrations/postgres/0007_certificates.sql")),
 ];
 
 impl Store {
