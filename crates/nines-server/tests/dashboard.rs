@@ -196,7 +196,14 @@ async fn storage_and_backup_tabs_follow_the_seed() {
             )
             .await;
         assert!(c / 100 == 2, "{v}");
+        // linked services (metadata.usedBy) link to their pages when known
+        let doc = "version: \"1\"\nhierarchy: {organization: acme, platform: p, environment: prod, cluster: c1}\nservice:\n  name: pg-main\n  tags: [database, storage]\nmetadata:\n  usedBy:\n    - {name: payment-api, displayName: Payment API}\n    - {name: not-registered, displayName: Ghost <svc>}\noperations:\n  backup: {expected: true, maxAgeDays: 1}\n";
+        let (c, v) = srv.post_raw("/api/v1/services/apply", Some(&key), doc, None).await;
+        assert_eq!(c, 200, "{v}");
+        let pay = push(&srv, &key, "payment-api", Some("acme/p/prod/c2"), "OPERATIONAL", None).await;
         let (_, html) = page(&srv, "/ui/storage", None, Some(&key)).await;
+        assert!(html.contains(&format!(r#"<a href="/ui/services/{pay}">Payment API</a>"#)), "{html}");
+        assert!(html.contains("Ghost &lt;svc&gt;"));
         // fullest first, each with its level in words: < 10 % Critical, 10–30 % Warning, > 30 % Healthy
         let (m, r, p) = (html.find(">minio<").unwrap(), html.find(">redis<").unwrap(), html.find(">pg-main<").unwrap());
         assert!(m < r && r < p);

@@ -393,7 +393,7 @@ fn overdue_label(overdue: bool, expected: bool) -> String {
     } else if expected {
         label("ok", "✔", "Current")
     } else {
-        label("muted", "–", "Not expected")
+        label("muted", "–", "Not required")
     }
 }
 
