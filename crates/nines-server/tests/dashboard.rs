@@ -102,6 +102,7 @@ async fn signing_in_gives_a_session_cookie_without_the_key() {
         assert_eq!(r.status().as_u16(), 303);
         assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
         assert_eq!(page(&srv, "/ui", Some(&cookie), None).await.0, 303);
+        assert_eq!(page(&srv, "/ui/events", Some(&cookie), None).await.0, 401, "the event stream is refused");
         assert!(srv.store.ui_session_hashes().await.unwrap().is_empty());
 
         // revoking the key ends its sessions

@@ -27,7 +27,13 @@
     }
     var es = new EventSource('/ui/events?after=' + encodeURIComponent(after));
     es.addEventListener('open', function () { setState('live', 'st-ok'); });
-    es.addEventListener('error', function () { setState('reconnecting…', 'st-unknown'); });
+    es.addEventListener('error', function () {
+      if (es.readyState === EventSource.CLOSED) {
+        setState('not live: reload the page', 'st-down');
+      } else {
+        setState('reconnecting…', 'st-unknown');
+      }
+    });
     es.addEventListener('update', function (e) {
       var data;
       try { data = JSON.parse(e.data); } catch (err) { return; }

@@ -90,6 +90,10 @@ impl FromRequestParts<AppState> for UiCaller {
                 Err(e) => return Err(UiError(e.into()).into_response()),
             }
         }
+        if parts.uri.path() == "/ui/events" {
+            // an event stream cannot follow a login page: fail it for good
+            return Err(UiError(ApiError::unauthorized("sign in again").field("Cookie")).into_response());
+        }
         let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/ui");
         let to = format!("/ui/login?next={}", session::url_encode(next));
         Err((StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response())
