@@ -349,7 +349,8 @@ impl Store {
                     CAST(COALESCE((SELECT COUNT(recovered_at) FROM downtime_members), 0) AS BIGINT),
                     COALESCE((SELECT value FROM meta WHERE key = 'services_version'), ''),
                     COALESCE((SELECT value FROM meta WHERE key = 'statuspage_version'), ''),
-                    COALESCE((SELECT value FROM meta WHERE key = 'days_final_until'), '')",
+                    COALESCE((SELECT value FROM meta WHERE key = 'days_final_until'), ''),
+                    CAST(COALESCE((SELECT COUNT(*) FROM period_dirty), 0) AS BIGINT)",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -362,7 +363,22 @@ impl Store {
             s.push_str(&r.get::<String, _>(i));
             s.push('/');
         }
+        s.push_str(&r.get::<i64, _>(10).to_string());
         Ok(s)
+    }
+
+    /// Changes whenever day results were written or rewritten: the latest
+    /// `computed_at`, the final-days cursor and the pending rewrites (a
+    /// rewrite may share its `computed_at` with rows read before).
+    pub async fn day_results_marker(&self) -> Result<String> {
+        let r = sqlx::query(
+            "SELECT CAST(COALESCE((SELECT MAX(computed_at) FROM period_results), 0) AS BIGINT),
+                    COALESCE((SELECT value FROM meta WHERE key = 'days_final_until'), ''),
+                    CAST(COALESCE((SELECT COUNT(*) FROM period_dirty), 0) AS BIGINT)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(format!("{}/{}/{}", r.get::<i64, _>(0), r.get::<String, _>(1), r.get::<i64, _>(2)))
     }
 
     /// Day results starting at or after `from` that were computed at or

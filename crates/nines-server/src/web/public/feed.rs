@@ -22,7 +22,12 @@ pub fn atom(s: &Snapshot) -> Vec<u8> {
     for d in list {
         let mut names: Vec<&str> = d.items.iter().map(|i| s.items[*i].name.as_str()).collect();
         names.sort();
-        let names = names.join(", ");
+        let more = names.len().saturating_sub(12);
+        names.truncate(12);
+        let mut names = names.join(", ");
+        if more > 0 {
+            let _ = write!(names, " and {more} more");
+        }
         let (title, summary) = match d.to {
             None => (format!("Ongoing: {names}"), format!("Since {}: {names}.", when(d.from))),
             Some(to) => (format!("Resolved: {names}"), format!("From {} to {}: {names}.", when(d.from), when(to))),

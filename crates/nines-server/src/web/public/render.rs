@@ -17,7 +17,7 @@ use crate::web::html::esc;
 
 /// Services rendered inline on the main page at most; larger groups are
 /// collapsed to a summary with a link (the script loads them when opened).
-const INLINE_SERVICES: usize = 200;
+const INLINE_SERVICES: usize = 100;
 /// A group larger than this is always collapsed.
 const INLINE_GROUP: usize = 60;
 /// Services per group page.
@@ -149,10 +149,17 @@ pub fn page(s: &Snapshot) -> String {
     out
 }
 
+/// The services' public names, a dozen at most.
 fn names(s: &Snapshot, items: &[usize]) -> String {
     let mut v: Vec<String> = items.iter().map(|i| esc(&s.items[*i].name).to_string()).collect();
     v.sort();
-    v.join(", ")
+    let more = v.len().saturating_sub(12);
+    v.truncate(12);
+    let mut out = v.join(", ");
+    if more > 0 {
+        let _ = write!(out, " and {more} more");
+    }
+    out
 }
 
 fn downtimes(out: &mut String, s: &Snapshot, current: bool) {

@@ -216,6 +216,8 @@ struct DayCache {
     from: Millis,
     /// Highest `computed_at` seen: later reads take only rows at or after it.
     seen: Millis,
+    /// The store's day-results marker at the last read: no change, no read.
+    marker: String,
     rows: HashMap<i64, Vec<(Millis, Rec)>>,
     loaded: HashSet<i64>,
     started: bool,
@@ -237,9 +239,11 @@ impl DayCache {
     /// Bring the cache up to date for `ids` with the bar starting at `first`.
     async fn sync(&mut self, store: &Store, ids: &HashSet<i64>, first: Millis) -> nines_store::Result<()> {
         let from = first - DAY_MS;
+        // read before the rows: a write in between is read again next time
+        let marker = store.day_results_marker().await?;
         if !self.started || from < self.from {
             // first use (or a clock moved back): read every row of the bar
-            *self = DayCache { from, seen: i64::MIN, started: true, ..Default::default() };
+            *self = DayCache { from, seen: i64::MIN, started: true, marker, ..Default::default() };
             let rows = store.day_results_since(from, i64::MIN).await?;
             for r in rows {
                 self.seen = self.seen.max(r.computed_at);
@@ -256,12 +260,16 @@ impl DayCache {
                 v.retain(|(d, _)| *d >= from);
             }
         }
-        let since = self.seen;
-        for r in store.day_results_since(from, since).await? {
-            self.seen = self.seen.max(r.computed_at);
-            if self.loaded.contains(&r.service_id) {
-                self.put(r.service_id, r.start, Rec::of(&r.durations, r.end_status));
+        if marker != self.marker {
+            // `>=`: rows written later within the same millisecond as the
+            // last ones seen count too (one aggregator pass shares its `now`)
+            for r in store.day_results_since(from, self.seen).await? {
+                self.seen = self.seen.max(r.computed_at);
+                if self.loaded.contains(&r.service_id) {
+                    self.put(r.service_id, r.start, Rec::of(&r.durations, r.end_status));
+                }
             }
+            self.marker = marker;
         }
         // services that became public since: read theirs one by one
         let new: Vec<i64> = ids.iter().filter(|i| !self.loaded.contains(i)).copied().collect();
