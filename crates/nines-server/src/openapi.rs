@@ -70,6 +70,10 @@ impl Modify for ApiKeyAuth {
         api::keys::list,
         api::keys::create,
         api::keys::revoke,
+        crate::web::public::admin::put_group,
+        crate::web::public::admin::list_groups,
+        crate::web::public::admin::delete_group,
+        crate::web::public::admin::put_public,
     ),
     modifiers(&ApiKeyAuth)
 )]
