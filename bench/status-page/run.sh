@@ -20,8 +20,8 @@ PORT=${PORT:-18282}
 export SERVICES=${SERVICES:-5000} GROUPS=${GROUPS:-50} DAYS=${DAYS:-90}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/nines-target}
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
-cargo build --release -q -p nines
-cargo build --release -q -p nines-server --example status_page_seed
+# one build of both, so the features (and the compiled dependencies) are shared
+cargo build --release -q -p nines -p nines-server --example status_page_seed
 BIN=$CARGO_TARGET_DIR/release/nines
 DATA=$(mktemp -d)
 PID=
