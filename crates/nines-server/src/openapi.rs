@@ -66,6 +66,18 @@ impl Modify for ApiKeyAuth {
         api::keys::list,
         api::keys::create,
         api::keys::revoke,
+        api::notifications::create_channel,
+        api::notifications::list_channels,
+        api::notifications::get_channel,
+        api::notifications::put_channel,
+        api::notifications::delete_channel,
+        api::notifications::test_channel,
+        api::notifications::create_route,
+        api::notifications::list_routes,
+        api::notifications::get_route,
+        api::notifications::put_route,
+        api::notifications::delete_route,
+        api::notifications::list_deliveries,
     ),
     modifiers(&ApiKeyAuth)
 )]

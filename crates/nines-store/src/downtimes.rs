@@ -239,6 +239,9 @@ impl Store {
         let mut real: Vec<(i64, i64)> = Vec::new();
         let map = |real: &Vec<(i64, i64)>, id: i64| real.iter().find(|(t, _)| *t == id).map_or(id, |(_, r)| *r);
         let mut temp = -1;
+        // notification events, recorded after the whole batch so an opening
+        // lists the services that joined within the same batch
+        let mut notify: Vec<(i64, &str, Millis)> = Vec::new();
         for a in actions {
             match a {
                 Action::Open { subject, at } => {
@@ -255,6 +258,7 @@ impl Store {
                     real.push((temp, id));
                     temp -= 1;
                     opened.push(id);
+                    notify.push((id, "opened", *at));
                     log(conn, id, *at, &log_line(a).unwrap_or_default()).await?;
                     event(conn, *at, "downtime.opened", &subject.organization, id).await?;
                 }
@@ -305,6 +309,7 @@ impl Store {
                     .execute(&mut *conn)
                     .await?;
                     log(conn, id, *at, "Resolved: every service recovered").await?;
+                    notify.push((id, "resolved", *at));
                     let org: String = sqlx::query("SELECT organization FROM downtimes WHERE id = $1")
                         .bind(id)
                         .fetch_one(&mut *conn)
@@ -313,6 +318,9 @@ impl Store {
                     event(conn, *at, "downtime.resolved", &org, id).await?;
                 }
             }
+        }
+        for (id, phase, at) in notify {
+            crate::notifications::downtime_event(conn, id, phase, at, now).await?;
         }
         sqlx::query("INSERT INTO meta (key, value) VALUES ('downtime_cursor', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
             .bind(cursor.to_string())
@@ -386,6 +394,7 @@ impl Store {
             log(&mut w.tx, id, at, &format!("Added to downtime: {}", m.name)).await?;
         }
         event(&mut w.tx, at, "downtime.opened", org, id).await?;
+        crate::notifications::downtime_event(&mut w.tx, id, "opened", at, now).await?;
         w.tx.commit().await?;
         Ok(id)
     }
@@ -420,6 +429,7 @@ impl Store {
                     .await?
                     .get(0);
                 event(&mut w.tx, at, "downtime.resolved", &org, id).await?;
+                crate::notifications::downtime_event(&mut w.tx, id, "resolved", at, now).await?;
             }
         }
         w.tx.commit().await?;

@@ -87,6 +87,15 @@ struct ServeArgs {
     /// Largest accepted request body.
     #[arg(long, env = "NINES_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     max_body_bytes: usize,
+    /// The base of links in notifications (https://nines.example.com);
+    /// default http://<listen address>.
+    #[arg(long, env = "NINES_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Seals notification channel secrets: 64 hex digits or a passphrase of
+    /// 16+ characters, the same on every replica; default the file
+    /// notify.key in the data dir, created on first start.
+    #[arg(long, env = "NINES_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -230,6 +239,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
         stale_check_every: Duration::from_secs(args.stale_check_interval_seconds),
         max_body_bytes: args.max_body_bytes,
         replica: format!("{}-{}", hostname(), std::process::id()),
+        notify: nines_server::notify::NotifyConfig {
+            public_url: args.public_url.clone(),
+            key: Some(
+                nines_server::notify::SecretKey::load(args.secret_key.as_deref(), &args.db.data_dir)
+                    .map_err(anyhow::Error::msg)?,
+            ),
+            ..Default::default()
+        },
         ..ServerConfig::default()
     };
     let running = nines_server::start(store.clone(), clock, config, listener).await?;
