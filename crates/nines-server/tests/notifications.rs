@@ -587,7 +587,9 @@ async fn two_servers_on_one_postgres_deliver_each_event_once() {
         .collect();
     assert_eq!(store_a.enqueue_events(&events, clock.now_ms()).await.unwrap(), 40);
     assert_eq!(store_b.enqueue_events(&events, clock.now_ms()).await.unwrap(), 0, "dedup keys are unique");
-    // … and a real downtime through both servers
+    // … and a real downtime through both servers; the clock jumps past the
+    // lease, so both may act as leader for a moment: the downtime cursor's
+    // compare-and-set keeps that to one downtime
     push(&a, &admin, "db", "OPERATIONAL").await;
     clock.advance(MIN);
     push(&b, &admin, "db", "DOWN").await;
@@ -781,6 +783,51 @@ async fn storage_critical_notifies_when_it_starts_and_when_it_ends() {
         assert_eq!(last.body["title"], "Storage recovered: pg-data (30.0 % free)");
         tokio::time::sleep(Duration::from_millis(150)).await;
         assert_eq!(hook.receipts().len(), 2);
+        srv.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn certificates_notify_when_expiring_when_expired_and_once_when_renewed() {
+    logs();
+    each(async |db| {
+        const DAY: i64 = 86_400_000;
+        let clock = ManualClock::new(real_now());
+        let srv = start_with(db.store.clone(), Arc::new(clock.clone()), config("leader")).await;
+        let admin = srv.key("acme", "admin").await;
+        let hook = receiver(Arc::new(clock.clone()), 0, Duration::ZERO).await;
+        create_channel(&srv, &admin, "hook", json!({"type": "webhook", "url": hook.url, "secret": WEBHOOK_SECRET}))
+            .await;
+        let report = async |not_after: i64| {
+            let body = json!({"nodeId": "acme/k8s/prod/c1", "namespace": "shop", "name": "api-tls",
+                "dnsNames": ["api.example.com"], "notAfter": nines_core::clock::rfc3339(not_after), "status": "ready"});
+            let (c, v) = srv.post("/api/v1/certificates", &admin, body).await;
+            assert!(c / 100 == 2, "{v}");
+            v["id"].as_i64().unwrap()
+        };
+        let id = report(clock.now_ms() + 45 * DAY).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(hook.receipts().is_empty(), "45 days left: quiet");
+        clock.advance(20 * DAY);
+        let r = eventually("expiring", async || hook.receipts().first().cloned()).await;
+        assert_eq!(r.body["title"], "Certificate expires in 25 days: api.example.com");
+        assert!(
+            r.body["markdown"].as_str().unwrap().contains(&format!("(https://nines.example/certificates/{id})")),
+            "{}",
+            r.body["markdown"]
+        );
+        clock.advance(30 * DAY);
+        let r = eventually("expired", async || hook.receipts().get(1).cloned()).await;
+        assert_eq!(
+            (r.kind.as_str(), r.body["title"].as_str()),
+            ("certificate_expired", Some("Certificate expired: api.example.com"))
+        );
+        report(clock.now_ms() + 90 * DAY).await;
+        let r = eventually("renewed", async || hook.receipts().get(2).cloned()).await;
+        assert_eq!(r.body["title"], "Certificate renewed: api.example.com");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(hook.receipts().len(), 3, "{:?}", hook.kinds());
         srv.stop().await;
     })
     .await;

@@ -11,7 +11,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::services::Conn;
-use crate::{Result, Store};
+use crate::{Error, Result, Store};
 
 /// A transition with what the downtime engine needs of its service.
 #[derive(Debug, Clone)]
@@ -94,6 +94,28 @@ async fn log(conn: &mut Conn, id: i64, at: Millis, msg: &str) -> Result<()> {
         .bind(msg)
         .execute(&mut *conn)
         .await?;
+    Ok(())
+}
+
+/// Insert log lines in a few multi-row statements (the order of `lines` is
+/// the order of their ids, which the log view sorts ties by).
+async fn log_many(conn: &mut Conn, d: crate::Dialect, lines: &[(i64, Millis, String)]) -> Result<()> {
+    for chunk in lines.chunks(200) {
+        let mut sql = String::from("INSERT INTO downtime_log (downtime_id, at, message) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            sql.push_str(&crate::placeholders(d, 3 * i + 1, 3));
+            sql.push(')');
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, at, msg) in chunk {
+            q = q.bind(*id).bind(*at).bind(msg.as_str());
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -229,16 +251,57 @@ impl Store {
             .unwrap_or(0))
     }
 
-    /// Apply the engine's actions for transitions up to `cursor`, in one
-    /// transaction with the cursor: each transition is handled once.
-    pub async fn apply_downtime_actions(&self, actions: &[Action], cursor: i64, now: Millis) -> Result<Vec<i64>> {
+    /// Apply the engine's actions for the transitions after `from` up to
+    /// `cursor`, in one transaction that moves the cursor from `from`: each
+    /// transition is handled once. Should the cursor have moved meanwhile (a
+    /// second replica believed itself leader for a moment: a paused process,
+    /// a clock jump), nothing is written and [`Error::Conflict`] says so.
+    pub async fn apply_downtime_actions(
+        &self,
+        actions: &[Action],
+        from: i64,
+        cursor: i64,
+        now: Millis,
+    ) -> Result<Vec<i64>> {
         let mut w = self.write_tx().await?;
         let conn: &mut Conn = &mut w.tx;
+        // compare-and-set first: on PostgreSQL the row lock also makes a
+        // concurrent batch wait here, then find the cursor moved
+        let moved = if from == 0 {
+            sqlx::query("INSERT INTO meta (key, value) VALUES ('downtime_cursor', $1) ON CONFLICT (key) DO NOTHING")
+                .bind(cursor.to_string())
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+                == 1
+                || sqlx::query("UPDATE meta SET value = $1 WHERE key = 'downtime_cursor' AND value = '0'")
+                    .bind(cursor.to_string())
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected()
+                    == 1
+        } else {
+            sqlx::query("UPDATE meta SET value = $1 WHERE key = 'downtime_cursor' AND value = $2")
+                .bind(cursor.to_string())
+                .bind(from.to_string())
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+                == 1
+        };
+        if !moved {
+            return Err(Error::Conflict(format!(
+                "the downtime cursor is no longer at {from}: another replica handled these transitions"
+            )));
+        }
         let mut opened = Vec::new();
         // ids the engine made up for downtimes it opened in this batch → real ids
         let mut real: Vec<(i64, i64)> = Vec::new();
         let map = |real: &Vec<(i64, i64)>, id: i64| real.iter().find(|(t, _)| *t == id).map_or(id, |(_, r)| *r);
         let mut temp = -1;
+        // log lines and member counts are written once per batch, not per action
+        let mut lines: Vec<(i64, Millis, String)> = Vec::new();
+        let mut joined: Vec<i64> = Vec::new();
         // notification events, recorded after the whole batch so an opening
         // lists the services that joined within the same batch
         let mut notify: Vec<(i64, &str, Millis)> = Vec::new();
@@ -259,24 +322,16 @@ impl Store {
                     temp -= 1;
                     opened.push(id);
                     notify.push((id, "opened", *at));
-                    log(conn, id, *at, &log_line(a).unwrap_or_default()).await?;
+                    lines.push((id, *at, log_line(a).unwrap_or_default()));
                     event(conn, *at, "downtime.opened", &subject.organization, id).await?;
                 }
                 Action::Join { downtime, subject, at } => {
                     let id = map(&real, *downtime);
                     add_member(conn, id, subject, *at).await?;
-                    let n: i64 = sqlx::query("SELECT COUNT(*) FROM downtime_members WHERE downtime_id = $1")
-                        .bind(id)
-                        .fetch_one(&mut *conn)
-                        .await?
-                        .get(0);
-                    sqlx::query("UPDATE downtimes SET title = $2, updated_at = $3 WHERE id = $1")
-                        .bind(id)
-                        .bind(format!("{n} services are down"))
-                        .bind(now)
-                        .execute(&mut *conn)
-                        .await?;
-                    log(conn, id, *at, &log_line(a).unwrap_or_default()).await?;
+                    if !joined.contains(&id) {
+                        joined.push(id);
+                    }
+                    lines.push((id, *at, log_line(a).unwrap_or_default()));
                 }
                 Action::Recover { downtime, service_id, at, .. } => {
                     let id = map(&real, *downtime);
@@ -286,7 +341,7 @@ impl Store {
                         .bind(at)
                         .execute(&mut *conn)
                         .await?;
-                    log(conn, id, *at, &log_line(a).unwrap_or_default()).await?;
+                    lines.push((id, *at, log_line(a).unwrap_or_default()));
                 }
                 Action::Changed { downtime, service_id, to, at, .. } => {
                     let id = map(&real, *downtime);
@@ -296,7 +351,7 @@ impl Store {
                         .bind((*to == Status::Down) as i64)
                         .execute(&mut *conn)
                         .await?;
-                    log(conn, id, *at, &log_line(a).unwrap_or_default()).await?;
+                    lines.push((id, *at, log_line(a).unwrap_or_default()));
                 }
                 Action::Resolve { downtime, at } => {
                     let id = map(&real, *downtime);
@@ -308,7 +363,7 @@ impl Store {
                     .bind(now)
                     .execute(&mut *conn)
                     .await?;
-                    log(conn, id, *at, "Resolved: every service recovered").await?;
+                    lines.push((id, *at, "Resolved: every service recovered".to_string()));
                     notify.push((id, "resolved", *at));
                     let org: String = sqlx::query("SELECT organization FROM downtimes WHERE id = $1")
                         .bind(id)
@@ -319,13 +374,23 @@ impl Store {
                 }
             }
         }
+        for id in joined {
+            let n: i64 = sqlx::query("SELECT COUNT(*) FROM downtime_members WHERE downtime_id = $1")
+                .bind(id)
+                .fetch_one(&mut *conn)
+                .await?
+                .get(0);
+            sqlx::query("UPDATE downtimes SET title = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(format!("{n} services are down"))
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+        }
+        log_many(conn, self.dialect, &lines).await?;
         for (id, phase, at) in notify {
             crate::notifications::downtime_event(conn, id, phase, at, now).await?;
         }
-        sqlx::query("INSERT INTO meta (key, value) VALUES ('downtime_cursor', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-            .bind(cursor.to_string())
-            .execute(&mut *conn)
-            .await?;
         w.tx.commit().await?;
         Ok(opened)
     }
@@ -451,6 +516,35 @@ impl Store {
         }
         w.tx.commit().await?;
         Ok(r.rows_affected() == 1)
+    }
+
+    /// Per member of a downtime classified as not counting towards the SLA:
+    /// (service id, joined, recovered — or resolved for a member down again
+    /// or still down; None while the downtime is open).
+    pub async fn excluded_downtime_spans(
+        &self,
+        organization: Option<&str>,
+    ) -> Result<Vec<(i64, Millis, Option<Millis>)>> {
+        let rows = sqlx::query(
+            "SELECT m.service_id, m.joined_at, CASE WHEN m.down = 1 THEN d.resolved_at ELSE COALESCE(m.recovered_at, d.resolved_at) END
+             FROM downtime_members m JOIN downtimes d ON d.id = m.downtime_id
+             WHERE d.counts_towards_sla = 0 AND ($1 IS NULL OR d.organization = $1) ORDER BY m.service_id, m.joined_at",
+        )
+        .bind(organization.map(str::to_string))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    }
+
+    /// Downtimes resolved since `since` whose timeline is not compiled yet.
+    pub async fn resolved_without_timeline(&self, since: Millis) -> Result<Vec<i64>> {
+        let rows = sqlx::query(
+            "SELECT id FROM downtimes WHERE resolved_at IS NOT NULL AND resolved_at > $1 AND timeline IS NULL ORDER BY id",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     /// Store the compiled timeline of a downtime (JSON).

@@ -27,6 +27,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use nines_core::clock::{Clock, Millis};
+use nines_core::model::CertificateStatus;
 use nines_core::{Criticality, Status, StorageLevel};
 use nines_notify::event::{self as ev, AlertState, BurnSeverity, Event, ServiceRef};
 use nines_notify::{Channel, ChannelConfig, Message, Outcome, RetryPolicy, RouteRule};
@@ -294,6 +295,7 @@ impl Notifier {
                     on: b.overdue,
                     hold: false,
                     quiet: in_maintenance(r),
+                    silent_clear: false,
                     raise: event(false),
                     clear: event(true),
                 });
@@ -318,6 +320,7 @@ impl Notifier {
                     // between the thresholds: stay as it is
                     hold: !critical && s.free_percent < STORAGE_CLEAR_AT_PERCENT,
                     quiet: in_maintenance(r),
+                    silent_clear: false,
                     raise: event(false),
                     clear: event(true),
                 });
@@ -325,7 +328,56 @@ impl Notifier {
         }
         let mut n = reconcile(&self.store, "backup:", &backups, now).await?;
         n += reconcile(&self.store, "storage:", &storage, now).await?;
+        n += reconcile(&self.store, "cert:", &self.certificate_conditions(now).await?, now).await?;
         Ok(n)
+    }
+
+    /// Two conditions per certificate: `cert:<id>:expiring` (expires within
+    /// 30 days, or has expired) ends with "renewed"; `cert:<id>:expired`
+    /// says when it expired and ends silently, the renewal being told once.
+    async fn certificate_conditions(&self, now: Millis) -> nines_store::Result<Vec<Condition>> {
+        let mut out = Vec::new();
+        for c in self.store.list_certificates(None).await? {
+            let Some(not_after) = c.not_after else { continue };
+            let status = c.status_at(now);
+            let service = ServiceRef {
+                id: format!("certificate-{}", c.id),
+                name: if c.namespace.is_empty() { c.name.clone() } else { format!("{}/{}", c.namespace, c.name) },
+                node_id: c.node_id.clone(),
+                status: Status::Operational,
+                criticality: Criticality::default(),
+                tags: Vec::new(),
+                url: Some(format!("{}/certificates/{}", self.base_url, c.id)),
+            };
+            let cert = |cleared: bool| ev::Certificate {
+                organization: c.organization.clone(),
+                service: service.clone(),
+                subject: c.dns_names.first().cloned().unwrap_or_else(|| c.name.clone()),
+                not_after,
+                at: now,
+                cleared_at: cleared.then_some(now),
+            };
+            let expired = status == CertificateStatus::Expired;
+            out.push(Condition {
+                key: format!("cert:{}:expiring", c.id),
+                on: expired || status == CertificateStatus::ExpiringSoon,
+                hold: false,
+                quiet: false,
+                silent_clear: false,
+                raise: Event::CertificateExpiring(cert(false)),
+                clear: Event::CertificateExpiring(cert(true)),
+            });
+            out.push(Condition {
+                key: format!("cert:{}:expired", c.id),
+                on: expired,
+                hold: false,
+                quiet: false,
+                silent_clear: true,
+                raise: Event::CertificateExpired(cert(false)),
+                clear: Event::CertificateExpired(cert(true)),
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -338,6 +390,8 @@ pub struct Condition {
     pub hold: bool,
     /// Do not raise now (maintenance); clearing still happens.
     pub quiet: bool,
+    /// Clear without a message (another condition speaks for the end).
+    pub silent_clear: bool,
     pub raise: Event,
     pub clear: Event,
 }
@@ -364,6 +418,7 @@ pub async fn reconcile(store: &Store, prefix: &str, seen: &[Condition], now: Mil
             (true, None) if !c.quiet => {
                 changed += store.set_condition(&c.key, true, &new(&c.raise, "raised", now), now).await? as usize;
             }
+            (false, Some(_)) if c.silent_clear => store.clear_condition_silently(&c.key).await?,
             (false, Some(since)) => {
                 changed += store.set_condition(&c.key, false, &new(&c.clear, "cleared", *since), now).await? as usize;
             }
@@ -419,6 +474,7 @@ pub fn burn_condition(
         on,
         hold: false,
         quiet: false,
+        silent_clear: false,
         raise: event(AlertState::Raised),
         clear: event(AlertState::Cleared),
     }
