@@ -832,3 +832,92 @@ async fn certificates_notify_when_expiring_when_expired_and_once_when_renewed() 
     })
     .await;
 }
+
+#[tokio::test]
+async fn burn_rate_pages_and_tickets_notify_once_raised_and_once_cleared() {
+    logs();
+    each(async |db| {
+        let clock = ManualClock::new(real_now());
+        let srv = start_with(db.store.clone(), Arc::new(clock.clone()), config("slo")).await;
+        let admin = srv.key("acme", "admin").await;
+        let hook = receiver(Arc::new(clock.clone()), 0, Duration::ZERO).await;
+        let ch =
+            create_channel(&srv, &admin, "slo", json!({"type": "webhook", "url": hook.url, "secret": WEBHOOK_SECRET}))
+                .await;
+        // only burn-rate events: the downtime of the same outage goes nowhere
+        let (c, v) = srv
+            .post("/api/v1/notifications/routes", &admin, json!({"events": ["slo_burn_rate"], "channels": [ch]}))
+            .await;
+        assert_eq!(c, 201, "{v}");
+        push(&srv, &admin, "checkout", "OPERATIONAL").await;
+        clock.advance(2 * 3_600_000);
+        push(&srv, &admin, "checkout", "DOWN").await;
+        clock.advance(10 * MIN);
+        let cfg = nines_server::config::SloConfig::load(&db.store).await.unwrap();
+        let eval = async || nines_server::workers::evaluate_burn_rates(&db.store, clock.now_ms(), &cfg).await.unwrap();
+        eval().await;
+        eval().await;
+        eventually("page and ticket", async || (hook.receipts().len() == 2).then_some(())).await;
+        let mut titles: Vec<String> =
+            hook.receipts().iter().map(|r| r.body["title"].as_str().unwrap().to_string()).collect();
+        titles.sort();
+        assert_eq!(titles, ["SLO burn rate (page): checkout", "SLO burn rate (ticket): checkout"]);
+        assert!(hook.kinds().iter().all(|k| k == "slo_burn_rate"));
+        push(&srv, &admin, "checkout", "OPERATIONAL").await;
+        clock.advance(31 * MIN);
+        eval().await;
+        let r = eventually("page cleared", async || hook.receipts().get(2).cloned()).await;
+        assert_eq!(r.body["title"], "SLO burn rate cleared (page): checkout");
+        eval().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(hook.receipts().len(), 3, "{:?}", hook.kinds());
+        srv.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_claim_is_exclusive_until_it_expires_and_empty_downtimes_say_nothing() {
+    each(async |db| {
+        let s = &db.store;
+        let now = real_now();
+        let e = nines_store::notifications::NewEvent {
+            dedup_key: "claim-test".into(),
+            kind: "storage_critical".into(),
+            organization: "acme".into(),
+            payload: "{}".into(),
+            at: now,
+        };
+        assert_eq!(s.enqueue_events(&[e.clone(), e], now).await.unwrap(), 1);
+        let ev = s.unrouted_events(10).await.unwrap();
+        assert_eq!(ev.len(), 1);
+        assert!(s.route_event(ev[0].id, "acme", &[7], now).await.unwrap());
+        assert!(!s.route_event(ev[0].id, "acme", &[7, 8], now).await.unwrap(), "fanned out once");
+        let id = s.due_deliveries(now, 10).await.unwrap()[0];
+        let first = s.claim_delivery(id, now, now + 60_000).await.unwrap().expect("claimed");
+        assert!(s.claim_delivery(id, now + 1000, now + 61_000).await.unwrap().is_none(), "held");
+        assert!(s.due_deliveries(now + 1000, 10).await.unwrap().is_empty());
+        // the first claimer dies; its claim runs out and another takes over
+        let second = s.claim_delivery(id, now + 60_001, now + 120_000).await.unwrap().expect("expired claim");
+        assert_ne!(first.token, second.token);
+        let attempt = |outcome: &str| nines_store::notifications::AttemptRow {
+            attempt: 1,
+            at: now + 60_001,
+            duration_ms: 5,
+            outcome: outcome.into(),
+            status_code: Some(200),
+            error: None,
+            next_attempt_at: None,
+            replica: "r".into(),
+        };
+        assert!(!s.finish_delivery(&first, &attempt("delivered")).await.unwrap(), "a lost claim records nothing");
+        assert!(s.finish_delivery(&second, &attempt("delivered")).await.unwrap());
+        let d = s.list_deliveries(Some("acme"), None, 10).await.unwrap();
+        assert_eq!((d.len(), d[0].state.as_str(), d[0].attempts.len()), (1, "delivered", 1));
+        assert!(s.claim_delivery(id, now + 200_000, now + 300_000).await.unwrap().is_none(), "done");
+        // a downtime without services records no event
+        s.create_manual_downtime("acme", "nothing", &[], now, now).await.unwrap();
+        assert!(s.unrouted_events(10).await.unwrap().is_empty());
+    })
+    .await;
+}

@@ -213,6 +213,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if args.stale_check_interval_seconds == 0 {
         bail!("--stale-check-interval-seconds must be at least 1");
     }
+    if let Some(u) = &args.public_url
+        && !(u.starts_with("http://") || u.starts_with("https://"))
+    {
+        bail!("--public-url must be an absolute http:// or https:// URL, got {u:?}");
+    }
     let url = database_url(&args.db)?;
     let store = Store::connect(&url).await.with_context(|| format!("opening database {}", redact(&url)))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
