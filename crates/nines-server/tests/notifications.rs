@@ -921,3 +921,40 @@ async fn a_claim_is_exclusive_until_it_expires_and_empty_downtimes_say_nothing()
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_overdue_backup_notifies_once_and_again_when_backups_are_on_time() {
+    logs();
+    each(async |db| {
+        const DAY: i64 = 86_400_000;
+        let clock = ManualClock::new(real_now());
+        let srv = start_with(db.store.clone(), Arc::new(clock.clone()), config("leader")).await;
+        let admin = srv.key("acme", "admin").await;
+        let hook = receiver(Arc::new(clock.clone()), 0, Duration::ZERO).await;
+        create_channel(&srv, &admin, "hook", json!({"type": "webhook", "url": hook.url, "secret": WEBHOOK_SECRET}))
+            .await;
+        let doc = "version: \"1\"\nhierarchy: {organization: acme, platform: p, environment: prod, cluster: c1}\n\
+                   service: {name: orders-db}\noperations: {backup: {expected: true, maxAgeDays: 1}}\n";
+        let (c, v) = srv.post_raw("/api/v1/services/apply", Some(&admin), doc, Some("application/yaml")).await;
+        assert_eq!(c, 200, "{v}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(hook.receipts().is_empty(), "registered just now: not overdue");
+        clock.advance(2 * DAY);
+        let r = eventually("overdue", async || hook.receipts().first().cloned()).await;
+        assert_eq!((r.kind.as_str(), r.body["title"].as_str()), ("backup_overdue", Some("Backup overdue: orders-db")));
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(hook.receipts().len(), 1, "once, not per pass");
+        let (c, v) = srv
+            .post(
+                "/api/v1/backup/report",
+                &admin,
+                json!({"service": "orders-db", "nodeId": "acme/p/prod/c1", "status": "success"}),
+            )
+            .await;
+        assert!(c / 100 == 2, "{v}");
+        let r = eventually("on time again", async || hook.receipts().get(1).cloned()).await;
+        assert_eq!(r.body["title"], "Backup on time again: orders-db");
+        srv.stop().await;
+    })
+    .await;
+}
