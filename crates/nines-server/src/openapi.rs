@@ -82,6 +82,10 @@ impl Modify for ApiKeyAuth {
         api::notifications::put_route,
         api::notifications::delete_route,
         api::notifications::list_deliveries,
+        crate::web::public::admin::put_group,
+        crate::web::public::admin::list_groups,
+        crate::web::public::admin::delete_group,
+        crate::web::public::admin::put_public,
     ),
     modifiers(&ApiKeyAuth)
 )]

@@ -608,27 +608,45 @@ pub async fn daily_series(
         } else {
             dur.classify(&p)
         };
-        let status = if acc.counted_ms() == 0 {
-            Status::Unknown
-        } else if dur.down_ms > 0 || acc.bad_ms > 0 {
-            Status::Down
-        } else if dur.degraded_ms > 0 {
-            Status::Degraded
-        } else {
-            Status::Operational
-        };
-        out.push(DayPoint {
-            day: rfc3339(d)[..10].to_string(),
-            availability: ratio_percent(&acc),
-            good_seconds: acc.good_ms as f64 / 1000.0,
-            bad_seconds: acc.bad_ms as f64 / 1000.0,
-            excluded_seconds: acc.excluded_ms as f64 / 1000.0,
-            is_final: d + DAY_MS + cfg.settle_ms <= now,
-            status,
-        });
+        out.push(day_point_with(d, &dur, acc, now, cfg));
         d += DAY_MS;
     }
     Ok(out)
+}
+
+/// One day of a daily series from the day's time per status (a final day
+/// result, or the timeline for days not final yet). The daily series and
+/// the public status page's bars both come from here.
+pub fn day_point(day: Millis, dur: &StatusDurations, p: &Policy, now: Millis, cfg: &SloConfig) -> DayPoint {
+    day_point_with(day, dur, dur.classify(p), now, cfg)
+}
+
+/// [`day_point`] with the day's accounting already made (a day with excluded
+/// time is accounted over the timeline, see [`daily_series`]).
+pub fn day_point_with(day: Millis, dur: &StatusDurations, acc: Accounting, now: Millis, cfg: &SloConfig) -> DayPoint {
+    DayPoint {
+        day: rfc3339(day)[..10].to_string(),
+        availability: ratio_percent(&acc),
+        good_seconds: acc.good_ms as f64 / 1000.0,
+        bad_seconds: acc.bad_ms as f64 / 1000.0,
+        excluded_seconds: acc.excluded_ms as f64 / 1000.0,
+        is_final: day + DAY_MS + cfg.settle_ms <= now,
+        status: day_status(dur, &acc),
+    }
+}
+
+/// Worst status of a day: DOWN if any bad time, else DEGRADED, else
+/// OPERATIONAL; UNKNOWN when no time counted.
+pub fn day_status(dur: &StatusDurations, acc: &Accounting) -> Status {
+    if acc.counted_ms() == 0 {
+        Status::Unknown
+    } else if dur.down_ms > 0 || acc.bad_ms > 0 {
+        Status::Down
+    } else if dur.degraded_ms > 0 {
+        Status::Degraded
+    } else {
+        Status::Operational
+    }
 }
 
 /// Parse a window: `30d`, `24h`, `90m`, `today`, `yesterday`, `month`
