@@ -288,6 +288,52 @@ impl ChannelConfig {
         v.errs.into_result(())
     }
 
+    /// Where `self` (an update) still holds `<redacted>` — a client sent
+    /// back what it read — take the secret from `old`, the stored config, so
+    /// read-modify-write keeps the secrets. A placeholder with nothing to
+    /// take from stays, and fails validation as any wrong value would.
+    pub fn keep_redacted_secrets(&mut self, old: &ChannelConfig) {
+        fn keep(new: &mut Secret, old: Option<&Secret>) {
+            if new.0 == Secret::REDACTED
+                && let Some(o) = old
+            {
+                *new = o.clone();
+            }
+        }
+        fn keep_map(new: &mut BTreeMap<String, Secret>, old: &BTreeMap<String, Secret>) {
+            for (k, v) in new.iter_mut() {
+                keep(v, old.get(k));
+            }
+        }
+        match (self, old) {
+            (ChannelConfig::Webhook(n), ChannelConfig::Webhook(o)) => {
+                if let Some(s) = n.secret.as_mut() {
+                    keep(s, o.secret.as_ref());
+                }
+                keep_map(&mut n.headers, &o.headers);
+            }
+            (ChannelConfig::Slack(n), ChannelConfig::Slack(o)) => keep(&mut n.url, Some(&o.url)),
+            (ChannelConfig::Email(n), ChannelConfig::Email(o)) => {
+                if let Some(p) = n.password.as_mut() {
+                    keep(p, o.password.as_ref());
+                }
+            }
+            (ChannelConfig::Alertmanager(n), ChannelConfig::Alertmanager(o)) => keep_map(&mut n.headers, &o.headers),
+            _ => {}
+        }
+    }
+
+    /// Whether any secret is still the `<redacted>` placeholder.
+    pub fn has_redacted_placeholder(&self) -> bool {
+        let is = |s: &Secret| s.0 == Secret::REDACTED;
+        match self {
+            ChannelConfig::Webhook(w) => w.secret.as_ref().is_some_and(is) || w.headers.values().any(is),
+            ChannelConfig::Slack(s) => is(&s.url),
+            ChannelConfig::Email(e) => e.password.as_ref().is_some_and(is),
+            ChannelConfig::Alertmanager(a) => a.headers.values().any(is),
+        }
+    }
+
     /// A copy with every secret replaced by `<redacted>`, for APIs and logs.
     pub fn redacted(&self) -> ChannelConfig {
         let mut c = self.clone();
@@ -436,6 +482,29 @@ mod tests {
             assert_eq!(got, *want, "{json}");
             assert!(!got.contains("SECRET"), "secrets stay out of messages");
         }
+    }
+
+    #[test]
+    fn an_update_with_redacted_placeholders_keeps_the_stored_secrets() {
+        let old = ChannelConfig::from_json(
+            r#"{"type":"webhook","url":"https://x","secret":"s3cr3t","headers":{"Authorization":"Bearer t0k3n"}}"#,
+        )
+        .unwrap();
+        let mut new = old.redacted();
+        if let ChannelConfig::Webhook(w) = &mut new {
+            w.url = "https://y".into();
+        }
+        assert!(new.has_redacted_placeholder());
+        new.keep_redacted_secrets(&old);
+        assert!(!new.has_redacted_placeholder());
+        let ChannelConfig::Webhook(w) = &new else { panic!() };
+        assert_eq!((w.url.as_str(), w.secret.as_ref().unwrap().expose()), ("https://y", "s3cr3t"));
+        assert_eq!(w.headers["Authorization"].expose(), "Bearer t0k3n");
+        // a new secret replaces the old one
+        let mut new = ChannelConfig::from_json(r#"{"type":"webhook","url":"https://x","secret":"fresh"}"#).unwrap();
+        new.keep_redacted_secrets(&old);
+        let ChannelConfig::Webhook(w) = &new else { panic!() };
+        assert_eq!(w.secret.as_ref().unwrap().expose(), "fresh");
     }
 
     #[test]

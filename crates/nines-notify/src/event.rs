@@ -93,6 +93,10 @@ pub struct Certificate {
     pub not_after: Millis,
     /// When it was observed; the days left are counted from here.
     pub at: Millis,
+    /// When the condition ended (renewed, caught up, freed): the event is
+    /// then its resolution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleared_at: Option<Millis>,
 }
 
 /// A backup that did not arrive in time.
@@ -106,6 +110,10 @@ pub struct Backup {
     /// The expected interval between backups.
     pub expected_every_seconds: u64,
     pub at: Millis,
+    /// When the condition ended (renewed, caught up, freed): the event is
+    /// then its resolution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleared_at: Option<Millis>,
 }
 
 /// Storage below the critical free share.
@@ -118,6 +126,10 @@ pub struct Storage {
     pub total_bytes: u64,
     pub free_percent: f64,
     pub at: Millis,
+    /// When the condition ended (renewed, caught up, freed): the event is
+    /// then its resolution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleared_at: Option<Millis>,
 }
 
 /// Which multi-window burn-rate alert: page (fast burn) or ticket (slow burn).
@@ -261,12 +273,21 @@ impl Event {
     }
 
     /// Whether the event ends the condition it reports (resolved downtime,
-    /// cleared burn-rate alert).
+    /// cleared burn-rate alert, renewed certificate, backup caught up,
+    /// storage freed).
     pub fn is_resolution(&self) -> bool {
+        self.cleared_at().is_some()
+    }
+
+    /// When the condition ended, for a resolution.
+    pub fn cleared_at(&self) -> Option<Millis> {
         match self {
-            Event::DowntimeResolved(_) => true,
-            Event::SloBurnRate(b) => b.state == AlertState::Cleared,
-            _ => false,
+            Event::DowntimeResolved(d) => Some(d.resolved_at.unwrap_or(d.started_at)),
+            Event::SloBurnRate(b) => (b.state == AlertState::Cleared).then_some(b.at),
+            Event::CertificateExpiring(c) | Event::CertificateExpired(c) => c.cleared_at,
+            Event::BackupOverdue(b) => b.cleared_at,
+            Event::StorageCritical(s) => s.cleared_at,
+            Event::DowntimeOpened(_) | Event::DowntimeUpdated(_) => None,
         }
     }
 }

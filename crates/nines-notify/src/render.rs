@@ -173,7 +173,9 @@ fn service_line(s: &ServiceRef, links: &Links, status: Option<&str>) -> Vec<Span
 fn certificate(c: &Certificate, links: &Links, expired: bool) -> Rendered {
     let days = (c.not_after - c.at).div_euclid(86_400_000);
     let url = links.service(&c.service);
-    let (title, tail) = if expired {
+    let (title, tail) = if c.cleared_at.is_some() {
+        (format!("Certificate renewed: {}", c.subject), format!(" is valid until {}.", format_time(c.not_after)))
+    } else if expired {
         let ago = (c.at - c.not_after).max(0);
         (
             format!("Certificate expired: {}", c.subject),
@@ -195,6 +197,17 @@ fn certificate(c: &Certificate, links: &Links, expired: bool) -> Rendered {
 fn backup(b: &Backup, links: &Links) -> Rendered {
     let url = links.service(&b.service);
     let every = format_duration(b.expected_every_seconds as i64 * 1000);
+    if b.cleared_at.is_some() {
+        let mut l = vec![text("The backups of ")];
+        l.extend(service_line(&b.service, links, None));
+        let last = b.last_backup_at.map(|t| format!(" (last {})", format_time(t))).unwrap_or_default();
+        l.push(text(format!(" are on time again{last}; expected every {every}.")));
+        return Rendered {
+            title: format!("Backup on time again: {}", b.service.name),
+            body: vec![Block::Para(l), org_para(&b.organization)],
+            link: url,
+        };
+    }
     let line = match b.last_backup_at {
         Some(last) => {
             let mut l = vec![text("The last backup of ")];
@@ -223,6 +236,19 @@ fn backup(b: &Backup, links: &Links) -> Rendered {
 fn storage(s: &Storage, links: &Links) -> Rendered {
     let url = links.service(&s.service);
     let mut line = service_line(&s.service, links, None);
+    if s.cleared_at.is_some() {
+        line.push(text(format!(
+            " has {:.1} % free again: {} of {} used.",
+            s.free_percent,
+            format_bytes(s.used_bytes),
+            format_bytes(s.total_bytes)
+        )));
+        return Rendered {
+            title: format!("Storage recovered: {} ({:.1} % free)", s.service.name, s.free_percent),
+            body: vec![Block::Para(line), org_para(&s.organization)],
+            link: url,
+        };
+    }
     line.push(text(format!(
         " has {:.1} % free: {} of {} used.",
         s.free_percent,
@@ -568,6 +594,7 @@ pub(crate) mod tests {
             subject: "api.acme.example".into(),
             not_after: T0 + 12 * 86_400_000 + 3_600_000,
             at: T0,
+            cleared_at: None,
         };
         let r = render(&Event::CertificateExpiring(c.clone()), BASE).unwrap();
         assert_eq!(r.title, "Certificate expires in 12 days: api.acme.example");
@@ -587,6 +614,7 @@ pub(crate) mod tests {
             last_backup_at: Some(T0 - 26 * 3_600_000),
             expected_every_seconds: 86_400,
             at: T0,
+            cleared_at: None,
         };
         let r = render(&Event::BackupOverdue(b.clone()), BASE).unwrap();
         assert_eq!(r.title, "Backup overdue: postgres");
@@ -604,12 +632,55 @@ pub(crate) mod tests {
             total_bytes: 100 * (1 << 30),
             free_percent: 4.0,
             at: T0,
+            cleared_at: None,
         };
-        let r = render(&Event::StorageCritical(s), BASE).unwrap();
+        let r = render(&Event::StorageCritical(s.clone()), BASE).unwrap();
         assert_eq!(r.title, "Storage critical: postgres (4.0 % free)");
         assert!(r.markdown().starts_with(
             "[postgres](https://nines.example/services/9) (acme/platform/prod/c1) has 4.0 % free: 96.0 GiB of 100.0 GiB used."
         ));
+    }
+
+    #[test]
+    fn conditions_that_end_say_so() {
+        let s = Storage {
+            organization: "acme".into(),
+            service: svc("9", "postgres", Status::Operational),
+            used_bytes: 80 * (1 << 30),
+            total_bytes: 100 * (1 << 30),
+            free_percent: 20.0,
+            at: T0,
+            cleared_at: Some(T0),
+        };
+        let e = Event::StorageCritical(s);
+        assert!(e.is_resolution());
+        let r = render(&e, BASE).unwrap();
+        assert_eq!(r.title, "Storage recovered: postgres (20.0 % free)");
+        assert!(r.markdown().starts_with(
+            "[postgres](https://nines.example/services/9) (acme/platform/prod/c1) has 20.0 % free again: 80.0 GiB of 100.0 GiB used."
+        ));
+        let b = Backup {
+            organization: "acme".into(),
+            service: svc("9", "postgres", Status::Operational),
+            last_backup_at: Some(T0),
+            expected_every_seconds: 86_400,
+            at: T0,
+            cleared_at: Some(T0),
+        };
+        let r = render(&Event::BackupOverdue(b), BASE).unwrap();
+        assert_eq!(r.title, "Backup on time again: postgres");
+        assert!(r.markdown().contains("are on time again (last 2026-11-21 04:00 UTC); expected every 1d."));
+        let c = Certificate {
+            organization: "acme".into(),
+            service: svc("7", "api-gateway", Status::Operational),
+            subject: "api.acme.example".into(),
+            not_after: T0 + 90 * 86_400_000,
+            at: T0,
+            cleared_at: Some(T0),
+        };
+        let r = render(&Event::CertificateExpiring(c), BASE).unwrap();
+        assert_eq!(r.title, "Certificate renewed: api.acme.example");
+        assert!(r.markdown().ends_with("is valid until 2027-02-19 04:00 UTC.\n\nOrganization: acme"));
     }
 
     #[test]

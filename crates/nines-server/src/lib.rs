@@ -14,6 +14,7 @@ pub mod extract;
 pub mod ingest;
 pub mod maintenance;
 pub mod metrics;
+pub mod notify;
 pub mod openapi;
 pub mod probes;
 pub mod slo;
@@ -49,6 +50,8 @@ pub struct ServerConfig {
     pub checks_reload_every: Duration,
     /// How often the downtime worker looks for new transitions.
     pub downtime_every: Duration,
+    /// The notifier: intervals, links' base URL, the secrets' key, retries.
+    pub notify: notify::NotifyConfig,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +66,7 @@ impl Default for ServerConfig {
             slo_every: Duration::from_secs(60),
             checks_reload_every: Duration::from_secs(5),
             downtime_every: Duration::from_secs(2),
+            notify: notify::NotifyConfig::default(),
         }
     }
 }
@@ -87,6 +91,7 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     pub metrics: Arc<metrics::Metrics>,
     pub probes: Arc<probes::ProbeEngine>,
+    pub notifier: Arc<notify::Notifier>,
 }
 
 /// A running server: its address, and how to stop it.
@@ -148,6 +153,13 @@ pub async fn start(
         ready: Arc::new(AtomicBool::new(true)),
         metrics: Arc::new(metrics::Metrics::default()),
         probes: Arc::new(probes::ProbeEngine::new(store.clone(), clock.clone(), ingest.clone())),
+        notifier: Arc::new(notify::Notifier::new(
+            store.clone(),
+            clock.clone(),
+            config.notify.clone(),
+            &addr.to_string(),
+            &config.replica,
+        )),
     };
     tasks.push(tokio::spawn(workers::lead(
         store.clone(),
@@ -179,6 +191,7 @@ pub async fn start(
         config.downtime_every,
         stop_rx.clone(),
     )));
+    tasks.push(tokio::spawn(notify::run(state.notifier.clone(), state.leadership.clone(), stop_rx.clone())));
     tasks.push(tokio::spawn(probes::run_local(
         state.probes.clone(),
         clock.clone(),

@@ -147,6 +147,8 @@ pub async fn evaluate_burn_rates(
     let recent = crate::slo::bulk_recent(store, &subjects, None, now).await?;
     let active = store.active_alerts().await?;
     let mut changes = 0;
+    // what the notifier should know: (service, severity, on, rates, target)
+    let mut seen = Vec::new();
     for s in &subjects {
         let Some((initial, trs)) = recent.get(&s.id) else { continue };
         let p = crate::slo::policy_for(s, cfg);
@@ -157,6 +159,8 @@ pub async fn evaluate_burn_rates(
             rates.set(n, nines_core::slo::burn_rate(a, slo_t));
         }
         let alerts = nines_core::slo::burn_alerts(&rates);
+        seen.push((s, nines_notify::event::BurnSeverity::Page, alerts.page, rates, slo_t.percent()));
+        seen.push((s, nines_notify::event::BurnSeverity::Ticket, alerts.ticket, rates, slo_t.percent()));
         for (severity, on) in [("page", alerts.page), ("ticket", alerts.ticket)] {
             let key = ("service".to_string(), s.id.to_string(), severity.to_string());
             let was = active.contains_key(&key);
@@ -171,7 +175,53 @@ pub async fn evaluate_burn_rates(
             }
         }
     }
+    notify_burn_rates(store, &seen, now).await?;
     Ok(changes)
+}
+
+type BurnSeen<'a> =
+    (&'a nines_store::slo::SloSubject, nines_notify::event::BurnSeverity, bool, nines_core::slo::BurnRates, f64);
+
+/// Raise and clear the burn-rate notification conditions. Kept apart from
+/// the alert rows above so a crash between the two heals on the next pass.
+async fn notify_burn_rates(store: &Store, seen: &[BurnSeen<'_>], now: i64) -> nines_store::Result<()> {
+    let raised = store.raised_conditions("slo:").await?;
+    let key = |s: &nines_store::slo::SloSubject, sev: nines_notify::event::BurnSeverity| {
+        format!("slo:{}:{}", s.id, sev.as_str())
+    };
+    let keys: std::collections::HashSet<String> = seen.iter().map(|(s, sev, ..)| key(s, *sev)).collect();
+    let differs = seen.iter().any(|(s, sev, on, ..)| *on != raised.contains_key(&key(s, *sev)))
+        || raised.keys().any(|k| !keys.contains(k));
+    if !differs {
+        return Ok(());
+    }
+    // tags and status for routing and the message
+    let records: std::collections::HashMap<i64, nines_store::ServiceRecord> = store
+        .list_services(&nines_store::ServiceFilter::default())
+        .await?
+        .into_iter()
+        .map(|r| (r.view.id, r))
+        .collect();
+    let conditions: Vec<crate::notify::Condition> = seen
+        .iter()
+        .map(|(s, sev, on, rates, target)| {
+            let service = match records.get(&s.id) {
+                Some(r) => crate::notify::service_ref(r),
+                None => nines_notify::event::ServiceRef {
+                    id: s.id.to_string(),
+                    name: s.name.clone(),
+                    node_id: s.node_id.clone(),
+                    status: nines_core::Status::Unknown,
+                    criticality: s.criticality,
+                    tags: Vec::new(),
+                    url: None,
+                },
+            };
+            crate::notify::burn_condition(service, &s.organization, *sev, *on, *rates, *target, now)
+        })
+        .collect();
+    crate::notify::reconcile(store, "slo:", &conditions, now).await?;
+    Ok(())
 }
 
 /// The downtime worker: while leader, turn new transitions into downtimes
@@ -243,7 +293,15 @@ pub async fn process_downtimes(store: &Store, now: i64) -> nines_store::Result<u
             });
             all.extend(actions);
         }
-        let opened = store.apply_downtime_actions(&all, last, now).await?;
+        let opened = match store.apply_downtime_actions(&all, cursor, last, now).await {
+            Ok(o) => o,
+            Err(nines_store::Error::Conflict(why)) => {
+                // another replica got there first; what it did stands
+                tracing::warn!(%why, "downtime batch skipped");
+                return Ok(handled);
+            }
+            Err(e) => return Err(e),
+        };
         // the engine numbered what it opened -1, -2, … in order; the store
         // returns the real ids in the same order
         for d in open.iter_mut().filter(|d| d.id < 0) {

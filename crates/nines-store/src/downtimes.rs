@@ -11,7 +11,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::services::Conn;
-use crate::{Result, Store};
+use crate::{Error, Result, Store};
 
 /// A transition with what the downtime engine needs of its service.
 #[derive(Debug, Clone)]
@@ -251,11 +251,49 @@ impl Store {
             .unwrap_or(0))
     }
 
-    /// Apply the engine's actions for transitions up to `cursor`, in one
-    /// transaction with the cursor: each transition is handled once.
-    pub async fn apply_downtime_actions(&self, actions: &[Action], cursor: i64, now: Millis) -> Result<Vec<i64>> {
+    /// Apply the engine's actions for the transitions after `from` up to
+    /// `cursor`, in one transaction that moves the cursor from `from`: each
+    /// transition is handled once. Should the cursor have moved meanwhile (a
+    /// second replica believed itself leader for a moment: a paused process,
+    /// a clock jump), nothing is written and [`Error::Conflict`] says so.
+    pub async fn apply_downtime_actions(
+        &self,
+        actions: &[Action],
+        from: i64,
+        cursor: i64,
+        now: Millis,
+    ) -> Result<Vec<i64>> {
         let mut w = self.write_tx().await?;
         let conn: &mut Conn = &mut w.tx;
+        // compare-and-set first: on PostgreSQL the row lock also makes a
+        // concurrent batch wait here, then find the cursor moved
+        let moved = if from == 0 {
+            sqlx::query("INSERT INTO meta (key, value) VALUES ('downtime_cursor', $1) ON CONFLICT (key) DO NOTHING")
+                .bind(cursor.to_string())
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+                == 1
+                || sqlx::query("UPDATE meta SET value = $1 WHERE key = 'downtime_cursor' AND value = '0'")
+                    .bind(cursor.to_string())
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected()
+                    == 1
+        } else {
+            sqlx::query("UPDATE meta SET value = $1 WHERE key = 'downtime_cursor' AND value = $2")
+                .bind(cursor.to_string())
+                .bind(from.to_string())
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+                == 1
+        };
+        if !moved {
+            return Err(Error::Conflict(format!(
+                "the downtime cursor is no longer at {from}: another replica handled these transitions"
+            )));
+        }
         let mut opened = Vec::new();
         // ids the engine made up for downtimes it opened in this batch → real ids
         let mut real: Vec<(i64, i64)> = Vec::new();
@@ -264,6 +302,9 @@ impl Store {
         // log lines and member counts are written once per batch, not per action
         let mut lines: Vec<(i64, Millis, String)> = Vec::new();
         let mut joined: Vec<i64> = Vec::new();
+        // notification events, recorded after the whole batch so an opening
+        // lists the services that joined within the same batch
+        let mut notify: Vec<(i64, &str, Millis)> = Vec::new();
         for a in actions {
             match a {
                 Action::Open { subject, at } => {
@@ -280,6 +321,7 @@ impl Store {
                     real.push((temp, id));
                     temp -= 1;
                     opened.push(id);
+                    notify.push((id, "opened", *at));
                     lines.push((id, *at, log_line(a).unwrap_or_default()));
                     event(conn, *at, "downtime.opened", &subject.organization, id).await?;
                 }
@@ -322,6 +364,7 @@ impl Store {
                     .execute(&mut *conn)
                     .await?;
                     lines.push((id, *at, "Resolved: every service recovered".to_string()));
+                    notify.push((id, "resolved", *at));
                     let org: String = sqlx::query("SELECT organization FROM downtimes WHERE id = $1")
                         .bind(id)
                         .fetch_one(&mut *conn)
@@ -345,10 +388,9 @@ impl Store {
                 .await?;
         }
         log_many(conn, self.dialect, &lines).await?;
-        sqlx::query("INSERT INTO meta (key, value) VALUES ('downtime_cursor', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-            .bind(cursor.to_string())
-            .execute(&mut *conn)
-            .await?;
+        for (id, phase, at) in notify {
+            crate::notifications::downtime_event(conn, id, phase, at, now).await?;
+        }
         w.tx.commit().await?;
         Ok(opened)
     }
@@ -417,6 +459,7 @@ impl Store {
             log(&mut w.tx, id, at, &format!("Added to downtime: {}", m.name)).await?;
         }
         event(&mut w.tx, at, "downtime.opened", org, id).await?;
+        crate::notifications::downtime_event(&mut w.tx, id, "opened", at, now).await?;
         w.tx.commit().await?;
         Ok(id)
     }
@@ -451,6 +494,7 @@ impl Store {
                     .await?
                     .get(0);
                 event(&mut w.tx, at, "downtime.resolved", &org, id).await?;
+                crate::notifications::downtime_event(&mut w.tx, id, "resolved", at, now).await?;
             }
         }
         w.tx.commit().await?;

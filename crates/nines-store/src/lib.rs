@@ -21,6 +21,7 @@ mod health;
 mod keys;
 mod lease;
 pub mod maintenance;
+pub mod notifications;
 mod read;
 mod services;
 pub mod slo;
@@ -112,6 +113,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/sqlite/0005_downtimes.sql")),
     (6, include_str!("../migrations/sqlite/0006_maintenance.sql")),
     (7, include_str!("../migrations/sqlite/0007_certificates.sql")),
+    (8, include_str!("../migrations/sqlite/0008_notifications.sql")),
     (11, include_str!("../migrations/sqlite/0011_status_page.sql")),
     (12, include_str!("../migrations/sqlite/0012_ui_sessions.sql")),
 ];
@@ -123,6 +125,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/postgres/0005_downtimes.sql")),
     (6, include_str!("../migrations/postgres/0006_maintenance.sql")),
     (7, include_str!("../migrations/postgres/0007_certificates.sql")),
+    (8, include_str!("../migrations/postgres/0008_notifications.sql")),
     (11, include_str!("../migrations/postgres/0011_status_page.sql")),
     (12, include_str!("../migrations/postgres/0012_ui_sessions.sql")),
 ];

@@ -87,6 +87,15 @@ struct ServeArgs {
     /// Largest accepted request body.
     #[arg(long, env = "NINES_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     max_body_bytes: usize,
+    /// The base of links in notifications (https://nines.example.com);
+    /// default http://<listen address>.
+    #[arg(long, env = "NINES_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Seals notification channel secrets: 64 hex digits or a passphrase of
+    /// 16+ characters, the same on every replica; default the file
+    /// notify.key in the data dir, created on first start.
+    #[arg(long, env = "NINES_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -204,6 +213,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if args.stale_check_interval_seconds == 0 {
         bail!("--stale-check-interval-seconds must be at least 1");
     }
+    if let Some(u) = &args.public_url
+        && !(u.starts_with("http://") || u.starts_with("https://"))
+    {
+        bail!("--public-url must be an absolute http:// or https:// URL, got {u:?}");
+    }
     let url = database_url(&args.db)?;
     let store = Store::connect(&url).await.with_context(|| format!("opening database {}", redact(&url)))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -230,6 +244,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
         stale_check_every: Duration::from_secs(args.stale_check_interval_seconds),
         max_body_bytes: args.max_body_bytes,
         replica: format!("{}-{}", hostname(), std::process::id()),
+        notify: nines_server::notify::NotifyConfig {
+            public_url: args.public_url.clone(),
+            key: Some(
+                nines_server::notify::SecretKey::load(args.secret_key.as_deref(), &args.db.data_dir)
+                    .map_err(anyhow::Error::msg)?,
+            ),
+            ..Default::default()
+        },
         ..ServerConfig::default()
     };
     let running = nines_server::start(store.clone(), clock, config, listener).await?;

@@ -124,10 +124,10 @@ pub fn alerts(
         Event::CertificateExpiring(c) | Event::CertificateExpired(c) => {
             let mut l = base(&c.service);
             l.insert("subject".into(), c.subject.clone());
-            vec![one(l, c.at, firing_end)]
+            vec![one(l, c.at, c.cleared_at.unwrap_or(firing_end))]
         }
-        Event::BackupOverdue(b) => vec![one(base(&b.service), b.at, firing_end)],
-        Event::StorageCritical(s) => vec![one(base(&s.service), s.at, firing_end)],
+        Event::BackupOverdue(b) => vec![one(base(&b.service), b.at, b.cleared_at.unwrap_or(firing_end))],
+        Event::StorageCritical(s) => vec![one(base(&s.service), s.at, s.cleared_at.unwrap_or(firing_end))],
         Event::SloBurnRate(b) => {
             let mut l = base(&b.service);
             l.insert("slo_alert".into(), b.severity.as_str().into());

@@ -6,6 +6,7 @@ pub mod checks;
 pub mod downtimes;
 pub mod keys;
 pub mod maintenance;
+pub mod notifications;
 pub mod push;
 pub mod read;
 pub mod slo;
@@ -67,6 +68,7 @@ pub fn routes() -> Router<AppState> {
         .route("/metrics", get(metrics))
         .route("/api/v1/apikeys", get(keys::list).post(keys::create))
         .route("/api/v1/apikeys/{id}", axum::routing::delete(keys::revoke))
+        .merge(notifications::routes())
         .merge(crate::web::routes())
         .fallback(not_found)
 }
