@@ -44,8 +44,8 @@ awk -v n="$SERVICES" -v url="$URL/api/v1/health/report" -v key="$KEY" 'BEGIN {
     printf "url = \"%s\"\nheader = \"X-API-Key: %s\"\nheader = \"Content-Type: application/json\"\n", url, key;
     printf "data = \"{\\\"service\\\":\\\"svc-%05d\\\",\\\"status\\\":\\\"%s\\\"%s}\"\noutput = \"/dev/null\"\nnext\n", i, st[i % 10 + 1], node;
   }
-}' > "$DATA/seed.cfg"
-curl -s --parallel --parallel-max 8 -K "$DATA/seed.cfg"
+}' | sed '$d' > "$DATA/seed.cfg"   # no "next" after the last request
+curl -s --no-progress-meter --parallel --parallel-max 8 -K "$DATA/seed.cfg"
 COUNT=$(curl -sf -H "X-API-Key: $KEY" "$URL/api/v1/services" | grep -o '"id":' | wc -l)
 echo "services known: $COUNT"
 sleep 2
