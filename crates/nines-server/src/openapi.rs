@@ -66,6 +66,14 @@ impl Modify for ApiKeyAuth {
         api::keys::list,
         api::keys::create,
         api::keys::revoke,
+        api::inventory::register,
+        api::inventory::list_clusters,
+        api::inventory::put_artifacts,
+        api::inventory::list_artifacts,
+        api::inventory::put_apps,
+        api::inventory::list_apps,
+        api::inventory::put_hosts,
+        api::inventory::list_hosts,
     ),
     modifiers(&ApiKeyAuth)
 )]

@@ -17,6 +17,7 @@ mod backup;
 pub mod checks;
 pub mod downtimes;
 mod health;
+pub mod inventory;
 mod keys;
 mod lease;
 pub mod maintenance;
@@ -108,6 +109,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/sqlite/0004_checks.sql")),
     (5, include_str!("../migrations/sqlite/0005_downtimes.sql")),
     (6, include_str!("../migrations/sqlite/0006_maintenance.sql")),
+    (10, include_str!("../migrations/sqlite/0010_inventory.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -116,6 +118,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/postgres/0004_checks.sql")),
     (5, include_str!("../migrations/postgres/0005_downtimes.sql")),
     (6, include_str!("../migrations/postgres/0006_maintenance.sql")),
+    (10, include_str!("../migrations/postgres/0010_inventory.sql")),
 ];
 
 impl Store {

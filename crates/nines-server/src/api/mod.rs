@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod checks;
 pub mod downtimes;
+pub mod inventory;
 pub mod keys;
 pub mod maintenance;
 pub mod push;
@@ -63,6 +64,7 @@ pub fn routes() -> Router<AppState> {
         .route("/metrics", get(metrics))
         .route("/api/v1/apikeys", get(keys::list).post(keys::create))
         .route("/api/v1/apikeys/{id}", axum::routing::delete(keys::revoke))
+        .merge(inventory::routes())
         .merge(crate::web::routes())
         .fallback(not_found)
 }
