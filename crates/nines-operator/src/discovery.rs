@@ -1051,3 +1051,50 @@ pub async fn run_discovery(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
 pub fn service_names(ctx: &Ctx) -> BTreeSet<String> {
     ctx.known_services().into_iter().map(|s| s.service).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(ns: &str, name: &str, group: Option<&str>, display: &str) -> StatusService {
+        let mut s = StatusService::new(
+            name,
+            StatusServiceSpec {
+                service_name: "svc".into(),
+                display_name: display.into(),
+                display_description: format!("{name} description"),
+                group: group.map(String::from),
+            },
+        );
+        s.metadata.namespace = Some(ns.into());
+        s
+    }
+
+    #[test]
+    fn group_request_lists_its_members_only() {
+        let mut g = StatusServiceGroup::new(
+            "main",
+            StatusServiceGroupSpec { display_name: "Main group".into(), display_description: "the main one".into() },
+        );
+        g.metadata.namespace = Some("ops".into());
+        let members = [
+            member("shop", "web", Some("main"), "Web shop"),
+            member("blog", "api", Some("main"), ""),
+            member("shop", "db", Some("other"), "DB"),
+            member("shop", "cache", None, "Cache"),
+        ];
+        let req = group_request(&g, "acme/k8s/prod/c1", &members);
+        assert_eq!(req.display_name, "Main group");
+        assert_eq!(req.description, "the main one");
+        let got: Vec<(&str, &str)> =
+            req.services.iter().map(|m| (m.service.as_str(), m.display_name.as_str())).collect();
+        assert_eq!(got, [("status-shop-web", "Web shop"), ("status-blog-api", "api")]);
+        assert!(req.services.iter().all(|m| m.node_id == "acme/k8s/prod/c1"));
+        let body = serde_json::to_value(&req).unwrap();
+        assert_eq!(body["services"][0]["description"], "web description");
+        assert_eq!(body["displayName"], "Main group");
+        // a group without a display name shows its name
+        g.spec.display_name.clear();
+        assert_eq!(group_request(&g, "a/b/c/d", &[]).display_name, "main");
+    }
+}
