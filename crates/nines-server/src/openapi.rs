@@ -47,6 +47,10 @@ impl Modify for ApiKeyAuth {
         api::slo::tiers,
         api::slo::list_config,
         api::slo::set_config,
+        api::certificates::report,
+        api::certificates::list,
+        api::certificates::detail,
+        api::certificates::delete,
         api::maintenance::create,
         api::maintenance::list,
         api::maintenance::delete,
@@ -74,6 +78,10 @@ impl Modify for ApiKeyAuth {
         api::inventory::list_apps,
         api::inventory::put_hosts,
         api::inventory::list_hosts,
+        crate::web::public::admin::put_group,
+        crate::web::public::admin::list_groups,
+        crate::web::public::admin::delete_group,
+        crate::web::public::admin::put_public,
     ),
     modifiers(&ApiKeyAuth)
 )]

@@ -55,29 +55,70 @@ fn timeslices_of(s: &SloSubject) -> Option<(i64, f64)> {
     }
 }
 
+/// Time that does not count towards the SLA: maintenance windows that do not
+/// count, and the time a service spent in a downtime classified as not
+/// counting (`countsTowardsSla: false`, with its excluded reason).
+#[derive(Debug, Default)]
+pub struct Exclusions {
+    windows: Vec<nines_store::maintenance::MaintenanceRow>,
+    downtimes: HashMap<i64, Vec<Span>>,
+}
+
+impl Exclusions {
+    pub async fn load(store: &Store, organization: Option<&str>) -> nines_store::Result<Exclusions> {
+        let windows = store.list_maintenance(organization).await?;
+        let mut downtimes: HashMap<i64, Vec<Span>> = HashMap::new();
+        for (service, from, to) in store.excluded_downtime_spans(organization).await? {
+            downtimes.entry(service).or_default().push(Span { from, to: to.unwrap_or(Millis::MAX) });
+        }
+        Ok(Exclusions { windows, downtimes })
+    }
+
+    /// The excluded spans of `s` within `w`, merged and sorted.
+    pub fn spans_for(&self, s: &SloSubject, w: Span) -> Vec<Span> {
+        let mut all =
+            if self.windows.is_empty() { Vec::new() } else { crate::maintenance::excluded_spans(&self.windows, s, w) };
+        if let Some(d) = self.downtimes.get(&s.id) {
+            all.extend(
+                d.iter().map(|x| Span { from: x.from.max(w.from), to: x.to.min(w.to) }).filter(|x| x.from < x.to),
+            );
+            all.sort_by_key(|x| x.from);
+            let mut merged: Vec<Span> = Vec::with_capacity(all.len());
+            for x in all {
+                match merged.last_mut() {
+                    Some(l) if x.from <= l.to => l.to = l.to.max(x.to),
+                    _ => merged.push(x),
+                }
+            }
+            all = merged;
+        }
+        all
+    }
+}
+
 /// A service's accounting over `w` under its budgeting method, with the
-/// time of maintenance windows that do not count excluded.
+/// excluded time ([`Exclusions`]) left out.
 pub async fn service_accounting(
     store: &Store,
     s: &SloSubject,
     w: Span,
     cfg: &SloConfig,
 ) -> nines_store::Result<Accounting> {
-    let windows = store.list_maintenance(Some(&s.organization)).await?;
-    accounting_with(store, s, w, cfg, &windows).await
+    let ex = Exclusions::load(store, Some(&s.organization)).await?;
+    accounting_with(store, s, w, cfg, &ex).await
 }
 
-/// [`service_accounting`] with the maintenance windows already loaded.
+/// [`service_accounting`] with the exclusions already loaded.
 async fn accounting_with(
     store: &Store,
     s: &SloSubject,
     w: Span,
     cfg: &SloConfig,
-    windows: &[nines_store::maintenance::MaintenanceRow],
+    ex: &Exclusions,
 ) -> nines_store::Result<Accounting> {
     let p = policy_for(s, cfg);
     let (initial, trs) = store.timeline_window(s.id, w).await?;
-    let excluded = crate::maintenance::excluded_spans(windows, s, w);
+    let excluded = ex.spans_for(s, w);
     Ok(match timeslices_of(s) {
         Some((ms, t)) => slo::timeslices(initial, &trs, w, s.created_at, &p, ms, t),
         None if excluded.is_empty() => durations(initial, &trs, w, s.created_at).classify(&p),
@@ -336,13 +377,13 @@ pub struct Bulk {
 pub async fn bulk(store: &Store, organization: Option<&str>, w: Span, cfg: &SloConfig) -> nines_store::Result<Bulk> {
     let subjects = store.slo_subjects(organization).await?;
     let d = bulk_durations(store, &subjects, organization, w).await?;
-    let windows = store.list_maintenance(organization).await?;
+    let ex = Exclusions::load(store, organization).await?;
     let mut items = Vec::with_capacity(subjects.len());
     for s in subjects {
-        // timeslice objectives and maintenance need the timeline itself
-        let in_maintenance = !windows.is_empty() && !crate::maintenance::excluded_spans(&windows, &s, w).is_empty();
-        let acc = if timeslices_of(&s).is_some() || in_maintenance {
-            accounting_with(store, &s, w, cfg, &windows).await?
+        // timeslice objectives and excluded time need the timeline itself
+        let excluded = !ex.spans_for(&s, w).is_empty();
+        let acc = if timeslices_of(&s).is_some() || excluded {
+            accounting_with(store, &s, w, cfg, &ex).await?
         } else {
             d.get(&s.id).copied().unwrap_or_default().classify(&policy_for(&s, cfg))
         };
@@ -554,32 +595,58 @@ pub async fn daily_series(
             d += DAY_MS;
         }
     }
+    let ex = Exclusions::load(store, Some(&s.organization)).await?;
     let mut out = Vec::with_capacity(days as usize);
     let mut d = first;
     while d <= today {
         let dur = by_day.get(&d).copied().unwrap_or(StatusDurations { absent_ms: DAY_MS, ..Default::default() });
-        let acc = dur.classify(&p);
-        let status = if acc.counted_ms() == 0 {
-            Status::Unknown
-        } else if dur.down_ms > 0 || acc.bad_ms > 0 {
-            Status::Down
-        } else if dur.degraded_ms > 0 {
-            Status::Degraded
+        let day = Span { from: d, to: (d + DAY_MS).min(now) };
+        // a day with excluded time (or a timeslice objective) is figured the
+        // way every other window is, so the series and the window agree
+        let acc = if day.from < day.to && (timeslices_of(s).is_some() || !ex.spans_for(s, day).is_empty()) {
+            accounting_with(store, s, day, cfg, &ex).await?
         } else {
-            Status::Operational
+            dur.classify(&p)
         };
-        out.push(DayPoint {
-            day: rfc3339(d)[..10].to_string(),
-            availability: ratio_percent(&acc),
-            good_seconds: acc.good_ms as f64 / 1000.0,
-            bad_seconds: acc.bad_ms as f64 / 1000.0,
-            excluded_seconds: acc.excluded_ms as f64 / 1000.0,
-            is_final: d + DAY_MS + cfg.settle_ms <= now,
-            status,
-        });
+        out.push(day_point_with(d, &dur, acc, now, cfg));
         d += DAY_MS;
     }
     Ok(out)
+}
+
+/// One day of a daily series from the day's time per status (a final day
+/// result, or the timeline for days not final yet). The daily series and
+/// the public status page's bars both come from here.
+pub fn day_point(day: Millis, dur: &StatusDurations, p: &Policy, now: Millis, cfg: &SloConfig) -> DayPoint {
+    day_point_with(day, dur, dur.classify(p), now, cfg)
+}
+
+/// [`day_point`] with the day's accounting already made (a day with excluded
+/// time is accounted over the timeline, see [`daily_series`]).
+pub fn day_point_with(day: Millis, dur: &StatusDurations, acc: Accounting, now: Millis, cfg: &SloConfig) -> DayPoint {
+    DayPoint {
+        day: rfc3339(day)[..10].to_string(),
+        availability: ratio_percent(&acc),
+        good_seconds: acc.good_ms as f64 / 1000.0,
+        bad_seconds: acc.bad_ms as f64 / 1000.0,
+        excluded_seconds: acc.excluded_ms as f64 / 1000.0,
+        is_final: day + DAY_MS + cfg.settle_ms <= now,
+        status: day_status(dur, &acc),
+    }
+}
+
+/// Worst status of a day: DOWN if any bad time, else DEGRADED, else
+/// OPERATIONAL; UNKNOWN when no time counted.
+pub fn day_status(dur: &StatusDurations, acc: &Accounting) -> Status {
+    if acc.counted_ms() == 0 {
+        Status::Unknown
+    } else if dur.down_ms > 0 || acc.bad_ms > 0 {
+        Status::Down
+    } else if dur.degraded_ms > 0 {
+        Status::Degraded
+    } else {
+        Status::Operational
+    }
 }
 
 /// Parse a window: `30d`, `24h`, `90m`, `today`, `yesterday`, `month`

@@ -1,0 +1,872 @@
+//! The dashboard's pages. Each one asks the JSON API's own handlers (or the
+//! store and engine functions they use) for its data with the caller's key,
+//! so scoping and figures are the API's, then writes HTML.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use nines_core::Status;
+use nines_core::clock::rfc3339;
+use nines_core::wire::{HierarchyNode, ServiceView};
+use nines_store::ServiceFilter;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::time::Instant;
+
+use super::chart::{RtPoint, response_time_chart_svg};
+use super::widgets::{self, bytes, counts, duration, label, live_status, opt_time, percent, status_label, time};
+use super::{Head, Nav, Page, UiCaller, UiError, html, layout, same_origin, see_other};
+use crate::AppState;
+use crate::api::{checks as checks_api, downtimes as dt_api, maintenance as mw_api, read, slo as slo_api};
+use crate::error::ApiError;
+use crate::web::html::esc;
+
+fn q(s: String) -> RawQuery {
+    RawQuery(Some(s))
+}
+
+fn status_of(v: &Value) -> Status {
+    v.as_str().and_then(|s| s.parse().ok()).unwrap_or(Status::Unknown)
+}
+
+// ---------------------------------------------------------------- hierarchy
+
+pub async fn tree(State(s): State<AppState>, ui: UiCaller) -> Page {
+    let t0 = Instant::now();
+    // the cursor first: a change after it reaches the page live
+    let cursor = s.store.latest_transition_id().await?;
+    let filter = ServiceFilter { organization: ui.caller.scope.as_option().map(str::to_string), ..Default::default() };
+    let mut recs = s.store.list_services(&filter).await?;
+    read::overlay_maintenance(&s, &mut recs).await?;
+    let tree = read::build_tree(&recs);
+    let views: HashMap<i64, &ServiceView> = recs.iter().map(|r| (r.view.id, &r.view)).collect();
+    let mut b = String::with_capacity(256 * recs.len() + 4096);
+    b.push_str(r#"<h1>Hierarchy</h1><p class="hint">Organization, platform, environment, cluster, service. Open a level with Enter or Space; services pushed without a nodeId sit under the red <strong>unknown</strong> node.</p>"#);
+    if tree.is_empty() {
+        b.push_str(r#"<p class="empty">No services yet. Register some with <code>nines apply</code> or push a health report.</p>"#);
+    } else {
+        b.push_str(r#"<div class="toolbar"><button type="button" data-tree="open">Expand all</button> <button type="button" data-tree="close">Collapse all</button></div><ul class="tree" aria-label="Hierarchy">"#);
+        for org in &tree {
+            node(&mut b, org, &views);
+        }
+        b.push_str("</ul>");
+    }
+    let head = Head { title: "Hierarchy", nav: Nav::Tree, caller: Some(&ui), live_after: Some(cursor) };
+    Ok(html(layout(&head, &b), t0))
+}
+
+fn node(b: &mut String, n: &HierarchyNode, views: &HashMap<i64, &ServiceView>) {
+    let open = if n.level == "organization" { " open" } else { "" };
+    let _ = write!(
+        b,
+        r#"<li class="node"><details data-path="{p}"{open}><summary><span class="level">{lvl}</span> <span class="name">{name}</span>"#,
+        p = esc(&n.path),
+        lvl = esc(&n.level),
+        name = esc(&n.name),
+    );
+    if n.flagged {
+        b.push_str(&label("unknown", "⚠", "missing nodeId: fix the push source"));
+    }
+    let _ = write!(
+        b,
+        r#" <span class="counts" data-live="node:{}">{}</span></summary><ul>"#,
+        esc(&n.path),
+        counts(&n.counts)
+    );
+    for c in &n.children {
+        node(b, c, views);
+    }
+    for sref in &n.services {
+        let (st, shown) = match views.get(&sref.id) {
+            Some(v) => (v.status, v.display_name.as_deref().unwrap_or(&v.service)),
+            None => (Status::Unknown, sref.service.as_str()),
+        };
+        let _ = write!(
+            b,
+            r#"<li class="svc"><a href="/ui/services/{id}">{name}</a> {st}</li>"#,
+            id = sref.id,
+            name = esc(shown),
+            st = live_status(sref.id, st)
+        );
+    }
+    b.push_str("</ul></details></li>");
+}
+
+// ---------------------------------------------------------------- service
+
+pub async fn service(State(s): State<AppState>, ui: UiCaller, Path(id): Path<String>) -> Page {
+    let t0 = Instant::now();
+    let c = &ui.caller;
+    let cursor = s.store.latest_transition_id().await?;
+    let now = s.clock.now_ms();
+    let from = rfc3339(now - 30 * 86_400_000);
+    let d = read::get_service(State(s.clone()), c.clone(), Path(id.clone()), q(format!("from={from}"))).await?.0;
+    let slo = slo_api::service_slo(State(s.clone()), c.clone(), Path(id.clone()), RawQuery(None)).await?.0;
+    let daily = slo_api::service_daily(State(s.clone()), c.clone(), Path(id.clone()), q("days=30".into())).await?.0;
+    let checks = checks_api::list(State(s.clone()), c.clone(), q(format!("serviceId={}", d.service.id))).await?.0;
+    let v = &d.service;
+    let mut b = String::with_capacity(32 * 1024);
+    let _ = write!(
+        b,
+        r#"<p class="crumbs"><a href="/ui">Hierarchy</a> › {}</p><h1>{} {}</h1>"#,
+        esc(&v.node_id),
+        esc(v.display_name.as_deref().unwrap_or(&v.service)),
+        live_status(v.id, v.status)
+    );
+    if let Some(m) = &v.message {
+        let _ = write!(b, r#"<p class="message">{}</p>"#, esc(m));
+    }
+    b.push_str(r#"<div class="grid"><section class="box" aria-labelledby="facts-h"><h2 id="facts-h">Service</h2><dl class="facts">"#);
+    let tags = if v.tags.is_empty() {
+        "—".to_string()
+    } else {
+        v.tags.iter().map(|t| esc(t).to_string()).collect::<Vec<_>>().join(", ")
+    };
+    for (k, val) in [
+        ("Name", esc(&v.service).to_string()),
+        ("Organization", esc(&v.organization).to_string()),
+        (
+            "Node",
+            if v.node_flagged {
+                format!("{} {}", esc(&v.node_id), label("unknown", "⚠", "missing nodeId"))
+            } else {
+                esc(&v.node_id).to_string()
+            },
+        ),
+        ("Kind", esc(&v.kind).to_string()),
+        ("Criticality", format!("{} (tier-{})", v.criticality.as_str(), v.tier)),
+        ("SLA group", esc(v.sla_group.as_deref().unwrap_or("—")).to_string()),
+        ("Tags", tags),
+        ("Source", esc(&v.source).to_string()),
+        ("Last report", opt_time(v.last_seen.as_deref())),
+    ] {
+        let _ = write!(b, "<dt>{k}</dt><dd>{val}</dd>");
+    }
+    b.push_str("</dl></section>");
+    slo_box(&mut b, &slo);
+    b.push_str("</div>");
+
+    let series: Vec<(String, Option<f64>)> = daily.days.iter().map(|p| (p.day.clone(), p.availability)).collect();
+    b.push_str(r#"<section aria-labelledby="daily-h"><h2 id="daily-h">Daily availability, last 30 days</h2><figure class="chart">"#);
+    b.push_str(&nines_report::availability_chart_svg(&series, slo.sla_target, 760, 220));
+    b.push_str("</figure></section>");
+
+    if d.backup.is_some() || d.storage.is_some() {
+        b.push_str(r#"<div class="grid">"#);
+        if let Some(bk) = &d.backup {
+            b.push_str(r#"<section class="box" aria-labelledby="bk-h"><h2 id="bk-h">Backup</h2><dl class="facts">"#);
+            let _ = write!(
+                b,
+                "<dt>State</dt><dd>{}</dd><dt>Last backup</dt><dd>{}</dd><dt>Last status</dt><dd>{}</dd><dt>Last success</dt><dd>{}</dd><dt>Max age</dt><dd>{} days</dd><dt>Schedule</dt><dd>{}</dd><dt>Size</dt><dd>{}</dd>",
+                overdue_label(bk.overdue, bk.expected),
+                opt_time(bk.last_backup.as_deref()),
+                esc(bk.last_status.as_deref().unwrap_or("—")),
+                opt_time(bk.last_success.as_deref()),
+                bk.max_age_days,
+                esc(bk.schedule.as_deref().unwrap_or("—")),
+                bk.size_bytes.map(bytes).unwrap_or_else(|| "—".into())
+            );
+            b.push_str("</dl></section>");
+        }
+        if let Some(st) = &d.storage {
+            b.push_str(r#"<section class="box" aria-labelledby="st-h"><h2 id="st-h">Storage</h2><dl class="facts">"#);
+            let _ = write!(
+                b,
+                "<dt>Free</dt><dd>{:.1} % {}</dd><dt>Used</dt><dd>{} of {}</dd><dt>Type</dt><dd>{}</dd><dt>Mount</dt><dd>{}</dd><dt>Reported</dt><dd>{}</dd><dt>Used by</dt><dd>{}</dd>",
+                st.free_percent,
+                widgets::storage_label(st.level),
+                st.used_bytes.map(bytes).unwrap_or_else(|| "—".into()),
+                st.allocated_bytes.map(bytes).unwrap_or_else(|| "—".into()),
+                esc(st.storage_type.as_deref().unwrap_or("—")),
+                esc(st.mount_path.as_deref().unwrap_or("—")),
+                opt_time(st.reported_at.as_deref()),
+                linked(&st.used_by, &HashMap::new())
+            );
+            b.push_str("</dl></section>");
+        }
+        b.push_str("</div>");
+    }
+
+    b.push_str(r#"<section aria-labelledby="checks-h"><h2 id="checks-h">Checks</h2>"#);
+    if checks.is_empty() {
+        b.push_str(r#"<p class="empty">No checks: this service's status comes from pushes or the operator.</p>"#);
+    }
+    for chk in &checks {
+        let det = checks_api::detail(State(s.clone()), c.clone(), Path(chk.id.clone())).await?.0;
+        check_section(&mut b, &det);
+    }
+    b.push_str("</section>");
+
+    let _ = write!(
+        b,
+        r#"<section aria-labelledby="tl-h"><h2 id="tl-h">Status timeline</h2><p>{} changes in the last 30 days{}.</p>"#,
+        d.timeline.len(),
+        if d.timeline.len() > 50 { "; the latest 50" } else { "" }
+    );
+    if !d.timeline.is_empty() {
+        b.push_str(r#"<table><thead><tr><th scope="col">When</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Cause</th></tr></thead><tbody>"#);
+        for t in d.timeline.iter().rev().take(50) {
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                time(&t.at),
+                status_label(t.from),
+                status_label(t.to),
+                esc(&t.cause)
+            );
+        }
+        b.push_str("</tbody></table>");
+    }
+    b.push_str("</section>");
+    let title = v.service.clone();
+    let head = Head { title: &title, nav: Nav::Tree, caller: Some(&ui), live_after: Some(cursor) };
+    Ok(html(layout(&head, &b), t0))
+}
+
+fn budget_label(state: &str) -> String {
+    match state {
+        "ok" => label("ok", "✔", "budget ok"),
+        "warning" => label("warn", "▲", "budget warning"),
+        "critical" => label("bad", "✖", "budget critical"),
+        _ => label("bad", "✖", "budget exhausted"),
+    }
+}
+
+fn condition_labels(conds: &[nines_core::slo::Condition]) -> String {
+    if conds.is_empty() {
+        return label("ok", "✔", "no condition");
+    }
+    conds
+        .iter()
+        .map(|c| {
+            let name = serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            if name == "SLO_WARNING" { label("warn", "▲", &name) } else { label("bad", "✖", &name) }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The SLO/SLA box of a service (release notes: "SLO/SLA Status Box").
+fn slo_box(b: &mut String, r: &crate::slo::SloReport) {
+    let bud = &r.error_budget.budget;
+    let state = serde_json::to_value(bud.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let _ = write!(
+        b,
+        r#"<section class="box slo" aria-labelledby="slo-h"><h2 id="slo-h">SLO / SLA</h2><p class="big">{} <span class="sub">availability, {}</span></p><dl class="facts"><dt>SLO target</dt><dd>{}</dd><dt>SLA target</dt><dd>{}</dd><dt>Error budget</dt><dd>{} left of {} ({:.1} % used) {}</dd>"#,
+        percent(r.availability),
+        esc(&r.window.label),
+        percent(Some(r.slo_target)),
+        percent(Some(r.sla_target)),
+        duration(bud.remaining_seconds),
+        duration(bud.total_seconds),
+        if bud.consumed_percent.is_finite() { bud.consumed_percent } else { 100.0 },
+        budget_label(&state)
+    );
+    if let Some(tte) = r.error_budget.time_to_exhaustion_seconds {
+        let _ = write!(b, "<dt>Budget gone in</dt><dd>{} at the last hour's rate</dd>", duration(tte));
+    }
+    // shortest window first, as the engine lists them
+    let rates = serde_json::to_value(r.burn_rates).unwrap_or(Value::Null);
+    let shown: Vec<String> = nines_core::slo::BURN_WINDOWS
+        .iter()
+        .filter_map(|(k, _)| rates[*k].as_f64().map(|x| format!("{k} {x:.2}×")))
+        .collect();
+    let _ = write!(
+        b,
+        "<dt>Burn rate</dt><dd>{}{}</dd><dt>Conditions</dt><dd>{}</dd>",
+        if shown.is_empty() { "—".to_string() } else { shown.join(", ") },
+        if r.alerts.page {
+            format!(" {}", label("bad", "✖", "page"))
+        } else if r.alerts.ticket {
+            format!(" {}", label("warn", "▲", "ticket"))
+        } else {
+            String::new()
+        },
+        condition_labels(&r.conditions)
+    );
+    if let Some(t) = &r.tier {
+        let _ = write!(
+            b,
+            "<dt>Tier</dt><dd>tier-{} ({}): respond within {}, resolve within {}</dd>",
+            t.tier,
+            t.criticality.as_str(),
+            duration(t.response_minutes as f64 * 60.0),
+            duration(t.resolution_minutes as f64 * 60.0)
+        );
+    }
+    b.push_str("</dl></section>");
+}
+
+fn check_section(b: &mut String, det: &checks_api::CheckDetail) {
+    let c = &det.check;
+    let _ = write!(b, r#"<article class="check"><h3>{} <span class="sub">{}</span></h3>"#, esc(&c.name), esc(&c.kind));
+    if !c.states.is_empty() {
+        b.push_str(r#"<table><thead><tr><th scope="col">Location</th><th scope="col">Status</th><th scope="col">Last run</th><th scope="col">Outcome</th><th scope="col">Message</th><th scope="col">Failures in a row</th></tr></thead><tbody>"#);
+        for st in &c.states {
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&st.location),
+                status_label(st.status),
+                time(&st.last_run),
+                esc(&st.last_outcome),
+                esc(&st.last_message),
+                st.consecutive_failures
+            );
+        }
+        b.push_str("</tbody></table>");
+    }
+    let points: Vec<RtPoint> = det
+        .recent
+        .iter()
+        .rev()
+        .map(|r| RtPoint {
+            label: r.at.get(..19).unwrap_or(&r.at).replace('T', " "),
+            total_ms: r.total_ms,
+            first_byte_ms: r.first_byte_ms,
+            up: r.outcome == "up",
+        })
+        .collect();
+    b.push_str(r#"<figure class="chart">"#);
+    b.push_str(&response_time_chart_svg(&points, 760, 200));
+    b.push_str("</figure>");
+    if !det.recent.is_empty() {
+        b.push_str(r#"<details class="runs"><summary>Recent runs with timings per phase</summary><table><thead><tr><th scope="col">When</th><th scope="col">Outcome</th><th scope="col">HTTP</th><th scope="col">DNS ms</th><th scope="col">Connect ms</th><th scope="col">TLS ms</th><th scope="col">First byte ms</th><th scope="col">Total ms</th><th scope="col">Message</th></tr></thead><tbody>"#);
+        let ms = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "—".into());
+        for r in det.recent.iter().take(20) {
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td></tr>",
+                time(&r.at),
+                outcome_label(&r.outcome),
+                r.http_status.map(|h| h.to_string()).unwrap_or_else(|| "—".into()),
+                ms(r.dns_ms),
+                ms(r.connect_ms),
+                ms(r.tls_ms),
+                ms(r.first_byte_ms),
+                r.total_ms,
+                esc(&match &r.error {
+                    Some(e) => format!("{e}: {}", r.message),
+                    None => r.message.clone(),
+                })
+            );
+        }
+        b.push_str("</tbody></table></details>");
+    }
+    if det.failures.is_empty() {
+        b.push_str(r#"<p class="hint">No failures recorded.</p>"#);
+    } else {
+        b.push_str(r#"<h4>Recent failures</h4><ul class="failures">"#);
+        for f in &det.failures {
+            let _ = write!(
+                b,
+                "<li>{} {} at {}: <span class=\"msg\">{}</span>{}{}</li>",
+                time(&f.at),
+                outcome_label(&f.outcome),
+                esc(&f.location),
+                esc(&match &f.error {
+                    Some(e) => format!("{e}: {}", f.message),
+                    None => f.message.clone(),
+                }),
+                f.http_status.map(|h| format!(" (HTTP {h})")).unwrap_or_default(),
+                f.total_ms.map(|t| format!(", {t:.1} ms")).unwrap_or_default()
+            );
+        }
+        b.push_str("</ul>");
+    }
+    b.push_str("</article>");
+}
+
+fn outcome_label(o: &str) -> String {
+    match o {
+        "up" => label("ok", "✔", "up"),
+        "degraded" => label("warn", "▲", "degraded"),
+        other => label("bad", "✖", other),
+    }
+}
+
+fn overdue_label(overdue: bool, expected: bool) -> String {
+    if overdue {
+        label("bad", "✖", "Stale (overdue)")
+    } else if expected {
+        label("ok", "✔", "Current")
+    } else {
+        label("muted", "–", "Not required")
+    }
+}
+
+/// Linked services: display name, linked to the service page when known.
+fn linked(list: &[nines_core::wire::LinkedService], ids: &HashMap<String, i64>) -> String {
+    if list.is_empty() {
+        return "—".into();
+    }
+    list.iter()
+        .map(|l| {
+            let shown = l.display_name.as_deref().unwrap_or(&l.name);
+            match ids.get(&l.name) {
+                Some(id) => format!(r#"<a href="/ui/services/{id}">{}</a>"#, esc(shown)),
+                None => esc(shown).to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+// ---------------------------------------------------------------- backups, storage
+
+pub async fn backups(State(s): State<AppState>, ui: UiCaller) -> Page {
+    let t0 = Instant::now();
+    let mut items = read::backups(State(s.clone()), ui.caller.clone(), RawQuery(None)).await?.0.items;
+    items.sort_by(|a, b| b.overdue.cmp(&a.overdue).then_with(|| a.service.cmp(&b.service)));
+    let overdue = items.iter().filter(|i| i.overdue).count();
+    let mut b = String::new();
+    let _ = write!(
+        b,
+        r#"<h1>Backups</h1><p>{} services with backups, {} overdue. A backup is overdue (stale) when no successful backup arrived within its maximum age.</p>"#,
+        items.len(),
+        overdue
+    );
+    if items.is_empty() {
+        b.push_str(r#"<p class="empty">No service expects backups. Set <code>operations.backup.expected: true</code> or push to <code>/api/v1/backup/report</code>.</p>"#);
+    } else {
+        b.push_str(r#"<table><thead><tr><th scope="col">Service</th><th scope="col">Node</th><th scope="col">State</th><th scope="col">Last backup</th><th scope="col">Last status</th><th scope="col">Last success</th><th scope="col">Max age</th><th scope="col">Schedule</th><th scope="col">Size</th></tr></thead><tbody>"#);
+        for i in &items {
+            let _ = write!(
+                b,
+                r#"<tr><td><a href="/ui/services/{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} d</td><td>{}</td><td>{}</td></tr>"#,
+                i.id,
+                esc(&i.service),
+                esc(&i.node_id),
+                overdue_label(i.overdue, i.expected),
+                opt_time(i.last_backup.as_deref()),
+                esc(i.last_status.as_deref().unwrap_or("—")),
+                opt_time(i.last_success.as_deref()),
+                i.max_age_days,
+                esc(i.schedule.as_deref().unwrap_or("—")),
+                i.size_bytes.map(bytes).unwrap_or_else(|| "—".into())
+            );
+        }
+        b.push_str("</tbody></table>");
+    }
+    let head = Head { title: "Backups", nav: Nav::Backups, caller: Some(&ui), live_after: None };
+    Ok(html(layout(&head, &b), t0))
+}
+
+pub async fn storage(State(s): State<AppState>, ui: UiCaller) -> Page {
+    let t0 = Instant::now();
+    let mut items = read::storage(State(s.clone()), ui.caller.clone(), RawQuery(None)).await?.0.items;
+    items.sort_by(|a, b| a.free_percent.total_cmp(&b.free_percent).then_with(|| a.service.cmp(&b.service)));
+    let filter = ServiceFilter { organization: ui.caller.scope.as_option().map(str::to_string), ..Default::default() };
+    let ids: HashMap<String, i64> = if items.iter().any(|i| !i.used_by.is_empty()) {
+        s.store.list_services(&filter).await?.into_iter().map(|r| (r.view.service, r.view.id)).collect()
+    } else {
+        HashMap::new()
+    };
+    let mut b =
+        String::from(r#"<h1>Storage</h1><p>Disk usage of database, cache and storage services, fullest first.</p>"#);
+    let _ = write!(
+        b,
+        r#"<table class="legend"><caption>Storage status levels</caption><thead><tr><th scope="col">Free space</th><th scope="col">Status</th><th scope="col">Colour</th></tr></thead><tbody><tr><td>&gt; 30 %</td><td>{}</td><td>Green</td></tr><tr><td>10–30 %</td><td>{}</td><td>Yellow</td></tr><tr><td>&lt; 10 %</td><td>{}</td><td>Red</td></tr></tbody></table>"#,
+        widgets::storage_label(nines_core::StorageLevel::Healthy),
+        widgets::storage_label(nines_core::StorageLevel::Warning),
+        widgets::storage_label(nines_core::StorageLevel::Critical)
+    );
+    if items.is_empty() {
+        b.push_str(r#"<p class="empty">No storage services. A service appears here with a storage tag (storage, s3, ebs, database, rds, elasticache, cache) or after a push to <code>/api/v1/storage/report</code>.</p>"#);
+    } else {
+        b.push_str(r#"<table><thead><tr><th scope="col">Service</th><th scope="col">Node</th><th scope="col">Free</th><th scope="col">Status</th><th scope="col">Used</th><th scope="col">Allocated</th><th scope="col">Type</th><th scope="col">Mount</th><th scope="col">Reported</th><th scope="col">Linked services</th></tr></thead><tbody>"#);
+        for i in &items {
+            let _ = write!(
+                b,
+                r#"<tr><td><a href="/ui/services/{}">{}</a></td><td>{}</td><td>{:.1} %</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+                i.id,
+                esc(&i.service),
+                esc(&i.node_id),
+                i.free_percent,
+                widgets::storage_label(i.level),
+                i.used_bytes.map(bytes).unwrap_or_else(|| "—".into()),
+                i.allocated_bytes.map(bytes).unwrap_or_else(|| "—".into()),
+                esc(i.storage_type.as_deref().unwrap_or("—")),
+                esc(i.mount_path.as_deref().unwrap_or("—")),
+                opt_time(i.reported_at.as_deref()),
+                linked(&i.used_by, &ids)
+            );
+        }
+        b.push_str("</tbody></table>");
+    }
+    let head = Head { title: "Storage", nav: Nav::Storage, caller: Some(&ui), live_after: None };
+    Ok(html(layout(&head, &b), t0))
+}
+
+// ---------------------------------------------------------------- SLO overview
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SortQuery {
+    sort: Option<String>,
+}
+
+pub async fn slo(State(s): State<AppState>, ui: UiCaller, RawQuery(raw): RawQuery) -> Page {
+    let t0 = Instant::now();
+    let sq: SortQuery = read::parse_query(raw)?;
+    let sort = sq.sort.unwrap_or_else(|| "budget".into());
+    let ov = slo_api::overview(
+        State(s.clone()),
+        ui.caller.clone(),
+        q(format!("sort={}", super::session::url_encode(&sort))),
+    )
+    .await?
+    .0;
+    let mut b = String::new();
+    let _ = write!(
+        b,
+        r#"<h1>SLO overview</h1><p>Window {} ({} to {}).</p><ul class="tiles"><li class="tile"><span class="big">{}</span> tracked</li><li class="tile"><span class="big">{}</span> {}</li><li class="tile"><span class="big">{}</span> {}</li></ul>"#,
+        esc(&ov.window.label),
+        time(&ov.window.from),
+        time(&ov.window.to),
+        ov.counts.tracked,
+        ov.counts.at_risk,
+        label("warn", "▲", "at risk"),
+        ov.counts.breached,
+        label("bad", "✖", "breached")
+    );
+    if ov.items.is_empty() {
+        b.push_str(r#"<p class="empty">No services tracked yet.</p>"#);
+    } else {
+        b.push_str(
+            r#"<table class="sortable"><caption>Services by SLO; choose a column heading to sort</caption><thead><tr>"#,
+        );
+        for (key, title) in [("name", "Service"), ("", "Node"), ("", "Criticality"), ("availability", "Availability")] {
+            th_sort(&mut b, key, title, &sort);
+        }
+        b.push_str(r#"<th scope="col">SLO target</th><th scope="col">SLA target</th>"#);
+        th_sort(&mut b, "budget", "Budget remaining", &sort);
+        b.push_str(r#"<th scope="col">Budget used</th><th scope="col">Conditions</th></tr></thead><tbody>"#);
+        for i in &ov.items {
+            let _ = write!(
+                b,
+                r#"<tr><td><a href="/ui/services/{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+                i.id,
+                esc(&i.service),
+                esc(&i.node_id),
+                i.criticality.as_str(),
+                percent(i.availability),
+                percent(Some(i.slo_target)),
+                percent(Some(i.sla_target)),
+                duration(i.budget_remaining_seconds),
+                if i.budget_consumed_percent.is_finite() {
+                    format!("{:.1} %", i.budget_consumed_percent)
+                } else {
+                    "all".into()
+                },
+                condition_labels(&i.conditions)
+            );
+        }
+        b.push_str("</tbody></table>");
+    }
+    let head = Head { title: "SLO overview", nav: Nav::Slo, caller: Some(&ui), live_after: None };
+    Ok(html(layout(&head, &b), t0))
+}
+
+fn th_sort(b: &mut String, key: &str, title: &str, current: &str) {
+    if key.is_empty() {
+        let _ = write!(b, r#"<th scope="col">{title}</th>"#);
+    } else if key == current {
+        let _ = write!(
+            b,
+            r#"<th scope="col" aria-sort="ascending"><a href="/ui/slo?sort={key}" aria-current="true">{title} <span aria-hidden="true">▲</span></a></th>"#
+        );
+    } else {
+        let _ = write!(b, r#"<th scope="col" aria-sort="none"><a href="/ui/slo?sort={key}">{title}</a></th>"#);
+    }
+}
+
+// ---------------------------------------------------------------- downtimes
+
+pub async fn downtimes(State(s): State<AppState>, ui: UiCaller) -> Page {
+    let t0 = Instant::now();
+    let list = dt_api::list(State(s.clone()), ui.caller.clone(), RawQuery(None)).await?.0;
+    let mut b = String::from("<h1>Downtimes</h1>");
+    for (open, title) in [(true, "Open"), (false, "Resolved")] {
+        let rows: Vec<&dt_api::DowntimeView> = list.iter().filter(|d| d.resolved_at.is_none() == open).collect();
+        let _ = write!(b, r#"<section aria-labelledby="dt-{open}"><h2 id="dt-{open}">{title} ({})</h2>"#, rows.len());
+        if rows.is_empty() {
+            b.push_str(r#"<p class="empty">None.</p>"#);
+        } else {
+            b.push_str(r#"<table><thead><tr><th scope="col">Downtime</th><th scope="col">State</th><th scope="col">Severity</th><th scope="col">Source</th><th scope="col">Started</th><th scope="col">Duration</th><th scope="col">Counts towards SLA</th><th scope="col">Acknowledged</th></tr></thead><tbody>"#);
+            for d in rows {
+                let _ = write!(
+                    b,
+                    r#"<tr><td><a href="/ui/downtimes/{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+                    d.id,
+                    esc(&d.title),
+                    state_label(d.resolved_at.is_none()),
+                    severity_label(&d.severity),
+                    esc(&d.source),
+                    time(&d.started_at),
+                    duration(d.duration_seconds),
+                    if d.counts_towards_sla { "yes" } else { "no" },
+                    d.acknowledged_by.as_deref().map(|w| esc(w).to_string()).unwrap_or_else(|| "no".into())
+                );
+            }
+            b.push_str("</tbody></table>");
+        }
+        b.push_str("</section>");
+    }
+    let head = Head { title: "Downtimes", nav: Nav::Downtimes, caller: Some(&ui), live_after: None };
+    Ok(html(layout(&head, &b), t0))
+}
+
+fn state_label(open: bool) -> String {
+    if open { label("bad", "✖", "OPEN") } else { label("ok", "✔", "RESOLVED") }
+}
+
+fn severity_label(sev: &str) -> String {
+    match sev {
+        "critical" => label("bad", "✖", "critical"),
+        "major" => label("warn", "▲", "major"),
+        other => label("info", "•", other),
+    }
+}
+
+pub async fn downtime(State(s): State<AppState>, ui: UiCaller, Path(id): Path<String>) -> Page {
+    let t0 = Instant::now();
+    let d = dt_api::detail(State(s.clone()), ui.caller.clone(), Path(id)).await?.0;
+    let v = &d.downtime;
+    let mut b = String::new();
+    let _ = write!(
+        b,
+        r#"<p class="crumbs"><a href="/ui/downtimes">Downtimes</a> › #{}</p><h1>{} {}</h1>"#,
+        v.id,
+        esc(&v.title),
+        state_label(v.resolved_at.is_none())
+    );
+    let _ = write!(
+        b,
+        r#"<form method="post" action="/ui/downtimes/{}/postmortem" class="actions"><button type="submit">Create Post-Mortem Note</button></form>"#,
+        v.id
+    );
+    b.push_str(r#"<div class="grid"><section class="box" aria-labelledby="cls-h"><h2 id="cls-h">Classification</h2><dl class="facts">"#);
+    let _ = write!(
+        b,
+        "<dt>Severity</dt><dd>{}</dd><dt>Classification</dt><dd>{}</dd><dt>Source</dt><dd>{}</dd><dt>Counts towards SLA</dt><dd>{}</dd>",
+        severity_label(&v.severity),
+        esc(v.classification.as_deref().unwrap_or("—")),
+        esc(&v.source),
+        if v.counts_towards_sla {
+            "yes".to_string()
+        } else {
+            format!("no — {}", esc(v.excluded_reason.as_deref().unwrap_or("no reason given")))
+        }
+    );
+    b.push_str(
+        r#"</dl></section><section class="box" aria-labelledby="when-h"><h2 id="when-h">Times</h2><dl class="facts">"#,
+    );
+    let breach = |late: bool| if late { format!(" {}", label("bad", "✖", "overdue")) } else { String::new() };
+    let _ = write!(
+        b,
+        "<dt>Started</dt><dd>{}</dd><dt>Resolved</dt><dd>{}</dd><dt>Duration</dt><dd>{}</dd><dt>Acknowledged</dt><dd>{}{}</dd><dt>Respond by</dt><dd>{}{}</dd><dt>Resolve by</dt><dd>{}{}</dd>",
+        time(&v.started_at),
+        v.resolved_at.as_deref().map(time).unwrap_or_else(|| "not yet".into()),
+        duration(v.duration_seconds),
+        opt_time(v.acknowledged_at.as_deref()),
+        v.acknowledged_by.as_deref().map(|w| format!(" by {}", esc(w))).unwrap_or_default(),
+        time(&v.response_due_at),
+        breach(v.response_breached),
+        time(&v.resolution_due_at),
+        breach(v.resolution_breached)
+    );
+    b.push_str("</dl></section></div>");
+
+    b.push_str(r#"<section aria-labelledby="mem-h"><h2 id="mem-h">Affected services</h2><table><thead><tr><th scope="col">Service</th><th scope="col">Node</th><th scope="col">Now</th><th scope="col">Joined</th><th scope="col">Recovered</th></tr></thead><tbody>"#);
+    for m in &d.members {
+        let down = m["down"].as_bool().unwrap_or(false);
+        let _ = write!(
+            b,
+            r#"<tr><td><a href="/ui/services/{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+            m["serviceId"].as_i64().unwrap_or(0),
+            esc(m["service"].as_str().unwrap_or("")),
+            esc(m["nodeId"].as_str().unwrap_or("")),
+            if down { label("bad", "✖", "down") } else { label("ok", "✔", "recovered") },
+            m["joinedAt"].as_str().map(time).unwrap_or_default(),
+            opt_time(m["recoveredAt"].as_str())
+        );
+    }
+    b.push_str("</tbody></table></section>");
+
+    b.push_str(r#"<section aria-labelledby="tl-h"><h2 id="tl-h">Timeline</h2>"#);
+    let items = d.timeline.as_array().cloned().unwrap_or_default();
+    if items.is_empty() {
+        b.push_str(r#"<p class="empty">No events.</p>"#);
+    } else {
+        b.push_str(r#"<ol class="timeline">"#);
+        for it in &items {
+            let at = it["at"].as_str().map(time).unwrap_or_default();
+            let body = match it["kind"].as_str() {
+                Some("status") => format!(
+                    r#"{} <a href="/ui/services/{}">{}</a> {} → {}"#,
+                    label("info", "●", "status change"),
+                    it["serviceId"].as_i64().unwrap_or(0),
+                    esc(it["service"].as_str().unwrap_or("")),
+                    status_label(status_of(&it["from"])),
+                    status_label(status_of(&it["to"]))
+                ),
+                Some("activity") => format!(
+                    "{} {}{}",
+                    label("muted", "◆", &format!("activity: {}", it["activity"].as_str().unwrap_or(""))),
+                    esc(it["text"].as_str().unwrap_or("")),
+                    it["service"].as_str().map(|sv| format!(" ({})", esc(sv))).unwrap_or_default()
+                ),
+                Some("maintenance") => {
+                    format!("{} {}", label("info", "⚒", "maintenance"), esc(it["text"].as_str().unwrap_or("")))
+                }
+                _ => format!("{} {}", label("muted", "✎", "log"), esc(it["text"].as_str().unwrap_or(""))),
+            };
+            let _ = write!(b, "<li>{at} {body}</li>");
+        }
+        b.push_str("</ol>");
+    }
+    b.push_str("</section>");
+
+    b.push_str(r#"<section aria-labelledby="notes-h"><h2 id="notes-h">Post-mortem notes</h2>"#);
+    if d.notes.is_empty() {
+        b.push_str(r#"<p class="empty">None yet.</p>"#);
+    } else {
+        b.push_str("<ul>");
+        for n in &d.notes {
+            let _ = write!(
+                b,
+                r#"<li><a href="/ui/notes/{}">{}</a> by {} at {}</li>"#,
+                n["id"].as_i64().unwrap_or(0),
+                esc(n["title"].as_str().unwrap_or("")),
+                esc(n["author"].as_str().unwrap_or("")),
+                n["createdAt"].as_str().map(time).unwrap_or_default()
+            );
+        }
+        b.push_str("</ul>");
+    }
+    b.push_str("</section>");
+    let title = format!("Downtime {}", v.title);
+    let head = Head { title: &title, nav: Nav::Downtimes, caller: Some(&ui), live_after: None };
+    Ok(html(layout(&head, &b), t0))
+}
+
+/// "Create Post-Mortem Note": creates the note at once (API) and opens its
+/// editor, as the release notes describe (no dialog in between).
+pub async fn create_postmortem(
+    State(s): State<AppState>,
+    ui: UiCaller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Page {
+    same_origin(&headers)?;
+    let (_, note) = dt_api::postmortem(State(s), ui.caller, Path(id)).await?;
+    Ok(see_other(&format!("/ui/notes/{}", note.0.id)))
+}
+
+#[derive(Deserialize, Default)]
+struct SavedQuery {
+    saved: Option<String>,
+}
+
+pub async fn note(State(s): State<AppState>, ui: UiCaller, Path(id): Path<i64>, RawQuery(raw): RawQuery) -> Page {
+    let t0 = Instant::now();
+    let saved: SavedQuery = serde_urlencoded::from_str(&raw.unwrap_or_default()).unwrap_or_default();
+    let n = dt_api::get_note(State(s), ui.caller.clone(), Path(id)).await?.0;
+    let mut b = String::new();
+    if let Some(dt) = n.downtime_id {
+        let _ = write!(
+            b,
+            r#"<p class="crumbs"><a href="/ui/downtimes">Downtimes</a> › <a href="/ui/downtimes/{dt}">#{dt}</a> › note</p>"#
+        );
+    }
+    let _ = write!(b, "<h1>{}</h1>", esc(&n.title));
+    if saved.saved.is_some() {
+        b.push_str(r#"<p class="ok" role="status">Saved.</p>"#);
+    }
+    let _ = write!(
+        b,
+        r#"<p class="hint">By {} · created {} · updated {}</p><form method="post" action="/ui/notes/{}" class="editor"><label for="note-body">Note (Markdown)</label><textarea id="note-body" name="body" rows="28" spellcheck="true">{}</textarea><button type="submit">Save note</button></form>"#,
+        esc(&n.author),
+        time(&n.created_at),
+        time(&n.updated_at),
+        n.id,
+        esc(&n.body)
+    );
+    let head = Head { title: &n.title, nav: Nav::Downtimes, caller: Some(&ui), live_after: None };
+    Ok(html(layout(&head, &b), t0))
+}
+
+#[derive(Deserialize)]
+struct NoteForm {
+    body: String,
+}
+
+pub async fn save_note(
+    State(s): State<AppState>,
+    ui: UiCaller,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Page {
+    same_origin(&headers)?;
+    let f: NoteForm = serde_urlencoded::from_bytes(&body).map_err(|e| {
+        UiError(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("note form: {e}")).field("body"))
+    })?;
+    let nb = dt_api::NoteBody { body: f.body.replace("\r\n", "\n") };
+    let _saved = dt_api::put_note(State(s), ui.caller, Path(id), crate::extract::JsonBody(nb)).await?;
+    Ok(see_other(&format!("/ui/notes/{id}?saved=1")))
+}
+
+// ---------------------------------------------------------------- maintenance
+
+pub async fn maintenance(State(s): State<AppState>, ui: UiCaller) -> Page {
+    let t0 = Instant::now();
+    let list = mw_api::list(State(s), ui.caller.clone()).await?.0;
+    let mut b = String::from(
+        r#"<h1>Maintenance windows</h1><p>Services inside an active window show MAINTENANCE, raise no downtime and, unless the window says otherwise, do not count against the SLA.</p>"#,
+    );
+    if list.is_empty() {
+        b.push_str(r#"<p class="empty">No maintenance windows.</p>"#);
+    } else {
+        b.push_str(r#"<table><thead><tr><th scope="col">Title</th><th scope="col">State</th><th scope="col">When</th><th scope="col">Applies to</th><th scope="col">Counts towards SLA</th><th scope="col">Next occurrences</th></tr></thead><tbody>"#);
+        for m in &list {
+            let w = &m.window;
+            let when = match (&w.cron, w.starts_at, w.ends_at) {
+                (Some(c), _, _) => format!(
+                    "<code>{}</code> for {} min ({})",
+                    esc(c),
+                    w.duration_minutes.unwrap_or(0),
+                    esc(w.time_zone.as_deref().unwrap_or("UTC"))
+                ),
+                (None, Some(a), Some(z)) => format!("{} to {}", time(&rfc3339(a)), time(&rfc3339(z))),
+                _ => "—".into(),
+            };
+            let mut scope: Vec<String> = Vec::new();
+            scope.extend(w.service_ids.iter().map(|id| format!(r#"<a href="/ui/services/{id}">service {id}</a>"#)));
+            scope.extend(w.sla_groups.iter().map(|g| format!("SLA group {}", esc(g))));
+            scope.extend(w.node_ids.iter().map(|n| format!("node {}", esc(n))));
+            let next: Vec<String> =
+                m.upcoming.iter().take(3).map(|(a, z)| format!("{} – {}", time(a), time(z))).collect();
+            let _ = write!(
+                b,
+                "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&w.title),
+                w.description
+                    .as_deref()
+                    .map(|d| format!(r#"<br><span class="hint">{}</span>"#, esc(d)))
+                    .unwrap_or_default(),
+                if m.active { label("info", "⚒", "ACTIVE") } else { label("muted", "–", "scheduled") },
+                when,
+                if scope.is_empty() { "—".into() } else { scope.join(", ") },
+                if w.counts_towards_sla { "yes" } else { "no" },
+                if next.is_empty() { "none in 30 days".into() } else { next.join("<br>") }
+            );
+        }
+        b.push_str("</tbody></table>");
+    }
+    let head = Head { title: "Maintenance", nav: Nav::Maintenance, caller: Some(&ui), live_after: None };
+    Ok(html(layout(&head, &b), t0))
+}

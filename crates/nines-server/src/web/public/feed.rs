@@ -1,0 +1,49 @@
+//! The Atom feed of incidents: one entry per downtime of public services,
+//! naming only those services (by the name the page shows) and its times.
+
+use std::fmt::Write;
+
+use nines_core::clock::rfc3339;
+
+use super::render::when;
+use super::snapshot::Snapshot;
+use crate::web::html::esc;
+
+pub fn atom(s: &Snapshot) -> Vec<u8> {
+    let mut out = String::with_capacity(8 * 1024);
+    let updated = s.downtimes.iter().map(|d| d.to.unwrap_or(d.from)).max().unwrap_or(s.first_day);
+    let _ = write!(
+        out,
+        r#"<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>System status: incidents</title><id>urn:nines:status-page:incidents</id><updated>{}</updated><link rel="alternate" type="text/html" href="/"/><link rel="self" href="/feed.atom"/><author><name>nines</name></author>"#,
+        rfc3339(updated)
+    );
+    let mut list: Vec<_> = s.downtimes.iter().collect();
+    list.sort_by_key(|d| std::cmp::Reverse(d.from));
+    for d in list {
+        let mut names: Vec<&str> = d.items.iter().map(|i| s.items[*i].name.as_str()).collect();
+        names.sort();
+        let more = names.len().saturating_sub(12);
+        names.truncate(12);
+        let mut names = names.join(", ");
+        if more > 0 {
+            let _ = write!(names, " and {more} more");
+        }
+        let (title, summary) = match d.to {
+            None => (format!("Ongoing: {names}"), format!("Since {}: {names}.", when(d.from))),
+            Some(to) => (format!("Resolved: {names}"), format!("From {} to {}: {names}.", when(d.from), when(to))),
+        };
+        let day = &rfc3339(d.from)[..10];
+        let _ = write!(
+            out,
+            r#"<entry><id>urn:nines:status-page:incident:{}:{}</id><title>{}</title><updated>{}</updated><published>{}</published><link rel="alternate" type="text/html" href="/status-page/day/{day}"/><summary>{}</summary></entry>"#,
+            d.id,
+            d.from,
+            esc(&title),
+            rfc3339(d.to.unwrap_or(d.from)),
+            rfc3339(d.from),
+            esc(&summary)
+        );
+    }
+    out.push_str("</feed>");
+    out.into_bytes()
+}

@@ -1,0 +1,580 @@
+//! HTML of the public page, the group pages and the day pages, written by
+//! hand. Every value from outside (names, descriptions) goes through
+//! [`esc`]; nothing private is in a snapshot, so nothing private can be
+//! written here.
+//!
+//! Colour is never the only signal: every state label carries an icon and a
+//! word, and the bars draw degraded, down and no-data days with their own
+//! fill patterns and describe them in text for screen readers.
+
+use nines_core::Status;
+use nines_core::clock::{Millis, rfc3339};
+use nines_core::slo::DAY_MS;
+use std::fmt::Write;
+
+use super::snapshot::{Block, DayCell, Item, Snapshot, State, Stretch};
+use crate::web::html::esc;
+
+/// Services rendered inline on the main page at most; larger groups are
+/// collapsed to a summary with a link (the script loads them when opened).
+const INLINE_SERVICES: usize = 100;
+/// A group larger than this is always collapsed.
+const INLINE_GROUP: usize = 60;
+/// Services per group page.
+pub const PAGE_SIZE: usize = 200;
+
+pub const CSS_PATH: &str = concat!("/status-page/assets/status.css?v=", env!("CARGO_PKG_VERSION"));
+pub const JS_PATH: &str = concat!("/status-page/assets/status.js?v=", env!("CARGO_PKG_VERSION"));
+
+/// `(css class, icon, word)` of a status.
+pub fn label_parts(s: Status) -> (&'static str, &'static str, &'static str) {
+    match s {
+        Status::Operational => ("ok", "✓", "Operational"),
+        Status::Degraded => ("warn", "!", "Degraded"),
+        Status::Down => ("err", "✕", "Down"),
+        Status::Maintenance => ("maint", "⚙", "Maintenance"),
+        Status::Unknown => ("none", "?", "Unknown"),
+    }
+}
+
+fn label(out: &mut String, s: Status) {
+    let (c, i, w) = label_parts(s);
+    let _ = write!(out, r#"<span class="label {c}"><span aria-hidden="true">{i}</span> {w}</span>"#);
+}
+
+/// `2026-11-21 10:00 UTC`
+pub fn when(ms: Millis) -> String {
+    let s = rfc3339(ms);
+    format!("{} {} UTC", &s[..10], &s[11..16])
+}
+
+pub fn day_str(ms: Millis) -> String {
+    rfc3339(ms)[..10].to_string()
+}
+
+fn time_tag(out: &mut String, ms: Millis) {
+    let _ = write!(out, r#"<time datetime="{}">{}</time>"#, rfc3339(ms), when(ms));
+}
+
+fn duration(ms: i64) -> String {
+    let m = ms / 60_000;
+    match m {
+        0 => format!("{} s", ms / 1000),
+        1..=59 => format!("{m} min"),
+        _ if m < 48 * 60 => format!("{} h {} min", m / 60, m % 60),
+        _ => format!("{} days {} h", m / 1440, (m % 1440) / 60),
+    }
+}
+
+pub fn percent(p: Option<f64>) -> String {
+    match p {
+        None => "no data".into(),
+        Some(v) if v >= 100.0 => "100 %".into(),
+        // never round a loss up to 100
+        Some(v) => format!("{:.2} %", (v * 100.0).floor() / 100.0),
+    }
+}
+
+fn head(out: &mut String, title: &str) {
+    let _ = write!(
+        out,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{}</title><link rel="stylesheet" href="{CSS_PATH}"><link rel="alternate" type="application/atom+xml" title="Incidents" href="/feed.atom"></head><body>"#,
+        esc(title)
+    );
+    // fill patterns of the bars (colour is not the only signal)
+    out.push_str(concat!(
+        r#"<svg class="defs" aria-hidden="true" focusable="false" width="0" height="0"><defs>"#,
+        r#"<pattern id="pw" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" class="fw"/><rect width="2" height="6" class="sw"/></pattern>"#,
+        r#"<pattern id="pe" width="6" height="6" patternUnits="userSpaceOnUse"><rect width="6" height="6" class="fe"/><path d="M0 0L6 6M6 0L0 6" class="se"/></pattern>"#,
+        r#"<pattern id="pn" width="6" height="6" patternUnits="userSpaceOnUse"><rect width="6" height="6" class="fn"/><circle cx="3" cy="3" r="1" class="sn"/></pattern>"#,
+        r#"</defs></svg>"#,
+        r##"<a class="skip" href="#main">Skip to content</a>"##,
+        r#"<header><p class="brand"><a href="/">System status</a></p></header>"#
+    ));
+}
+
+fn foot(out: &mut String, s: &Snapshot) {
+    let _ = write!(
+        out,
+        r#"<footer><p>Updated {}. Days are UTC. <a href="/feed.atom">Incident feed (Atom)</a> · <a href="/status">JSON</a></p></footer><div id="tip" role="tooltip" hidden></div><div id="live" class="sr" aria-live="polite"></div><script src="{JS_PATH}" defer></script></body></html>"#,
+        when(s.now)
+    );
+}
+
+fn overall_text(st: State) -> &'static str {
+    match st {
+        State::Ok => "All systems operational",
+        State::Warning => "Some systems are degraded",
+        State::Error => "Some systems are down",
+    }
+}
+
+fn state_parts(st: State) -> (&'static str, &'static str) {
+    match st {
+        State::Ok => ("ok", "✓"),
+        State::Warning => ("warn", "!"),
+        State::Error => ("err", "✕"),
+    }
+}
+
+/// The main page.
+pub fn page(s: &Snapshot) -> String {
+    let mut out = String::with_capacity(64 * 1024);
+    head(&mut out, "System status");
+    let st = s.overall();
+    let (c, i) = state_parts(st);
+    let _ = write!(
+        out,
+        r#"<main id="main" data-state="{}" data-version="{}"><h1>System status</h1><p class="overall {c}" role="status"><span class="label {c}"><span aria-hidden="true">{i}</span> {}</span></p>"#,
+        st.as_str(),
+        s.version,
+        overall_text(st)
+    );
+    downtimes(&mut out, s, true);
+    maintenance(&mut out, s);
+    let mut inline = 0;
+    for b in &s.blocks {
+        let show = b.shown.len() <= INLINE_GROUP && inline + b.shown.len() <= INLINE_SERVICES;
+        if show {
+            inline += b.shown.len();
+        }
+        block(&mut out, s, b, show);
+    }
+    if s.blocks.is_empty() {
+        out.push_str("<p>No services are published yet.</p>");
+    }
+    downtimes(&mut out, s, false);
+    out.push_str("</main>");
+    foot(&mut out, s);
+    out
+}
+
+/// The services' public names, a dozen at most.
+fn names(s: &Snapshot, items: &[usize]) -> String {
+    let mut v: Vec<String> = items.iter().map(|i| esc(&s.items[*i].name).to_string()).collect();
+    v.sort();
+    let more = v.len().saturating_sub(12);
+    v.truncate(12);
+    let mut out = v.join(", ");
+    if more > 0 {
+        let _ = write!(out, " and {more} more");
+    }
+    out
+}
+
+fn downtimes(out: &mut String, s: &Snapshot, current: bool) {
+    let list: Vec<_> = s.downtimes.iter().filter(|d| d.to.is_none() == current).collect();
+    if current && list.is_empty() {
+        return;
+    }
+    let (id, title) = if current { ("h-now", "Current incidents") } else { ("h-past", "Past incidents") };
+    let _ = write!(out, r#"<section class="incidents" aria-labelledby="{id}"><h2 id="{id}">{title}</h2>"#);
+    if list.is_empty() {
+        out.push_str("<p>No incidents in the last 90 days.</p></section>");
+        return;
+    }
+    out.push_str("<ul>");
+    for d in list {
+        out.push_str("<li>");
+        if current {
+            label(out, Status::Down);
+        } else {
+            out.push_str(r#"<span class="label ok"><span aria-hidden="true">✓</span> Resolved</span>"#);
+        }
+        let _ = write!(out, " <strong>{}</strong> — ", names(s, &d.items));
+        match d.to {
+            Some(to) => {
+                time_tag(out, d.from);
+                out.push_str(" to ");
+                time_tag(out, to);
+                let _ = write!(out, " ({})", duration(to - d.from));
+            }
+            None => {
+                out.push_str("since ");
+                time_tag(out, d.from);
+                let _ = write!(out, " ({} so far)", duration(s.now - d.from));
+            }
+        }
+        let day = day_str(d.from - d.from.rem_euclid(DAY_MS));
+        let _ = write!(out, r#" · <a href="/status-page/day/{day}">incidents on {day}</a></li>"#);
+    }
+    out.push_str("</ul></section>");
+}
+
+fn maintenance(out: &mut String, s: &Snapshot) {
+    if s.maintenance.is_empty() {
+        return;
+    }
+    out.push_str(
+        r#"<section class="maintenance" aria-labelledby="h-maint"><h2 id="h-maint">Planned maintenance</h2><ul>"#,
+    );
+    for m in &s.maintenance {
+        out.push_str("<li>");
+        if m.active {
+            label(out, Status::Maintenance);
+            out.push_str(" now: ");
+        } else {
+            out.push_str(r#"<span class="label plan"><span aria-hidden="true">◷</span> Planned</span> "#);
+        }
+        time_tag(out, m.from);
+        out.push_str(" to ");
+        time_tag(out, m.to);
+        let _ = write!(out, " — {}</li>", names(s, &m.items));
+    }
+    out.push_str("</ul></section>");
+}
+
+/// Counts of current statuses in a block, worst first, as text.
+fn counts(s: &Snapshot, b: &Block) -> String {
+    let mut n = [0usize; 5];
+    for sh in &b.shown {
+        let k = match s.items[sh.item].status {
+            Status::Down => 0,
+            Status::Degraded => 1,
+            Status::Maintenance => 2,
+            Status::Unknown => 3,
+            Status::Operational => 4,
+        };
+        n[k] += 1;
+    }
+    let words = ["down", "degraded", "in maintenance", "unknown", "operational"];
+    let parts: Vec<String> = n.iter().zip(words).filter(|(c, _)| **c > 0).map(|(c, w)| format!("{c} {w}")).collect();
+    parts.join(" · ")
+}
+
+fn block_state(s: &Snapshot, b: &Block) -> State {
+    b.shown.iter().map(|sh| State::of(s.items[sh.item].status)).max().unwrap_or(State::Ok)
+}
+
+fn block(out: &mut String, s: &Snapshot, b: &Block, inline: bool) {
+    let st = block_state(s, b);
+    let (c, i) = state_parts(st);
+    let word = match st {
+        State::Ok => "Operational",
+        State::Warning => "Degraded",
+        State::Error => "Down",
+    };
+    let ups: Vec<f64> = b.shown.iter().filter_map(|sh| s.items[sh.item].uptime()).collect();
+    let mean = (!ups.is_empty()).then(|| ups.iter().sum::<f64>() / ups.len() as f64);
+    let _ = write!(
+        out,
+        r#"<section class="group" id="g{0}" aria-labelledby="gh{0}"><div class="ghead"><h2 id="gh{0}">{1}</h2><span class="label {c}"><span aria-hidden="true">{i}</span> {word}</span></div>"#,
+        b.id,
+        esc(&b.name)
+    );
+    if let Some(d) = &b.description {
+        let _ = write!(out, r#"<p class="desc">{}</p>"#, esc(d));
+    }
+    let _ = write!(
+        out,
+        r#"<p class="summary">{} — mean uptime {} over 90 days. <a href="/badge/group/{}.svg">Badge</a></p>"#,
+        counts(s, b),
+        percent(mean),
+        b.id
+    );
+    group_bar(out, s, b);
+    if inline {
+        service_list(out, s, &b.shown);
+    } else {
+        let _ = write!(
+            out,
+            r#"<details data-src="/status-page/group/{0}?fragment=1"><summary>Show the {1} services</summary><p><a href="/status-page/group/{0}">Open the list of {1} services</a></p></details>"#,
+            b.id,
+            b.shown.len()
+        );
+    }
+    out.push_str("</section>");
+}
+
+/// The list of services (a group's, or one page of it).
+pub fn service_list(out: &mut String, s: &Snapshot, shown: &[super::snapshot::Shown]) {
+    out.push_str(r#"<ul class="services">"#);
+    for sh in shown {
+        let it = &s.items[sh.item];
+        out.push_str(r#"<li class="svc"><div class="row">"#);
+        label(out, it.status);
+        let _ = write!(
+            out,
+            r#" <span class="name">{}</span><span class="up">{}</span></div>"#,
+            esc(&sh.name),
+            percent(it.uptime())
+        );
+        if let Some(d) = &sh.description {
+            let _ = write!(out, r#"<p class="desc">{}</p>"#, esc(d));
+        }
+        service_bar(out, s, it, &sh.name);
+        out.push_str("</li>");
+    }
+    out.push_str("</ul>");
+}
+
+fn code(st: Status) -> char {
+    match st {
+        Status::Operational => 'o',
+        Status::Degraded | Status::Maintenance => 'w',
+        Status::Down => 'e',
+        Status::Unknown => 'n',
+    }
+}
+
+/// A 90-day bar: an SVG of runs of equal days, the codes and the extra
+/// text of each day for the script's tooltip, and the same in words for
+/// screen readers.
+fn bar(
+    out: &mut String,
+    s: &Snapshot,
+    codes: &[char],
+    extra: &[(usize, String)],
+    ok_text: &str,
+    title: &str,
+    up: &str,
+) {
+    let code_str: String = codes.iter().collect();
+    let x: Vec<String> = extra.iter().map(|(k, t)| format!("{k}={t}")).collect();
+    let first = day_str(s.first_day);
+    let n = codes.len();
+    let _ = write!(
+        out,
+        r#"<div class="bar" tabindex="0" role="group" aria-label="{} — 90 days, {}" data-first="{}" data-d="{}" data-x="{}" data-ok="{}"><svg viewBox="0 0 {} 24" preserveAspectRatio="none" aria-hidden="true" focusable="false">"#,
+        esc(title),
+        esc(up),
+        first,
+        code_str,
+        esc(&x.join(";")),
+        esc(ok_text),
+        n * 4
+    );
+    let mut k = 0;
+    while k < n {
+        let c = codes[k];
+        let mut e = k + 1;
+        while e < n && codes[e] == c {
+            e += 1;
+        }
+        let _ = write!(out, r#"<rect x="{}" width="{}" height="24" class="{c}"/>"#, k * 4, (e - k) * 4 - 1);
+        k = e;
+    }
+    out.push_str("</svg>");
+    // the days that were not plain operational, in words
+    let mut words = String::new();
+    for c in ['e', 'w', 'n'] {
+        let days: Vec<String> = codes
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| **x == c)
+            .map(|(k, _)| {
+                let d = day_str(s.first_day + k as i64 * DAY_MS);
+                match extra.iter().find(|(i, _)| *i == k) {
+                    Some((_, t)) if c != 'n' => format!("{d} ({t})"),
+                    _ => d,
+                }
+            })
+            .collect();
+        if days.is_empty() {
+            continue;
+        }
+        let shown: Vec<&String> = days.iter().take(12).collect();
+        let more = if days.len() > 12 { format!(" and {} more", days.len() - 12) } else { String::new() };
+        let _ = write!(
+            words,
+            "{}: {}{}. ",
+            match c {
+                'e' => "Down",
+                'w' => "Degraded",
+                _ => "No data",
+            },
+            shown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+            more
+        );
+    }
+    if words.is_empty() {
+        words.push_str("Every day operational.");
+    }
+    let _ = write!(
+        out,
+        r#"<p class="sr">{}</p><div class="axis" aria-hidden="true"><span>90 days ago</span><span>{}</span><span>Today</span></div></div>"#,
+        esc(&words),
+        esc(up)
+    );
+}
+
+fn service_bar(out: &mut String, s: &Snapshot, it: &Item, name: &str) {
+    let codes: Vec<char> = it.days.iter().map(|d: &DayCell| code(d.status)).collect();
+    let extra: Vec<(usize, String)> = it
+        .days
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.status == Status::Down || d.availability.is_some_and(|a| a < 100.0))
+        .map(|(k, d)| (k, format!("{} uptime", percent(d.availability))))
+        .collect();
+    let up = format!("{} uptime", percent(it.uptime()));
+    bar(out, s, &codes, &extra, "100 % uptime", name, &up);
+}
+
+fn group_bar(out: &mut String, s: &Snapshot, b: &Block) {
+    let n = s.items.first().map_or(0, |i| i.days.len());
+    let mut codes = Vec::with_capacity(n);
+    let mut extra = Vec::new();
+    for k in 0..n {
+        let (mut e, mut w, mut o) = (0, 0, 0);
+        for sh in &b.shown {
+            match code(s.items[sh.item].days[k].status) {
+                'e' => e += 1,
+                'w' => w += 1,
+                'o' => o += 1,
+                _ => {}
+            }
+        }
+        let c = if e > 0 {
+            'e'
+        } else if w > 0 {
+            'w'
+        } else if o > 0 {
+            'o'
+        } else {
+            'n'
+        };
+        codes.push(c);
+        if e + w > 0 {
+            let mut t = Vec::new();
+            if e > 0 {
+                t.push(format!("{e} down"));
+            }
+            if w > 0 {
+                t.push(format!("{w} degraded"));
+            }
+            extra.push((k, format!("{} of {}", t.join(", "), b.shown.len())));
+        }
+    }
+    let title = format!("{} (group)", b.name);
+    bar(out, s, &codes, &extra, "all operational", &title, "worst service each day");
+}
+
+/// A group's own page (or, with `fragment`, its list only), `page` from 0.
+pub fn group_page(s: &Snapshot, b: &Block, page: usize, fragment: bool) -> String {
+    let mut out = String::with_capacity(32 * 1024);
+    let pages = b.shown.len().div_ceil(PAGE_SIZE).max(1);
+    let page = page.min(pages - 1);
+    let part = &b.shown[(page * PAGE_SIZE).min(b.shown.len())..((page + 1) * PAGE_SIZE).min(b.shown.len())];
+    if fragment {
+        service_list(&mut out, s, part);
+        if pages > 1 {
+            let _ = write!(
+                out,
+                r#"<p><a href="/status-page/group/{}">All {} services, page by page</a></p>"#,
+                b.id,
+                b.shown.len()
+            );
+        }
+        return out;
+    }
+    head(&mut out, &format!("{} — System status", b.name));
+    let _ = write!(out, r#"<main id="main" data-version="{}"><p><a href="/">← All groups</a></p>"#, s.version);
+    block_header(&mut out, s, b);
+    service_list(&mut out, s, part);
+    if pages > 1 {
+        out.push_str(r#"<nav aria-label="Pages"><ul class="pages">"#);
+        for p in 0..pages {
+            if p == page {
+                let _ = write!(out, r#"<li><span aria-current="page">{}</span></li>"#, p + 1);
+            } else {
+                let _ = write!(out, r#"<li><a href="/status-page/group/{}?page={}">{}</a></li>"#, b.id, p + 1, p + 1);
+            }
+        }
+        out.push_str("</ul></nav>");
+    }
+    out.push_str("</section></main>");
+    foot(&mut out, s);
+    out
+}
+
+fn block_header(out: &mut String, s: &Snapshot, b: &Block) {
+    let st = block_state(s, b);
+    let (c, i) = state_parts(st);
+    let _ = write!(
+        out,
+        r#"<section class="group" aria-labelledby="gh"><div class="ghead"><h1 id="gh">{}</h1><span class="label {c}"><span aria-hidden="true">{i}</span> {}</span></div>"#,
+        esc(&b.name),
+        overall_text(st)
+    );
+    if let Some(d) = &b.description {
+        let _ = write!(out, r#"<p class="desc">{}</p>"#, esc(d));
+    }
+    let _ = write!(out, r#"<p class="summary">{}</p>"#, counts(s, b));
+    group_bar(out, s, b);
+}
+
+/// The page of one day: every public service's incidents that day.
+pub fn day_page(s: &Snapshot, day: Millis, list: &[(usize, Stretch)]) -> String {
+    let mut out = String::with_capacity(8 * 1024);
+    let d = day_str(day);
+    head(&mut out, &format!("Incidents on {d} — System status"));
+    let _ = write!(
+        out,
+        r#"<main id="main" data-version="{}"><p><a href="/">← Current status</a></p><h1>Incidents on <time datetime="{d}">{d}</time> (UTC)</h1>"#,
+        s.version
+    );
+    if list.is_empty() {
+        out.push_str("<p>No incidents on this day: every published service was operational.</p>");
+    } else {
+        out.push_str(r#"<table class="day"><caption class="sr">Incidents, earliest first</caption><thead><tr><th scope="col">Service</th><th scope="col">State</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Duration</th></tr></thead><tbody>"#);
+        for (i, st) in list {
+            let _ = write!(out, r#"<tr><th scope="row">{}</th><td>"#, esc(&s.items[*i].name));
+            label(&mut out, st.status);
+            out.push_str("</td><td>");
+            time_tag(&mut out, st.from);
+            out.push_str("</td><td>");
+            if st.to >= s.now {
+                out.push_str("ongoing");
+            } else {
+                time_tag(&mut out, st.to);
+            }
+            let _ = write!(out, "</td><td>{}</td></tr>", duration(st.to - st.from));
+        }
+        out.push_str("</tbody></table>");
+    }
+    out.push_str(r#"<nav aria-label="Days"><ul class="pages">"#);
+    let _ = write!(
+        out,
+        r#"<li><a href="/status-page/day/{}" rel="prev">← {}</a></li>"#,
+        day_str(day - DAY_MS),
+        day_str(day - DAY_MS)
+    );
+    if day + DAY_MS <= s.now {
+        let _ = write!(
+            out,
+            r#"<li><a href="/status-page/day/{}" rel="next">{} →</a></li>"#,
+            day_str(day + DAY_MS),
+            day_str(day + DAY_MS)
+        );
+    }
+    out.push_str("</ul></nav></main>");
+    foot(&mut out, s);
+    out
+}
+
+/// An SVG badge: `uptime | 99.95 %` with the current state in words when
+/// it is not operational.
+pub fn badge(label_text: &str, up: Option<f64>, st: State) -> String {
+    let value = match st {
+        State::Ok => percent(up),
+        State::Warning => format!("{} · degraded", percent(up)),
+        State::Error => format!("{} · down", percent(up)),
+    };
+    let colour = match st {
+        State::Ok => "#1a7f37",
+        State::Warning => "#9a6700",
+        State::Error => "#cf222e",
+    };
+    // a rough width: 7 px a character in 11 px sans-serif
+    let lw = 10 + label_text.chars().count() * 7;
+    let vw = 10 + value.chars().count() * 7;
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="20" role="img" aria-label="{l}: {v}"><title>{l}: {v}</title><rect width="{lw}" height="20" fill="#555"/><rect x="{lw}" width="{vw}" height="20" fill="{colour}"/><g fill="#fff" font-family="Verdana,DejaVu Sans,sans-serif" font-size="11" text-anchor="middle"><text x="{lx}" y="14">{l}</text><text x="{vx}" y="14">{v}</text></g></svg>"##,
+        w = lw + vw,
+        l = esc(label_text),
+        v = esc(&value),
+        lx = lw / 2,
+        vx = lw + vw / 2,
+    )
+}

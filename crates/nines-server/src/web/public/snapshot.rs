@@ -1,0 +1,667 @@
+//! The public page's data, built in one pass and cached: every public
+//! service with its current state and its 90 daily states and uptime, the
+//! groups, downtimes and maintenance of public services, and the rendered
+//! page. Requests read the current snapshot; a background refresh replaces
+//! it when the store's change fingerprint moves (a transition, a final day,
+//! a group edit, a downtime), checked at most once a second.
+//!
+//! Day figures come from the SLO engine: final days from the stored day
+//! results (kept in memory and refreshed by what the aggregator wrote
+//! since), open days from the status timeline, both turned into states and
+//! percentages by `crate::slo::day_status` under each service's policy —
+//! the same as `GET /api/v1/services/{id}/slo/daily`.
+
+use axum::body::Bytes;
+use nines_core::Status;
+use nines_core::clock::Millis;
+use nines_core::slo::{DAY_MS, Span, StatusDurations, day_floor, durations};
+use nines_core::timeline::Transition;
+use nines_store::Store;
+use nines_store::maintenance::MaintenanceRow;
+use nines_store::slo::SloSubject;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::config::SloConfig;
+use crate::slo::{day_status, policy_for};
+
+/// Days in the bar (today included).
+pub const DAYS: i64 = 90;
+/// How often a request may trigger a look at the fingerprint.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// Past downtimes listed.
+const PAST_DOWNTIMES: usize = 20;
+
+/// The three states of the status-service JSON. MAINTENANCE and UNKNOWN are
+/// `warning`: the service may not be fully usable, and nothing is known to
+/// be broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum State {
+    Ok,
+    Warning,
+    Error,
+}
+
+impl State {
+    pub fn of(s: Status) -> State {
+        match s {
+            Status::Operational => State::Ok,
+            Status::Degraded | Status::Unknown | Status::Maintenance => State::Warning,
+            Status::Down => State::Error,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Ok => "ok",
+            State::Warning => "warning",
+            State::Error => "error",
+        }
+    }
+}
+
+/// One day of a service's bar.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DayCell {
+    /// The engine's day status: OPERATIONAL, DEGRADED, DOWN or UNKNOWN (no time counted).
+    pub status: Status,
+    /// Percent; None when no time counted.
+    pub availability: Option<f64>,
+    /// Any time not OPERATIONAL (so the day has incidents to list).
+    pub eventful: bool,
+}
+
+/// A public service (once, however many groups show it).
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub service_id: i64,
+    /// The name it is first shown with (badges, feed, day pages).
+    pub name: String,
+    pub status: Status,
+    /// Oldest first; the last one is today.
+    pub days: Vec<DayCell>,
+    pub good_ms: i64,
+    pub bad_ms: i64,
+    pub organization: String,
+    /// When the service was first seen: nothing before it is an incident.
+    pub created_at: Millis,
+}
+
+impl Item {
+    /// Uptime over the bar's days, percent.
+    pub fn uptime(&self) -> Option<f64> {
+        let c = self.good_ms + self.bad_ms;
+        (c > 0).then(|| self.good_ms as f64 * 100.0 / c as f64)
+    }
+}
+
+/// A service as one group shows it.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    pub item: usize,
+    pub name: String,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Block {
+    /// The group's row id: its public handle.
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub shown: Vec<Shown>,
+}
+
+/// A downtime as the public sees it: only its public services, from the
+/// first joining to the last recovering.
+#[derive(Debug, Clone)]
+pub struct PublicDowntime {
+    pub id: i64,
+    pub from: Millis,
+    /// None while a public service is still in it.
+    pub to: Option<Millis>,
+    pub items: Vec<usize>,
+}
+
+/// An active or coming maintenance window over public services.
+#[derive(Debug, Clone)]
+pub struct PublicMaintenance {
+    pub from: Millis,
+    pub to: Millis,
+    pub active: bool,
+    pub items: Vec<usize>,
+}
+
+pub struct Snapshot {
+    pub version: u64,
+    pub now: Millis,
+    /// Start of the bar's first day.
+    pub first_day: Millis,
+    pub items: Vec<Item>,
+    pub by_service: HashMap<i64, usize>,
+    pub blocks: Vec<Block>,
+    pub downtimes: Vec<PublicDowntime>,
+    pub maintenance: Vec<PublicMaintenance>,
+    /// How long building this snapshot took.
+    pub build_ms: f64,
+    page: OnceLock<Bytes>,
+    status_json: OnceLock<Bytes>,
+    feed: OnceLock<Bytes>,
+}
+
+impl Snapshot {
+    /// The worst current state of every public service (`ok` when none).
+    pub fn overall(&self) -> State {
+        self.items.iter().map(|i| State::of(i.status)).max().unwrap_or(State::Ok)
+    }
+    pub fn etag(&self) -> String {
+        format!("\"sp-{}\"", self.version)
+    }
+    pub fn page(&self) -> &Bytes {
+        self.page.get_or_init(|| Bytes::from(super::render::page(self)))
+    }
+    pub fn status_json(&self) -> &Bytes {
+        self.status_json.get_or_init(|| Bytes::from(super::json::status(self)))
+    }
+    pub fn feed(&self) -> &Bytes {
+        self.feed.get_or_init(|| Bytes::from(super::feed::atom(self)))
+    }
+    pub fn day_index(&self, day: Millis) -> Option<usize> {
+        let i = (day - self.first_day) / DAY_MS;
+        (day >= self.first_day && day % DAY_MS == 0 && (i as usize) < DAYS as usize).then_some(i as usize)
+    }
+}
+
+/// A day result as cached: milliseconds per status (each under a day, so
+/// `i32` holds them) and the status the day ended in.
+#[derive(Debug, Clone, Copy)]
+struct Rec {
+    ms: [i32; 6],
+    end: Status,
+}
+
+impl Rec {
+    fn durations(&self) -> StatusDurations {
+        let m = self.ms;
+        StatusDurations {
+            operational_ms: m[0] as i64,
+            degraded_ms: m[1] as i64,
+            down_ms: m[2] as i64,
+            maintenance_ms: m[3] as i64,
+            unknown_ms: m[4] as i64,
+            absent_ms: m[5] as i64,
+        }
+    }
+    fn of(d: &StatusDurations, end: Status) -> Rec {
+        let c = |v: i64| v.clamp(0, i32::MAX as i64) as i32;
+        Rec {
+            ms: [
+                c(d.operational_ms),
+                c(d.degraded_ms),
+                c(d.down_ms),
+                c(d.maintenance_ms),
+                c(d.unknown_ms),
+                c(d.absent_ms),
+            ],
+            end,
+        }
+    }
+}
+
+/// Final day results of public services, by service, sorted by day.
+#[derive(Default)]
+struct DayCache {
+    /// Rows before this day were never read (the bar's first day less one).
+    from: Millis,
+    /// Highest `computed_at` seen: later reads take only rows at or after it.
+    seen: Millis,
+    /// The store's day-results marker at the last read: no change, no read.
+    marker: String,
+    rows: HashMap<i64, Vec<(Millis, Rec)>>,
+    loaded: HashSet<i64>,
+    started: bool,
+}
+
+impl DayCache {
+    fn put(&mut self, id: i64, day: Millis, r: Rec) {
+        let v = self.rows.entry(id).or_default();
+        match v.binary_search_by_key(&day, |x| x.0) {
+            Ok(i) => v[i].1 = r,
+            Err(i) => v.insert(i, (day, r)),
+        }
+    }
+    fn get(&self, id: i64, day: Millis) -> Option<Rec> {
+        let v = self.rows.get(&id)?;
+        v.binary_search_by_key(&day, |x| x.0).ok().map(|i| v[i].1)
+    }
+
+    /// Bring the cache up to date for `ids` with the bar starting at `first`.
+    async fn sync(&mut self, store: &Store, ids: &HashSet<i64>, first: Millis) -> nines_store::Result<()> {
+        let from = first - DAY_MS;
+        // read before the rows: a write in between is read again next time
+        let marker = store.day_results_marker().await?;
+        if !self.started || from < self.from {
+            // first use (or a clock moved back): read every row of the bar
+            *self = DayCache { from, seen: i64::MIN, started: true, marker, ..Default::default() };
+            let rows = store.day_results_since(from, i64::MIN).await?;
+            for r in rows {
+                self.seen = self.seen.max(r.computed_at);
+                if ids.contains(&r.service_id) {
+                    self.put(r.service_id, r.start, Rec::of(&r.durations, r.end_status));
+                }
+            }
+            self.loaded = ids.clone();
+            return Ok(());
+        }
+        if from > self.from {
+            self.from = from;
+            for v in self.rows.values_mut() {
+                v.retain(|(d, _)| *d >= from);
+            }
+        }
+        if marker != self.marker {
+            // `>=`: rows written later within the same millisecond as the
+            // last ones seen count too (one aggregator pass shares its `now`)
+            for r in store.day_results_since(from, self.seen).await? {
+                self.seen = self.seen.max(r.computed_at);
+                if self.loaded.contains(&r.service_id) {
+                    self.put(r.service_id, r.start, Rec::of(&r.durations, r.end_status));
+                }
+            }
+            self.marker = marker;
+        }
+        // services that became public since: read theirs one by one
+        let new: Vec<i64> = ids.iter().filter(|i| !self.loaded.contains(i)).copied().collect();
+        for id in new {
+            for p in store.period_rows(id, "day", from, i64::MAX).await? {
+                self.put(id, p.start, Rec::of(&p.durations, p.end_status));
+            }
+            self.loaded.insert(id);
+        }
+        self.loaded.retain(|i| ids.contains(i));
+        self.rows.retain(|i, _| ids.contains(i));
+        Ok(())
+    }
+}
+
+/// The cache of one server: the current snapshot and how to refresh it.
+pub struct Cache {
+    current: RwLock<Option<Arc<Snapshot>>>,
+    checked: Mutex<Option<Instant>>,
+    refreshing: AtomicBool,
+    build: tokio::sync::Mutex<Builder>,
+    version: AtomicU64,
+}
+
+#[derive(Default)]
+struct Builder {
+    days: DayCache,
+    fingerprint: String,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache {
+            current: RwLock::new(None),
+            checked: Mutex::new(None),
+            refreshing: AtomicBool::new(false),
+            build: tokio::sync::Mutex::new(Builder::default()),
+            version: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Cache {
+    /// The current snapshot. Builds the first one; afterwards a stale one is
+    /// served while a background task refreshes it.
+    pub async fn get(self: &Arc<Self>, state: &crate::AppState) -> nines_store::Result<Arc<Snapshot>> {
+        let cur = self.current.read().ok().and_then(|g| g.clone());
+        match cur {
+            Some(s) => {
+                if self.due() && !self.refreshing.swap(true, Ordering::AcqRel) {
+                    let me = self.clone();
+                    let st = state.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = me.refresh(&st).await {
+                            tracing::warn!(error = %e, "status page refresh failed");
+                        }
+                        me.refreshing.store(false, Ordering::Release);
+                    });
+                }
+                Ok(s)
+            }
+            None => self.refresh(state).await,
+        }
+    }
+
+    /// Make the next request look at the fingerprint (after an edit here).
+    pub fn invalidate(&self) {
+        if let Ok(mut c) = self.checked.lock() {
+            *c = None;
+        }
+    }
+
+    fn due(&self) -> bool {
+        let Ok(mut c) = self.checked.lock() else { return false };
+        match *c {
+            Some(t) if t.elapsed() < CHECK_EVERY => false,
+            _ => {
+                *c = Some(Instant::now());
+                true
+            }
+        }
+    }
+
+    /// Rebuild when the fingerprint moved (or none exists yet).
+    async fn refresh(&self, state: &crate::AppState) -> nines_store::Result<Arc<Snapshot>> {
+        let mut b = self.build.lock().await;
+        let now = state.clock.now_ms();
+        // the clock's minute is part of it: open days grow as time passes
+        let fp = format!("{}{}", state.store.statuspage_fingerprint().await?, now / 60_000);
+        if let Some(s) = self.current.read().ok().and_then(|g| g.clone())
+            && fp == b.fingerprint
+        {
+            return Ok(s);
+        }
+        let t = Instant::now();
+        let version = self.version.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut snap = build(&state.store, &mut b.days, now, version).await?;
+        snap.build_ms = t.elapsed().as_secs_f64() * 1000.0;
+        // render now, off the path of the requests that follow
+        let _ = snap.page();
+        tracing::debug!(services = snap.items.len(), build_ms = snap.build_ms, "status page rebuilt");
+        let snap = Arc::new(snap);
+        b.fingerprint = fp;
+        if let Ok(mut g) = self.current.write() {
+            *g = Some(snap.clone());
+        }
+        Ok(snap)
+    }
+}
+
+/// Each public service's status at `at` and transitions from `at` to
+/// `now`, reading the day cache for the status where it can.
+async fn open_days(
+    store: &Store,
+    days: &DayCache,
+    subjects: &HashMap<i64, &SloSubject>,
+    ids: &HashSet<i64>,
+    open_from: Millis,
+    now: Millis,
+) -> nines_store::Result<HashMap<i64, (Status, Vec<Transition>)>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    if open_from >= now {
+        return Ok(out);
+    }
+    let mut trs = store.transitions_in(None, &[Span { from: open_from, to: now }]).await?;
+    for id in ids {
+        let created = subjects.get(id).map_or(i64::MIN, |s| s.created_at);
+        let initial = match days.get(*id, open_from - DAY_MS) {
+            Some(r) => r.end,
+            // created after the day boundary: nothing before it counts
+            None if created >= open_from => Status::Unknown,
+            None => store.timeline_window(*id, Span { from: open_from, to: open_from }).await?.0,
+        };
+        out.insert(*id, (initial, trs.remove(id).unwrap_or_default()));
+    }
+    Ok(out)
+}
+
+/// Build a snapshot from the store at `now`.
+async fn build(store: &Store, days: &mut DayCache, now: Millis, version: u64) -> nines_store::Result<Snapshot> {
+    let cfg = SloConfig::load(store).await?;
+    let entries = store.public_entries().await?;
+    let all_subjects = store.slo_subjects(None).await?;
+    let subjects: HashMap<i64, &SloSubject> = all_subjects.iter().map(|s| (s.id, s)).collect();
+    let ids: HashSet<i64> = entries.iter().map(|e| e.service_id).collect();
+    let today = day_floor(now);
+    let first = today - (DAYS - 1) * DAY_MS;
+    days.sync(store, &ids, first).await?;
+    let cursor = store.days_final_until().await?.unwrap_or(i64::MIN);
+    // as the daily series: final days from results, the rest from the timeline
+    let open_from = first.max(cursor.min(today + DAY_MS));
+    let open = open_days(store, days, &subjects, &ids, open_from, now).await?;
+
+    // items, in the order the page first shows them
+    let mut entries = entries;
+    entries.sort_by(|a, b| {
+        (a.group_position.unwrap_or(i64::MAX), a.group_name == nines_store::statuspage::DEFAULT_GROUP)
+            .cmp(&(b.group_position.unwrap_or(i64::MAX), b.group_name == nines_store::statuspage::DEFAULT_GROUP))
+            .then_with(|| a.group_display_name.cmp(&b.group_display_name))
+            .then_with(|| a.organization.cmp(&b.organization))
+            .then(a.group_id.cmp(&b.group_id))
+            .then(a.position.cmp(&b.position))
+            .then_with(|| a.display_name.cmp(&b.display_name))
+            .then(a.service_id.cmp(&b.service_id))
+    });
+    let mut items: Vec<Item> = Vec::with_capacity(ids.len());
+    let mut by_service: HashMap<i64, usize> = HashMap::with_capacity(ids.len());
+    let mut blocks: Vec<Block> = Vec::new();
+    let absent = StatusDurations { absent_ms: DAY_MS, ..Default::default() };
+    for e in &entries {
+        let idx = match by_service.get(&e.service_id) {
+            Some(i) => *i,
+            None => {
+                let Some(subj) = subjects.get(&e.service_id) else { continue };
+                let p = policy_for(subj, &cfg);
+                let mut cells = Vec::with_capacity(DAYS as usize);
+                let (mut good, mut bad) = (0, 0);
+                let (initial, trs) =
+                    open.get(&e.service_id).map(|(i, t)| (*i, t.as_slice())).unwrap_or((Status::Unknown, &[]));
+                for k in 0..DAYS {
+                    let d = first + k * DAY_MS;
+                    let dur = if d >= open_from {
+                        if d >= now {
+                            absent
+                        } else {
+                            durations(initial, trs, Span { from: d, to: (d + DAY_MS).min(now) }, subj.created_at)
+                        }
+                    } else {
+                        days.get(e.service_id, d).map_or(absent, |r| r.durations())
+                    };
+                    let acc = dur.classify(&p);
+                    good += acc.good_ms;
+                    bad += acc.bad_ms;
+                    cells.push(DayCell {
+                        status: day_status(&dur, &acc),
+                        availability: acc.availability().map(|r| r * 100.0),
+                        eventful: dur.degraded_ms + dur.down_ms + dur.maintenance_ms + dur.unknown_ms > 0,
+                    });
+                }
+                items.push(Item {
+                    service_id: e.service_id,
+                    name: e.display_name.clone(),
+                    status: e.status,
+                    days: cells,
+                    good_ms: good,
+                    bad_ms: bad,
+                    organization: e.organization.clone(),
+                    created_at: subj.created_at,
+                });
+                by_service.insert(e.service_id, items.len() - 1);
+                items.len() - 1
+            }
+        };
+        let shown = Shown { item: idx, name: e.display_name.clone(), description: e.description.clone() };
+        match blocks.last_mut() {
+            Some(b) if b.id == e.group_id => {
+                if !b.shown.iter().any(|s| s.item == idx) {
+                    b.shown.push(shown)
+                }
+            }
+            _ => blocks.push(Block {
+                id: e.group_id,
+                name: e.group_display_name.clone(),
+                description: e.group_description.clone(),
+                shown: vec![shown],
+            }),
+        }
+    }
+
+    // downtimes: public members only
+    let mut downtimes: Vec<PublicDowntime> = Vec::new();
+    for m in store.public_downtime_members(first).await? {
+        let Some(&idx) = by_service.get(&m.service_id) else { continue };
+        let end = m.recovered_at.or(m.resolved_at);
+        match downtimes.last_mut() {
+            Some(d) if d.id == m.downtime_id => {
+                d.from = d.from.min(m.joined_at);
+                d.to = match (d.to, end) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                };
+                if !d.items.contains(&idx) {
+                    d.items.push(idx);
+                }
+            }
+            _ => downtimes.push(PublicDowntime { id: m.downtime_id, from: m.joined_at, to: end, items: vec![idx] }),
+        }
+    }
+    let mut current: Vec<PublicDowntime> = downtimes.iter().filter(|d| d.to.is_none()).cloned().collect();
+    current.extend(downtimes.into_iter().filter(|d| d.to.is_some()).take(PAST_DOWNTIMES));
+
+    let maintenance = public_maintenance(&store.list_maintenance(None).await?, &items, &subjects, now);
+    Ok(Snapshot {
+        version,
+        now,
+        first_day: first,
+        items,
+        by_service,
+        blocks,
+        downtimes: current,
+        maintenance,
+        build_ms: 0.0,
+        page: OnceLock::new(),
+        status_json: OnceLock::new(),
+        feed: OnceLock::new(),
+    })
+}
+
+/// Active and coming (30 days) maintenance windows over public services.
+fn public_maintenance(
+    windows: &[MaintenanceRow],
+    items: &[Item],
+    subjects: &HashMap<i64, &SloSubject>,
+    now: Millis,
+) -> Vec<PublicMaintenance> {
+    let mut out = Vec::new();
+    for m in windows {
+        let affected: Vec<usize> = items
+            .iter()
+            .enumerate()
+            .filter(|(_, it)| {
+                subjects.get(&it.service_id).is_some_and(|s| {
+                    crate::maintenance::covers(m, &s.organization, s.id, &s.node_id, s.sla_group.as_deref())
+                })
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if affected.is_empty() {
+            continue;
+        }
+        if let Some(sp) = crate::maintenance::spans(m, Span { from: now, to: now + 30 * DAY_MS }).first() {
+            // a span clipped at `now` is the one going on
+            let active = sp.from <= now;
+            let from = if active {
+                crate::maintenance::spans(m, Span { from: now - 7 * DAY_MS, to: now + 1 })
+                    .last()
+                    .map_or(sp.from, |s| s.from)
+            } else {
+                sp.from
+            };
+            out.push(PublicMaintenance { from, to: sp.to, active, items: affected });
+        }
+    }
+    out.sort_by_key(|m| (!m.active, m.from));
+    out.truncate(20);
+    out
+}
+
+/// A stretch of one status inside a span: what `/status/{id}` and the day
+/// pages list (OPERATIONAL stretches are not incidents and are left out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stretch {
+    pub from: Millis,
+    pub to: Millis,
+    pub status: Status,
+}
+
+/// Stretches of not-OPERATIONAL status in `w`, from the status at `w.from`
+/// and the transitions (sorted; earlier ones are skipped).
+pub fn incidents(initial: Status, transitions: &[Transition], w: Span) -> Vec<Stretch> {
+    let mut out: Vec<Stretch> = Vec::new();
+    let start = transitions.partition_point(|t| t.at <= w.from);
+    let mut cur = if start == 0 { initial } else { transitions[start - 1].to };
+    let mut t = w.from;
+    let close = |out: &mut Vec<Stretch>, from: Millis, to: Millis, s: Status| {
+        if s == Status::Operational || to <= from {
+            return;
+        }
+        match out.last_mut() {
+            Some(l) if l.status == s && l.to == from => l.to = to,
+            _ => out.push(Stretch { from, to, status: s }),
+        }
+    };
+    for tr in &transitions[start..] {
+        if tr.at >= w.to {
+            break;
+        }
+        if tr.to != cur {
+            close(&mut out, t, tr.at, cur);
+            t = tr.at;
+            cur = tr.to;
+        }
+    }
+    close(&mut out, t, w.to, cur);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nines_core::timeline::Cause;
+
+    fn tr(at: Millis, to: Status) -> Transition {
+        Transition { at, from: Status::Unknown, to, cause: Cause::Report }
+    }
+
+    #[test]
+    fn incidents_are_the_stretches_not_operational() {
+        let w = Span { from: 1000, to: 2000 };
+        let trs = [
+            tr(500, Status::Operational),
+            tr(1100, Status::Down),
+            tr(1200, Status::Degraded),
+            tr(1300, Status::Degraded),
+            tr(1400, Status::Operational),
+            tr(1900, Status::Maintenance),
+            tr(2100, Status::Operational),
+        ];
+        let got = incidents(Status::Unknown, &trs, w);
+        assert_eq!(
+            got,
+            vec![
+                Stretch { from: 1100, to: 1200, status: Status::Down },
+                Stretch { from: 1200, to: 1400, status: Status::Degraded },
+                Stretch { from: 1900, to: 2000, status: Status::Maintenance },
+            ]
+        );
+        // a stretch going on at the start of the span is cut there
+        assert_eq!(
+            incidents(Status::Down, &[tr(1500, Status::Operational)], w),
+            vec![Stretch { from: 1000, to: 1500, status: Status::Down }]
+        );
+        assert!(incidents(Status::Operational, &[], w).is_empty());
+    }
+
+    #[test]
+    fn states_follow_the_design_mapping() {
+        assert_eq!(State::of(Status::Operational), State::Ok);
+        assert_eq!(State::of(Status::Degraded), State::Warning);
+        assert_eq!(State::of(Status::Unknown), State::Warning);
+        assert_eq!(State::of(Status::Maintenance), State::Warning);
+        assert_eq!(State::of(Status::Down), State::Error);
+        assert!(State::Error > State::Warning && State::Warning > State::Ok);
+    }
+}
