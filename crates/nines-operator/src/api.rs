@@ -45,10 +45,20 @@ pub struct WhoAmI {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AppliedItem {
+    /// The server sends a number; kept as text like every other API id here.
+    #[serde(deserialize_with = "id_text")]
     pub id: String,
     pub service: String,
     pub node_id: String,
     pub action: String,
+}
+
+/// An id the API may send as a number or as a string.
+fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => s,
+        v => v.to_string(),
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,61 +92,85 @@ pub struct BackupReport {
     pub message: Option<String>,
 }
 
+/// `POST /api/v1/certificates`: upserted by (nodeId, namespace, name).
+/// Snake_case fields, as the contract (and the seed's API) has them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct CertificateReport {
+    #[serde(rename = "nodeId")]
     pub node_id: String,
     pub namespace: String,
     pub name: String,
+    pub secret_name: String,
     pub dns_names: Vec<String>,
-    pub issuer: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_addresses: Vec<String>,
+    pub issuer_name: String,
+    pub issuer_kind: String,
+    pub not_before: Option<String>,
     pub not_after: Option<String>,
-    pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    pub renewal_time: Option<String>,
+    pub is_ready: bool,
+    pub certificate_status: String,
 }
 
+/// What the API answers for an upserted object: at least its id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClusterNode {
-    pub name: String,
-    pub ready: bool,
-    pub roles: Vec<String>,
-    pub kubelet_version: String,
-    pub os_image: String,
-    pub architecture: String,
-    pub cpu_cores: f64,
-    pub memory_bytes: u64,
+pub struct Created {
+    pub id: serde_json::Value,
 }
 
+impl Created {
+    /// The id as text, whether the API sent a number or a string.
+    pub fn id(&self) -> String {
+        match &self.id {
+            serde_json::Value::String(s) => s.clone(),
+            v => v.to_string(),
+        }
+    }
+}
+
+/// `POST /api/v1/clusters/register`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterRegistration {
-    pub node_id: String,
-    pub name: String,
-    pub api_server_url: String,
-    pub kubernetes_version: String,
-    pub nodes: Vec<ClusterNode>,
+    /// `organization/platform/environment`.
+    pub workspace: String,
+    pub cluster_name: Option<String>,
+    pub api_server_url: Option<String>,
+    pub kubernetes_version: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterRegistered {
-    pub node_id: String,
+    pub id: Option<String>,
     pub registered: bool,
+    #[serde(default)]
+    pub created: bool,
+    pub name: Option<String>,
+    pub node_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+pub struct NamespaceUse {
+    pub name: String,
+    pub pod_count: i64,
+}
+
+/// One image of `PUT /api/v1/inventory/artifacts` (upserted by `image`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ArtifactItem {
+    pub image: String,
     pub registry: String,
     pub repository: String,
     pub tag: Option<String>,
     pub digest: Option<String>,
-    pub used_in_namespaces: Vec<String>,
+    pub used_in_namespaces: Vec<NamespaceUse>,
+    pub total_pod_count: i64,
 }
 
+/// One app of `PUT /api/v1/inventory/apps` (upserted by namespace/name).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AppItem {
@@ -146,7 +180,57 @@ pub struct AppItem {
     pub version: Option<String>,
     pub state: String,
     pub last_action: Option<String>,
+    pub last_action_status: Option<String>,
     pub artifacts: Vec<String>,
+}
+
+/// One host of `PUT /api/v1/inventory/hosts` (upserted by name): a cluster node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostItem {
+    pub name: String,
+    pub hostname: Option<String>,
+    pub default_ipv4: Option<String>,
+    pub resource_cpu_cores: Option<f64>,
+    pub resource_memory_mb: Option<i64>,
+    pub resource_cpu_architecture: Option<String>,
+    pub provider_id: Option<String>,
+    pub ready: bool,
+    pub roles: Vec<String>,
+    pub kubelet_version: Option<String>,
+    pub os_image: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpsertedItem {
+    pub id: String,
+    pub key: String,
+    pub action: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpsertResult {
+    pub items: Vec<UpsertedItem>,
+}
+
+/// A member of a status page group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupMember {
+    pub node_id: String,
+    pub service: String,
+    pub display_name: String,
+    pub description: String,
+}
+
+/// `PUT /api/v1/status-page/groups/{name}`: replaces the group's membership.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusPageGroup {
+    pub display_name: String,
+    pub description: String,
+    pub services: Vec<GroupMember>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -262,19 +346,72 @@ impl NinesClient {
         self.post_json("/api/v1/backup/report", r).await.map(drop)
     }
 
-    pub async fn report_certificate(&self, r: &CertificateReport) -> Result<()> {
-        self.post_json("/api/v1/certificates/report", r).await.map(drop)
+    async fn send_json<B: Serialize + ?Sized>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &B,
+    ) -> Result<reqwest::Response> {
+        let r = self.http.request(method, self.url(path)).header("X-API-Key", &self.key).json(body).send().await?;
+        Self::check(r).await
+    }
+
+    /// DELETE `path`; `Ok(false)` when it was already gone.
+    async fn delete_path(&self, path: &str) -> Result<bool> {
+        let r = self.http.delete(self.url(path)).header("X-API-Key", &self.key).send().await?;
+        if r.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        Self::check(r).await?;
+        Ok(true)
+    }
+
+    /// Upsert a certificate; returns its API id.
+    pub async fn upsert_certificate(&self, r: &CertificateReport) -> Result<String> {
+        let c: Created = self.post_json("/api/v1/certificates", r).await?.json().await?;
+        Ok(c.id())
+    }
+
+    pub async fn delete_certificate(&self, id: &str) -> Result<bool> {
+        self.delete_path(&format!("/api/v1/certificates/{}", encode_segment(id))).await
     }
 
     pub async fn register_cluster(&self, r: &ClusterRegistration) -> Result<ClusterRegistered> {
         Ok(self.post_json("/api/v1/clusters/register", r).await?.json().await?)
     }
 
-    pub async fn report_artifacts(&self, node_id: &str, items: &[ArtifactItem]) -> Result<()> {
-        self.post_json("/api/v1/inventory/artifacts", &Inventory { node_id, items }).await.map(drop)
+    pub async fn put_artifacts(&self, node_id: &str, items: &[ArtifactItem]) -> Result<UpsertResult> {
+        let body = Inventory { node_id, items };
+        Ok(self.send_json(reqwest::Method::PUT, "/api/v1/inventory/artifacts", &body).await?.json().await?)
     }
 
-    pub async fn report_apps(&self, node_id: &str, items: &[AppItem]) -> Result<()> {
-        self.post_json("/api/v1/inventory/apps", &Inventory { node_id, items }).await.map(drop)
+    pub async fn put_apps(&self, node_id: &str, items: &[AppItem]) -> Result<UpsertResult> {
+        let body = Inventory { node_id, items };
+        Ok(self.send_json(reqwest::Method::PUT, "/api/v1/inventory/apps", &body).await?.json().await?)
     }
+
+    pub async fn put_hosts(&self, node_id: &str, items: &[HostItem]) -> Result<UpsertResult> {
+        let body = Inventory { node_id, items };
+        Ok(self.send_json(reqwest::Method::PUT, "/api/v1/inventory/hosts", &body).await?.json().await?)
+    }
+
+    /// Replace the membership of a status page group.
+    pub async fn put_status_group(&self, name: &str, g: &StatusPageGroup) -> Result<()> {
+        let path = format!("/api/v1/status-page/groups/{}", encode_segment(name));
+        self.send_json(reqwest::Method::PUT, &path, g).await.map(drop)
+    }
+
+    pub async fn delete_status_group(&self, name: &str) -> Result<bool> {
+        self.delete_path(&format!("/api/v1/status-page/groups/{}", encode_segment(name))).await
+    }
+}
+
+/// Percent-encode one path segment (names are DNS labels, but be safe).
+pub fn encode_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -152,18 +152,27 @@ pub async fn kube_client(a: &KubeArgs) -> anyhow::Result<kube::Client> {
 }
 
 async fn install_crds(a: &InstallCrdsArgs) -> anyhow::Result<()> {
-    let crds = crdgen::all_crds();
     if a.dry_run {
-        print!("{}", install_plan(&crds));
+        print!("{}", install_plan(&crdgen::all_crds()));
         return Ok(());
     }
     let client = kube_client(&a.kube).await?;
-    let api: Api<CustomResourceDefinition> = Api::all(client);
+    for line in apply_crds(&client).await? {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// Server-side apply every CRD; returns one line per CRD applied and per CRD not yet established.
+pub async fn apply_crds(client: &kube::Client) -> anyhow::Result<Vec<String>> {
+    let crds = crdgen::all_crds();
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let pp = PatchParams::apply(FIELD_MANAGER).force();
+    let mut out = Vec::new();
     for c in &crds {
         let name = c.metadata.name.clone().unwrap_or_default();
         api.patch(&name, &pp, &Patch::Apply(c)).await.with_context(|| format!("applying {name}"))?;
-        println!("applied CustomResourceDefinition {name}");
+        out.push(format!("applied CustomResourceDefinition {name}"));
     }
     // a CRD is usable once Established; report the ones that are not yet
     let listed = api.list(&ListParams::default()).await?;
@@ -174,10 +183,10 @@ async fn install_crds(a: &InstallCrdsArgs) -> anyhow::Result<()> {
             .and_then(|s| s.conditions.as_ref())
             .is_some_and(|cs| cs.iter().any(|x| x.type_ == "Established" && x.status == "True"));
         if !established {
-            println!("{} is not established yet", c.metadata.name.as_deref().unwrap_or_default());
+            out.push(format!("{} is not established yet", c.metadata.name.as_deref().unwrap_or_default()));
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 async fn health(url: &str) -> anyhow::Result<()> {

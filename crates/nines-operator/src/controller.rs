@@ -2,8 +2,8 @@
 //! the OperatorConfig loop (operator key, `whoami`, heartbeat), the Ingress
 //! and Endpoint controllers, and the `status` report. Controllers execute
 //! the decisions of [`crate::mapping`] and [`crate::reconcile`]; no mapping
-//! logic lives here. Not yet wired: certificate, Velero, node, artifact,
-//! K8sApp, StatusService and ConfigMap/workload controllers.
+//! logic lives here. The other discovery controllers live in
+//! [`crate::discovery`] and share [`Ctx`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -27,12 +27,17 @@ use kube::{Resource, ResourceExt};
 use tokio::sync::watch;
 
 use crate::api::{ApiError, HealthReport, NinesClient, WhoAmI};
-use crate::mapping::apply::{Node, endpoint_document, endpoint_service_name, render};
+use crate::mapping::apply::{Node, WorkloadRef, endpoint_document, endpoint_service_name, render};
 use crate::mapping::config_hash;
 use crate::mapping::endpoint::{
     IngressOutcome, IngressView, SOURCE_INGRESS_LABEL, check_for_endpoint, endpoints_for_ingress,
 };
-use crate::reconcile::{Existing, MirrorAction, backoff, needs_sync, plan_mirror, ready_condition, set_condition};
+use crate::mapping::image::{ImageRef, ImageUsage};
+use crate::mapping::velero::NamespacedService;
+use crate::reconcile::{
+    ClusterRegistration, Existing, MirrorAction, backoff, cluster_registration, needs_sync, plan_mirror,
+    ready_condition, set_condition,
+};
 
 use crate::cli::{RunArgs, kube_client};
 use crate::crd::*;
@@ -66,35 +71,35 @@ pub fn health_router(h: Arc<Health>) -> Router {
     )
 }
 
-/// Reconcile counters per controller; label values are a fixed set.
+/// Reconcile counters per controller; label values are a fixed set (the
+/// controller names are `&'static str` constants).
 #[derive(Debug, Default)]
 pub struct Metrics {
-    pub ingress_ok: AtomicU64,
-    pub ingress_err: AtomicU64,
-    pub endpoint_ok: AtomicU64,
-    pub endpoint_err: AtomicU64,
+    reconciles: Mutex<BTreeMap<(&'static str, bool), u64>>,
     pub api_syncs: AtomicU64,
 }
 
 impl Metrics {
+    pub fn count(&self, controller: &'static str, ok: bool) {
+        *self.reconciles.lock().expect("not poisoned").entry((controller, ok)).or_insert(0) += 1;
+    }
+
     pub fn render(&self) -> String {
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        format!(
+        let mut out = String::from(
             "# HELP nines_operator_reconcile_total Reconciles by controller and result.\n\
-             # TYPE nines_operator_reconcile_total counter\n\
-             nines_operator_reconcile_total{{controller=\"ingress\",result=\"ok\"}} {}\n\
-             nines_operator_reconcile_total{{controller=\"ingress\",result=\"error\"}} {}\n\
-             nines_operator_reconcile_total{{controller=\"endpoint\",result=\"ok\"}} {}\n\
-             nines_operator_reconcile_total{{controller=\"endpoint\",result=\"error\"}} {}\n\
-             # HELP nines_operator_api_syncs_total Documents applied to the nines API.\n\
+             # TYPE nines_operator_reconcile_total counter\n",
+        );
+        for ((c, ok), n) in self.reconciles.lock().expect("not poisoned").iter() {
+            let result = if *ok { "ok" } else { "error" };
+            out.push_str(&format!("nines_operator_reconcile_total{{controller=\"{c}\",result=\"{result}\"}} {n}\n"));
+        }
+        out.push_str(&format!(
+            "# HELP nines_operator_api_syncs_total Documents applied to the nines API.\n\
              # TYPE nines_operator_api_syncs_total counter\n\
              nines_operator_api_syncs_total {}\n",
-            g(&self.ingress_ok),
-            g(&self.ingress_err),
-            g(&self.endpoint_ok),
-            g(&self.endpoint_err),
-            g(&self.api_syncs)
-        )
+            self.api_syncs.load(Ordering::Relaxed)
+        ));
+        out
     }
 }
 
@@ -117,6 +122,12 @@ pub struct Sync {
     pub node: Node,
 }
 
+/// The services a source declared and the workloads behind them.
+pub type Declared = (Vec<NamespacedService>, Vec<WorkloadRef>);
+
+/// A boxed reconcile future.
+pub type ReconcileFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Action, Error>> + Send>>;
+
 /// What every reconcile shares.
 pub struct Ctx {
     pub client: kube::Client,
@@ -125,10 +136,18 @@ pub struct Ctx {
     pub recorder: Recorder,
     pub failures: Mutex<HashMap<String, u32>>,
     pub metrics: Arc<Metrics>,
+    pub settings: Settings,
+    /// Services the operator applied, by source (`configmap/<ns>/<name>`,
+    /// `endpoint/<ns>/<name>`), with their namespaces: backups report to them.
+    pub services: Mutex<BTreeMap<String, Declared>>,
+    /// The images in use, from the last artifact pass (K8sApps link them by namespace).
+    pub images: Mutex<BTreeMap<ImageRef, ImageUsage>>,
+    /// Hash of what was last sent per key, for sources without a CR of their own.
+    pub sent: Mutex<HashMap<String, String>>,
 }
 
 impl Ctx {
-    async fn event(&self, obj: &ObjectReference, warning: bool, reason: &str, note: String) {
+    pub(crate) async fn event(&self, obj: &ObjectReference, warning: bool, reason: &str, note: String) {
         let ev = KEvent {
             type_: if warning { EventType::Warning } else { EventType::Normal },
             reason: reason.into(),
@@ -139,6 +158,57 @@ impl Ctx {
         if let Err(e) = self.recorder.publish(&ev, obj).await {
             tracing::warn!(error = %e, "publishing event failed");
         }
+    }
+
+    pub fn new(
+        client: kube::Client,
+        config: watch::Receiver<OperatorConfigSpec>,
+        sync: watch::Receiver<Option<Sync>>,
+        recorder: Recorder,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+    ) -> Ctx {
+        Ctx {
+            client,
+            config,
+            sync,
+            recorder,
+            failures: Mutex::default(),
+            metrics,
+            settings,
+            services: Mutex::default(),
+            images: Mutex::default(),
+            sent: Mutex::default(),
+        }
+    }
+
+    pub fn known_services(&self) -> Vec<NamespacedService> {
+        let m = self.services.lock().expect("not poisoned");
+        let mut v: Vec<NamespacedService> = m.values().flat_map(|(s, _)| s.iter().cloned()).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    pub fn known_workloads(&self) -> Vec<WorkloadRef> {
+        self.services.lock().expect("not poisoned").values().flat_map(|(_, w)| w.iter().cloned()).collect()
+    }
+
+    pub fn remember_services(&self, source: &str, services: Vec<NamespacedService>, workloads: Vec<WorkloadRef>) {
+        self.services.lock().expect("not poisoned").insert(source.to_string(), (services, workloads));
+    }
+
+    pub fn forget_services(&self, source: &str) {
+        self.services.lock().expect("not poisoned").remove(source);
+        self.sent.lock().expect("not poisoned").remove(source);
+    }
+
+    pub fn sent_hash(&self, key: &str) -> Option<String> {
+        self.sent.lock().expect("not poisoned").get(key).cloned()
+    }
+
+    pub fn remember_sent(&self, key: &str, hash: String) {
+        self.sent.lock().expect("not poisoned").insert(key.to_string(), hash);
     }
 
     fn succeeded(&self, key: &str) {
@@ -153,11 +223,11 @@ impl Ctx {
     }
 }
 
-fn key<K: Resource>(o: &K) -> String {
+pub(crate) fn key<K: Resource>(o: &K) -> String {
     format!("{}/{}", o.meta().namespace.as_deref().unwrap_or(""), o.meta().name.as_deref().unwrap_or(""))
 }
 
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     Timestamp::now()
 }
 
@@ -215,7 +285,7 @@ pub async fn reconcile_ingress(ing: Arc<Ingress>, ctx: Arc<Ctx>) -> Result<Actio
     Ok(Action::requeue(Duration::from_secs(600)))
 }
 
-fn ignore_not_found(e: kube::Error) -> Result<(), kube::Error> {
+pub(crate) fn ignore_not_found(e: kube::Error) -> Result<(), kube::Error> {
     match e {
         kube::Error::Api(s) if s.code == 404 => Ok(()),
         e => Err(e),
@@ -290,6 +360,15 @@ async fn apply_endpoint(ep: &Endpoint, ctx: &Ctx, api: &Api<Endpoint>) -> Result
             status.node_id = Some(sync.node.id());
             status.service = Some(endpoint_service_name(&ns, &name));
             status.config_hash = Some(hash);
+            ctx.remember_services(
+                &format!("endpoint/{ns}/{name}"),
+                vec![NamespacedService {
+                    namespace: ns.clone(),
+                    node_id: sync.node.id(),
+                    service: endpoint_service_name(&ns, &name),
+                }],
+                Vec::new(),
+            );
             status.last_synced_at = Some(t.to_string());
             status.phase = Some("synced".into());
             set_condition(
@@ -330,10 +409,11 @@ async fn cleanup_endpoint(ep: &Endpoint, ctx: &Ctx) -> Result<Action, Error> {
         return Err(Error::Invalid("cannot delete the API service: API sync is not configured".into()));
     };
     sync.api.delete_service(&node_id, &service).await?;
+    ctx.forget_services(&format!("endpoint/{}/{}", ep.namespace().unwrap_or_default(), ep.name_any()));
     Ok(Action::await_change())
 }
 
-fn error_policy<K: Resource>(o: Arc<K>, e: &Error, ctx: Arc<Ctx>) -> Action {
+pub(crate) fn error_policy<K: Resource>(o: Arc<K>, e: &Error, ctx: Arc<Ctx>) -> Action {
     let delay = ctx.failed(&key(&*o));
     tracing::warn!(object = %key(&*o), error = %e, retry_in_seconds = delay.as_secs(), "reconcile failed");
     Action::requeue(delay)
@@ -344,8 +424,10 @@ fn error_policy<K: Resource>(o: Arc<K>, e: &Error, ctx: Arc<Ctx>) -> Action {
 async fn config_loop(
     client: kube::Client,
     namespace: String,
+    every: Duration,
     config_tx: watch::Sender<OperatorConfigSpec>,
     sync_tx: watch::Sender<Option<Sync>>,
+    stop: watch::Receiver<bool>,
 ) {
     let cfgs: Api<OperatorConfig> = Api::namespaced(client.clone(), &namespace);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
@@ -354,12 +436,19 @@ async fn config_loop(
             Ok(Some(oc)) => {
                 config_tx.send_replace(oc.spec.clone());
                 match resolve_sync(&oc, &secrets).await {
-                    Ok(Some((sync, whoami))) => {
-                        let status = serde_json::json!({"status": {
+                    Ok(Some((mut sync, whoami))) => {
+                        let local = register_local_cluster(&client, &oc, &mut sync).await;
+                        let mut status = serde_json::json!({"status": {
                             "phase": "Ready",
                             "api_sync": {"key_id": whoami.key_id, "organization_name": sync.node.organization,
-                                         "workspace_name": sync.node.id(), "role": whoami.role, "resolved_at": now().to_string()}
+                                         "workspace_name": sync.node.id(), "role": whoami.role, "resolved_at": now().to_string()},
+                            "conditions": [{"type": "Ready", "status": "True", "reason": "ApiSyncReady",
+                                            "message": format!("writing under {}", sync.node.id()),
+                                            "lastTransitionTime": now().to_string()}]
                         }});
+                        if let Some(l) = local {
+                            status["status"]["local_cluster"] = serde_json::to_value(l).unwrap_or_default();
+                        }
                         let _ = cfgs
                             .patch_status(OPERATOR_CONFIG_NAME, &PatchParams::default(), &Patch::Merge(status))
                             .await;
@@ -392,7 +481,65 @@ async fn config_loop(
             Ok(None) => tracing::info!(%namespace, "no OperatorConfig `default`; using defaults, API sync off"),
             Err(e) => tracing::warn!(error = %e, "reading OperatorConfig failed"),
         }
-        tokio::time::sleep(Duration::from_secs(30)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {},
+            _ = stopped(stop.clone()) => return,
+        }
+    }
+}
+
+/// Local cluster registration (seed: the API's cluster for the workspace
+/// wins; a new one only under `cluster_name`; none without). Once the status
+/// holds a node, the API is not asked again. The node found replaces the
+/// cluster level of `sync.node`.
+async fn register_local_cluster(
+    client: &kube::Client,
+    oc: &OperatorConfig,
+    sync: &mut Sync,
+) -> Option<LocalClusterStatus> {
+    let status = oc.status.as_ref().and_then(|s| s.local_cluster.clone());
+    let name = match cluster_registration(&oc.spec.local_cluster, status.as_ref()) {
+        ClusterRegistration::Disabled => return None,
+        ClusterRegistration::AlreadyRegistered { node_id } => {
+            if let Some(n) = Node::parse(&node_id) {
+                sync.node = n;
+            }
+            return status;
+        }
+        ClusterRegistration::NoName => None,
+        ClusterRegistration::Register { name } => Some(name),
+    };
+    let version = client.apiserver_version().await.ok().map(|v| v.git_version);
+    let req = crate::api::ClusterRegistration {
+        workspace: format!("{}/{}/{}", sync.node.organization, sync.node.platform, sync.node.environment),
+        cluster_name: name,
+        // the kubeconfig (and so the URL) is the workspaces' git sync's to record (seed)
+        api_server_url: None,
+        kubernetes_version: version,
+    };
+    match sync.api.register_cluster(&req).await {
+        Ok(r) if r.registered => {
+            let node_id = r.node_id.clone()?;
+            if let Some(n) = Node::parse(&node_id) {
+                sync.node = n;
+            }
+            tracing::info!(cluster = %node_id, created = r.created, "local cluster registered");
+            Some(LocalClusterStatus {
+                node_id: Some(node_id),
+                created: r.created,
+                registered_at: Some(now().to_string()),
+            })
+        }
+        Ok(_) => {
+            tracing::info!(
+                "no cluster for this workspace in the API and no local_cluster.cluster_name: none registered"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "local cluster registration failed");
+            None
+        }
     }
 }
 
@@ -432,6 +579,53 @@ async fn serve(addr: SocketAddr, router: Router) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     tokio::spawn(async move { axum::serve(listener, router).await });
     Ok(())
+}
+
+/// What differs between a deployment and a test: where the OperatorConfig
+/// lives, who we are, and how often the periodic loops run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub namespace: String,
+    pub identity: String,
+    /// How often the OperatorConfig and the key are read again (and the heartbeat sent).
+    pub config_every: Duration,
+    /// How often periodic reports (workload readiness, status services) are sent.
+    pub report_every: Duration,
+}
+
+impl Settings {
+    pub fn new(namespace: &str, identity: &str) -> Self {
+        Settings {
+            namespace: namespace.into(),
+            identity: identity.into(),
+            config_every: Duration::from_secs(30),
+            report_every: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+pub async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|v| *v).await;
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -479,63 +673,86 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested; finishing the reconciles in flight");
+        stop_tx.send_replace(true);
+    });
+    health.ready.store(true, Ordering::Relaxed);
+    run_controllers(client, Settings::new(&args.namespace, &identity), metrics, stop_rx).await?;
+    tracing::info!("controllers stopped; shutting down");
+    Ok(())
+}
 
+/// Start every controller and loop on `client`; returns once `stop` turns
+/// true and the reconciles in flight have finished.
+pub async fn run_controllers(
+    client: kube::Client,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let (config_tx, config_rx) = watch::channel(OperatorConfigSpec::default());
     let (sync_tx, sync_rx) = watch::channel(None);
-    tokio::spawn(config_loop(client.clone(), args.namespace.clone(), config_tx, sync_tx));
-    let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: Some(identity) };
-    let ctx = Arc::new(Ctx {
-        client: client.clone(),
-        config: config_rx,
-        sync: sync_rx,
-        recorder: Recorder::new(client.clone(), reporter),
-        failures: Mutex::default(),
-        metrics: metrics.clone(),
-    });
+    let config_task = tokio::spawn(config_loop(
+        client.clone(),
+        settings.namespace.clone(),
+        settings.config_every,
+        config_tx,
+        sync_tx,
+        stop.clone(),
+    ));
+    let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: Some(settings.identity.clone()) };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let ctx = Arc::new(Ctx::new(client.clone(), config_rx, sync_rx, recorder, metrics.clone(), settings.clone()));
     let one = || ControllerConfig::default().concurrency(1);
     let ingresses = Controller::new(Api::<Ingress>::all(client.clone()), watcher::Config::default())
         .owns(Api::<Endpoint>::all(client.clone()), watcher::Config::default())
         .with_config(one())
-        .shutdown_on_signal()
-        .run(reconcile_ingress, error_policy, ctx.clone())
-        .for_each(|r| {
-            let m = metrics.clone();
-            async move {
-                match r {
-                    Ok(_) => m.ingress_ok.fetch_add(1, Ordering::Relaxed),
-                    Err(_) => m.ingress_err.fetch_add(1, Ordering::Relaxed),
-                };
-            }
-        });
-    let ctx2 = ctx.clone();
+        .graceful_shutdown_on(stopped(stop.clone()))
+        .run(with_backoff(reconcile_ingress), error_policy, ctx.clone())
+        .for_each(counted(metrics.clone(), "ingress"));
     let endpoints = Controller::new(Api::<Endpoint>::all(client.clone()), watcher::Config::default())
         .with_config(one())
-        .shutdown_on_signal()
-        .run(
-            |ep, ctx: Arc<Ctx>| async move {
-                let k = key(&*ep);
-                let r = reconcile_endpoint(ep, ctx.clone()).await;
-                if r.is_ok() {
-                    ctx.succeeded(&k);
-                }
-                r
-            },
-            error_policy,
-            ctx2,
-        )
-        .for_each(|r| {
-            let m = metrics.clone();
-            async move {
-                match r {
-                    Ok(_) => m.endpoint_ok.fetch_add(1, Ordering::Relaxed),
-                    Err(_) => m.endpoint_err.fetch_add(1, Ordering::Relaxed),
-                };
-            }
-        });
-    health.ready.store(true, Ordering::Relaxed);
-    tokio::join!(ingresses, endpoints);
-    tracing::info!("controllers stopped; shutting down");
+        .graceful_shutdown_on(stopped(stop.clone()))
+        .run(with_backoff(reconcile_endpoint), error_policy, ctx.clone())
+        .for_each(counted(metrics.clone(), "endpoint"));
+    let discovery = crate::discovery::run_discovery(ctx.clone(), stop.clone());
+    tokio::join!(ingresses, endpoints, discovery);
+    let _ = config_task.await;
     Ok(())
+}
+
+/// Wraps a reconcile so that a success resets the object's backoff.
+pub(crate) fn with_backoff<K, F, Fut>(f: F) -> impl Fn(Arc<K>, Arc<Ctx>) -> ReconcileFuture
+where
+    K: Resource + Send + std::marker::Sync + 'static,
+    F: Fn(Arc<K>, Arc<Ctx>) -> Fut + Clone + Send + std::marker::Sync + 'static,
+    Fut: std::future::Future<Output = Result<Action, Error>> + Send + 'static,
+{
+    move |o: Arc<K>, ctx: Arc<Ctx>| {
+        let f = f.clone();
+        Box::pin(async move {
+            let k = key(&*o);
+            let r = f(o, ctx.clone()).await;
+            if r.is_ok() {
+                ctx.succeeded(&k);
+            }
+            r
+        })
+    }
+}
+
+/// Counts the results of one controller.
+pub(crate) fn counted<T, E>(
+    metrics: Arc<Metrics>,
+    controller: &'static str,
+) -> impl FnMut(Result<T, E>) -> std::future::Ready<()> {
+    move |r| {
+        metrics.count(controller, r.is_ok());
+        std::future::ready(())
+    }
 }
 
 fn phase(p: &Option<String>) -> String {
@@ -611,7 +828,8 @@ mod tests {
         assert_eq!(parse_bind("127.0.0.1:9").unwrap(), "127.0.0.1:9".parse().unwrap());
         assert!(parse_bind("nope").is_err());
         let m = Metrics::default();
-        m.endpoint_err.fetch_add(2, Ordering::Relaxed);
+        m.count("endpoint", false);
+        m.count("endpoint", false);
         assert!(m.render().contains("nines_operator_reconcile_total{controller=\"endpoint\",result=\"error\"} 2\n"));
     }
 

@@ -12,6 +12,9 @@
 //!   what to create, patch or delete, when to add or remove finalizers, how
 //!   long to back off.
 //! - [`api`]: the typed client of the nines API.
+//! - [`controller`]: the shared glue (context, backoff, health, metrics,
+//!   OperatorConfig loop, Ingress/Endpoint); [`discovery`]: every other
+//!   discovery controller.
 //! - [`cli`]: `OperatorArgs` and [`run_cli`].
 //!
 //! Adding a discovery source: a config struct in `crd/config.rs`, a CR kind
@@ -23,6 +26,7 @@ pub mod cli;
 pub mod controller;
 pub mod crd;
 pub mod crdgen;
+pub mod discovery;
 pub mod mapping;
 pub mod reconcile;
 pub mod table;

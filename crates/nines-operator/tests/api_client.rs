@@ -50,7 +50,7 @@ async fn handler(State(log): State<Log>, req: Request) -> impl IntoResponse {
             axum::Json(json!({"keyId": "k1", "organization": "acme", "role": "operator"})).into_response()
         }
         ("POST", "/api/v1/services/apply") => axum::Json(json!({"items": [
-            {"id": "s1", "service": "production-app-example-com", "nodeId": "acme/p/prod/c1", "action": "created"}
+            {"id": 41, "service": "production-app-example-com", "nodeId": "acme/p/prod/c1", "action": "created"}
         ]}))
         .into_response(),
         ("DELETE", "/api/v1/services") => {
@@ -64,9 +64,20 @@ async fn handler(State(log): State<Log>, req: Request) -> impl IntoResponse {
                 StatusCode::NO_CONTENT.into_response()
             }
         }
-        ("POST", "/api/v1/clusters/register") => {
-            axum::Json(json!({"nodeId": "acme/p/prod/c1", "registered": true})).into_response()
+        ("POST", "/api/v1/clusters/register") => axum::Json(
+            json!({"id": "7", "registered": true, "created": false, "name": "c1", "nodeId": "acme/p/prod/c1"}),
+        )
+        .into_response(),
+        ("POST", "/api/v1/certificates") => {
+            (StatusCode::CREATED, axum::Json(json!({"id": "cert-1", "name": "api-tls"}))).into_response()
         }
+        ("DELETE", p) if p.starts_with("/api/v1/certificates/") || p.starts_with("/api/v1/status-page/groups/") => {
+            StatusCode::NO_CONTENT.into_response()
+        }
+        ("PUT", p) if p.starts_with("/api/v1/inventory/") => {
+            axum::Json(json!({"items": [{"id": "1", "key": "k", "action": "created"}]})).into_response()
+        }
+        ("PUT", p) if p.starts_with("/api/v1/status-page/groups/") => axum::Json(json!({"ok": true})).into_response(),
         ("POST", "/api/v1/backup/report") => (
             StatusCode::BAD_REQUEST,
             axum::Json(json!({"error": {"code": "invalid_value", "message": "unknown status", "field": "status"}})),
@@ -114,7 +125,7 @@ async fn every_call_matches_the_contract() {
     };
     let doc = endpoint_document(&node, "production", "app-example-com", &spec, check_for_endpoint(&spec).unwrap());
     let applied = c.apply(&[doc]).await.unwrap();
-    assert_eq!(applied.items[0].id, "s1");
+    assert_eq!(applied.items[0].id, "41");
 
     assert!(c.delete_service("acme/p/prod/c1", "production-app-example-com").await.unwrap());
     assert!(!c.delete_service("acme/p/prod/c1", "gone").await.unwrap());
@@ -142,51 +153,52 @@ async fn every_call_matches_the_contract() {
         .unwrap_err();
     assert_eq!(err.to_string(), "nines API 400: invalid_value: unknown status (status)");
     assert!(!err.is_transient());
-    c.report_certificate(&CertificateReport {
-        node_id: "acme/p/prod/c1".into(),
-        namespace: "production".into(),
-        name: "api-tls".into(),
-        dns_names: vec!["api.example.com".into()],
-        issuer: "letsencrypt".into(),
-        not_after: Some(ts.clone()),
-        status: "expiring_soon".into(),
-        message: None,
-    })
-    .await
-    .unwrap();
+    let cert_id = c
+        .upsert_certificate(&CertificateReport {
+            node_id: "acme/p/prod/c1".into(),
+            namespace: "production".into(),
+            name: "api-tls".into(),
+            secret_name: "api-tls".into(),
+            dns_names: vec!["api.example.com".into()],
+            ip_addresses: vec![],
+            issuer_name: "letsencrypt".into(),
+            issuer_kind: "clusterissuer".into(),
+            not_before: None,
+            not_after: Some(ts.clone()),
+            renewal_time: None,
+            is_ready: true,
+            certificate_status: "expiring_soon".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(cert_id, "cert-1");
+    assert!(c.delete_certificate(&cert_id).await.unwrap());
     let reg = c
         .register_cluster(&ClusterRegistration {
-            node_id: "acme/p/prod/c1".into(),
-            name: "c1".into(),
-            api_server_url: "https://10.0.0.1:6443".into(),
-            kubernetes_version: "v1.33.1".into(),
-            nodes: vec![ClusterNode {
-                name: "n1".into(),
-                ready: true,
-                roles: vec!["worker".into()],
-                kubelet_version: "v1.33.1".into(),
-                os_image: "Debian".into(),
-                architecture: "amd64".into(),
-                cpu_cores: 4.0,
-                memory_bytes: 1024,
-            }],
+            workspace: "acme/p/prod".into(),
+            cluster_name: Some("c1".into()),
+            api_server_url: Some("https://10.0.0.1:6443".into()),
+            kubernetes_version: Some("v1.33.1".into()),
         })
         .await
         .unwrap();
     assert!(reg.registered);
-    c.report_artifacts(
+    assert_eq!(reg.id.as_deref(), Some("7"));
+    c.put_artifacts(
         "acme/p/prod/c1",
         &[ArtifactItem {
+            image: "docker.io/library/nginx:1.25".into(),
             registry: "docker.io".into(),
             repository: "library/nginx".into(),
             tag: Some("1.25".into()),
             digest: None,
-            used_in_namespaces: vec!["production".into()],
+            used_in_namespaces: vec![NamespaceUse { name: "production".into(), pod_count: 2 }],
+            total_pod_count: 2,
         }],
     )
     .await
     .unwrap();
-    c.report_apps(
+    c.put_apps(
         "acme/p/prod/c1",
         &[AppItem {
             name: "myapp".into(),
@@ -194,12 +206,29 @@ async fn every_call_matches_the_contract() {
             block: "myapp".into(),
             version: Some("1.2.0".into()),
             state: "installed".into(),
-            last_action: Some("install success".into()),
+            last_action: Some("install".into()),
+            last_action_status: Some("success".into()),
             artifacts: vec!["docker.io/library/nginx:1.25".into()],
         }],
     )
     .await
     .unwrap();
+    c.put_status_group(
+        "main group",
+        &StatusPageGroup {
+            display_name: "Main".into(),
+            description: "Main group".into(),
+            services: vec![GroupMember {
+                node_id: "acme/p/prod/c1".into(),
+                service: "status-default-api".into(),
+                display_name: "API".into(),
+                description: "Kubernetes API".into(),
+            }],
+        },
+    )
+    .await
+    .unwrap();
+    assert!(c.delete_status_group("main").await.unwrap());
 
     let log = log.lock().unwrap().clone();
     assert!(log.iter().all(|r| r.key.as_deref() == Some("op-key")));
@@ -213,10 +242,13 @@ async fn every_call_matches_the_contract() {
             ("DELETE", "/api/v1/services?nodeId=acme%2Fp%2Fprod%2Fc1&service=gone"),
             ("POST", "/api/v1/health/report"),
             ("POST", "/api/v1/backup/report"),
-            ("POST", "/api/v1/certificates/report"),
+            ("POST", "/api/v1/certificates"),
+            ("DELETE", "/api/v1/certificates/cert-1"),
             ("POST", "/api/v1/clusters/register"),
-            ("POST", "/api/v1/inventory/artifacts"),
-            ("POST", "/api/v1/inventory/apps"),
+            ("PUT", "/api/v1/inventory/artifacts"),
+            ("PUT", "/api/v1/inventory/apps"),
+            ("PUT", "/api/v1/status-page/groups/main%20group"),
+            ("DELETE", "/api/v1/status-page/groups/main"),
         ]
     );
     // apply: YAML documents, the core document plus `checks`
@@ -235,19 +267,30 @@ async fn every_call_matches_the_contract() {
         json_body(&log[5]),
         json!({"service": "pg", "nodeId": "acme/p/prod/c1", "status": "success", "sizeBytes": 10, "timestamp": ts})
     );
+    // the certificates contract: snake_case fields, null times as null
     assert_eq!(
         json_body(&log[6]),
-        json!({"nodeId": "acme/p/prod/c1", "namespace": "production", "name": "api-tls", "dnsNames": ["api.example.com"],
-               "issuer": "letsencrypt", "notAfter": ts, "status": "expiring_soon"})
+        json!({"nodeId": "acme/p/prod/c1", "namespace": "production", "name": "api-tls", "secret_name": "api-tls",
+               "dns_names": ["api.example.com"], "ip_addresses": [], "issuer_name": "letsencrypt", "issuer_kind": "clusterissuer",
+               "not_before": null, "not_after": ts, "renewal_time": null, "is_ready": true, "certificate_status": "expiring_soon"})
     );
-    assert_eq!(json_body(&log[7])["nodes"][0]["memoryBytes"], json!(1024));
-    assert_eq!(json_body(&log[7])["apiServerUrl"], json!("https://10.0.0.1:6443"));
     assert_eq!(
         json_body(&log[8]),
-        json!({"nodeId": "acme/p/prod/c1", "items": [{"registry": "docker.io", "repository": "library/nginx", "tag": "1.25",
-               "digest": null, "usedInNamespaces": ["production"]}]})
+        json!({"workspace": "acme/p/prod", "clusterName": "c1", "apiServerUrl": "https://10.0.0.1:6443", "kubernetesVersion": "v1.33.1"})
     );
-    assert_eq!(json_body(&log[9])["items"][0]["lastAction"], json!("install success"));
+    assert_eq!(
+        json_body(&log[9]),
+        json!({"nodeId": "acme/p/prod/c1", "items": [{"image": "docker.io/library/nginx:1.25", "registry": "docker.io",
+               "repository": "library/nginx", "tag": "1.25", "digest": null,
+               "usedInNamespaces": [{"name": "production", "podCount": 2}], "totalPodCount": 2}]})
+    );
+    assert_eq!(json_body(&log[10])["items"][0]["lastActionStatus"], json!("success"));
+    // status page groups: the contract's body
+    assert_eq!(
+        json_body(&log[11]),
+        json!({"displayName": "Main", "description": "Main group", "services": [
+            {"nodeId": "acme/p/prod/c1", "service": "status-default-api", "displayName": "API", "description": "Kubernetes API"}]})
+    );
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ pub mod certificates;
 pub mod checks;
 pub mod downtimes;
 mod health;
+pub mod inventory;
 mod keys;
 mod lease;
 pub mod maintenance;
@@ -114,6 +115,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/sqlite/0006_maintenance.sql")),
     (7, include_str!("../migrations/sqlite/0007_certificates.sql")),
     (8, include_str!("../migrations/sqlite/0008_notifications.sql")),
+    (10, include_str!("../migrations/sqlite/0010_inventory.sql")),
     (11, include_str!("../migrations/sqlite/0011_status_page.sql")),
     (12, include_str!("../migrations/sqlite/0012_ui_sessions.sql")),
 ];
@@ -126,6 +128,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/postgres/0006_maintenance.sql")),
     (7, include_str!("../migrations/postgres/0007_certificates.sql")),
     (8, include_str!("../migrations/postgres/0008_notifications.sql")),
+    (10, include_str!("../migrations/postgres/0010_inventory.sql")),
     (11, include_str!("../migrations/postgres/0011_status_page.sql")),
     (12, include_str!("../migrations/postgres/0012_ui_sessions.sql")),
 ];

@@ -96,6 +96,48 @@ pub fn endpoint_document(
     }
 }
 
+/// The service name of a StatusService: `status-<namespace>-<name>`.
+pub fn status_service_name(namespace: &str, cr_name: &str) -> String {
+    format!("status-{namespace}-{cr_name}")
+}
+
+/// The document of one StatusService (no checks: its status comes from
+/// the operator's health reports of the Service's ready endpoints).
+pub fn status_service_document(
+    node: &Node,
+    namespace: &str,
+    cr_name: &str,
+    display_name: &str,
+    service: &str,
+) -> ApplyDocument {
+    let mut metadata = std::collections::BTreeMap::new();
+    metadata.insert("kubernetesService".to_string(), serde_yaml::Value::String(service.to_string()));
+    ApplyDocument {
+        doc: ItOpsDocument {
+            version: "1".into(),
+            hierarchy: node.hierarchy(),
+            service: ServiceDoc {
+                name: Some(status_service_name(namespace, cr_name)),
+                display_name: Some(if display_name.is_empty() {
+                    cr_name.to_string()
+                } else {
+                    display_name.to_string()
+                }),
+                criticality: None,
+                sla_group: None,
+                workload_type: None,
+                workload_name: None,
+                kind: Some("workload".into()),
+                tags: vec!["status-service".into()],
+            },
+            metadata,
+            operations: None,
+            namespace: Some(namespace.into()),
+            checks: Vec::new(),
+        },
+    }
+}
+
 /// A workload named by a declared service, for readiness reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkloadRef {

@@ -153,11 +153,16 @@ pub fn certificate_report(spec: &CertificateSpec, node_id: &str) -> CertificateR
         node_id: node_id.into(),
         namespace: spec.namespace.clone(),
         name: spec.name.clone(),
+        secret_name: spec.secret_name.clone(),
         dns_names: spec.dns_names.clone(),
-        issuer: spec.issuer_name.clone(),
+        ip_addresses: spec.ip_addresses.clone(),
+        issuer_name: spec.issuer_name.clone(),
+        issuer_kind: spec.issuer_kind.clone(),
+        not_before: spec.not_before.clone(),
         not_after: spec.not_after.clone(),
-        status: spec.certificate_status.clone(),
-        message: spec.message.clone(),
+        renewal_time: spec.renewal_time.clone(),
+        is_ready: spec.is_ready,
+        certificate_status: spec.certificate_status.clone(),
     }
 }
 
@@ -229,7 +234,16 @@ mod tests {
         assert_eq!(s.source_cert_manager.revision, Some(1));
         let r = certificate_report(&s, "acme/p/prod/c1");
         assert_eq!(r.not_after.as_deref(), Some("2024-04-01T00:00:00Z"));
-        assert_eq!(r.issuer, "letsencrypt-production");
+        assert_eq!(r.issuer_name, "letsencrypt-production");
+        assert_eq!(r.issuer_kind, "clusterissuer");
+        assert_eq!(r.renewal_time.as_deref(), Some("2024-03-01T00:00:00Z"));
+        // the body is the contract's: snake_case fields, `nodeId`, null times as null
+        let body = serde_json::to_value(&r).unwrap();
+        assert_eq!(body["nodeId"], "acme/p/prod/c1");
+        assert_eq!(body["secret_name"], "api-example-com-tls");
+        assert_eq!(body["is_ready"], true);
+        let pending = certificate_spec("x", "p", "u", &CmCertificate::default(), now);
+        assert!(serde_json::to_value(certificate_report(&pending, "a/b/c/d")).unwrap()["not_after"].is_null());
         let later: Timestamp = "2024-03-10T00:00:00Z".parse().unwrap();
         assert_eq!(certificate_spec("x", "p", "u", &cm, later).certificate_status, "expiring_soon");
     }

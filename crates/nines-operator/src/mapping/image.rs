@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Pod;
 
-use crate::api::ArtifactItem;
+use crate::api::{ArtifactItem, NamespaceUse};
 use crate::crd::{ArtifactSpec, RegistryInfo, RepositoryInfo};
 use crate::mapping::object_name;
 
@@ -174,11 +174,13 @@ pub fn aggregate_pods<'a>(
 /// The inventory item sent to the API for one image.
 pub fn artifact_item(r: &ImageRef, u: &ImageUsage) -> ArtifactItem {
     ArtifactItem {
+        image: r.normalized(),
         registry: r.registry.clone(),
         repository: r.repository.clone(),
         tag: r.tag.clone(),
         digest: r.digest.clone().or(u.digest.clone()),
-        used_in_namespaces: u.namespaces.keys().cloned().collect(),
+        used_in_namespaces: u.namespaces.iter().map(|(n, c)| NamespaceUse { name: n.clone(), pod_count: *c }).collect(),
+        total_pod_count: u.total(),
     }
 }
 
@@ -289,6 +291,8 @@ mod tests {
         assert_eq!(u.total(), 3);
         let item = artifact_item(r, u);
         assert_eq!(item.digest.as_deref(), Some("sha256:feed"));
-        assert_eq!(item.used_in_namespaces, ["prod", "staging"]);
+        let used: Vec<(&str, i64)> = item.used_in_namespaces.iter().map(|n| (n.name.as_str(), n.pod_count)).collect();
+        assert_eq!(used, [("prod", 2), ("staging", 1)]);
+        assert_eq!((item.image.as_str(), item.total_pod_count), ("docker.io/library/nginx:1.25", 3));
     }
 }

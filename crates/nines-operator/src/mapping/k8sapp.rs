@@ -94,7 +94,8 @@ pub fn app_item(name: &str, namespace: &str, spec: &K8sAppSpec, artifacts: &[App
         block: spec.block.name.clone(),
         version: spec.block.version.clone(),
         state: installation_state(spec.action.as_ref()).as_str().into(),
-        last_action: spec.action.as_ref().map(|a| format!("{} {}", a.name, a.status)),
+        last_action: spec.action.as_ref().map(|a| a.name.clone()),
+        last_action_status: spec.action.as_ref().map(|a| a.status.clone()),
         artifacts: artifacts.iter().map(|a| a.image.clone()).collect(),
     }
 }
@@ -152,7 +153,8 @@ mod tests {
         assert_eq!((arts[0].image.as_str(), arts[0].pod_count), ("docker.io/library/nginx:1.25", 3));
         let item = app_item("myapp", "production", &spec, &arts);
         assert_eq!(item.state, "installed");
-        assert_eq!(item.last_action.as_deref(), Some("install success"));
+        assert_eq!(item.last_action.as_deref(), Some("install"));
+        assert_eq!(item.last_action_status.as_deref(), Some("success"));
         assert!(app_spec("x", &BTreeMap::new()).is_none());
         assert_eq!(app_spec("nginx.poly", &BTreeMap::new()).unwrap().block.name, "nginx");
         let labels = BTreeMap::from([("polycrate.io/type".to_string(), "meta".to_string())]);

@@ -36,6 +36,30 @@ impl<'a> NamespaceFilter<'a> {
     }
 }
 
+/// A label value from free text: at most 63 characters of `[A-Za-z0-9._-]`,
+/// starting and ending alphanumeric (other characters become `-`).
+pub fn label_value(s: &str) -> String {
+    let v: String =
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).take(63).collect();
+    v.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string()
+}
+
+/// Does a label selector (`k=v`, `k==v`, `k!=v`, `k`, `!k`, comma-separated,
+/// all must hold) match `labels`? An empty selector matches everything.
+pub fn selector_matches(selector: &str, labels: &std::collections::BTreeMap<String, String>) -> bool {
+    selector.split(',').map(str::trim).filter(|t| !t.is_empty()).all(|t| {
+        if let Some((k, v)) = t.split_once("!=") {
+            labels.get(k.trim()).map(String::as_str) != Some(v.trim())
+        } else if let Some((k, v)) = t.split_once("==").or_else(|| t.split_once('=')) {
+            labels.get(k.trim()).map(String::as_str) == Some(v.trim())
+        } else if let Some(k) = t.strip_prefix('!') {
+            !labels.contains_key(k.trim())
+        } else {
+            labels.contains_key(t)
+        }
+    })
+}
+
 /// Hash of what is sent to the API: 16 hex digits of SHA-256 over the JSON
 /// form. A CR is synced again only when this changes (or on resync).
 pub fn config_hash<T: Serialize + ?Sized>(value: &T) -> String {
@@ -110,5 +134,30 @@ mod tests {
         let n = object_name(&[&long]);
         assert!(n.len() <= 253 && n.starts_with("aaa"));
         assert_ne!(n, object_name(&[&format!("{long}b")]));
+    }
+
+    #[test]
+    fn label_values_and_selectors() {
+        assert_eq!(label_value("letsencrypt-prod"), "letsencrypt-prod");
+        assert_eq!(label_value("library/nginx:1.25"), "library-nginx-1.25");
+        assert_eq!(label_value("-x-"), "x");
+        assert_eq!(label_value(&"a".repeat(80)).len(), 63);
+        let labels: std::collections::BTreeMap<String, String> =
+            [("role", "worker"), ("zone", "a")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let rows = [
+            ("", true),
+            ("role=worker", true),
+            ("role==worker", true),
+            ("role=control-plane", false),
+            ("role!=control-plane", true),
+            ("zone", true),
+            ("!zone", false),
+            ("!gpu", true),
+            ("role=worker, zone=a", true),
+            ("role=worker,zone=b", false),
+        ];
+        for (sel, want) in rows {
+            assert_eq!(selector_matches(sel, &labels), want, "{sel}");
+        }
     }
 }

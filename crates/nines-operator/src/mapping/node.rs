@@ -1,8 +1,10 @@
-//! Nodes → the host inventory sent with the cluster registration.
+//! Nodes → the host inventory (`PUT /api/v1/inventory/hosts`), with the
+//! seed's field table: name/hostname, ExternalIP (else InternalIP) as
+//! default_ipv4, CPU cores, memory in MB, architecture, provider id.
 
 use k8s_openapi::api::core::v1::Node;
 
-use crate::api::ClusterNode;
+use crate::api::HostItem;
 
 /// Parse a Kubernetes quantity (`4`, `3500m`, `16318412Ki`, `2Gi`, `1e3`) into a number of units.
 pub fn parse_quantity(q: &str) -> Option<f64> {
@@ -32,7 +34,7 @@ pub fn parse_quantity(q: &str) -> Option<f64> {
 }
 
 /// The inventory entry of one Node.
-pub fn node_inventory(n: &Node) -> ClusterNode {
+pub fn node_inventory(n: &Node) -> HostItem {
     let status = n.status.clone().unwrap_or_default();
     let info = status.node_info.clone().unwrap_or_default();
     let cap = status.capacity.clone().unwrap_or_default();
@@ -46,15 +48,26 @@ pub fn node_inventory(n: &Node) -> ClusterNode {
         .filter(|r| !r.is_empty())
         .collect();
     roles.sort();
-    ClusterNode {
-        name: n.metadata.name.clone().unwrap_or_default(),
+    let addr = |t: &str| status.addresses.iter().flatten().find(|a| a.type_ == t).map(|a| a.address.clone());
+    let name = n.metadata.name.clone().unwrap_or_default();
+    let nonempty = |s: String| Some(s).filter(|s| !s.is_empty());
+    HostItem {
+        hostname: addr("Hostname").or(Some(name.clone())),
+        name,
+        default_ipv4: addr("ExternalIP")
+            .or_else(|| addr("InternalIP"))
+            .filter(|a| a.parse::<std::net::Ipv4Addr>().is_ok()),
+        resource_cpu_cores: cap.get("cpu").and_then(|q| parse_quantity(&q.0)),
+        resource_memory_mb: cap
+            .get("memory")
+            .and_then(|q| parse_quantity(&q.0))
+            .map(|v| (v / 1_048_576.0).round() as i64),
+        resource_cpu_architecture: nonempty(info.architecture),
+        provider_id: n.spec.as_ref().and_then(|s| s.provider_id.clone()),
         ready,
         roles,
-        kubelet_version: info.kubelet_version,
-        os_image: info.os_image,
-        architecture: info.architecture,
-        cpu_cores: cap.get("cpu").and_then(|q| parse_quantity(&q.0)).unwrap_or(0.0),
-        memory_bytes: cap.get("memory").and_then(|q| parse_quantity(&q.0)).map_or(0, |v| v.round() as u64),
+        kubelet_version: nonempty(info.kubelet_version),
+        os_image: nonempty(info.os_image),
     }
 }
 
@@ -85,6 +98,7 @@ mod tests {
             "spec": {"providerID": "hcloud://1"},
             "status": {
                 "capacity": {"cpu": "4", "memory": "8Gi"},
+                "addresses": [{"type": "InternalIP", "address": "10.0.0.7"}, {"type": "ExternalIP", "address": "203.0.113.7"}],
                 "conditions": [{"type": "Ready", "status": "True"}],
                 "nodeInfo": {"architecture": "amd64", "kubeletVersion": "v1.33.1", "osImage": "Debian 13",
                              "bootID": "", "containerRuntimeVersion": "", "kernelVersion": "", "kubeProxyVersion": "",
@@ -96,8 +110,12 @@ mod tests {
         assert_eq!(c.name, "worker-1");
         assert!(c.ready);
         assert_eq!(c.roles, ["control-plane", "worker"]);
-        assert_eq!(c.kubelet_version, "v1.33.1");
-        assert_eq!(c.cpu_cores, 4.0);
-        assert_eq!(c.memory_bytes, 8 * 1024 * 1024 * 1024);
+        assert_eq!(c.kubelet_version.as_deref(), Some("v1.33.1"));
+        assert_eq!(c.resource_cpu_cores, Some(4.0));
+        assert_eq!(c.resource_memory_mb, Some(8 * 1024));
+        assert_eq!(c.resource_cpu_architecture.as_deref(), Some("amd64"));
+        assert_eq!(c.provider_id.as_deref(), Some("hcloud://1"));
+        assert_eq!(c.default_ipv4.as_deref(), Some("203.0.113.7"));
+        assert_eq!(c.hostname.as_deref(), Some("worker-1"));
     }
 }

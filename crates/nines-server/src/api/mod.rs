@@ -4,6 +4,7 @@ pub mod apply;
 pub mod certificates;
 pub mod checks;
 pub mod downtimes;
+pub mod inventory;
 pub mod keys;
 pub mod maintenance;
 pub mod notifications;
@@ -69,6 +70,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/apikeys", get(keys::list).post(keys::create))
         .route("/api/v1/apikeys/{id}", axum::routing::delete(keys::revoke))
         .merge(notifications::routes())
+        .merge(inventory::routes())
         .merge(crate::web::routes())
         .fallback(not_found)
 }

@@ -1,0 +1,212 @@
+//! What the end-to-end suites share: a cluster (the in-process fake, or a
+//! real one when `NINES_TEST_KUBECONFIG` names a kubeconfig), a real
+//! `nines serve` on loopback with an operator key, and the operator's
+//! controllers running in-process against both.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{Api, DeleteParams, PostParams};
+use nines_core::{OrgScope, Role};
+use nines_operator::controller::{Metrics, Settings, run_controllers};
+use nines_operator::crd::{OPERATOR_CONFIG_NAME, OperatorConfig};
+use nines_store::testing::TestDb;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::fake_kube::FakeKube;
+
+pub struct Cluster {
+    pub client: kube::Client,
+    pub fake: Option<FakeKube>,
+    /// Suffix that keeps this run's namespaces apart on a shared cluster.
+    pub suffix: String,
+    pub namespaces: Vec<String>,
+}
+
+fn suffix() -> String {
+    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{:06x}", n & 0xffffff)
+}
+
+impl Cluster {
+    /// The fake, or the cluster of `NINES_TEST_KUBECONFIG`.
+    pub async fn new() -> Cluster {
+        // RUST_LOG=nines_operator=debug shows what the controllers do
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        match std::env::var("NINES_TEST_KUBECONFIG").ok().filter(|v| !v.is_empty()) {
+            Some(path) => {
+                eprintln!("running against the real cluster of NINES_TEST_KUBECONFIG={path}");
+                let kc = kube::config::Kubeconfig::read_from(&path).expect("reading NINES_TEST_KUBECONFIG");
+                let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+                Cluster {
+                    client: kube::Client::try_from(config).unwrap(),
+                    fake: None,
+                    suffix: suffix(),
+                    namespaces: vec![],
+                }
+            }
+            None => {
+                eprintln!("NINES_TEST_KUBECONFIG not set: running against the in-process fake API server");
+                let fake = FakeKube::start().await;
+                Cluster { client: fake.client(), fake: Some(fake), suffix: suffix(), namespaces: vec![] }
+            }
+        }
+    }
+
+    pub fn is_real(&self) -> bool {
+        self.fake.is_none()
+    }
+
+    /// How long to wait for a reaction: a real cluster is slower than the fake.
+    pub fn patience(&self) -> Duration {
+        if self.is_real() { Duration::from_secs(120) } else { Duration::from_secs(20) }
+    }
+
+    /// A fresh namespace named `<base>-<suffix>`.
+    pub async fn namespace(&mut self, base: &str) -> String {
+        let name = format!("{base}-{}", self.suffix);
+        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+        Api::<Namespace>::all(self.client.clone()).create(&PostParams::default(), &ns).await.unwrap();
+        self.namespaces.push(name.clone());
+        name
+    }
+
+    pub async fn cleanup(&self) {
+        for ns in &self.namespaces {
+            let _ = Api::<Namespace>::all(self.client.clone()).delete(ns, &DeleteParams::default()).await;
+        }
+    }
+
+    /// Poll `f` until it returns Some, for at most [`Cluster::patience`].
+    pub async fn eventually<T>(&self, what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + self.patience();
+        loop {
+            if let Some(v) = f().await {
+                return v;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("timed out waiting for {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A real `nines serve` on loopback.
+pub struct Server {
+    pub running: Option<nines_server::Running>,
+    pub base: String,
+    pub admin: String,
+    pub http: reqwest::Client,
+    _db: TestDb,
+}
+
+impl Server {
+    pub async fn start(db: TestDb) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let now = jiff::Timestamp::now().as_millisecond();
+        let (_, admin) = db.store.create_api_key("test-admin", &OrgScope::All, Role::Admin, now).await.unwrap();
+        let config = nines_server::ServerConfig {
+            // the server never runs the checks the operator declares: their
+            // hosts are not on loopback, and tests only talk to loopback
+            checks_reload_every: Duration::from_secs(24 * 3600),
+            ..nines_server::ServerConfig::default()
+        };
+        let running =
+            nines_server::start(db.store.clone(), Arc::new(nines_server::SystemClock), config, listener).await.unwrap();
+        let base = format!("http://{}", running.addr);
+        Server { running: Some(running), base, admin, http: reqwest::Client::new(), _db: db }
+    }
+
+    pub async fn key(&self, org: &str, role: &str) -> String {
+        let (code, v) =
+            self.send("POST", "/api/v1/apikeys", &self.admin, Some(json!({"organization": org, "role": role}))).await;
+        assert_eq!(code, 201, "{v}");
+        v["secret"].as_str().unwrap().to_string()
+    }
+
+    pub async fn send(&self, method: &str, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req =
+            self.http.request(method.parse().unwrap(), format!("{}{path}", self.base)).header("X-API-Key", key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let code = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (code, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let (code, v) = self.send("GET", path, &self.admin.clone(), None).await;
+        assert_eq!(code, 200, "GET {path}: {v}");
+        v
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+}
+
+/// The operator's controllers running in-process.
+pub struct Operator {
+    pub stop: watch::Sender<bool>,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Operator {
+    /// Install the CRDs, write the operator key Secret and the OperatorConfig
+    /// `default` (with `extra` merged into its spec) into `namespace`, start
+    /// the controllers.
+    pub async fn start(cluster: &Cluster, namespace: &str, api_url: &str, key: &str, extra: Value) -> Operator {
+        nines_operator::cli::apply_crds(&cluster.client).await.unwrap();
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta { name: Some("nines-api".into()), ..Default::default() },
+            data: Some([("token".to_string(), k8s_openapi::ByteString(key.as_bytes().to_vec()))].into()),
+            ..Default::default()
+        };
+        Api::<Secret>::namespaced(cluster.client.clone(), namespace)
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+        let mut spec = json!({
+            "api_sync": {"enabled": true, "api_url": api_url, "credentials_ref": {"secret_name": "nines-api"}},
+            "hierarchy": {"platform": "k8s", "environment": "test", "cluster": format!("c-{}", cluster.suffix)},
+        });
+        json_patch::merge(&mut spec, &extra);
+        let oc: OperatorConfig =
+            serde_json::from_value(json!({"metadata": {"name": OPERATOR_CONFIG_NAME}, "spec": spec})).unwrap();
+        let api = Api::<OperatorConfig>::namespaced(cluster.client.clone(), namespace);
+        cluster
+            .eventually("the OperatorConfig CRD to be served", async || {
+                api.create(&PostParams::default(), &oc).await.ok()
+            })
+            .await;
+        let (stop, rx) = watch::channel(false);
+        let mut settings = Settings::new(namespace, "test-operator");
+        settings.config_every = Duration::from_millis(300);
+        settings.report_every = Duration::from_millis(300);
+        let metrics = Arc::new(Metrics::default());
+        let task = tokio::spawn(run_controllers(cluster.client.clone(), settings, metrics.clone(), rx));
+        Operator { stop, task, metrics }
+    }
+
+    /// Ask for a graceful shutdown and wait for it.
+    pub async fn shutdown(self) {
+        self.stop.send_replace(true);
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("controllers stop within 30 s")
+            .unwrap()
+            .unwrap();
+    }
+}
