@@ -16,6 +16,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod openapi;
 pub mod probes;
+pub mod report;
 pub mod slo;
 pub mod web;
 pub mod workers;
@@ -49,6 +50,8 @@ pub struct ServerConfig {
     pub checks_reload_every: Duration,
     /// How often the downtime worker looks for new transitions.
     pub downtime_every: Duration,
+    /// The daily SLA report and retention.
+    pub report: report::ReportConfig,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +66,7 @@ impl Default for ServerConfig {
             slo_every: Duration::from_secs(60),
             checks_reload_every: Duration::from_secs(5),
             downtime_every: Duration::from_secs(2),
+            report: report::ReportConfig::default(),
         }
     }
 }
@@ -177,6 +181,20 @@ pub async fn start(
         clock.clone(),
         state.leadership.clone(),
         config.downtime_every,
+        stop_rx.clone(),
+    )));
+    tasks.push(tokio::spawn(report::scheduler(
+        store.clone(),
+        clock.clone(),
+        state.leadership.clone(),
+        config.report.clone(),
+        stop_rx.clone(),
+    )));
+    tasks.push(tokio::spawn(report::retention(
+        store.clone(),
+        clock.clone(),
+        state.leadership.clone(),
+        config.report.clone(),
         stop_rx.clone(),
     )));
     tasks.push(tokio::spawn(probes::run_local(

@@ -21,6 +21,7 @@ mod keys;
 mod lease;
 pub mod maintenance;
 mod read;
+pub mod reports;
 mod services;
 pub mod slo;
 pub mod testing;
@@ -108,6 +109,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/sqlite/0004_checks.sql")),
     (5, include_str!("../migrations/sqlite/0005_downtimes.sql")),
     (6, include_str!("../migrations/sqlite/0006_maintenance.sql")),
+    (9, include_str!("../migrations/sqlite/0009_reports.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -116,6 +118,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/postgres/0004_checks.sql")),
     (5, include_str!("../migrations/postgres/0005_downtimes.sql")),
     (6, include_str!("../migrations/postgres/0006_maintenance.sql")),
+    (9, include_str!("../migrations/postgres/0009_reports.sql")),
 ];
 
 impl Store {
