@@ -385,3 +385,84 @@ mod tests {
         assert!("urgent".parse::<Criticality>().is_err());
     }
 }
+
+/// A certificate's state, as the operator seed's table names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateStatus {
+    Ready,
+    Pending,
+    Failed,
+    Expired,
+    ExpiringSoon,
+}
+
+/// A certificate whose `notAfter` is this close is `expiring_soon`.
+pub const CERT_EXPIRING_SOON_MS: i64 = 30 * 86_400_000;
+
+impl CertificateStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertificateStatus::Ready => "ready",
+            CertificateStatus::Pending => "pending",
+            CertificateStatus::Failed => "failed",
+            CertificateStatus::Expired => "expired",
+            CertificateStatus::ExpiringSoon => "expiring_soon",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CertificateStatus> {
+        Some(match s {
+            "ready" => CertificateStatus::Ready,
+            "pending" => CertificateStatus::Pending,
+            "failed" => CertificateStatus::Failed,
+            "expired" => CertificateStatus::Expired,
+            "expiring_soon" => CertificateStatus::ExpiringSoon,
+            _ => return None,
+        })
+    }
+
+    /// The state at `now` of a certificate reported as `reported`: a ready
+    /// (or earlier expiring) certificate ages into `expiring_soon` and then
+    /// `expired` without a new report, because time alone changes it. A
+    /// pending or failed one stays as reported.
+    pub fn at(reported: CertificateStatus, not_after: Option<crate::clock::Millis>, now: crate::clock::Millis) -> Self {
+        match (reported, not_after) {
+            (CertificateStatus::Pending | CertificateStatus::Failed, _) => reported,
+            (_, Some(t)) if t <= now => CertificateStatus::Expired,
+            (_, Some(t)) if t < now + CERT_EXPIRING_SOON_MS => CertificateStatus::ExpiringSoon,
+            (_, Some(_)) => CertificateStatus::Ready,
+            (_, None) => reported,
+        }
+    }
+}
+
+#[cfg(test)]
+mod certificate_tests {
+    use super::CertificateStatus as C;
+
+    #[test]
+    fn certificates_age_with_time() {
+        let day = 86_400_000;
+        let now = 1_800_000_000_000;
+        let cases = [
+            (C::Ready, Some(now + 31 * day), C::Ready),
+            (C::Ready, Some(now + 30 * day), C::Ready),
+            (C::Ready, Some(now + 30 * day - 1), C::ExpiringSoon),
+            (C::Ready, Some(now + 1), C::ExpiringSoon),
+            (C::Ready, Some(now), C::Expired),
+            (C::ExpiringSoon, Some(now + 40 * day), C::Ready),
+            (C::Expired, Some(now - day), C::Expired),
+            (C::Pending, Some(now - day), C::Pending),
+            (C::Failed, Some(now + day), C::Failed),
+            (C::Ready, None, C::Ready),
+        ];
+        for (reported, not_after, want) in cases {
+            assert_eq!(C::at(reported, not_after, now), want, "{reported:?} {not_after:?}");
+        }
+        for s in [C::Ready, C::Pending, C::Failed, C::Expired, C::ExpiringSoon] {
+            assert_eq!(C::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(C::parse("valid"), None);
+    }
+}

@@ -14,11 +14,11 @@ use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
 use nines_core::clock::{Clock, Millis};
 use nines_core::slo::{self, Accounting, DAY_MS, Span};
-use nines_core::{Status, StorageLevel};
+use nines_core::{CertificateStatus, Status, StorageLevel};
 use nines_report::{
-    BackupOverdue, DailyAvailability, DayAndMonth, DowntimeReport, ErrorBudgetRemaining, MaintenanceWindowReport,
-    OrganizationReport, OverallAvailability, Period, ReportDocument, SCHEMA_VERSION, ServiceReport, SlaGroupReport,
-    StorageCritical, TimeSpan,
+    BackupOverdue, CertificateExpiring, DailyAvailability, DayAndMonth, DowntimeReport, ErrorBudgetRemaining,
+    MaintenanceWindowReport, OrganizationReport, OverallAvailability, Period, ReportDocument, SCHEMA_VERSION,
+    ServiceReport, SlaGroupReport, StorageCritical, TimeSpan,
 };
 use nines_store::slo::SloSubject;
 use nines_store::{ServiceFilter, Store};
@@ -187,12 +187,13 @@ async fn organization_report(
     let mut subjects = store.slo_subjects(Some(org)).await?;
     subjects.sort_by(|a, b| (&a.node_id, &a.name, a.id).cmp(&(&b.node_id, &b.name, b.id)));
     let windows = store.list_maintenance(Some(org)).await?;
+    let ex = crate::slo::Exclusions::load(store, Some(org)).await?;
     // one read of the month's timeline; every window below is inside it
     let timelines = store.timelines_since(org, mtd.from, mtd.to).await?;
     let empty = (Status::Unknown, Vec::new());
     let acc = |s: &SloSubject, w: Span| {
         let (i, t) = timelines.get(&s.id).unwrap_or(&empty);
-        crate::slo::accounting_from(s, *i, t, w, cfg, &windows)
+        crate::slo::accounting_from(s, *i, t, w, cfg, &ex)
     };
     // budgets over each distinct SLO window, through the engine's bulk path
     let mut budget_accs: HashMap<i64, Accounting> = HashMap::new();
@@ -361,6 +362,22 @@ async fn organization_report(
             });
         }
     }
+    let mut certificates_expiring: Vec<CertificateExpiring> = store
+        .list_certificates(Some(org))
+        .await?
+        .into_iter()
+        .filter(|c| matches!(c.status_at(now), CertificateStatus::Expired | CertificateStatus::ExpiringSoon))
+        .filter_map(|c| {
+            let not_after = c.not_after?;
+            Some(CertificateExpiring {
+                service: format!("{}/{}", c.namespace, c.name),
+                subject: c.dns_names.first().cloned().unwrap_or_else(|| c.name.clone()),
+                not_after,
+                days_remaining: (not_after - now).div_euclid(DAY_MS),
+            })
+        })
+        .collect();
+    certificates_expiring.sort_by(|a, b| (a.not_after, &a.service).cmp(&(b.not_after, &b.service)));
     Ok(OrganizationReport {
         name: org.to_string(),
         overall,
@@ -370,7 +387,7 @@ async fn organization_report(
         maintenance_windows,
         backups_overdue,
         storage_critical,
-        certificates_expiring: Vec::new(),
+        certificates_expiring,
         daily_availability,
     })
 }

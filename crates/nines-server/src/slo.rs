@@ -55,28 +55,69 @@ fn timeslices_of(s: &SloSubject) -> Option<(i64, f64)> {
     }
 }
 
+/// Time that does not count towards the SLA: maintenance windows that do not
+/// count, and the time a service spent in a downtime classified as not
+/// counting (`countsTowardsSla: false`, with its excluded reason).
+#[derive(Debug, Default)]
+pub struct Exclusions {
+    windows: Vec<nines_store::maintenance::MaintenanceRow>,
+    downtimes: HashMap<i64, Vec<Span>>,
+}
+
+impl Exclusions {
+    pub async fn load(store: &Store, organization: Option<&str>) -> nines_store::Result<Exclusions> {
+        let windows = store.list_maintenance(organization).await?;
+        let mut downtimes: HashMap<i64, Vec<Span>> = HashMap::new();
+        for (service, from, to) in store.excluded_downtime_spans(organization).await? {
+            downtimes.entry(service).or_default().push(Span { from, to: to.unwrap_or(Millis::MAX) });
+        }
+        Ok(Exclusions { windows, downtimes })
+    }
+
+    /// The excluded spans of `s` within `w`, merged and sorted.
+    pub fn spans_for(&self, s: &SloSubject, w: Span) -> Vec<Span> {
+        let mut all =
+            if self.windows.is_empty() { Vec::new() } else { crate::maintenance::excluded_spans(&self.windows, s, w) };
+        if let Some(d) = self.downtimes.get(&s.id) {
+            all.extend(
+                d.iter().map(|x| Span { from: x.from.max(w.from), to: x.to.min(w.to) }).filter(|x| x.from < x.to),
+            );
+            all.sort_by_key(|x| x.from);
+            let mut merged: Vec<Span> = Vec::with_capacity(all.len());
+            for x in all {
+                match merged.last_mut() {
+                    Some(l) if x.from <= l.to => l.to = l.to.max(x.to),
+                    _ => merged.push(x),
+                }
+            }
+            all = merged;
+        }
+        all
+    }
+}
+
 /// A service's accounting over `w` under its budgeting method, with the
-/// time of maintenance windows that do not count excluded.
+/// excluded time ([`Exclusions`]) left out.
 pub async fn service_accounting(
     store: &Store,
     s: &SloSubject,
     w: Span,
     cfg: &SloConfig,
 ) -> nines_store::Result<Accounting> {
-    let windows = store.list_maintenance(Some(&s.organization)).await?;
-    accounting_with(store, s, w, cfg, &windows).await
+    let ex = Exclusions::load(store, Some(&s.organization)).await?;
+    accounting_with(store, s, w, cfg, &ex).await
 }
 
-/// [`service_accounting`] with the maintenance windows already loaded.
+/// [`service_accounting`] with the exclusions already loaded.
 async fn accounting_with(
     store: &Store,
     s: &SloSubject,
     w: Span,
     cfg: &SloConfig,
-    windows: &[nines_store::maintenance::MaintenanceRow],
+    ex: &Exclusions,
 ) -> nines_store::Result<Accounting> {
     let (initial, trs) = store.timeline_window(s.id, w).await?;
-    Ok(accounting_from(s, initial, &trs, w, cfg, windows))
+    Ok(accounting_from(s, initial, &trs, w, cfg, ex))
 }
 
 /// A service's accounting over `w` from its status at some instant at or
@@ -89,10 +130,10 @@ pub fn accounting_from(
     trs: &[Transition],
     w: Span,
     cfg: &SloConfig,
-    windows: &[nines_store::maintenance::MaintenanceRow],
+    ex: &Exclusions,
 ) -> Accounting {
     let p = policy_for(s, cfg);
-    let excluded = crate::maintenance::excluded_spans(windows, s, w);
+    let excluded = ex.spans_for(s, w);
     match timeslices_of(s) {
         Some((ms, t)) => slo::timeslices(initial, trs, w, s.created_at, &p, ms, t),
         None if excluded.is_empty() => durations(initial, trs, w, s.created_at).classify(&p),
@@ -351,13 +392,13 @@ pub struct Bulk {
 pub async fn bulk(store: &Store, organization: Option<&str>, w: Span, cfg: &SloConfig) -> nines_store::Result<Bulk> {
     let subjects = store.slo_subjects(organization).await?;
     let d = bulk_durations(store, &subjects, organization, w).await?;
-    let windows = store.list_maintenance(organization).await?;
+    let ex = Exclusions::load(store, organization).await?;
     let mut items = Vec::with_capacity(subjects.len());
     for s in subjects {
-        // timeslice objectives and maintenance need the timeline itself
-        let in_maintenance = !windows.is_empty() && !crate::maintenance::excluded_spans(&windows, &s, w).is_empty();
-        let acc = if timeslices_of(&s).is_some() || in_maintenance {
-            accounting_with(store, &s, w, cfg, &windows).await?
+        // timeslice objectives and excluded time need the timeline itself
+        let excluded = !ex.spans_for(&s, w).is_empty();
+        let acc = if timeslices_of(&s).is_some() || excluded {
+            accounting_with(store, &s, w, cfg, &ex).await?
         } else {
             d.get(&s.id).copied().unwrap_or_default().classify(&policy_for(&s, cfg))
         };
@@ -580,11 +621,19 @@ pub async fn daily_series(
             d += DAY_MS;
         }
     }
+    let ex = Exclusions::load(store, Some(&s.organization)).await?;
     let mut out = Vec::with_capacity(days as usize);
     let mut d = first;
     while d <= today {
         let dur = by_day.get(&d).copied().unwrap_or(StatusDurations { absent_ms: DAY_MS, ..Default::default() });
-        let acc = dur.classify(&p);
+        let day = Span { from: d, to: (d + DAY_MS).min(now) };
+        // a day with excluded time (or a timeslice objective) is figured the
+        // way every other window is, so the series and the window agree
+        let acc = if day.from < day.to && (timeslices_of(s).is_some() || !ex.spans_for(s, day).is_empty()) {
+            accounting_with(store, s, day, cfg, &ex).await?
+        } else {
+            dur.classify(&p)
+        };
         let status = if acc.counted_ms() == 0 {
             Status::Unknown
         } else if dur.down_ms > 0 || acc.bad_ms > 0 {

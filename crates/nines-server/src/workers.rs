@@ -199,21 +199,33 @@ pub async fn downtime_worker(
 }
 
 /// One pass of the downtime engine over transitions not handled yet.
+///
+/// The open downtimes and maintenance windows are read once per pass and
+/// kept up to date in memory across batches; each batch is one write
+/// transaction. Timelines are compiled once for the downtimes that resolved.
 pub async fn process_downtimes(store: &Store, now: i64) -> nines_store::Result<usize> {
     let cfg = crate::config::SloConfig::load(store).await?;
     let mut handled = 0;
+    let mut open: Option<Vec<nines_core::downtime::OpenDowntime>> = None;
+    let mut windows = None;
     loop {
         let cursor = store.downtime_cursor().await?;
         let rows = store.transitions_after(cursor, 1000).await?;
         let Some(last) = rows.last().map(|r| r.id) else { break };
-        let mut open = store.open_downtimes().await?;
-        let windows = store.list_maintenance(None).await?;
+        let open = match &mut open {
+            Some(o) => o,
+            None => open.insert(store.open_downtimes().await?),
+        };
+        let windows = match &windows {
+            Some(w) => w,
+            None => windows.insert(store.list_maintenance(None).await?),
+        };
         let mut all = Vec::new();
         let next = std::cell::Cell::new(0i64);
         for r in &rows {
             let s = &r.subject;
             let in_window = crate::maintenance::active(
-                &windows,
+                windows,
                 &s.organization,
                 s.service_id,
                 &s.node_id,
@@ -221,32 +233,30 @@ pub async fn process_downtimes(store: &Store, now: i64) -> nines_store::Result<u
                 r.at,
             )
             .is_some();
-            let member = open.iter().any(|d| d.members.iter().any(|m| m.subject.service_id == s.service_id));
-            if in_window && !member {
+            if in_window && !open.iter().any(|d| d.members.iter().any(|m| m.subject.service_id == s.service_id)) {
                 continue; // planned work: no downtime, so no notification
             }
-            let actions =
-                nines_core::downtime::on_transition(&open, &r.subject, r.from, r.to, r.at, cfg.correlation_ms);
-            nines_core::downtime::apply(&mut open, &actions, || {
+            let actions = nines_core::downtime::on_transition(open, &r.subject, r.from, r.to, r.at, cfg.correlation_ms);
+            nines_core::downtime::apply(open, &actions, || {
                 next.set(next.get() - 1);
                 next.get()
             });
             all.extend(actions);
         }
-        store.apply_downtime_actions(&all, last, now).await?;
-        // compile once the timeline of what resolved
-        for d in store
-            .list_downtimes(None, Some(false))
-            .await?
-            .iter()
-            .filter(|d| d.resolved_at.is_some_and(|r| r + 3_600_000 > now))
-        {
-            if store.downtime_timeline(d.id).await?.is_none() {
-                let t = crate::api::downtimes::compile_timeline(store, d.id, now).await?;
-                store.set_downtime_timeline(d.id, &t.to_string()).await?;
+        let opened = store.apply_downtime_actions(&all, last, now).await?;
+        // the engine numbered what it opened -1, -2, … in order; the store
+        // returns the real ids in the same order
+        for d in open.iter_mut().filter(|d| d.id < 0) {
+            if let Some(real) = opened.get((-d.id - 1) as usize) {
+                d.id = *real;
             }
         }
         handled += rows.len();
+    }
+    // compile once the timeline of what resolved (by the engine or by hand)
+    for id in store.resolved_without_timeline(now - 3_600_000).await? {
+        let t = crate::api::downtimes::compile_timeline(store, id, now).await?;
+        store.set_downtime_timeline(id, &t.to_string()).await?;
     }
     Ok(handled)
 }

@@ -363,6 +363,16 @@ async fn api_keys_are_managed_by_admins() {
         assert_eq!((code, v["error"]["field"].as_str()), (422, Some("role")));
         let (_, list) = srv.get("/api/v1/apikeys", &srv.admin).await;
         assert!(list.as_array().unwrap().iter().all(|k| k.get("secret").is_none()));
+        // the database holds the SHA-256 of each key, never the key
+        let rows = nines_store::testing::table_text(&srv.store, "api_keys").await.unwrap();
+        let digest: String = nines_store::hash_key(&op).iter().map(|b| format!("{b:02x}")).collect();
+        assert!(rows.contains(&digest), "the digest is what is stored: {rows}");
+        for secret in [&op, &srv.admin] {
+            assert!(!rows.contains(secret.as_str()), "a key is stored in clear");
+            // not the part after the id either
+            let tail = secret.rsplit(['_', '.']).next().unwrap();
+            assert!(tail.len() < 16 || !rows.contains(tail), "part of a key is stored in clear");
+        }
         let id = list.as_array().unwrap().iter().find(|k| k["role"] == "operator").unwrap()["id"]
             .as_str()
             .unwrap()

@@ -160,3 +160,70 @@ async fn manual_downtimes_classification_and_post_mortems() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_downtime_that_does_not_count_leaves_the_sla() {
+    each(async |db| {
+        let clock = nines_core::clock::ManualClock::new(T0);
+        let mut cfg = fast_config("dt-sla");
+        cfg.stale = nines_core::timeline::StaleRule { unknown_after_ms: 86_400_000, down_after_ms: 2 * 86_400_000 };
+        let srv = start_with(db.store.clone(), std::sync::Arc::new(clock.clone()), cfg).await;
+        let key = srv.key("acme", "operator").await;
+        const MIN: i64 = 60_000;
+        push(&srv, &key, "api", "acme/p/prod/c1", None, "OPERATIONAL").await;
+        push(&srv, &key, "web", "acme/p/prod/c2", None, "OPERATIONAL").await;
+        clock.advance(30 * MIN);
+        push(&srv, &key, "api", "acme/p/prod/c1", None, "DOWN").await;
+        clock.advance(10 * MIN);
+        push(&srv, &key, "api", "acme/p/prod/c1", None, "OPERATIONAL").await;
+        clock.advance(20 * MIN);
+        let d = eventually("a resolved downtime", async || {
+            let (_, v) = srv.get("/api/v1/downtimes", &key).await;
+            v.as_array().and_then(|a| a.first()).filter(|d| d["resolvedAt"].is_string()).cloned()
+        })
+        .await;
+        let (_, list) = srv.get("/api/v1/services", &key).await;
+        let api = list["items"].as_array().unwrap().iter().find(|s| s["service"] == "api").unwrap()["id"].clone();
+        let slo = async || srv.get(&format!("/api/v1/services/{api}/slo?window=1h"), &key).await.1;
+        let before = slo().await;
+        assert_eq!(
+            (before["badSeconds"].as_f64(), before["excludedSeconds"].as_f64()),
+            (Some(600.0), Some(0.0)),
+            "{before}"
+        );
+        let (_, overview) = srv.get("/api/v1/slo/overview?window=1h", &key).await;
+        let bad_in_overview = |o: &Value| {
+            o["items"].as_array().unwrap().iter().find(|i| i["service"] == "api").unwrap()["availability"].as_f64()
+        };
+        let counted = bad_in_overview(&overview);
+        // classified afterwards as not counting: the 10 minutes leave the SLA everywhere
+        let r = srv
+            .http
+            .patch(format!("{}/api/v1/downtimes/{}", srv.base, d["id"]))
+            .header("X-API-Key", &key)
+            .body(json!({"countsTowardsSla": false, "excludedReason": "upstream provider"}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let after = slo().await;
+        assert_eq!(
+            (after["badSeconds"].as_f64(), after["excludedSeconds"].as_f64()),
+            (Some(0.0), Some(600.0)),
+            "{after}"
+        );
+        assert_eq!(after["availability"].as_f64(), Some(100.0), "{after}");
+        let (_, overview) = srv.get("/api/v1/slo/overview?window=1h", &key).await;
+        assert_eq!(bad_in_overview(&overview), Some(100.0), "the bulk path agrees: {overview}");
+        assert_ne!(counted, Some(100.0));
+        // the daily series agrees with the window of that day
+        let (_, series) = srv.get(&format!("/api/v1/services/{api}/slo/daily?days=1"), &key).await;
+        let day = series.as_array().and_then(|a| a.last()).cloned().unwrap_or(series.clone());
+        let day_name = day["day"].as_str().unwrap_or_default().to_string();
+        let (_, window) = srv.get(&format!("/api/v1/services/{api}/slo?window=day:{day_name}"), &key).await;
+        assert_eq!(day["badSeconds"], window["badSeconds"], "{day} vs {window}");
+        assert_eq!(day["excludedSeconds"], window["excludedSeconds"], "{day} vs {window}");
+        srv.stop().await;
+    })
+    .await;
+}

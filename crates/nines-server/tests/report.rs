@@ -126,6 +126,18 @@ async fn every_report_figure_is_the_engines_for_the_same_window() {
             db.store.days_final_until().await.unwrap().filter(|c| *c >= at("2027-01-15T00:00:00Z"))
         })
         .await;
+        // a certificate expiring in ten days and one good for a year
+        for (name, until) in [("api-tls", "2027-01-25T07:30:00Z"), ("web-tls", "2028-01-01T00:00:00Z")] {
+            let (c, v) = srv
+                .post(
+                    "/api/v1/certificates/report",
+                    &key,
+                    json!({"nodeId": "acme/p/prod/c1", "namespace": "prod", "name": name, "status": "ready",
+                           "dnsNames": [format!("{name}.example.com")], "notAfter": until}),
+                )
+                .await;
+            assert!(c / 100 == 2, "{v}");
+        }
         let (c, g) = srv.post("/api/v1/sla/report/generate", &key, json!({"date": "2027-01-14"})).await;
         assert_eq!(c, 200, "{g}");
         assert_eq!(g["date"], "2027-01-14");
@@ -209,7 +221,11 @@ async fn every_report_figure_is_the_engines_for_the_same_window() {
         let mw = org["maintenanceWindows"].as_array().unwrap();
         assert_eq!(mw.len(), 1);
         assert_eq!(mw[0]["services"], json!(["db"]));
-        assert_eq!(org["certificatesExpiring"], json!([]));
+        let certs = org["certificatesExpiring"].as_array().unwrap();
+        assert_eq!(certs.len(), 1, "{certs:?}");
+        assert_eq!(certs[0]["service"], "prod/api-tls");
+        assert_eq!(certs[0]["subject"], "api-tls.example.com");
+        assert_eq!(certs[0]["daysRemaining"], 10);
 
         // the same engine in another time zone: days drawn at Berlin midnight
         let cfg = nines_server::config::SloConfig::load(&db.store).await.unwrap();
@@ -431,11 +447,7 @@ async fn retention_removes_old_raw_observations_and_no_figure_moves() {
                 let o = get_ok(srv, &format!("/api/v1/organizations/acme/slo?window={w}"), &key).await;
                 v.push((o["availability"].clone(), o["badSeconds"].clone(), json!(null)));
             }
-            v.push((
-                get_ok(srv, &format!("/api/v1/services/{id}/slo/daily?days=130"), &key).await,
-                json!(0),
-                json!(0),
-            ));
+            v.push((get_ok(srv, &format!("/api/v1/services/{id}/slo/daily?days=130"), &key).await, json!(0), json!(0)));
             v
         };
         let before = figures(&srv, key.clone()).await;

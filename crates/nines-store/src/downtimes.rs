@@ -97,6 +97,28 @@ async fn log(conn: &mut Conn, id: i64, at: Millis, msg: &str) -> Result<()> {
     Ok(())
 }
 
+/// Insert log lines in a few multi-row statements (the order of `lines` is
+/// the order of their ids, which the log view sorts ties by).
+async fn log_many(conn: &mut Conn, d: crate::Dialect, lines: &[(i64, Millis, String)]) -> Result<()> {
+    for chunk in lines.chunks(200) {
+        let mut sql = String::from("INSERT INTO downtime_log (downtime_id, at, message) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            sql.push_str(&crate::placeholders(d, 3 * i + 1, 3));
+            sql.push(')');
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, at, msg) in chunk {
+            q = q.bind(*id).bind(*at).bind(msg.as_str());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 async fn event(conn: &mut Conn, at: Millis, kind: &str, org: &str, id: i64) -> Result<()> {
     sqlx::query("INSERT INTO events (at, kind, organization, object_kind, object_id, payload) VALUES ($1, $2, $3, 'downtime', $4, $5)")
         .bind(at)
@@ -239,6 +261,9 @@ impl Store {
         let mut real: Vec<(i64, i64)> = Vec::new();
         let map = |real: &Vec<(i64, i64)>, id: i64| real.iter().find(|(t, _)| *t == id).map_or(id, |(_, r)| *r);
         let mut temp = -1;
+        // log lines and member counts are written once per batch, not per action
+        let mut lines: Vec<(i64, Millis, String)> = Vec::new();
+        let mut joined: Vec<i64> = Vec::new();
         for a in actions {
             match a {
                 Action::Open { subject, at } => {
@@ -255,24 +280,16 @@ impl Store {
                     real.push((temp, id));
                     temp -= 1;
                     opened.push(id);
-                    log(conn, id, *at, &log_line(a).unwrap_or_default()).await?;
+                    lines.push((id, *at, log_line(a).unwrap_or_default()));
                     event(conn, *at, "downtime.opened", &subject.organization, id).await?;
                 }
                 Action::Join { downtime, subject, at } => {
                     let id = map(&real, *downtime);
                     add_member(conn, id, subject, *at).await?;
-                    let n: i64 = sqlx::query("SELECT COUNT(*) FROM downtime_members WHERE downtime_id = $1")
-                        .bind(id)
-                        .fetch_one(&mut *conn)
-                        .await?
-                        .get(0);
-                    sqlx::query("UPDATE downtimes SET title = $2, updated_at = $3 WHERE id = $1")
-                        .bind(id)
-                        .bind(format!("{n} services are down"))
-                        .bind(now)
-                        .execute(&mut *conn)
-                        .await?;
-                    log(conn, id, *at, &log_line(a).unwrap_or_default()).await?;
+                    if !joined.contains(&id) {
+                        joined.push(id);
+                    }
+                    lines.push((id, *at, log_line(a).unwrap_or_default()));
                 }
                 Action::Recover { downtime, service_id, at, .. } => {
                     let id = map(&real, *downtime);
@@ -282,7 +299,7 @@ impl Store {
                         .bind(at)
                         .execute(&mut *conn)
                         .await?;
-                    log(conn, id, *at, &log_line(a).unwrap_or_default()).await?;
+                    lines.push((id, *at, log_line(a).unwrap_or_default()));
                 }
                 Action::Changed { downtime, service_id, to, at, .. } => {
                     let id = map(&real, *downtime);
@@ -292,7 +309,7 @@ impl Store {
                         .bind((*to == Status::Down) as i64)
                         .execute(&mut *conn)
                         .await?;
-                    log(conn, id, *at, &log_line(a).unwrap_or_default()).await?;
+                    lines.push((id, *at, log_line(a).unwrap_or_default()));
                 }
                 Action::Resolve { downtime, at } => {
                     let id = map(&real, *downtime);
@@ -304,7 +321,7 @@ impl Store {
                     .bind(now)
                     .execute(&mut *conn)
                     .await?;
-                    log(conn, id, *at, "Resolved: every service recovered").await?;
+                    lines.push((id, *at, "Resolved: every service recovered".to_string()));
                     let org: String = sqlx::query("SELECT organization FROM downtimes WHERE id = $1")
                         .bind(id)
                         .fetch_one(&mut *conn)
@@ -314,6 +331,20 @@ impl Store {
                 }
             }
         }
+        for id in joined {
+            let n: i64 = sqlx::query("SELECT COUNT(*) FROM downtime_members WHERE downtime_id = $1")
+                .bind(id)
+                .fetch_one(&mut *conn)
+                .await?
+                .get(0);
+            sqlx::query("UPDATE downtimes SET title = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(format!("{n} services are down"))
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+        }
+        log_many(conn, self.dialect, &lines).await?;
         sqlx::query("INSERT INTO meta (key, value) VALUES ('downtime_cursor', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
             .bind(cursor.to_string())
             .execute(&mut *conn)
@@ -441,6 +472,35 @@ impl Store {
         }
         w.tx.commit().await?;
         Ok(r.rows_affected() == 1)
+    }
+
+    /// Per member of a downtime classified as not counting towards the SLA:
+    /// (service id, joined, recovered — or resolved for a member down again
+    /// or still down; None while the downtime is open).
+    pub async fn excluded_downtime_spans(
+        &self,
+        organization: Option<&str>,
+    ) -> Result<Vec<(i64, Millis, Option<Millis>)>> {
+        let rows = sqlx::query(
+            "SELECT m.service_id, m.joined_at, CASE WHEN m.down = 1 THEN d.resolved_at ELSE COALESCE(m.recovered_at, d.resolved_at) END
+             FROM downtime_members m JOIN downtimes d ON d.id = m.downtime_id
+             WHERE d.counts_towards_sla = 0 AND ($1 IS NULL OR d.organization = $1) ORDER BY m.service_id, m.joined_at",
+        )
+        .bind(organization.map(str::to_string))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    }
+
+    /// Downtimes resolved since `since` whose timeline is not compiled yet.
+    pub async fn resolved_without_timeline(&self, since: Millis) -> Result<Vec<i64>> {
+        let rows = sqlx::query(
+            "SELECT id FROM downtimes WHERE resolved_at IS NOT NULL AND resolved_at > $1 AND timeline IS NULL ORDER BY id",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     /// Store the compiled timeline of a downtime (JSON).

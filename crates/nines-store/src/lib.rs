@@ -14,6 +14,7 @@
 //! rules themselves (those are pure functions in `nines-core::timeline`).
 
 mod backup;
+pub mod certificates;
 pub mod checks;
 pub mod downtimes;
 mod health;
@@ -109,6 +110,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/sqlite/0004_checks.sql")),
     (5, include_str!("../migrations/sqlite/0005_downtimes.sql")),
     (6, include_str!("../migrations/sqlite/0006_maintenance.sql")),
+    (7, include_str!("../migrations/sqlite/0007_certificates.sql")),
     (9, include_str!("../migrations/sqlite/0009_reports.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
@@ -118,6 +120,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/postgres/0004_checks.sql")),
     (5, include_str!("../migrations/postgres/0005_downtimes.sql")),
     (6, include_str!("../migrations/postgres/0006_maintenance.sql")),
+    (7, include_str!("../migrations/postgres/0007_certificates.sql")),
     (9, include_str!("../migrations/postgres/0009_reports.sql")),
 ];
 

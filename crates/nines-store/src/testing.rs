@@ -149,3 +149,29 @@ pub async fn database_bytes(url: &str) -> Option<u64> {
     }
     Some(total)
 }
+
+/// Every value of every row of `table` as text, for tests that must show a
+/// secret is not stored (only trusted table names: this is test code).
+pub async fn table_text(store: &Store, table: &str) -> crate::Result<String> {
+    use sqlx::{Column, Row};
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {table}"))).fetch_all(&store.pool).await?;
+    let mut out = String::new();
+    for r in &rows {
+        for (i, c) in r.columns().iter().enumerate() {
+            let v = r
+                .try_get::<Option<String>, _>(i)
+                .ok()
+                .flatten()
+                .or_else(|| r.try_get::<Option<i64>, _>(i).ok().flatten().map(|n| n.to_string()))
+                .or_else(|| {
+                    r.try_get::<Option<Vec<u8>>, _>(i).ok().flatten().map(|b| String::from_utf8_lossy(&b).into_owned())
+                })
+                .unwrap_or_default();
+            out.push_str(c.name());
+            out.push('=');
+            out.push_str(&v);
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}

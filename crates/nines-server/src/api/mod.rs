@@ -1,6 +1,7 @@
 //! HTTP routes, one module per domain.
 
 pub mod apply;
+pub mod certificates;
 pub mod checks;
 pub mod downtimes;
 pub mod keys;
@@ -49,6 +50,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/downtimes/{id}/postmortem", post(downtimes::postmortem))
         .route("/api/v1/notes/{id}", get(downtimes::get_note).put(downtimes::put_note))
         .route("/api/v1/activities", post(downtimes::activity))
+        .route("/api/v1/certificates", get(certificates::list).post(certificates::report))
+        .route("/api/v1/certificates/report", post(certificates::report))
+        .route("/api/v1/certificates/{id}", get(certificates::detail).delete(certificates::delete))
         .route("/api/v1/checks", get(checks::list))
         .route("/api/v1/checks/{*id}", get(checks::detail))
         .route("/api/v1/agent/checks", get(checks::agent_checks))

@@ -37,7 +37,10 @@ mod tests {
 
     #[test]
     fn escapes_markup_and_quotes() {
-        assert_eq!(esc(r#"<a href="x">Tom & 'Jerry'</a>"#).to_string(), "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;");
+        assert_eq!(
+            esc(r#"<a href="x">Tom & 'Jerry'</a>"#).to_string(),
+            "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;"
+        );
         assert_eq!(esc("plain äöü").to_string(), "plain äöü");
     }
 }
