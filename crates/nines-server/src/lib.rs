@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod notify;
 pub mod openapi;
 pub mod probes;
+pub mod report;
 pub mod slo;
 pub mod web;
 pub mod workers;
@@ -52,6 +53,8 @@ pub struct ServerConfig {
     pub downtime_every: Duration,
     /// The notifier: intervals, links' base URL, the secrets' key, retries.
     pub notify: notify::NotifyConfig,
+    /// The daily SLA report and retention.
+    pub report: report::ReportConfig,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +70,7 @@ impl Default for ServerConfig {
             checks_reload_every: Duration::from_secs(5),
             downtime_every: Duration::from_secs(2),
             notify: notify::NotifyConfig::default(),
+            report: report::ReportConfig::default(),
         }
     }
 }
@@ -192,6 +196,20 @@ pub async fn start(
         stop_rx.clone(),
     )));
     tasks.push(tokio::spawn(notify::run(state.notifier.clone(), state.leadership.clone(), stop_rx.clone())));
+    tasks.push(tokio::spawn(report::scheduler(
+        store.clone(),
+        clock.clone(),
+        state.leadership.clone(),
+        config.report.clone(),
+        stop_rx.clone(),
+    )));
+    tasks.push(tokio::spawn(report::retention(
+        store.clone(),
+        clock.clone(),
+        state.leadership.clone(),
+        config.report.clone(),
+        stop_rx.clone(),
+    )));
     tasks.push(tokio::spawn(probes::run_local(
         state.probes.clone(),
         clock.clone(),

@@ -116,20 +116,35 @@ async fn accounting_with(
     cfg: &SloConfig,
     ex: &Exclusions,
 ) -> nines_store::Result<Accounting> {
-    let p = policy_for(s, cfg);
     let (initial, trs) = store.timeline_window(s.id, w).await?;
+    Ok(accounting_from(s, initial, &trs, w, cfg, ex))
+}
+
+/// A service's accounting over `w` from its status at some instant at or
+/// before `w.from` and its transitions since (they may start before `w.from`):
+/// the arithmetic of [`service_accounting`] without the read, so a caller
+/// that loaded a longer timeline once (the report) gets the same figures.
+pub fn accounting_from(
+    s: &SloSubject,
+    initial: Status,
+    trs: &[Transition],
+    w: Span,
+    cfg: &SloConfig,
+    ex: &Exclusions,
+) -> Accounting {
+    let p = policy_for(s, cfg);
     let excluded = ex.spans_for(s, w);
-    Ok(match timeslices_of(s) {
-        Some((ms, t)) => slo::timeslices(initial, &trs, w, s.created_at, &p, ms, t),
-        None if excluded.is_empty() => durations(initial, &trs, w, s.created_at).classify(&p),
+    match timeslices_of(s) {
+        Some((ms, t)) => slo::timeslices(initial, trs, w, s.created_at, &p, ms, t),
+        None if excluded.is_empty() => durations(initial, trs, w, s.created_at).classify(&p),
         None => {
             // before the service existed: excluded; then the classes, less maintenance
             let from = w.from.max(s.created_at).min(w.to);
-            let mut acc = slo::account(initial, &trs, Span { from, to: w.to }, &p, &excluded);
+            let mut acc = slo::account(initial, trs, Span { from, to: w.to }, &p, &excluded);
             acc.excluded_ms += from - w.from;
             acc
         }
-    })
+    }
 }
 
 /// What an SLO figure is about.
@@ -475,7 +490,12 @@ pub async fn aggregate_report(
 }
 
 /// A member's class step function over `w`, excluded before it existed.
-fn member_classes(initial: Status, trs: &[Transition], created: Millis, p: &Policy) -> (Class, Vec<(Millis, Class)>) {
+pub fn member_classes(
+    initial: Status,
+    trs: &[Transition],
+    created: Millis,
+    p: &Policy,
+) -> (Class, Vec<(Millis, Class)>) {
     let (init, mut ch) = slo::classes(initial, trs, p);
     if created > i64::MIN {
         // before creation: excluded; from creation: the class then
@@ -532,10 +552,22 @@ pub async fn group_report(
         .iter()
         .map(|(n, len)| (*n, slo::account_classes(ri, &rc, Span { from: now - len, to: now }, &[])))
         .collect();
-    // the group answers to its strictest member
+    let (slo_t, sla_t, crit) = group_targets(&subjects, cfg);
+    let object = ObjectRef {
+        kind: "slaGroup".into(),
+        id: name.to_string(),
+        name: name.to_string(),
+        organization: organization.to_string(),
+    };
+    Ok(Some(report(object, w, label, &acc, &burn, slo_t, sla_t, cfg, crit.map(slo::tier))))
+}
+
+/// `(SLO, SLA, criticality)` of an SLA group: it answers to its strictest
+/// member, and its tier is its most critical member's.
+pub fn group_targets(subjects: &[SloSubject], cfg: &SloConfig) -> (Target, Target, Option<Criticality>) {
     let (mut slo_t, mut sla_t) = (cfg.default_slo, cfg.default_sla);
     let mut crit: Option<Criticality> = None;
-    for s in &subjects {
+    for s in subjects {
         let (a, b) = targets_for(s, cfg);
         slo_t = slo_t.max(a);
         sla_t = sla_t.max(b);
@@ -544,13 +576,7 @@ pub async fn group_report(
             _ => s.criticality,
         });
     }
-    let object = ObjectRef {
-        kind: "slaGroup".into(),
-        id: name.to_string(),
-        name: name.to_string(),
-        organization: organization.to_string(),
-    };
-    Ok(Some(report(object, w, label, &acc, &burn, slo_t, sla_t, cfg, crit.map(slo::tier))))
+    (slo_t, sla_t, crit)
 }
 
 /// One day of a daily series.
@@ -650,7 +676,9 @@ pub fn day_status(dur: &StatusDurations, acc: &Accounting) -> Status {
 }
 
 /// Parse a window: `30d`, `24h`, `90m`, `today`, `yesterday`, `month`
-/// (the current calendar month so far), `month:YYYY-MM`, `day:YYYY-MM-DD`.
+/// (the current calendar month so far), `month:YYYY-MM`, `day:YYYY-MM-DD`,
+/// or an interval `FROM/TO` of two RFC 3339 instants (days in any time zone,
+/// as the report draws them).
 pub fn parse_window(spec: &str, now: Millis) -> Result<(Span, String), String> {
     let spec = spec.trim();
     let unit = |s: &str, mult: i64| -> Result<(Span, String), String> {
@@ -676,6 +704,15 @@ pub fn parse_window(spec: &str, now: Millis) -> Result<(Span, String), String> {
         nines_core::clock::parse_rfc3339(&format!("{d}T00:00:00Z"))
             .map_err(|_| format!("{d:?} is not a date (YYYY-MM-DD)"))
     };
+    // an ISO 8601 interval of two instants, `2026-11-01T00:00:00Z/2026-11-21T00:00:00Z`
+    if let Some((a, b)) = spec.split_once('/') {
+        let at = |x: &str| nines_core::clock::parse_rfc3339(x).map_err(|r| format!("{spec:?}: {r}"));
+        let (from, to) = (at(a)?, at(b)?.min(now));
+        if to <= from || to - from > 400 * DAY_MS {
+            return Err(format!("{spec:?}: an interval is non-empty, not in the future and at most 400 days"));
+        }
+        return Ok((Span { from, to }, spec.to_string()));
+    }
     match spec {
         "today" => Ok((Span { from: day_floor(now), to: now }, "today".into())),
         "yesterday" => Ok((Span { from: day_floor(now) - DAY_MS, to: day_floor(now) }, "yesterday".into())),
@@ -720,5 +757,8 @@ mod tests {
         assert!(parse_window("0d", now).is_err());
         assert!(parse_window("fortnight", now).is_err());
         assert!(parse_window("day:2026-12-01", now).is_err());
+        let (w, _) = parse_window("2026-11-19T23:00:00Z/2026-11-20T23:00:00Z", now).unwrap();
+        assert_eq!(w.to - w.from, DAY_MS);
+        assert!(parse_window("2026-11-20T00:00:00Z/2026-11-19T00:00:00Z", now).is_err());
     }
 }

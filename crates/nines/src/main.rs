@@ -1,4 +1,4 @@
-//! The `nines` binary: `serve`, `apikey`, `push`, `apply`, `openapi`.
+//! The `nines` binary: `serve`, `apikey`, `push`, `apply`, `report`, `openapi`.
 //!
 //! Only argument parsing, logging setup and wiring live here; the server is
 //! `nines-server`, storage `nines-store`, the domain `nines-core`.
@@ -43,6 +43,11 @@ enum Command {
     Agent(agent::AgentArgs),
     /// The Kubernetes operator: CRDs, discovery and sync to the API.
     Operator(nines_operator::OperatorArgs),
+    /// The daily SLA report.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Print the OpenAPI document (or write it with --output).
     Openapi {
         #[arg(long)]
@@ -96,6 +101,59 @@ struct ServeArgs {
     /// notify.key in the data dir, created on first start.
     #[arg(long, env = "NINES_SECRET_KEY", hide_env_values = true)]
     secret_key: Option<String>,
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+#[derive(Args, Clone)]
+struct ReportArgs {
+    /// IANA time zone of report days and of the daily 07:00 run.
+    #[arg(long, env = "NINES_REPORT_TZ", default_value = "UTC")]
+    report_time_zone: String,
+    /// Reports older than this many days are removed.
+    #[arg(long, env = "NINES_REPORT_RETENTION_DAYS", default_value_t = 400)]
+    report_retention_days: i64,
+    /// Raw observations (health reports, check results) older than this many days are removed.
+    #[arg(long, env = "NINES_RAW_RETENTION_DAYS", default_value_t = 90)]
+    raw_retention_days: i64,
+    /// The SLA portal: each report is POSTed there (JSON, then PDF).
+    #[arg(long, env = "NINES_SLA_PORTAL_URL")]
+    sla_portal_url: Option<String>,
+}
+
+impl ReportArgs {
+    fn config(&self, data_dir: &Path) -> Result<nines_server::report::ReportConfig> {
+        nines_server::report::zone(&self.report_time_zone).map_err(|e| anyhow::anyhow!("--report-time-zone: {e}"))?;
+        if self.report_retention_days < 1 || self.raw_retention_days < 1 {
+            bail!("--report-retention-days and --raw-retention-days must be at least 1");
+        }
+        Ok(nines_server::report::ReportConfig {
+            dir: Some(data_dir.join("reports")),
+            time_zone: self.report_time_zone.clone(),
+            keep_days: self.report_retention_days,
+            raw_retention_days: self.raw_retention_days,
+            portal_url: self.sla_portal_url.clone().filter(|u| !u.is_empty()),
+            ..Default::default()
+        })
+    }
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Make the SLA report of every organization for a day (default:
+    /// yesterday in the report time zone); prints the date and the paths.
+    Generate {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        report: ReportArgs,
+        /// The report day, YYYY-MM-DD.
+        #[arg(long)]
+        date: Option<String>,
+        /// Only this organization.
+        #[arg(long)]
+        organization: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -168,6 +226,7 @@ async fn main() -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Apikey { command } => apikey(command).await,
+        Command::Report { command } => report(command).await,
         Command::Push { command } => client::push(command).await,
         Command::Apply(args) => client::apply(args).await,
         Command::Operator(args) => {
@@ -252,6 +311,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             ),
             ..Default::default()
         },
+        report: args.report.config(&args.db.data_dir)?,
         ..ServerConfig::default()
     };
     let running = nines_server::start(store.clone(), clock, config, listener).await?;
@@ -296,6 +356,37 @@ async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn report(cmd: ReportCommand) -> Result<()> {
+    init_logs(LogFormat::Text);
+    match cmd {
+        ReportCommand::Generate { db, report, date, organization } => {
+            let rc = report.config(&db.data_dir)?;
+            let store = Store::connect(&database_url(&db)?).await?;
+            let tz = nines_server::report::zone(&rc.time_zone)?;
+            let now = SystemClock.now_ms();
+            let date = match date {
+                Some(d) => d.parse().map_err(|_| anyhow::anyhow!("--date: {d:?} is not a date (YYYY-MM-DD)"))?,
+                None => nines_server::report::yesterday(now, &tz),
+            };
+            let orgs = match organization {
+                Some(o) => vec![o],
+                None => store.organizations().await?,
+            };
+            let holder = format!("cli-{}-{}", hostname(), std::process::id());
+            println!("date {date}");
+            for org in orgs {
+                let g = nines_server::report::generate(&store, &rc, &org, date, now, &holder).await?;
+                println!("{}\t{}\t{}", g.organization, g.paths.json, g.paths.pdf);
+                if nines_server::report::push(&store, &rc, &g, &SystemClock).await? {
+                    println!("{}\tpushed to the SLA portal", g.organization);
+                }
+            }
+            store.close().await;
+            Ok(())
+        }
+    }
 }
 
 async fn apikey(cmd: ApikeyCommand) -> Result<()> {

@@ -10,6 +10,7 @@ pub mod maintenance;
 pub mod notifications;
 pub mod push;
 pub mod read;
+pub mod report;
 pub mod slo;
 
 use axum::Router;
@@ -66,6 +67,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/slo/tiers", get(slo::tiers))
         .route("/api/v1/system-config", get(slo::list_config))
         .route("/api/v1/system-config/{key}", axum::routing::put(slo::set_config))
+        .route("/api/v1/sla/report/generate", post(report::generate))
+        .route("/api/v1/sla/reports", get(report::list))
+        .route("/api/v1/sla/reports/{file}", get(report::download))
         .route("/metrics", get(metrics))
         .route("/api/v1/apikeys", get(keys::list).post(keys::create))
         .route("/api/v1/apikeys/{id}", axum::routing::delete(keys::revoke))

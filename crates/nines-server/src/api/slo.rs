@@ -23,7 +23,7 @@ use crate::slo::{DayPoint, ObjectRef, OverviewItem, SloCounts, SloReport};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct WindowQuery {
-    /// `30d`, `24h`, `today`, `yesterday`, `month`, `month:YYYY-MM`, `day:YYYY-MM-DD`; default: the SLO window.
+    /// `30d`, `24h`, `today`, `yesterday`, `month`, `month:YYYY-MM`, `day:YYYY-MM-DD`, or `FROM/TO` (two RFC 3339 instants); default: the SLO window.
     window: Option<String>,
     /// Organization, for keys that span every organization.
     organization: Option<String>,
