@@ -272,7 +272,7 @@ async fn organization_report(
             .iter()
             .map(|s| {
                 let (i, t) = timelines.get(&s.id).unwrap_or(&empty);
-                crate::slo::member_classes(*i, t, s.created_at, &crate::slo::policy_for(s, cfg))
+                crate::slo::member_classes(*i, t, s.created_at, &crate::slo::policy_for(s, cfg), &ex.spans_for(s, mtd))
             })
             .collect();
         let (gi, gc) = slo::combine_group(&classes, crate::slo::group_mode(&mode, quorum));

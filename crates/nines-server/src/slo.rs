@@ -489,12 +489,15 @@ pub async fn aggregate_report(
     Ok(r)
 }
 
-/// A member's class step function over `w`, excluded before it existed.
+/// A member's class step function over `w`, excluded before it existed and
+/// during its `excluded` spans ([`Exclusions::spans_for`]), so a group's
+/// figures leave out what its members' figures leave out.
 pub fn member_classes(
     initial: Status,
     trs: &[Transition],
     created: Millis,
     p: &Policy,
+    excluded: &[Span],
 ) -> (Class, Vec<(Millis, Class)>) {
     let (init, mut ch) = slo::classes(initial, trs, p);
     if created > i64::MIN {
@@ -503,9 +506,38 @@ pub fn member_classes(
         ch.retain(|(at, _)| *at > created);
         let mut v = vec![(created, at_created)];
         v.extend(ch);
-        return (Class::Excluded, v);
+        return overlay_excluded(Class::Excluded, v, excluded);
     }
-    (init, ch)
+    overlay_excluded(init, ch, excluded)
+}
+
+/// The step function `(init, ch)` with `spans` (sorted, disjoint) set to
+/// [`Class::Excluded`].
+fn overlay_excluded(init: Class, ch: Vec<(Millis, Class)>, spans: &[Span]) -> (Class, Vec<(Millis, Class)>) {
+    if spans.is_empty() {
+        return (init, ch);
+    }
+    let mut points: Vec<Millis> = ch.iter().map(|c| c.0).chain(spans.iter().flat_map(|s| [s.from, s.to])).collect();
+    points.sort_unstable();
+    points.dedup();
+    let (mut base, mut i, mut j) = (init, 0, 0);
+    let mut out = Vec::with_capacity(points.len());
+    let mut last = init;
+    for t in points {
+        while i < ch.len() && ch[i].0 <= t {
+            base = ch[i].1;
+            i += 1;
+        }
+        while j < spans.len() && spans[j].to <= t {
+            j += 1;
+        }
+        let c = if j < spans.len() && spans[j].from <= t { Class::Excluded } else { base };
+        if c != last {
+            out.push((t, c));
+            last = c;
+        }
+    }
+    (init, out)
 }
 
 pub fn group_mode(mode: &str, quorum: Option<i64>) -> GroupMode {
@@ -536,14 +568,15 @@ pub async fn group_report(
         }
     }
     let recent_span = Span { from: now - BURN_WINDOWS[BURN_WINDOWS.len() - 1].1, to: now };
+    let ex = Exclusions::load(store, Some(organization)).await?;
     let mut main = Vec::new();
     let mut recent = Vec::new();
     for s in &subjects {
         let p = policy_for(s, cfg);
         let (i, t) = store.timeline_window(s.id, w).await?;
-        main.push(member_classes(i, &t, s.created_at, &p));
+        main.push(member_classes(i, &t, s.created_at, &p, &ex.spans_for(s, w)));
         let (i, t) = store.timeline_window(s.id, recent_span).await?;
-        recent.push(member_classes(i, &t, s.created_at, &p));
+        recent.push(member_classes(i, &t, s.created_at, &p, &ex.spans_for(s, recent_span)));
     }
     let (gi, gc) = slo::combine_group(&main, mode);
     let acc = slo::account_classes(gi, &gc, w, &[]);
@@ -741,6 +774,21 @@ pub fn parse_window(spec: &str, now: Millis) -> Result<(Span, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excluded_spans_overlay_a_members_classes() {
+        use nines_core::slo::Class::{Bad, Excluded, Good};
+        let span = |from, to| Span { from, to };
+        // good, bad at 10, good at 20; excluded 5..15 and 30..40
+        let (i, ch) = super::overlay_excluded(Good, vec![(10, Bad), (20, Good)], &[span(5, 15), span(30, 40)]);
+        assert_eq!(i, Good);
+        assert_eq!(ch, vec![(5, Excluded), (15, Bad), (20, Good), (30, Excluded), (40, Good)]);
+        // nothing excluded: unchanged
+        assert_eq!(super::overlay_excluded(Bad, vec![(3, Good)], &[]), (Bad, vec![(3, Good)]));
+        // a span covering a change hides it
+        let (_, ch) = super::overlay_excluded(Good, vec![(10, Bad)], &[span(0, 50)]);
+        assert_eq!(ch, vec![(0, Excluded), (50, Bad)]);
+    }
 
     #[test]
     fn windows_parse() {

@@ -170,12 +170,12 @@ async fn a_downtime_that_does_not_count_leaves_the_sla() {
         let srv = start_with(db.store.clone(), std::sync::Arc::new(clock.clone()), cfg).await;
         let key = srv.key("acme", "operator").await;
         const MIN: i64 = 60_000;
-        push(&srv, &key, "api", "acme/p/prod/c1", None, "OPERATIONAL").await;
+        push(&srv, &key, "api", "acme/p/prod/c1", Some("shop"), "OPERATIONAL").await;
         push(&srv, &key, "web", "acme/p/prod/c2", None, "OPERATIONAL").await;
         clock.advance(30 * MIN);
-        push(&srv, &key, "api", "acme/p/prod/c1", None, "DOWN").await;
+        push(&srv, &key, "api", "acme/p/prod/c1", Some("shop"), "DOWN").await;
         clock.advance(10 * MIN);
-        push(&srv, &key, "api", "acme/p/prod/c1", None, "OPERATIONAL").await;
+        push(&srv, &key, "api", "acme/p/prod/c1", Some("shop"), "OPERATIONAL").await;
         clock.advance(20 * MIN);
         let d = eventually("a resolved downtime", async || {
             let (_, v) = srv.get("/api/v1/downtimes", &key).await;
@@ -215,6 +215,12 @@ async fn a_downtime_that_does_not_count_leaves_the_sla() {
         assert_eq!(after["availability"].as_f64(), Some(100.0), "{after}");
         let (_, overview) = srv.get("/api/v1/slo/overview?window=1h", &key).await;
         assert_eq!(bad_in_overview(&overview), Some(100.0), "the bulk path agrees: {overview}");
+        let (_, group) = srv.get("/api/v1/sla-groups/shop/slo?window=1h", &key).await;
+        assert_eq!(
+            (group["badSeconds"].as_f64(), group["excludedSeconds"].as_f64()),
+            (Some(0.0), Some(600.0)),
+            "the group agrees: {group}"
+        );
         assert_ne!(counted, Some(100.0));
         // the daily series agrees with the window of that day
         let (_, series) = srv.get(&format!("/api/v1/services/{api}/slo/daily?days=1"), &key).await;
