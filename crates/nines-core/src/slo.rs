@@ -141,6 +141,19 @@ pub struct Span {
     pub to: Millis,
 }
 
+/// Spans sorted by start with overlapping and touching ones joined.
+pub fn merge_spans(mut v: Vec<Span>) -> Vec<Span> {
+    v.sort_by_key(|s| s.from);
+    let mut merged: Vec<Span> = Vec::with_capacity(v.len());
+    for s in v {
+        match merged.last_mut() {
+            Some(l) if s.from <= l.to => l.to = l.to.max(s.to),
+            _ => merged.push(s),
+        }
+    }
+    merged
+}
+
 /// The class of a service's time as a step function: `initial` before the
 /// first change, then each change from its instant on.
 pub fn classes(initial: Status, transitions: &[Transition], p: &Policy) -> (Class, Vec<(Millis, Class)>) {

@@ -295,6 +295,11 @@ pub(crate) fn ignore_not_found(e: kube::Error) -> Result<(), kube::Error> {
 /// How often an unchanged Endpoint is applied again (the server treats it as a no-op).
 pub const RESYNC: SignedDuration = SignedDuration::from_mins(10);
 
+/// Come back after [`RESYNC`], when an unchanged CR is sent to the API again.
+pub(crate) fn resync() -> Action {
+    Action::requeue(Duration::from_secs(RESYNC.as_secs() as u64))
+}
+
 /// Endpoint CR → API service with its check, behind the cleanup finalizer.
 pub async fn reconcile_endpoint(ep: Arc<Endpoint>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = ep.namespace().unwrap_or_default();
@@ -350,7 +355,7 @@ async fn apply_endpoint(ep: &Endpoint, ctx: &Ctx, api: &Api<Endpoint>) -> Result
     let last = status.last_synced_at.as_deref().and_then(|t| t.parse().ok());
     let t = now();
     if !needs_sync(&hash, status.config_hash.as_deref(), last, t, RESYNC) {
-        return Ok(Action::requeue(Duration::from_secs(RESYNC.as_secs() as u64)));
+        return Ok(resync());
     }
     match sync.api.apply(&[doc]).await {
         Ok(resp) => {
@@ -386,7 +391,7 @@ async fn apply_endpoint(ep: &Endpoint, ctx: &Ctx, api: &Api<Endpoint>) -> Result
                 )
                 .await;
             }
-            Ok(Action::requeue(Duration::from_secs(RESYNC.as_secs() as u64)))
+            Ok(resync())
         }
         Err(e) => {
             status.phase = Some("error".into());

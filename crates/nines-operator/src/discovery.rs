@@ -19,7 +19,7 @@
 //! garbage-collects the CR); every CR reconcile is idempotent and writes its
 //! sync state to its status with a `Ready` condition.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,7 +38,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 use crate::api::{GroupMember, HealthReport, StatusPageGroup};
-use crate::controller::{Ctx, Error, counted, error_policy, ignore_not_found, now, stopped, with_backoff};
+use crate::controller::{
+    Ctx, Error, RESYNC, counted, error_policy, ignore_not_found, now, resync, stopped, with_backoff,
+};
 use crate::crd::*;
 use crate::mapping::apply::{CONFIGMAP_KEY, configmap_documents, render, status_service_document, status_service_name};
 use crate::mapping::certmanager::{
@@ -54,13 +56,6 @@ use crate::mapping::workload::{
 };
 use crate::mapping::{NamespaceFilter, config_hash, label_value, object_name, selector_matches};
 use crate::reconcile::{ArtifactAction, needs_sync, plan_artifacts, ready_condition, set_condition};
-
-/// How often unchanged CRs are sent to the API again.
-const RESYNC: SignedDuration = SignedDuration::from_mins(10);
-
-fn resync() -> Action {
-    Action::requeue(Duration::from_secs(RESYNC.as_secs() as u64))
-}
 
 pub fn cert_manager_certificates() -> ApiResource {
     ApiResource {
@@ -1045,11 +1040,6 @@ pub async fn run_discovery(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
         artifacts,
         workloads,
     );
-}
-
-/// Names every known service has, for tests and the status command.
-pub fn service_names(ctx: &Ctx) -> BTreeSet<String> {
-    ctx.known_services().into_iter().map(|s| s.service).collect()
 }
 
 #[cfg(test)]

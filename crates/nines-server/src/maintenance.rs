@@ -65,20 +65,13 @@ pub fn spans(m: &MaintenanceRow, w: Span) -> Vec<Span> {
 /// Time of `w` the windows exclude from the service's figures (those that
 /// do not count towards the SLA), merged and sorted.
 pub fn excluded_spans(windows: &[MaintenanceRow], s: &SloSubject, w: Span) -> Vec<Span> {
-    let mut all: Vec<Span> = windows
-        .iter()
-        .filter(|m| !m.counts_towards_sla && covers(m, &s.organization, s.id, &s.node_id, s.sla_group.as_deref()))
-        .flat_map(|m| spans(m, w))
-        .collect();
-    all.sort_by_key(|s| s.from);
-    let mut merged: Vec<Span> = Vec::new();
-    for s in all {
-        match merged.last_mut() {
-            Some(l) if s.from <= l.to => l.to = l.to.max(s.to),
-            _ => merged.push(s),
-        }
-    }
-    merged
+    nines_core::slo::merge_spans(
+        windows
+            .iter()
+            .filter(|m| !m.counts_towards_sla && covers(m, &s.organization, s.id, &s.node_id, s.sla_group.as_deref()))
+            .flat_map(|m| spans(m, w))
+            .collect(),
+    )
 }
 
 /// The window putting the service in maintenance at `at`, if any.

@@ -82,15 +82,7 @@ impl Exclusions {
             all.extend(
                 d.iter().map(|x| Span { from: x.from.max(w.from), to: x.to.min(w.to) }).filter(|x| x.from < x.to),
             );
-            all.sort_by_key(|x| x.from);
-            let mut merged: Vec<Span> = Vec::with_capacity(all.len());
-            for x in all {
-                match merged.last_mut() {
-                    Some(l) if x.from <= l.to => l.to = l.to.max(x.to),
-                    _ => merged.push(x),
-                }
-            }
-            all = merged;
+            all = slo::merge_spans(all);
         }
         all
     }

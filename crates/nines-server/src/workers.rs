@@ -258,8 +258,9 @@ pub async fn process_downtimes(store: &Store, now: i64) -> nines_store::Result<u
     let mut handled = 0;
     let mut open: Option<Vec<nines_core::downtime::OpenDowntime>> = None;
     let mut windows = None;
+    // the cursor is read once; each committed batch moves it to its last row
+    let mut cursor = store.downtime_cursor().await?;
     loop {
-        let cursor = store.downtime_cursor().await?;
         let rows = store.transitions_after(cursor, 1000).await?;
         let Some(last) = rows.last().map(|r| r.id) else { break };
         let open = match &mut open {
@@ -309,6 +310,7 @@ pub async fn process_downtimes(store: &Store, now: i64) -> nines_store::Result<u
                 d.id = *real;
             }
         }
+        cursor = last;
         handled += rows.len();
     }
     // compile once the timeline of what resolved (by the engine or by hand)

@@ -30,7 +30,7 @@ struct Row0 {
     source: String,
 }
 
-fn parse_status(s: &str) -> Status {
+pub(crate) fn parse_status(s: &str) -> Status {
     s.parse().unwrap_or(Status::Unknown)
 }
 

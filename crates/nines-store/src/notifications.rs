@@ -303,16 +303,25 @@ pub(crate) async fn downtime_event(conn: &mut Conn, id: i64, phase: &str, at: Mi
 }
 
 impl Store {
-    pub async fn create_channel(&self, org: &str, name: &str, kind: &str, sealed: &str, now: Millis) -> Result<i64> {
+    pub async fn create_channel(
+        &self,
+        org: &str,
+        name: &str,
+        kind: &str,
+        sealed: &str,
+        enabled: bool,
+        now: Millis,
+    ) -> Result<i64> {
         let mut w = self.write_tx().await?;
         let r = sqlx::query(
             "INSERT INTO notify_channels (organization, name, kind, config_sealed, enabled, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 1, $5, $5) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
         )
         .bind(org)
         .bind(name)
         .bind(kind)
         .bind(sealed)
+        .bind(enabled as i64)
         .bind(now)
         .fetch_one(&mut *w.tx)
         .await;
@@ -683,15 +692,17 @@ impl Store {
         if out.is_empty() {
             return Ok(out);
         }
-        let (lo, hi) = (out.iter().map(|d| d.id).min().unwrap_or(0), out.iter().map(|d| d.id).max().unwrap_or(0));
-        let attempts = sqlx::query(
+        // the attempts of exactly these deliveries (an id range would read other organizations' too)
+        let sql = format!(
             "SELECT delivery_id, attempt, at, duration_ms, outcome, status_code, error, next_attempt_at, replica
-             FROM notify_attempts WHERE delivery_id >= $1 AND delivery_id <= $2 ORDER BY delivery_id, attempt",
-        )
-        .bind(lo)
-        .bind(hi)
-        .fetch_all(&self.pool)
-        .await?;
+             FROM notify_attempts WHERE delivery_id IN ({}) ORDER BY delivery_id, attempt",
+            crate::placeholders(self.dialect, 1, out.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for d in &out {
+            q = q.bind(d.id);
+        }
+        let attempts = q.fetch_all(&self.pool).await?;
         let mut by_id: HashMap<i64, Vec<AttemptRow>> = HashMap::new();
         for r in &attempts {
             by_id.entry(r.get(0)).or_default().push(AttemptRow {

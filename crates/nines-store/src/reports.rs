@@ -8,7 +8,7 @@
 
 use nines_core::Status;
 use nines_core::clock::Millis;
-use nines_core::timeline::{Cause, Transition};
+use nines_core::timeline::Transition;
 use sqlx::Row;
 use std::collections::HashMap;
 
@@ -233,7 +233,7 @@ impl Store {
                 .try_get::<Option<String>, _>(1)
                 .ok()
                 .flatten()
-                .map_or(Status::Unknown, |s| s.parse().unwrap_or(Status::Unknown));
+                .map_or(Status::Unknown, |s| crate::health::parse_status(&s));
             out.insert(r.get(0), (st, Vec::new()));
         }
         let rows = sqlx::query(
@@ -246,16 +246,9 @@ impl Store {
         .bind(to)
         .fetch_all(&self.pool)
         .await?;
-        let parse = |s: String| s.parse().unwrap_or(Status::Unknown);
         for r in &rows {
             let id: i64 = r.get(0);
-            let t = Transition {
-                at: r.get(1),
-                from: parse(r.get(2)),
-                to: parse(r.get(3)),
-                cause: Cause::parse(&r.get::<String, _>(4)).unwrap_or(Cause::Report),
-            };
-            out.entry(id).or_insert((Status::Unknown, Vec::new())).1.push(t);
+            out.entry(id).or_insert((Status::Unknown, Vec::new())).1.push(crate::slo::transition(r, 1));
         }
         Ok(out)
     }

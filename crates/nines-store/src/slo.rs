@@ -13,6 +13,7 @@ use sqlx::Row;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::health::parse_status;
 use crate::services::{Conn, bump_services_version};
 use crate::{Result, Store, value_rows};
 
@@ -67,11 +68,8 @@ fn subject(r: &sqlx::any::AnyRow) -> SloSubject {
     }
 }
 
-fn parse_status(s: &str) -> Status {
-    s.parse().unwrap_or(Status::Unknown)
-}
-
-fn transition(r: &sqlx::any::AnyRow, offset: usize) -> Transition {
+/// A transition from the row's columns at, from, to, cause starting at `offset`.
+pub(crate) fn transition(r: &sqlx::any::AnyRow, offset: usize) -> Transition {
     Transition {
         at: r.get(offset),
         from: parse_status(&r.get::<String, _>(offset + 1)),

@@ -123,10 +123,6 @@ async fn ensure_group(conn: &mut Conn, org: &str, name: &str, display: &str, now
     Ok(row.get(0))
 }
 
-fn status(s: &str) -> Status {
-    s.parse().unwrap_or(Status::Unknown)
-}
-
 impl Store {
     /// Create or replace a group: its display fields and its whole
     /// membership, in one transaction. Returns true when it was created.
@@ -329,7 +325,7 @@ impl Store {
                 display_name: r.get(7),
                 description: r.get(8),
                 position: r.get(9),
-                status: status(&r.get::<String, _>(10)),
+                status: crate::health::parse_status(&r.get::<String, _>(10)),
             })
             .collect())
     }
@@ -409,7 +405,7 @@ impl Store {
                     unknown_ms: r.get(6),
                     absent_ms: r.get(7),
                 },
-                end_status: status(&r.get::<String, _>(8)),
+                end_status: crate::health::parse_status(&r.get::<String, _>(8)),
                 computed_at: r.get(9),
             })
             .collect())

@@ -7,14 +7,13 @@
 //! [`Store::find_api_key`], which ignores revoked keys.
 
 use nines_core::clock::Millis;
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::keys::ApiKey;
+use crate::keys::{ApiKey, hash_key, hex};
 use crate::{Result, Store};
 
 fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    hex(&hash_key(token))
 }
 
 impl Store {
@@ -23,7 +22,7 @@ impl Store {
     pub async fn create_ui_session(&self, key_id: &str, now: Millis, expires_at: Millis) -> Result<String> {
         let mut raw = [0u8; 32];
         getrandom::fill(&mut raw).expect("the operating system's random source");
-        let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let token = hex(&raw);
         let mut w = self.write_tx().await?;
         sqlx::query("DELETE FROM ui_sessions WHERE expires_at <= $1").bind(now).execute(&mut *w.tx).await?;
         sqlx::query("INSERT INTO ui_sessions (token_sha256, key_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")

@@ -150,10 +150,7 @@ pub async fn create_channel(
     check_config(&config)?;
     let sealed = s.notifier.seal(&org, &config).map_err(ApiError::internal)?;
     let now = s.clock.now_ms();
-    let id = s.store.create_channel(&org, &b.name, config.kind(), &sealed, now).await?;
-    if !b.enabled {
-        s.store.update_channel(id, &b.name, config.kind(), &sealed, false, now).await?;
-    }
+    let id = s.store.create_channel(&org, &b.name, config.kind(), &sealed, b.enabled, now).await?;
     tracing::info!(channel_id = id, organization = %org, kind = config.kind(), "notification channel created");
     let row = s.store.get_channel(id).await?.ok_or_else(|| not_found("channel", id))?;
     Ok((StatusCode::CREATED, Json(channel_view(&s, &row))))
