@@ -140,15 +140,19 @@ pub fn install_plan(crds: &[CustomResourceDefinition]) -> String {
 }
 
 pub async fn kube_client(a: &KubeArgs) -> anyhow::Result<kube::Client> {
-    let config = match &a.kubeconfig {
+    Ok(kube::Client::try_from(kube_config(a).await?)?)
+}
+
+/// The client configuration: the kubeconfig named, else inferred (in-cluster or `~/.kube/config`).
+pub async fn kube_config(a: &KubeArgs) -> anyhow::Result<kube::Config> {
+    Ok(match &a.kubeconfig {
         Some(path) => {
             let kc =
                 kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
             kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?
         }
         None => kube::Config::infer().await.context("no kubeconfig and not in a cluster")?,
-    };
-    Ok(kube::Client::try_from(config)?)
+    })
 }
 
 async fn install_crds(a: &InstallCrdsArgs) -> anyhow::Result<()> {

@@ -24,6 +24,9 @@ use kube::runtime::events::{Event as KEvent, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
+use nines_core::clock::Clock;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 use crate::api::{ApiError, HealthReport, NinesClient, WhoAmI};
@@ -39,7 +42,7 @@ use crate::reconcile::{
     ready_condition, set_condition,
 };
 
-use crate::cli::{RunArgs, kube_client};
+use crate::cli::{RunArgs, kube_config};
 use crate::crd::*;
 use crate::table;
 
@@ -82,6 +85,12 @@ pub struct Metrics {
 impl Metrics {
     pub fn count(&self, controller: &'static str, ok: bool) {
         *self.reconciles.lock().expect("not poisoned").entry((controller, ok)).or_insert(0) += 1;
+    }
+
+    /// Reconciles (or passes) of `controller` so far that ended `ok` or not.
+    pub fn reconciles(&self, controller: &str, ok: bool) -> u64 {
+        let m = self.reconciles.lock().expect("not poisoned");
+        m.iter().filter(|((c, o), _)| *c == controller && *o == ok).map(|(_, n)| *n).sum()
     }
 
     pub fn render(&self) -> String {
@@ -198,6 +207,16 @@ impl Ctx {
         self.services.lock().expect("not poisoned").insert(source.to_string(), (services, workloads));
     }
 
+    /// Does a source other than `source` declare this service?
+    pub fn declared_elsewhere(&self, source: &str, node_id: &str, service: &str) -> bool {
+        self.services
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .filter(|(k, _)| k.as_str() != source)
+            .any(|(_, (s, _))| s.iter().any(|s| s.node_id == node_id && s.service == service))
+    }
+
     pub fn forget_services(&self, source: &str) {
         self.services.lock().expect("not poisoned").remove(source);
         self.sent.lock().expect("not poisoned").remove(source);
@@ -209,6 +228,11 @@ impl Ctx {
 
     pub fn remember_sent(&self, key: &str, hash: String) {
         self.sent.lock().expect("not poisoned").insert(key.to_string(), hash);
+    }
+
+    /// Now, by the operator's clock ([`Settings::clock`]).
+    pub fn now(&self) -> Timestamp {
+        self.settings.now()
     }
 
     fn succeeded(&self, key: &str) {
@@ -225,10 +249,6 @@ impl Ctx {
 
 pub(crate) fn key<K: Resource>(o: &K) -> String {
     format!("{}/{}", o.meta().namespace.as_deref().unwrap_or(""), o.meta().name.as_deref().unwrap_or(""))
-}
-
-pub(crate) fn now() -> Timestamp {
-    Timestamp::now()
 }
 
 /// Ingress → Endpoint CRs (create, patch, delete; owner references).
@@ -314,9 +334,70 @@ pub async fn reconcile_endpoint(ep: Arc<Endpoint>, ctx: Arc<Ctx>) -> Result<Acti
     .map_err(|e| Error::Finalizer(e.to_string()))
 }
 
-async fn patch_status(api: &Api<Endpoint>, name: &str, status: &EndpointStatus) -> Result<(), Error> {
+/// Merge `status` into the status subresource of `name`.
+pub(crate) async fn merge_status<K, S>(api: &Api<K>, name: &str, status: &S) -> Result<(), Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    S: Serialize,
+{
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(serde_json::json!({ "status": status }))).await?;
     Ok(())
+}
+
+/// A CR status with the `conditions` list every nines status has.
+pub(crate) trait Conditioned: Serialize {
+    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
+}
+
+macro_rules! conditioned {
+    ($($t:ty),*) => {$(
+        impl Conditioned for $t {
+            fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+                &mut self.conditions
+            }
+        }
+    )*};
+}
+conditioned!(
+    EndpointStatus,
+    CertificateStatus,
+    SyncStatus,
+    K8sAppStatus,
+    StatusServiceStatus,
+    StatusServiceGroupStatus
+);
+
+/// API sync is not configured yet: `Ready=False ApiSyncNotConfigured` into
+/// the status, written, and a look again in a minute.
+pub(crate) async fn wait_for_sync<K, S>(ctx: &Ctx, api: &Api<K>, cr: &K, mut status: S) -> Result<Action, Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    S: Conditioned,
+{
+    let c = ready_condition(false, "ApiSyncNotConfigured", "waiting for OperatorConfig api_sync", cr.meta().generation);
+    set_condition(status.conditions_mut(), c, ctx.now());
+    merge_status(api, &cr.name_any(), &status).await?;
+    Ok(Action::requeue(Duration::from_secs(60)))
+}
+
+/// The nines API refused or failed: `Ready=False ApiError` into the status,
+/// written, a Warning Event, and the error for the retry backoff.
+pub(crate) async fn api_failed<K, S>(
+    ctx: &Ctx,
+    api: &Api<K>,
+    cr: &K,
+    mut status: S,
+    e: ApiError,
+) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+    S: Conditioned,
+{
+    let c = ready_condition(false, "ApiError", e.to_string(), cr.meta().generation);
+    set_condition(status.conditions_mut(), c, ctx.now());
+    merge_status(api, &cr.name_any(), &status).await?;
+    ctx.event(&cr.object_ref(&()), true, "ApiError", e.to_string()).await;
+    Err(e.into())
 }
 
 async fn apply_endpoint(ep: &Endpoint, ctx: &Ctx, api: &Api<Endpoint>) -> Result<Action, Error> {
@@ -328,13 +409,7 @@ async fn apply_endpoint(ep: &Endpoint, ctx: &Ctx, api: &Api<Endpoint>) -> Result
     let sync = ctx.sync.borrow().clone();
     let Some(sync) = sync else {
         status.phase = Some("pending".into());
-        set_condition(
-            &mut status.conditions,
-            ready_condition(false, "ApiSyncNotConfigured", "waiting for OperatorConfig api_sync", generation),
-            now(),
-        );
-        patch_status(api, &name, &status).await?;
-        return Ok(Action::requeue(Duration::from_secs(60)));
+        return wait_for_sync(ctx, api, ep, status).await;
     };
     let check = match check_for_endpoint(&ep.spec) {
         Ok(c) => c,
@@ -344,16 +419,16 @@ async fn apply_endpoint(ep: &Endpoint, ctx: &Ctx, api: &Api<Endpoint>) -> Result
             set_condition(
                 &mut status.conditions,
                 ready_condition(false, "InvalidSpec", msg.clone(), generation),
-                now(),
+                ctx.now(),
             );
-            patch_status(api, &name, &status).await?;
+            merge_status(api, &name, &status).await?;
             return Err(Error::Invalid(msg));
         }
     };
     let doc = endpoint_document(&sync.node, &ns, &name, &ep.spec, check);
     let hash = config_hash(&render(std::slice::from_ref(&doc)));
     let last = status.last_synced_at.as_deref().and_then(|t| t.parse().ok());
-    let t = now();
+    let t = ctx.now();
     if !needs_sync(&hash, status.config_hash.as_deref(), last, t, RESYNC) {
         return Ok(resync());
     }
@@ -381,7 +456,7 @@ async fn apply_endpoint(ep: &Endpoint, ctx: &Ctx, api: &Api<Endpoint>) -> Result
                 ready_condition(true, "Synced", "applied to the nines API", generation),
                 t,
             );
-            patch_status(api, &name, &status).await?;
+            merge_status(api, &name, &status).await?;
             if item.as_ref().is_some_and(|i| i.action != "unchanged") {
                 ctx.event(
                     &ep.object_ref(&()),
@@ -395,10 +470,7 @@ async fn apply_endpoint(ep: &Endpoint, ctx: &Ctx, api: &Api<Endpoint>) -> Result
         }
         Err(e) => {
             status.phase = Some("error".into());
-            set_condition(&mut status.conditions, ready_condition(false, "ApiError", e.to_string(), generation), t);
-            patch_status(api, &name, &status).await?;
-            ctx.event(&ep.object_ref(&()), true, "ApiError", e.to_string()).await;
-            Err(e.into())
+            api_failed(ctx, api, ep, status, e).await
         }
     }
 }
@@ -428,12 +500,14 @@ pub(crate) fn error_policy<K: Resource>(o: Arc<K>, e: &Error, ctx: Arc<Ctx>) -> 
 /// resolves the organization with `whoami`, and sends the operator's heartbeat.
 async fn config_loop(
     client: kube::Client,
-    namespace: String,
-    every: Duration,
+    settings: Settings,
     config_tx: watch::Sender<OperatorConfigSpec>,
     sync_tx: watch::Sender<Option<Sync>>,
     stop: watch::Receiver<bool>,
 ) {
+    let namespace = settings.namespace.clone();
+    let every = settings.config_every;
+    let now = || settings.now();
     let cfgs: Api<OperatorConfig> = Api::namespaced(client.clone(), &namespace);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     loop {
@@ -442,7 +516,7 @@ async fn config_loop(
                 config_tx.send_replace(oc.spec.clone());
                 match resolve_sync(&oc, &secrets).await {
                     Ok(Some((mut sync, whoami))) => {
-                        let local = register_local_cluster(&client, &oc, &mut sync).await;
+                        let local = register_local_cluster(&client, &settings, &oc, &mut sync).await;
                         let mut status = serde_json::json!({"status": {
                             "phase": "Ready",
                             "api_sync": {"key_id": whoami.key_id, "organization_name": sync.node.organization,
@@ -499,6 +573,7 @@ async fn config_loop(
 /// cluster level of `sync.node`.
 async fn register_local_cluster(
     client: &kube::Client,
+    settings: &Settings,
     oc: &OperatorConfig,
     sync: &mut Sync,
 ) -> Option<LocalClusterStatus> {
@@ -518,8 +593,7 @@ async fn register_local_cluster(
     let req = crate::api::ClusterRegistration {
         workspace: format!("{}/{}/{}", sync.node.organization, sync.node.platform, sync.node.environment),
         cluster_name: name,
-        // the kubeconfig (and so the URL) is the workspaces' git sync's to record (seed)
-        api_server_url: None,
+        api_server_url: settings.api_server_url.clone(),
         kubernetes_version: version,
     };
     match sync.api.register_cluster(&req).await {
@@ -532,7 +606,7 @@ async fn register_local_cluster(
             Some(LocalClusterStatus {
                 node_id: Some(node_id),
                 created: r.created,
-                registered_at: Some(now().to_string()),
+                registered_at: Some(settings.now().to_string()),
             })
         }
         Ok(_) => {
@@ -587,8 +661,9 @@ async fn serve(addr: SocketAddr, router: Router) -> anyhow::Result<()> {
 }
 
 /// What differs between a deployment and a test: where the OperatorConfig
-/// lives, who we are, and how often the periodic loops run.
-#[derive(Debug, Clone)]
+/// lives, who we are, how often the periodic loops run, and the clock that
+/// decides what is stale (a test moves a manual one instead of waiting).
+#[derive(Clone)]
 pub struct Settings {
     pub namespace: String,
     pub identity: String,
@@ -596,6 +671,34 @@ pub struct Settings {
     pub config_every: Duration,
     /// How often periodic reports (workload readiness, status services) are sent.
     pub report_every: Duration,
+    /// Every instant the operator writes or compares (status times, stale
+    /// artifacts, the 10 minutes of a StatusService) comes from here.
+    pub clock: Arc<dyn Clock>,
+    /// The API server URL of the cluster, sent with the local cluster registration.
+    pub api_server_url: Option<String>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("namespace", &self.namespace)
+            .field("identity", &self.identity)
+            .field("config_every", &self.config_every)
+            .field("report_every", &self.report_every)
+            .field("now_ms", &self.clock.now_ms())
+            .field("api_server_url", &self.api_server_url)
+            .finish()
+    }
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> nines_core::clock::Millis {
+        Timestamp::now().as_millisecond()
+    }
 }
 
 impl Settings {
@@ -605,7 +708,14 @@ impl Settings {
             identity: identity.into(),
             config_every: Duration::from_secs(30),
             report_every: Duration::from_secs(30),
+            clock: Arc::new(SystemClock),
+            api_server_url: None,
         }
+    }
+
+    /// The clock's instant.
+    pub fn now(&self) -> Timestamp {
+        Timestamp::from_millisecond(self.clock.now_ms()).unwrap_or_else(|_| Timestamp::now())
     }
 }
 
@@ -634,7 +744,9 @@ async fn shutdown_signal() {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let client = kube_client(&args.kube).await?;
+    let config = kube_config(&args.kube).await?;
+    let api_server_url = config.cluster_url.to_string().trim_end_matches('/').to_string();
+    let client = kube::Client::try_from(config)?;
     let health = Arc::new(Health::default());
     let metrics = Arc::new(Metrics::default());
     serve(parse_bind(&args.health_probe_bind_address)?, health_router(health.clone())).await?;
@@ -685,7 +797,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         stop_tx.send_replace(true);
     });
     health.ready.store(true, Ordering::Relaxed);
-    run_controllers(client, Settings::new(&args.namespace, &identity), metrics, stop_rx).await?;
+    let settings = Settings { api_server_url: Some(api_server_url), ..Settings::new(&args.namespace, &identity) };
+    run_controllers(client, settings, metrics, stop_rx).await?;
     tracing::info!("controllers stopped; shutting down");
     Ok(())
 }
@@ -700,33 +813,52 @@ pub async fn run_controllers(
 ) -> anyhow::Result<()> {
     let (config_tx, config_rx) = watch::channel(OperatorConfigSpec::default());
     let (sync_tx, sync_rx) = watch::channel(None);
-    let config_task = tokio::spawn(config_loop(
-        client.clone(),
-        settings.namespace.clone(),
-        settings.config_every,
-        config_tx,
-        sync_tx,
-        stop.clone(),
-    ));
+    let config_task = tokio::spawn(config_loop(client.clone(), settings.clone(), config_tx, sync_tx, stop.clone()));
     let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: Some(settings.identity.clone()) };
     let recorder = Recorder::new(client.clone(), reporter);
     let ctx = Arc::new(Ctx::new(client.clone(), config_rx, sync_rx, recorder, metrics.clone(), settings.clone()));
-    let one = || ControllerConfig::default().concurrency(1);
-    let ingresses = Controller::new(Api::<Ingress>::all(client.clone()), watcher::Config::default())
-        .owns(Api::<Endpoint>::all(client.clone()), watcher::Config::default())
-        .with_config(one())
-        .graceful_shutdown_on(stopped(stop.clone()))
-        .run(with_backoff(reconcile_ingress), error_policy, ctx.clone())
-        .for_each(counted(metrics.clone(), "ingress"));
-    let endpoints = Controller::new(Api::<Endpoint>::all(client.clone()), watcher::Config::default())
-        .with_config(one())
-        .graceful_shutdown_on(stopped(stop.clone()))
-        .run(with_backoff(reconcile_endpoint), error_policy, ctx.clone())
-        .for_each(counted(metrics.clone(), "endpoint"));
+    let ingresses = run_ctrl(
+        ctrl_all::<Ingress>(&client).owns(Api::<Endpoint>::all(client.clone()), watcher::Config::default()),
+        reconcile_ingress,
+        &ctx,
+        &stop,
+        "ingress",
+    );
+    let endpoints = run_ctrl(ctrl_all::<Endpoint>(&client), reconcile_endpoint, &ctx, &stop, "endpoint");
     let discovery = crate::discovery::run_discovery(ctx.clone(), stop.clone());
     tokio::join!(ingresses, endpoints, discovery);
     let _ = config_task.await;
     Ok(())
+}
+
+/// Run one controller the way every controller runs: one reconcile at a
+/// time, the shared backoff and error policy, graceful shutdown on `stop`,
+/// results counted under `name`.
+pub(crate) async fn run_ctrl<K, F, Fut>(
+    ctrl: Controller<K>,
+    reconcile: F,
+    ctx: &Arc<Ctx>,
+    stop: &watch::Receiver<bool>,
+    name: &'static str,
+) where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + std::marker::Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + std::fmt::Debug + Unpin + Send + std::marker::Sync,
+    F: Fn(Arc<K>, Arc<Ctx>) -> Fut + Clone + Send + std::marker::Sync + 'static,
+    Fut: std::future::Future<Output = Result<Action, Error>> + Send + 'static,
+{
+    ctrl.with_config(ControllerConfig::default().concurrency(1))
+        .graceful_shutdown_on(stopped(stop.clone()))
+        .run(with_backoff(reconcile), error_policy, ctx.clone())
+        .for_each(counted(ctx.metrics.clone(), name))
+        .await
+}
+
+/// A controller of every `K` in the cluster.
+pub(crate) fn ctrl_all<K>(client: &kube::Client) -> Controller<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + std::marker::Sync + 'static,
+{
+    Controller::new(Api::all(client.clone()), watcher::Config::default())
 }
 
 /// Wraps a reconcile so that a success resets the object's backoff.

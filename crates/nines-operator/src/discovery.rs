@@ -29,7 +29,7 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
-use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Resource, ResourceExt};
@@ -39,10 +39,13 @@ use tokio::sync::watch;
 
 use crate::api::{GroupMember, HealthReport, StatusPageGroup};
 use crate::controller::{
-    Ctx, Error, RESYNC, counted, error_policy, ignore_not_found, now, resync, stopped, with_backoff,
+    Ctx, Error, RESYNC, api_failed, ctrl_all, ignore_not_found, merge_status, resync, run_ctrl, stopped, wait_for_sync,
 };
 use crate::crd::*;
-use crate::mapping::apply::{CONFIGMAP_KEY, configmap_documents, render, status_service_document, status_service_name};
+use crate::mapping::apply::{
+    CONFIGMAP_KEY, REGISTERED_ANNOTATION, RegisteredService, configmap_documents, declared_services, parse_registered,
+    render, render_registered, status_service_document, status_service_name,
+};
 use crate::mapping::certmanager::{
     CmCertificate, certificate_report, certificate_spec, cr_name as cert_cr_name, issuer_allowed,
 };
@@ -55,7 +58,7 @@ use crate::mapping::workload::{
     WorkloadKind, daemonset_replicas, deployment_replicas, statefulset_replicas, workload_status,
 };
 use crate::mapping::{NamespaceFilter, config_hash, label_value, object_name, selector_matches};
-use crate::reconcile::{ArtifactAction, needs_sync, plan_artifacts, ready_condition, set_condition};
+use crate::reconcile::{ArtifactAction, needs_sync, plan_artifacts, plan_services, ready_condition, set_condition};
 
 pub fn cert_manager_certificates() -> ApiResource {
     ApiResource {
@@ -143,29 +146,12 @@ where
     Ok(api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj)).await?)
 }
 
-async fn merge_status<K, S>(api: &Api<K>, name: &str, status: &S) -> Result<(), Error>
-where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
-    S: Serialize,
-{
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(serde_json::json!({ "status": status }))).await?;
-    Ok(())
-}
-
 async fn delete_cr<K>(api: &Api<K>, name: &str) -> Result<(), Error>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
     api.delete(name, &DeleteParams::default()).await.map(drop).or_else(ignore_not_found)?;
     Ok(())
-}
-
-fn not_synced(conditions: &mut Vec<Condition>, generation: Option<i64>) {
-    set_condition(
-        conditions,
-        ready_condition(false, "ApiSyncNotConfigured", "waiting for OperatorConfig api_sync", generation),
-        now(),
-    );
 }
 
 // ---------------------------------------------------------------- certificates
@@ -187,7 +173,7 @@ pub async fn reconcile_cm_certificate(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) ->
         delete_cr(&api, &crn).await?;
         return Ok(resync());
     }
-    let spec = certificate_spec(&name, &ns, &obj.uid().unwrap_or_default(), &cm, now());
+    let spec = certificate_spec(&name, &ns, &obj.uid().unwrap_or_default(), &cm, ctx.now());
     let mut cr = Certificate::new(&crn, spec.clone());
     cr.metadata.namespace = Some(ns.clone());
     cr.metadata.labels = Some(discovered_labels(&[
@@ -232,13 +218,11 @@ async fn apply_certificate(cr: &Certificate, ctx: &Ctx, api: &Api<Certificate>) 
     let Some(sync) = sync else {
         status.phase = Some("Pending".into());
         status.sync_status = Some("pending".into());
-        not_synced(&mut status.conditions, generation);
-        merge_status(api, &name, &status).await?;
-        return Ok(Action::requeue(Duration::from_secs(60)));
+        return wait_for_sync(ctx, api, cr, status).await;
     };
     let report = certificate_report(&cr.spec, &sync.node.id());
     let hash = config_hash(&report);
-    let t = now();
+    let t = ctx.now();
     let last = status.last_synced_at.as_deref().and_then(|s| s.parse().ok());
     if status.api_id.is_some() && !needs_sync(&hash, status.config_hash.as_deref(), last, t, RESYNC) {
         return Ok(resync());
@@ -266,10 +250,7 @@ async fn apply_certificate(cr: &Certificate, ctx: &Ctx, api: &Api<Certificate>) 
         Err(e) => {
             status.phase = Some("Error".into());
             status.sync_status = Some("error".into());
-            set_condition(&mut status.conditions, ready_condition(false, "ApiError", e.to_string(), generation), t);
-            merge_status(api, &name, &status).await?;
-            ctx.event(&cr.object_ref(&()), true, "ApiError", e.to_string()).await;
-            Err(e.into())
+            api_failed(ctx, api, cr, status, e).await
         }
     }
 }
@@ -281,52 +262,73 @@ fn velero_namespace_ok(ctx: &Ctx, ns: &str) -> bool {
     cfg.enabled && ns == cfg.velero_namespace
 }
 
-/// Velero Backup → Backup CR (same namespace, owned by the source).
-pub async fn reconcile_velero_backup(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+/// A Velero object → its CR `velero-<name>` (same namespace, owned by the
+/// source, labelled as discovered), built by `build` from the parsed source,
+/// its name, namespace and uid; the CR is deleted instead when the source
+/// goes or is outside the Velero namespace. Returns the CR applied, if any.
+async fn mirror_velero<K, T>(
+    obj: &DynamicObject,
+    ctx: &Ctx,
+    ar: &ApiResource,
+    build: impl FnOnce(&T, &str, &str, &str) -> K,
+) -> Result<Option<(Api<K>, K)>, Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Serialize
+        + DeserializeOwned
+        + Clone
+        + std::fmt::Debug,
+    T: DeserializeOwned,
+{
     let ns = obj.namespace().unwrap_or_default();
     let name = obj.name_any();
-    let api: Api<Backup> = Api::namespaced(ctx.client.clone(), &ns);
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
     let crn = object_name(&["velero", &name]);
-    if !velero_namespace_ok(&ctx, &ns) || obj.meta().deletion_timestamp.is_some() {
+    if !velero_namespace_ok(ctx, &ns) || obj.meta().deletion_timestamp.is_some() {
         delete_cr(&api, &crn).await?;
-        return Ok(Action::await_change());
+        return Ok(None);
     }
-    let b: VeleroBackup = serde_json::from_value(obj.data.clone())
-        .map_err(|e| Error::Invalid(format!("velero Backup {ns}/{name}: {e}")))?;
-    let spec = backup_spec(&name, &ns, &obj.uid().unwrap_or_default(), obj.labels(), &b);
-    let mut cr = Backup::new(&crn, spec.clone());
-    cr.metadata.namespace = Some(ns.clone());
-    cr.metadata.labels = Some(discovered_labels(&[("backups.nines.dev/status", &spec.status)]));
-    cr.metadata.owner_references = obj.controller_owner_ref(&velero_backups()).map(|o| vec![o]);
+    let source: T = serde_json::from_value(obj.data.clone())
+        .map_err(|e| Error::Invalid(format!("velero {} {ns}/{name}: {e}", ar.kind)))?;
+    let mut cr = build(&source, &name, &ns, &obj.uid().unwrap_or_default());
+    let meta = cr.meta_mut();
+    meta.name = Some(crn);
+    meta.namespace = Some(ns.clone());
+    meta.labels.get_or_insert_with(|| discovered_labels(&[]));
+    meta.owner_references = obj.controller_owner_ref(ar).map(|o| vec![o]);
     apply_cr(&api, &cr).await?;
+    Ok(Some((api, cr)))
+}
+
+/// Velero Backup → Backup CR.
+pub async fn reconcile_velero_backup(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    mirror_velero(&obj, &ctx, &velero_backups(), |b: &VeleroBackup, name, ns, uid| {
+        let spec = backup_spec(name, ns, uid, obj.labels(), b);
+        let labels = discovered_labels(&[("backups.nines.dev/status", &spec.status)]);
+        let mut cr = Backup::new(name, spec);
+        cr.metadata.labels = Some(labels);
+        cr
+    })
+    .await?;
     Ok(Action::await_change())
 }
 
 /// Velero Schedule → BackupSchedule CR.
 pub async fn reconcile_velero_schedule(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    let ns = obj.namespace().unwrap_or_default();
-    let name = obj.name_any();
-    let api: Api<BackupSchedule> = Api::namespaced(ctx.client.clone(), &ns);
-    let crn = object_name(&["velero", &name]);
-    if !velero_namespace_ok(&ctx, &ns) || obj.meta().deletion_timestamp.is_some() {
-        delete_cr(&api, &crn).await?;
-        return Ok(Action::await_change());
+    let mirrored = mirror_velero(&obj, &ctx, &velero_schedules(), |s: &VeleroSchedule, name, ns, uid| {
+        BackupSchedule::new(name, schedule_spec(name, ns, uid, s))
+    })
+    .await?;
+    if let Some((api, cr)) = mirrored {
+        let mut status = cr.status.clone().unwrap_or_default();
+        set_condition(
+            &mut status.conditions,
+            ready_condition(true, "Discovered", "mirrors the Velero schedule", None),
+            ctx.now(),
+        );
+        status.phase = Some("Discovered".into());
+        merge_status(&api, &cr.name_any(), &status).await?;
     }
-    let s: VeleroSchedule = serde_json::from_value(obj.data.clone())
-        .map_err(|e| Error::Invalid(format!("velero Schedule {ns}/{name}: {e}")))?;
-    let mut cr = BackupSchedule::new(&crn, schedule_spec(&name, &ns, &obj.uid().unwrap_or_default(), &s));
-    cr.metadata.namespace = Some(ns.clone());
-    cr.metadata.labels = Some(discovered_labels(&[]));
-    cr.metadata.owner_references = obj.controller_owner_ref(&velero_schedules()).map(|o| vec![o]);
-    apply_cr(&api, &cr).await?;
-    let mut status = cr.status.clone().unwrap_or_default();
-    set_condition(
-        &mut status.conditions,
-        ready_condition(true, "Discovered", "mirrors the Velero schedule", None),
-        now(),
-    );
-    status.phase = Some("Discovered".into());
-    merge_status(&api, &crn, &status).await?;
     Ok(Action::await_change())
 }
 
@@ -341,9 +343,7 @@ pub async fn reconcile_backup(cr: Arc<Backup>, ctx: Arc<Ctx>) -> Result<Action, 
     let sync = ctx.sync.borrow().clone();
     let Some(sync) = sync else {
         status.sync_status = Some("pending".into());
-        not_synced(&mut status.conditions, generation);
-        merge_status(&api, &name, &status).await?;
-        return Ok(Action::requeue(Duration::from_secs(60)));
+        return wait_for_sync(&ctx, &api, &*cr, status).await;
     };
     let services = ctx.known_services();
     let reports = backup_reports(&cr.spec, &services);
@@ -354,7 +354,7 @@ pub async fn reconcile_backup(cr: Arc<Backup>, ctx: Arc<Ctx>) -> Result<Action, 
             "no known service in the namespaces it covers".into()
         };
         status.phase = Some("Discovered".into());
-        set_condition(&mut status.conditions, ready_condition(true, "NothingToReport", why, generation), now());
+        set_condition(&mut status.conditions, ready_condition(true, "NothingToReport", why, generation), ctx.now());
         merge_status(&api, &name, &status).await?;
         return Ok(Action::requeue(Duration::from_secs(300)));
     }
@@ -365,19 +365,16 @@ pub async fn reconcile_backup(cr: Arc<Backup>, ctx: Arc<Ctx>) -> Result<Action, 
     for r in &reports {
         if let Err(e) = sync.api.report_backup(r).await {
             status.sync_status = Some("error".into());
-            set_condition(&mut status.conditions, ready_condition(false, "ApiError", e.to_string(), generation), now());
-            merge_status(&api, &name, &status).await?;
-            ctx.event(&cr.object_ref(&()), true, "ApiError", e.to_string()).await;
-            return Err(e.into());
+            return api_failed(&ctx, &api, &*cr, status, e).await;
         }
     }
     status.config_hash = Some(hash);
-    status.last_synced_at = Some(now().to_string());
+    status.last_synced_at = Some(ctx.now().to_string());
     status.sync_status = Some("synced".into());
     status.phase = Some("Reported".into());
     status.reported_services = reports.iter().map(|r| format!("{}/{}", r.node_id, r.service)).collect();
     let msg = format!("reported to {} service(s)", reports.len());
-    set_condition(&mut status.conditions, ready_condition(true, "Reported", msg.clone(), generation), now());
+    set_condition(&mut status.conditions, ready_condition(true, "Reported", msg.clone(), generation), ctx.now());
     merge_status(&api, &name, &status).await?;
     ctx.event(&cr.object_ref(&()), false, "Reported", msg).await;
     Ok(Action::requeue(Duration::from_secs(300)))
@@ -425,71 +422,54 @@ pub async fn artifact_pass(ctx: &Ctx, pods: &[Arc<Pod>]) -> Result<(), Error> {
     *ctx.images.lock().expect("not poisoned") = images.clone();
     let api: Api<Artifact> = Api::all(ctx.client.clone());
     let listed = api.list(&ListParams::default().labels(&format!("{DISCOVERED_LABEL}=true"))).await?;
-    let existing: BTreeMap<String, (i64, Option<Timestamp>)> = listed
-        .items
+    let old: BTreeMap<String, Artifact> = listed.items.into_iter().map(|a| (a.name_any(), a)).collect();
+    let existing: BTreeMap<String, (i64, Option<Timestamp>)> = old
         .iter()
-        .map(|a| {
+        .map(|(name, a)| {
             let st = a.status.clone().unwrap_or_default();
-            (a.name_any(), (st.total_pod_count, st.last_seen_at.as_deref().and_then(|s| s.parse().ok())))
+            (name.clone(), (st.total_pod_count, st.last_seen_at.as_deref().and_then(|s| s.parse().ok())))
         })
         .collect();
-    let old_status: BTreeMap<String, ArtifactStatus> =
-        listed.items.iter().map(|a| (a.name_any(), a.status.clone().unwrap_or_default())).collect();
     let by_name: BTreeMap<String, _> = images.iter().map(|(r, u)| (r.cr_name(), (r, u))).collect();
-    let t = now();
+    let t = ctx.now();
     let stale = SignedDuration::from_hours(cfg.cleanup.stale_threshold_hours.max(1) as i64);
     let in_use: Vec<String> = by_name.keys().cloned().collect();
     for action in plan_artifacts(&in_use, &existing, t, cfg.cleanup.enabled, stale) {
         match action {
             ArtifactAction::Upsert { name } => {
                 let (r, u) = by_name[&name];
-                let mut cr = Artifact::new(&name, r.spec());
-                cr.metadata.labels = Some(discovered_labels(&[
+                let prev = old.get(&name);
+                let labels = discovered_labels(&[
                     ("artifacts.nines.dev/registry", &r.registry),
                     ("artifacts.nines.dev/repository", &r.repository.replace('/', "-")),
                     ("artifacts.nines.dev/tag", r.tag.as_deref().unwrap_or("")),
-                ]));
-                apply_cr(&api, &cr).await?;
-                let old = old_status.get(&name).cloned().unwrap_or_default();
-                let first_seen = |ns: &str| {
-                    old.used_in_namespaces.iter().find(|n| n.name == ns).and_then(|n| n.first_seen_at.clone())
-                };
-                let status = ArtifactStatus {
-                    phase: Some("Discovered".into()),
-                    conditions: old.conditions.clone(),
-                    used_in_namespaces: u
-                        .namespaces
-                        .iter()
-                        .map(|(ns, n)| NamespaceUsage {
-                            name: ns.clone(),
-                            pod_count: *n,
-                            first_seen_at: first_seen(ns).or(Some(t.to_string())),
-                            last_seen_at: Some(t.to_string()),
-                        })
-                        .collect(),
-                    first_discovered_at: old.first_discovered_at.clone().or(Some(t.to_string())),
-                    last_seen_at: Some(t.to_string()),
-                    total_pod_count: u.total(),
-                    sync_status: old.sync_status.clone(),
-                };
-                // only write when the usage changed, so a quiet cluster writes nothing
-                let same = old.total_pod_count == status.total_pod_count
-                    && old
+                ]);
+                let spec = r.spec();
+                // apply only what is new or changed, so a quiet cluster writes nothing
+                let labelled = prev.is_some_and(|p| labels.iter().all(|(k, v)| p.labels().get(k) == Some(v)));
+                if prev.is_none_or(|p| p.spec != spec) || !labelled {
+                    let mut cr = Artifact::new(&name, spec);
+                    cr.metadata.labels = Some(labels);
+                    apply_cr(&api, &cr).await?;
+                }
+                let old_status = prev.and_then(|p| p.status.clone()).unwrap_or_default();
+                let status = artifact_status(&old_status, u, t);
+                let same = old_status.phase == status.phase
+                    && old_status.total_pod_count == status.total_pod_count
+                    && old_status
                         .used_in_namespaces
                         .iter()
                         .map(|n| (&n.name, n.pod_count))
                         .eq(status.used_in_namespaces.iter().map(|n| (&n.name, n.pod_count)));
-                if !same || old.phase.is_none() {
+                if !same {
                     merge_status(&api, &name, &status).await?;
                 }
             }
             ArtifactAction::MarkUnused { name } => {
-                merge_status(
-                    &api,
-                    &name,
-                    &serde_json::json!({"total_pod_count": 0, "used_in_namespaces": [], "phase": "Unused"}),
-                )
-                .await?;
+                // the stale threshold counts from here: the last pass that saw it in use
+                let unused = serde_json::json!({"total_pod_count": 0, "used_in_namespaces": [], "phase": "Unused",
+                                                "last_seen_at": t.to_string()});
+                merge_status(&api, &name, &unused).await?;
             }
             ArtifactAction::Delete { name } => {
                 tracing::info!(artifact = %name, "image unused past the stale threshold; removing its CR (the API keeps it)");
@@ -512,10 +492,37 @@ pub async fn artifact_pass(ctx: &Ctx, pods: &[Arc<Pod>]) -> Result<(), Error> {
     }
     sync.api.put_artifacts(&sync.node.id(), &items).await?;
     ctx.remember_sent("artifacts", hash);
-    for name in by_name.keys() {
+    let synced = |name: &String| {
+        old.get(name).and_then(|a| a.status.as_ref()).and_then(|s| s.sync_status.as_deref()) == Some("synced")
+    };
+    for name in by_name.keys().filter(|n| !synced(n)) {
         merge_status(&api, name, &serde_json::json!({"sync_status": "synced"})).await.ok();
     }
     Ok(())
+}
+
+/// The status of an Artifact in use: its usage now, first-seen times kept.
+fn artifact_status(old: &ArtifactStatus, usage: &crate::mapping::image::ImageUsage, t: Timestamp) -> ArtifactStatus {
+    let first_seen =
+        |ns: &str| old.used_in_namespaces.iter().find(|n| n.name == ns).and_then(|n| n.first_seen_at.clone());
+    ArtifactStatus {
+        phase: Some("Discovered".into()),
+        conditions: old.conditions.clone(),
+        used_in_namespaces: usage
+            .namespaces
+            .iter()
+            .map(|(ns, n)| NamespaceUsage {
+                name: ns.clone(),
+                pod_count: *n,
+                first_seen_at: first_seen(ns).or(Some(t.to_string())),
+                last_seen_at: Some(t.to_string()),
+            })
+            .collect(),
+        first_discovered_at: old.first_discovered_at.clone().or(Some(t.to_string())),
+        last_seen_at: Some(t.to_string()),
+        total_pod_count: usage.total(),
+        sync_status: old.sync_status.clone(),
+    }
 }
 
 /// Pods through a reflector; an artifact pass when they changed and on every tick.
@@ -614,9 +621,7 @@ pub async fn reconcile_k8sapp(cr: Arc<K8sApp>, ctx: Arc<Ctx>) -> Result<Action, 
     let Some(sync) = sync else {
         status.phase = Some("Pending".into());
         status.sync_status = Some("pending".into());
-        not_synced(&mut status.conditions, generation);
-        merge_status(&api, &name, &status).await?;
-        return Ok(Action::requeue(Duration::from_secs(60)));
+        return wait_for_sync(&ctx, &api, &*cr, status).await;
     };
     let item = app_item(&name, &ns, &cr.spec, &status.artifacts);
     let hash = config_hash(&(&sync.node.id(), &item));
@@ -624,17 +629,18 @@ pub async fn reconcile_k8sapp(cr: Arc<K8sApp>, ctx: Arc<Ctx>) -> Result<Action, 
         if let Err(e) = sync.api.put_apps(&sync.node.id(), std::slice::from_ref(&item)).await {
             status.phase = Some("Error".into());
             status.sync_status = Some("error".into());
-            set_condition(&mut status.conditions, ready_condition(false, "ApiError", e.to_string(), generation), now());
-            merge_status(&api, &name, &status).await?;
-            ctx.event(&cr.object_ref(&()), true, "ApiError", e.to_string()).await;
-            return Err(e.into());
+            return api_failed(&ctx, &api, &*cr, status, e).await;
         }
         status.config_hash = Some(hash);
         ctx.event(&cr.object_ref(&()), false, "Synced", format!("app {name} is {}", state.as_str())).await;
     }
     status.phase = Some("Synced".into());
     status.sync_status = Some("synced".into());
-    set_condition(&mut status.conditions, ready_condition(true, "Synced", "sent to the nines API", generation), now());
+    set_condition(
+        &mut status.conditions,
+        ready_condition(true, "Synced", "sent to the nines API", generation),
+        ctx.now(),
+    );
     if cr.status.as_ref() != Some(&status) {
         merge_status(&api, &name, &status).await?;
     }
@@ -644,35 +650,112 @@ pub async fn reconcile_k8sapp(cr: Arc<K8sApp>, ctx: Arc<Ctx>) -> Result<Action, 
 
 // ---------------------------------------------------------------- it-ops ConfigMaps
 
-/// ConfigMap with `it-ops.yaml` → its services applied; its services and
-/// workloads remembered for backup reports and readiness.
+/// ConfigMap with `it-ops.yaml` → its services applied, behind the cleanup
+/// finalizer; the services registered from it are remembered in its
+/// [`REGISTERED_ANNOTATION`]. A service dropped from the document is deleted
+/// from the API; so are all of them when the ConfigMap goes, loses the key,
+/// or falls out of service discovery (then the finalizer goes too).
+/// ConfigMaps without the key are never touched.
 pub async fn reconcile_configmap(cm: Arc<ConfigMap>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = cm.namespace().unwrap_or_default();
     let key = format!("configmap/{ns}/{}", cm.name_any());
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
+    // sync before config: the config loop publishes the OperatorConfig before
+    // the sync, so with a sync the config read next is the real one
+    let synced = ctx.sync.borrow().is_some();
     let cfg = ctx.config.borrow().service_discovery.clone();
-    let text = cm.data.as_ref().and_then(|d| d.get(CONFIGMAP_KEY));
+    let has_key = cm.data.as_ref().is_some_and(|d| d.contains_key(CONFIGMAP_KEY));
     let allowed = cfg.enabled && NamespaceFilter::new(&cfg.watch_namespaces, &cfg.ignore_namespaces).allows(&ns);
-    let (Some(text), true, None) = (text, allowed, cm.meta().deletion_timestamp.as_ref()) else {
+    let ours = cm.finalizers().iter().any(|f| f == CLEANUP_FINALIZER);
+    if !has_key && !ours {
         ctx.forget_services(&key);
         return Ok(Action::await_change());
-    };
+    }
+    if !synced {
+        // nothing can be applied or deleted without the API
+        return Ok(Action::requeue(ctx.settings.config_every));
+    }
+    if has_key && allowed {
+        return finalizer(&api, CLEANUP_FINALIZER, cm, |event| async {
+            match event {
+                FinalizerEvent::Apply(cm) => apply_configmap(&cm, &ctx, &api, &key).await,
+                FinalizerEvent::Cleanup(cm) => withdraw_configmap(&cm, &ctx, &key).await,
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(e.to_string()));
+    }
+    // the key is gone (or discovery no longer covers the ConfigMap): withdraw, then let go
+    withdraw_configmap(&cm, &ctx, &key).await?;
+    let finalizers: Vec<&String> = cm.finalizers().iter().filter(|f| *f != CLEANUP_FINALIZER).collect();
+    let patch = serde_json::json!({"metadata": {
+        "finalizers": finalizers,
+        "annotations": {REGISTERED_ANNOTATION: null},
+        "resourceVersion": cm.resource_version(),
+    }});
+    api.patch(&cm.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    Ok(Action::await_change())
+}
+
+fn registered_services(cm: &ConfigMap) -> Result<Vec<RegisteredService>, Error> {
+    parse_registered(cm.annotations().get(REGISTERED_ANNOTATION).map(String::as_str)).map_err(Error::Invalid)
+}
+
+async fn remember_registered(
+    api: &Api<ConfigMap>,
+    cm: &ConfigMap,
+    services: &[RegisteredService],
+) -> Result<(), Error> {
+    let patch = serde_json::json!({"metadata": {"annotations": {REGISTERED_ANNOTATION: render_registered(services)}}});
+    api.patch(&cm.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    Ok(())
+}
+
+/// Delete `services` from the API, except those another source still declares.
+async fn delete_services(ctx: &Ctx, source: &str, services: &[RegisteredService]) -> Result<usize, Error> {
+    if services.is_empty() {
+        return Ok(0);
+    }
+    let sync = ctx.sync.borrow().clone();
+    let sync =
+        sync.ok_or_else(|| Error::Invalid("cannot delete the API services: API sync is not configured".into()))?;
+    let mut deleted = 0;
+    for s in services {
+        if ctx.declared_elsewhere(source, &s.node_id, &s.service) {
+            continue;
+        }
+        sync.api.delete_service(&s.node_id, &s.service).await?;
+        deleted += 1;
+    }
+    Ok(deleted)
+}
+
+async fn apply_configmap(cm: &ConfigMap, ctx: &Ctx, api: &Api<ConfigMap>, key: &str) -> Result<Action, Error> {
+    let ns = cm.namespace().unwrap_or_default();
+    let text = cm.data.as_ref().and_then(|d| d.get(CONFIGMAP_KEY)).map(String::as_str).unwrap_or_default();
     let parsed = match configmap_documents(text, &ns) {
         Ok(p) => p,
         Err(errs) => {
+            // what is registered stays: a typo does not delete services
             let msg = errs.0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
             ctx.event(&cm.object_ref(&()), true, "InvalidConfig", msg.clone()).await;
-            ctx.forget_services(&key);
+            ctx.forget_services(key);
             return Ok(Action::await_change());
         }
     };
     let sync = ctx.sync.borrow().clone();
-    let Some(sync) = sync else { return Ok(Action::requeue(Duration::from_secs(60))) };
+    let Some(sync) = sync else { return Ok(Action::requeue(ctx.settings.config_every)) };
+    let registered = registered_services(cm)?;
+    let plan = plan_services(&registered, &declared_services(&parsed.services));
+    if let Some(first) = &plan.remember_first {
+        remember_registered(api, cm, first).await?;
+    }
     let hash = config_hash(&render(&parsed.documents));
-    if ctx.sent_hash(&key).as_deref() != Some(hash.as_str()) {
+    if !parsed.documents.is_empty() && ctx.sent_hash(key).as_deref() != Some(hash.as_str()) {
         match sync.api.apply(&parsed.documents).await {
             Ok(resp) => {
                 ctx.metrics.api_syncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                ctx.remember_sent(&key, hash);
+                ctx.remember_sent(key, hash);
                 let note = format!("{} service(s) applied", resp.items.len());
                 ctx.event(&cm.object_ref(&()), false, "Applied", note).await;
             }
@@ -682,8 +765,28 @@ pub async fn reconcile_configmap(cm: Arc<ConfigMap>, ctx: Arc<Ctx>) -> Result<Ac
             }
         }
     }
-    ctx.remember_services(&key, parsed.services, parsed.workloads);
+    ctx.remember_services(key, parsed.services, parsed.workloads);
+    if !plan.withdraw.is_empty() {
+        let n = delete_services(ctx, key, &plan.withdraw).await?;
+        let names: Vec<&str> = plan.withdraw.iter().map(|s| s.service.as_str()).collect();
+        let note = format!("{n} service(s) no longer declared deleted: {}", names.join(", "));
+        ctx.event(&cm.object_ref(&()), false, "Withdrawn", note).await;
+    }
+    if let Some(last) = &plan.remember_last {
+        remember_registered(api, cm, last).await?;
+    }
     Ok(resync())
+}
+
+/// Delete every service registered from the ConfigMap (finalizer cleanup).
+async fn withdraw_configmap(cm: &ConfigMap, ctx: &Ctx, key: &str) -> Result<Action, Error> {
+    ctx.forget_services(key);
+    let registered = registered_services(cm)?;
+    let n = delete_services(ctx, key, &registered).await?;
+    if n > 0 {
+        ctx.event(&cm.object_ref(&()), false, "Withdrawn", format!("{n} service(s) deleted")).await;
+    }
+    Ok(Action::await_change())
 }
 
 /// Readiness of every workload named by an applied service, reported as health.
@@ -718,7 +821,7 @@ pub async fn workload_pass(ctx: &Ctx) -> Result<usize, Error> {
             status,
             node_id: if w.node_id.is_empty() { sync.node.id() } else { w.node_id.clone() },
             message: Some(message),
-            timestamp: now().to_string(),
+            timestamp: ctx.now().to_string(),
         };
         sync.api.report_health(&report).await?;
         sent += 1;
@@ -781,11 +884,7 @@ async fn apply_status_service(cr: &StatusService, ctx: &Ctx, api: &Api<StatusSer
     let mut status = cr.status.clone().unwrap_or_default();
     status.observed_generation = generation;
     let sync = ctx.sync.borrow().clone();
-    let Some(sync) = sync else {
-        not_synced(&mut status.conditions, generation);
-        merge_status(api, &name, &status).await?;
-        return Ok(Action::requeue(Duration::from_secs(60)));
-    };
+    let Some(sync) = sync else { return wait_for_sync(ctx, api, cr, status).await };
     let doc = status_service_document(&sync.node, &ns, &name, &cr.spec.display_name, &cr.spec.service_name);
     let hash = config_hash(&render(std::slice::from_ref(&doc)));
     if status.config_hash.as_deref() != Some(hash.as_str()) {
@@ -796,7 +895,7 @@ async fn apply_status_service(cr: &StatusService, ctx: &Ctx, api: &Api<StatusSer
     let lp = ListParams::default().labels(&format!("{SERVICE_NAME_LABEL}={}", cr.spec.service_name));
     let listed = slices.list(&lp).await?;
     let ready = ready_endpoints(listed.items.iter());
-    let t = now();
+    let t = ctx.now();
     let since = status.not_ready_since.as_deref().and_then(|s| s.parse().ok());
     let (state, since) = evaluate(ready, since, t);
     let before = status.state.clone();
@@ -815,9 +914,7 @@ async fn apply_status_service(cr: &StatusService, ctx: &Ctx, api: &Api<StatusSer
         timestamp: t.to_string(),
     };
     if let Err(e) = sync.api.report_health(&report).await {
-        set_condition(&mut status.conditions, ready_condition(false, "ApiError", e.to_string(), generation), t);
-        merge_status(api, &name, &status).await?;
-        return Err(e.into());
+        return api_failed(ctx, api, cr, status, e).await;
     }
     status.last_reported_at = Some(t.to_string());
     set_condition(
@@ -886,11 +983,7 @@ async fn apply_status_group(g: &StatusServiceGroup, ctx: &Ctx, api: &Api<StatusS
     let name = g.name_any();
     let mut status = g.status.clone().unwrap_or_default();
     let sync = ctx.sync.borrow().clone();
-    let Some(sync) = sync else {
-        not_synced(&mut status.conditions, g.metadata.generation);
-        merge_status(api, &name, &status).await?;
-        return Ok(Action::requeue(Duration::from_secs(60)));
-    };
+    let Some(sync) = sync else { return wait_for_sync(ctx, api, g, status).await };
     let all = Api::<StatusService>::all(ctx.client.clone()).list(&ListParams::default()).await?;
     let members: Vec<StatusService> =
         all.items.into_iter().filter(|s| s.spec.group.as_deref() == Some(name.as_str())).collect();
@@ -906,19 +999,12 @@ async fn apply_status_group(g: &StatusServiceGroup, ctx: &Ctx, api: &Api<StatusS
             Some("error") => Some(ServiceState::Error),
             _ => None,
         }));
-    let t = now();
+    let t = ctx.now();
     let hash = config_hash(&req);
     let synced = status.conditions.iter().any(|c| c.reason == "Synced" && c.message.ends_with(&hash));
     if !synced {
         if let Err(e) = sync.api.put_status_group(&name, &req).await {
-            set_condition(
-                &mut status.conditions,
-                ready_condition(false, "ApiError", e.to_string(), g.metadata.generation),
-                t,
-            );
-            merge_status(api, &name, &status).await?;
-            ctx.event(&g.object_ref(&()), true, "ApiError", e.to_string()).await;
-            return Err(e.into());
+            return api_failed(ctx, api, g, status, e).await;
         }
         ctx.event(&g.object_ref(&()), false, "Synced", format!("{} member(s)", req.services.len())).await;
     }
@@ -938,94 +1024,45 @@ async fn apply_status_group(g: &StatusServiceGroup, ctx: &Ctx, api: &Api<StatusS
 /// Start every discovery controller and loop; returns when `stop` turns true.
 pub async fn run_discovery(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
     let client = ctx.client.clone();
-    let one = || ControllerConfig::default().concurrency(1);
-    let m = ctx.metrics.clone();
     let wc = watcher::Config::default;
+    let (ctx, stop) = (&ctx, &stop);
 
-    let certificates = Controller::new(Api::<Certificate>::all(client.clone()), wc())
-        .with_config(one())
-        .graceful_shutdown_on(stopped(stop.clone()))
-        .run(with_backoff(reconcile_certificate), error_policy, ctx.clone())
-        .for_each(counted(m.clone(), "certificate"));
-    let backups = Controller::new(Api::<Backup>::all(client.clone()), wc())
-        .with_config(one())
-        .graceful_shutdown_on(stopped(stop.clone()))
-        .run(with_backoff(reconcile_backup), error_policy, ctx.clone())
-        .for_each(counted(m.clone(), "backup"));
-    let nodes = Controller::new(Api::<Node>::all(client.clone()), wc())
-        .with_config(one())
-        .graceful_shutdown_on(stopped(stop.clone()))
-        .run(with_backoff(reconcile_node), error_policy, ctx.clone())
-        .for_each(counted(m.clone(), "node"));
-    let apps = Controller::new(Api::<K8sApp>::all(client.clone()), wc())
-        .with_config(one())
-        .graceful_shutdown_on(stopped(stop.clone()))
-        .run(with_backoff(reconcile_k8sapp), error_policy, ctx.clone())
-        .for_each(counted(m.clone(), "k8sapp"));
-    let mut secret_controllers = Vec::new();
-    for label in crate::mapping::k8sapp::META_TYPE_LABELS {
-        secret_controllers.push(
-            Controller::new(Api::<Secret>::all(client.clone()), wc().labels(&format!("{label}=meta")))
-                .with_config(one())
-                .graceful_shutdown_on(stopped(stop.clone()))
-                .run(with_backoff(reconcile_meta_secret), error_policy, ctx.clone())
-                .for_each(counted(m.clone(), "meta-secret")),
-        );
-    }
-    let configmaps = Controller::new(Api::<ConfigMap>::all(client.clone()), wc())
-        .with_config(one())
-        .graceful_shutdown_on(stopped(stop.clone()))
-        .run(with_backoff(reconcile_configmap), error_policy, ctx.clone())
-        .for_each(counted(m.clone(), "configmap"));
-    let status_services = Controller::new(Api::<StatusService>::all(client.clone()), wc())
-        .with_config(one())
-        .graceful_shutdown_on(stopped(stop.clone()))
-        .run(with_backoff(reconcile_status_service), error_policy, ctx.clone())
-        .for_each(counted(m.clone(), "statusservice"));
-    let status_groups = Controller::new(Api::<StatusServiceGroup>::all(client.clone()), wc())
-        .with_config(one())
-        .graceful_shutdown_on(stopped(stop.clone()))
-        .run(with_backoff(reconcile_status_group), error_policy, ctx.clone())
-        .for_each(counted(m.clone(), "statusservicegroup"));
+    let certificates = run_ctrl(ctrl_all::<Certificate>(&client), reconcile_certificate, ctx, stop, "certificate");
+    let backups = run_ctrl(ctrl_all::<Backup>(&client), reconcile_backup, ctx, stop, "backup");
+    let nodes = run_ctrl(ctrl_all::<Node>(&client), reconcile_node, ctx, stop, "node");
+    let apps = run_ctrl(ctrl_all::<K8sApp>(&client), reconcile_k8sapp, ctx, stop, "k8sapp");
+    let secret_controllers = crate::mapping::k8sapp::META_TYPE_LABELS.iter().map(|label| {
+        let secrets = Controller::new(Api::<Secret>::all(client.clone()), wc().labels(&format!("{label}=meta")));
+        run_ctrl(secrets, reconcile_meta_secret, ctx, stop, "meta-secret")
+    });
+    let configmaps = run_ctrl(ctrl_all::<ConfigMap>(&client), reconcile_configmap, ctx, stop, "configmap");
+    let status_services =
+        run_ctrl(ctrl_all::<StatusService>(&client), reconcile_status_service, ctx, stop, "statusservice");
+    let status_groups =
+        run_ctrl(ctrl_all::<StatusServiceGroup>(&client), reconcile_status_group, ctx, stop, "statusservicegroup");
 
     // sources whose CRDs may be missing start once they are served
     let crd_poll = ctx.settings.config_every.max(Duration::from_millis(200)) * 2;
-    let (c1, ctx1, s1) = (client.clone(), ctx.clone(), stop.clone());
-    let cert_manager = async move {
+    let dynamic =
+        |ar: &ApiResource| Controller::new_with(Api::<DynamicObject>::all_with(client.clone(), ar), wc(), ar.clone());
+    let cert_manager = async {
         let ar = cert_manager_certificates();
-        if !wait_until_served(&c1, &ar, crd_poll, s1.clone()).await {
-            return;
+        if wait_until_served(&client, &ar, crd_poll, stop.clone()).await {
+            let ctrl = dynamic(&ar).owns(Api::<Certificate>::all(client.clone()), wc());
+            run_ctrl(ctrl, reconcile_cm_certificate, ctx, stop, "cert-manager").await;
         }
-        Controller::new_with(Api::<DynamicObject>::all_with(c1.clone(), &ar), watcher::Config::default(), ar)
-            .owns(Api::<Certificate>::all(c1.clone()), watcher::Config::default())
-            .with_config(ControllerConfig::default().concurrency(1))
-            .graceful_shutdown_on(stopped(s1.clone()))
-            .run(with_backoff(reconcile_cm_certificate), error_policy, ctx1.clone())
-            .for_each(counted(ctx1.metrics.clone(), "cert-manager"))
-            .await;
     };
-    let (c2, ctx2, s2) = (client.clone(), ctx.clone(), stop.clone());
-    let velero = async move {
+    let velero = async {
         let ar = velero_backups();
-        if !wait_until_served(&c2, &ar, crd_poll, s2.clone()).await {
-            return;
+        if wait_until_served(&client, &ar, crd_poll, stop.clone()).await {
+            let b = dynamic(&ar).owns(Api::<Backup>::all(client.clone()), wc());
+            let s = dynamic(&velero_schedules());
+            tokio::join!(
+                run_ctrl(b, reconcile_velero_backup, ctx, stop, "velero-backup"),
+                run_ctrl(s, reconcile_velero_schedule, ctx, stop, "velero-schedule"),
+            );
         }
-        let sr = velero_schedules();
-        let b = Controller::new_with(Api::<DynamicObject>::all_with(c2.clone(), &ar), watcher::Config::default(), ar)
-            .owns(Api::<Backup>::all(c2.clone()), watcher::Config::default())
-            .with_config(ControllerConfig::default().concurrency(1))
-            .graceful_shutdown_on(stopped(s2.clone()))
-            .run(with_backoff(reconcile_velero_backup), error_policy, ctx2.clone())
-            .for_each(counted(ctx2.metrics.clone(), "velero-backup"));
-        let s = Controller::new_with(Api::<DynamicObject>::all_with(c2.clone(), &sr), watcher::Config::default(), sr)
-            .with_config(ControllerConfig::default().concurrency(1))
-            .graceful_shutdown_on(stopped(s2.clone()))
-            .run(with_backoff(reconcile_velero_schedule), error_policy, ctx2.clone())
-            .for_each(counted(ctx2.metrics.clone(), "velero-schedule"));
-        tokio::join!(b, s);
     };
-    let artifacts = artifact_loop(ctx.clone(), stop.clone());
-    let workloads = workload_loop(ctx.clone(), stop.clone());
     tokio::join!(
         certificates,
         backups,
@@ -1037,8 +1074,8 @@ pub async fn run_discovery(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
         status_groups,
         cert_manager,
         velero,
-        artifacts,
-        workloads,
+        artifact_loop(ctx.clone(), stop.clone()),
+        workload_loop(ctx.clone(), stop.clone()),
     );
 }
 

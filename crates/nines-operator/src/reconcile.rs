@@ -110,6 +110,32 @@ pub fn plan_mirror<S: Clone + PartialEq>(
     out
 }
 
+/// What the ConfigMap controller does about the services of one ConfigMap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePlan<T> {
+    /// Registered before applying (the union of old and new), so that a
+    /// crash after the apply still knows what to delete; `None`: unchanged.
+    pub remember_first: Option<Vec<T>>,
+    /// Registered before and declared no more: to delete from the API.
+    pub withdraw: Vec<T>,
+    /// Registered at the end (what is declared now); `None`: unchanged.
+    pub remember_last: Option<Vec<T>>,
+}
+
+/// Plan the registration of a ConfigMap's services: `registered` from its
+/// annotation, `declared` by its document now (both sorted, no duplicates).
+pub fn plan_services<T: Clone + Ord>(registered: &[T], declared: &[T]) -> ServicePlan<T> {
+    let mut union: Vec<T> = registered.iter().chain(declared).cloned().collect();
+    union.sort();
+    union.dedup();
+    let withdraw: Vec<T> = registered.iter().filter(|r| !declared.contains(r)).cloned().collect();
+    ServicePlan {
+        remember_first: (union.as_slice() != registered).then(|| union.clone()),
+        withdraw,
+        remember_last: (union.as_slice() != declared).then(|| declared.to_vec()),
+    }
+}
+
 /// Artifact CRs to change, given the images in use now.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ArtifactAction {
@@ -200,6 +226,27 @@ pub fn ready_condition(ok: bool, reason: &str, message: impl Into<String>, gener
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configmap_services_are_remembered_before_and_withdrawn_after() {
+        // first apply: remember the new services before, nothing to delete, nothing to rewrite after
+        let p = plan_services::<&str>(&[], &["a", "b"]);
+        assert_eq!(p, ServicePlan { remember_first: Some(vec!["a", "b"]), withdraw: vec![], remember_last: None });
+        // unchanged: nothing at all
+        let p = plan_services(&["a", "b"], &["a", "b"]);
+        assert_eq!(p, ServicePlan { remember_first: None, withdraw: vec![], remember_last: None });
+        // one removed: delete it, then remember the rest
+        let p = plan_services(&["a", "b"], &["a"]);
+        assert_eq!(p, ServicePlan { remember_first: None, withdraw: vec!["b"], remember_last: Some(vec!["a"]) });
+        // one replaced: remember both first, delete the old, remember the new
+        let p = plan_services(&["a", "b"], &["a", "c"]);
+        assert_eq!(p.remember_first, Some(vec!["a", "b", "c"]));
+        assert_eq!(p.withdraw, vec!["b"]);
+        assert_eq!(p.remember_last, Some(vec!["a", "c"]));
+        // everything removed
+        let p = plan_services(&["a"], &[]);
+        assert_eq!(p, ServicePlan { remember_first: None, withdraw: vec!["a"], remember_last: Some(vec![]) });
+    }
 
     #[test]
     fn backoff_doubles_from_5s_to_60s() {

@@ -8,13 +8,16 @@
 mod common;
 mod fake_kube;
 
-use common::{Cluster, Operator, Server};
+use std::sync::Arc;
+
+use common::{Cluster, OPERATOR_USER, Operator, Server, rbac};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use nines_core::clock::Clock;
 use nines_operator::crd::*;
 use nines_operator::discovery::{cert_manager_certificates, velero_backups};
 use serde::de::DeserializeOwned;
@@ -85,6 +88,8 @@ async fn discovery_reaches_nines() {
     assert!(local.created);
     let clusters = srv.get("/api/v1/clusters").await;
     assert_eq!(clusters["items"][0]["nodeId"], node_id.as_str(), "{clusters}");
+    // with the API server URL of the operator's kube client
+    assert_eq!(clusters["items"][0]["apiServerUrl"], cluster.url.as_str(), "{clusters}");
 
     // cert-manager is not installed: discovery waits for it without failing anything
     assert!(!cluster.fake.as_ref().unwrap().knows("cert-manager.io", "certificates"));
@@ -377,6 +382,259 @@ async fn discovery_reaches_nines() {
 
     let metrics = op.metrics.render();
     assert!(metrics.contains("controller=\"statusservice\",result=\"ok\""), "{metrics}");
+    // everything the operator asked of the API server, the chart's RBAC allows
+    rbac::assert_chart_allows(&cluster.fake.as_ref().unwrap().accesses(), OPERATOR_USER, &ops);
+    op.shutdown().await;
+    cluster.cleanup().await;
+    srv.stop().await;
+}
+
+/// The services of the nines API as `(nodeId, service)`.
+async fn services(srv: &Server) -> Vec<(String, String)> {
+    let v = srv.get("/api/v1/services").await;
+    v["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| (s["nodeId"].as_str().unwrap_or("").to_string(), s["service"].as_str().unwrap_or("").to_string()))
+        .collect()
+}
+
+fn it_ops(cluster_name: &str, names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| {
+            format!(
+                "---\nversion: \"1\"\nhierarchy: {{organization: acme, platform: k8s, environment: test, cluster: {cluster_name}}}\n\
+                 service: {{name: {n}, type: web}}\n"
+            )
+        })
+        .collect()
+}
+
+fn registered(cm: &ConfigMap) -> Value {
+    let text = cm.annotations().get("operator.nines.dev/registered-services").cloned().unwrap_or_default();
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configmap_services_leave_with_their_configmap() {
+    let mut cluster = Cluster::new().await;
+    let srv = Server::start(nines_store::testing::sqlite().await).await;
+    let key = srv.key("acme", "operator").await;
+    let ops = cluster.namespace("nines-ops").await;
+    let shop = cluster.namespace("shop").await;
+    let c = cluster.client.clone();
+    let cluster_name = format!("c-{}", cluster.suffix);
+    let node_id = format!("acme/k8s/test/{cluster_name}");
+    let op = Operator::start(&cluster, &ops, &srv.base, &key, json!({})).await;
+    let has = |list: &[(String, String)], name: &str| list.iter().any(|(n, s)| *n == node_id && s == name);
+
+    // a ConfigMap declaring two services, another declaring one, and one without the key
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), &shop);
+    let cm = |name: &str, data: Value| -> ConfigMap { obj(json!({"metadata": {"name": name}, "data": data})) };
+    cms.create(
+        &PostParams::default(),
+        &cm("it-ops", json!({"it-ops.yaml": it_ops(&cluster_name, &["web-a", "web-b"])})),
+    )
+    .await
+    .unwrap();
+    cms.create(&PostParams::default(), &cm("extra", json!({"it-ops.yaml": it_ops(&cluster_name, &["web-c"])})))
+        .await
+        .unwrap();
+    cms.create(&PostParams::default(), &cm("plain", json!({"settings.ini": "a=1"}))).await.unwrap();
+    cluster
+        .eventually("the three services in nines", async || {
+            let s = services(&srv).await;
+            (has(&s, "web-a") && has(&s, "web-b") && has(&s, "web-c")).then_some(())
+        })
+        .await;
+    let got = cluster
+        .eventually("it-ops behind the finalizer, its services remembered", async || {
+            let cm = cms.get("it-ops").await.ok()?;
+            (cm.finalizers().iter().any(|f| f == CLEANUP_FINALIZER) && registered(&cm).as_array()?.len() == 2)
+                .then_some(cm)
+        })
+        .await;
+    assert_eq!(
+        registered(&got),
+        json!([{"nodeId": node_id, "service": "web-a"}, {"nodeId": node_id, "service": "web-b"}])
+    );
+
+    // a service removed from the document goes; the other stays
+    let patch = json!({"data": {"it-ops.yaml": it_ops(&cluster_name, &["web-a"])}});
+    cms.patch("it-ops", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    cluster.eventually("web-b deleted from nines", async || (!has(&services(&srv).await, "web-b")).then_some(())).await;
+    assert!(has(&services(&srv).await, "web-a"));
+    cluster
+        .eventually("only web-a remembered", async || {
+            (registered(&cms.get("it-ops").await.ok()?) == json!([{"nodeId": node_id, "service": "web-a"}]))
+                .then_some(())
+        })
+        .await;
+
+    // the key removed: its service goes, and so do the finalizer and the annotation
+    let patch = json!({"data": {"it-ops.yaml": null, "notes.txt": "moved elsewhere"}});
+    cms.patch("extra", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    cluster.eventually("web-c deleted from nines", async || (!has(&services(&srv).await, "web-c")).then_some(())).await;
+    cluster
+        .eventually("extra let go", async || {
+            let cm = cms.get("extra").await.ok()?;
+            (cm.finalizers().is_empty() && registered(&cm).is_null()).then_some(())
+        })
+        .await;
+
+    // deleting the ConfigMap deletes the rest, then the ConfigMap is really gone
+    cms.delete("it-ops", &Default::default()).await.unwrap();
+    cluster.eventually("the ConfigMap gone", async || cms.get_opt("it-ops").await.ok()?.is_none().then_some(())).await;
+    assert!(!has(&services(&srv).await, "web-a"), "web-a still in nines");
+
+    // a ConfigMap without the key is left alone
+    assert!(cms.get("plain").await.unwrap().finalizers().is_empty());
+    assert!(cms.get("plain").await.unwrap().annotations().is_empty());
+
+    if let Some(fake) = &cluster.fake {
+        rbac::assert_chart_allows(&fake.accesses(), OPERATOR_USER, &ops);
+    }
+    op.shutdown().await;
+    cluster.cleanup().await;
+    srv.stop().await;
+}
+
+/// Wait until `controller` finished `n` more successful reconciles (or passes) than now.
+async fn more_passes(cluster: &Cluster, op: &Operator, controller: &str, n: u64) {
+    let start = op.metrics.reconciles(controller, true);
+    cluster
+        .eventually(&format!("{n} more {controller} passes"), async || {
+            (op.metrics.reconciles(controller, true) >= start + n).then_some(())
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_artifacts_and_unready_status_services_follow_the_clock() {
+    let mut cluster = Cluster::new().await;
+    if cluster.is_real() {
+        eprintln!(
+            "SKIP stale_artifacts_and_unready_status_services_follow_the_clock on a real cluster: it writes EndpointSlices"
+        );
+        return;
+    }
+    // nines and the operator share a clock the test moves; nothing waits an hour
+    let clock = nines_core::clock::ManualClock::new(jiff::Timestamp::now().as_millisecond());
+    let srv = Server::start_with_clock(nines_store::testing::sqlite().await, Arc::new(clock.clone())).await;
+    let key = srv.key("acme", "operator").await;
+    let ops = cluster.namespace("nines-ops").await;
+    let shop = cluster.namespace("shop").await;
+    let c = cluster.client.clone();
+    let op = Operator::start_with_clock(&cluster, &ops, &srv.base, &key, json!({}), Arc::new(clock.clone())).await;
+    let minutes = |m: i64| m * 60_000;
+
+    // an image in use becomes an Artifact CR and an inventory item
+    let pods: Api<Pod> = Api::namespaced(c.clone(), &shop);
+    let pod =
+        obj(json!({"metadata": {"name": "web-1"}, "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}}));
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let artifacts: Api<Artifact> = Api::all(c.clone());
+    let name = "docker-io-library-nginx-1-27";
+    cluster
+        .eventually("the Artifact CR in use", async || {
+            (artifacts.get_opt(name).await.ok()??.status?.total_pod_count == 1).then_some(())
+        })
+        .await;
+    cluster
+        .eventually("the image in the inventory", async || {
+            let v = srv.get("/api/v1/inventory/artifacts").await;
+            v["items"].as_array()?.iter().any(|a| a["key"] == "docker.io/library/nginx:1.27").then_some(())
+        })
+        .await;
+
+    // in use for two hours, then unused: the threshold counts from when it went unused
+    clock.advance(minutes(120));
+    more_passes(&cluster, &op, "artifact", 2).await;
+    pods.delete("web-1", &Default::default()).await.unwrap();
+    let st = cluster
+        .eventually("the Artifact CR unused", async || {
+            let st = artifacts.get_opt(name).await.ok()??.status?;
+            (st.phase.as_deref() == Some("Unused")).then_some(st)
+        })
+        .await;
+    assert_eq!(st.total_pod_count, 0);
+    let last_seen: jiff::Timestamp = st.last_seen_at.as_deref().unwrap().parse().unwrap();
+    assert_eq!(
+        last_seen.as_millisecond(),
+        clock.now_ms(),
+        "unused since the pass that noticed, not since the last change"
+    );
+
+    // 59 minutes later it is still there
+    clock.advance(minutes(59));
+    more_passes(&cluster, &op, "artifact", 2).await;
+    assert!(artifacts.get_opt(name).await.unwrap().is_some(), "removed before stale_threshold_hours");
+
+    // past the hour the CR goes; the API keeps the image
+    clock.advance(minutes(2));
+    cluster
+        .eventually("the stale Artifact CR removed", async || {
+            artifacts.get_opt(name).await.ok()?.is_none().then_some(())
+        })
+        .await;
+    let v = srv.get("/api/v1/inventory/artifacts").await;
+    assert!(v.to_string().contains("docker.io/library/nginx:1.27"), "the API lost the image: {v}");
+
+    // a StatusService: DEGRADED as soon as no endpoint is ready, DOWN after 10 minutes of that
+    let slices: Api<EndpointSlice> = Api::namespaced(c.clone(), &shop);
+    let slice = |ready: bool| -> EndpointSlice {
+        obj(
+            json!({"metadata": {"name": "api-1", "labels": {"kubernetes.io/service-name": "api"}}, "addressType": "IPv4",
+            "endpoints": [{"addresses": ["10.1.0.9"], "conditions": {"ready": ready}}]}),
+        )
+    };
+    slices.create(&PostParams::default(), &slice(true)).await.unwrap();
+    let set_ready = async |ready: bool| {
+        let patch = json!({"endpoints": [{"addresses": ["10.1.0.9"], "conditions": {"ready": ready}}]});
+        slices.patch("api-1", &PatchParams::default(), &Patch::Merge(patch)).await.unwrap();
+    };
+    let ss: Api<StatusService> = Api::namespaced(c.clone(), &shop);
+    ss.create(&PostParams::default(), &obj(json!({"metadata": {"name": "api"}, "spec": {"serviceName": "api"}})))
+        .await
+        .unwrap();
+    let svc = format!("status-{shop}-api");
+    cluster
+        .eventually("the StatusService OPERATIONAL", async || {
+            (service_status(&srv, &svc).await? == "OPERATIONAL").then_some(())
+        })
+        .await;
+    set_ready(false).await;
+    cluster
+        .eventually("the StatusService DEGRADED", async || {
+            (service_status(&srv, &svc).await? == "DEGRADED").then_some(())
+        })
+        .await;
+    let since = ss.get("api").await.unwrap().status.unwrap().not_ready_since.unwrap();
+    clock.advance(minutes(9));
+    more_passes(&cluster, &op, "statusservice", 2).await;
+    assert_eq!(service_status(&srv, &svc).await.as_deref(), Some("DEGRADED"), "DOWN before 10 minutes");
+    assert_eq!(ss.get("api").await.unwrap().status.unwrap().state.as_deref(), Some("warning"));
+    clock.advance(minutes(2));
+    cluster
+        .eventually("the StatusService DOWN", async || (service_status(&srv, &svc).await? == "DOWN").then_some(()))
+        .await;
+    let st = ss.get("api").await.unwrap().status.unwrap();
+    assert_eq!(st.state.as_deref(), Some("error"));
+    assert_eq!(st.not_ready_since.as_deref(), Some(since.as_str()), "the 10 minutes count from the first unready pass");
+    assert_eq!(st.conditions.iter().find(|c| c.type_ == "Ready").unwrap().reason, "NoReadyEndpointsFor10m");
+
+    // a ready endpoint again: OPERATIONAL, the clock reset
+    set_ready(true).await;
+    cluster
+        .eventually("the StatusService OPERATIONAL again", async || {
+            (service_status(&srv, &svc).await? == "OPERATIONAL").then_some(())
+        })
+        .await;
+    assert!(ss.get("api").await.unwrap().status.unwrap().not_ready_since.is_none());
+
+    rbac::assert_chart_allows(&cluster.fake.as_ref().unwrap().accesses(), OPERATOR_USER, &ops);
     op.shutdown().await;
     cluster.cleanup().await;
     srv.stop().await;

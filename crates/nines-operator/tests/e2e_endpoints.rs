@@ -7,7 +7,7 @@
 mod common;
 mod fake_kube;
 
-use common::{Cluster, Operator, Server};
+use common::{Cluster, OPERATOR_USER, Operator, Server, rbac};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
@@ -95,6 +95,8 @@ async fn ingress_to_api_service_and_back() {
     // Events were recorded for the synced Endpoint
     if let Some(fake) = &cluster.fake {
         assert!(fake.requests().iter().any(|r| r.starts_with("POST /apis/events.k8s.io/v1/namespaces/")));
+        // everything the operator asked of the API server, the chart's RBAC allows
+        rbac::assert_chart_allows(&fake.accesses(), OPERATOR_USER, &ops);
     }
     let _ = ep.object_ref(&());
     op.shutdown().await;

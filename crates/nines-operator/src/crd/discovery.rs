@@ -446,7 +446,8 @@ pub struct StatusServiceStatus {
     #[serde(default)]
     pub ready_endpoints: i64,
     /// Since when no endpoint has been ready (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // null when unset (not skipped), so that a status merge patch clears it on recovery
+    #[serde(default)]
     pub not_ready_since: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_hash: Option<String>,

@@ -193,6 +193,47 @@ pub fn configmap_documents(text: &str, namespace: &str) -> Result<ConfigMapServi
     Ok(ConfigMapServices { documents, services, workloads })
 }
 
+/// A service the operator registered from a ConfigMap, as remembered in
+/// its [`REGISTERED_ANNOTATION`]: what the ConfigMap's finalizer deletes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisteredService {
+    pub node_id: String,
+    pub service: String,
+}
+
+/// Annotation on an `it-ops.yaml` ConfigMap listing, as JSON, the services
+/// the operator registered from it.
+pub const REGISTERED_ANNOTATION: &str = "operator.nines.dev/registered-services";
+
+/// The registered services of a ConfigMap's annotation, sorted; `Err` when
+/// the annotation is there but not a list of `{nodeId, service}`.
+pub fn parse_registered(annotation: Option<&str>) -> Result<Vec<RegisteredService>, String> {
+    let Some(text) = annotation.filter(|t| !t.trim().is_empty()) else { return Ok(Vec::new()) };
+    let mut v: Vec<RegisteredService> =
+        serde_json::from_str(text).map_err(|e| format!("annotation {REGISTERED_ANNOTATION}: {e}"))?;
+    v.sort();
+    v.dedup();
+    Ok(v)
+}
+
+/// The annotation value for `services` (sorted, no duplicates).
+pub fn render_registered(services: &[RegisteredService]) -> String {
+    let mut v = services.to_vec();
+    v.sort();
+    v.dedup();
+    serde_json::to_string(&v).expect("plain strings serialize")
+}
+
+/// The services a ConfigMap declares, as they are registered.
+pub fn declared_services(services: &[NamespacedService]) -> Vec<RegisteredService> {
+    let mut v: Vec<RegisteredService> =
+        services.iter().map(|s| RegisteredService { node_id: s.node_id.clone(), service: s.service.clone() }).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
 /// Several documents as one YAML stream, the request body of apply.
 pub fn render(docs: &[ApplyDocument]) -> String {
     docs.iter().map(|d| format!("---\n{}", serde_yaml::to_string(d).expect("documents serialize"))).collect()
@@ -254,5 +295,22 @@ mod tests {
         assert_eq!(nines_core::apply::parse_documents(&rendered).unwrap().len(), 2);
         let errs = configmap_documents("version: \"1\"\nservice: {name: x}\n", "db").unwrap_err();
         assert_eq!(errs.0[0].field, "hierarchy");
+    }
+
+    #[test]
+    fn registered_services_round_trip_through_the_annotation() {
+        let svc = |n: &str, s: &str| RegisteredService { node_id: n.into(), service: s.into() };
+        let v = vec![svc("a/b/c/d", "web"), svc("a/b/c/d", "db"), svc("a/b/c/d", "web")];
+        let text = render_registered(&v);
+        assert_eq!(text, r#"[{"nodeId":"a/b/c/d","service":"db"},{"nodeId":"a/b/c/d","service":"web"}]"#);
+        assert_eq!(parse_registered(Some(&text)).unwrap(), vec![svc("a/b/c/d", "db"), svc("a/b/c/d", "web")]);
+        assert_eq!(parse_registered(None).unwrap(), vec![]);
+        assert_eq!(parse_registered(Some(" ")).unwrap(), vec![]);
+        assert!(parse_registered(Some("{\"nodeId\": 1}")).unwrap_err().contains(REGISTERED_ANNOTATION));
+        let declared = declared_services(&[
+            NamespacedService { namespace: "x".into(), node_id: "a/b/c/d".into(), service: "web".into() },
+            NamespacedService { namespace: "y".into(), node_id: "a/b/c/d".into(), service: "web".into() },
+        ]);
+        assert_eq!(declared, vec![svc("a/b/c/d", "web")]);
     }
 }

@@ -4,11 +4,14 @@
 //! controllers running in-process against both.
 #![allow(dead_code)]
 
+pub mod rbac;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, PostParams};
+use nines_core::clock::Clock;
 use nines_core::{OrgScope, Role};
 use nines_operator::controller::{Metrics, Settings, run_controllers};
 use nines_operator::crd::{OPERATOR_CONFIG_NAME, OperatorConfig};
@@ -18,8 +21,16 @@ use tokio::sync::watch;
 
 use crate::fake_kube::FakeKube;
 
+/// The user the operator's requests are recorded as on the fake.
+pub const OPERATOR_USER: &str = "nines-operator";
+
 pub struct Cluster {
     pub client: kube::Client,
+    /// The client the operator runs with: on the fake its requests are
+    /// recorded as [`OPERATOR_USER`]'s, apart from the test's own.
+    pub operator_client: kube::Client,
+    /// The API server URL.
+    pub url: String,
     pub fake: Option<FakeKube>,
     /// Suffix that keeps this run's namespaces apart on a shared cluster.
     pub suffix: String,
@@ -44,8 +55,12 @@ impl Cluster {
                 eprintln!("running against the real cluster of NINES_TEST_KUBECONFIG={path}");
                 let kc = kube::config::Kubeconfig::read_from(&path).expect("reading NINES_TEST_KUBECONFIG");
                 let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+                let url = config.cluster_url.to_string().trim_end_matches('/').to_string();
+                let client = kube::Client::try_from(config).unwrap();
                 Cluster {
-                    client: kube::Client::try_from(config).unwrap(),
+                    operator_client: client.clone(),
+                    client,
+                    url,
                     fake: None,
                     suffix: suffix(),
                     namespaces: vec![],
@@ -54,7 +69,14 @@ impl Cluster {
             None => {
                 eprintln!("NINES_TEST_KUBECONFIG not set: running against the in-process fake API server");
                 let fake = FakeKube::start().await;
-                Cluster { client: fake.client(), fake: Some(fake), suffix: suffix(), namespaces: vec![] }
+                Cluster {
+                    client: fake.client(),
+                    operator_client: fake.client_as(OPERATOR_USER),
+                    url: fake.url(),
+                    fake: Some(fake),
+                    suffix: suffix(),
+                    namespaces: vec![],
+                }
             }
         }
     }
@@ -109,17 +131,23 @@ pub struct Server {
 
 impl Server {
     pub async fn start(db: TestDb) -> Server {
+        Server::start_with_clock(db, Arc::new(nines_server::SystemClock)).await
+    }
+
+    /// A server on `clock` (a test moves it and the operator's together).
+    pub async fn start_with_clock(db: TestDb, clock: Arc<dyn Clock>) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let now = jiff::Timestamp::now().as_millisecond();
-        let (_, admin) = db.store.create_api_key("test-admin", &OrgScope::All, Role::Admin, now).await.unwrap();
+        let (_, admin) =
+            db.store.create_api_key("test-admin", &OrgScope::All, Role::Admin, clock.now_ms()).await.unwrap();
         let config = nines_server::ServerConfig {
             // the server never runs the checks the operator declares: their
             // hosts are not on loopback, and tests only talk to loopback
             checks_reload_every: Duration::from_secs(24 * 3600),
+            // nor marks silence: what goes DOWN here, the operator reported
+            stale_check_every: Duration::from_secs(24 * 3600),
             ..nines_server::ServerConfig::default()
         };
-        let running =
-            nines_server::start(db.store.clone(), Arc::new(nines_server::SystemClock), config, listener).await.unwrap();
+        let running = nines_server::start(db.store.clone(), clock, config, listener).await.unwrap();
         let base = format!("http://{}", running.addr);
         Server { running: Some(running), base, admin, http: reqwest::Client::new(), _db: db }
     }
@@ -168,6 +196,18 @@ impl Operator {
     /// `default` (with `extra` merged into its spec) into `namespace`, start
     /// the controllers.
     pub async fn start(cluster: &Cluster, namespace: &str, api_url: &str, key: &str, extra: Value) -> Operator {
+        Operator::start_with_clock(cluster, namespace, api_url, key, extra, Arc::new(nines_server::SystemClock)).await
+    }
+
+    /// [`Operator::start`] on `clock`.
+    pub async fn start_with_clock(
+        cluster: &Cluster,
+        namespace: &str,
+        api_url: &str,
+        key: &str,
+        extra: Value,
+        clock: Arc<dyn Clock>,
+    ) -> Operator {
         nines_operator::cli::apply_crds(&cluster.client).await.unwrap();
         let secret = Secret {
             metadata: kube::api::ObjectMeta { name: Some("nines-api".into()), ..Default::default() },
@@ -195,8 +235,10 @@ impl Operator {
         let mut settings = Settings::new(namespace, "test-operator");
         settings.config_every = Duration::from_millis(300);
         settings.report_every = Duration::from_millis(300);
+        settings.clock = clock;
+        settings.api_server_url = Some(cluster.url.clone());
         let metrics = Arc::new(Metrics::default());
-        let task = tokio::spawn(run_controllers(cluster.client.clone(), settings, metrics.clone(), rx));
+        let task = tokio::spawn(run_controllers(cluster.operator_client.clone(), settings, metrics.clone(), rx));
         Operator { stop, task, metrics }
     }
 

@@ -16,7 +16,10 @@
 //! custom resources become known when their CustomResourceDefinition is
 //! created (as on a real server), so a test can leave cert-manager or Velero
 //! "not installed". What it does not do: schema validation and pruning,
-//! admission, RBAC, pagination (a list returns everything), watch bookmarks.
+//! admission, pagination (a list returns everything), watch bookmarks; nor
+//! does it enforce RBAC, but it records every request as an [`Access`] (verb,
+//! group, resource, subresource, namespace, and the user a client named with
+//! [`FakeKube::client_as`]) for tests to hold against the chart's rules.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -72,6 +75,43 @@ struct State {
     log: Vec<Change>,
     /// Requests by method and path, for tests that assert what was called.
     requests: Vec<String>,
+    /// Requests as RBAC sees them, for tests that hold them against the chart's rules.
+    accesses: Vec<Access>,
+}
+
+/// Header naming who sends a request (the fake's stand-in for authentication).
+pub const USER_HEADER: &str = "x-fake-kube-user";
+
+/// One request as RBAC authorizes it: who, which verb, on what.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Access {
+    /// From [`USER_HEADER`]; `None` for clients that send none (test setup).
+    pub user: Option<String>,
+    /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`, `deletecollection`.
+    pub verb: String,
+    pub group: String,
+    pub resource: String,
+    /// `status`, or empty.
+    pub subresource: String,
+    /// Empty for cluster-scoped requests and requests across all namespaces.
+    pub namespace: String,
+    /// A path outside the resource API (`/version`), else empty.
+    pub non_resource_path: String,
+}
+
+/// The RBAC verb of a request.
+fn rbac_verb(method: &Method, named: bool, q: &HashMap<String, String>) -> &'static str {
+    match (method.as_str(), named) {
+        ("GET", true) => "get",
+        ("GET", false) if q.get("watch").is_some_and(|w| w == "true" || w == "1") => "watch",
+        ("GET", false) => "list",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", true) => "delete",
+        ("DELETE", false) => "deletecollection",
+        _ => "unknown",
+    }
 }
 
 /// A running fake API server.
@@ -151,6 +191,18 @@ impl FakeKube {
     pub fn client(&self) -> kube::Client {
         let config = kube::Config::new(self.url().parse().unwrap());
         kube::Client::try_from(config).unwrap()
+    }
+
+    /// A client whose requests are recorded as `user`'s (see [`FakeKube::accesses`]).
+    pub fn client_as(&self, user: &str) -> kube::Client {
+        let mut config = kube::Config::new(self.url().parse().unwrap());
+        config.headers.push((USER_HEADER.parse().unwrap(), user.parse().unwrap()));
+        kube::Client::try_from(config).unwrap()
+    }
+
+    /// Every request so far as RBAC sees it.
+    pub fn accesses(&self) -> Vec<Access> {
+        self.state.lock().unwrap().accesses.clone()
     }
 
     /// Every request so far as `METHOD path`.
@@ -495,14 +547,33 @@ fn apply_merge(obj: &mut Value, applied: &Value) {
 
 async fn handle(s: Shared, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     s.state.lock().unwrap().requests.push(format!("{method} {}", uri.path()));
+    let user = headers.get(USER_HEADER).and_then(|v| v.to_str().ok()).map(String::from);
     let path = uri.path();
     if path == "/version" {
+        s.state.lock().unwrap().accesses.push(Access {
+            user,
+            verb: "get".into(),
+            group: String::new(),
+            resource: String::new(),
+            subresource: String::new(),
+            namespace: String::new(),
+            non_resource_path: path.into(),
+        });
         return axum::Json(json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake"})).into_response();
     }
     let Some(t) = parse_path(path) else {
         return status_error(404, "NotFound", format!("the server could not find the requested resource {path}"));
     };
     let q = query(&uri);
+    s.state.lock().unwrap().accesses.push(Access {
+        user: user.clone(),
+        verb: rbac_verb(&method, t.name.is_some(), &q).into(),
+        group: t.kind.0.clone(),
+        resource: t.kind.1.clone(),
+        subresource: if t.status { "status".into() } else { String::new() },
+        namespace: t.namespace.clone().unwrap_or_default(),
+        non_resource_path: String::new(),
+    });
     let kind = match s.state.lock().unwrap().kinds.get(&t.kind).cloned() {
         Some(k) => k,
         None => {
