@@ -552,6 +552,14 @@ async fn stale_artifacts_and_unready_status_services_follow_the_clock() {
     // in use for two hours, then unused: the threshold counts from when it went unused
     clock.advance(minutes(120));
     more_passes(&cluster, &op, "artifact", 2).await;
+    // a pass that finds nothing changed writes nothing
+    let fake = cluster.fake.as_ref().unwrap();
+    let artifact_writes = || {
+        fake.accesses().iter().filter(|a| a.resource == "artifacts" && a.verb != "list" && a.verb != "watch").count()
+    };
+    let before = artifact_writes();
+    more_passes(&cluster, &op, "artifact", 3).await;
+    assert_eq!(artifact_writes(), before, "a quiet pass wrote Artifact CRs");
     pods.delete("web-1", &Default::default()).await.unwrap();
     let st = cluster
         .eventually("the Artifact CR unused", async || {

@@ -72,4 +72,19 @@ async fn the_fake_behaves_like_an_api_server() {
     let rm = json!([{"op": "test", "path": "/metadata/finalizers/0", "value": "x/y"}, {"op": "remove", "path": "/metadata/finalizers/0"}]);
     cms.patch("dep", &PatchParams::default(), &Patch::Json::<()>(serde_json::from_value(rm).unwrap())).await.unwrap();
     assert!(cms.get_opt("dep").await.unwrap().is_none(), "gone with its last finalizer");
+
+    // requests are recorded as RBAC sees them, with the user of the client that sent them
+    let op: Api<Endpoint> = Api::namespaced(fake.client_as("op"), "a");
+    op.list(&Default::default()).await.unwrap();
+    op.patch_status("e", &PatchParams::default(), &Patch::Merge(&st)).await.unwrap();
+    op.delete("e", &DeleteParams::default()).await.unwrap();
+    let mine: Vec<(String, String, String, String)> = fake
+        .accesses()
+        .into_iter()
+        .filter(|a| a.user.as_deref() == Some("op"))
+        .map(|a| (a.verb, format!("{}/{}", a.group, a.resource), a.subresource, a.namespace))
+        .collect();
+    let row = |v: &str, sub: &str| (v.to_string(), "nines.dev/endpoints".to_string(), sub.to_string(), "a".to_string());
+    assert_eq!(mine, vec![row("list", ""), row("patch", "status"), row("delete", "")]);
+    assert!(fake.accesses().iter().any(|a| a.user.is_none() && a.verb == "create" && a.resource == "configmaps"));
 }
