@@ -177,7 +177,12 @@ async fn discovery_reaches_nines() {
     let host = cluster
         .eventually("the host in nines", async || {
             let v = srv.get("/api/v1/inventory/hosts").await;
-            v["items"].as_array()?.iter().find(|h| h["key"] == "worker-1").cloned()
+            // the node is created before its status: wait for the host with its capacity
+            v["items"]
+                .as_array()?
+                .iter()
+                .find(|h| h["key"] == "worker-1" && h["item"]["resourceMemoryMb"] == 8192)
+                .cloned()
         })
         .await;
     assert_eq!(host["nodeId"], node_id.as_str());
@@ -217,7 +222,12 @@ async fn discovery_reaches_nines() {
     let inv = cluster
         .eventually("the image in the inventory", async || {
             let v = srv.get("/api/v1/inventory/artifacts").await;
-            v["items"].as_array()?.iter().find(|a| a["key"] == "docker.io/library/nginx:1.25").cloned()
+            // the CR's status is written before the inventory: wait for the pass that counted both pods
+            let items = v["items"].as_array()?;
+            items
+                .iter()
+                .find(|a| a["key"] == "docker.io/library/nginx:1.25" && a["item"]["totalPodCount"] == 2)
+                .cloned()
         })
         .await;
     assert_eq!(inv["item"]["usedInNamespaces"][0]["podCount"], 2);
@@ -299,9 +309,14 @@ async fn discovery_reaches_nines() {
             (service_status(&srv, &svc).await? == "DEGRADED").then_some(())
         })
         .await;
-    let got = ss.get("web").await.unwrap().status.unwrap();
+    // the report goes out before the status is written
+    let got = cluster
+        .eventually("the StatusService's status warning", async || {
+            ss.get("web").await.ok()?.status.filter(|s| s.state.as_deref() == Some("warning"))
+        })
+        .await;
     assert_eq!(got.ready_endpoints, 0);
-    assert!(got.not_ready_since.is_some());
+    assert!(got.not_ready_since.is_some(), "{got:?}");
     assert_eq!(got.conditions[0].reason, "NoReadyEndpoints");
 
     // a StatusServiceGroup becomes the status page group of its members
@@ -619,7 +634,15 @@ async fn stale_artifacts_and_unready_status_services_follow_the_clock() {
             (service_status(&srv, &svc).await? == "DEGRADED").then_some(())
         })
         .await;
-    let since = ss.get("api").await.unwrap().status.unwrap().not_ready_since.unwrap();
+    // the report goes out before the status is written
+    let status_in = async |state: &str| {
+        cluster
+            .eventually(&format!("the StatusService's status {state}"), async || {
+                ss.get("api").await.ok()?.status.filter(|s| s.state.as_deref() == Some(state))
+            })
+            .await
+    };
+    let since = status_in("warning").await.not_ready_since.unwrap();
     clock.advance(minutes(9));
     more_passes(&cluster, &op, "statusservice", 2).await;
     assert_eq!(service_status(&srv, &svc).await.as_deref(), Some("DEGRADED"), "DOWN before 10 minutes");
@@ -628,8 +651,7 @@ async fn stale_artifacts_and_unready_status_services_follow_the_clock() {
     cluster
         .eventually("the StatusService DOWN", async || (service_status(&srv, &svc).await? == "DOWN").then_some(()))
         .await;
-    let st = ss.get("api").await.unwrap().status.unwrap();
-    assert_eq!(st.state.as_deref(), Some("error"));
+    let st = status_in("error").await;
     assert_eq!(st.not_ready_since.as_deref(), Some(since.as_str()), "the 10 minutes count from the first unready pass");
     assert_eq!(st.conditions.iter().find(|c| c.type_ == "Ready").unwrap().reason, "NoReadyEndpointsFor10m");
 
@@ -640,7 +662,7 @@ async fn stale_artifacts_and_unready_status_services_follow_the_clock() {
             (service_status(&srv, &svc).await? == "OPERATIONAL").then_some(())
         })
         .await;
-    assert!(ss.get("api").await.unwrap().status.unwrap().not_ready_since.is_none());
+    assert!(status_in("ok").await.not_ready_since.is_none());
 
     rbac::assert_chart_allows(&cluster.fake.as_ref().unwrap().accesses(), OPERATOR_USER, &ops);
     op.shutdown().await;
