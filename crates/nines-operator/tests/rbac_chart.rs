@@ -118,3 +118,16 @@ fn the_template_renders_with_the_values() {
     assert_eq!(rbac::parse(&doc(&off)).cluster.len(), 1);
     assert!(rbac::render(template, &on).contains("name: templated"));
 }
+
+#[test]
+fn secrets_are_listed_only_with_app_discovery_on() {
+    let list = access("list", "", "secrets", "", "");
+    let watch = access("watch", "", "secrets", "", "");
+    let on = rbac::chart();
+    assert!(rbac::allows(&on, &list, RELEASE_NS) && rbac::allows(&on, &watch, RELEASE_NS));
+    let off = rbac::chart_with("operatorConfig: {spec: {app_discovery: {enabled: false}}}");
+    assert!(!rbac::allows(&off, &list, RELEASE_NS) && !rbac::allows(&off, &watch, RELEASE_NS));
+    // the override changes only that: the rest of the values stay
+    assert_eq!(off.cluster.len() + 1, on.cluster.len());
+    assert!(rbac::allows(&off, &access("get", "", "secrets", "", RELEASE_NS), RELEASE_NS));
+}

@@ -1,5 +1,5 @@
 //! The Helm chart's RBAC (deploy/helm/nines-operator/templates/rbac.yaml),
-//! rendered with the chart's default values, and the authorizer's rule
+//! rendered with the chart's default values (or overrides of them), and the authorizer's rule
 //! matching, so that tests can hold every request the operator made to the
 //! fake API server against what the chart grants.
 #![allow(dead_code)]
@@ -132,9 +132,34 @@ pub fn parse(rendered: &str) -> Grants {
 
 /// The chart's grants, rendered with its default values.
 pub fn chart() -> Grants {
+    chart_with("{}")
+}
+
+/// `overrides` merged into `values` the way Helm merges `--values`: maps
+/// key by key, anything else replaced.
+pub fn merge_values(values: &mut Value, overrides: &Value) {
+    match (values, overrides) {
+        (Value::Mapping(v), Value::Mapping(o)) => {
+            for (k, ov) in o {
+                match v.get_mut(k) {
+                    Some(vv) => merge_values(vv, ov),
+                    None => {
+                        v.insert(k.clone(), ov.clone());
+                    }
+                }
+            }
+        }
+        (v, o) => *v = o.clone(),
+    }
+}
+
+/// The chart's grants, rendered with its default values and `overrides`
+/// (YAML, as given to `helm install --values`).
+pub fn chart_with(overrides: &str) -> Grants {
     let dir = chart_dir();
-    let values: Value =
+    let mut values: Value =
         serde_yaml::from_str(&std::fs::read_to_string(dir.join("values.yaml")).expect("values.yaml")).unwrap();
+    merge_values(&mut values, &serde_yaml::from_str(overrides).expect("overrides are YAML"));
     let template = std::fs::read_to_string(dir.join("templates/rbac.yaml")).expect("rbac.yaml");
     parse(&render(&template, &values))
 }
@@ -190,9 +215,15 @@ pub fn denied(g: &Grants, accesses: &[Access], user: &str, release_namespace: &s
 
 /// Panic with the list of requests of `user` the chart's RBAC would refuse.
 pub fn assert_chart_allows(accesses: &[Access], user: &str, release_namespace: &str) {
+    assert_grants_allow(&chart(), accesses, user, release_namespace)
+}
+
+/// Panic with the list of requests of `user` that `grants` (a rendering of
+/// the chart) would refuse.
+pub fn assert_grants_allow(grants: &Grants, accesses: &[Access], user: &str, release_namespace: &str) {
     let seen = accesses.iter().filter(|a| a.user.as_deref() == Some(user)).count();
     assert!(seen > 0, "no request of {user} recorded: is the operator's client named?");
-    let refused = denied(&chart(), accesses, user, release_namespace);
+    let refused = denied(grants, accesses, user, release_namespace);
     if std::env::var_os("NINES_TEST_RBAC_LIST").is_some() {
         // what the operator used, for reviewing the chart's grants
         let mut used: Vec<String> = accesses

@@ -77,6 +77,32 @@ struct State {
     requests: Vec<String>,
     /// Requests as RBAC sees them, for tests that hold them against the chart's rules.
     accesses: Vec<Access>,
+    /// Watches still open, by user and (group, plural).
+    open_watches: HashMap<(Option<String>, KindKey), usize>,
+}
+
+/// Counts a watch as open while it lives.
+struct OpenWatch {
+    state: Arc<Mutex<State>>,
+    key: (Option<String>, KindKey),
+}
+
+impl OpenWatch {
+    fn new(state: &Arc<Mutex<State>>, user: Option<String>, kind: &KindKey) -> OpenWatch {
+        let key = (user, kind.clone());
+        *state.lock().unwrap().open_watches.entry(key.clone()).or_insert(0) += 1;
+        OpenWatch { state: state.clone(), key }
+    }
+}
+
+impl Drop for OpenWatch {
+    fn drop(&mut self) {
+        if let Ok(mut st) = self.state.lock()
+            && let Some(n) = st.open_watches.get_mut(&self.key)
+        {
+            *n -= 1;
+        }
+    }
 }
 
 /// Header naming who sends a request (the fake's stand-in for authentication).
@@ -203,6 +229,13 @@ impl FakeKube {
     /// Every request so far as RBAC sees it.
     pub fn accesses(&self) -> Vec<Access> {
         self.state.lock().unwrap().accesses.clone()
+    }
+
+    /// The watches of `user` on `group`/`plural` open now (the client has
+    /// not gone away).
+    pub fn open_watches(&self, user: &str, group: &str, plural: &str) -> usize {
+        let key = (Some(user.to_string()), (group.to_string(), plural.to_string()));
+        self.state.lock().unwrap().open_watches.get(&key).copied().unwrap_or(0)
     }
 
     /// Every request so far as `METHOD path`.
@@ -582,7 +615,9 @@ async fn handle(s: Shared, method: Method, uri: Uri, headers: HeaderMap, body: B
     };
     let ns = if kind.namespaced { t.namespace.clone() } else { None };
     match (method.clone(), t.name.clone()) {
-        (Method::GET, None) if q.get("watch").is_some_and(|w| w == "true" || w == "1") => watch(s, t, kind, q).await,
+        (Method::GET, None) if q.get("watch").is_some_and(|w| w == "true" || w == "1") => {
+            watch(s, t, kind, q, user).await
+        }
         (Method::GET, None) => list(&s, &t, &kind, &q),
         (Method::GET, Some(name)) => {
             let st = s.state.lock().unwrap();
@@ -835,7 +870,8 @@ fn list(s: &Shared, t: &Target, kind: &Kind, q: &HashMap<String, String>) -> Res
     .into_response()
 }
 
-async fn watch(s: Shared, t: Target, kind: Kind, q: HashMap<String, String>) -> Response {
+async fn watch(s: Shared, t: Target, kind: Kind, q: HashMap<String, String>, user: Option<String>) -> Response {
+    let open = OpenWatch::new(&s.state, user, &t.kind);
     let timeout = q.get("timeoutSeconds").and_then(|v| v.parse::<u64>().ok()).unwrap_or(290).min(290);
     let from: Option<u64> =
         q.get("resourceVersion").filter(|v| !v.is_empty() && *v != "0").and_then(|v| v.parse().ok());
@@ -864,6 +900,8 @@ async fn watch(s: Shared, t: Target, kind: Kind, q: HashMap<String, String>) -> 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
     let (tx, out_rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     tokio::spawn(async move {
+        // open until the client goes away, the timeout passes or the server stops
+        let _open = open;
         for ev in initial {
             if tx.send(Ok(Bytes::from(format!("{ev}\n")))).await.is_err() {
                 return;
