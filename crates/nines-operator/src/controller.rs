@@ -510,10 +510,12 @@ async fn config_loop(
     let now = || settings.now();
     let cfgs: Api<OperatorConfig> = Api::namespaced(client.clone(), &namespace);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let mut published = false;
     loop {
         match cfgs.get_opt(OPERATOR_CONFIG_NAME).await {
             Ok(Some(oc)) => {
                 config_tx.send_replace(oc.spec.clone());
+                published = true;
                 match resolve_sync(&oc, &secrets).await {
                     Ok(Some((mut sync, whoami))) => {
                         let local = register_local_cluster(&client, &settings, &oc, &mut sync).await;
@@ -557,7 +559,12 @@ async fn config_loop(
                     }
                 }
             }
-            Ok(None) => tracing::info!(%namespace, "no OperatorConfig `default`; using defaults, API sync off"),
+            Ok(None) => {
+                tracing::info!(%namespace, "no OperatorConfig `default`; using defaults, API sync off");
+                // the discoveries wait for a first config: the defaults are it
+                config_tx.send_if_modified(|_| !published);
+                published = true;
+            }
             Err(e) => tracing::warn!(error = %e, "reading OperatorConfig failed"),
         }
         tokio::select! {
@@ -817,12 +824,21 @@ pub async fn run_controllers(
     let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: Some(settings.identity.clone()) };
     let recorder = Recorder::new(client.clone(), reporter);
     let ctx = Arc::new(Ctx::new(client.clone(), config_rx, sync_rx, recorder, metrics.clone(), settings.clone()));
-    let ingresses = run_ctrl(
-        ctrl_all::<Ingress>(&client).owns(Api::<Endpoint>::all(client.clone()), watcher::Config::default()),
-        reconcile_ingress,
-        &ctx,
-        &stop,
-        "ingress",
+    let ingress_watchers = watchers(&ctx, |ctx, stop| async move {
+        let client = ctx.client.clone();
+        let ctrl = ctrl_all::<Ingress>(&client).owns(Api::<Endpoint>::all(client), watcher::Config::default());
+        run_ctrl(ctrl, reconcile_ingress, &ctx, &stop, "ingress").await
+    });
+    // turned off, discovery deletes the Endpoints it made (their finalizer deletes the services)
+    let no_endpoints =
+        watchers(&ctx, |ctx, stop| async move { crate::discovery::remove_discovered::<Endpoint>(&ctx, stop).await });
+    let ingresses = gated(
+        ctx.clone(),
+        stop.clone(),
+        "endpoint",
+        |c| c.endpoint_discovery.enabled,
+        ingress_watchers,
+        Some(no_endpoints),
     );
     let endpoints = run_ctrl(ctrl_all::<Endpoint>(&client), reconcile_endpoint, &ctx, &stop, "endpoint");
     let discovery = crate::discovery::run_discovery(ctx.clone(), stop.clone());
@@ -851,6 +867,73 @@ pub(crate) async fn run_ctrl<K, F, Fut>(
         .run(with_backoff(reconcile), error_policy, ctx.clone())
         .for_each(counted(ctx.metrics.clone(), name))
         .await
+}
+
+/// A discovery switch: is the discovery on in this OperatorConfig?
+pub type Switch = fn(&OperatorConfigSpec) -> bool;
+
+/// What a gated discovery runs: a future over the stop signal it is given.
+pub type Watchers =
+    Box<dyn Fn(watch::Receiver<bool>) -> futures_util::future::BoxFuture<'static, ()> + Send + std::marker::Sync>;
+
+/// [`Watchers`] from an async function of the shared context and a stop signal.
+pub(crate) fn watchers<F, Fut>(ctx: &Arc<Ctx>, f: F) -> Watchers
+where
+    F: Fn(Arc<Ctx>, watch::Receiver<bool>) -> Fut + Send + std::marker::Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let ctx = ctx.clone();
+    Box::new(move |stop| Box::pin(f(ctx.clone(), stop)))
+}
+
+/// Run the watchers of one discovery only while the OperatorConfig has it
+/// on: nothing before the config was first read, started when `on` turns
+/// true, stopped when it turns false (the reconciles in flight finish; the
+/// watch connections close). `off` runs while the discovery is off and
+/// cleans up what the discovery made, requesting nothing of its sources.
+/// Returns once `stop` turns true and whatever runs has finished.
+pub(crate) async fn gated(
+    ctx: Arc<Ctx>,
+    stop: watch::Receiver<bool>,
+    name: &'static str,
+    on: Switch,
+    watchers: Watchers,
+    off: Option<Watchers>,
+) {
+    // the receiver in `ctx` is never marked seen: a clone tells whether a config was published yet
+    let mut config = ctx.config.clone();
+    if !config.has_changed().unwrap_or(false) {
+        tokio::select! {
+            r = config.changed() => if r.is_err() { return },
+            _ = stopped(stop.clone()) => return,
+        }
+    }
+    let mut running: Option<(bool, watch::Sender<bool>, tokio::task::JoinHandle<()>)> = None;
+    loop {
+        let enabled = on(&config.borrow_and_update());
+        if running.as_ref().is_none_or(|(was, _, _)| *was != enabled) {
+            if let Some((_, tx, task)) = running.take() {
+                tx.send_replace(true);
+                let _ = task.await;
+            }
+            let run = if enabled { Some(&watchers) } else { off.as_ref() };
+            tracing::info!(discovery = name, enabled, "discovery switched");
+            let (tx, rx) = watch::channel(false);
+            let task = match run {
+                Some(f) => tokio::spawn(f(rx)),
+                None => tokio::spawn(async {}),
+            };
+            running = Some((enabled, tx, task));
+        }
+        tokio::select! {
+            r = config.changed() => if r.is_err() { break },
+            _ = stopped(stop.clone()) => break,
+        }
+    }
+    if let Some((_, tx, task)) = running {
+        tx.send_replace(true);
+        let _ = task.await;
+    }
 }
 
 /// A controller of every `K` in the cluster.

@@ -39,7 +39,8 @@ use tokio::sync::watch;
 
 use crate::api::{GroupMember, HealthReport, StatusPageGroup};
 use crate::controller::{
-    Ctx, Error, RESYNC, api_failed, ctrl_all, ignore_not_found, merge_status, resync, run_ctrl, stopped, wait_for_sync,
+    Ctx, Error, RESYNC, api_failed, ctrl_all, gated, ignore_not_found, merge_status, resync, run_ctrl, stopped,
+    wait_for_sync, watchers,
 };
 use crate::crd::*;
 use crate::mapping::apply::{
@@ -1021,60 +1022,188 @@ async fn apply_status_group(g: &StatusServiceGroup, ctx: &Ctx, api: &Api<StatusS
 
 // ---------------------------------------------------------------- wiring
 
-/// Start every discovery controller and loop; returns when `stop` turns true.
+/// Delete every `K` labelled as discovered, retrying until done or `stop`:
+/// what a discovery turned off leaves behind (finalizers on the CRs delete
+/// their API objects). Only nines.dev kinds are asked.
+pub async fn remove_discovered<K>(ctx: &Ctx, stop: watch::Receiver<bool>)
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let all: Api<K> = Api::all(ctx.client.clone());
+    let lp = ListParams::default().labels(&format!("{DISCOVERED_LABEL}=true"));
+    let mut failures = 0u32;
+    loop {
+        let removed = async {
+            for cr in all.list(&lp).await?.items {
+                let api: Api<K> = Api::namespaced(ctx.client.clone(), &cr.namespace().unwrap_or_default());
+                delete_cr(&api, &cr.name_any()).await?;
+            }
+            Ok::<(), Error>(())
+        };
+        match removed.await {
+            Ok(()) => return,
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(kind = %K::kind(&()), error = %e, "removing discovered objects failed");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(crate::reconcile::backoff(failures)) => {},
+            _ = stopped(stop.clone()) => return,
+        }
+    }
+}
+
+/// Service discovery turned off: withdraw the services of every ConfigMap
+/// still carrying the cleanup finalizer and let it go (a ConfigMap keeping
+/// the finalizer could not be deleted). Lists ConfigMaps until none carries
+/// it, then asks nothing more.
+async fn release_configmaps(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
+    let all: Api<ConfigMap> = Api::all(ctx.client.clone());
+    loop {
+        let mut pending = false;
+        match all.list(&ListParams::default()).await {
+            Ok(list) => {
+                for cm in list.items.into_iter().filter(|c| c.finalizers().iter().any(|f| f == CLEANUP_FINALIZER)) {
+                    pending = true;
+                    let r = reconcile_configmap(Arc::new(cm), ctx.clone()).await;
+                    ctx.metrics.count("configmap", r.is_ok());
+                    if let Err(e) = r {
+                        tracing::warn!(error = %e, "releasing an it-ops ConfigMap failed");
+                    }
+                }
+            }
+            Err(e) => {
+                pending = true;
+                tracing::warn!(error = %e, "listing it-ops ConfigMaps failed");
+            }
+        }
+        if !pending {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(ctx.settings.config_every) => {},
+            _ = stopped(stop.clone()) => return,
+        }
+    }
+}
+
+/// Start every discovery controller and loop; returns when `stop` turns
+/// true. The watchers of each discovery run only while the OperatorConfig
+/// has it on ([`gated`]); the controllers of the nines.dev kinds always run.
 pub async fn run_discovery(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
     let client = ctx.client.clone();
     let wc = watcher::Config::default;
-    let (ctx, stop) = (&ctx, &stop);
+    let (c, s) = (&ctx, &stop);
 
-    let certificates = run_ctrl(ctrl_all::<Certificate>(&client), reconcile_certificate, ctx, stop, "certificate");
-    let backups = run_ctrl(ctrl_all::<Backup>(&client), reconcile_backup, ctx, stop, "backup");
-    let nodes = run_ctrl(ctrl_all::<Node>(&client), reconcile_node, ctx, stop, "node");
-    let apps = run_ctrl(ctrl_all::<K8sApp>(&client), reconcile_k8sapp, ctx, stop, "k8sapp");
-    let secret_controllers = crate::mapping::k8sapp::META_TYPE_LABELS.iter().map(|label| {
-        let secrets = Controller::new(Api::<Secret>::all(client.clone()), wc().labels(&format!("{label}=meta")));
-        run_ctrl(secrets, reconcile_meta_secret, ctx, stop, "meta-secret")
-    });
-    let configmaps = run_ctrl(ctrl_all::<ConfigMap>(&client), reconcile_configmap, ctx, stop, "configmap");
-    let status_services =
-        run_ctrl(ctrl_all::<StatusService>(&client), reconcile_status_service, ctx, stop, "statusservice");
+    let certificates = run_ctrl(ctrl_all::<Certificate>(&client), reconcile_certificate, c, s, "certificate");
+    let backups = run_ctrl(ctrl_all::<Backup>(&client), reconcile_backup, c, s, "backup");
+    let apps = run_ctrl(ctrl_all::<K8sApp>(&client), reconcile_k8sapp, c, s, "k8sapp");
+    let status_services = run_ctrl(ctrl_all::<StatusService>(&client), reconcile_status_service, c, s, "statusservice");
     let status_groups =
-        run_ctrl(ctrl_all::<StatusServiceGroup>(&client), reconcile_status_group, ctx, stop, "statusservicegroup");
+        run_ctrl(ctrl_all::<StatusServiceGroup>(&client), reconcile_status_group, c, s, "statusservicegroup");
+
+    let nodes = gated(
+        ctx.clone(),
+        stop.clone(),
+        "node",
+        |c| c.node_discovery.enabled,
+        watchers(c, |ctx, stop| async move {
+            run_ctrl(ctrl_all::<Node>(&ctx.client), reconcile_node, &ctx, &stop, "node").await
+        }),
+        None,
+    );
+    let meta_secrets = gated(
+        ctx.clone(),
+        stop.clone(),
+        "app",
+        |c| c.app_discovery.enabled,
+        watchers(c, move |ctx, stop| async move {
+            let ctrls = crate::mapping::k8sapp::META_TYPE_LABELS.iter().map(|label| {
+                let secrets =
+                    Controller::new(Api::<Secret>::all(ctx.client.clone()), wc().labels(&format!("{label}=meta")));
+                run_ctrl(secrets, reconcile_meta_secret, &ctx, &stop, "meta-secret")
+            });
+            futures_util::future::join_all(ctrls).await;
+        }),
+        None,
+    );
+    let artifacts = gated(
+        ctx.clone(),
+        stop.clone(),
+        "artifact",
+        |c| c.artifact_discovery.enabled,
+        watchers(c, artifact_loop),
+        None,
+    );
+    let configmaps = gated(
+        ctx.clone(),
+        stop.clone(),
+        "service",
+        |c| c.service_discovery.enabled,
+        watchers(c, |ctx, stop| async move {
+            run_ctrl(ctrl_all::<ConfigMap>(&ctx.client), reconcile_configmap, &ctx, &stop, "configmap").await
+        }),
+        Some(watchers(c, release_configmaps)),
+    );
 
     // sources whose CRDs may be missing start once they are served
     let crd_poll = ctx.settings.config_every.max(Duration::from_millis(200)) * 2;
-    let dynamic =
-        |ar: &ApiResource| Controller::new_with(Api::<DynamicObject>::all_with(client.clone(), ar), wc(), ar.clone());
-    let cert_manager = async {
-        let ar = cert_manager_certificates();
-        if wait_until_served(&client, &ar, crd_poll, stop.clone()).await {
-            let ctrl = dynamic(&ar).owns(Api::<Certificate>::all(client.clone()), wc());
-            run_ctrl(ctrl, reconcile_cm_certificate, ctx, stop, "cert-manager").await;
-        }
+    let dynamic = move |client: &kube::Client, ar: &ApiResource| {
+        Controller::new_with(Api::<DynamicObject>::all_with(client.clone(), ar), wc(), ar.clone())
     };
-    let velero = async {
-        let ar = velero_backups();
-        if wait_until_served(&client, &ar, crd_poll, stop.clone()).await {
-            let b = dynamic(&ar).owns(Api::<Backup>::all(client.clone()), wc());
-            let s = dynamic(&velero_schedules());
+    let cert_manager = gated(
+        ctx.clone(),
+        stop.clone(),
+        "certificate",
+        |c| c.certificate_discovery.enabled,
+        watchers(c, move |ctx, stop| async move {
+            let (client, ar) = (ctx.client.clone(), cert_manager_certificates());
+            if wait_until_served(&client, &ar, crd_poll, stop.clone()).await {
+                let ctrl = dynamic(&client, &ar).owns(Api::<Certificate>::all(client.clone()), wc());
+                run_ctrl(ctrl, reconcile_cm_certificate, &ctx, &stop, "cert-manager").await;
+            }
+        }),
+        Some(watchers(c, |ctx, stop| async move { remove_discovered::<Certificate>(&ctx, stop).await })),
+    );
+    let velero = gated(
+        ctx.clone(),
+        stop.clone(),
+        "backup",
+        |c| c.backup_discovery.enabled,
+        watchers(c, move |ctx, stop| async move {
+            let (client, ar) = (ctx.client.clone(), velero_backups());
+            if wait_until_served(&client, &ar, crd_poll, stop.clone()).await {
+                let b = dynamic(&client, &ar).owns(Api::<Backup>::all(client.clone()), wc());
+                let s = dynamic(&client, &velero_schedules());
+                tokio::join!(
+                    run_ctrl(b, reconcile_velero_backup, &ctx, &stop, "velero-backup"),
+                    run_ctrl(s, reconcile_velero_schedule, &ctx, &stop, "velero-schedule"),
+                );
+            }
+        }),
+        Some(watchers(c, |ctx, stop| async move {
             tokio::join!(
-                run_ctrl(b, reconcile_velero_backup, ctx, stop, "velero-backup"),
-                run_ctrl(s, reconcile_velero_schedule, ctx, stop, "velero-schedule"),
+                remove_discovered::<Backup>(&ctx, stop.clone()),
+                remove_discovered::<BackupSchedule>(&ctx, stop),
             );
-        }
-    };
+        })),
+    );
     tokio::join!(
         certificates,
         backups,
         nodes,
         apps,
-        futures_util::future::join_all(secret_controllers),
+        meta_secrets,
         configmaps,
         status_services,
         status_groups,
         cert_manager,
         velero,
-        artifact_loop(ctx.clone(), stop.clone()),
+        artifacts,
         workload_loop(ctx.clone(), stop.clone()),
     );
 }
