@@ -669,3 +669,147 @@ async fn stale_artifacts_and_unready_status_services_follow_the_clock() {
     cluster.cleanup().await;
     srv.stop().await;
 }
+
+/// The chart's values with app discovery off.
+const APP_DISCOVERY_OFF: &str = "operatorConfig: {spec: {app_discovery: {enabled: false}}}";
+
+/// A meta-Secret of block `block` in `ns`.
+async fn meta_secret(c: &kube::Client, ns: &str, block: &str) {
+    let data = |s: &str| k8s_openapi::ByteString(s.as_bytes().to_vec());
+    let meta = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(format!("{block}.poly")),
+            labels: Some([("nines.dev/type".to_string(), "meta".to_string())].into()),
+            ..Default::default()
+        },
+        data: Some(
+            [("block", block), ("version", "1.0.0"), ("action", "install"), ("action_status", "success")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), data(v)))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(c.clone(), ns).create(&PostParams::default(), &meta).await.unwrap();
+}
+
+/// The operator's requests across all namespaces for Secrets (list or watch).
+fn secret_sweeps(fake: &fake_kube::FakeKube) -> usize {
+    fake.accesses()
+        .iter()
+        .filter(|a| a.user.as_deref() == Some(OPERATOR_USER) && a.resource == "secrets" && a.namespace.is_empty())
+        .count()
+}
+
+/// Wait until the operator read its OperatorConfig `n` more times: every
+/// discovery switch has seen what the config said before.
+async fn more_config_reads(cluster: &Cluster, n: usize) {
+    let fake = cluster.fake.as_ref().unwrap();
+    let reads = || {
+        fake.accesses()
+            .iter()
+            .filter(|a| a.user.as_deref() == Some(OPERATOR_USER) && a.resource == "operatorconfigs" && a.verb == "get")
+            .count()
+    };
+    let start = reads();
+    cluster.eventually(&format!("{n} more OperatorConfig reads"), async || (reads() >= start + n).then_some(())).await;
+}
+
+/// The operator with app discovery off: the other discoveries watch their
+/// sources (an it-ops ConfigMap is picked up) once the config is read.
+async fn started_without_app_discovery(cluster: &mut Cluster) -> (Server, Operator, String, String) {
+    let srv = Server::start(nines_store::testing::sqlite().await).await;
+    let key = srv.key("acme", "operator").await;
+    let ops = cluster.namespace("nines-ops").await;
+    let shop = cluster.namespace("shop").await;
+    meta_secret(&cluster.client, &shop, "webshop").await;
+    let op = Operator::start(cluster, &ops, &srv.base, &key, json!({"app_discovery": {"enabled": false}})).await;
+    let fake = cluster.fake.as_ref().unwrap();
+    cluster
+        .eventually("the operator watching ConfigMaps and Nodes", async || {
+            (fake.open_watches(OPERATOR_USER, "", "configmaps") > 0
+                && fake.open_watches(OPERATOR_USER, "", "nodes") > 0)
+                .then_some(())
+        })
+        .await;
+    more_config_reads(cluster, 2).await;
+    (srv, op, ops, shop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_discovery_off_lists_no_secrets() {
+    let mut cluster = Cluster::new().await;
+    if cluster.is_real() {
+        eprintln!("SKIP app_discovery_off_lists_no_secrets on a real cluster: it counts the requests the fake records");
+        return;
+    }
+    let (srv, op, ops, shop) = started_without_app_discovery(&mut cluster).await;
+    let fake = cluster.fake.as_ref().unwrap();
+    assert_eq!(secret_sweeps(fake), 0, "Secrets listed or watched with app discovery off");
+    assert_eq!(fake.open_watches(OPERATOR_USER, "", "secrets"), 0);
+    let apps: Api<K8sApp> = Api::namespaced(cluster.client.clone(), &shop);
+    assert!(apps.get_opt("webshop").await.unwrap().is_none(), "a K8sApp with app discovery off");
+    // and the chart installed with app discovery off allows everything the operator did
+    let grants = rbac::chart_with(APP_DISCOVERY_OFF);
+    rbac::assert_grants_allow(&grants, &fake.accesses(), OPERATOR_USER, &ops);
+    op.shutdown().await;
+    cluster.cleanup().await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_discovery_follows_the_operator_config() {
+    let mut cluster = Cluster::new().await;
+    if cluster.is_real() {
+        eprintln!("SKIP app_discovery_follows_the_operator_config on a real cluster: it counts the fake's watches");
+        return;
+    }
+    let (srv, op, ops, shop) = started_without_app_discovery(&mut cluster).await;
+    let fake = cluster.fake.as_ref().unwrap();
+    let configs: Api<OperatorConfig> = Api::namespaced(cluster.client.clone(), &ops);
+    let switch = async |on: bool| {
+        let patch = json!({"spec": {"app_discovery": {"enabled": on}}});
+        configs.patch(OPERATOR_CONFIG_NAME, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    };
+    assert_eq!(secret_sweeps(fake), 0);
+
+    // on: the meta-Secret written while it was off becomes a K8sApp
+    switch(true).await;
+    let apps: Api<K8sApp> = Api::namespaced(cluster.client.clone(), &shop);
+    cluster.eventually("the K8sApp of the meta-Secret", async || apps.get_opt("webshop").await.ok()?).await;
+    let labels = kube_app_labels();
+    cluster
+        .eventually("a Secret watch per meta label", async || {
+            (fake.open_watches(OPERATOR_USER, "", "secrets") == labels).then_some(())
+        })
+        .await;
+
+    // off: the watches close and no Secret is asked for again
+    switch(false).await;
+    cluster
+        .eventually("the Secret watches closed", async || {
+            (fake.open_watches(OPERATOR_USER, "", "secrets") == 0).then_some(())
+        })
+        .await;
+    let settled = secret_sweeps(fake);
+    meta_secret(&cluster.client, &shop, "blog").await;
+    more_config_reads(&cluster, 3).await;
+    assert_eq!(secret_sweeps(fake), settled, "Secrets asked for after app discovery was turned off");
+    assert_eq!(fake.open_watches(OPERATOR_USER, "", "secrets"), 0);
+    assert!(apps.get_opt("blog").await.unwrap().is_none(), "a K8sApp from a meta-Secret written while off");
+    // what app discovery made stays
+    assert!(apps.get_opt("webshop").await.unwrap().is_some());
+
+    // on again: it picks up what it missed
+    switch(true).await;
+    cluster.eventually("the K8sApp of the later meta-Secret", async || apps.get_opt("blog").await.ok()?).await;
+    rbac::assert_chart_allows(&fake.accesses(), OPERATOR_USER, &ops);
+    op.shutdown().await;
+    cluster.cleanup().await;
+    srv.stop().await;
+}
+
+/// How many label selectors find meta-Secrets (one watch each).
+fn kube_app_labels() -> usize {
+    nines_operator::mapping::k8sapp::META_TYPE_LABELS.len()
+}
