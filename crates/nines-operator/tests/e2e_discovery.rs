@@ -813,3 +813,50 @@ async fn app_discovery_follows_the_operator_config() {
 fn kube_app_labels() -> usize {
     nines_operator::mapping::k8sapp::META_TYPE_LABELS.len()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_discovery_off_releases_its_configmaps() {
+    let mut cluster = Cluster::new().await;
+    if cluster.is_real() {
+        eprintln!("SKIP service_discovery_off_releases_its_configmaps on a real cluster: it counts the fake's watches");
+        return;
+    }
+    let srv = Server::start(nines_store::testing::sqlite().await).await;
+    let key = srv.key("acme", "operator").await;
+    let ops = cluster.namespace("nines-ops").await;
+    let shop = cluster.namespace("shop").await;
+    let cluster_name = format!("c-{}", cluster.suffix);
+    let op = Operator::start(&cluster, &ops, &srv.base, &key, json!({})).await;
+    let fake = cluster.fake.as_ref().unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &shop);
+    let cm: ConfigMap =
+        obj(json!({"metadata": {"name": "it-ops"}, "data": {"it-ops.yaml": it_ops(&cluster_name, &["web-a"])}}));
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+    cluster
+        .eventually("web-a in nines, the ConfigMap behind the finalizer", async || {
+            let held = cms.get("it-ops").await.ok()?.finalizers().iter().any(|f| f == CLEANUP_FINALIZER);
+            (held && services(&srv).await.iter().any(|(_, s)| s == "web-a")).then_some(())
+        })
+        .await;
+
+    // off: the services are withdrawn, the finalizer goes, the ConfigMap watch closes
+    let configs: Api<OperatorConfig> = Api::namespaced(cluster.client.clone(), &ops);
+    let patch = json!({"spec": {"service_discovery": {"enabled": false}}});
+    configs.patch(OPERATOR_CONFIG_NAME, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    cluster
+        .eventually("the ConfigMap released and web-a withdrawn", async || {
+            let cm = cms.get("it-ops").await.ok()?;
+            let released = cm.finalizers().is_empty() && registered(&cm).is_null();
+            (released && !services(&srv).await.iter().any(|(_, s)| s == "web-a")).then_some(())
+        })
+        .await;
+    cluster
+        .eventually("the ConfigMap watch closed", async || {
+            (fake.open_watches(OPERATOR_USER, "", "configmaps") == 0).then_some(())
+        })
+        .await;
+    rbac::assert_chart_allows(&fake.accesses(), OPERATOR_USER, &ops);
+    op.shutdown().await;
+    cluster.cleanup().await;
+    srv.stop().await;
+}
