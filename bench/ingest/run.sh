@@ -44,7 +44,9 @@ P99=$(awk '/^ +99%/ {print $2}' "$DATA/steady.txt")
 STEADY=$(awk '/Requests\/sec/ {print $2}' "$DATA/steady.txt")
 
 RSS_KB=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
+ANON_KB=$(awk '/RssAnon/ {print $2}' /proc/$PID/status)
+FILE_KB=$(awk '/RssFile/ {print $2}' /proc/$PID/status)
 DB_BYTES=$(du -cb "$DATA"/nines.db* | tail -1 | awk '{print $1}')
 RATIO=$(awk -v a="$INGEST" -v b="$NOOP" 'BEGIN {printf "%.2f", a/b}')
 echo
-echo "RESULT no-op=${NOOP}/s ingest=${INGEST}/s ratio=${RATIO} steady=${STEADY}/s p99=${P99} rss=$((RSS_KB/1024))MiB db=$((DB_BYTES/1024/1024))MiB services=$COUNT"
+echo "RESULT no-op=${NOOP}/s ingest=${INGEST}/s ratio=${RATIO} steady=${STEADY}/s p99=${P99} rss=$((RSS_KB/1024))MiB (anon $((ANON_KB/1024)), file $((FILE_KB/1024))) db=$((DB_BYTES/1024/1024))MiB services=$COUNT"

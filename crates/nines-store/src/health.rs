@@ -34,6 +34,65 @@ pub(crate) fn parse_status(s: &str) -> Status {
     s.parse().unwrap_or(Status::Unknown)
 }
 
+/// A value bound to a statement of a [`Script`].
+enum Arg {
+    Int(i64),
+    OptInt(Option<i64>),
+    Text(&'static str),
+    OptText(Option<String>),
+}
+
+/// Statements that run together: on SQLite in one round trip to the
+/// connection's thread (one SQL text of several statements, one argument
+/// list), on PostgreSQL one after the other (its protocol binds arguments to
+/// one statement at a time). The writer runs them inside its transaction, so
+/// either all of them land or none.
+#[derive(Default)]
+struct Script {
+    statements: Vec<(String, Vec<Arg>)>,
+}
+
+impl Script {
+    fn push(&mut self, sql: String, args: Vec<Arg>) {
+        self.statements.push((sql, args));
+    }
+
+    async fn run(self, d: Dialect, conn: &mut Conn) -> Result<()> {
+        fn bind<'q>(
+            q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+            arg: Arg,
+        ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+            match arg {
+                Arg::Int(v) => q.bind(v),
+                Arg::OptInt(v) => q.bind(v),
+                Arg::Text(v) => q.bind(v),
+                Arg::OptText(v) => q.bind(v),
+            }
+        }
+        match d {
+            Dialect::Sqlite if !self.statements.is_empty() => {
+                let sql = self.statements.iter().map(|(sql, _)| sql.as_str()).collect::<Vec<_>>().join(";\n");
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+                for arg in self.statements.into_iter().flat_map(|(_, args)| args) {
+                    q = bind(q, arg);
+                }
+                q.execute(&mut *conn).await?;
+            }
+            Dialect::Sqlite => {}
+            Dialect::Postgres => {
+                for (sql, args) in self.statements {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+                    for arg in args {
+                        q = bind(q, arg);
+                    }
+                    q.execute(&mut *conn).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Observation rows waiting for a multi-row insert.
 #[derive(Default)]
 struct Pending {
@@ -42,33 +101,52 @@ struct Pending {
 }
 
 impl Pending {
-    async fn flush(&mut self, d: Dialect, conn: &mut Conn) -> Result<()> {
+    /// Add the inserts of what is pending to `script`, and forget it.
+    fn write_into(&mut self, d: Dialect, script: &mut Script) {
         // 6 columns a row; stay well inside every backend's parameter limit
         for chunk in self.obs.chunks(1000) {
             let sql = format!(
                 "INSERT INTO observations (service_id, at, status, cause, message, received_at) VALUES {}",
                 value_rows(d, chunk.len(), 6)
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+            let mut args = Vec::with_capacity(chunk.len() * 6);
             for (id, at, st, cause, msg, rec) in chunk {
-                q = q.bind(*id).bind(*at).bind(st.as_str()).bind(cause.as_str()).bind(msg.clone()).bind(*rec);
+                args.extend([
+                    Arg::Int(*id),
+                    Arg::Int(*at),
+                    Arg::Text(st.as_str()),
+                    Arg::Text(cause.as_str()),
+                    Arg::OptText(msg.clone()),
+                    Arg::Int(*rec),
+                ]);
             }
-            q.execute(&mut *conn).await?;
+            script.push(sql, args);
         }
         for chunk in self.transitions.chunks(1000) {
             let sql = format!(
                 "INSERT INTO transitions (service_id, at, from_status, to_status, cause) VALUES {}",
                 value_rows(d, chunk.len(), 5)
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+            let mut args = Vec::with_capacity(chunk.len() * 5);
             for (id, t) in chunk {
-                q = q.bind(*id).bind(t.at).bind(t.from.as_str()).bind(t.to.as_str()).bind(t.cause.as_str());
+                args.extend([
+                    Arg::Int(*id),
+                    Arg::Int(t.at),
+                    Arg::Text(t.from.as_str()),
+                    Arg::Text(t.to.as_str()),
+                    Arg::Text(t.cause.as_str()),
+                ]);
             }
-            q.execute(&mut *conn).await?;
+            script.push(sql, args);
         }
         self.obs.clear();
         self.transitions.clear();
-        Ok(())
+    }
+
+    async fn flush(&mut self, d: Dialect, conn: &mut Conn) -> Result<()> {
+        let mut script = Script::default();
+        self.write_into(d, &mut script);
+        script.run(d, conn).await
     }
 }
 
@@ -102,12 +180,40 @@ async fn load_states(d: Dialect, conn: &mut Conn, ids: &[i64], for_update: &str)
     Ok(out)
 }
 
-/// Write the live state of many services in one statement.
-async fn save_states(
-    d: Dialect,
-    conn: &mut Conn,
-    rows: &[(i64, LiveState, bool, Option<String>, Millis)],
-) -> Result<()> {
+/// [`load_states`] on SQLite, as one row of JSON: the rows of a
+/// multi-row result cross from the connection's thread one by one, each
+/// with its own hand-off; one row crosses once.
+async fn load_states_one_row(conn: &mut Conn, ids: &[i64]) -> Result<HashMap<i64, Row0>> {
+    type Cols = (i64, String, Option<i64>, i64, i64, String, Option<i64>);
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        let sql = format!(
+            "SELECT json_group_array(json_array(id, status, last_real_at, stale_stage, stale_watch, source, last_mark_at))
+             FROM services WHERE id IN ({})",
+            placeholders(Dialect::Sqlite, 1, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        let json: String = q.fetch_one(&mut *conn).await?.get(0);
+        let rows: Vec<Cols> = serde_json::from_str(&json).map_err(|e| Error::Db(sqlx::Error::Decode(Box::new(e))))?;
+        for (id, status, last_real_at, stale_stage, stale_watch, source, last_mark_at) in rows {
+            let state = LiveState {
+                status: parse_status(&status),
+                last_real_at,
+                stale_stage: stale_stage.clamp(0, 2) as u8,
+                last_mark_at,
+            };
+            out.insert(id, Row0 { state, stale_watch: stale_watch != 0, source });
+        }
+    }
+    Ok(out)
+}
+
+/// Add the update of many services' live state to `script`, one statement
+/// per 500 services.
+fn save_states(d: Dialect, script: &mut Script, rows: &[(i64, LiveState, bool, Option<String>, Millis)]) {
     for chunk in rows.chunks(500) {
         let mut values = String::new();
         for i in 0..chunk.len() {
@@ -115,11 +221,18 @@ async fn save_states(
             if i > 0 {
                 values.push_str(", ");
             }
-            let p = |k: usize| d.ph(b + k);
-            values.push_str(&format!(
-                "(CAST({} AS BIGINT), CAST({} AS TEXT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS TEXT), CAST({} AS BIGINT), CAST({} AS BIGINT))",
-                p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8)
-            ));
+            match d {
+                // the columns' affinity types the values
+                Dialect::Sqlite => values.push_str("(?, ?, ?, ?, ?, ?, ?, ?)"),
+                // PostgreSQL types a VALUES list from its first row: say it
+                Dialect::Postgres => {
+                    let p = |k: usize| d.ph(b + k);
+                    values.push_str(&format!(
+                        "(CAST({} AS BIGINT), CAST({} AS TEXT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS TEXT), CAST({} AS BIGINT), CAST({} AS BIGINT))",
+                        p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8)
+                    ));
+                }
+            }
         }
         let sql = format!(
             "UPDATE services SET status = v.column2, last_real_at = v.column3, stale_stage = v.column4,
@@ -127,21 +240,21 @@ async fn save_states(
                 last_mark_at = v.column8
              FROM (VALUES {values}) AS v WHERE services.id = v.column1"
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+        let mut args = Vec::with_capacity(chunk.len() * 8);
         for (id, st, watch, msg, seen) in chunk {
-            q = q
-                .bind(*id)
-                .bind(st.status.as_str())
-                .bind(st.last_real_at)
-                .bind(st.stale_stage as i64)
-                .bind(*watch as i64)
-                .bind(msg.clone())
-                .bind(*seen)
-                .bind(st.last_mark_at);
+            args.extend([
+                Arg::Int(*id),
+                Arg::Text(st.status.as_str()),
+                Arg::OptInt(st.last_real_at),
+                Arg::Int(st.stale_stage as i64),
+                Arg::Int(*watch as i64),
+                Arg::OptText(msg.clone()),
+                Arg::Int(*seen),
+                Arg::OptInt(st.last_mark_at),
+            ]);
         }
-        q.execute(&mut *conn).await?;
+        script.push(sql, args);
     }
-    Ok(())
 }
 
 /// Does a service get stale detection? Those whose health is pushed: created
@@ -151,11 +264,159 @@ fn watched(source: &str, cause: Cause) -> bool {
     cause == Cause::Report && (source == Source::Push.as_str() || source == Source::Config.as_str())
 }
 
+/// What a batch of reports does to the services it names: the rows to
+/// insert, the live states to write, and which reports came late.
+struct Plan {
+    pending: Pending,
+    /// Index (into the ops) of each report older than its service's live state.
+    late: Vec<usize>,
+    /// The newest message and receive time of each service with an in-order report.
+    last_msg: HashMap<i64, (Option<String>, Millis)>,
+}
+
+/// Run the timeline rules over a batch: `states` (loaded for every id in
+/// `ids`) becomes the state after the batch.
+fn plan(
+    ops: &[HealthOp],
+    ids: &[i64],
+    states: &mut HashMap<i64, Row0>,
+    rule: &StaleRule,
+    floor: Millis,
+) -> Result<Plan> {
+    let mut plan = Plan { pending: Pending::default(), late: Vec::new(), last_msg: HashMap::new() };
+    for (i, op) in ops.iter().enumerate() {
+        let id = ids[i];
+        let row = states.get_mut(&id).ok_or_else(|| Error::NotFound(format!("service {id}")))?;
+        row.stale_watch |= watched(&row.source, op.cause);
+        if row.state.is_late(op.at) {
+            plan.late.push(i);
+            continue;
+        }
+        let r = if row.stale_watch { Some(rule) } else { None };
+        let obs = Observation { at: op.at, status: op.status, cause: op.cause };
+        let step = timeline::on_report(&mut row.state, obs, r, floor);
+        for m in &step.marks {
+            plan.pending.obs.push((id, m.at, m.status, m.cause, None, op.received_at));
+        }
+        plan.pending.obs.push((id, op.at, op.status, op.cause, op.message.clone(), op.received_at));
+        plan.pending.transitions.extend(step.transitions.into_iter().map(|t| (id, t)));
+        plan.last_msg.insert(id, (op.message.clone(), op.received_at));
+    }
+    for &i in &plan.late {
+        let op = &ops[i];
+        plan.pending.obs.push((ids[i], op.at, op.status, op.cause, op.message.clone(), op.received_at));
+    }
+    Ok(plan)
+}
+
+fn acks(
+    ops: &[HealthOp],
+    ids: &[i64],
+    created: &[bool],
+    states: &HashMap<i64, Row0>,
+    late: &[usize],
+) -> Vec<HealthAck> {
+    ops.iter()
+        .enumerate()
+        .map(|(i, op)| HealthAck {
+            id: ids[i],
+            service: op.service.name.clone(),
+            node_id: op.service.node_id.clone(),
+            status: states.get(&ids[i]).map_or(op.status, |r| r.state.status),
+            created: created[i],
+            late: late.contains(&i),
+        })
+        .collect()
+}
+
+/// The writer connection of a SQLite write whose transaction lives inside
+/// one script: if the script does not run to its end (the request was
+/// dropped mid-way), the connection is closed instead of going back to the
+/// pool, and SQLite rolls the open transaction back.
+struct ScriptConn(Option<sqlx::pool::PoolConnection<sqlx::Any>>);
+
+impl Drop for ScriptConn {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.0.take() {
+            conn.close_on_drop();
+        }
+    }
+}
+
 impl Store {
     /// Ingest a batch of health reports in one transaction. Returns one ack
     /// per op, in order. `floor` is when nines began listening (silence
     /// before it is not counted).
     pub async fn ingest_health(&self, ops: &[HealthOp], rule: &StaleRule, floor: Millis) -> Result<Vec<HealthAck>> {
+        if self.dialect == Dialect::Sqlite
+            && let Some(acks) = self.ingest_known_sqlite(ops, rule, floor).await?
+        {
+            return Ok(acks);
+        }
+        self.ingest_in_transaction(ops, rule, floor).await
+    }
+
+    /// The common case on SQLite, in two round trips to the writer
+    /// connection's thread: every service already known and no report late.
+    /// Returns None (having written nothing) when the batch is not such a case.
+    ///
+    /// The states are read outside a transaction: on SQLite every write goes
+    /// through the one writer connection held here, so nothing can change
+    /// them before the script below commits.
+    async fn ingest_known_sqlite(
+        &self,
+        ops: &[HealthOp],
+        rule: &StaleRule,
+        floor: Millis,
+    ) -> Result<Option<Vec<HealthAck>>> {
+        let mut ids = Vec::with_capacity(ops.len());
+        for op in ops {
+            let s = &op.service;
+            match self.cached_id(&crate::identity(&s.organization, &s.node_id, &s.name)) {
+                Some(id) => ids.push(id),
+                None => return Ok(None),
+            }
+        }
+        let mut unique = ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        let mut conn = ScriptConn(Some(self.writer.acquire().await?));
+        let c: &mut Conn = conn.0.as_mut().expect("held until the end");
+        let mut states = load_states_one_row(c, &unique).await?;
+        if states.len() != unique.len() {
+            return Ok(None); // a service was deleted: the general path reports it
+        }
+        let mut plan = plan(ops, &ids, &mut states, rule, floor)?;
+        if !plan.late.is_empty() {
+            return Ok(None);
+        }
+        let mut rows = Vec::with_capacity(plan.last_msg.len());
+        for (id, (msg, seen)) in plan.last_msg.drain() {
+            let row = &states[&id];
+            rows.push((id, row.state, row.stale_watch, msg, seen));
+        }
+        let mut script = Script::default();
+        script.push("BEGIN IMMEDIATE".into(), Vec::new());
+        plan.pending.write_into(self.dialect, &mut script);
+        save_states(self.dialect, &mut script, &rows);
+        script.push("COMMIT".into(), Vec::new());
+        if let Err(e) = script.run(self.dialect, c).await {
+            // The transaction may be open: roll it back now (releasing the
+            // write lock at once), and close the connection rather than
+            // guess what state it is in; the pool opens a fresh one.
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *c).await;
+            return Err(e);
+        }
+        if let Some(mut done) = conn.0.take() {
+            // back to the pool now, not from a task spawned by its drop: the
+            // next batch is already waiting for it
+            done.return_to_pool().await;
+        }
+        let created = vec![false; ops.len()];
+        Ok(Some(acks(ops, &ids, &created, &states, &[])))
+    }
+
+    async fn ingest_in_transaction(&self, ops: &[HealthOp], rule: &StaleRule, floor: Millis) -> Result<Vec<HealthAck>> {
         let mut w = self.write_tx().await?;
         let conn: &mut Conn = &mut w.tx;
         let mut ids = Vec::with_capacity(ops.len());
@@ -178,33 +439,7 @@ impl Store {
         unique.sort_unstable();
         unique.dedup();
         let mut states = load_states(self.dialect, conn, &unique, self.dialect.for_update()).await?;
-        let mut pending = Pending::default();
-        let mut late = Vec::new();
-        let mut last_msg: HashMap<i64, (Option<String>, Millis)> = HashMap::new();
-        for (i, op) in ops.iter().enumerate() {
-            let id = ids[i];
-            let row = states.get_mut(&id).ok_or_else(|| Error::NotFound(format!("service {id}")))?;
-            row.stale_watch |= watched(&row.source, op.cause);
-            let is_late = row.state.is_late(op.at);
-            if is_late {
-                late.push(i);
-                continue;
-            }
-            let r = if row.stale_watch { Some(rule) } else { None };
-            let obs = Observation { at: op.at, status: op.status, cause: op.cause };
-            let step = timeline::on_report(&mut row.state, obs, r, floor);
-            for m in &step.marks {
-                pending.obs.push((id, m.at, m.status, m.cause, None, op.received_at));
-            }
-            pending.obs.push((id, op.at, op.status, op.cause, op.message.clone(), op.received_at));
-            pending.transitions.extend(step.transitions.into_iter().map(|t| (id, t)));
-            last_msg.insert(id, (op.message.clone(), op.received_at));
-        }
-        for &i in &late {
-            let op = &ops[i];
-            pending.obs.push((ids[i], op.at, op.status, op.cause, op.message.clone(), op.received_at));
-        }
-        pending.flush(self.dialect, conn).await?;
+        let Plan { mut pending, late, last_msg } = plan(ops, &ids, &mut states, rule, floor)?;
         let mut rows = Vec::with_capacity(states.len());
         for (id, row) in &states {
             let (msg, seen) = match last_msg.get(id) {
@@ -219,7 +454,10 @@ impl Store {
         }
         // a late-only service keeps its message: write it without touching message
         let (late_only, normal): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| !last_msg.contains_key(&r.0));
-        save_states(self.dialect, conn, &normal).await?;
+        let mut script = Script::default();
+        pending.write_into(self.dialect, &mut script);
+        save_states(self.dialect, &mut script, &normal);
+        script.run(self.dialect, conn).await?;
         for (id, _, watch, _, seen) in &late_only {
             sqlx::query("UPDATE services SET stale_watch = $2, last_seen_at = $3 WHERE id = $1")
                 .bind(*id)
@@ -252,18 +490,7 @@ impl Store {
         }
         w.tx.commit().await?;
         self.remember_ids(learned);
-        Ok(ops
-            .iter()
-            .enumerate()
-            .map(|(i, op)| HealthAck {
-                id: ids[i],
-                service: op.service.name.clone(),
-                node_id: op.service.node_id.clone(),
-                status: states.get(&ids[i]).map_or(op.status, |r| r.state.status),
-                created: created[i],
-                late: late.contains(&i),
-            })
-            .collect())
+        Ok(acks(ops, &ids, &created, &states, &late))
     }
 
     /// One run of the stale detector at `now`: places the UNKNOWN and DOWN

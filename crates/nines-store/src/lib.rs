@@ -68,7 +68,7 @@ pub enum Dialect {
 
 impl Dialect {
     /// Row locks for read-modify-write in a transaction. SQLite needs none:
-    /// its writes are serialized by [`Store`]'s writer lock.
+    /// its writes are serialized by [`Store`]'s one writer connection.
     fn for_update(self) -> &'static str {
         match self {
             Dialect::Sqlite => "",
@@ -80,11 +80,12 @@ impl Dialect {
 /// The storage handle. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
+    /// Reads.
     pool: AnyPool,
+    /// Write transactions: on SQLite a pool of one connection, so writers
+    /// queue instead of meeting SQLITE_BUSY; on PostgreSQL the same pool as reads.
+    writer: AnyPool,
     dialect: Dialect,
-    /// SQLite allows one writer; taking this lock before a write transaction
-    /// avoids SQLITE_BUSY on lock upgrades. PostgreSQL does not take it.
-    write_lock: Arc<tokio::sync::Mutex<()>>,
     /// (organization, node, name) → service id. Ids never change once
     /// committed, so this is safe across replicas; entries are added only
     /// after the transaction that created them commits.
@@ -120,6 +121,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/sqlite/0010_inventory.sql")),
     (11, include_str!("../migrations/sqlite/0011_status_page.sql")),
     (12, include_str!("../migrations/sqlite/0012_ui_sessions.sql")),
+    (13, include_str!("../migrations/sqlite/0013_drop_services_stale.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -134,6 +136,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/postgres/0010_inventory.sql")),
     (11, include_str!("../migrations/postgres/0011_status_page.sql")),
     (12, include_str!("../migrations/postgres/0012_ui_sessions.sql")),
+    (13, include_str!("../migrations/postgres/0013_drop_services_stale.sql")),
 ];
 
 impl Store {
@@ -148,37 +151,31 @@ impl Store {
         } else {
             return Err(Error::BadUrl(url.to_string()));
         };
-        let pool = match dialect {
+        let (pool, writer) = match dialect {
             Dialect::Sqlite => {
                 let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
-                AnyPoolOptions::new()
-                    .max_connections(4)
-                    .min_connections(1)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            // WAL: readers never block the writer. NORMAL sync
-                            // in WAL mode loses nothing on a process crash
-                            // (kill -9); only a power cut can drop the last commits.
-                            sqlx::raw_sql(
-                                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;
-                                 PRAGMA cache_size=-32768; PRAGMA mmap_size=1073741824;",
-                            )
-                            .execute(conn)
-                            .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(&url)
-                    .await?
+                // SQLite takes one writer at a time: every write transaction
+                // goes through a pool of one connection, which queues the
+                // writers (no SQLITE_BUSY on lock upgrades) and keeps that
+                // connection's statement cache warm. Readers have their own
+                // pool; in WAL mode they never block the writer.
+                let writer = sqlite_pool(1, 16 * 1024).connect(&url).await?;
+                let readers = sqlite_pool(4, 4 * 1024).connect(&url).await?;
+                (readers, writer)
             }
             Dialect::Postgres => {
-                AnyPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await?;
+                (pool.clone(), pool)
             }
         };
         let store = Store {
             pool,
+            writer,
             dialect,
-            write_lock: Arc::new(tokio::sync::Mutex::new(())),
             service_ids: Arc::new(std::sync::RwLock::new(std::collections::HashMap::new())),
             subjects: Arc::new(std::sync::RwLock::new(None)),
         };
@@ -195,8 +192,7 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<()> {
-        let _w = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         if self.dialect == Dialect::Postgres {
             // replicas starting together migrate one at a time
             sqlx::query("SELECT pg_advisory_xact_lock(7277489)").execute(&mut *tx).await?;
@@ -232,14 +228,9 @@ impl Store {
         Ok(())
     }
 
-    /// Begin a write transaction (holding the writer lock on SQLite).
-    async fn write_tx(&self) -> Result<WriteTx<'_>> {
-        let guard = match self.dialect {
-            Dialect::Sqlite => Some(self.write_lock.lock().await),
-            Dialect::Postgres => None,
-        };
-        let tx = self.pool.begin().await?;
-        Ok(WriteTx { tx, _guard: guard })
+    /// Begin a write transaction (on SQLite, on the one writer connection).
+    async fn write_tx(&self) -> Result<WriteTx> {
+        Ok(WriteTx { tx: self.writer.begin().await? })
     }
 
     pub(crate) fn cached_id(&self, key: &str) -> Option<i64> {
@@ -275,9 +266,32 @@ impl Store {
     }
 }
 
-struct WriteTx<'a> {
+struct WriteTx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
-    _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+/// Options of a pool of SQLite connections, each with `cache_kib` of page cache.
+fn sqlite_pool(connections: u32, cache_kib: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(connections)
+        .min_connections(1)
+        // a local file: an acquired connection needs no round trip to prove it is alive
+        .test_before_acquire(false)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                // WAL: readers never block the writer. NORMAL sync in WAL mode
+                // loses nothing on a process crash (kill -9); only a power cut
+                // can drop the last commits.
+                let pragmas = format!(
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;
+                     PRAGMA foreign_keys=ON; PRAGMA cache_size=-{cache_kib};"
+                );
+                sqlx::raw_sql(sqlx::AssertSqlSafe(pragmas)).execute(conn).await?;
+                Ok(())
+            })
+        })
 }
 
 /// Wall-clock milliseconds, only for bookkeeping columns (migration time).

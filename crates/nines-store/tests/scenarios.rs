@@ -110,6 +110,86 @@ async fn a_batch_with_many_services_and_repeats_is_one_consistent_write() {
     .await;
 }
 
+/// A batch of reports for services nines already knows (SQLite writes it in
+/// one script) leaves the same timelines, states and observations as the
+/// same reports one at a time; a late report in a batch is placed too.
+#[tokio::test]
+async fn a_batch_of_known_services_writes_what_single_reports_write() {
+    each(async |db| {
+        let s = &db.store;
+        let names: Vec<String> = (0..40).map(|i| format!("svc-{i}")).collect();
+        for org in ["batched", "single"] {
+            let ops: Vec<_> =
+                names.iter().map(|n| health(svc(org, &format!("{org}/p/e/c"), n), Status::Operational, T0)).collect();
+            s.ingest_health(&ops, &RULE, 0).await.unwrap();
+        }
+        let statuses = [Status::Operational, Status::Degraded, Status::Down, Status::Operational];
+        let op = |org: &str, i: usize| {
+            let name = &names[(i * 7) % names.len()];
+            health(svc(org, &format!("{org}/p/e/c"), name), statuses[(i / 40) % 4], T0 + 1_000 + (i as i64) * 500)
+        };
+        let batched: Vec<_> = (0..160).map(|i| op("batched", i)).collect();
+        let acks = s.ingest_health(&batched, &RULE, 0).await.unwrap();
+        let mut single = Vec::new();
+        for i in 0..160 {
+            single.push(s.ingest_health(&[op("single", i)], &RULE, 0).await.unwrap().remove(0));
+        }
+        for (a, b) in acks.iter().zip(&single) {
+            // (an ack's status is its service's after the whole batch)
+            assert_eq!((a.id != b.id, a.created, a.late), (true, b.created, b.late), "{}", a.service);
+        }
+        // a batch mixing in-order reports with one that comes late
+        for org in ["batched", "single"] {
+            let node = format!("{org}/p/e/c");
+            let mut late = health(svc(org, &node, &names[3]), Status::Down, T0 + 500);
+            late.received_at = T0 + 200_000;
+            let fresh = health(svc(org, &node, &names[5]), Status::Down, T0 + 200_000);
+            let acks = s.ingest_health(&[fresh, late], &RULE, 0).await.unwrap();
+            assert_eq!((acks[0].late, acks[1].late), (false, true));
+        }
+        for name in &names {
+            let find = async |org: &str| {
+                let node = format!("{org}/p/e/c");
+                let list = s.list_services(&ServiceFilter::default()).await.unwrap();
+                let rec = list.into_iter().find(|r| r.view.node_id == node && r.view.service == *name).unwrap();
+                let id = rec.view.id;
+                let full = s.get_service(id).await.unwrap().unwrap();
+                (
+                    timeline(s, id).await,
+                    full.view.status,
+                    full.view.message.clone(),
+                    s.observation_count(id).await.unwrap(),
+                )
+            };
+            let (a, b) = (find("batched").await, find("single").await);
+            assert_eq!(a, b, "{name}");
+            if name == &names[3] || name == &names[5] {
+                continue; // the mixed batch changed these
+            }
+            // by hand: each service has one report a round of 40, the rounds
+            // say OPERATIONAL, DEGRADED, DOWN, OPERATIONAL
+            let k = names.iter().position(|n| n == name).unwrap();
+            let first = (0..40).find(|i| (i * 7) % 40 == k).unwrap();
+            let at = |round: usize| T0 + 1_000 + ((first + 40 * round) as i64) * 500;
+            assert_eq!(
+                a.0,
+                vec![
+                    (T0, Status::Unknown, Status::Operational, Cause::Report),
+                    (at(1), Status::Operational, Status::Degraded, Cause::Report),
+                    (at(2), Status::Degraded, Status::Down, Cause::Report),
+                    (at(3), Status::Down, Status::Operational, Cause::Report),
+                ],
+                "{name}"
+            );
+            assert_eq!(
+                (a.1, a.2.as_deref(), a.3),
+                (Status::Operational, Some(format!("OPERATIONAL at {}", at(3)).as_str()), 5)
+            );
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_late_report_is_placed_where_it_happened() {
     each(async |db| {
