@@ -150,54 +150,38 @@ impl Pending {
     }
 }
 
+/// The live state of `ids`. On SQLite the rows come back as one row of JSON:
+/// a multi-row result crosses from the connection's thread row by row, each
+/// with its own hand-off; one row crosses once. PostgreSQL reads plain rows
+/// (with `for_update` row locks).
 async fn load_states(d: Dialect, conn: &mut Conn, ids: &[i64], for_update: &str) -> Result<HashMap<i64, Row0>> {
-    let mut out = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(1000) {
-        let sql = format!(
-            "SELECT id, status, last_real_at, stale_stage, stale_watch, source, last_mark_at FROM services WHERE id IN ({}) ORDER BY id{for_update}",
-            placeholders(d, 1, chunk.len())
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            out.insert(
-                r.get::<i64, _>(0),
-                Row0 {
-                    state: LiveState {
-                        status: parse_status(&r.get::<String, _>(1)),
-                        last_real_at: r.get::<Option<i64>, _>(2),
-                        stale_stage: r.get::<i64, _>(3).clamp(0, 2) as u8,
-                        last_mark_at: r.get::<Option<i64>, _>(6),
-                    },
-                    stale_watch: r.get::<i64, _>(4) != 0,
-                    source: r.get::<String, _>(5),
-                },
-            );
-        }
-    }
-    Ok(out)
-}
-
-/// [`load_states`] on SQLite, as one row of JSON: the rows of a
-/// multi-row result cross from the connection's thread one by one, each
-/// with its own hand-off; one row crosses once.
-async fn load_states_one_row(conn: &mut Conn, ids: &[i64]) -> Result<HashMap<i64, Row0>> {
     type Cols = (i64, String, Option<i64>, i64, i64, String, Option<i64>);
+    const COLS: &str = "id, status, last_real_at, stale_stage, stale_watch, source, last_mark_at";
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
-        let sql = format!(
-            "SELECT json_group_array(json_array(id, status, last_real_at, stale_stage, stale_watch, source, last_mark_at))
-             FROM services WHERE id IN ({})",
-            placeholders(Dialect::Sqlite, 1, chunk.len())
-        );
+        let list = placeholders(d, 1, chunk.len());
+        let sql = match d {
+            Dialect::Sqlite => {
+                format!("SELECT json_group_array(json_array({COLS})) FROM services WHERE id IN ({list})")
+            }
+            Dialect::Postgres => format!("SELECT {COLS} FROM services WHERE id IN ({list}) ORDER BY id{for_update}"),
+        };
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
         for id in chunk {
             q = q.bind(*id);
         }
-        let json: String = q.fetch_one(&mut *conn).await?.get(0);
-        let rows: Vec<Cols> = serde_json::from_str(&json).map_err(|e| Error::Db(sqlx::Error::Decode(Box::new(e))))?;
+        let rows: Vec<Cols> = match d {
+            Dialect::Sqlite => {
+                let json: String = q.fetch_one(&mut *conn).await?.get(0);
+                serde_json::from_str(&json).map_err(|e| Error::Db(sqlx::Error::Decode(Box::new(e))))?
+            }
+            Dialect::Postgres => q
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6)))
+                .collect(),
+        };
         for (id, status, last_real_at, stale_stage, stale_watch, source, last_mark_at) in rows {
             let state = LiveState {
                 status: parse_status(&status),
@@ -382,7 +366,7 @@ impl Store {
         unique.dedup();
         let mut conn = ScriptConn(Some(self.writer.acquire().await?));
         let c: &mut Conn = conn.0.as_mut().expect("held until the end");
-        let mut states = load_states_one_row(c, &unique).await?;
+        let mut states = load_states(self.dialect, c, &unique, "").await?;
         if states.len() != unique.len() {
             return Ok(None); // a service was deleted: the general path reports it
         }
