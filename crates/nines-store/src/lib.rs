@@ -92,6 +92,8 @@ pub struct Store {
     service_ids: Arc<std::sync::RwLock<std::collections::HashMap<String, i64>>>,
     /// Every service's SLO subject, with the `services_version` it was read at.
     subjects: Arc<std::sync::RwLock<Option<SubjectCache>>>,
+    /// SQLite: the live states the batched ingest path last wrote.
+    live: Arc<health::LiveStates>,
 }
 
 /// The SLO subjects and the `services_version` they were read at.
@@ -122,6 +124,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/sqlite/0011_status_page.sql")),
     (12, include_str!("../migrations/sqlite/0012_ui_sessions.sql")),
     (13, include_str!("../migrations/sqlite/0013_drop_services_stale.sql")),
+    (14, include_str!("../migrations/sqlite/0014_ingest_guard.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -137,6 +140,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/postgres/0011_status_page.sql")),
     (12, include_str!("../migrations/postgres/0012_ui_sessions.sql")),
     (13, include_str!("../migrations/postgres/0013_drop_services_stale.sql")),
+    (14, include_str!("../migrations/postgres/0014_ingest_guard.sql")),
 ];
 
 impl Store {
@@ -178,6 +182,7 @@ impl Store {
             dialect,
             service_ids: Arc::new(std::sync::RwLock::new(std::collections::HashMap::new())),
             subjects: Arc::new(std::sync::RwLock::new(None)),
+            live: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -264,6 +269,26 @@ impl Store {
         w.tx.commit().await?;
         Ok(r.rows_affected() == 1)
     }
+}
+
+/// Run a query and map each row as it arrives. The driver's rows are never
+/// all held at once: on large results (every service, a day of
+/// transitions) they weigh many times what is kept of them.
+pub(crate) async fn fetch_map<'c, T, E>(
+    q: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    executor: E,
+    mut f: impl FnMut(&sqlx::any::AnyRow) -> T,
+) -> Result<Vec<T>>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    use futures_util::TryStreamExt;
+    let mut rows = q.fetch(executor);
+    let mut out = Vec::new();
+    while let Some(r) = rows.try_next().await? {
+        out.push(f(&r));
+    }
+    Ok(out)
 }
 
 struct WriteTx {

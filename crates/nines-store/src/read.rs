@@ -169,15 +169,13 @@ impl Store {
                AND ($5 IS NULL OR g.name = $5)
              ORDER BY s.organization, s.node_id, s.name"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(f.organization.clone())
             .bind(f.node_id.clone())
             .bind(node_prefix)
             .bind(f.status.clone())
-            .bind(f.sla_group.clone())
-            .fetch_all(&self.pool)
-            .await?;
-        let mut out: Vec<ServiceRecord> = rows.iter().map(record).collect();
+            .bind(f.sla_group.clone());
+        let mut out: Vec<ServiceRecord> = crate::fetch_map(q, &self.pool, record).await?;
         if let Some(tag) = &f.tag {
             out.retain(|s| s.view.tags.iter().any(|t| t == tag));
         }

@@ -133,8 +133,7 @@ impl Store {
                 let sql = format!(
                     "SELECT {SUBJECT_COLS} FROM services s LEFT JOIN sla_groups g ON g.id = s.sla_group_id ORDER BY s.id"
                 );
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
-                let a = Arc::new(rows.iter().map(subject).collect::<Vec<_>>());
+                let a = Arc::new(crate::fetch_map(sqlx::query(sqlx::AssertSqlSafe(sql)), &self.pool, subject).await?);
                 if let Ok(mut g) = self.subjects.write() {
                     *g = Some((version, a.clone()));
                 }
@@ -493,19 +492,19 @@ impl Store {
             if s.to <= s.from {
                 continue;
             }
-            let rows = sqlx::query("SELECT service_id, at, to_status FROM transitions WHERE at >= $1 AND at < $2")
+            let q = sqlx::query("SELECT service_id, at, to_status FROM transitions WHERE at >= $1 AND at < $2")
                 .bind(s.from)
-                .bind(s.to)
-                .fetch_all(&self.pool)
-                .await?;
-            for r in rows {
-                let id: i64 = r.get(0);
+                .bind(s.to);
+            let rows = crate::fetch_map(q, &self.pool, |r| {
+                (r.get::<i64, _>(0), r.get::<i64, _>(1), parse_status(&r.get::<String, _>(2)))
+            })
+            .await?;
+            for (id, at, to) in rows {
                 if ids.as_ref().is_some_and(|set| !set.contains(&id)) {
                     continue;
                 }
-                let to = parse_status(&r.get::<String, _>(2));
                 // `from` is filled in below once the list is in order
-                out.entry(id).or_default().push(Transition { at: r.get(1), from: to, to, cause: Cause::Report });
+                out.entry(id).or_default().push(Transition { at, from: to, to, cause: Cause::Report });
             }
         }
         for v in out.values_mut() {

@@ -113,6 +113,67 @@ async fn a_batch_with_many_services_and_repeats_is_one_consistent_write() {
 /// A batch of reports for services nines already knows (SQLite writes it in
 /// one script) leaves the same timelines, states and observations as the
 /// same reports one at a time; a late report in a batch is placed too.
+/// On SQLite the batched path plans from the live states it remembers of
+/// its own writes. A write it does not see (here straight to the table)
+/// must win: the next batch is planned from the stored row, writes nothing
+/// twice, and remembers the corrected state for the batch after.
+#[tokio::test]
+async fn reports_after_a_write_elsewhere_start_from_the_stored_state() {
+    each(async |db| {
+        let s = &db.store;
+        let a = svc("acme", "acme/p/e/c", "a");
+        let b = svc("acme", "acme/p/e/c", "b");
+        s.ingest_health(
+            &[health(a.clone(), Status::Operational, T0), health(b.clone(), Status::Operational, T0)],
+            &RULE,
+            0,
+        )
+        .await
+        .unwrap();
+        // remembered by the batched path: both OPERATIONAL
+        let acks = s
+            .ingest_health(
+                &[
+                    health(a.clone(), Status::Operational, T0 + 1_000),
+                    health(b.clone(), Status::Operational, T0 + 1_000),
+                ],
+                &RULE,
+                0,
+            )
+            .await
+            .unwrap();
+        let (ida, idb) = (acks[0].id, acks[1].id);
+        // another writer marks `a` DOWN behind the batched path's back
+        nines_store::testing::set_status(s, ida, Status::Down).await.unwrap();
+        let acks = s
+            .ingest_health(
+                &[health(a.clone(), Status::Degraded, T0 + 2_000), health(b.clone(), Status::Degraded, T0 + 2_000)],
+                &RULE,
+                0,
+            )
+            .await
+            .unwrap();
+        assert_eq!((acks[0].status, acks[1].status), (Status::Degraded, Status::Degraded));
+        let ta = timeline(s, ida).await;
+        assert_eq!(ta.last(), Some(&(T0 + 2_000, Status::Down, Status::Degraded, Cause::Report)), "{ta:?}");
+        let tb = timeline(s, idb).await;
+        assert_eq!(tb.last(), Some(&(T0 + 2_000, Status::Operational, Status::Degraded, Cause::Report)), "{tb:?}");
+        // one observation a report, none written twice by a retried batch
+        assert_eq!((s.observation_count(ida).await.unwrap(), s.observation_count(idb).await.unwrap()), (3, 3));
+        // and the state after the retry is what the next batch starts from
+        s.ingest_health(&[health(a.clone(), Status::Operational, T0 + 3_000)], &RULE, 0).await.unwrap();
+        let ta = timeline(s, ida).await;
+        assert_eq!(ta.last(), Some(&(T0 + 3_000, Status::Degraded, Status::Operational, Cause::Report)), "{ta:?}");
+        assert_eq!(ta.len(), 3, "{ta:?}");
+        // a deleted service is created anew, not written under its old id
+        assert!(s.delete_service("acme", "acme/p/e/c", "b").await.unwrap());
+        let acks = s.ingest_health(&[health(b.clone(), Status::Down, T0 + 4_000)], &RULE, 0).await.unwrap();
+        assert!(acks[0].created && acks[0].id != idb, "{:?}", acks[0]);
+        assert_eq!(timeline(s, acks[0].id).await, vec![(T0 + 4_000, Status::Unknown, Status::Down, Cause::Report)]);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_batch_of_known_services_writes_what_single_reports_write() {
     each(async |db| {
