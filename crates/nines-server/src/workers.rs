@@ -189,38 +189,48 @@ async fn notify_burn_rates(store: &Store, seen: &[BurnSeen<'_>], now: i64) -> ni
     let key = |s: &nines_store::slo::SloSubject, sev: nines_notify::event::BurnSeverity| {
         format!("slo:{}:{}", s.id, sev.as_str())
     };
-    let keys: std::collections::HashSet<String> = seen.iter().map(|(s, sev, ..)| key(s, *sev)).collect();
-    let differs = seen.iter().any(|(s, sev, on, ..)| *on != raised.contains_key(&key(s, *sev)))
-        || raised.keys().any(|k| !keys.contains(k));
-    if !differs {
+    let keys: Vec<String> = seen.iter().map(|(s, sev, ..)| key(s, *sev)).collect();
+    let known: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
+    // only the conditions whose state differs from what is raised are built
+    // (a fleet has two a service; most passes change a few or none)
+    let changed: Vec<&BurnSeen<'_>> =
+        seen.iter().zip(&keys).filter(|((.., on, _, _), k)| *on != raised.contains_key(*k)).map(|(x, _)| x).collect();
+    if changed.is_empty() && raised.keys().all(|k| known.contains(k.as_str())) {
         return Ok(());
     }
-    // tags and status for routing and the message
-    let records: std::collections::HashMap<i64, nines_store::ServiceRecord> = store
-        .list_services(&nines_store::ServiceFilter::default())
-        .await?
-        .into_iter()
-        .map(|r| (r.view.id, r))
-        .collect();
-    let conditions: Vec<crate::notify::Condition> = seen
-        .iter()
-        .map(|(s, sev, on, rates, target)| {
-            let service = match records.get(&s.id) {
-                Some(r) => crate::notify::service_ref(r),
-                None => nines_notify::event::ServiceRef {
-                    id: s.id.to_string(),
-                    name: s.name.clone(),
-                    node_id: s.node_id.clone(),
-                    status: nines_core::Status::Unknown,
-                    criticality: s.criticality,
-                    tags: Vec::new(),
-                    url: None,
-                },
-            };
-            crate::notify::burn_condition(service, &s.organization, *sev, *on, *rates, *target, now)
-        })
-        .collect();
-    crate::notify::reconcile(store, "slo:", &conditions, now).await?;
+    // A fleet-wide change (every service's budget burning at once) changes
+    // thousands: build and apply them a slice at a time, so memory stays
+    // flat however many there are.
+    for slice in changed.chunks(500) {
+        // tags and status for routing and the message
+        let mut ids: Vec<i64> = slice.iter().map(|(s, ..)| s.id).collect();
+        ids.dedup();
+        let records: std::collections::HashMap<i64, nines_store::ServiceRecord> =
+            store.services_by_id(&ids).await?.into_iter().map(|r| (r.view.id, r)).collect();
+        let conditions: Vec<crate::notify::Condition> = slice
+            .iter()
+            .map(|(s, sev, on, rates, target)| {
+                let service = match records.get(&s.id) {
+                    Some(r) => crate::notify::service_ref(r),
+                    None => nines_notify::event::ServiceRef {
+                        id: s.id.to_string(),
+                        name: s.name.clone(),
+                        node_id: s.node_id.clone(),
+                        status: nines_core::Status::Unknown,
+                        criticality: s.criticality,
+                        tags: Vec::new(),
+                        url: None,
+                    },
+                };
+                crate::notify::burn_condition(service, &s.organization, *sev, *on, *rates, *target, now)
+            })
+            .collect();
+        crate::notify::reconcile_some(store, "slo:", &conditions, &known, now).await?;
+    }
+    if changed.is_empty() {
+        // only conditions of deleted services to drop
+        crate::notify::reconcile_some(store, "slo:", &[], &known, now).await?;
+    }
     Ok(())
 }
 

@@ -338,7 +338,7 @@ impl Dialect {
 }
 
 /// `$a, $b, …` for `n` placeholders starting at `start` (bound in order).
-fn placeholders(d: Dialect, start: usize, n: usize) -> String {
+pub(crate) fn placeholders(d: Dialect, start: usize, n: usize) -> String {
     let mut s = String::with_capacity(n * 4);
     for i in 0..n {
         if i > 0 {

@@ -182,6 +182,23 @@ impl Store {
         Ok(out)
     }
 
+    /// The services with these ids (those that exist), in no set order.
+    pub async fn services_by_id(&self, ids: &[i64]) -> Result<Vec<ServiceRecord>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM services s LEFT JOIN sla_groups g ON g.id = s.sla_group_id WHERE s.id IN ({})",
+                crate::placeholders(self.dialect, 1, chunk.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            out.extend(crate::fetch_map(q, &self.pool, record).await?);
+        }
+        Ok(out)
+    }
+
     pub async fn get_service(&self, id: i64) -> Result<Option<ServiceRecord>> {
         let sql =
             format!("SELECT {COLUMNS} FROM services s LEFT JOIN sla_groups g ON g.id = s.sla_group_id WHERE s.id = $1");

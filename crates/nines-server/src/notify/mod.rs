@@ -400,6 +400,20 @@ pub struct Condition {
 /// what is on and not raised, clear what is raised and off — or gone (its
 /// service was deleted: cleared without a message).
 pub async fn reconcile(store: &Store, prefix: &str, seen: &[Condition], now: Millis) -> nines_store::Result<usize> {
+    let known: std::collections::HashSet<&str> = seen.iter().map(|c| c.key.as_str()).collect();
+    reconcile_some(store, prefix, seen, &known, now).await
+}
+
+/// [`reconcile`] for callers with many conditions that build only those
+/// that may have changed: `seen` holds those, `known` the key of every
+/// condition that exists now (a raised key outside it is dropped).
+pub async fn reconcile_some(
+    store: &Store,
+    prefix: &str,
+    seen: &[Condition],
+    known: &std::collections::HashSet<&str>,
+    now: Millis,
+) -> nines_store::Result<usize> {
     let raised = store.raised_conditions(prefix).await?;
     let mut changed = 0;
     for c in seen {
@@ -426,7 +440,7 @@ pub async fn reconcile(store: &Store, prefix: &str, seen: &[Condition], now: Mil
         }
     }
     for (key, since) in &raised {
-        if !seen.iter().any(|c| &c.key == key) {
+        if !known.contains(key.as_str()) {
             store.clear_condition_silently(key).await?;
             tracing::info!(key, since, "condition dropped with its object");
         }
