@@ -19,8 +19,11 @@ PORT=${PORT:-18181}
 export SERVICES=${SERVICES:-10000}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/nines-target}
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
-cargo build --release -q -p nines
-BIN=$CARGO_TARGET_DIR/release/nines
+# BIN=path/to/nines runs a given build instead (to compare two side by side)
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -q -p nines
+  BIN=$CARGO_TARGET_DIR/release/nines
+fi
 DATA=$(mktemp -d)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
 NINES_LOG=warn $BIN serve --listen 127.0.0.1:$PORT --data-dir "$DATA" > "$DATA/serve.out" &

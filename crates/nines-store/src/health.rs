@@ -24,44 +24,11 @@ pub struct HealthOp {
     pub cause: Cause,
 }
 
-#[derive(Clone)]
 struct Row0 {
     state: LiveState,
     stale_watch: bool,
     source: String,
 }
-
-/// What the SQLite batched ingest path remembers of the services it wrote:
-/// their live state as of its last commit. Only the holder of the writer
-/// connection reads or changes it. Other writes (the general path, the
-/// stale detector, edits and deletes) may leave an entry out of date; the
-/// guard in the path's UPDATE finds that out, so an entry is a hint that
-/// saves a read, never a source of truth.
-#[derive(Default)]
-pub(crate) struct LiveStates(std::sync::Mutex<HashMap<i64, Row0>>);
-
-impl LiveStates {
-    /// Past this many entries the map starts over.
-    const LIMIT: usize = 500_000;
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Row0>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn forget(&self, ids: impl IntoIterator<Item = i64>) {
-        let mut m = self.lock();
-        for id in ids {
-            m.remove(&id);
-        }
-    }
-
-    fn clear(&self) {
-        self.lock().clear();
-    }
-}
-
-/// The message of the guard's abort (migration 0014).
-const GUARD_TRIPPED: &str = "ingest guard: live state changed";
 
 pub(crate) fn parse_status(s: &str) -> Status {
     s.parse().unwrap_or(Status::Unknown)
@@ -274,52 +241,6 @@ fn save_states(d: Dialect, script: &mut Script, rows: &[(i64, LiveState, bool, O
     }
 }
 
-/// The SQLite fast path's update of the services' live state, guarded:
-/// each row is written only if its stored live state is still `before`,
-/// and the guard view (migration 0014) aborts the transaction unless every
-/// row was. One statement and one guard per 250 services.
-fn save_states_guarded(
-    script: &mut Script,
-    rows: &[(i64, LiveState, bool, Option<String>, Millis)],
-    before: &HashMap<i64, Row0>,
-) {
-    const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    for chunk in rows.chunks(250) {
-        let values = vec![ROW; chunk.len()].join(", ");
-        let sql = format!(
-            "UPDATE services SET status = v.column2, last_real_at = v.column3, stale_stage = v.column4,
-                stale_watch = v.column5, message = v.column6, last_seen_at = v.column7, updated_at = v.column7,
-                last_mark_at = v.column8
-             FROM (VALUES {values}) AS v
-             WHERE services.id = v.column1 AND services.status = v.column9 AND services.last_real_at IS v.column10
-               AND services.stale_stage = v.column11 AND services.stale_watch = v.column12
-               AND services.source = v.column13 AND services.last_mark_at IS v.column14"
-        );
-        let mut args = Vec::with_capacity(chunk.len() * 14);
-        for (id, st, watch, msg, seen) in chunk {
-            let old = &before[id];
-            args.extend([
-                Arg::Int(*id),
-                Arg::Text(st.status.as_str()),
-                Arg::OptInt(st.last_real_at),
-                Arg::Int(st.stale_stage as i64),
-                Arg::Int(*watch as i64),
-                Arg::OptText(msg.clone()),
-                Arg::Int(*seen),
-                Arg::OptInt(st.last_mark_at),
-                Arg::Text(old.state.status.as_str()),
-                Arg::OptInt(old.state.last_real_at),
-                Arg::Int(old.state.stale_stage as i64),
-                Arg::Int(old.stale_watch as i64),
-                Arg::OptText(Some(old.source.clone())),
-                Arg::OptInt(old.state.last_mark_at),
-            ]);
-        }
-        script.push(sql, args);
-        script.push("INSERT INTO ingest_guard (ok) VALUES (changes() = ?)".into(), vec![Arg::Int(chunk.len() as i64)]);
-    }
-}
-
 /// Does a service get stale detection? Those whose health is pushed: created
 /// by push or declared in config. Probe, operator and agent services have
 /// their own liveness.
@@ -419,15 +340,11 @@ impl Store {
         self.ingest_in_transaction(ops, rule, floor).await
     }
 
-    /// The common case on SQLite: every service already known and no
-    /// report late. The live states come from what this path remembers of
-    /// its last writes (read from the database only for services it has not
-    /// written yet), so such a batch is one round trip to the writer
-    /// connection's thread. Returns None (having written nothing) when the
-    /// batch is not such a case, or when the guard finds that some other
-    /// write changed a remembered state.
+    /// The common case on SQLite, in two round trips to the writer
+    /// connection's thread: every service already known and no report late.
+    /// Returns None (having written nothing) when the batch is not such a case.
     ///
-    /// States are read outside a transaction: on SQLite every write goes
+    /// The states are read outside a transaction: on SQLite every write goes
     /// through the one writer connection held here, so nothing can change
     /// them before the script below commits.
     async fn ingest_known_sqlite(
@@ -449,26 +366,10 @@ impl Store {
         unique.dedup();
         let mut conn = ScriptConn(Some(self.writer.acquire().await?));
         let c: &mut Conn = conn.0.as_mut().expect("held until the end");
-        let mut states = HashMap::with_capacity(unique.len());
-        let mut missing = Vec::new();
-        {
-            let live = self.live.lock();
-            for id in &unique {
-                match live.get(id) {
-                    Some(row) => {
-                        states.insert(*id, row.clone());
-                    }
-                    None => missing.push(*id),
-                }
-            }
+        let mut states = load_states(self.dialect, c, &unique, "").await?;
+        if states.len() != unique.len() {
+            return Ok(None); // a service was deleted: the general path reports it
         }
-        if !missing.is_empty() {
-            states.extend(load_states(self.dialect, c, &missing, "").await?);
-            if states.len() != unique.len() {
-                return Ok(None); // a service was deleted: the general path reports it
-            }
-        }
-        let before = states.clone();
         let mut plan = plan(ops, &ids, &mut states, rule, floor)?;
         if !plan.late.is_empty() {
             return Ok(None);
@@ -481,33 +382,19 @@ impl Store {
         let mut script = Script::default();
         script.push("BEGIN IMMEDIATE".into(), Vec::new());
         plan.pending.write_into(self.dialect, &mut script);
-        save_states_guarded(&mut script, &rows, &before);
+        save_states(self.dialect, &mut script, &rows);
         script.push("COMMIT".into(), Vec::new());
         if let Err(e) = script.run(self.dialect, c).await {
             // The transaction may be open: roll it back now (releasing the
             // write lock at once), and close the connection rather than
             // guess what state it is in; the pool opens a fresh one.
             let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *c).await;
-            self.live.clear();
-            if e.to_string().contains(GUARD_TRIPPED) {
-                tracing::debug!("a remembered live state was out of date; planning the batch from the stored rows");
-                return Ok(None);
-            }
             return Err(e);
         }
         if let Some(mut done) = conn.0.take() {
             // back to the pool now, not from a task spawned by its drop: the
             // next batch is already waiting for it
             done.return_to_pool().await;
-        }
-        {
-            let mut live = self.live.lock();
-            if live.len() + states.len() > LiveStates::LIMIT {
-                live.clear();
-            }
-            for (id, row) in &states {
-                live.insert(*id, row.clone());
-            }
         }
         let created = vec![false; ops.len()];
         Ok(Some(acks(ops, &ids, &created, &states, &[])))
@@ -535,8 +422,6 @@ impl Store {
         let mut unique = ids.clone();
         unique.sort_unstable();
         unique.dedup();
-        // what the fast path remembers of these is about to change
-        self.live.forget(unique.iter().copied());
         let mut states = load_states(self.dialect, conn, &unique, self.dialect.for_update()).await?;
         let Plan { mut pending, late, last_msg } = plan(ops, &ids, &mut states, rule, floor)?;
         let mut rows = Vec::with_capacity(states.len());
@@ -611,7 +496,6 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        self.live.forget(ids.iter().copied());
         let mut states = load_states(self.dialect, conn, &ids, "").await?;
         let mut pending = Pending::default();
         let mut changed = Vec::new();

@@ -92,8 +92,6 @@ pub struct Store {
     service_ids: Arc<std::sync::RwLock<std::collections::HashMap<String, i64>>>,
     /// Every service's SLO subject, with the `services_version` it was read at.
     subjects: Arc<std::sync::RwLock<Option<SubjectCache>>>,
-    /// SQLite: the live states the batched ingest path last wrote.
-    live: Arc<health::LiveStates>,
 }
 
 /// The SLO subjects and the `services_version` they were read at.
@@ -124,7 +122,6 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/sqlite/0011_status_page.sql")),
     (12, include_str!("../migrations/sqlite/0012_ui_sessions.sql")),
     (13, include_str!("../migrations/sqlite/0013_drop_services_stale.sql")),
-    (14, include_str!("../migrations/sqlite/0014_ingest_guard.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -140,7 +137,6 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/postgres/0011_status_page.sql")),
     (12, include_str!("../migrations/postgres/0012_ui_sessions.sql")),
     (13, include_str!("../migrations/postgres/0013_drop_services_stale.sql")),
-    (14, include_str!("../migrations/postgres/0014_ingest_guard.sql")),
 ];
 
 impl Store {
@@ -182,7 +178,6 @@ impl Store {
             dialect,
             service_ids: Arc::new(std::sync::RwLock::new(std::collections::HashMap::new())),
             subjects: Arc::new(std::sync::RwLock::new(None)),
-            live: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)

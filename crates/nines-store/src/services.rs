@@ -246,7 +246,6 @@ impl Store {
         .execute(&mut *conn)
         .await?;
         bump_services_version(conn).await?;
-        self.live.forget([id]);
         w.tx.commit().await?;
         if let Ok(mut m) = self.service_ids.write() {
             m.remove(&crate::identity(organization, node_id, name));

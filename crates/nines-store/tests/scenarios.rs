@@ -113,10 +113,9 @@ async fn a_batch_with_many_services_and_repeats_is_one_consistent_write() {
 /// A batch of reports for services nines already knows (SQLite writes it in
 /// one script) leaves the same timelines, states and observations as the
 /// same reports one at a time; a late report in a batch is placed too.
-/// On SQLite the batched path plans from the live states it remembers of
-/// its own writes. A write it does not see (here straight to the table)
-/// must win: the next batch is planned from the stored row, writes nothing
-/// twice, and remembers the corrected state for the batch after.
+/// A batch is planned from the stored live state, not from what the
+/// ingest path wrote last: a write it does not make (here straight to the
+/// table) wins, and the batch after starts from the state this one left.
 #[tokio::test]
 async fn reports_after_a_write_elsewhere_start_from_the_stored_state() {
     each(async |db| {
@@ -130,7 +129,7 @@ async fn reports_after_a_write_elsewhere_start_from_the_stored_state() {
         )
         .await
         .unwrap();
-        // remembered by the batched path: both OPERATIONAL
+        // the ingest path last wrote both OPERATIONAL
         let acks = s
             .ingest_health(
                 &[
@@ -143,7 +142,7 @@ async fn reports_after_a_write_elsewhere_start_from_the_stored_state() {
             .await
             .unwrap();
         let (ida, idb) = (acks[0].id, acks[1].id);
-        // another writer marks `a` DOWN behind the batched path's back
+        // another writer marks `a` DOWN behind the ingest path's back
         nines_store::testing::set_status(s, ida, Status::Down).await.unwrap();
         let acks = s
             .ingest_health(
@@ -158,9 +157,9 @@ async fn reports_after_a_write_elsewhere_start_from_the_stored_state() {
         assert_eq!(ta.last(), Some(&(T0 + 2_000, Status::Down, Status::Degraded, Cause::Report)), "{ta:?}");
         let tb = timeline(s, idb).await;
         assert_eq!(tb.last(), Some(&(T0 + 2_000, Status::Operational, Status::Degraded, Cause::Report)), "{tb:?}");
-        // one observation a report, none written twice by a retried batch
+        // one observation a report
         assert_eq!((s.observation_count(ida).await.unwrap(), s.observation_count(idb).await.unwrap()), (3, 3));
-        // and the state after the retry is what the next batch starts from
+        // and the state this batch left is what the next one starts from
         s.ingest_health(&[health(a.clone(), Status::Operational, T0 + 3_000)], &RULE, 0).await.unwrap();
         let ta = timeline(s, ida).await;
         assert_eq!(ta.last(), Some(&(T0 + 3_000, Status::Degraded, Status::Operational, Cause::Report)), "{ta:?}");
