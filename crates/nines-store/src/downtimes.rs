@@ -11,7 +11,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::services::Conn;
-use crate::{Error, Result, Store};
+use crate::{Arg, Error, Result, Script, Store};
 
 /// A transition with what the downtime engine needs of its service.
 #[derive(Debug, Clone)]
@@ -305,9 +305,16 @@ impl Store {
         // notification events, recorded after the whole batch so an opening
         // lists the services that joined within the same batch
         let mut notify: Vec<(i64, &str, Millis)> = Vec::new();
+        // The member and resolve writes of consecutive actions go out as one
+        // script (in order: a member may join, recover and go down again in
+        // one batch); an opening, whose id later actions need, flushes it.
+        let d = self.dialect;
+        let p = |n: usize| d.ph(n);
+        let mut script = Script::default();
         for a in actions {
             match a {
                 Action::Open { subject, at } => {
+                    std::mem::take(&mut script).run(d, conn).await?;
                     let id = insert_downtime(
                         conn,
                         &subject.organization,
@@ -327,7 +334,20 @@ impl Store {
                 }
                 Action::Join { downtime, subject, at } => {
                     let id = map(&real, *downtime);
-                    add_member(conn, id, subject, *at).await?;
+                    script.push(
+                        format!(
+                            "INSERT INTO downtime_members (downtime_id, service_id, name, node_id, down, joined_at) VALUES ({}, {}, {}, {}, 1, {})
+                             ON CONFLICT (downtime_id, service_id) DO UPDATE SET down = 1",
+                            p(1), p(2), p(3), p(4), p(5)
+                        ),
+                        vec![
+                            Arg::Int(id),
+                            Arg::Int(subject.service_id),
+                            Arg::OptText(Some(subject.name.clone())),
+                            Arg::OptText(Some(subject.node_id.clone())),
+                            Arg::Int(*at),
+                        ],
+                    );
                     if !joined.contains(&id) {
                         joined.push(id);
                     }
@@ -335,45 +355,56 @@ impl Store {
                 }
                 Action::Recover { downtime, service_id, at, .. } => {
                     let id = map(&real, *downtime);
-                    sqlx::query("UPDATE downtime_members SET down = 0, recovered_at = $3 WHERE downtime_id = $1 AND service_id = $2")
-                        .bind(id)
-                        .bind(service_id)
-                        .bind(at)
-                        .execute(&mut *conn)
-                        .await?;
+                    script.push(
+                        format!(
+                            "UPDATE downtime_members SET down = 0, recovered_at = {} WHERE downtime_id = {} AND service_id = {}",
+                            p(1), p(2), p(3)
+                        ),
+                        vec![Arg::Int(*at), Arg::Int(id), Arg::Int(*service_id)],
+                    );
                     lines.push((id, *at, log_line(a).unwrap_or_default()));
                 }
                 Action::Changed { downtime, service_id, to, at, .. } => {
                     let id = map(&real, *downtime);
-                    sqlx::query("UPDATE downtime_members SET down = $3 WHERE downtime_id = $1 AND service_id = $2")
-                        .bind(id)
-                        .bind(service_id)
-                        .bind((*to == Status::Down) as i64)
-                        .execute(&mut *conn)
-                        .await?;
+                    script.push(
+                        format!(
+                            "UPDATE downtime_members SET down = {} WHERE downtime_id = {} AND service_id = {}",
+                            p(1),
+                            p(2),
+                            p(3)
+                        ),
+                        vec![Arg::Int((*to == Status::Down) as i64), Arg::Int(id), Arg::Int(*service_id)],
+                    );
                     lines.push((id, *at, log_line(a).unwrap_or_default()));
                 }
                 Action::Resolve { downtime, at } => {
                     let id = map(&real, *downtime);
-                    sqlx::query(
-                        "UPDATE downtimes SET resolved_at = $2, updated_at = $3 WHERE id = $1 AND resolved_at IS NULL",
-                    )
-                    .bind(id)
-                    .bind(at)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?;
+                    script.push(
+                        format!(
+                            "UPDATE downtimes SET resolved_at = {}, updated_at = {} WHERE id = {} AND resolved_at IS NULL",
+                            p(1), p(2), p(3)
+                        ),
+                        vec![Arg::Int(*at), Arg::Int(now), Arg::Int(id)],
+                    );
+                    script.push(
+                        format!(
+                            "INSERT INTO events (at, kind, organization, object_kind, object_id, payload)
+                             SELECT {}, 'downtime.resolved', organization, 'downtime', {}, {} FROM downtimes WHERE id = {}",
+                            p(1), p(2), p(3), p(4)
+                        ),
+                        vec![
+                            Arg::Int(*at),
+                            Arg::OptText(Some(id.to_string())),
+                            Arg::OptText(Some(serde_json::json!({"downtimeId": id}).to_string())),
+                            Arg::Int(id),
+                        ],
+                    );
                     lines.push((id, *at, "Resolved: every service recovered".to_string()));
                     notify.push((id, "resolved", *at));
-                    let org: String = sqlx::query("SELECT organization FROM downtimes WHERE id = $1")
-                        .bind(id)
-                        .fetch_one(&mut *conn)
-                        .await?
-                        .get(0);
-                    event(conn, *at, "downtime.resolved", &org, id).await?;
                 }
             }
         }
+        script.run(d, conn).await?;
         for id in joined {
             let n: i64 = sqlx::query("SELECT COUNT(*) FROM downtime_members WHERE downtime_id = $1")
                 .bind(id)

@@ -266,6 +266,65 @@ impl Store {
     }
 }
 
+/// A value bound to a statement of a [`Script`].
+pub(crate) enum Arg {
+    Int(i64),
+    OptInt(Option<i64>),
+    Text(&'static str),
+    OptText(Option<String>),
+}
+
+/// Statements that run together: on SQLite in one round trip to the
+/// connection's thread (one SQL text of several statements, one argument
+/// list), on PostgreSQL one after the other (its protocol binds arguments to
+/// one statement at a time). The writer runs them inside its transaction, so
+/// either all of them land or none.
+#[derive(Default)]
+pub(crate) struct Script {
+    statements: Vec<(String, Vec<Arg>)>,
+}
+
+impl Script {
+    pub(crate) fn push(&mut self, sql: String, args: Vec<Arg>) {
+        self.statements.push((sql, args));
+    }
+
+    pub(crate) async fn run(self, d: Dialect, conn: &mut services::Conn) -> Result<()> {
+        fn bind<'q>(
+            q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+            arg: Arg,
+        ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+            match arg {
+                Arg::Int(v) => q.bind(v),
+                Arg::OptInt(v) => q.bind(v),
+                Arg::Text(v) => q.bind(v),
+                Arg::OptText(v) => q.bind(v),
+            }
+        }
+        match d {
+            Dialect::Sqlite if !self.statements.is_empty() => {
+                let sql = self.statements.iter().map(|(sql, _)| sql.as_str()).collect::<Vec<_>>().join(";\n");
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+                for arg in self.statements.into_iter().flat_map(|(_, args)| args) {
+                    q = bind(q, arg);
+                }
+                q.execute(&mut *conn).await?;
+            }
+            Dialect::Sqlite => {}
+            Dialect::Postgres => {
+                for (sql, args) in self.statements {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+                    for arg in args {
+                        q = bind(q, arg);
+                    }
+                    q.execute(&mut *conn).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Run a query and map each row as it arrives. The driver's rows are never
 /// all held at once: on large results (every service, a day of
 /// transitions) they weigh many times what is kept of them.
