@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# A short ingestion burst for profiling and quick A/B comparisons: seeds
+# 10,000 services (5 s), waits SETTLE seconds, then 12 s of health reports
+# as fast as wrk goes with CONNS connections. Prints the rate and the RSS
+# before and after; with SETTLE2=N also the RSS every 5 s for N seconds.
+#
+#   bench/ingest/profile.sh            # the rate
+#   bench/ingest/profile.sh perf       # plus `perf record` of the server (perf.data here)
+#   BIN=/tmp/other/nines bench/ingest/profile.sh   # another build
+#
+# Needs wrk (and linux-perf for `perf`). Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/nines-target}
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -q -p nines
+  BIN=$CARGO_TARGET_DIR/release/nines
+fi
+PORT=${PORT:-18191}
+DATA=$(mktemp -d)
+NINES_LOG=${NINES_LOG:-warn} $BIN serve --listen 127.0.0.1:$PORT --data-dir "$DATA" > "$DATA/serve.out" 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
+for _ in $(seq 50); do [ -s "$DATA/admin-api-key" ] && curl -sf http://127.0.0.1:$PORT/healthz >/dev/null && break; sleep 0.2; done
+export NINES_API_KEY=$(cat "$DATA/admin-api-key") SERVICES=10000
+URL=http://127.0.0.1:$PORT
+wrk -t2 -c32 -d5s -s bench/ingest/health.lua $URL | grep Requests
+sleep "${SETTLE:-20}"
+echo "rss before burst: $(awk '/VmRSS/ {print $2/1024}' /proc/$PID/status) MiB"
+if [ "${1:-}" = perf ]; then
+  perf record -e cpu-clock -F 2000 -g -p $PID -o perf.data -- sleep 10 >/dev/null 2>&1 &
+  PERF=$!
+fi
+wrk -t2 -c"${CONNS:-64}" -d12s -s bench/ingest/health.lua $URL | grep -E "Requests|Latency"
+if [ -n "${PERF:-}" ]; then wait "$PERF"; fi
+echo "rss after burst: $(awk '/VmRSS/ {print $2/1024}' /proc/$PID/status) MiB"
+if [ -n "${SETTLE2:-}" ]; then
+  for _ in $(seq $((SETTLE2 / 5))); do sleep 5; echo -n "$(awk '/VmRSS/ {printf "%d ", $2/1024}' /proc/$PID/status)"; done
+  echo
+fi
