@@ -101,8 +101,10 @@ pub async fn compile_timeline(store: &Store, id: i64, now: Millis) -> nines_stor
     let Some((d, members, log)) = store.get_downtime(id).await? else { return Ok(json!([])) };
     let end = d.resolved_at.unwrap_or(now);
     let mut items: Vec<(Millis, u8, Value)> = Vec::new();
+    let ids: Vec<i64> = members.iter().map(|m| m.service_id).collect();
+    let mut timelines = store.timelines(&ids, d.started_at - 1, end + 1).await?;
     for m in &members {
-        for t in store.timeline(m.service_id, d.started_at - 1, end + 1).await? {
+        for t in timelines.remove(&m.service_id).unwrap_or_default() {
             items.push((t.at, 0, json!({"at": rfc3339(t.at), "kind": "status", "service": m.name, "serviceId": m.service_id, "from": t.from, "to": t.to})));
         }
     }
