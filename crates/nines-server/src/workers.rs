@@ -225,13 +225,9 @@ async fn notify_burn_rates(store: &Store, seen: &[BurnSeen<'_>], now: i64) -> ni
                 crate::notify::burn_condition(service, &s.organization, *sev, *on, *rates, *target, now)
             })
             .collect();
-        crate::notify::reconcile_some(store, "slo:", &conditions, &known, now).await?;
+        crate::notify::apply_conditions(store, &conditions, &raised, now).await?;
     }
-    if changed.is_empty() {
-        // only conditions of deleted services to drop
-        crate::notify::reconcile_some(store, "slo:", &[], &known, now).await?;
-    }
-    Ok(())
+    crate::notify::drop_gone(store, &raised, &known).await
 }
 
 /// The downtime worker: while leader, turn new transitions into downtimes

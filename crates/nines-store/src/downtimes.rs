@@ -11,7 +11,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::services::Conn;
-use crate::{Arg, Error, Result, Script, Store};
+use crate::{Arg, Dialect, Error, Result, Script, Store};
 
 /// A transition with what the downtime engine needs of its service.
 #[derive(Debug, Clone)]
@@ -119,21 +119,61 @@ async fn log_many(conn: &mut Conn, d: crate::Dialect, lines: &[(i64, Millis, Str
     Ok(())
 }
 
-async fn event(conn: &mut Conn, at: Millis, kind: &str, org: &str, id: i64) -> Result<()> {
-    sqlx::query("INSERT INTO events (at, kind, organization, object_kind, object_id, payload) VALUES ($1, $2, $3, 'downtime', $4, $5)")
-        .bind(at)
-        .bind(kind)
-        .bind(org)
-        .bind(id.to_string())
-        .bind(serde_json::json!({"downtimeId": id}).to_string())
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+/// The event row of a downtime's opening or resolution (its organization
+/// read from the downtime, which the same transaction may have just written).
+fn event_statement(d: Dialect, at: Millis, kind: &'static str, id: i64) -> (String, Vec<Arg>) {
+    let sql = format!(
+        "INSERT INTO events (at, kind, organization, object_kind, object_id, payload)
+         SELECT {}, {}, organization, 'downtime', {}, {} FROM downtimes WHERE id = {}",
+        d.ph(1),
+        d.ph(2),
+        d.ph(3),
+        d.ph(4),
+        d.ph(5)
+    );
+    let args = vec![
+        Arg::Int(at),
+        Arg::Text(kind),
+        Arg::OptText(Some(id.to_string())),
+        Arg::OptText(Some(serde_json::json!({"downtimeId": id}).to_string())),
+        Arg::Int(id),
+    ];
+    (sql, args)
+}
+
+async fn event(conn: &mut Conn, d: Dialect, at: Millis, kind: &'static str, id: i64) -> Result<()> {
+    let mut script = Script::default();
+    let (sql, args) = event_statement(d, at, kind, id);
+    script.push(sql, args);
+    script.run(d, conn).await
+}
+
+/// A service joining a downtime (again: a member already there is down again).
+fn member_statement(d: Dialect, id: i64, s: &Subject, at: Millis) -> (String, Vec<Arg>) {
+    let sql = format!(
+        "INSERT INTO downtime_members (downtime_id, service_id, name, node_id, down, joined_at) VALUES ({}, {}, {}, {}, 1, {})
+         ON CONFLICT (downtime_id, service_id) DO UPDATE SET down = 1",
+        d.ph(1),
+        d.ph(2),
+        d.ph(3),
+        d.ph(4),
+        d.ph(5)
+    );
+    let args = vec![
+        Arg::Int(id),
+        Arg::Int(s.service_id),
+        Arg::OptText(Some(s.name.clone())),
+        Arg::OptText(Some(s.node_id.clone())),
+        Arg::Int(at),
+    ];
+    (sql, args)
 }
 
 /// Insert a downtime and its first members; returns its id.
+#[allow(clippy::too_many_arguments)]
 async fn insert_downtime(
     conn: &mut Conn,
+    d: Dialect,
     org: &str,
     title: &str,
     source: &str,
@@ -158,25 +198,13 @@ async fn insert_downtime(
     .fetch_one(&mut *conn)
     .await?;
     let id: i64 = row.get(0);
+    let mut script = Script::default();
     for m in members {
-        add_member(conn, id, m, at).await?;
+        let (sql, args) = member_statement(d, id, m, at);
+        script.push(sql, args);
     }
+    script.run(d, conn).await?;
     Ok(id)
-}
-
-async fn add_member(conn: &mut Conn, id: i64, s: &Subject, at: Millis) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO downtime_members (downtime_id, service_id, name, node_id, down, joined_at) VALUES ($1, $2, $3, $4, 1, $5)
-         ON CONFLICT (downtime_id, service_id) DO UPDATE SET down = 1",
-    )
-    .bind(id)
-    .bind(s.service_id)
-    .bind(&s.name)
-    .bind(&s.node_id)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 impl Store {
@@ -317,6 +345,7 @@ impl Store {
                     std::mem::take(&mut script).run(d, conn).await?;
                     let id = insert_downtime(
                         conn,
+                        d,
                         &subject.organization,
                         &format!("{} is down", subject.name),
                         "MONITORING",
@@ -330,24 +359,12 @@ impl Store {
                     opened.push(id);
                     notify.push((id, "opened", *at));
                     lines.push((id, *at, log_line(a).unwrap_or_default()));
-                    event(conn, *at, "downtime.opened", &subject.organization, id).await?;
+                    event(conn, d, *at, "downtime.opened", id).await?;
                 }
                 Action::Join { downtime, subject, at } => {
                     let id = map(&real, *downtime);
-                    script.push(
-                        format!(
-                            "INSERT INTO downtime_members (downtime_id, service_id, name, node_id, down, joined_at) VALUES ({}, {}, {}, {}, 1, {})
-                             ON CONFLICT (downtime_id, service_id) DO UPDATE SET down = 1",
-                            p(1), p(2), p(3), p(4), p(5)
-                        ),
-                        vec![
-                            Arg::Int(id),
-                            Arg::Int(subject.service_id),
-                            Arg::OptText(Some(subject.name.clone())),
-                            Arg::OptText(Some(subject.node_id.clone())),
-                            Arg::Int(*at),
-                        ],
-                    );
+                    let (sql, args) = member_statement(d, id, subject, *at);
+                    script.push(sql, args);
                     if !joined.contains(&id) {
                         joined.push(id);
                     }
@@ -386,19 +403,8 @@ impl Store {
                         ),
                         vec![Arg::Int(*at), Arg::Int(now), Arg::Int(id)],
                     );
-                    script.push(
-                        format!(
-                            "INSERT INTO events (at, kind, organization, object_kind, object_id, payload)
-                             SELECT {}, 'downtime.resolved', organization, 'downtime', {}, {} FROM downtimes WHERE id = {}",
-                            p(1), p(2), p(3), p(4)
-                        ),
-                        vec![
-                            Arg::Int(*at),
-                            Arg::OptText(Some(id.to_string())),
-                            Arg::OptText(Some(serde_json::json!({"downtimeId": id}).to_string())),
-                            Arg::Int(id),
-                        ],
-                    );
+                    let (sql, args) = event_statement(d, *at, "downtime.resolved", id);
+                    script.push(sql, args);
                     lines.push((id, *at, "Resolved: every service recovered".to_string()));
                     notify.push((id, "resolved", *at));
                 }
@@ -485,11 +491,11 @@ impl Store {
         now: Millis,
     ) -> Result<i64> {
         let mut w = self.write_tx().await?;
-        let id = insert_downtime(&mut w.tx, org, title, "MANUAL", members, at, now).await?;
+        let id = insert_downtime(&mut w.tx, self.dialect, org, title, "MANUAL", members, at, now).await?;
         for m in members {
             log(&mut w.tx, id, at, &format!("Added to downtime: {}", m.name)).await?;
         }
-        event(&mut w.tx, at, "downtime.opened", org, id).await?;
+        event(&mut w.tx, self.dialect, at, "downtime.opened", id).await?;
         crate::notifications::downtime_event(&mut w.tx, id, "opened", at, now).await?;
         w.tx.commit().await?;
         Ok(id)
@@ -519,12 +525,7 @@ impl Store {
                 .await?;
             if r.rows_affected() == 1 {
                 log(&mut w.tx, id, at, "Resolved by hand").await?;
-                let org: String = sqlx::query("SELECT organization FROM downtimes WHERE id = $1")
-                    .bind(id)
-                    .fetch_one(&mut *w.tx)
-                    .await?
-                    .get(0);
-                event(&mut w.tx, at, "downtime.resolved", &org, id).await?;
+                event(&mut w.tx, self.dialect, at, "downtime.resolved", id).await?;
                 crate::notifications::downtime_event(&mut w.tx, id, "resolved", at, now).await?;
             }
         }

@@ -234,6 +234,14 @@ fn plan(
     Ok(plan)
 }
 
+/// Each id of a batch once, in order (the order rows are locked in).
+fn unique_ids(ids: &[i64]) -> Vec<i64> {
+    let mut unique = ids.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    unique
+}
+
 fn acks(
     ops: &[HealthOp],
     ids: &[i64],
@@ -302,9 +310,7 @@ impl Store {
                 None => return Ok(None),
             }
         }
-        let mut unique = ids.clone();
-        unique.sort_unstable();
-        unique.dedup();
+        let unique = unique_ids(&ids);
         let mut conn = ScriptConn(Some(self.writer.acquire().await?));
         let c: &mut Conn = conn.0.as_mut().expect("held until the end");
         let mut states = load_states(self.dialect, c, &unique, "").await?;
@@ -360,9 +366,7 @@ impl Store {
             created.push(c);
             learned.push((key, id));
         }
-        let mut unique = ids.clone();
-        unique.sort_unstable();
-        unique.dedup();
+        let unique = unique_ids(&ids);
         let mut states = load_states(self.dialect, conn, &unique, self.dialect.for_update()).await?;
         let Plan { mut pending, late, last_msg } = plan(ops, &ids, &mut states, rule, floor)?;
         let mut rows = Vec::with_capacity(states.len());

@@ -325,9 +325,26 @@ impl Script {
     }
 }
 
-/// Run a query and map each row as it arrives. The driver's rows are never
-/// all held at once: on large results (every service, a day of
+/// Run a query and hand each row to `f` as it arrives. The driver's rows
+/// are never all held at once: on large results (every service, a day of
 /// transitions) they weigh many times what is kept of them.
+pub(crate) async fn for_each_row<'c, E>(
+    q: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    executor: E,
+    mut f: impl FnMut(&sqlx::any::AnyRow),
+) -> Result<()>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    use futures_util::TryStreamExt;
+    let mut rows = q.fetch(executor);
+    while let Some(r) = rows.try_next().await? {
+        f(&r);
+    }
+    Ok(())
+}
+
+/// [`for_each_row`], collecting what `f` makes of each row.
 pub(crate) async fn fetch_map<'c, T, E>(
     q: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
     executor: E,
@@ -336,12 +353,8 @@ pub(crate) async fn fetch_map<'c, T, E>(
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {
-    use futures_util::TryStreamExt;
-    let mut rows = q.fetch(executor);
     let mut out = Vec::new();
-    while let Some(r) = rows.try_next().await? {
-        out.push(f(&r));
-    }
+    for_each_row(q, executor, |r| out.push(f(r))).await?;
     Ok(out)
 }
 

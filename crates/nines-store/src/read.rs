@@ -208,27 +208,11 @@ impl Store {
 
     /// The status timeline of a service in `[from, to)`, oldest first.
     pub async fn timeline(&self, id: i64, from: Millis, to: Millis) -> Result<Vec<Transition>> {
-        let rows = sqlx::query(
-            "SELECT at, from_status, to_status, cause FROM transitions WHERE service_id = $1 AND at >= $2 AND at < $3 ORDER BY at, id",
-        )
-        .bind(id)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Transition {
-                at: r.get(0),
-                from: r.get::<String, _>(1).parse().unwrap_or(nines_core::Status::Unknown),
-                to: r.get::<String, _>(2).parse().unwrap_or(nines_core::Status::Unknown),
-                cause: Cause::parse(&r.get::<String, _>(3)).unwrap_or(Cause::Report),
-            })
-            .collect())
+        Ok(self.timelines(&[id], from, to).await?.remove(&id).unwrap_or_default())
     }
 
-    /// [`Store::timeline`] of many services at once (a downtime's members):
-    /// one query per 500 services instead of one per service.
+    /// The status timelines of many services in `[from, to)`, oldest first
+    /// (a downtime's members: one query per 500 services).
     pub async fn timelines(
         &self,
         ids: &[i64],
@@ -248,19 +232,15 @@ impl Store {
             for id in chunk {
                 q = q.bind(*id);
             }
-            let rows = crate::fetch_map(q.bind(from).bind(to), &self.pool, |r| {
-                let t = Transition {
+            crate::for_each_row(q.bind(from).bind(to), &self.pool, |r| {
+                out.entry(r.get::<i64, _>(0)).or_default().push(Transition {
                     at: r.get(1),
                     from: r.get::<String, _>(2).parse().unwrap_or(nines_core::Status::Unknown),
                     to: r.get::<String, _>(3).parse().unwrap_or(nines_core::Status::Unknown),
                     cause: Cause::parse(&r.get::<String, _>(4)).unwrap_or(Cause::Report),
-                };
-                (r.get::<i64, _>(0), t)
+                });
             })
             .await?;
-            for (id, t) in rows {
-                out.entry(id).or_default().push(t);
-            }
         }
         Ok(out)
     }

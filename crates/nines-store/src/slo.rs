@@ -495,17 +495,16 @@ impl Store {
             let q = sqlx::query("SELECT service_id, at, to_status FROM transitions WHERE at >= $1 AND at < $2")
                 .bind(s.from)
                 .bind(s.to);
-            let rows = crate::fetch_map(q, &self.pool, |r| {
-                (r.get::<i64, _>(0), r.get::<i64, _>(1), parse_status(&r.get::<String, _>(2)))
+            crate::for_each_row(q, &self.pool, |r| {
+                let id: i64 = r.get(0);
+                if ids.as_ref().is_some_and(|set| !set.contains(&id)) {
+                    return;
+                }
+                let to = parse_status(&r.get::<String, _>(2));
+                // `from` is filled in below once the list is in order
+                out.entry(id).or_default().push(Transition { at: r.get(1), from: to, to, cause: Cause::Report });
             })
             .await?;
-            for (id, at, to) in rows {
-                if ids.as_ref().is_some_and(|set| !set.contains(&id)) {
-                    continue;
-                }
-                // `from` is filled in below once the list is in order
-                out.entry(id).or_default().push(Transition { at, from: to, to, cause: Cause::Report });
-            }
         }
         for v in out.values_mut() {
             v.sort_by_key(|t| t.at);

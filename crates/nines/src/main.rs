@@ -221,8 +221,10 @@ fn redact(url: &str) -> String {
 }
 
 fn main() -> Result<()> {
-    tune_malloc();
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run())
+    let cli = Cli::parse();
+    // the commands that keep running: a one-shot CLI call needs no trimming
+    tune_malloc(matches!(cli.command, Command::Serve(_) | Command::Operator(_) | Command::Agent(_)));
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(cli))
 }
 
 /// glibc's malloc, left to itself, gives each busy thread an arena of its
@@ -233,14 +235,20 @@ fn main() -> Result<()> {
 /// glibc also keeps what a burst of work freed (the background workers'
 /// passes over a day of transitions, say) mapped for reuse, and returns only
 /// the top of the heap by itself. A thread checks every few seconds how
-/// much freed memory the arenas hold and, past 8 MiB, hands it back.
-fn tune_malloc() {
+/// much freed memory the arenas hold and, past 8 MiB, hands it back
+/// (`trim`: for the commands that keep running).
+fn tune_malloc(trim: bool) {
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = trim;
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: mallopt only sets allocator parameters; called before any
         // other thread exists.
         unsafe {
             libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+        if !trim {
+            return;
         }
         let _ = std::thread::Builder::new().name("nines-trim".into()).spawn(|| {
             loop {
@@ -257,8 +265,7 @@ fn tune_malloc() {
     }
 }
 
-async fn run() -> Result<()> {
-    let cli = Cli::parse();
+async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Apikey { command } => apikey(command).await,

@@ -21,7 +21,7 @@
 
 pub mod seal;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -400,21 +400,22 @@ pub struct Condition {
 /// what is on and not raised, clear what is raised and off — or gone (its
 /// service was deleted: cleared without a message).
 pub async fn reconcile(store: &Store, prefix: &str, seen: &[Condition], now: Millis) -> nines_store::Result<usize> {
-    let known: std::collections::HashSet<&str> = seen.iter().map(|c| c.key.as_str()).collect();
-    reconcile_some(store, prefix, seen, &known, now).await
+    let raised = store.raised_conditions(prefix).await?;
+    let changed = apply_conditions(store, seen, &raised, now).await?;
+    let known: HashSet<&str> = seen.iter().map(|c| c.key.as_str()).collect();
+    drop_gone(store, &raised, &known).await?;
+    Ok(changed)
 }
 
-/// [`reconcile`] for callers with many conditions that build only those
-/// that may have changed: `seen` holds those, `known` the key of every
-/// condition that exists now (a raised key outside it is dropped).
-pub async fn reconcile_some(
+/// The raise and clear half of [`reconcile`], against `raised` as read
+/// before: callers with many conditions build and apply those that changed
+/// a slice at a time, then call [`drop_gone`] once.
+pub async fn apply_conditions(
     store: &Store,
-    prefix: &str,
     seen: &[Condition],
-    known: &std::collections::HashSet<&str>,
+    raised: &HashMap<String, Millis>,
     now: Millis,
 ) -> nines_store::Result<usize> {
-    let raised = store.raised_conditions(prefix).await?;
     let mut changed = 0;
     for c in seen {
         let was = raised.get(&c.key);
@@ -439,13 +440,23 @@ pub async fn reconcile_some(
             _ => {}
         }
     }
-    for (key, since) in &raised {
+    Ok(changed)
+}
+
+/// The other half of [`reconcile`]: a raised condition whose key is not
+/// `known` lost its object (a deleted service) and is dropped silently.
+pub async fn drop_gone(
+    store: &Store,
+    raised: &HashMap<String, Millis>,
+    known: &HashSet<&str>,
+) -> nines_store::Result<()> {
+    for (key, since) in raised {
         if !known.contains(key.as_str()) {
             store.clear_condition_silently(key).await?;
             tracing::info!(key, since, "condition dropped with its object");
         }
     }
-    Ok(changed)
+    Ok(())
 }
 
 /// A service as messages show it.
