@@ -8,11 +8,15 @@
 #   1. health reports at a steady ~1,000/s with latency percentiles,
 #   2. /healthz (a no-op handler of the same server) as fast as wrk goes,
 #   3. health reports as fast as wrk goes (sustained, 10,000 services),
+#      with nearly every report changing its service's status (MIX=flap),
 # and reads the server's RSS right after the burst, its largest while the
 # background workers catch up with the burst's transitions, and once they
-# have finished with it. Loopback only.
+# have finished with it; then
+#   4. health reports as fast as wrk goes that change no status (MIX=steady),
+#      as a healthy fleet sends them. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/ingest/lib.sh
 DURATION=${DURATION:-20s}
 CONNS=${CONNS:-64}
 PORT=${PORT:-18181}
@@ -25,34 +29,19 @@ if [ -z "${BIN:-}" ]; then
   BIN=$CARGO_TARGET_DIR/release/nines
 fi
 DATA=$(mktemp -d)
-trap 'kill $PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
+trap 'kill $PID 2>/dev/null && wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
 NINES_LOG=warn $BIN serve --listen 127.0.0.1:$PORT --data-dir "$DATA" > "$DATA/serve.out" &
 PID=$!
 for _ in $(seq 50); do [ -s "$DATA/admin-api-key" ] && curl -sf http://127.0.0.1:$PORT/healthz >/dev/null && break; sleep 0.2; done
+[ -s "$DATA/admin-api-key" ] || { echo "the server did not start:" >&2; cat "$DATA"/serve.out >&2; exit 1; }
 export NINES_API_KEY=$(cat "$DATA/admin-api-key")
 URL=http://127.0.0.1:$PORT
 
-# wait until the server's background workers are done: less than 5 % of a
-# core used over a second (at most 120 s)
-# (and the largest RSS seen meanwhile, in KiB, in $MAX_KB)
 MAX_KB=0
-settle() {
-  local prev now kb
-  prev=$(awk '{print $14+$15}' /proc/$PID/stat)
-  for _ in $(seq 120); do
-    sleep 1
-    kb=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
-    [ "$kb" -gt "$MAX_KB" ] && MAX_KB=$kb
-    now=$(awk '{print $14+$15}' /proc/$PID/stat)
-    [ $((now - prev)) -lt 5 ] && return
-    prev=$now
-  done
-}
 
 echo "== machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print $2/1024/1024 " GiB"}'), $(uname -r)"
 echo "== seeding $SERVICES services"
-wrk -t2 -c32 -d5s -s bench/ingest/health.lua $URL >/dev/null
-COUNT=$(curl -sf -H "X-API-Key: $NINES_API_KEY" "$URL/api/v1/services" | grep -o '"id":' | wc -l)
+seed_services $URL
 echo "services known: $COUNT"
 
 echo "== waiting for the workers to finish with the seeding"
@@ -80,5 +69,9 @@ ANON_KB=$(awk '/RssAnon/ {print $2}' /proc/$PID/status)
 FILE_KB=$(awk '/RssFile/ {print $2}' /proc/$PID/status)
 DB_BYTES=$(du -cb "$DATA"/nines.db* | tail -1 | awk '{print $1}')
 RATIO=$(awk -v a="$INGEST" -v b="$NOOP" 'BEGIN {printf "%.2f", a/b}')
+
+echo "== health reports that change nothing (MIX=steady: OPERATIONAL only), $DURATION, $CONNS connections"
+HEALTHY=$(MIX=steady wrk -t2 -c$CONNS -d$DURATION -s bench/ingest/health.lua $URL | tee /dev/stderr | awk '/Requests\/sec/ {print $2}')
+RATIO2=$(awk -v a="$HEALTHY" -v b="$NOOP" 'BEGIN {printf "%.2f", a/b}')
 echo
-echo "RESULT no-op=${NOOP}/s ingest=${INGEST}/s ratio=${RATIO} steady=${STEADY}/s p99=${P99} rss=$((RSS_KB/1024))MiB (anon $((ANON_KB/1024)), file $((FILE_KB/1024))) rss_right_after_burst=$((PEAK_KB/1024))MiB rss_max_while_settling=$((MAX_KB/1024))MiB db=$((DB_BYTES/1024/1024))MiB services=$COUNT"
+echo "RESULT no-op=${NOOP}/s ingest=${INGEST}/s ratio=${RATIO} ingest_steady_mix=${HEALTHY}/s ratio_steady_mix=${RATIO2} steady=${STEADY}/s p99=${P99} rss=$((RSS_KB/1024))MiB (anon $((ANON_KB/1024)), file $((FILE_KB/1024))) rss_right_after_burst=$((PEAK_KB/1024))MiB rss_max_while_settling=$((MAX_KB/1024))MiB db=$((DB_BYTES/1024/1024))MiB services=$COUNT"

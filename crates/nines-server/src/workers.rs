@@ -262,7 +262,7 @@ pub async fn downtime_worker(
 pub async fn process_downtimes(store: &Store, now: i64) -> nines_store::Result<usize> {
     let cfg = crate::config::SloConfig::load(store).await?;
     let mut handled = 0;
-    let mut open: Option<Vec<nines_core::downtime::OpenDowntime>> = None;
+    let mut open: Option<nines_core::downtime::OpenSet> = None;
     let mut windows = None;
     // the cursor is read once; each committed batch moves it to its last row
     let mut cursor = store.downtime_cursor().await?;
@@ -271,35 +271,27 @@ pub async fn process_downtimes(store: &Store, now: i64) -> nines_store::Result<u
         let Some(last) = rows.last().map(|r| r.id) else { break };
         let open = match &mut open {
             Some(o) => o,
-            None => open.insert(store.open_downtimes().await?),
+            None => open.insert(nines_core::downtime::OpenSet::new(store.open_downtimes().await?)),
         };
         let windows = match &windows {
             Some(w) => w,
             None => windows.insert(store.list_maintenance(None).await?),
         };
-        let mut all = Vec::new();
-        let next = std::cell::Cell::new(0i64);
-        for r in &rows {
-            let s = &r.subject;
-            let in_window = crate::maintenance::active(
-                windows,
-                &s.organization,
-                s.service_id,
-                &s.node_id,
-                s.sla_group.as_deref(),
-                r.at,
-            )
-            .is_some();
-            if in_window && !open.iter().any(|d| d.members.iter().any(|m| m.subject.service_id == s.service_id)) {
-                continue; // planned work: no downtime, so no notification
-            }
-            let actions = nines_core::downtime::on_transition(open, &r.subject, r.from, r.to, r.at, cfg.correlation_ms);
-            nines_core::downtime::apply(open, &actions, || {
-                next.set(next.get() - 1);
-                next.get()
-            });
-            all.extend(actions);
-        }
+        let batch = rows.iter().map(|r| (&r.subject, r.from, r.to, r.at));
+        // planned work: no downtime, so no notification (a member of an open
+        // downtime going into maintenance is still followed)
+        let all = nines_core::downtime::decide_batch(open, batch, cfg.correlation_ms, |open, s, at| {
+            open.of_service(s.service_id).is_none()
+                && crate::maintenance::active(
+                    windows,
+                    &s.organization,
+                    s.service_id,
+                    &s.node_id,
+                    s.sla_group.as_deref(),
+                    at,
+                )
+                .is_some()
+        });
         let opened = match store.apply_downtime_actions(&all, cursor, last, now).await {
             Ok(o) => o,
             Err(nines_store::Error::Conflict(why)) => {
@@ -309,13 +301,7 @@ pub async fn process_downtimes(store: &Store, now: i64) -> nines_store::Result<u
             }
             Err(e) => return Err(e),
         };
-        // the engine numbered what it opened -1, -2, … in order; the store
-        // returns the real ids in the same order
-        for d in open.iter_mut().filter(|d| d.id < 0) {
-            if let Some(real) = opened.get((-d.id - 1) as usize) {
-                d.id = *real;
-            }
-        }
+        open.adopt_ids(&opened);
         cursor = last;
         handled += rows.len();
     }

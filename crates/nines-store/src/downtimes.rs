@@ -123,12 +123,9 @@ async fn log_many(conn: &mut Conn, d: crate::Dialect, lines: &[(i64, Millis, Str
 /// read from the downtime, which the same transaction may have just written).
 fn event_statement(d: Dialect, at: Millis, kind: &'static str, id: i64) -> (String, Vec<Arg>) {
     let sql = format!(
-        "INSERT INTO events (at, kind, organization, object_kind, object_id, payload)
-         SELECT {}, {}, organization, 'downtime', {}, {} FROM downtimes WHERE id = {}",
-        d.ph(1),
-        d.ph(2),
-        d.ph(3),
-        d.ph(4),
+        "INSERT INTO events (at, kind, object_id, payload, organization, object_kind)
+         SELECT {}, organization, 'downtime' FROM downtimes WHERE id = {}",
+        crate::placeholders(d, 1, 4),
         d.ph(5)
     );
     let args = vec![
@@ -151,13 +148,9 @@ async fn event(conn: &mut Conn, d: Dialect, at: Millis, kind: &'static str, id: 
 /// A service joining a downtime (again: a member already there is down again).
 fn member_statement(d: Dialect, id: i64, s: &Subject, at: Millis) -> (String, Vec<Arg>) {
     let sql = format!(
-        "INSERT INTO downtime_members (downtime_id, service_id, name, node_id, down, joined_at) VALUES ({}, {}, {}, {}, 1, {})
+        "INSERT INTO downtime_members (downtime_id, service_id, name, node_id, joined_at, down) VALUES ({}, 1)
          ON CONFLICT (downtime_id, service_id) DO UPDATE SET down = 1",
-        d.ph(1),
-        d.ph(2),
-        d.ph(3),
-        d.ph(4),
-        d.ph(5)
+        crate::placeholders(d, 1, 5)
     );
     let args = vec![
         Arg::Int(id),
@@ -381,7 +374,7 @@ impl Store {
                     );
                     lines.push((id, *at, log_line(a).unwrap_or_default()));
                 }
-                Action::Changed { downtime, service_id, to, at, .. } => {
+                Action::Changed { downtime, service_id, down, at, .. } => {
                     let id = map(&real, *downtime);
                     script.push(
                         format!(
@@ -390,7 +383,7 @@ impl Store {
                             p(2),
                             p(3)
                         ),
-                        vec![Arg::Int((*to == Status::Down) as i64), Arg::Int(id), Arg::Int(*service_id)],
+                        vec![Arg::Int(*down as i64), Arg::Int(id), Arg::Int(*service_id)],
                     );
                     lines.push((id, *at, log_line(a).unwrap_or_default()));
                 }

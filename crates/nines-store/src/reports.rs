@@ -257,10 +257,32 @@ impl Store {
     /// older than `before`. The timeline, period results and reports stay:
     /// every figure is computed from those.
     pub async fn prune_observations(&self, before: Millis) -> Result<u64> {
-        let mut w = self.write_tx().await?;
-        let r = sqlx::query("DELETE FROM observations WHERE at < $1").bind(before).execute(&mut *w.tx).await?;
-        w.tx.commit().await?;
-        Ok(r.rows_affected())
+        self.prune_observations_by(before, 5000).await
+    }
+
+    /// [`Store::prune_observations`], `chunk` rows a transaction, oldest
+    /// first: the one writer is held for one chunk at a time, so reports
+    /// keep being written while a large backlog goes. Pruning stopped half
+    /// way (a crash, a restart) has removed only rows it was meant to
+    /// remove; the next run takes the rest.
+    pub async fn prune_observations_by(&self, before: Millis, chunk: i64) -> Result<u64> {
+        let mut removed = 0;
+        loop {
+            let mut w = self.write_tx().await?;
+            let n = sqlx::query(
+                "DELETE FROM observations WHERE id IN (SELECT id FROM observations WHERE at < $1 ORDER BY at LIMIT $2)",
+            )
+            .bind(before)
+            .bind(chunk)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+            w.tx.commit().await?;
+            removed += n;
+            if n < chunk as u64 {
+                return Ok(removed);
+            }
+        }
     }
 
     /// How many raw observations are older than `before`.

@@ -574,3 +574,71 @@ async fn filters_by_node_prefix_tag_status_and_group() {
     })
     .await;
 }
+
+/// One pass of the downtime engine over the transitions after `cursor`, as
+/// the server's worker runs it, starting from the stored open downtimes.
+async fn downtime_pass(s: &Store, cursor: i64) -> i64 {
+    use nines_core::downtime::{OpenSet, decide_batch};
+    let mut open = OpenSet::new(s.open_downtimes().await.unwrap());
+    let rows = s.transitions_after(cursor, 1000).await.unwrap();
+    let Some(last) = rows.last().map(|r| r.id) else { return cursor };
+    let batch = rows.iter().map(|r| (&r.subject, r.from, r.to, r.at));
+    let all = decide_batch(&mut open, batch, 300_000, |_, _, _| false);
+    s.apply_downtime_actions(&all, cursor, last, T0).await.unwrap();
+    last
+}
+
+#[tokio::test]
+async fn a_member_gone_silent_stays_down_across_passes() {
+    each(async |db| {
+        let s = &db.store;
+        let node = "o/p/prod/c1";
+        let (a, b) = (svc("o", node, "a"), svc("o", node, "b"));
+        for (x, st, at) in [(&a, Status::Operational, T0), (&b, Status::Operational, T0)] {
+            s.ingest_health(&[health(x.clone(), st, at)], &RULE, 0).await.unwrap();
+        }
+        let mut cursor = downtime_pass(s, 0).await;
+        for (x, st, at) in
+            [(&a, Status::Down, T0 + 1000), (&b, Status::Down, T0 + 2000), (&a, Status::Unknown, T0 + 3000)]
+        {
+            s.ingest_health(&[health(x.clone(), st, at)], &RULE, 0).await.unwrap();
+        }
+        cursor = downtime_pass(s, cursor).await;
+        let open = s.open_downtimes().await.unwrap();
+        assert_eq!(open.len(), 1);
+        let down: Vec<(String, bool)> = open[0].members.iter().map(|m| (m.subject.name.clone(), m.down)).collect();
+        assert_eq!(down, vec![("a".to_string(), true), ("b".to_string(), true)], "silence is not recovery");
+        // b recovers in a later pass, which starts from the stored members:
+        // a is still down (silent), so the downtime stays open
+        s.ingest_health(&[health(b.clone(), Status::Operational, T0 + 4000)], &RULE, 0).await.unwrap();
+        cursor = downtime_pass(s, cursor).await;
+        assert_eq!(s.open_downtimes().await.unwrap().len(), 1, "a silent member holds its downtime open");
+        s.ingest_health(&[health(a.clone(), Status::Operational, T0 + 5000)], &RULE, 0).await.unwrap();
+        downtime_pass(s, cursor).await;
+        assert!(s.open_downtimes().await.unwrap().is_empty(), "resolved once a reports again");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pruning_in_chunks_removes_exactly_what_is_older() {
+    each(async |db| {
+        let s = &db.store;
+        let a = svc("o", "o/p/prod/c1", "a");
+        // 20 reports a second apart
+        for i in 0..20 {
+            let st = if i % 2 == 0 { Status::Operational } else { Status::Degraded };
+            s.ingest_health(&[health(a.clone(), st, T0 + i * 1000)], &RULE, 0).await.unwrap();
+        }
+        let cutoff = T0 + 13_000;
+        assert_eq!(s.observations_before(cutoff).await.unwrap(), 13);
+        // chunks of 4: four full ones and a last of 1
+        assert_eq!(s.prune_observations_by(cutoff, 4).await.unwrap(), 13);
+        assert_eq!(s.observations_before(cutoff).await.unwrap(), 0);
+        let id = s.ingest_health(&[health(a.clone(), Status::Operational, T0 + 20_000)], &RULE, 0).await.unwrap()[0].id;
+        assert_eq!(s.observation_count(id).await.unwrap(), 8, "the 7 newer reports and this one stay");
+        // the timeline is not touched by pruning
+        assert_eq!(timeline(s, id).await.len(), 21);
+    })
+    .await;
+}
