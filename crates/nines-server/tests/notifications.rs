@@ -503,13 +503,25 @@ async fn a_failing_receiver_gets_retries_with_backoff_and_every_attempt_is_recor
         push(&srv, &admin, "api", "OPERATIONAL").await;
         clock.advance(MIN);
         push(&srv, &admin, "api", "DOWN").await;
+        // The backoff counts from the end of an attempt, read off the clock
+        // once the receiver has answered: advance the clock only after the
+        // attempt is on record, or the next one would be due later than 1 s.
+        let recorded = async |n: usize| {
+            eventually("attempt recorded", async || {
+                let d = deliveries(&srv, &admin).await;
+                d.iter().any(|d| d["attempts"].as_array().map_or(0, Vec::len) == n).then_some(())
+            })
+            .await
+        };
         eventually("first failure", async || (hook.hits.load(Ordering::SeqCst) == 1).then_some(())).await;
+        recorded(1).await;
         // nothing happens before the backoff has passed …
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(hook.hits.load(Ordering::SeqCst), 1);
         // … 1 s, then 2 s (initial 1 s, doubling, no jitter)
         clock.advance(1000);
         eventually("second failure", async || (hook.hits.load(Ordering::SeqCst) == 2).then_some(())).await;
+        recorded(2).await;
         clock.advance(1000);
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(hook.hits.load(Ordering::SeqCst), 2, "the second delay is 2 s");
