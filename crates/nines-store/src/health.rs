@@ -262,18 +262,146 @@ fn acks(
         .collect()
 }
 
-/// The writer connection of a SQLite write whose transaction lives inside
-/// one script: if the script does not run to its end (the request was
-/// dropped mid-way), the connection is closed instead of going back to the
-/// pool, and SQLite rolls the open transaction back.
-struct ScriptConn(Option<sqlx::pool::PoolConnection<sqlx::Any>>);
+/// The thread that writes batches of known services on SQLite, through a
+/// connection of its own ([`crate::sqlite_raw`]): the live states are read,
+/// the timeline rules run, and the rows and states written and committed in
+/// one go, without a hand-off between threads per statement. It writes only
+/// while the task that sent the batch holds the writer pool's one
+/// connection, the store's write token, so it never races the other writers
+/// for SQLite's lock.
+pub(crate) struct FastWriter {
+    jobs: std::sync::mpsc::Sender<FastJob>,
+}
 
-impl Drop for ScriptConn {
-    fn drop(&mut self) {
-        if let Some(mut conn) = self.0.take() {
-            conn.close_on_drop();
+type FastReply = std::result::Result<Option<HashMap<i64, Row0>>, crate::sqlite_raw::SqliteError>;
+
+struct FastJob {
+    ops: Vec<HealthOp>,
+    ids: Vec<i64>,
+    rule: StaleRule,
+    floor: Millis,
+    reply: tokio::sync::oneshot::Sender<FastReply>,
+}
+
+const SELECT_STATE: &str =
+    "SELECT status, last_real_at, stale_stage, stale_watch, source, last_mark_at FROM services WHERE id = ?1";
+const INSERT_OBSERVATION: &str =
+    "INSERT INTO observations (service_id, at, status, cause, message, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const INSERT_TRANSITION: &str =
+    "INSERT INTO transitions (service_id, at, from_status, to_status, cause) VALUES (?1, ?2, ?3, ?4, ?5)";
+const UPDATE_STATE: &str = "UPDATE services SET status = ?2, last_real_at = ?3, stale_stage = ?4, stale_watch = ?5,
+    message = ?6, last_seen_at = ?7, updated_at = ?7, last_mark_at = ?8 WHERE id = ?1";
+
+impl FastWriter {
+    /// Open the database at `path` on a new thread and wait until it is open.
+    pub(crate) async fn start(path: String, cache_kib: u32) -> Result<FastWriter> {
+        let (jobs, rx) = std::sync::mpsc::channel::<FastJob>();
+        let (opened, ready) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("nines-sqlite-writer".into())
+            .spawn(move || {
+                let conn = crate::sqlite_raw::Connection::open(&path).and_then(|mut c| {
+                    // the same settings as the pool's connections (lib.rs)
+                    c.execute_batch(&format!(
+                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;
+                         PRAGMA foreign_keys=ON; PRAGMA cache_size=-{cache_kib};"
+                    ))?;
+                    Ok(c)
+                });
+                let mut conn = match conn {
+                    Ok(c) => {
+                        let _ = opened.send(Ok(()));
+                        c
+                    }
+                    Err(e) => {
+                        let _ = opened.send(Err(e));
+                        return;
+                    }
+                };
+                // until every Store clone (and so every sender) is gone
+                while let Ok(job) = rx.recv() {
+                    let out = write_known_batch(&mut conn, &job);
+                    let _ = job.reply.send(out);
+                }
+            })
+            .map_err(|e| Error::Sqlite(format!("starting the writer thread: {e}")))?;
+        match ready.await {
+            Ok(Ok(())) => Ok(FastWriter { jobs }),
+            Ok(Err(e)) => Err(Error::Sqlite(e.to_string())),
+            Err(_) => Err(Error::Sqlite("the writer thread stopped while opening the database".into())),
         }
     }
+}
+
+/// One batch on the writer thread, in one transaction: None (having written
+/// nothing) when a service is gone or a report is late — the general path
+/// takes such batches.
+fn write_known_batch(conn: &mut crate::sqlite_raw::Connection, job: &FastJob) -> FastReply {
+    use crate::sqlite_raw::Value::{Int, Text};
+    let out = (|| {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let unique = unique_ids(&job.ids);
+        let mut states = HashMap::with_capacity(unique.len());
+        {
+            let mut q = conn.statement(SELECT_STATE)?;
+            for id in unique {
+                q.bind(&[Int(id)])?;
+                if !q.step()? {
+                    return Ok(None);
+                }
+                let state = LiveState {
+                    status: parse_status(&q.text(0)),
+                    last_real_at: q.opt_int(1),
+                    stale_stage: q.int(2).clamp(0, 2) as u8,
+                    last_mark_at: q.opt_int(5),
+                };
+                states.insert(id, Row0 { state, stale_watch: q.int(3) != 0, source: q.text(4) });
+            }
+        }
+        let Ok(plan) = plan(&job.ops, &job.ids, &mut states, &job.rule, job.floor) else {
+            return Ok(None);
+        };
+        if !plan.late.is_empty() {
+            return Ok(None);
+        }
+        {
+            let mut q = conn.statement(INSERT_OBSERVATION)?;
+            for (id, at, st, cause, msg, rec) in &plan.pending.obs {
+                let msg = msg.as_deref().into();
+                q.execute(&[Int(*id), Int(*at), Text(st.as_str()), Text(cause.as_str()), msg, Int(*rec)])?;
+            }
+        }
+        {
+            let mut q = conn.statement(INSERT_TRANSITION)?;
+            for (id, t) in &plan.pending.transitions {
+                q.execute(&[Int(*id), Int(t.at), Text(t.from.as_str()), Text(t.to.as_str()), Text(t.cause.as_str())])?;
+            }
+        }
+        {
+            let mut q = conn.statement(UPDATE_STATE)?;
+            for (id, (msg, seen)) in &plan.last_msg {
+                let row = &states[id];
+                let st = &row.state;
+                q.execute(&[
+                    Int(*id),
+                    Text(st.status.as_str()),
+                    st.last_real_at.into(),
+                    Int(st.stale_stage as i64),
+                    Int(row.stale_watch as i64),
+                    msg.as_deref().into(),
+                    Int(*seen),
+                    st.last_mark_at.into(),
+                ])?;
+            }
+        }
+        conn.execute_batch("COMMIT")?;
+        Ok(Some(states))
+    })();
+    // nothing written (None), or an error on the way: end the transaction
+    if conn.in_transaction() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    out
 }
 
 impl Store {
@@ -281,23 +409,20 @@ impl Store {
     /// per op, in order. `floor` is when nines began listening (silence
     /// before it is not counted).
     pub async fn ingest_health(&self, ops: &[HealthOp], rule: &StaleRule, floor: Millis) -> Result<Vec<HealthAck>> {
-        if self.dialect == Dialect::Sqlite
-            && let Some(acks) = self.ingest_known_sqlite(ops, rule, floor).await?
+        if let Some(fast) = &self.fast
+            && let Some(acks) = self.ingest_known_sqlite(fast, ops, rule, floor).await?
         {
             return Ok(acks);
         }
         self.ingest_in_transaction(ops, rule, floor).await
     }
 
-    /// The common case on SQLite, in two round trips to the writer
-    /// connection's thread: every service already known and no report late.
-    /// Returns None (having written nothing) when the batch is not such a case.
-    ///
-    /// The states are read outside a transaction: on SQLite every write goes
-    /// through the one writer connection held here, so nothing can change
-    /// them before the script below commits.
+    /// The common case on SQLite, on the writer thread ([`FastWriter`]):
+    /// every service already known and no report late. Returns None (having
+    /// written nothing) when the batch is not such a case.
     async fn ingest_known_sqlite(
         &self,
+        fast: &FastWriter,
         ops: &[HealthOp],
         rule: &StaleRule,
         floor: Millis,
@@ -310,39 +435,20 @@ impl Store {
                 None => return Ok(None),
             }
         }
-        let unique = unique_ids(&ids);
-        let mut conn = ScriptConn(Some(self.writer.acquire().await?));
-        let c: &mut Conn = conn.0.as_mut().expect("held until the end");
-        let mut states = load_states(self.dialect, c, &unique, "").await?;
-        if states.len() != unique.len() {
-            return Ok(None); // a service was deleted: the general path reports it
-        }
-        let mut plan = plan(ops, &ids, &mut states, rule, floor)?;
-        if !plan.late.is_empty() {
-            return Ok(None);
-        }
-        let mut rows = Vec::with_capacity(plan.last_msg.len());
-        for (id, (msg, seen)) in plan.last_msg.drain() {
-            let row = &states[&id];
-            rows.push((id, row.state, row.stale_watch, msg, seen));
-        }
-        let mut script = Script::default();
-        script.push("BEGIN IMMEDIATE".into(), Vec::new());
-        plan.pending.write_into(self.dialect, &mut script);
-        save_states(self.dialect, &mut script, &rows);
-        script.push("COMMIT".into(), Vec::new());
-        if let Err(e) = script.run(self.dialect, c).await {
-            // The transaction may be open: roll it back now (releasing the
-            // write lock at once), and close the connection rather than
-            // guess what state it is in; the pool opens a fresh one.
-            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *c).await;
-            return Err(e);
-        }
-        if let Some(mut done) = conn.0.take() {
-            // back to the pool now, not from a task spawned by its drop: the
-            // next batch is already waiting for it
-            done.return_to_pool().await;
-        }
+        // the write token: no other write of this store runs until it is back
+        let mut token = self.writer.acquire().await?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = FastJob { ops: ops.to_vec(), ids: ids.clone(), rule: *rule, floor, reply };
+        let gone = || Error::Sqlite("the writer thread has stopped".into());
+        fast.jobs.send(job).map_err(|_| gone())?;
+        let states = match answer.await.map_err(|_| gone())? {
+            Ok(Some(states)) => states,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(Error::Sqlite(e.to_string())),
+        };
+        // back to the pool now, not from a task spawned by its drop: the
+        // next batch is already waiting for it
+        token.return_to_pool().await;
         let created = vec![false; ops.len()];
         Ok(Some(acks(ops, &ids, &created, &states, &[])))
     }

@@ -7,8 +7,11 @@
 //! dialect features except where [`Dialect`] says otherwise. Migrations are
 //! embedded per backend and run at start.
 //!
-//! Hot-path writes (health reports) arrive in batches: one transaction and a
-//! few multi-row statements per batch, however many reports it holds.
+//! Hot-path writes (health reports) arrive in batches: one transaction per
+//! batch, however many reports it holds. On PostgreSQL a batch is a few
+//! multi-row statements; on SQLite, batches of known services are written by
+//! a thread that owns a connection of its own and keeps its statements
+//! prepared (`health::FastWriter`, `sqlite_raw`).
 //!
 //! What does not live here: HTTP, authentication decisions, the timeline
 //! rules themselves (those are pure functions in `nines-core::timeline`).
@@ -27,6 +30,7 @@ mod read;
 pub mod reports;
 mod services;
 pub mod slo;
+mod sqlite_raw;
 pub mod statuspage;
 pub mod testing;
 pub mod ui;
@@ -53,6 +57,9 @@ pub enum Error {
     Invalid { field: String, message: String },
     #[error("conflict: {0}")]
     Conflict(String),
+    /// An error of the SQLite connection the health-report writer owns.
+    #[error("database: {0}")]
+    Sqlite(String),
     #[error("unsupported database url {0:?}: expected sqlite://PATH or postgres://...")]
     BadUrl(String),
 }
@@ -83,9 +90,14 @@ pub struct Store {
     /// Reads.
     pool: AnyPool,
     /// Write transactions: on SQLite a pool of one connection, so writers
-    /// queue instead of meeting SQLITE_BUSY; on PostgreSQL the same pool as reads.
+    /// queue instead of meeting SQLITE_BUSY (holding it is the right to
+    /// write, for the health-report writer thread too); on PostgreSQL the
+    /// same pool as reads.
     writer: AnyPool,
     dialect: Dialect,
+    /// On SQLite (a file), the thread that writes batches of health reports
+    /// for known services.
+    fast: Option<Arc<health::FastWriter>>,
     /// (organization, node, name) → service id. Ids never change once
     /// committed, so this is safe across replicas; entries are added only
     /// after the transaction that created them commits.
@@ -154,12 +166,14 @@ impl Store {
         let (pool, writer) = match dialect {
             Dialect::Sqlite => {
                 let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
-                // SQLite takes one writer at a time: every write transaction
-                // goes through a pool of one connection, which queues the
-                // writers (no SQLITE_BUSY on lock upgrades) and keeps that
-                // connection's statement cache warm. Readers have their own
-                // pool; in WAL mode they never block the writer.
-                let writer = sqlite_pool(1, 16 * 1024).connect(&url).await?;
+                // SQLite takes one writer at a time: every write goes
+                // through a pool of one connection, which queues the writers
+                // (none meets SQLITE_BUSY). The health-report writer thread
+                // writes on a connection of its own, but only while its
+                // caller holds this pool's connection: it is the write
+                // token. Readers have their own pool; in WAL mode they never
+                // block the writer.
+                let writer = sqlite_pool(1, 8 * 1024).connect(&url).await?;
                 let readers = sqlite_pool(4, 4 * 1024).connect(&url).await?;
                 (readers, writer)
             }
@@ -172,14 +186,19 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
-        let store = Store {
+        let mut store = Store {
             pool,
             writer,
             dialect,
+            fast: None,
             service_ids: Arc::new(std::sync::RwLock::new(std::collections::HashMap::new())),
             subjects: Arc::new(std::sync::RwLock::new(None)),
         };
         store.migrate().await?;
+        if let Some(path) = sqlite_file(url).filter(|_| dialect == Dialect::Sqlite) {
+            // opened after the migrations: the file exists by now
+            store.fast = Some(Arc::new(health::FastWriter::start(path, 16 * 1024).await?));
+        }
         Ok(store)
     }
 
@@ -229,8 +248,16 @@ impl Store {
     }
 
     /// Begin a write transaction (on SQLite, on the one writer connection).
+    /// SQLite's takes the write lock at once (IMMEDIATE): a transaction that
+    /// read first and asked for the lock at its first write would fail
+    /// outright, not wait, had the health-report writer's own connection
+    /// committed in between.
     async fn write_tx(&self) -> Result<WriteTx> {
-        Ok(WriteTx { tx: self.writer.begin().await? })
+        let tx = match self.dialect {
+            Dialect::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.writer.begin().await?,
+        };
+        Ok(WriteTx { tx })
     }
 
     pub(crate) fn cached_id(&self, key: &str) -> Option<i64> {
@@ -386,6 +413,17 @@ fn sqlite_pool(connections: u32, cache_kib: u32) -> AnyPoolOptions {
         })
 }
 
+/// The file of a `sqlite:` URL, as sqlx reads it; None for an in-memory or
+/// read-only database, which a second connection cannot write to.
+fn sqlite_file(url: &str) -> Option<String> {
+    use std::str::FromStr;
+    let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let path = opts.get_filename().to_str()?.to_string();
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let special = path.is_empty() || path.starts_with("file:") || path == ":memory:";
+    (!special && !query.contains("mode=memory") && !query.contains("mode=ro")).then_some(path)
+}
+
 /// Wall-clock milliseconds, only for bookkeeping columns (migration time).
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -457,6 +495,16 @@ mod tests {
         assert_eq!(a, (1..=a.len() as i64).collect::<Vec<_>>());
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
         assert_eq!(std::fs::read_dir(dir).unwrap().count(), a.len(), "every migration file is listed");
+    }
+
+    #[test]
+    fn only_sqlite_files_get_a_second_connection() {
+        use super::sqlite_file;
+        assert_eq!(sqlite_file("sqlite:///var/lib/nines/nines.db").as_deref(), Some("/var/lib/nines/nines.db"));
+        assert_eq!(sqlite_file("sqlite://data/n%23s.db?mode=rwc").as_deref(), Some("data/n#s.db"));
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("sqlite://x.db?mode=memory"), None);
+        assert_eq!(sqlite_file("sqlite://x.db?mode=ro"), None);
     }
 
     #[test]

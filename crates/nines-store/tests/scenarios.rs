@@ -250,6 +250,59 @@ async fn a_batch_of_known_services_writes_what_single_reports_write() {
     .await;
 }
 
+/// Health batches (on SQLite, batches of known services are written by the
+/// store's writer thread over a connection of its own), new services, and
+/// the store's other writes run side by side: none fails, and every report
+/// is stored exactly once.
+#[tokio::test]
+async fn health_batches_and_other_writes_interleave_without_loss() {
+    each(async |db| {
+        let s = &db.store;
+        let names: Vec<String> = (0..50).map(|i| format!("svc-{i}")).collect();
+        let ops: Vec<_> = names.iter().map(|n| health(svc("mix", "mix/p/e/c", n), Status::Operational, T0)).collect();
+        let ids: Vec<i64> = s.ingest_health(&ops, &RULE, 0).await.unwrap().iter().map(|a| a.id).collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for w in 0..4i64 {
+            let (s, names) = (s.clone(), names.clone());
+            tasks.spawn(async move {
+                for round in 0..25i64 {
+                    // writers interleave in time: some reports come late to
+                    // a service another writer has moved on, and take the
+                    // general path
+                    let at = T0 + 1_000 * (1 + round * 4 + w);
+                    let ops: Vec<_> =
+                        names.iter().map(|n| health(svc("mix", "mix/p/e/c", n), Status::Operational, at)).collect();
+                    s.ingest_health(&ops, &RULE, 0).await.unwrap();
+                }
+            });
+        }
+        let store = s.clone();
+        tasks.spawn(async move {
+            for i in 0..40 {
+                let op = health(svc("mix", "mix/p/e/new", &format!("new-{i}")), Status::Down, T0 + i);
+                assert!(store.ingest_health(&[op], &RULE, 0).await.unwrap()[0].created);
+            }
+        });
+        let store = s.clone();
+        tasks.spawn(async move {
+            for i in 0..40 {
+                assert!(store.claim_once(&format!("interleave-{i}"), "x").await.unwrap());
+            }
+        });
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+        for id in ids {
+            assert_eq!(s.observation_count(id).await.unwrap(), 101, "service {id}: the first report and 4 × 25");
+            let t = timeline(s, id).await;
+            assert_eq!(t, vec![(T0, Status::Unknown, Status::Operational, Cause::Report)]);
+        }
+        let f = ServiceFilter { status: Some("DOWN".into()), ..Default::default() };
+        assert_eq!(s.list_services(&f).await.unwrap().len(), 40);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_late_report_is_placed_where_it_happened() {
     each(async |db| {
