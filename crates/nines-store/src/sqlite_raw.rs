@@ -121,7 +121,7 @@ impl Connection {
                         self.db,
                         sql.as_ptr() as *const c_char,
                         sql.len() as c_int,
-                        ffi::SQLITE_PREPARE_PERSISTENT as u32,
+                        ffi::SQLITE_PREPARE_PERSISTENT,
                         &mut stmt,
                         ptr::null_mut(),
                     )
