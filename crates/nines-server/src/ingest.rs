@@ -57,25 +57,26 @@ async fn writer(store: Store, rule: StaleRule, floor: Arc<AtomicI64>, rx: Arc<Mu
                 return; // channel closed and drained
             }
         }
-        let ops: Vec<HealthOp> = batch.iter().map(|(op, _)| op.clone()).collect();
+        let (ops, replies): (Vec<HealthOp>, Vec<_>) = batch.drain(..).unzip();
+        let ops = Arc::new(ops);
         let floor = floor.load(Ordering::Relaxed);
-        match store.ingest_health(&ops, &rule, floor).await {
+        match store.ingest_health_shared(ops.clone(), &rule, floor).await {
             Ok(acks) => {
-                for ((_, reply), ack) in batch.drain(..).zip(acks) {
+                for (reply, ack) in replies.into_iter().zip(acks) {
                     let _ = reply.send(Ok(ack));
                 }
             }
-            Err(e) if batch.len() > 1 => {
+            Err(e) if replies.len() > 1 => {
                 // One bad apple (or a conflict with another replica) must not
                 // fail the others: retry one by one.
-                tracing::warn!(error = %e, size = batch.len(), "batch failed; retrying reports one by one");
-                for (op, reply) in batch.drain(..) {
-                    let r = store.ingest_health(std::slice::from_ref(&op), &rule, floor).await;
+                tracing::warn!(error = %e, size = replies.len(), "batch failed; retrying reports one by one");
+                for (op, reply) in ops.iter().zip(replies) {
+                    let r = store.ingest_health(std::slice::from_ref(op), &rule, floor).await;
                     let _ = reply.send(r.map(|mut v| v.remove(0)).map_err(ApiError::from));
                 }
             }
             Err(e) => {
-                for (_, reply) in batch.drain(..) {
+                for reply in replies {
                     let _ = reply.send(Err(ApiError::from(nines_store::Error::Conflict(e.to_string()))));
                 }
             }

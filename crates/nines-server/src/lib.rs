@@ -84,8 +84,19 @@ impl Clock for SystemClock {
     }
 }
 
+/// What every request handler shares. Cloned for each request by each
+/// extractor that needs it, so it is one reference count, not one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<ServerConfig>,
@@ -147,7 +158,7 @@ pub async fn start(
     let (ingest, mut tasks) = ingest::Ingest::start(store.clone(), config.stale, floor.clone(), writers);
     let leadership =
         workers::Leadership { is_leader: Arc::new(AtomicBool::new(false)), floor, replica: config.replica.clone() };
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         store: store.clone(),
         clock: clock.clone(),
         auth: Arc::new(auth::Auth::new(store.clone(), clock.clone())),
@@ -164,7 +175,7 @@ pub async fn start(
             &addr.to_string(),
             &config.replica,
         )),
-    };
+    }));
     tasks.push(tokio::spawn(workers::lead(
         store.clone(),
         clock.clone(),

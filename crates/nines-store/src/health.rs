@@ -276,7 +276,7 @@ pub(crate) struct FastWriter {
 type FastReply = std::result::Result<Option<HashMap<i64, Row0>>, crate::sqlite_raw::SqliteError>;
 
 struct FastJob {
-    ops: Vec<HealthOp>,
+    ops: std::sync::Arc<Vec<HealthOp>>,
     ids: Vec<i64>,
     rule: StaleRule,
     floor: Millis,
@@ -409,12 +409,26 @@ impl Store {
     /// per op, in order. `floor` is when nines began listening (silence
     /// before it is not counted).
     pub async fn ingest_health(&self, ops: &[HealthOp], rule: &StaleRule, floor: Millis) -> Result<Vec<HealthAck>> {
+        match &self.fast {
+            Some(_) => self.ingest_health_shared(std::sync::Arc::new(ops.to_vec()), rule, floor).await,
+            None => self.ingest_in_transaction(ops, rule, floor).await,
+        }
+    }
+
+    /// [`Store::ingest_health`] of a batch the caller gives up: on SQLite
+    /// the writer thread reads it where it is, without a copy.
+    pub async fn ingest_health_shared(
+        &self,
+        ops: std::sync::Arc<Vec<HealthOp>>,
+        rule: &StaleRule,
+        floor: Millis,
+    ) -> Result<Vec<HealthAck>> {
         if let Some(fast) = &self.fast
-            && let Some(acks) = self.ingest_known_sqlite(fast, ops, rule, floor).await?
+            && let Some(acks) = self.ingest_known_sqlite(fast, &ops, rule, floor).await?
         {
             return Ok(acks);
         }
-        self.ingest_in_transaction(ops, rule, floor).await
+        self.ingest_in_transaction(&ops, rule, floor).await
     }
 
     /// The common case on SQLite, on the writer thread ([`FastWriter`]):
@@ -423,12 +437,12 @@ impl Store {
     async fn ingest_known_sqlite(
         &self,
         fast: &FastWriter,
-        ops: &[HealthOp],
+        ops: &std::sync::Arc<Vec<HealthOp>>,
         rule: &StaleRule,
         floor: Millis,
     ) -> Result<Option<Vec<HealthAck>>> {
         let mut ids = Vec::with_capacity(ops.len());
-        for op in ops {
+        for op in ops.iter() {
             let s = &op.service;
             match self.cached_id(&crate::identity(&s.organization, &s.node_id, &s.name)) {
                 Some(id) => ids.push(id),
@@ -438,7 +452,7 @@ impl Store {
         // the write token: no other write of this store runs until it is back
         let mut token = self.writer.acquire().await?;
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = FastJob { ops: ops.to_vec(), ids: ids.clone(), rule: *rule, floor, reply };
+        let job = FastJob { ops: ops.clone(), ids: ids.clone(), rule: *rule, floor, reply };
         let gone = || Error::Sqlite("the writer thread has stopped".into());
         fast.jobs.send(job).map_err(|_| gone())?;
         let states = match answer.await.map_err(|_| gone())? {
