@@ -236,30 +236,50 @@ impl Store {
 
     /// Transitions after `cursor` (by id) with their services.
     pub async fn transitions_after(&self, cursor: i64, limit: i64) -> Result<Vec<TransitionRow>> {
-        let rows = sqlx::query(
-            "SELECT t.id, t.service_id, s.name, s.organization, s.node_id, g.name, s.criticality, t.at, t.from_status, t.to_status
+        type Cols = (i64, i64, String, String, String, Option<String>, String, i64, String, String);
+        const SELECT: &str = "SELECT t.id AS id, t.service_id AS service_id, s.name AS name,
+                s.organization AS organization, s.node_id AS node_id, g.name AS grp, s.criticality AS criticality,
+                t.at AS at, t.from_status AS from_status, t.to_status AS to_status
              FROM transitions t JOIN services s ON s.id = t.service_id LEFT JOIN sla_groups g ON g.id = s.sla_group_id
-             WHERE t.id > $1 ORDER BY t.id LIMIT $2",
-        )
-        .bind(cursor)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE t.id > $1 ORDER BY t.id LIMIT $2";
+        let rows: Vec<Cols> = match self.dialect {
+            // one row of JSON: a multi-row result crosses from sqlx's
+            // connection thread row by row, each with its own hand-off
+            Dialect::Sqlite => {
+                let sql = format!(
+                    "SELECT json_group_array(json_array(id, service_id, name, organization, node_id, grp,
+                        criticality, at, from_status, to_status)) FROM ({SELECT})"
+                );
+                let json: String =
+                    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(cursor).bind(limit).fetch_one(&self.pool).await?.get(0);
+                let mut rows: Vec<Cols> =
+                    serde_json::from_str(&json).map_err(|e| Error::Db(sqlx::Error::Decode(Box::new(e))))?;
+                // an aggregate's order is its input's in practice, not by contract
+                rows.sort_unstable_by_key(|r| r.0);
+                rows
+            }
+            Dialect::Postgres => {
+                crate::fetch_map(sqlx::query(SELECT).bind(cursor).bind(limit), &self.pool, |r| {
+                    (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7), r.get(8), r.get(9))
+                })
+                .await?
+            }
+        };
         Ok(rows
-            .iter()
-            .map(|r| TransitionRow {
-                id: r.get(0),
+            .into_iter()
+            .map(|(id, service_id, name, organization, node_id, sla_group, criticality, at, from, to)| TransitionRow {
+                id,
                 subject: Subject {
-                    service_id: r.get(1),
-                    name: r.get(2),
-                    organization: r.get(3),
-                    node_id: r.get(4),
-                    sla_group: r.get(5),
-                    criticality: r.get::<String, _>(6).parse().unwrap_or_default(),
+                    service_id,
+                    name,
+                    organization,
+                    node_id,
+                    sla_group,
+                    criticality: criticality.parse().unwrap_or_default(),
                 },
-                at: r.get(7),
-                from: r.get::<String, _>(8).parse().unwrap_or(Status::Unknown),
-                to: r.get::<String, _>(9).parse().unwrap_or(Status::Unknown),
+                at,
+                from: from.parse().unwrap_or(Status::Unknown),
+                to: to.parse().unwrap_or(Status::Unknown),
             })
             .collect())
     }
