@@ -320,7 +320,17 @@ impl FastWriter {
                 };
                 // until every Store clone (and so every sender) is gone
                 while let Ok(job) = rx.recv() {
-                    let out = write_known_batch(&mut conn, &job);
+                    // a fault in one batch fails that batch, not the thread
+                    let run = std::panic::AssertUnwindSafe(|| write_known_batch(&mut conn, &job));
+                    let out = std::panic::catch_unwind(run).unwrap_or_else(|_| {
+                        Err(crate::sqlite_raw::SqliteError {
+                            code: libsqlite3_sys::SQLITE_INTERNAL,
+                            message: "the writer thread failed on this batch".into(),
+                        })
+                    });
+                    if conn.in_transaction() {
+                        let _ = conn.execute_batch("ROLLBACK");
+                    }
                     let _ = job.reply.send(out);
                 }
             })
@@ -453,12 +463,19 @@ impl Store {
         let mut token = self.writer.acquire().await?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = FastJob { ops: ops.clone(), ids: ids.clone(), rule: *rule, floor, reply };
-        let gone = || Error::Sqlite("the writer thread has stopped".into());
-        fast.jobs.send(job).map_err(|_| gone())?;
-        let states = match answer.await.map_err(|_| gone())? {
-            Ok(Some(states)) => states,
-            Ok(None) => return Ok(None),
-            Err(e) => return Err(Error::Sqlite(e.to_string())),
+        let gone = || {
+            // should the thread ever be gone, the general path still writes
+            tracing::error!("the SQLite writer thread has stopped; health reports take the slower path");
+            Ok(None)
+        };
+        if fast.jobs.send(job).is_err() {
+            return gone();
+        }
+        let states = match answer.await {
+            Ok(Ok(Some(states))) => states,
+            Ok(Ok(None)) => return Ok(None),
+            Ok(Err(e)) => return Err(Error::Sqlite(e.to_string())),
+            Err(_) => return gone(),
         };
         // back to the pool now, not from a task spawned by its drop: the
         // next batch is already waiting for it
