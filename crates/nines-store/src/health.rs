@@ -283,6 +283,28 @@ struct FastJob {
     reply: tokio::sync::oneshot::Sender<FastReply>,
 }
 
+/// The write token lent to a batch on the writer thread, and the thread's
+/// answer. Should the caller stop waiting (its future dropped mid-batch), the
+/// token stays held until the thread has answered, so no other write starts
+/// while the batch still runs.
+struct InFlight {
+    token: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
+    answer: Option<tokio::sync::oneshot::Receiver<FastReply>>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let (Some(token), Some(answer)) = (self.token.take(), self.answer.take())
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(async move {
+                let _ = answer.await;
+                drop(token);
+            });
+        }
+    }
+}
+
 const SELECT_STATE: &str =
     "SELECT status, last_real_at, stale_stage, stale_watch, source, last_mark_at FROM services WHERE id = ?1";
 const INSERT_OBSERVATION: &str =
@@ -328,10 +350,18 @@ impl FastWriter {
                             message: "the writer thread failed on this batch".into(),
                         })
                     });
-                    if conn.in_transaction() {
-                        let _ = conn.execute_batch("ROLLBACK");
-                    }
+                    // nothing written (None), or an error on the way: end the
+                    // transaction before answering, while the caller still
+                    // holds the write token
+                    let stuck =
+                        conn.in_transaction() && conn.execute_batch("ROLLBACK").is_err() && conn.in_transaction();
                     let _ = job.reply.send(out);
+                    if stuck {
+                        // closing the connection is what releases its lock now;
+                        // later batches take the general path
+                        tracing::error!("the SQLite writer thread could not roll back; it closes its connection");
+                        break;
+                    }
                 }
             })
             .map_err(|e| Error::Sqlite(format!("starting the writer thread: {e}")))?;
@@ -346,9 +376,11 @@ impl FastWriter {
 /// One batch on the writer thread, in one transaction: None (having written
 /// nothing) when a service is gone or a report is late — the general path
 /// takes such batches.
+/// A transaction it leaves open (None, or an error) is rolled back by the
+/// thread's loop.
 fn write_known_batch(conn: &mut crate::sqlite_raw::Connection, job: &FastJob) -> FastReply {
     use crate::sqlite_raw::Value::{Int, Text};
-    let out = (|| {
+    (|| {
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let unique = unique_ids(&job.ids);
         let mut states = HashMap::with_capacity(unique.len());
@@ -406,12 +438,7 @@ fn write_known_batch(conn: &mut crate::sqlite_raw::Connection, job: &FastJob) ->
         }
         conn.execute_batch("COMMIT")?;
         Ok(Some(states))
-    })();
-    // nothing written (None), or an error on the way: end the transaction
-    if conn.in_transaction() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    out
+    })()
 }
 
 impl Store {
@@ -460,7 +487,7 @@ impl Store {
             }
         }
         // the write token: no other write of this store runs until it is back
-        let mut token = self.writer.acquire().await?;
+        let mut flight = InFlight { token: Some(self.writer.acquire().await?), answer: None };
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = FastJob { ops: ops.clone(), ids: ids.clone(), rule: *rule, floor, reply };
         let gone = || {
@@ -471,7 +498,9 @@ impl Store {
         if fast.jobs.send(job).is_err() {
             return gone();
         }
-        let states = match answer.await {
+        let answered = flight.answer.insert(answer).await;
+        flight.answer = None;
+        let states = match answered {
             Ok(Ok(Some(states))) => states,
             Ok(Ok(None)) => return Ok(None),
             Ok(Err(e)) => return Err(Error::Sqlite(e.to_string())),
@@ -479,7 +508,9 @@ impl Store {
         };
         // back to the pool now, not from a task spawned by its drop: the
         // next batch is already waiting for it
-        token.return_to_pool().await;
+        if let Some(mut token) = flight.token.take() {
+            token.return_to_pool().await;
+        }
         let created = vec![false; ops.len()];
         Ok(Some(acks(ops, &ids, &created, &states, &[])))
     }

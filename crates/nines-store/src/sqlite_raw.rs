@@ -15,7 +15,6 @@
 use libsqlite3_sys as ffi;
 use std::collections::HashMap;
 use std::ffi::{CStr, CString, c_char, c_int};
-use std::marker::PhantomData;
 use std::ptr;
 
 /// A parameter value.
@@ -112,6 +111,9 @@ impl Connection {
         let stmt = match self.prepared.get(sql) {
             Some(&s) => s,
             None => {
+                let Ok(len) = c_int::try_from(sql.len()) else {
+                    return Err(SqliteError { code: ffi::SQLITE_TOOBIG, message: "statement too long".into() });
+                };
                 let mut stmt = ptr::null_mut();
                 // SAFETY: db is live; sql is valid for its given length (no
                 // NUL needed when the length is passed); stmt receives the
@@ -120,7 +122,7 @@ impl Connection {
                     ffi::sqlite3_prepare_v3(
                         self.db,
                         sql.as_ptr() as *const c_char,
-                        sql.len() as c_int,
+                        len,
                         ffi::SQLITE_PREPARE_PERSISTENT,
                         &mut stmt,
                         ptr::null_mut(),
@@ -136,7 +138,7 @@ impl Connection {
                 stmt
             }
         };
-        Ok(Statement { conn: self, stmt, _borrow: PhantomData })
+        Ok(Statement { conn: self, stmt })
     }
 }
 
@@ -156,17 +158,22 @@ impl Drop for Connection {
 /// A prepared statement in use. Dropping it resets it (ending its read, if
 /// it was stepped part-way) and clears its parameters.
 pub(crate) struct Statement<'c> {
+    /// Borrowed from `Connection::statement(&mut self)`: while a statement
+    /// is in use, nothing else runs on the connection and nothing finalizes it.
     conn: &'c Connection,
     stmt: *mut ffi::sqlite3_stmt,
-    _borrow: PhantomData<&'c mut Connection>,
 }
 
 impl Statement<'_> {
     /// Start the statement over with `values` bound to parameters 1, 2, ….
     pub(crate) fn bind(&mut self, values: &[Value<'_>]) -> Result<()> {
         // SAFETY: stmt is live; parameters can be bound only to a statement
-        // that is reset (its last step's error, if any, was returned then)
-        unsafe { ffi::sqlite3_reset(self.stmt) };
+        // that is reset (its last step's error, if any, was returned then);
+        // cleared, no parameter keeps a value from the last use
+        unsafe {
+            ffi::sqlite3_reset(self.stmt);
+            ffi::sqlite3_clear_bindings(self.stmt);
+        }
         for (i, v) in values.iter().enumerate() {
             let n = i as c_int + 1;
             // SAFETY: stmt is live; text is copied by SQLite (TRANSIENT)
@@ -175,12 +182,15 @@ impl Statement<'_> {
                 match *v {
                     Value::Int(x) => ffi::sqlite3_bind_int64(self.stmt, n, x),
                     Value::Null => ffi::sqlite3_bind_null(self.stmt, n),
-                    Value::Text(s) => ffi::sqlite3_bind_text(
+                    // the 64-bit length: no length can turn negative
+                    // (which would make SQLite read up to a NUL)
+                    Value::Text(s) => ffi::sqlite3_bind_text64(
                         self.stmt,
                         n,
                         s.as_ptr() as *const c_char,
-                        s.len() as c_int,
+                        s.len() as u64,
                         ffi::SQLITE_TRANSIENT(),
+                        ffi::SQLITE_UTF8 as u8,
                     ),
                 }
             };
