@@ -323,11 +323,7 @@ impl FastWriter {
             .name("nines-sqlite-writer".into())
             .spawn(move || {
                 let conn = crate::sqlite_raw::Connection::open(&path).and_then(|mut c| {
-                    // the same settings as the pool's connections (lib.rs)
-                    c.execute_batch(&format!(
-                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;
-                         PRAGMA foreign_keys=ON; PRAGMA cache_size=-{cache_kib};"
-                    ))?;
+                    c.execute_batch(&crate::sqlite_pragmas(cache_kib))?;
                     Ok(c)
                 });
                 let mut conn = match conn {

@@ -404,17 +404,21 @@ fn sqlite_pool(connections: u32, cache_kib: u32) -> AnyPoolOptions {
         .max_lifetime(None)
         .after_connect(move |conn, _| {
             Box::pin(async move {
-                // WAL: readers never block the writer. NORMAL sync in WAL mode
-                // loses nothing on a process crash (kill -9); only a power cut
-                // can drop the last commits.
-                let pragmas = format!(
-                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;
-                     PRAGMA foreign_keys=ON; PRAGMA cache_size=-{cache_kib};"
-                );
-                sqlx::raw_sql(sqlx::AssertSqlSafe(pragmas)).execute(conn).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sqlite_pragmas(cache_kib))).execute(conn).await?;
                 Ok(())
             })
         })
+}
+
+/// The settings of every SQLite connection, with `cache_kib` of page cache.
+/// WAL: readers never block the writer. NORMAL sync in WAL mode loses
+/// nothing on a process crash (kill -9); only a power cut can drop the last
+/// commits.
+pub(crate) fn sqlite_pragmas(cache_kib: u32) -> String {
+    format!(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;
+         PRAGMA foreign_keys=ON; PRAGMA cache_size=-{cache_kib};"
+    )
 }
 
 /// The file of a `sqlite:` URL, as sqlx reads it; None for an in-memory or
