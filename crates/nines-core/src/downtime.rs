@@ -128,6 +128,13 @@ impl OpenSet {
         d.members.push(m);
     }
 
+    fn index(&self, index: Index) -> &Keyed {
+        match index {
+            Index::Node => &self.by_node,
+            Index::Group => &self.by_group,
+        }
+    }
+
     fn index_mut(&mut self, index: Index) -> &mut Keyed {
         match index {
             Index::Node => &mut self.by_node,
@@ -217,11 +224,7 @@ impl OpenSet {
     fn related_to<'a>(&'a self, s: &Subject) -> impl Iterator<Item = &'a OpenDowntime> + 'a {
         let mut slots: Vec<usize> = Vec::new();
         for (index, org, key) in index_keys(s) {
-            let map = match index {
-                Index::Node => &self.by_node,
-                Index::Group => &self.by_group,
-            };
-            slots.extend(map.get(org).and_then(|keys| keys.get(key)).into_iter().flatten().copied());
+            slots.extend(self.index(index).get(org).and_then(|keys| keys.get(key)).into_iter().flatten().copied());
         }
         slots.sort_unstable();
         slots.dedup();
@@ -235,6 +238,7 @@ impl OpenSet {
         self.down[slot] > usize::from(mine)
     }
 }
+
 enum Index {
     Node,
     Group,

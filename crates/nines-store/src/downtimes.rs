@@ -243,17 +243,13 @@ impl Store {
              FROM transitions t JOIN services s ON s.id = t.service_id LEFT JOIN sla_groups g ON g.id = s.sla_group_id
              WHERE t.id > $1 ORDER BY t.id LIMIT $2";
         let rows: Vec<Cols> = match self.dialect {
-            // one row of JSON: a multi-row result crosses from sqlx's
-            // connection thread row by row, each with its own hand-off
             Dialect::Sqlite => {
                 let sql = format!(
                     "SELECT json_group_array(json_array(id, service_id, name, organization, node_id, grp,
                         criticality, at, from_status, to_status)) FROM ({SELECT})"
                 );
-                let json: String =
-                    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(cursor).bind(limit).fetch_one(&self.pool).await?.get(0);
-                let mut rows: Vec<Cols> =
-                    serde_json::from_str(&json).map_err(|e| Error::Db(sqlx::Error::Decode(Box::new(e))))?;
+                let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(cursor).bind(limit);
+                let mut rows: Vec<Cols> = crate::fetch_json_rows(q, &self.pool).await?;
                 // an aggregate's order is its input's in practice, not by contract
                 rows.sort_unstable_by_key(|r| r.0);
                 rows

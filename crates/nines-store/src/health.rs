@@ -91,10 +91,9 @@ impl Pending {
     }
 }
 
-/// The live state of `ids`. On SQLite the rows come back as one row of JSON:
-/// a multi-row result crosses from the connection's thread row by row, each
-/// with its own hand-off; one row crosses once. PostgreSQL reads plain rows
-/// (with `for_update` row locks).
+/// The live state of `ids`. On SQLite the rows come back as one row of JSON
+/// ([`crate::fetch_json_rows`]); PostgreSQL reads plain rows (with
+/// `for_update` row locks).
 async fn load_states(d: Dialect, conn: &mut Conn, ids: &[i64], for_update: &str) -> Result<HashMap<i64, Row0>> {
     type Cols = (i64, String, Option<i64>, i64, i64, String, Option<i64>);
     const COLS: &str = "id, status, last_real_at, stale_stage, stale_watch, source, last_mark_at";
@@ -112,10 +111,7 @@ async fn load_states(d: Dialect, conn: &mut Conn, ids: &[i64], for_update: &str)
             q = q.bind(*id);
         }
         let rows: Vec<Cols> = match d {
-            Dialect::Sqlite => {
-                let json: String = q.fetch_one(&mut *conn).await?.get(0);
-                serde_json::from_str(&json).map_err(|e| Error::Db(sqlx::Error::Decode(Box::new(e))))?
-            }
+            Dialect::Sqlite => crate::fetch_json_rows(q, &mut *conn).await?,
             Dialect::Postgres => q
                 .fetch_all(&mut *conn)
                 .await?
@@ -271,9 +267,13 @@ fn acks(
 /// for SQLite's lock.
 pub(crate) struct FastWriter {
     jobs: std::sync::mpsc::Sender<FastJob>,
+    /// Set once the thread is found gone: batches then go straight to the
+    /// general path (and it is said once, not per batch).
+    stopped: std::sync::atomic::AtomicBool,
 }
 
-type FastReply = std::result::Result<Option<HashMap<i64, Row0>>, crate::sqlite_raw::SqliteError>;
+/// The acks of a batch written, None when the batch is not one for this path.
+type FastReply = std::result::Result<Option<Vec<HealthAck>>, crate::sqlite_raw::SqliteError>;
 
 struct FastJob {
     ops: std::sync::Arc<Vec<HealthOp>>,
@@ -362,7 +362,7 @@ impl FastWriter {
             })
             .map_err(|e| Error::Sqlite(format!("starting the writer thread: {e}")))?;
         match ready.await {
-            Ok(Ok(())) => Ok(FastWriter { jobs }),
+            Ok(Ok(())) => Ok(FastWriter { jobs, stopped: Default::default() }),
             Ok(Err(e)) => Err(Error::Sqlite(e.to_string())),
             Err(_) => Err(Error::Sqlite("the writer thread stopped while opening the database".into())),
         }
@@ -371,70 +371,67 @@ impl FastWriter {
 
 /// One batch on the writer thread, in one transaction: None (having written
 /// nothing) when a service is gone or a report is late — the general path
-/// takes such batches.
-/// A transaction it leaves open (None, or an error) is rolled back by the
-/// thread's loop.
+/// takes such batches. A transaction it leaves open (None, or an error) is
+/// rolled back by the thread's loop.
 fn write_known_batch(conn: &mut crate::sqlite_raw::Connection, job: &FastJob) -> FastReply {
     use crate::sqlite_raw::Value::{Int, Text};
-    (|| {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let unique = unique_ids(&job.ids);
-        let mut states = HashMap::with_capacity(unique.len());
-        {
-            let mut q = conn.statement(SELECT_STATE)?;
-            for id in unique {
-                q.bind(&[Int(id)])?;
-                if !q.step()? {
-                    return Ok(None);
-                }
-                let state = LiveState {
-                    status: parse_status(&q.text(0)),
-                    last_real_at: q.opt_int(1),
-                    stale_stage: q.int(2).clamp(0, 2) as u8,
-                    last_mark_at: q.opt_int(5),
-                };
-                states.insert(id, Row0 { state, stale_watch: q.int(3) != 0, source: q.text(4) });
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let unique = unique_ids(&job.ids);
+    let mut states = HashMap::with_capacity(unique.len());
+    {
+        let mut q = conn.statement(SELECT_STATE)?;
+        for id in unique {
+            q.bind(&[Int(id)])?;
+            if !q.step()? {
+                return Ok(None);
             }
+            let state = LiveState {
+                status: parse_status(&q.text(0)),
+                last_real_at: q.opt_int(1),
+                stale_stage: q.int(2).clamp(0, 2) as u8,
+                last_mark_at: q.opt_int(5),
+            };
+            states.insert(id, Row0 { state, stale_watch: q.int(3) != 0, source: q.text(4) });
         }
-        let Ok(plan) = plan(&job.ops, &job.ids, &mut states, &job.rule, job.floor) else {
-            return Ok(None);
-        };
-        if !plan.late.is_empty() {
-            return Ok(None);
+    }
+    let Ok(plan) = plan(&job.ops, &job.ids, &mut states, &job.rule, job.floor) else {
+        return Ok(None);
+    };
+    if !plan.late.is_empty() {
+        return Ok(None);
+    }
+    {
+        let mut q = conn.statement(INSERT_OBSERVATION)?;
+        for (id, at, st, cause, msg, rec) in &plan.pending.obs {
+            let msg = msg.as_deref().into();
+            q.execute(&[Int(*id), Int(*at), Text(st.as_str()), Text(cause.as_str()), msg, Int(*rec)])?;
         }
-        {
-            let mut q = conn.statement(INSERT_OBSERVATION)?;
-            for (id, at, st, cause, msg, rec) in &plan.pending.obs {
-                let msg = msg.as_deref().into();
-                q.execute(&[Int(*id), Int(*at), Text(st.as_str()), Text(cause.as_str()), msg, Int(*rec)])?;
-            }
+    }
+    {
+        let mut q = conn.statement(INSERT_TRANSITION)?;
+        for (id, t) in &plan.pending.transitions {
+            q.execute(&[Int(*id), Int(t.at), Text(t.from.as_str()), Text(t.to.as_str()), Text(t.cause.as_str())])?;
         }
-        {
-            let mut q = conn.statement(INSERT_TRANSITION)?;
-            for (id, t) in &plan.pending.transitions {
-                q.execute(&[Int(*id), Int(t.at), Text(t.from.as_str()), Text(t.to.as_str()), Text(t.cause.as_str())])?;
-            }
+    }
+    {
+        let mut q = conn.statement(UPDATE_STATE)?;
+        for (id, (msg, seen)) in &plan.last_msg {
+            let row = &states[id];
+            let st = &row.state;
+            q.execute(&[
+                Int(*id),
+                Text(st.status.as_str()),
+                st.last_real_at.into(),
+                Int(st.stale_stage as i64),
+                Int(row.stale_watch as i64),
+                msg.as_deref().into(),
+                Int(*seen),
+                st.last_mark_at.into(),
+            ])?;
         }
-        {
-            let mut q = conn.statement(UPDATE_STATE)?;
-            for (id, (msg, seen)) in &plan.last_msg {
-                let row = &states[id];
-                let st = &row.state;
-                q.execute(&[
-                    Int(*id),
-                    Text(st.status.as_str()),
-                    st.last_real_at.into(),
-                    Int(st.stale_stage as i64),
-                    Int(row.stale_watch as i64),
-                    msg.as_deref().into(),
-                    Int(*seen),
-                    st.last_mark_at.into(),
-                ])?;
-            }
-        }
-        conn.execute_batch("COMMIT")?;
-        Ok(Some(states))
-    })()
+    }
+    conn.execute_batch("COMMIT")?;
+    Ok(Some(acks(&job.ops, &job.ids, &vec![false; job.ops.len()], &states, &[])))
 }
 
 impl Store {
@@ -457,6 +454,7 @@ impl Store {
         floor: Millis,
     ) -> Result<Vec<HealthAck>> {
         if let Some(fast) = &self.fast
+            && !fast.stopped.load(std::sync::atomic::Ordering::Relaxed)
             && let Some(acks) = self.ingest_known_sqlite(fast, &ops, rule, floor).await?
         {
             return Ok(acks);
@@ -485,20 +483,20 @@ impl Store {
         // the write token: no other write of this store runs until it is back
         let mut flight = InFlight { token: Some(self.writer.acquire().await?), answer: None };
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = FastJob { ops: ops.clone(), ids: ids.clone(), rule: *rule, floor, reply };
         let gone = || {
             // should the thread ever be gone, the general path still writes
-            tracing::error!("the SQLite writer thread has stopped; health reports take the slower path");
+            if !fast.stopped.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::error!("the SQLite writer thread has stopped; health reports take the slower path");
+            }
             Ok(None)
         };
-        if fast.jobs.send(job).is_err() {
+        if fast.jobs.send(FastJob { ops: ops.clone(), ids, rule: *rule, floor, reply }).is_err() {
             return gone();
         }
         let answered = flight.answer.insert(answer).await;
         flight.answer = None;
-        let states = match answered {
-            Ok(Ok(Some(states))) => states,
-            Ok(Ok(None)) => return Ok(None),
+        let acks = match answered {
+            Ok(Ok(acks)) => acks,
             Ok(Err(e)) => return Err(Error::Sqlite(e.to_string())),
             Err(_) => return gone(),
         };
@@ -507,8 +505,7 @@ impl Store {
         if let Some(mut token) = flight.token.take() {
             token.return_to_pool().await;
         }
-        let created = vec![false; ops.len()];
-        Ok(Some(acks(ops, &ids, &created, &states, &[])))
+        Ok(acks)
     }
 
     async fn ingest_in_transaction(&self, ops: &[HealthOp], rule: &StaleRule, floor: Millis) -> Result<Vec<HealthAck>> {

@@ -195,7 +195,9 @@ impl Store {
             subjects: Arc::new(std::sync::RwLock::new(None)),
         };
         store.migrate().await?;
-        if let Some(path) = sqlite_file(url).filter(|_| dialect == Dialect::Sqlite) {
+        if dialect == Dialect::Sqlite
+            && let Some(path) = sqlite_file(url)
+        {
             // opened after the migrations: the file exists by now. Without
             // it every batch takes the general path: slower, just as exact.
             match health::FastWriter::start(path, 16 * 1024).await {
@@ -373,6 +375,22 @@ where
         f(&r);
     }
     Ok(())
+}
+
+/// On SQLite, the rows of a query that aggregates them into one row of JSON
+/// (`json_group_array(json_array(…))`), decoded: a multi-row result crosses
+/// from sqlx's connection thread row by row, each with its own hand-off;
+/// one row crosses once.
+pub(crate) async fn fetch_json_rows<'c, T, E>(
+    q: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    executor: E,
+) -> Result<Vec<T>>
+where
+    T: serde::de::DeserializeOwned,
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let json: String = q.fetch_one(executor).await?.get(0);
+    serde_json::from_str(&json).map_err(|e| Error::Db(sqlx::Error::Decode(Box::new(e))))
 }
 
 /// [`for_each_row`], collecting what `f` makes of each row.

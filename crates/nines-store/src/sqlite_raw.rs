@@ -155,8 +155,9 @@ impl Drop for Connection {
     }
 }
 
-/// A prepared statement in use. Dropping it resets it (ending its read, if
-/// it was stepped part-way) and clears its parameters.
+/// A prepared statement in use. Dropping it resets it, ending its read if it
+/// was stepped part-way ([`Statement::bind`] clears the parameters of the
+/// next use).
 pub(crate) struct Statement<'c> {
     /// Borrowed from `Connection::statement(&mut self)`: while a statement
     /// is in use, nothing else runs on the connection and nothing finalizes it.
@@ -252,12 +253,9 @@ impl Statement<'_> {
 
 impl Drop for Statement<'_> {
     fn drop(&mut self) {
-        // SAFETY: stmt is live; reset and clear_bindings never fail in a way
-        // that leaves it unusable (reset repeats the last step's error code).
-        unsafe {
-            ffi::sqlite3_reset(self.stmt);
-            ffi::sqlite3_clear_bindings(self.stmt);
-        }
+        // SAFETY: stmt is live; reset never leaves it unusable (it repeats
+        // the last step's error code, which was returned then).
+        unsafe { ffi::sqlite3_reset(self.stmt) };
     }
 }
 

@@ -110,8 +110,8 @@ async fn a_batch_with_many_services_and_repeats_is_one_consistent_write() {
     .await;
 }
 
-/// A batch of reports for services nines already knows (SQLite writes it in
-/// one script) leaves the same timelines, states and observations as the
+/// A batch of reports for services nines already knows (on SQLite, written
+/// by the store's writer thread) leaves the same timelines, states and observations as the
 /// same reports one at a time; a late report in a batch is placed too.
 /// A batch is planned from the stored live state, not from what the
 /// ingest path wrote last: a write it does not make (here straight to the
