@@ -46,3 +46,17 @@ pub fn rfc3339(ms: Millis) -> String {
 pub fn parse_rfc3339(s: &str) -> Result<Millis, String> {
     s.parse::<jiff::Timestamp>().map(|t| t.as_millisecond()).map_err(|e| format!("not an RFC 3339 timestamp ({e})"))
 }
+
+/// The two largest units: `2d 3h`, `1h 5m`, `42m`, `30s`.
+pub fn format_duration(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    let (d, h, m, sec) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
+    let parts: Vec<String> = [(d, "d"), (h, "h"), (m, "m"), (sec, "s")]
+        .iter()
+        .skip_while(|(v, _)| *v == 0)
+        .take(2)
+        .filter(|(v, _)| *v > 0)
+        .map(|(v, u)| format!("{v}{u}"))
+        .collect();
+    if parts.is_empty() { "0s".into() } else { parts.join(" ") }
+}

@@ -33,6 +33,25 @@ impl Status {
     }
 }
 
+impl Status {
+    /// How bad a status is when several sources speak for one service: DOWN
+    /// over DEGRADED over UNKNOWN over MAINTENANCE over OPERATIONAL.
+    pub fn severity(self) -> u8 {
+        match self {
+            Status::Down => 4,
+            Status::Degraded => 3,
+            Status::Unknown => 2,
+            Status::Maintenance => 1,
+            Status::Operational => 0,
+        }
+    }
+
+    /// The worse of two statuses by [`Status::severity`].
+    pub fn worst(self, other: Status) -> Status {
+        if other.severity() > self.severity() { other } else { self }
+    }
+}
+
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -228,16 +247,23 @@ pub fn check_name(s: &str) -> Result<(), String> {
 }
 
 /// Storage level from the free share, as the SLA seed's table: healthy above
-/// 30 %, warning from 10 % to 30 %, critical below 10 %.
+/// 30 %, warning from 10 % to 30 %, critical below 10 %; `unknown` while no
+/// figure was ever reported or declared (no data is not healthy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageLevel {
     Healthy,
     Warning,
     Critical,
+    Unknown,
 }
 
 impl StorageLevel {
+    /// The level of a known free share, or `unknown` without one.
+    pub fn of(free: Option<f64>) -> StorageLevel {
+        free.map_or(StorageLevel::Unknown, StorageLevel::from_free_percent)
+    }
+
     pub fn from_free_percent(free: f64) -> StorageLevel {
         if free > 30.0 {
             StorageLevel::Healthy

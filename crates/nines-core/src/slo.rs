@@ -306,16 +306,28 @@ pub fn combine_group(members: &[(Class, Vec<(Millis, Class)>)], mode: GroupMode)
     (initial, out)
 }
 
-/// Thresholds for budget states (percent of the budget consumed).
+/// Thresholds for budget states (percent of the budget consumed), and how
+/// much counted time a window needs before its budget means anything.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
     pub warning_percent: f64,
     pub critical_percent: f64,
+    /// Below this much counted time (good + bad) in a window, its budget
+    /// state is `insufficient_data`: no conditions and no burn alerts (a
+    /// 27-second blip minutes after install is not a breached SLO).
+    pub min_known_ms: i64,
 }
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds { warning_percent: 50.0, critical_percent: 90.0 }
+        Thresholds { warning_percent: 50.0, critical_percent: 90.0, min_known_ms: 0 }
+    }
+}
+
+impl Thresholds {
+    /// Does the window have enough counted time for budget figures to hold?
+    pub fn enough(&self, acc: &Accounting) -> bool {
+        acc.counted_ms() >= self.min_known_ms && acc.counted_ms() > 0
     }
 }
 
@@ -326,6 +338,9 @@ pub enum BudgetState {
     Warning,
     Critical,
     Exhausted,
+    /// Less counted time than [`Thresholds::min_known_ms`] in the window.
+    #[serde(rename = "insufficient_data")]
+    InsufficientData,
 }
 
 /// The error budget of a window at a target.
@@ -334,9 +349,15 @@ pub enum BudgetState {
 pub struct ErrorBudget {
     pub total_seconds: f64,
     pub consumed_seconds: f64,
+    /// Never below zero: an exhausted budget says so in `overspent_times`.
     pub remaining_seconds: f64,
+    /// At most 100.
     pub consumed_percent: f64,
     pub state: BudgetState,
+    /// How many times the whole budget was consumed, when it is exhausted
+    /// (`2.5`: two and a half budgets); None otherwise, and None when the
+    /// budget is zero (nothing counted yet).
+    pub overspent_times: Option<f64>,
 }
 
 pub fn error_budget(acc: &Accounting, target: Target, th: Thresholds) -> ErrorBudget {
@@ -348,7 +369,10 @@ pub fn error_budget(acc: &Accounting, target: Target, th: Thresholds) -> ErrorBu
     } else {
         consumed_ms_ppm as f64 * 100.0 / total_ms_ppm as f64
     };
-    let state = if consumed_ms_ppm >= total_ms_ppm && acc.bad_ms > 0 {
+    let exhausted = consumed_ms_ppm >= total_ms_ppm && acc.bad_ms > 0;
+    let state = if !th.enough(acc) {
+        BudgetState::InsufficientData
+    } else if exhausted {
         BudgetState::Exhausted
     } else if consumed_percent >= th.critical_percent {
         BudgetState::Critical
@@ -362,9 +386,10 @@ pub fn error_budget(acc: &Accounting, target: Target, th: Thresholds) -> ErrorBu
     ErrorBudget {
         total_seconds,
         consumed_seconds,
-        remaining_seconds: total_seconds - consumed_seconds,
-        consumed_percent: if consumed_percent.is_finite() { consumed_percent } else { 100.0 },
+        remaining_seconds: (total_seconds - consumed_seconds).max(0.0),
+        consumed_percent: consumed_percent.min(100.0),
         state,
+        overspent_times: (exhausted && total_ms_ppm > 0).then(|| consumed_ms_ppm as f64 / total_ms_ppm as f64),
     }
 }
 
@@ -462,6 +487,9 @@ pub enum Condition {
 /// threshold without a breach.
 pub fn conditions(acc: &Accounting, slo: Target, sla: Target, th: Thresholds) -> Vec<Condition> {
     let mut out = Vec::new();
+    if !th.enough(acc) {
+        return out;
+    }
     let budget = error_budget(acc, slo, th);
     let slo_breach = acc.below(slo);
     if !slo_breach && acc.bad_ms > 0 && budget.consumed_percent >= th.warning_percent {

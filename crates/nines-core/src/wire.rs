@@ -50,6 +50,20 @@ pub struct HealthReport {
     /// Event time (RFC 3339) so agents can deliver late; not in the future.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<String>,
+    /// Who observed this status: `push` (a script or agent, the default; its
+    /// silence turns the push source stale) or `operator` (the Kubernetes
+    /// operator's workload sync, which reports on change and never goes
+    /// stale). Each keeps its own state; the service is the worst of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<ReportSource>,
+}
+
+/// The source a health report speaks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportSource {
+    Push,
+    Operator,
 }
 
 /// `POST /api/v1/backup/report`: exactly one of `service`, `slaGroup`, `namespace`.
@@ -196,6 +210,23 @@ pub fn event_time(ts: Option<&str>, now: Millis) -> Result<Millis, FieldError> {
     Ok(at.min(now))
 }
 
+/// Resolve the time of a fact that happened elsewhere (a backup's
+/// completion): absent means now, ahead of the skew is rejected, and any age
+/// is accepted. The lateness limit of [`event_time`] is for status on the
+/// timeline; a backup completed weeks ago is still the service's last backup,
+/// and the operator meets such backups the first time it starts in a cluster.
+pub fn fact_time(ts: Option<&str>, now: Millis) -> Result<Millis, FieldError> {
+    let Some(s) = ts else { return Ok(now) };
+    let at = parse_rfc3339(s).map_err(|r| FieldError::invalid("timestamp", r))?;
+    if at > now + MAX_FUTURE_SKEW_MS {
+        return Err(FieldError::invalid(
+            "timestamp",
+            format!("{s} is in the future (server time {})", crate::clock::rfc3339(now)),
+        ));
+    }
+    Ok(at.min(now))
+}
+
 pub fn check_tags(tags: &[String]) -> Result<(), FieldError> {
     if tags.len() > 64 {
         return Err(FieldError::invalid("tags", format!("at most 64 tags, got {}", tags.len())));
@@ -298,6 +329,10 @@ pub struct TransitionView {
     pub from: Status,
     pub to: Status,
     pub cause: String,
+    /// Why, in words: the report's message, the check's failure, or the
+    /// silence that made the push source stale (`no report for 5m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -333,8 +368,22 @@ pub struct BackupView {
     pub last_success: Option<String>,
     pub size_bytes: Option<u64>,
     pub message: Option<String>,
-    /// No successful backup within maxAgeDays.
+    /// No successful backup within maxAgeDays (counted from the last
+    /// successful backup, or from registration when none ever succeeded).
     pub overdue: bool,
+    /// `overdue` (above), else `failed` (the latest backup failed), else
+    /// `current`; `not_required` when no backup is expected and none is overdue.
+    pub state: BackupState,
+}
+
+/// The state of a service's backups, as the dashboard shows it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupState {
+    Current,
+    Failed,
+    Overdue,
+    NotRequired,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -358,8 +407,8 @@ pub struct StorageView {
     pub node_id: String,
     pub allocated_bytes: Option<u64>,
     pub used_bytes: Option<u64>,
-    /// 100 when nothing was reported.
-    pub free_percent: f64,
+    /// None while no figure was ever reported or declared (level `unknown`).
+    pub free_percent: Option<f64>,
     pub level: StorageLevel,
     pub storage_type: Option<String>,
     pub mount_path: Option<String>,
@@ -541,6 +590,20 @@ mod tests {
         assert!(event_time(Some("yesterday"), now).unwrap_err().message.contains("RFC 3339"));
         let old = crate::clock::rfc3339(now - 8 * 86_400_000);
         assert!(event_time(Some(&old), now).unwrap_err().message.contains("7 days"));
+    }
+
+    #[test]
+    fn a_fact_time_has_no_age_limit_but_is_not_in_the_future() {
+        let now = 1_700_000_000_000;
+        for days in [8, 40, 400] {
+            let old = crate::clock::rfc3339(now - days * 86_400_000);
+            assert_eq!(fact_time(Some(&old), now).unwrap(), now - days * 86_400_000, "{days} days old");
+            // the same instant is refused as a status on the timeline
+            assert!(event_time(Some(&old), now).is_err());
+        }
+        let future = crate::clock::rfc3339(now + 60_000);
+        assert_eq!(fact_time(Some(&future), now).unwrap_err().field, "timestamp");
+        assert_eq!(fact_time(None, now).unwrap(), now);
     }
 
     fn storage(a: Option<u64>, u: Option<u64>, f: Option<f64>) -> StorageReport {

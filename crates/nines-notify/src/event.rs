@@ -35,7 +35,7 @@ impl Severity {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceRef {
-    /// The service's id in nines; the link is `{baseUrl}/services/{id}`.
+    /// The service's id in nines; the link is `{baseUrl}/ui/services/{id}`.
     pub id: String,
     pub name: String,
     /// `organization/platform/environment/cluster` or `unknown`.
@@ -71,12 +71,21 @@ pub struct Downtime {
     pub counts_towards_sla: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub excluded_reason: Option<String>,
-    /// An absolute link that replaces `{baseUrl}/downtimes/{id}`.
+    /// An absolute link that replaces `{baseUrl}/ui/downtimes/{id}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The severity word the downtime itself shows (`critical`, `major`,
+    /// `minor`); `severity` is its place on the routing scale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity_label: Option<String>,
 }
 
 impl Downtime {
+    /// The word a message shows: the downtime's own, else the routing scale's.
+    pub fn severity_word(&self) -> &str {
+        self.severity_label.as_deref().unwrap_or(self.severity.as_str())
+    }
+
     pub fn duration_ms(&self) -> Option<i64> {
         self.duration_ms.or_else(|| self.resolved_at.map(|r| r - self.started_at)).filter(|d| *d >= 0)
     }

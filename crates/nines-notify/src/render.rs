@@ -69,10 +69,10 @@ impl<'a> Links<'a> {
         Links { base: base_url.trim_end_matches('/') }
     }
     pub fn downtime(&self, d: &Downtime) -> String {
-        d.url.clone().unwrap_or_else(|| format!("{}/downtimes/{}", self.base, encode_segment(&d.id)))
+        d.url.clone().unwrap_or_else(|| format!("{}/ui/downtimes/{}", self.base, encode_segment(&d.id)))
     }
     pub fn service(&self, s: &ServiceRef) -> String {
-        s.url.clone().unwrap_or_else(|| format!("{}/services/{}", self.base, encode_segment(&s.id)))
+        s.url.clone().unwrap_or_else(|| format!("{}/ui/services/{}", self.base, encode_segment(&s.id)))
     }
 }
 
@@ -139,7 +139,7 @@ fn downtime(d: &Downtime, links: &Links, phase: Phase) -> Option<Rendered> {
             (format!("Resolved: {}", d.title), format!(" resolved{at}{after}."))
         }
     };
-    let mut facts = vec![format!("Severity: {}", d.severity.as_str())];
+    let mut facts = vec![format!("Severity: {}", d.severity_word())];
     if let Some(c) = d.classification.as_deref().filter(|c| !c.is_empty()) {
         facts.push(format!("Classification: {c}"));
     }
@@ -302,19 +302,7 @@ pub fn format_time(ms: Millis) -> String {
     }
 }
 
-/// The two largest units: `2d 3h`, `1h 5m`, `42m`, `30s`.
-pub fn format_duration(ms: i64) -> String {
-    let s = ms.max(0) / 1000;
-    let (d, h, m, sec) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
-    let parts: Vec<String> = [(d, "d"), (h, "h"), (m, "m"), (sec, "s")]
-        .iter()
-        .skip_while(|(v, _)| *v == 0)
-        .take(2)
-        .filter(|(v, _)| *v > 0)
-        .map(|(v, u)| format!("{v}{u}"))
-        .collect();
-    if parts.is_empty() { "0s".into() } else { parts.join(" ") }
-}
+pub use nines_core::clock::format_duration;
 
 fn format_percent(p: f64) -> String {
     let s = format!("{p:.4}");
@@ -475,6 +463,7 @@ pub(crate) mod tests {
             counts_towards_sla: true,
             excluded_reason: None,
             url: None,
+            severity_label: None,
         }
     }
 
@@ -487,22 +476,22 @@ pub(crate) mod tests {
     fn opened_downtime_links_the_downtime_and_each_service() {
         let r = render(&Event::DowntimeOpened(downtime()), BASE).unwrap();
         assert_eq!(r.title, "Opened: API outage");
-        assert_eq!(r.link, "https://nines.example/downtimes/42");
+        assert_eq!(r.link, "https://nines.example/ui/downtimes/42");
         assert_eq!(
             r.markdown(),
-            "[API outage](https://nines.example/downtimes/42) started 2026-11-21 04:00 UTC.\n\
+            "[API outage](https://nines.example/ui/downtimes/42) started 2026-11-21 04:00 UTC.\n\
              \n\
              Severity: critical · Classification: unplanned · Organization: acme\n\
              \n\
-             - [api-gateway](https://nines.example/services/7) (acme/platform/prod/c1): DOWN\n\
-             - [auth](https://nines.example/services/8) (acme/platform/prod/c1): DEGRADED"
+             - [api-gateway](https://nines.example/ui/services/7) (acme/platform/prod/c1): DOWN\n\
+             - [auth](https://nines.example/ui/services/8) (acme/platform/prod/c1): DEGRADED"
         );
         assert_eq!(
             r.slack(),
-            "<https://nines.example/downtimes/42|API outage> started 2026-11-21 04:00 UTC.\n\
+            "<https://nines.example/ui/downtimes/42|API outage> started 2026-11-21 04:00 UTC.\n\
              Severity: critical · Classification: unplanned · Organization: acme\n\
-             • <https://nines.example/services/7|api-gateway> (acme/platform/prod/c1): DOWN\n\
-             • <https://nines.example/services/8|auth> (acme/platform/prod/c1): DEGRADED"
+             • <https://nines.example/ui/services/7|api-gateway> (acme/platform/prod/c1): DOWN\n\
+             • <https://nines.example/ui/services/8|auth> (acme/platform/prod/c1): DEGRADED"
         );
         let md = r.markdown().to_lowercase();
         assert!(!md.contains("downtime alert") && !md.contains("view downtime"), "no boilerplate");
@@ -515,7 +504,7 @@ pub(crate) mod tests {
         let r = render(&Event::DowntimeUpdated(d), BASE).unwrap();
         assert_eq!(r.title, "Updated: API outage");
         assert!(r.markdown().starts_with(
-            "[API outage](https://nines.example/downtimes/42) ongoing since 2026-11-21 04:00 UTC (15m).\n"
+            "[API outage](https://nines.example/ui/downtimes/42) ongoing since 2026-11-21 04:00 UTC (15m).\n"
         ));
     }
 
@@ -531,14 +520,14 @@ pub(crate) mod tests {
         assert_eq!(r.title, "Resolved: API outage");
         assert_eq!(
             r.markdown(),
-            "[API outage](https://nines.example/downtimes/42) resolved 2026-11-21 04:42 UTC after 42m 5s.\n\
+            "[API outage](https://nines.example/ui/downtimes/42) resolved 2026-11-21 04:42 UTC after 42m 5s.\n\
              \n\
              Severity: critical · Classification: unplanned · Organization: acme\n\
              \n\
              Counts towards SLA: no (excluded: planned maintenance overran)\n\
              \n\
-             - [api-gateway](https://nines.example/services/7) (acme/platform/prod/c1): OPERATIONAL\n\
-             - [auth](https://nines.example/services/8) (acme/platform/prod/c1): OPERATIONAL"
+             - [api-gateway](https://nines.example/ui/services/7) (acme/platform/prod/c1): OPERATIONAL\n\
+             - [auth](https://nines.example/ui/services/8) (acme/platform/prod/c1): OPERATIONAL"
         );
         d.counts_towards_sla = true;
         d.excluded_reason = None;
@@ -573,7 +562,7 @@ pub(crate) mod tests {
         assert_eq!(r.title, "SLO burn rate (page): api-gateway");
         assert_eq!(
             r.markdown(),
-            "[api-gateway](https://nines.example/services/7) (acme/platform/prod/c1) burns its error budget above \
+            "[api-gateway](https://nines.example/ui/services/7) (acme/platform/prod/c1) burns its error budget above \
              the page threshold (SLO 99.9 %).\n\
              \n\
              Burn rates: 5m 15.00× · 1h 14.40× · 6h 3.25×\n\
@@ -600,7 +589,7 @@ pub(crate) mod tests {
         assert_eq!(r.title, "Certificate expires in 12 days: api.acme.example");
         assert_eq!(
             r.plain(),
-            "The certificate for api.acme.example of api-gateway <https://nines.example/services/7> \
+            "The certificate for api.acme.example of api-gateway <https://nines.example/ui/services/7> \
              (acme/platform/prod/c1) expires 2026-12-03 05:00 UTC (in 12d 1h).\n\nOrganization: acme"
         );
         let expired = Certificate { at: c.not_after + 86_400_000, ..c };
@@ -619,7 +608,7 @@ pub(crate) mod tests {
         let r = render(&Event::BackupOverdue(b.clone()), BASE).unwrap();
         assert_eq!(r.title, "Backup overdue: postgres");
         assert!(r.markdown().starts_with(
-            "The last backup of [postgres](https://nines.example/services/9) (acme/platform/prod/c1) finished \
+            "The last backup of [postgres](https://nines.example/ui/services/9) (acme/platform/prod/c1) finished \
              2026-11-20 02:00 UTC (1d 2h ago); expected every 1d.\n"
         ));
         let never = Backup { last_backup_at: None, ..b };
@@ -637,7 +626,7 @@ pub(crate) mod tests {
         let r = render(&Event::StorageCritical(s.clone()), BASE).unwrap();
         assert_eq!(r.title, "Storage critical: postgres (4.0 % free)");
         assert!(r.markdown().starts_with(
-            "[postgres](https://nines.example/services/9) (acme/platform/prod/c1) has 4.0 % free: 96.0 GiB of 100.0 GiB used."
+            "[postgres](https://nines.example/ui/services/9) (acme/platform/prod/c1) has 4.0 % free: 96.0 GiB of 100.0 GiB used."
         ));
     }
 
@@ -657,7 +646,7 @@ pub(crate) mod tests {
         let r = render(&e, BASE).unwrap();
         assert_eq!(r.title, "Storage recovered: postgres (20.0 % free)");
         assert!(r.markdown().starts_with(
-            "[postgres](https://nines.example/services/9) (acme/platform/prod/c1) has 20.0 % free again: 80.0 GiB of 100.0 GiB used."
+            "[postgres](https://nines.example/ui/services/9) (acme/platform/prod/c1) has 20.0 % free again: 80.0 GiB of 100.0 GiB used."
         ));
         let b = Backup {
             organization: "acme".into(),
@@ -690,17 +679,15 @@ pub(crate) mod tests {
         d.id = "a b/c".into();
         d.services.truncate(1);
         let r = render(&Event::DowntimeOpened(d), BASE).unwrap();
-        assert!(
-            r.markdown().starts_with(
-                r"[db \<primary\> \[eu\] & \*replica\*](https://nines.example/downtimes/a%20b%2Fc) started"
-            )
-        );
+        assert!(r.markdown().starts_with(
+            r"[db \<primary\> \[eu\] & \*replica\*](https://nines.example/ui/downtimes/a%20b%2Fc) started"
+        ));
         assert!(
             r.slack()
-                .starts_with("<https://nines.example/downtimes/a%20b%2Fc|db &lt;primary&gt; [eu] &amp; *replica*>")
+                .starts_with("<https://nines.example/ui/downtimes/a%20b%2Fc|db &lt;primary&gt; [eu] &amp; *replica*>")
         );
         assert!(r.html().starts_with(
-            "<p><a href=\"https://nines.example/downtimes/a%20b%2Fc\">db &lt;primary&gt; [eu] &amp; *replica*</a> started"
+            "<p><a href=\"https://nines.example/ui/downtimes/a%20b%2Fc\">db &lt;primary&gt; [eu] &amp; *replica*</a> started"
         ));
     }
 

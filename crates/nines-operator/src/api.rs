@@ -75,6 +75,9 @@ pub struct HealthReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     pub timestamp: String,
+    /// `operator` for the workload sync (never stale); None for a push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -539,6 +539,7 @@ async fn config_loop(
                             node_id: sync.node.id(),
                             message: Some("heartbeat".into()),
                             timestamp: now().to_string(),
+                            source: None,
                         };
                         if let Err(e) = sync.api.report_health(&hb).await {
                             tracing::warn!(error = %e, "heartbeat failed");

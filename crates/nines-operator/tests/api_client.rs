@@ -137,6 +137,7 @@ async fn every_call_matches_the_contract() {
         node_id: "acme/p/prod/c1".into(),
         message: Some("2/3 ready".into()),
         timestamp: ts.clone(),
+        source: None,
     })
     .await
     .unwrap();

@@ -131,6 +131,11 @@ async fn discovery_reaches_nines() {
     crds.create(&PostParams::default(), &third_party_crd(&nines_operator::discovery::velero_schedules()))
         .await
         .unwrap();
+    // weeks old, as the operator meets backups the first time it starts in a
+    // cluster: a backup's completion is a fact, recorded whatever its age
+    let now_ms = nines_operator::controller::SystemClock.now_ms();
+    let backup_started = nines_core::clock::rfc3339(now_ms - 21 * 86_400_000);
+    let backup_completed = nines_core::clock::rfc3339(now_ms - 21 * 86_400_000 + 300_000);
     let vb: Api<DynamicObject> = Api::namespaced_with(c.clone(), &velero_ns, &velero_backups());
     let mut b: DynamicObject = obj(json!({"apiVersion": "velero.io/v1", "kind": "Backup",
         "metadata": {"name": "nightly-1", "labels": {"velero.io/schedule-name": "nightly"}},
@@ -140,8 +145,8 @@ async fn discovery_reaches_nines() {
     set_status(
         &vb,
         "nightly-1",
-        json!({"phase": "Completed", "startTimestamp": "2026-11-21T01:00:00Z",
-        "completionTimestamp": "2026-11-21T01:05:00Z", "progress": {"itemsBackedUp": 42}}),
+        json!({"phase": "Completed", "startTimestamp": backup_started,
+        "completionTimestamp": backup_completed, "progress": {"itemsBackedUp": 42}}),
     )
     .await;
     let backups: Api<Backup> = Api::namespaced(c.clone(), &velero_ns);
@@ -159,6 +164,11 @@ async fn discovery_reaches_nines() {
     let bl = srv.get("/api/v1/backups").await;
     let facet = bl["items"].as_array().unwrap().iter().find(|b| b["service"] == "shop-db").cloned().unwrap();
     assert_eq!(facet["lastStatus"], "success", "{facet}");
+    assert_eq!(
+        facet["lastBackup"].as_str().map(|t| nines_core::clock::parse_rfc3339(t).unwrap()),
+        Some(nines_core::clock::parse_rfc3339(&backup_completed).unwrap()),
+        "{facet}"
+    );
 
     // a node becomes a host
     let nodes: Api<Node> = Api::all(c.clone());

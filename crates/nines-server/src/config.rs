@@ -74,6 +74,12 @@ pub const KEYS: &[Key] = &[
         kind: Kind::Minutes,
     },
     Key {
+        key: "SLO_MIN_HISTORY_MINUTES",
+        default: "60",
+        description: "Counted time (minutes) a window needs before its error budget, conditions and burn alerts hold; below it the budget state is insufficient_data.",
+        kind: Kind::Minutes,
+    },
+    Key {
         key: "DEGRADED_COUNTS_AS",
         default: "good",
         description: "How DEGRADED time counts for services that do not say: good, bad or excluded.",
@@ -165,6 +171,7 @@ impl SloConfig {
             thresholds: Thresholds {
                 warning_percent: f("ERROR_BUDGET_WARNING_THRESHOLD"),
                 critical_percent: f("ERROR_BUDGET_CRITICAL_THRESHOLD"),
+                min_known_ms: i("SLO_MIN_HISTORY_MINUTES") * 60_000,
             },
             settle_ms: i("SLO_SETTLE_DELAY_MINUTES") * 60_000,
             correlation_ms: i("DOWNTIME_CORRELATION_MINUTES") * 60_000,

@@ -351,11 +351,13 @@ async fn organization_report(
                 max_age_days: b.max_age_days.ceil().max(0.0) as u32,
             });
         }
-        if let Some(st) = r.storage().filter(|st| st.level == StorageLevel::Critical) {
+        if let Some(st) = r.storage().filter(|st| st.level == StorageLevel::Critical)
+            && let Some(free_percent) = st.free_percent
+        {
             storage_critical.push(StorageCritical {
                 service: st.service.clone(),
                 node_id: st.node_id.clone(),
-                free_percent: st.free_percent,
+                free_percent,
                 used_bytes: st.used_bytes,
                 allocated_bytes: st.allocated_bytes,
                 level: st.level,

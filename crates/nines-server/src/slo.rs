@@ -239,7 +239,8 @@ pub fn report(
         bad_seconds: acc.bad_ms as f64 / 1000.0,
         excluded_seconds: acc.excluded_ms as f64 / 1000.0,
         error_budget: BudgetView { budget, time_to_exhaustion_seconds: tte },
-        alerts: slo::burn_alerts(&rates),
+        // too little history: the rates are shown, nothing is alerted on
+        alerts: if cfg.thresholds.enough(acc) { slo::burn_alerts(&rates) } else { Default::default() },
         burn_rates: rates,
         conditions: slo::conditions(acc, slo_t, sla_t, cfg.thresholds),
         tier,
@@ -373,6 +374,9 @@ pub struct OverviewItem {
     pub sla_target: f64,
     pub budget_remaining_seconds: f64,
     pub budget_consumed_percent: f64,
+    pub budget_state: slo::BudgetState,
+    /// How many budgets were used, when exhausted.
+    pub budget_overspent_times: Option<f64>,
     pub conditions: Vec<Condition>,
 }
 
@@ -415,6 +419,8 @@ pub fn overview_items(b: &Bulk, cfg: &SloConfig) -> Vec<OverviewItem> {
                 sla_target: sla_t.percent(),
                 budget_remaining_seconds: budget.remaining_seconds,
                 budget_consumed_percent: budget.consumed_percent,
+                budget_state: budget.state,
+                budget_overspent_times: budget.overspent_times,
                 conditions: slo::conditions(acc, *slo_t, *sla_t, cfg.thresholds),
             }
         })

@@ -158,7 +158,11 @@ pub async fn evaluate_burn_rates(
         for (n, a) in &burn {
             rates.set(n, nines_core::slo::burn_rate(a, slo_t));
         }
-        let alerts = nines_core::slo::burn_alerts(&rates);
+        // a service with less counted history than SLO_MIN_HISTORY_MINUTES
+        // raises no burn alert (its longest window holds all it has)
+        let known = burn.iter().map(|(_, a)| *a).max_by_key(|a| a.counted_ms()).unwrap_or_default();
+        let alerts =
+            if cfg.thresholds.enough(&known) { nines_core::slo::burn_alerts(&rates) } else { Default::default() };
         seen.push((s, nines_notify::event::BurnSeverity::Page, alerts.page, rates, slo_t.percent()));
         seen.push((s, nines_notify::event::BurnSeverity::Ticket, alerts.ticket, rates, slo_t.percent()));
         for (severity, on) in [("page", alerts.page), ("ticket", alerts.ticket)] {

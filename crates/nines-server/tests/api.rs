@@ -307,6 +307,139 @@ async fn stale_push_services_go_unknown_then_down_on_the_test_clock() {
 }
 
 #[tokio::test]
+async fn a_backup_is_recorded_whatever_its_age_while_status_keeps_the_lateness_limit() {
+    each(async |db| {
+        let (srv, _clock) = start(db).await;
+        let key = srv.key("myorg", "operator").await;
+        let ts = |ms: i64| nines_core::clock::rfc3339(ms);
+        for days in [9, 45] {
+            let completed = T0 - days * 86_400_000;
+            let (code, v) = srv
+                .post(
+                    "/api/v1/backup/report",
+                    &key,
+                    json!({"service":"pg","nodeId":"myorg/p/e/c","status":"success","timestamp":ts(completed)}),
+                )
+                .await;
+            assert!(code == 200 || code == 201, "{days} days old: {v}");
+            let (_, b) = srv.get("/api/v1/backups", &key).await;
+            let pg = b["items"].as_array().unwrap().iter().find(|i| i["service"] == "pg").unwrap().clone();
+            // the newest completion stays the last backup; an older one arriving later does not replace it
+            assert_eq!(pg["lastSuccess"], ts(T0 - 9 * 86_400_000), "{pg}");
+            // a status of the same age is refused, naming the field
+            let (code, e) = srv
+                .post(
+                    "/api/v1/health/report",
+                    &key,
+                    json!({"service":"pg","nodeId":"myorg/p/e/c","status":"DOWN","timestamp":ts(completed)}),
+                )
+                .await;
+            assert_eq!(code, 422, "{e}");
+            assert_eq!(e["error"]["field"], "timestamp");
+        }
+        // the future stays refused for backups too
+        let (code, e) = srv
+            .post(
+                "/api/v1/backup/report",
+                &key,
+                json!({"service":"pg","nodeId":"myorg/p/e/c","status":"success","timestamp":ts(T0 + 3_600_000)}),
+            )
+            .await;
+        assert_eq!(code, 422, "{e}");
+        srv.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_service_is_the_worst_of_its_live_sources_and_silent_pushes_do_not_take_it_down() {
+    each(async |db| {
+        let (srv, clock) = start(db).await;
+        let key = srv.key("myorg", "operator").await;
+        let push = |status: &str, source: Option<&str>, message: &str| {
+            let mut body = json!({"service":"shop","status":status,"nodeId":"myorg/p/e/c","message":message});
+            if let Some(src) = source {
+                body["source"] = json!(src);
+            }
+            body
+        };
+        let (_, ack) =
+            srv.post("/api/v1/health/report", &key, push("OPERATIONAL", Some("operator"), "2/2 ready")).await;
+        let path = format!("/api/v1/services/{}", ack["id"]);
+        srv.post("/api/v1/health/report", &key, push("OPERATIONAL", None, "cron ok")).await;
+        // the cron job stops: its push source goes stale, the workload still speaks for the service
+        clock.advance(400_000);
+        let (code, _) =
+            srv.post("/api/v1/health/report", &key, push("OPERATIONAL", Some("operator"), "2/2 ready")).await;
+        assert!(code == 200, "{code}");
+        let (_, v) = srv.get(&path, &key).await;
+        assert_eq!(v["status"], "OPERATIONAL", "{v}");
+        // the workload fails: a green push does not hide it, and the reason is on the timeline
+        srv.post("/api/v1/health/report", &key, push("DOWN", Some("operator"), "0/2 ready")).await;
+        srv.post("/api/v1/health/report", &key, push("OPERATIONAL", None, "cron ok")).await;
+        let (_, v) = srv.get(&path, &key).await;
+        assert_eq!(v["status"], "DOWN", "{v}");
+        let last = v["timeline"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!((last["to"].as_str(), last["reason"].as_str()), (Some("DOWN"), Some("0/2 ready")), "{v}");
+        // an unknown source is refused, naming the field
+        let (code, e) = srv.post("/api/v1/health/report", &key, push("DOWN", Some("kubelet"), "x")).await;
+        assert_eq!(code, 422, "{e}");
+        assert!(e["error"]["field"].as_str().unwrap_or_default().contains("source"), "{e}");
+        srv.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn failed_backups_show_as_failed_and_storage_without_a_figure_is_unknown() {
+    each(async |db| {
+        let (srv, clock) = start(db).await;
+        let key = srv.key("myorg", "operator").await;
+        let backup = |status: &str| json!({"service":"pg","nodeId":"myorg/p/e/c","status":status});
+        let (code, v) = srv.post("/api/v1/backup/report", &key, backup("failed")).await;
+        assert!(code == 200 || code == 201, "{v}");
+        let pg = |b: &Value| b["items"].as_array().unwrap().iter().find(|i| i["service"] == "pg").unwrap().clone();
+        let (_, b) = srv.get("/api/v1/backups", &key).await;
+        assert_eq!((pg(&b)["state"].as_str(), pg(&b)["overdue"].as_bool()), (Some("failed"), Some(false)), "{b}");
+        // only failures, past the maximum age from registration: overdue
+        let max_age_ms = (pg(&b)["maxAgeDays"].as_f64().unwrap() * 86_400_000.0) as i64;
+        clock.advance(max_age_ms + 1000);
+        srv.post("/api/v1/backup/report", &key, backup("failed")).await;
+        let (_, b) = srv.get("/api/v1/backups", &key).await;
+        assert_eq!((pg(&b)["state"].as_str(), pg(&b)["overdue"].as_bool()), (Some("overdue"), Some(true)), "{b}");
+        // a success makes it current; a failure after it is failed again, not overdue
+        srv.post("/api/v1/backup/report", &key, backup("success")).await;
+        let (_, b) = srv.get("/api/v1/backups", &key).await;
+        assert_eq!(pg(&b)["state"], "current", "{b}");
+        clock.advance(60_000);
+        srv.post("/api/v1/backup/report", &key, backup("failed")).await;
+        let (_, b) = srv.get("/api/v1/backups", &key).await;
+        assert_eq!((pg(&b)["state"].as_str(), pg(&b)["overdue"].as_bool()), (Some("failed"), Some(false)), "{b}");
+
+        // a database that never reported storage: no data, not healthy
+        srv.post(
+            "/api/v1/health/report",
+            &key,
+            json!({"service":"orders-db","nodeId":"myorg/p/e/c","status":"OPERATIONAL","tags":["database"]}),
+        )
+        .await;
+        let (_, st) = srv.get("/api/v1/storage?level=unknown", &key).await;
+        let items = st["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{st}");
+        assert_eq!((items[0]["service"].as_str(), items[0]["freePercent"].is_null()), (Some("orders-db"), true));
+        let (_, st) = srv.get("/api/v1/storage?level=healthy", &key).await;
+        assert!(st["items"].as_array().unwrap().iter().all(|i| i["service"] != "orders-db"), "{st}");
+        // a storage push that carries neither field is the seed's 100 % free
+        srv.post("/api/v1/storage/report", &key, json!({"service":"orders-db","nodeId":"myorg/p/e/c"})).await;
+        let (_, st) = srv.get("/api/v1/storage?level=healthy", &key).await;
+        let db = st["items"].as_array().unwrap().iter().find(|i| i["service"] == "orders-db").cloned();
+        assert_eq!(db.map(|d| d["freePercent"].clone()), Some(json!(100.0)), "{st}");
+        srv.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn late_reports_via_the_api_land_at_their_event_time() {
     each(async |db| {
         let (srv, _clock) = start(db).await;

@@ -419,16 +419,29 @@ async fn a_down_service_notifies_once_when_it_opens_and_once_when_it_resolves() 
 
         let dt = opened.body["event"]["id"].as_str().unwrap().to_string();
         let md = opened.body["markdown"].as_str().unwrap();
-        assert!(md.starts_with(&format!("[orders-db is down](https://nines.example/downtimes/{dt}) started ")), "{md}");
         assert!(
-            md.contains(&format!("- [orders-db](https://nines.example/services/{id}) (acme/p/prod/c1): DOWN")),
+            md.starts_with(&format!("[orders-db is down](https://nines.example/ui/downtimes/{dt}) started ")),
+            "{md}"
+        );
+        assert!(
+            md.contains(&format!("- [orders-db](https://nines.example/ui/services/{id}) (acme/p/prod/c1): DOWN")),
             "{md}"
         );
         assert!(!md.to_lowercase().contains("downtime alert") && !md.to_lowercase().contains("view downtime"));
+        // the links lead to the dashboard's pages (a sign-in redirect for a stranger, never a 404)
+        let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        for path in [format!("/ui/downtimes/{dt}"), format!("/ui/services/{id}"), format!("/downtimes/{dt}")] {
+            let code = no_redirect.get(format!("{}{path}", srv.base)).send().await.unwrap().status().as_u16();
+            assert_eq!(code == 404, path.starts_with("/downtimes"), "{path}: {code}");
+        }
+        // the severity word is the one the downtime shows
+        let (_, shown) = srv.get(&format!("/api/v1/downtimes/{dt}"), &admin).await;
+        let word = shown["severity"].as_str().unwrap();
+        assert!(md.contains(&format!("Severity: {word}")), "{word}: {md}");
         let md = resolved.body["markdown"].as_str().unwrap();
         assert!(md.contains("Counts towards SLA: yes"), "{md}");
         assert!(
-            md.contains(&format!("[orders-db](https://nines.example/services/{id}) (acme/p/prod/c1): OPERATIONAL"))
+            md.contains(&format!("[orders-db](https://nines.example/ui/services/{id}) (acme/p/prod/c1): OPERATIONAL"))
         );
         assert_eq!(resolved.body["event"]["countsTowardsSla"], true);
         assert_eq!(resolved.body["title"], "Resolved: orders-db is down");
@@ -445,7 +458,7 @@ async fn a_down_service_notifies_once_when_it_opens_and_once_when_it_resolves() 
         );
         let text = unqp(&mail[0].data);
         assert!(text.contains("Subject: Opened: orders-db is down"), "{text}");
-        assert!(text.contains(&format!("https://nines.example/downtimes/{dt}")), "{text}");
+        assert!(text.contains(&format!("https://nines.example/ui/downtimes/{dt}")), "{text}");
         assert!(unqp(&mail[1].data).contains("Subject: Resolved: orders-db is down"));
 
         if let Some(am) = &am {
@@ -459,7 +472,7 @@ async fn a_down_service_notifies_once_when_it_opens_and_once_when_it_resolves() 
             .await;
             assert_eq!(alert["labels"]["alertname"], "NinesDowntime");
             assert_eq!(alert["labels"]["organization"], "acme");
-            assert_eq!(alert["generatorURL"], format!("https://nines.example/downtimes/{dt}"));
+            assert_eq!(alert["generatorURL"], format!("https://nines.example/ui/downtimes/{dt}"));
         }
 
         // the record: one delivery per event and channel, each with its attempt

@@ -2,10 +2,10 @@
 //! stale detector's tick. The timeline rules are `nines_core::timeline`'s;
 //! this module only loads state, calls them and writes what they return.
 
+use nines_core::Status;
 use nines_core::clock::Millis;
-use nines_core::timeline::{self, Cause, LiveState, Observation, StaleRule, Transition};
+use nines_core::timeline::{self, Cause, LiveState, Observation, Origin, Sources, StaleRule, Transition};
 use nines_core::wire::HealthAck;
-use nines_core::{Source, Status};
 use sqlx::Row;
 use std::collections::HashMap;
 
@@ -27,18 +27,68 @@ pub struct HealthOp {
 struct Row0 {
     state: LiveState,
     stale_watch: bool,
-    source: String,
 }
 
 pub(crate) fn parse_status(s: &str) -> Status {
     s.parse().unwrap_or(Status::Unknown)
 }
 
+/// The columns of a service's live state, in the order [`live_state`] and
+/// the writes below take them.
+const STATE_COLS: &str =
+    "status, last_real_at, stale_stage, last_mark_at, push_at, push_status, checks_status, operator_status";
+
+/// A service's live state from its row's columns ([`STATE_COLS`]).
+#[allow(clippy::too_many_arguments)]
+fn live_state(
+    status: &str,
+    last_real_at: Option<i64>,
+    stale_stage: i64,
+    last_mark_at: Option<i64>,
+    push_at: Option<i64>,
+    push: Option<&str>,
+    checks: Option<&str>,
+    operator: Option<&str>,
+) -> LiveState {
+    LiveState {
+        status: parse_status(status),
+        last_real_at,
+        push_at,
+        stale_stage: stale_stage.clamp(0, 2) as u8,
+        last_mark_at,
+        sources: Sources {
+            push: push.map(parse_status),
+            checks: checks.map(parse_status),
+            operator: operator.map(parse_status),
+        },
+    }
+}
+
+fn opt_status(s: Option<Status>) -> Option<&'static str> {
+    s.map(Status::as_str)
+}
+
+/// A transition with the words of its reason.
+pub(crate) type Reasoned = (i64, Transition, Option<String>);
+
+/// The reasons of a step's transitions: a stale mark's silence, or the
+/// message of the observation the step was run for.
+fn step_reasons<'a>(
+    step: &'a timeline::Step,
+    rule: &'a StaleRule,
+    message: &'a Option<String>,
+) -> impl Iterator<Item = Option<String>> + 'a {
+    step.origins().map(move |m| match m {
+        Some(mark) => Some(rule.reason(mark)),
+        None => message.clone(),
+    })
+}
+
 /// Observation rows waiting for a multi-row insert.
 #[derive(Default)]
 struct Pending {
     obs: Vec<(i64, Millis, Status, Cause, Option<String>, Millis)>,
-    transitions: Vec<(i64, Transition)>,
+    transitions: Vec<Reasoned>,
 }
 
 impl Pending {
@@ -65,17 +115,18 @@ impl Pending {
         }
         for chunk in self.transitions.chunks(1000) {
             let sql = format!(
-                "INSERT INTO transitions (service_id, at, from_status, to_status, cause) VALUES {}",
-                value_rows(d, chunk.len(), 5)
+                "INSERT INTO transitions (service_id, at, from_status, to_status, cause, reason) VALUES {}",
+                value_rows(d, chunk.len(), 6)
             );
-            let mut args = Vec::with_capacity(chunk.len() * 5);
-            for (id, t) in chunk {
+            let mut args = Vec::with_capacity(chunk.len() * 6);
+            for (id, t, reason) in chunk {
                 args.extend([
                     Arg::Int(*id),
                     Arg::Int(t.at),
                     Arg::Text(t.from.as_str()),
                     Arg::Text(t.to.as_str()),
                     Arg::Text(t.cause.as_str()),
+                    Arg::OptText(reason.clone()),
                 ]);
             }
             script.push(sql, args);
@@ -95,16 +146,17 @@ impl Pending {
 /// ([`crate::fetch_json_rows`]); PostgreSQL reads plain rows (with
 /// `for_update` row locks).
 async fn load_states(d: Dialect, conn: &mut Conn, ids: &[i64], for_update: &str) -> Result<HashMap<i64, Row0>> {
-    type Cols = (i64, String, Option<i64>, i64, i64, String, Option<i64>);
-    const COLS: &str = "id, status, last_real_at, stale_stage, stale_watch, source, last_mark_at";
+    type Cols =
+        (i64, i64, String, Option<i64>, i64, Option<i64>, Option<i64>, Option<String>, Option<String>, Option<String>);
+    let cols = format!("id, stale_watch, {STATE_COLS}");
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
         let list = placeholders(d, 1, chunk.len());
         let sql = match d {
             Dialect::Sqlite => {
-                format!("SELECT json_group_array(json_array({COLS})) FROM services WHERE id IN ({list})")
+                format!("SELECT json_group_array(json_array({cols})) FROM services WHERE id IN ({list})")
             }
-            Dialect::Postgres => format!("SELECT {COLS} FROM services WHERE id IN ({list}) ORDER BY id{for_update}"),
+            Dialect::Postgres => format!("SELECT {cols} FROM services WHERE id IN ({list}) ORDER BY id{for_update}"),
         };
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
         for id in chunk {
@@ -116,17 +168,23 @@ async fn load_states(d: Dialect, conn: &mut Conn, ids: &[i64], for_update: &str)
                 .fetch_all(&mut *conn)
                 .await?
                 .iter()
-                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6)))
+                .map(|r| {
+                    (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7), r.get(8), r.get(9))
+                })
                 .collect(),
         };
-        for (id, status, last_real_at, stale_stage, stale_watch, source, last_mark_at) in rows {
-            let state = LiveState {
-                status: parse_status(&status),
-                last_real_at,
-                stale_stage: stale_stage.clamp(0, 2) as u8,
-                last_mark_at,
-            };
-            out.insert(id, Row0 { state, stale_watch: stale_watch != 0, source });
+        for (id, watch, status, real_at, stage, mark_at, push_at, push, checks, operator) in rows {
+            let state = live_state(
+                &status,
+                real_at,
+                stage,
+                mark_at,
+                push_at,
+                push.as_deref(),
+                checks.as_deref(),
+                operator.as_deref(),
+            );
+            out.insert(id, Row0 { state, stale_watch: watch != 0 });
         }
     }
     Ok(out)
@@ -138,19 +196,19 @@ fn save_states(d: Dialect, script: &mut Script, rows: &[(i64, LiveState, bool, O
     for chunk in rows.chunks(500) {
         let mut values = String::new();
         for i in 0..chunk.len() {
-            let b = i * 8;
+            let b = i * 12;
             if i > 0 {
                 values.push_str(", ");
             }
             match d {
                 // the columns' affinity types the values
-                Dialect::Sqlite => values.push_str("(?, ?, ?, ?, ?, ?, ?, ?)"),
+                Dialect::Sqlite => values.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                 // PostgreSQL types a VALUES list from its first row: say it
                 Dialect::Postgres => {
                     let p = |k: usize| d.ph(b + k);
                     values.push_str(&format!(
-                        "(CAST({} AS BIGINT), CAST({} AS TEXT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS TEXT), CAST({} AS BIGINT), CAST({} AS BIGINT))",
-                        p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8)
+                        "(CAST({} AS BIGINT), CAST({} AS TEXT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS TEXT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS TEXT), CAST({} AS TEXT), CAST({} AS TEXT))",
+                        p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8), p(9), p(10), p(11), p(12)
                     ));
                 }
             }
@@ -158,10 +216,11 @@ fn save_states(d: Dialect, script: &mut Script, rows: &[(i64, LiveState, bool, O
         let sql = format!(
             "UPDATE services SET status = v.column2, last_real_at = v.column3, stale_stage = v.column4,
                 stale_watch = v.column5, message = v.column6, last_seen_at = v.column7, updated_at = v.column7,
-                last_mark_at = v.column8
+                last_mark_at = v.column8, push_at = v.column9, push_status = v.column10,
+                checks_status = v.column11, operator_status = v.column12
              FROM (VALUES {values}) AS v WHERE services.id = v.column1"
         );
-        let mut args = Vec::with_capacity(chunk.len() * 8);
+        let mut args = Vec::with_capacity(chunk.len() * 12);
         for (id, st, watch, msg, seen) in chunk {
             args.extend([
                 Arg::Int(*id),
@@ -172,17 +231,23 @@ fn save_states(d: Dialect, script: &mut Script, rows: &[(i64, LiveState, bool, O
                 Arg::OptText(msg.clone()),
                 Arg::Int(*seen),
                 Arg::OptInt(st.last_mark_at),
+                Arg::OptInt(st.push_at),
+                Arg::OptText(opt_status(st.sources.push).map(str::to_string)),
+                Arg::OptText(opt_status(st.sources.checks).map(str::to_string)),
+                Arg::OptText(opt_status(st.sources.operator).map(str::to_string)),
             ]);
         }
         script.push(sql, args);
     }
 }
 
-/// Does a service get stale detection? Those whose health is pushed: created
-/// by push or declared in config. Probe, operator and agent services have
-/// their own liveness.
-fn watched(source: &str, cause: Cause) -> bool {
-    cause == Cause::Report && (source == Source::Push.as_str() || source == Source::Config.as_str())
+/// Does a service get stale detection? Every service whose health is
+/// pushed: silence touches its push source only, and a stale push source
+/// stops counting once checks or the operator speak for the service
+/// ([`timeline::combine`]). Probe results and the operator's sync have
+/// liveness of their own.
+fn watched(cause: Cause) -> bool {
+    cause == Cause::Report
 }
 
 /// What a batch of reports does to the services it names: the rows to
@@ -208,7 +273,7 @@ fn plan(
     for (i, op) in ops.iter().enumerate() {
         let id = ids[i];
         let row = states.get_mut(&id).ok_or_else(|| Error::NotFound(format!("service {id}")))?;
-        row.stale_watch |= watched(&row.source, op.cause);
+        row.stale_watch |= watched(op.cause);
         if row.state.is_late(op.at) {
             plan.late.push(i);
             continue;
@@ -220,7 +285,8 @@ fn plan(
             plan.pending.obs.push((id, m.at, m.status, m.cause, None, op.received_at));
         }
         plan.pending.obs.push((id, op.at, op.status, op.cause, op.message.clone(), op.received_at));
-        plan.pending.transitions.extend(step.transitions.into_iter().map(|t| (id, t)));
+        let reasons = step_reasons(&step, rule, &op.message);
+        plan.pending.transitions.extend(step.transitions.iter().zip(reasons).map(|(t, r)| (id, *t, r)));
         plan.last_msg.insert(id, (op.message.clone(), op.received_at));
     }
     for &i in &plan.late {
@@ -305,14 +371,15 @@ impl Drop for InFlight {
     }
 }
 
-const SELECT_STATE: &str =
-    "SELECT status, last_real_at, stale_stage, stale_watch, source, last_mark_at FROM services WHERE id = ?1";
+const SELECT_STATE: &str = "SELECT stale_watch, status, last_real_at, stale_stage, last_mark_at, push_at,
+    push_status, checks_status, operator_status FROM services WHERE id = ?1";
 const INSERT_OBSERVATION: &str =
     "INSERT INTO observations (service_id, at, status, cause, message, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 const INSERT_TRANSITION: &str =
-    "INSERT INTO transitions (service_id, at, from_status, to_status, cause) VALUES (?1, ?2, ?3, ?4, ?5)";
+    "INSERT INTO transitions (service_id, at, from_status, to_status, cause, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 const UPDATE_STATE: &str = "UPDATE services SET status = ?2, last_real_at = ?3, stale_stage = ?4, stale_watch = ?5,
-    message = ?6, last_seen_at = ?7, updated_at = ?7, last_mark_at = ?8 WHERE id = ?1";
+    message = ?6, last_seen_at = ?7, updated_at = ?7, last_mark_at = ?8, push_at = ?9, push_status = ?10,
+    checks_status = ?11, operator_status = ?12 WHERE id = ?1";
 
 impl FastWriter {
     /// Open the database at `path` on a new thread and wait until it is open.
@@ -385,13 +452,18 @@ fn write_known_batch(conn: &mut crate::sqlite_raw::Connection, job: &FastJob) ->
             if !q.step()? {
                 return Ok(None);
             }
-            let state = LiveState {
-                status: parse_status(&q.text(0)),
-                last_real_at: q.opt_int(1),
-                stale_stage: q.int(2).clamp(0, 2) as u8,
-                last_mark_at: q.opt_int(5),
-            };
-            states.insert(id, Row0 { state, stale_watch: q.int(3) != 0, source: q.text(4) });
+            let (push, checks, operator) = (q.opt_text(6), q.opt_text(7), q.opt_text(8));
+            let state = live_state(
+                &q.text(1),
+                q.opt_int(2),
+                q.int(3),
+                q.opt_int(4),
+                q.opt_int(5),
+                push.as_deref(),
+                checks.as_deref(),
+                operator.as_deref(),
+            );
+            states.insert(id, Row0 { state, stale_watch: q.int(0) != 0 });
         }
     }
     let Ok(plan) = plan(&job.ops, &job.ids, &mut states, &job.rule, job.floor) else {
@@ -409,8 +481,16 @@ fn write_known_batch(conn: &mut crate::sqlite_raw::Connection, job: &FastJob) ->
     }
     {
         let mut q = conn.statement(INSERT_TRANSITION)?;
-        for (id, t) in &plan.pending.transitions {
-            q.execute(&[Int(*id), Int(t.at), Text(t.from.as_str()), Text(t.to.as_str()), Text(t.cause.as_str())])?;
+        for (id, t, reason) in &plan.pending.transitions {
+            let reason = reason.as_deref().into();
+            q.execute(&[
+                Int(*id),
+                Int(t.at),
+                Text(t.from.as_str()),
+                Text(t.to.as_str()),
+                Text(t.cause.as_str()),
+                reason,
+            ])?;
         }
     }
     {
@@ -427,6 +507,10 @@ fn write_known_batch(conn: &mut crate::sqlite_raw::Connection, job: &FastJob) ->
                 msg.as_deref().into(),
                 Int(*seen),
                 st.last_mark_at.into(),
+                st.push_at.into(),
+                opt_status(st.sources.push).into(),
+                opt_status(st.sources.checks).into(),
+                opt_status(st.sources.operator).into(),
             ])?;
         }
     }
@@ -589,7 +673,7 @@ impl Store {
         let mut w = self.write_tx().await?;
         let conn: &mut Conn = &mut w.tx;
         let sql = format!(
-            "SELECT id FROM services WHERE stale_watch = 1 AND stale_stage < 2 AND last_real_at IS NOT NULL AND last_real_at <= $1 ORDER BY id{}",
+            "SELECT id FROM services WHERE stale_watch = 1 AND stale_stage < 2 AND push_at IS NOT NULL AND push_at <= $1 ORDER BY id{}",
             self.dialect.for_update()
         );
         let ids: Vec<i64> = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -616,22 +700,24 @@ impl Store {
             for m in &step.marks {
                 pending.obs.push((id, m.at, m.status, m.cause, None, now));
             }
-            for t in step.transitions {
-                pending.transitions.push((id, t));
-                out.push((id, t));
+            for (t, reason) in step.transitions.iter().zip(step_reasons(&step, rule, &None)) {
+                pending.transitions.push((id, *t, reason));
+                out.push((id, *t));
             }
             changed.push((id, row.state));
         }
         pending.flush(self.dialect, conn).await?;
         for (id, st) in changed {
             sqlx::query(
-                "UPDATE services SET status = $2, stale_stage = $3, updated_at = $4, last_mark_at = $5 WHERE id = $1",
+                "UPDATE services SET status = $2, stale_stage = $3, updated_at = $4, last_mark_at = $5, push_status = $6
+                 WHERE id = $1",
             )
             .bind(id)
             .bind(st.status.as_str())
             .bind(st.stale_stage as i64)
             .bind(now)
             .bind(st.last_mark_at)
+            .bind(opt_status(st.sources.push))
             .execute(&mut *conn)
             .await?;
         }
@@ -660,21 +746,21 @@ async fn rebuild_from(
     .fetch_optional(&mut *conn)
     .await?
     .map_or(Status::Unknown, |r| parse_status(&r.get::<String, _>(0)));
-    let real: Vec<Observation> = sqlx::query(
-        "SELECT at, status, cause FROM observations WHERE service_id = $1 AND at >= $2 AND cause <> 'stale' ORDER BY at, id",
+    let start = timeline::state_from(prev, &state_before(conn, id, from).await?);
+    let rows = sqlx::query(
+        "SELECT at, status, cause, message FROM observations WHERE service_id = $1 AND at >= $2 AND cause <> 'stale' ORDER BY at, id",
     )
     .bind(id)
     .bind(from)
     .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| Observation {
-        at: r.get::<i64, _>(0),
-        status: parse_status(&r.get::<String, _>(1)),
-        cause: Cause::parse(&r.get::<String, _>(2)).unwrap_or(Cause::Report),
-    })
-    .collect();
-    let rebuilt = timeline::rebuild(prev, &real, rule, now, floor);
+    .await?;
+    let real: Vec<Observation> = rows.iter().map(observation).collect();
+    let messages: Vec<Option<String>> = rows.iter().map(|r| r.get::<Option<String>, _>(3)).collect();
+    let rebuilt = timeline::rebuild(start, &real, rule, now, floor);
+    let reason = |o: &Origin| match o {
+        Origin::Mark(m) => rule.map(|r| r.reason(*m)),
+        Origin::Real(i) => messages.get(*i).cloned().flatten(),
+    };
     sqlx::query("DELETE FROM observations WHERE service_id = $1 AND at >= $2 AND cause = 'stale'")
         .bind(id)
         .bind(from)
@@ -718,16 +804,24 @@ async fn rebuild_from(
     for m in &rebuilt.marks {
         pending.obs.push((id, m.at, m.status, m.cause, None, now));
     }
-    pending.transitions.extend(rebuilt.transitions.iter().skip(same).map(|t| (id, *t)));
+    pending
+        .transitions
+        .extend(rebuilt.transitions.iter().zip(&rebuilt.origins).skip(same).map(|(t, o)| (id, *t, reason(o))));
     pending.flush(d, conn).await?;
+    let st = &rebuilt.state;
     sqlx::query(
-        "UPDATE services SET status = $2, last_real_at = $3, stale_stage = $4, last_mark_at = $5 WHERE id = $1",
+        "UPDATE services SET status = $2, last_real_at = $3, stale_stage = $4, last_mark_at = $5, push_at = $6,
+            push_status = $7, checks_status = $8, operator_status = $9 WHERE id = $1",
     )
     .bind(id)
-    .bind(rebuilt.state.status.as_str())
-    .bind(rebuilt.state.last_real_at)
-    .bind(rebuilt.state.stale_stage as i64)
-    .bind(rebuilt.state.last_mark_at)
+    .bind(st.status.as_str())
+    .bind(st.last_real_at)
+    .bind(st.stale_stage as i64)
+    .bind(st.last_mark_at)
+    .bind(st.push_at)
+    .bind(opt_status(st.sources.push))
+    .bind(opt_status(st.sources.checks))
+    .bind(opt_status(st.sources.operator))
     .execute(&mut *conn)
     .await?;
     // finished periods from `from` on no longer hold: the aggregator redoes them
@@ -745,4 +839,41 @@ async fn rebuild_from(
     .execute(&mut *conn)
     .await?;
     Ok(rebuilt.state)
+}
+
+fn observation(r: &sqlx::any::AnyRow) -> Observation {
+    Observation {
+        at: r.get::<i64, _>(0),
+        status: parse_status(&r.get::<String, _>(1)),
+        cause: Cause::parse(&r.get::<String, _>(2)).unwrap_or(Cause::Report),
+    }
+}
+
+/// What was stored of a service before `from` that its live state then
+/// depends on, in time order: the latest push with the stale marks placed
+/// after it, the latest check result and the latest operator sync.
+async fn state_before(conn: &mut Conn, id: i64, from: Millis) -> Result<Vec<Observation>> {
+    let latest = "SELECT at, status, cause FROM observations WHERE service_id = $1 AND at < $2 AND cause = $3
+                  ORDER BY at DESC, id DESC LIMIT 1";
+    let mut out = Vec::with_capacity(5);
+    for cause in [Cause::Report, Cause::Probe, Cause::Operator] {
+        let row = sqlx::query(latest).bind(id).bind(from).bind(cause.as_str()).fetch_optional(&mut *conn).await?;
+        out.extend(row.as_ref().map(observation));
+    }
+    let push_at = out.iter().find(|o| o.cause == Cause::Report).map(|o| o.at);
+    if let Some(p) = push_at {
+        let marks = sqlx::query(
+            "SELECT at, status, cause FROM observations WHERE service_id = $1 AND at > $2 AND at < $3
+             AND cause = 'stale' ORDER BY at, id",
+        )
+        .bind(id)
+        .bind(p)
+        .bind(from)
+        .fetch_all(&mut *conn)
+        .await?;
+        out.extend(marks.iter().map(observation));
+    }
+    // stable: at one instant the push comes before marks (none is ever placed at a push's instant)
+    out.sort_by_key(|o| o.at);
+    Ok(out)
 }

@@ -134,6 +134,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/sqlite/0011_status_page.sql")),
     (12, include_str!("../migrations/sqlite/0012_ui_sessions.sql")),
     (13, include_str!("../migrations/sqlite/0013_drop_services_stale.sql")),
+    (14, include_str!("../migrations/sqlite/0014_sources.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -149,6 +150,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/postgres/0011_status_page.sql")),
     (12, include_str!("../migrations/postgres/0012_ui_sessions.sql")),
     (13, include_str!("../migrations/postgres/0013_drop_services_stale.sql")),
+    (14, include_str!("../migrations/postgres/0014_sources.sql")),
 ];
 
 impl Store {

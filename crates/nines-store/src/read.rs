@@ -2,7 +2,7 @@
 
 use nines_core::clock::{Millis, rfc3339};
 use nines_core::timeline::{Cause, Transition};
-use nines_core::wire::{BackupView, ServiceRef, ServiceView, SlaGroupView, StorageView, TransitionView};
+use nines_core::wire::{BackupState, BackupView, ServiceRef, ServiceView, SlaGroupView, StorageView, TransitionView};
 use nines_core::{Criticality, StorageLevel, UNKNOWN_NODE};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -117,6 +117,15 @@ impl ServiceRecord {
         // registration when none ever arrived).
         let reference = f.backup_last_success_at.unwrap_or(created);
         let overdue = f.backup_expected && now - reference > max_age_ms;
+        let state = if overdue {
+            BackupState::Overdue
+        } else if f.backup_last_status.as_deref() == Some("failed") {
+            BackupState::Failed
+        } else if f.backup_expected || f.backup_last_at.is_some() {
+            BackupState::Current
+        } else {
+            BackupState::NotRequired
+        };
         Some(BackupView {
             id: self.view.id,
             service: self.view.service.clone(),
@@ -132,6 +141,7 @@ impl ServiceRecord {
             size_bytes: f.backup_size_bytes.map(|v| v as u64),
             message: f.backup_message.clone(),
             overdue,
+            state,
         })
     }
 
@@ -141,7 +151,7 @@ impl ServiceRecord {
             return None;
         }
         let f = &self.row;
-        let free = f.storage_free_percent.unwrap_or(100.0);
+        let free = f.storage_free_percent;
         Some(StorageView {
             id: self.view.id,
             service: self.view.service.clone(),
@@ -149,7 +159,7 @@ impl ServiceRecord {
             allocated_bytes: f.storage_allocated_bytes.map(|v| v as u64),
             used_bytes: f.storage_used_bytes.map(|v| v as u64),
             free_percent: free,
-            level: StorageLevel::from_free_percent(free),
+            level: StorageLevel::of(free),
             storage_type: f.storage_type.clone(),
             mount_path: f.storage_mount_path.clone(),
             reported_at: f.storage_reported_at.map(rfc3339),
@@ -206,8 +216,9 @@ impl Store {
         Ok(row.as_ref().map(record))
     }
 
-    /// The status timeline of a service in `[from, to)`, oldest first.
-    pub async fn timeline(&self, id: i64, from: Millis, to: Millis) -> Result<Vec<Transition>> {
+    /// The status timeline of a service in `[from, to)`, oldest first, each
+    /// transition with its reason.
+    pub async fn timeline(&self, id: i64, from: Millis, to: Millis) -> Result<Vec<(Transition, Option<String>)>> {
         Ok(self.timelines(&[id], from, to).await?.remove(&id).unwrap_or_default())
     }
 
@@ -218,11 +229,12 @@ impl Store {
         ids: &[i64],
         from: Millis,
         to: Millis,
-    ) -> Result<std::collections::HashMap<i64, Vec<Transition>>> {
-        let mut out: std::collections::HashMap<i64, Vec<Transition>> = std::collections::HashMap::new();
+    ) -> Result<std::collections::HashMap<i64, Vec<(Transition, Option<String>)>>> {
+        let mut out: std::collections::HashMap<i64, Vec<(Transition, Option<String>)>> =
+            std::collections::HashMap::new();
         for chunk in ids.chunks(500) {
             let sql = format!(
-                "SELECT service_id, at, from_status, to_status, cause FROM transitions
+                "SELECT service_id, at, from_status, to_status, cause, reason FROM transitions
                  WHERE service_id IN ({}) AND at >= {} AND at < {} ORDER BY service_id, at, id",
                 crate::placeholders(self.dialect, 1, chunk.len()),
                 self.dialect.ph(chunk.len() + 1),
@@ -233,12 +245,13 @@ impl Store {
                 q = q.bind(*id);
             }
             crate::for_each_row(q.bind(from).bind(to), &self.pool, |r| {
-                out.entry(r.get::<i64, _>(0)).or_default().push(Transition {
+                let t = Transition {
                     at: r.get(1),
                     from: r.get::<String, _>(2).parse().unwrap_or(nines_core::Status::Unknown),
                     to: r.get::<String, _>(3).parse().unwrap_or(nines_core::Status::Unknown),
                     cause: Cause::parse(&r.get::<String, _>(4)).unwrap_or(Cause::Report),
-                });
+                };
+                out.entry(r.get::<i64, _>(0)).or_default().push((t, r.get::<Option<String>, _>(5)));
             })
             .await?;
         }
@@ -292,6 +305,12 @@ impl Store {
     }
 }
 
-pub fn transition_view(t: &Transition) -> TransitionView {
-    TransitionView { at: rfc3339(t.at), from: t.from, to: t.to, cause: t.cause.as_str().to_string() }
+pub fn transition_view((t, reason): &(Transition, Option<String>)) -> TransitionView {
+    TransitionView {
+        at: rfc3339(t.at),
+        from: t.from,
+        to: t.to,
+        cause: t.cause.as_str().to_string(),
+        reason: reason.clone(),
+    }
 }

@@ -235,6 +235,11 @@ impl Statement<'_> {
         self.opt_int(col).unwrap_or(0)
     }
 
+    /// Text column `col` of the current row, None when NULL.
+    pub(crate) fn opt_text(&self, col: c_int) -> Option<String> {
+        (!self.is_null(col)).then(|| self.text(col))
+    }
+
     /// Text column `col` of the current row; NULL reads as "".
     pub(crate) fn text(&self, col: c_int) -> String {
         // SAFETY: stmt is live and on a row. column_text returns a pointer

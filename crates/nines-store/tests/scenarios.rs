@@ -44,7 +44,7 @@ async fn each(f: impl AsyncFn(&TestDb)) {
 }
 
 async fn timeline(store: &Store, id: i64) -> Vec<(i64, Status, Status, Cause)> {
-    store.timeline(id, i64::MIN, i64::MAX).await.unwrap().iter().map(|t| (t.at, t.from, t.to, t.cause)).collect()
+    store.timeline(id, i64::MIN, i64::MAX).await.unwrap().iter().map(|(t, _)| (t.at, t.from, t.to, t.cause)).collect()
 }
 
 #[tokio::test]
@@ -407,7 +407,7 @@ async fn storage_reports_create_tag_and_keep_the_newest() {
         s.storage_report(&op, T0 + 1).await.unwrap();
         let rec = s.get_service(id).await.unwrap().unwrap();
         let st = rec.storage().unwrap();
-        assert_eq!(st.free_percent, 5.0);
+        assert_eq!(st.free_percent, Some(5.0));
         assert_eq!(st.level, nines_core::StorageLevel::Critical);
         assert_eq!(rec.view.tags, vec!["storage".to_string()]);
         assert_eq!(rec.view.source, "push");
@@ -421,7 +421,7 @@ async fn storage_reports_create_tag_and_keep_the_newest() {
         s.storage_report(&op, T0 + 5).await.unwrap();
         let rec = s.get_service(hid).await.unwrap().unwrap();
         assert_eq!(rec.view.tags, vec!["storage".to_string()]);
-        assert_eq!(rec.storage().unwrap().free_percent, 80.0);
+        assert_eq!(rec.storage().unwrap().free_percent, Some(80.0));
     })
     .await;
 }
@@ -464,7 +464,7 @@ async fn apply_is_idempotent_and_groups_merge_across_sources_and_clusters() {
         let rec = s.get_service(first[0].id).await.unwrap().unwrap();
         assert_eq!(rec.view.updated_at, nines_core::clock::rfc3339(T0), "an unchanged apply writes nothing");
         let st = rec.storage().unwrap();
-        assert_eq!(st.free_percent, 75.0);
+        assert_eq!(st.free_percent, Some(75.0));
         assert_eq!(st.used_by[0].display_name.as_deref(), Some("Payment API"));
         // a push from a third cluster joins the same group
         let mut p = svc("myorg", "myorg/pf/prod/c3", "bare-db");
@@ -692,6 +692,69 @@ async fn pruning_in_chunks_removes_exactly_what_is_older() {
         assert_eq!(s.observation_count(id).await.unwrap(), 8, "the 7 newer reports and this one stay");
         // the timeline is not touched by pruning
         assert_eq!(timeline(s, id).await.len(), 21);
+    })
+    .await;
+}
+
+fn sourced(s: NewService, status: Status, at: i64, cause: Cause, message: &str) -> HealthOp {
+    HealthOp { service: s, status, message: Some(message.into()), at, received_at: at, cause }
+}
+
+async fn reasons(store: &Store, id: i64) -> Vec<(i64, Status, Option<String>)> {
+    store.timeline(id, i64::MIN, i64::MAX).await.unwrap().into_iter().map(|(t, r)| (t.at, t.to, r)).collect()
+}
+
+#[tokio::test]
+async fn each_source_keeps_its_own_state_through_ticks_and_late_reports() {
+    each(async |db| {
+        let s = &db.store;
+        let api = || svc("o", "o/p/e/c", "api");
+        let first = [sourced(api(), Status::Operational, T0, Cause::Probe, "api: 200 OK")];
+        let id = s.ingest_health(&first, &RULE, 0).await.unwrap()[0].id;
+        s.ingest_health(&[sourced(api(), Status::Operational, T0 + 1000, Cause::Report, "cron ok")], &RULE, 0)
+            .await
+            .unwrap();
+        // the pushes stop: the push source goes stale, the service stays up with its checks
+        let marked = s.stale_tick(&RULE, T0 + 400_000, 0).await.unwrap();
+        assert!(marked.is_empty(), "{marked:?}");
+        assert_eq!(s.get_service(id).await.unwrap().unwrap().view.status, Status::Operational);
+        // a failing check shows, and a green push does not hide it
+        s.ingest_health(&[sourced(api(), Status::Down, T0 + 500_000, Cause::Probe, "api: status 503")], &RULE, 0)
+            .await
+            .unwrap();
+        s.ingest_health(&[sourced(api(), Status::Operational, T0 + 600_000, Cause::Report, "cron ok")], &RULE, 0)
+            .await
+            .unwrap();
+        assert_eq!(s.get_service(id).await.unwrap().unwrap().view.status, Status::Down);
+        // a late push rebuilds from its instant with the check's state as it stood then
+        let late = s
+            .ingest_health(&[sourced(api(), Status::Down, T0 + 300, Cause::Report, "disk full")], &RULE, 0)
+            .await
+            .unwrap();
+        assert!(late[0].late);
+        assert_eq!(
+            reasons(s, id).await,
+            vec![
+                (T0, Status::Operational, Some("api: 200 OK".into())),
+                (T0 + 300, Status::Down, Some("disk full".into())),
+                (T0 + 1000, Status::Operational, Some("cron ok".into())),
+                (T0 + 500_000, Status::Down, Some("api: status 503".into())),
+            ]
+        );
+        assert_eq!(s.get_service(id).await.unwrap().unwrap().view.status, Status::Down);
+
+        // a service with pushes alone still goes stale, each mark with its reason in words
+        let first = [health(svc("o", "o/p/e/c", "cron"), Status::Operational, T0)];
+        let cron = s.ingest_health(&first, &RULE, 0).await.unwrap()[0].id;
+        let marked = s.stale_tick(&RULE, T0 + 400_000, 0).await.unwrap();
+        assert_eq!(marked.iter().filter(|(sid, _)| *sid == cron).count(), 2);
+        assert_eq!(
+            reasons(s, cron).await[1..],
+            [
+                (T0 + 120_000, Status::Unknown, Some("no report for 2m".into())),
+                (T0 + 300_000, Status::Down, Some("no report for 5m".into()))
+            ]
+        );
     })
     .await;
 }

@@ -168,8 +168,8 @@ mod tests {
         assert_eq!(a[0].starts_at, "2026-11-21T04:00:00.000Z");
         assert_eq!(a[0].ends_at, "2026-11-21T05:10:00.000Z", "firing: now + ttl");
         assert_eq!(a[1].ends_at, "2026-11-21T04:10:00.000Z", "auth recovered: resolved now");
-        assert_eq!(a[0].annotations["service_link"], "https://nines.example/services/7");
-        assert_eq!(a[0].generator_url, "https://nines.example/downtimes/42");
+        assert_eq!(a[0].annotations["service_link"], "https://nines.example/ui/services/7");
+        assert_eq!(a[0].generator_url, "https://nines.example/ui/downtimes/42");
 
         d.resolved_at = Some(T0 + 300_000);
         let a = alerts(&msg(Event::DowntimeResolved(d)), now, &BTreeMap::new(), 3600);

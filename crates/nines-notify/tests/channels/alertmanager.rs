@@ -102,9 +102,9 @@ async fn alerts_reach_alertmanager_and_resolve() {
         gw["annotations"]["description"]
             .as_str()
             .unwrap()
-            .starts_with("API outage <https://nines.example/downtimes/42> started")
+            .starts_with("API outage <https://nines.example/ui/downtimes/42> started")
     );
-    assert_eq!(gw["generatorURL"], "https://nines.example/downtimes/42");
+    assert_eq!(gw["generatorURL"], "https://nines.example/ui/downtimes/42");
     assert_eq!(gw["status"]["state"], "active");
     assert_eq!(alerts.iter().filter(|a| a["labels"]["downtime_id"] == "42").count(), 2, "one alert per service");
 

@@ -46,9 +46,9 @@ async fn slack_payload_has_the_common_shape_and_slack_links() {
     assert_eq!(v["username"], "nines");
     assert_eq!(v["icon_url"], "https://nines.example/icon.png");
     let text = v["text"].as_str().unwrap();
-    assert!(text.starts_with("<https://nines.example/downtimes/42|API outage> started "), "{text}");
+    assert!(text.starts_with("<https://nines.example/ui/downtimes/42|API outage> started "), "{text}");
     assert!(
-        text.contains("\n• <https://nines.example/services/7|api-gateway> (acme/platform/prod/c1): DOWN"),
+        text.contains("\n• <https://nines.example/ui/services/7|api-gateway> (acme/platform/prod/c1): DOWN"),
         "{text}"
     );
     assert!(!text.contains("]("), "no Markdown links in Slack text");

@@ -201,9 +201,12 @@ async fn mail_arrives_over_starttls_with_subject_and_body() {
     assert!(m.data.contains("From: nines <nines@example.com>\r\n"), "{}", m.data);
     assert!(m.data.contains("multipart/alternative"), "{}", m.data);
     let body = unqp(&m.data);
-    assert!(body.contains("[API outage](https://nines.example/downtimes/42) started "), "{body}");
-    assert!(body.contains("- [api-gateway](https://nines.example/services/7) (acme/platform/prod/c1): DOWN"), "{body}");
-    assert!(body.contains("<a href=\"https://nines.example/services/8\">auth</a>"), "{body}");
+    assert!(body.contains("[API outage](https://nines.example/ui/downtimes/42) started "), "{body}");
+    assert!(
+        body.contains("- [api-gateway](https://nines.example/ui/services/7) (acme/platform/prod/c1): DOWN"),
+        "{body}"
+    );
+    assert!(body.contains("<a href=\"https://nines.example/ui/services/8\">auth</a>"), "{body}");
 }
 
 #[tokio::test]

@@ -48,6 +48,7 @@ pub fn downtime(started_at: Millis) -> Downtime {
         counts_towards_sla: true,
         excluded_reason: None,
         url: None,
+        severity_label: None,
     }
 }
 

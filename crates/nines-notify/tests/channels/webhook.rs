@@ -60,9 +60,11 @@ async fn signed_webhook_is_verified_and_carries_event_and_text() {
     assert_eq!(v["id"], "msg-1");
     assert_eq!(v["kind"], "downtime_opened");
     assert_eq!(v["title"], "Opened: API outage");
-    assert_eq!(v["link"], "https://nines.example/downtimes/42");
-    assert!(v["markdown"].as_str().unwrap().starts_with("[API outage](https://nines.example/downtimes/42) started "));
-    assert!(v["text"].as_str().unwrap().contains("api-gateway <https://nines.example/services/7>"));
+    assert_eq!(v["link"], "https://nines.example/ui/downtimes/42");
+    assert!(
+        v["markdown"].as_str().unwrap().starts_with("[API outage](https://nines.example/ui/downtimes/42) started ")
+    );
+    assert!(v["text"].as_str().unwrap().contains("api-gateway <https://nines.example/ui/services/7>"));
     assert_eq!(v["event"]["kind"], "downtime_opened");
     assert_eq!(v["event"]["services"][0]["nodeId"], "acme/platform/prod/c1");
     assert_eq!(v["event"]["services"][0]["status"], "DOWN");

@@ -380,6 +380,7 @@ fn organization(l: &mut Layout, org: &OrganizationReport, fmt: &Formatter) {
                 StorageLevel::Critical => Cell::colored("critical", RED),
                 StorageLevel::Warning => Cell::colored("warning", AMBER),
                 StorageLevel::Healthy => Cell::colored("healthy", GREEN),
+                StorageLevel::Unknown => Cell::colored("no data", GREY),
             };
             vec![
                 Cell { text: s.service.clone(), color: BLACK, bold: true },

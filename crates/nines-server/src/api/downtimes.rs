@@ -38,7 +38,8 @@ pub struct DowntimeView {
     pub duration_seconds: f64,
     pub acknowledged_at: Option<String>,
     pub acknowledged_by: Option<String>,
-    /// Due times from the most critical member's tier (SLA seed's table).
+    /// Due times from the tier (SLA seed's table) of the most critical
+    /// member, or of a severity set by hand; recomputed as members join.
     pub response_due_at: String,
     pub resolution_due_at: String,
     pub response_breached: bool,
@@ -104,8 +105,8 @@ pub async fn compile_timeline(store: &Store, id: i64, now: Millis) -> nines_stor
     let ids: Vec<i64> = members.iter().map(|m| m.service_id).collect();
     let mut timelines = store.timelines(&ids, d.started_at - 1, end + 1).await?;
     for m in &members {
-        for t in timelines.remove(&m.service_id).unwrap_or_default() {
-            items.push((t.at, 0, json!({"at": rfc3339(t.at), "kind": "status", "service": m.name, "serviceId": m.service_id, "from": t.from, "to": t.to})));
+        for (t, reason) in timelines.remove(&m.service_id).unwrap_or_default() {
+            items.push((t.at, 0, json!({"at": rfc3339(t.at), "kind": "status", "service": m.name, "serviceId": m.service_id, "from": t.from, "to": t.to, "reason": reason})));
         }
     }
     for (at, msg) in log {
@@ -239,7 +240,8 @@ pub async fn create(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PatchDowntime {
     pub title: Option<String>,
-    /// critical, major or minor.
+    /// critical, major or minor; the due times follow it (that severity's
+    /// tier), and a member joining later raises it only when more severe.
     pub severity: Option<String>,
     pub classification: Option<String>,
     pub counts_towards_sla: Option<bool>,

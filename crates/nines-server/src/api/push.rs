@@ -93,7 +93,10 @@ pub async fn health_report(
         message: r.message,
         at,
         received_at: now,
-        cause: Cause::Report,
+        cause: match r.source {
+            Some(wire::ReportSource::Operator) => Cause::Operator,
+            _ => Cause::Report,
+        },
     };
     let ack = s.ingest.submit(op).await?;
     let code = if ack.created { StatusCode::CREATED } else { StatusCode::OK };
@@ -119,7 +122,7 @@ pub async fn backup_report(
     caller.require_push()?;
     check_message("message", r.message.as_deref())?;
     let now = s.clock.now_ms();
-    let at = event_time(r.timestamp.as_deref(), now)?;
+    let at = wire::fact_time(r.timestamp.as_deref(), now)?;
     let given = [r.service.is_some(), r.sla_group.is_some(), r.namespace.is_some()].iter().filter(|b| **b).count();
     if given != 1 {
         return Err(FieldError::new(

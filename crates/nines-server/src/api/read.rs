@@ -287,11 +287,11 @@ pub async fn storage(State(s): State<AppState>, caller: Caller, RawQuery(q): Raw
     let q: StorageQuery = parse_query(q)?;
     let level = match q.level.as_deref() {
         None => None,
-        Some(l @ ("healthy" | "warning" | "critical")) => Some(l.to_string()),
+        Some(l @ ("healthy" | "warning" | "critical" | "unknown")) => Some(l.to_string()),
         Some(other) => {
             return Err(FieldError::invalid(
                 "level",
-                format!("unknown level {other:?}; expected healthy, warning or critical"),
+                format!("unknown level {other:?}; expected healthy, warning, critical or unknown"),
             )
             .into());
         }

@@ -300,7 +300,10 @@ impl Notifier {
                     clear: event(true),
                 });
             }
-            if let Some(s) = r.storage() {
+            // no figure yet: nothing to warn about (and nothing healthy either)
+            if let Some(s) = r.storage()
+                && let Some(free) = s.free_percent
+            {
                 let used = s.used_bytes.unwrap_or(0);
                 let event = |cleared: bool| {
                     Event::StorageCritical(ev::Storage {
@@ -308,17 +311,17 @@ impl Notifier {
                         service: service.clone(),
                         used_bytes: used,
                         total_bytes: s.allocated_bytes.unwrap_or(used),
-                        free_percent: s.free_percent,
+                        free_percent: free,
                         at: now,
                         cleared_at: cleared.then_some(now),
                     })
                 };
-                let critical = s.level == StorageLevel::Critical && s.free_percent < STORAGE_CRITICAL_BELOW_PERCENT;
+                let critical = s.level == StorageLevel::Critical && free < STORAGE_CRITICAL_BELOW_PERCENT;
                 storage.push(Condition {
                     key: format!("storage:{}", r.view.id),
                     on: critical,
                     // between the thresholds: stay as it is
-                    hold: !critical && s.free_percent < STORAGE_CLEAR_AT_PERCENT,
+                    hold: !critical && free < STORAGE_CLEAR_AT_PERCENT,
                     quiet: in_maintenance(r),
                     silent_clear: false,
                     raise: event(false),
@@ -524,6 +527,7 @@ pub fn downtime(s: DowntimeSnapshot) -> ev::Downtime {
         title: s.title,
         // critical → critical; major and minor → warning (Alertmanager's scale)
         severity: if s.severity == "critical" { ev::Severity::Critical } else { ev::Severity::Warning },
+        severity_label: Some(s.severity.clone()),
         classification: s.classification,
         organization: s.organization,
         services: s
@@ -571,6 +575,7 @@ pub fn test_event(org: &str, now: Millis) -> Event {
         counts_towards_sla: false,
         excluded_reason: Some("test".into()),
         url: None,
+        severity_label: None,
     })
 }
 

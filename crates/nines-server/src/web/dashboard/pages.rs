@@ -7,7 +7,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use nines_core::Status;
 use nines_core::clock::rfc3339;
-use nines_core::wire::{HierarchyNode, ServiceView};
+use nines_core::wire::{BackupState, HierarchyNode, ServiceView};
 use nines_store::ServiceFilter;
 use serde::Deserialize;
 use serde_json::Value;
@@ -160,7 +160,7 @@ pub async fn service(State(s): State<AppState>, ui: UiCaller, Path(id): Path<Str
             let _ = write!(
                 b,
                 "<dt>State</dt><dd>{}</dd><dt>Last backup</dt><dd>{}</dd><dt>Last status</dt><dd>{}</dd><dt>Last success</dt><dd>{}</dd><dt>Max age</dt><dd>{} days</dd><dt>Schedule</dt><dd>{}</dd><dt>Size</dt><dd>{}</dd>",
-                overdue_label(bk.overdue, bk.expected),
+                backup_label(bk.state),
                 opt_time(bk.last_backup.as_deref()),
                 esc(bk.last_status.as_deref().unwrap_or("—")),
                 opt_time(bk.last_success.as_deref()),
@@ -174,8 +174,8 @@ pub async fn service(State(s): State<AppState>, ui: UiCaller, Path(id): Path<Str
             b.push_str(r#"<section class="box" aria-labelledby="st-h"><h2 id="st-h">Storage</h2><dl class="facts">"#);
             let _ = write!(
                 b,
-                "<dt>Free</dt><dd>{:.1} % {}</dd><dt>Used</dt><dd>{} of {}</dd><dt>Type</dt><dd>{}</dd><dt>Mount</dt><dd>{}</dd><dt>Reported</dt><dd>{}</dd><dt>Used by</dt><dd>{}</dd>",
-                st.free_percent,
+                "<dt>Free</dt><dd>{} {}</dd><dt>Used</dt><dd>{} of {}</dd><dt>Type</dt><dd>{}</dd><dt>Mount</dt><dd>{}</dd><dt>Reported</dt><dd>{}</dd><dt>Used by</dt><dd>{}</dd>",
+                widgets::free_percent(st.free_percent),
                 widgets::storage_label(st.level),
                 st.used_bytes.map(bytes).unwrap_or_else(|| "—".into()),
                 st.allocated_bytes.map(bytes).unwrap_or_else(|| "—".into()),
@@ -230,6 +230,7 @@ fn budget_label(state: &str) -> String {
         "ok" => label("ok", "✔", "budget ok"),
         "warning" => label("warn", "▲", "budget warning"),
         "critical" => label("bad", "✖", "budget critical"),
+        "insufficient_data" => label("muted", "…", "collecting data"),
         _ => label("bad", "✖", "budget exhausted"),
     }
 }
@@ -248,20 +249,39 @@ fn condition_labels(conds: &[nines_core::slo::Condition]) -> String {
         .join(" ")
 }
 
+/// An error budget in words that hold at any magnitude: too little history
+/// says how much there is, an exhausted budget says by how many times.
+fn budget_words(bud: &nines_core::slo::ErrorBudget, counted_seconds: f64) -> String {
+    use nines_core::slo::BudgetState;
+    match bud.state {
+        BudgetState::InsufficientData => {
+            format!("not enough history yet ({} counted)", duration(counted_seconds))
+        }
+        BudgetState::Exhausted => match bud.overspent_times {
+            Some(x) => format!("exhausted: {x:.1}× the budget of {} used", duration(bud.total_seconds)),
+            None => "exhausted".into(),
+        },
+        _ => format!(
+            "{} left of {} ({:.1} % used)",
+            duration(bud.remaining_seconds),
+            duration(bud.total_seconds),
+            bud.consumed_percent
+        ),
+    }
+}
+
 /// The SLO/SLA box of a service (release notes: "SLO/SLA Status Box").
 fn slo_box(b: &mut String, r: &crate::slo::SloReport) {
     let bud = &r.error_budget.budget;
     let state = serde_json::to_value(bud.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     let _ = write!(
         b,
-        r#"<section class="box slo" aria-labelledby="slo-h"><h2 id="slo-h">SLO / SLA</h2><p class="big">{} <span class="sub">availability, {}</span></p><dl class="facts"><dt>SLO target</dt><dd>{}</dd><dt>SLA target</dt><dd>{}</dd><dt>Error budget</dt><dd>{} left of {} ({:.1} % used) {}</dd>"#,
+        r#"<section class="box slo" aria-labelledby="slo-h"><h2 id="slo-h">SLO / SLA</h2><p class="big">{} <span class="sub">availability, {}</span></p><dl class="facts"><dt>SLO target</dt><dd>{}</dd><dt>SLA target</dt><dd>{}</dd><dt>Error budget</dt><dd>{} {}</dd>"#,
         percent(r.availability),
         esc(&r.window.label),
         percent(Some(r.slo_target)),
         percent(Some(r.sla_target)),
-        duration(bud.remaining_seconds),
-        duration(bud.total_seconds),
-        if bud.consumed_percent.is_finite() { bud.consumed_percent } else { 100.0 },
+        budget_words(bud, r.good_seconds + r.bad_seconds),
         budget_label(&state)
     );
     if let Some(tte) = r.error_budget.time_to_exhaustion_seconds {
@@ -387,13 +407,12 @@ fn outcome_label(o: &str) -> String {
     }
 }
 
-fn overdue_label(overdue: bool, expected: bool) -> String {
-    if overdue {
-        label("bad", "✖", "Stale (overdue)")
-    } else if expected {
-        label("ok", "✔", "Current")
-    } else {
-        label("muted", "–", "Not required")
+fn backup_label(state: BackupState) -> String {
+    match state {
+        BackupState::Overdue => label("bad", "✖", "Stale (overdue)"),
+        BackupState::Failed => label("bad", "✖", "Failed"),
+        BackupState::Current => label("ok", "✔", "Current"),
+        BackupState::NotRequired => label("muted", "–", "Not required"),
     }
 }
 
@@ -439,7 +458,7 @@ pub async fn backups(State(s): State<AppState>, ui: UiCaller) -> Page {
                 i.id,
                 esc(&i.service),
                 esc(&i.node_id),
-                overdue_label(i.overdue, i.expected),
+                backup_label(i.state),
                 opt_time(i.last_backup.as_deref()),
                 esc(i.last_status.as_deref().unwrap_or("—")),
                 opt_time(i.last_success.as_deref()),
@@ -457,7 +476,9 @@ pub async fn backups(State(s): State<AppState>, ui: UiCaller) -> Page {
 pub async fn storage(State(s): State<AppState>, ui: UiCaller) -> Page {
     let t0 = Instant::now();
     let mut items = read::storage(State(s.clone()), ui.caller.clone(), RawQuery(None)).await?.0.items;
-    items.sort_by(|a, b| a.free_percent.total_cmp(&b.free_percent).then_with(|| a.service.cmp(&b.service)));
+    // no figure first: it needs a look as much as a full disk
+    let key = |f: Option<f64>| f.unwrap_or(-1.0);
+    items.sort_by(|a, b| key(a.free_percent).total_cmp(&key(b.free_percent)).then_with(|| a.service.cmp(&b.service)));
     let filter = ServiceFilter { organization: ui.caller.scope.as_option().map(str::to_string), ..Default::default() };
     let ids: HashMap<String, i64> = if items.iter().any(|i| !i.used_by.is_empty()) {
         s.store.list_services(&filter).await?.into_iter().map(|r| (r.view.service, r.view.id)).collect()
@@ -480,11 +501,11 @@ pub async fn storage(State(s): State<AppState>, ui: UiCaller) -> Page {
         for i in &items {
             let _ = write!(
                 b,
-                r#"<tr><td><a href="/ui/services/{}">{}</a></td><td>{}</td><td>{:.1} %</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+                r#"<tr><td><a href="/ui/services/{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
                 i.id,
                 esc(&i.service),
                 esc(&i.node_id),
-                i.free_percent,
+                widgets::free_percent(i.free_percent),
                 widgets::storage_label(i.level),
                 i.used_bytes.map(bytes).unwrap_or_else(|| "—".into()),
                 i.allocated_bytes.map(bytes).unwrap_or_else(|| "—".into()),
@@ -556,10 +577,10 @@ pub async fn slo(State(s): State<AppState>, ui: UiCaller, RawQuery(raw): RawQuer
                 percent(Some(i.slo_target)),
                 percent(Some(i.sla_target)),
                 duration(i.budget_remaining_seconds),
-                if i.budget_consumed_percent.is_finite() {
-                    format!("{:.1} %", i.budget_consumed_percent)
-                } else {
-                    "all".into()
+                match (i.budget_state, i.budget_overspent_times) {
+                    (nines_core::slo::BudgetState::InsufficientData, _) => "collecting data".into(),
+                    (_, Some(x)) => format!("all ({x:.1}×)"),
+                    _ => format!("{:.1} %", i.budget_consumed_percent),
                 },
                 condition_labels(&i.conditions)
             );

@@ -77,7 +77,13 @@ pub fn storage_label(l: StorageLevel) -> String {
         StorageLevel::Healthy => label("ok", "✔", "Healthy"),
         StorageLevel::Warning => label("warn", "▲", "Warning"),
         StorageLevel::Critical => label("bad", "✖", "Critical"),
+        StorageLevel::Unknown => label("muted", "?", "No data"),
     }
+}
+
+/// A free share as `42.0 %`, or `—` without a figure.
+pub fn free_percent(free: Option<f64>) -> String {
+    free.map_or_else(|| "—".into(), |f| format!("{f:.1} %"))
 }
 
 /// An RFC 3339 instant as `<time>` showing `YYYY-MM-DD HH:MM:SS UTC`.
