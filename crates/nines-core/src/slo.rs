@@ -574,6 +574,33 @@ mod tests {
     }
 
     #[test]
+    fn too_little_history_is_insufficient_data_with_no_condition() {
+        let th = Thresholds { min_known_ms: 60 * 60_000, ..Thresholds::default() };
+        let slo = Target::from_percent(99.9).unwrap();
+        let sla = Target::from_percent(99.0).unwrap();
+        // a 27-second blip in the first 10 minutes
+        let young = Accounting { good_ms: 573_000, bad_ms: 27_000, excluded_ms: 0 };
+        let b = error_budget(&young, slo, th);
+        assert_eq!(b.state, BudgetState::InsufficientData);
+        assert!(conditions(&young, slo, sla, th).is_empty());
+        assert!(th.enough(&Accounting { good_ms: 3_600_000, ..young }));
+        // excluded time is not known time
+        assert!(!th.enough(&Accounting { good_ms: 1_000, bad_ms: 0, excluded_ms: 10 * 3_600_000 }));
+        // the same figures with the history reached: breached, and the budget says by how many times
+        let grown = Accounting { good_ms: 3_573_000, bad_ms: 27_000, excluded_ms: 0 };
+        let b = error_budget(&grown, slo, th);
+        assert_eq!(b.state, BudgetState::Exhausted);
+        assert_eq!((b.remaining_seconds, b.consumed_percent), (0.0, 100.0));
+        assert_eq!(b.overspent_times, Some(7.5));
+        assert_eq!(conditions(&grown, slo, sla, th), vec![Condition::SloBreach]);
+        // a budget not exhausted has no overspend
+        assert_eq!(
+            error_budget(&Accounting { good_ms: 3_600_000, ..Default::default() }, slo, th).overspent_times,
+            None
+        );
+    }
+
+    #[test]
     fn forty_three_minutes_twelve_seconds_in_thirty_days_is_99_9_and_the_whole_budget() {
         let w = Span { from: 0, to: 30 * DAY_MS };
         let down_at = 10 * DAY_MS;

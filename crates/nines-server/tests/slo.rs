@@ -459,3 +459,81 @@ async fn five_minute_buckets_close_after_the_settle_delay() {
     );
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn a_new_service_has_insufficient_data_until_it_has_an_hour_of_history() {
+    each(async |db| {
+        let (srv, clock) = start_quiet(db).await;
+        let key = srv.key("acme", "operator").await;
+        let id = push(&srv, &key, "payments", "OPERATIONAL").await["id"].clone();
+        clock.advance(5 * MIN);
+        push(&srv, &key, "payments", "DOWN").await;
+        clock.advance(27_000);
+        push(&srv, &key, "payments", "OPERATIONAL").await;
+        clock.advance(3 * MIN);
+        let slo = format!("/api/v1/services/{id}/slo?window=30d");
+        let (_, r) = srv.get(&slo, &key).await;
+        assert_eq!(r["errorBudget"]["state"], "insufficient_data", "{r}");
+        assert_eq!(r["conditions"], json!([]), "{r}");
+        assert_eq!(r["alerts"], json!({"page": false, "ticket": false}), "{r}");
+        // figures stay sane: no negative remainder, no percentage past 100
+        assert!(r["errorBudget"]["remainingSeconds"].as_f64().unwrap() >= 0.0, "{r}");
+        assert!(r["errorBudget"]["consumedPercent"].as_f64().unwrap() <= 100.0, "{r}");
+        let (_, ov) = srv.get("/api/v1/slo/overview", &key).await;
+        assert_eq!(ov["counts"]["breached"], 0, "{ov}");
+        // the history reached (SLO_MIN_HISTORY_MINUTES, 60 by default): the blip counts
+        clock.advance(60 * MIN);
+        let (_, r) = srv.get(&slo, &key).await;
+        assert_eq!(r["errorBudget"]["state"], "exhausted", "{r}");
+        assert!(r["conditions"].as_array().unwrap().contains(&json!("SLO_BREACH")), "{r}");
+        let times = r["errorBudget"]["overspentTimes"].as_f64().unwrap();
+        let counted = r["goodSeconds"].as_f64().unwrap() + r["badSeconds"].as_f64().unwrap();
+        assert!((times - 27.0 / (counted * 0.001)).abs() < 1e-9, "{times} {r}");
+        // a shorter minimum brings the figures sooner
+        let r = srv
+            .http
+            .put(format!("{}/api/v1/system-config/SLO_MIN_HISTORY_MINUTES", srv.base))
+            .header("X-API-Key", &srv.admin)
+            .body(r#"{"value": "600"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let (_, r) = srv.get(&slo, &key).await;
+        assert_eq!(r["errorBudget"]["state"], "insufficient_data", "{r}");
+        srv.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_service_created_by_late_reports_is_tracked_from_its_earliest_observation() {
+    each(async |db| {
+        let (srv, clock) = start_quiet(db).await;
+        let key = srv.key("acme", "agent").await;
+        let at = |ms: i64| rfc3339(ms);
+        let report = |status: &str, ts: i64| {
+            json!({"service": "batch", "status": status, "nodeId": "acme/pf/prod/c1", "timestamp": at(ts)})
+        };
+        // an agent delivers its buffer: the service is created by a report three hours old
+        let (code, v) = srv.post("/api/v1/health/report", &key, report("OPERATIONAL", T0 - 180 * MIN)).await;
+        assert_eq!(code, 201, "{v}");
+        let id = v["id"].clone();
+        srv.post("/api/v1/health/report", &key, report("DOWN", T0 - 120 * MIN)).await;
+        srv.post("/api/v1/health/report", &key, report("OPERATIONAL", T0)).await;
+        clock.advance(1000);
+        let (_, s) = srv.get(&format!("/api/v1/services/{id}"), &key).await;
+        assert_eq!(s["createdAt"], at(T0 - 180 * MIN), "{s}");
+        let (_, r) = srv.get(&format!("/api/v1/services/{id}/slo?window=30d"), &key).await;
+        assert_eq!((r["goodSeconds"].as_f64(), r["badSeconds"].as_f64()), (Some(3601.0), Some(7200.0)), "{r}");
+        // an even older report arriving later moves the start again, never forward
+        let (_, v) = srv.post("/api/v1/health/report", &key, report("OPERATIONAL", T0 - 240 * MIN)).await;
+        assert_eq!(v["late"], true, "{v}");
+        let (_, s) = srv.get(&format!("/api/v1/services/{id}"), &key).await;
+        assert_eq!(s["createdAt"], at(T0 - 240 * MIN), "{s}");
+        let (_, r) = srv.get(&format!("/api/v1/services/{id}/slo?window=30d"), &key).await;
+        assert_eq!((r["goodSeconds"].as_f64(), r["badSeconds"].as_f64()), (Some(7201.0), Some(7200.0)), "{r}");
+        srv.stop().await;
+    })
+    .await;
+}

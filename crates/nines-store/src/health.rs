@@ -27,6 +27,9 @@ pub struct HealthOp {
 struct Row0 {
     state: LiveState,
     stale_watch: bool,
+    /// When the service is tracked from: its earliest observation's event
+    /// time, or its registration when that came first.
+    created_at: Millis,
 }
 
 pub(crate) fn parse_status(s: &str) -> Status {
@@ -146,9 +149,20 @@ impl Pending {
 /// ([`crate::fetch_json_rows`]); PostgreSQL reads plain rows (with
 /// `for_update` row locks).
 async fn load_states(d: Dialect, conn: &mut Conn, ids: &[i64], for_update: &str) -> Result<HashMap<i64, Row0>> {
-    type Cols =
-        (i64, i64, String, Option<i64>, i64, Option<i64>, Option<i64>, Option<String>, Option<String>, Option<String>);
-    let cols = format!("id, stale_watch, {STATE_COLS}");
+    type Cols = (
+        i64,
+        i64,
+        i64,
+        String,
+        Option<i64>,
+        i64,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let cols = format!("id, stale_watch, created_at, {STATE_COLS}");
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
         let list = placeholders(d, 1, chunk.len());
@@ -169,11 +183,12 @@ async fn load_states(d: Dialect, conn: &mut Conn, ids: &[i64], for_update: &str)
                 .await?
                 .iter()
                 .map(|r| {
-                    (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7), r.get(8), r.get(9))
+                    let c = |i| r.get::<Option<String>, _>(i);
+                    (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7), c(8), c(9), c(10))
                 })
                 .collect(),
         };
-        for (id, watch, status, real_at, stage, mark_at, push_at, push, checks, operator) in rows {
+        for (id, watch, created_at, status, real_at, stage, mark_at, push_at, push, checks, operator) in rows {
             let state = live_state(
                 &status,
                 real_at,
@@ -184,7 +199,7 @@ async fn load_states(d: Dialect, conn: &mut Conn, ids: &[i64], for_update: &str)
                 checks.as_deref(),
                 operator.as_deref(),
             );
-            out.insert(id, Row0 { state, stale_watch: watch != 0 });
+            out.insert(id, Row0 { state, stale_watch: watch != 0, created_at });
         }
     }
     Ok(out)
@@ -258,6 +273,9 @@ struct Plan {
     late: Vec<usize>,
     /// The newest message and receive time of each service with an in-order report.
     last_msg: HashMap<i64, (Option<String>, Millis)>,
+    /// Services tracked from earlier than their row said: a report (an
+    /// agent's buffer, a back-fill) older than the registration.
+    earlier: HashMap<i64, Millis>,
 }
 
 /// Run the timeline rules over a batch: `states` (loaded for every id in
@@ -269,11 +287,16 @@ fn plan(
     rule: &StaleRule,
     floor: Millis,
 ) -> Result<Plan> {
-    let mut plan = Plan { pending: Pending::default(), late: Vec::new(), last_msg: HashMap::new() };
+    let mut plan =
+        Plan { pending: Pending::default(), late: Vec::new(), last_msg: HashMap::new(), earlier: HashMap::new() };
     for (i, op) in ops.iter().enumerate() {
         let id = ids[i];
         let row = states.get_mut(&id).ok_or_else(|| Error::NotFound(format!("service {id}")))?;
         row.stale_watch |= watched(op.cause);
+        if op.at < row.created_at {
+            row.created_at = op.at;
+            plan.earlier.insert(id, op.at);
+        }
         if row.state.is_late(op.at) {
             plan.late.push(i);
             continue;
@@ -372,7 +395,8 @@ impl Drop for InFlight {
 }
 
 const SELECT_STATE: &str = "SELECT stale_watch, status, last_real_at, stale_stage, last_mark_at, push_at,
-    push_status, checks_status, operator_status FROM services WHERE id = ?1";
+    push_status, checks_status, operator_status, created_at FROM services WHERE id = ?1";
+const LOWER_CREATED: &str = "UPDATE services SET created_at = ?2 WHERE id = ?1 AND created_at > ?2";
 const INSERT_OBSERVATION: &str =
     "INSERT INTO observations (service_id, at, status, cause, message, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 const INSERT_TRANSITION: &str =
@@ -463,7 +487,7 @@ fn write_known_batch(conn: &mut crate::sqlite_raw::Connection, job: &FastJob) ->
                 checks.as_deref(),
                 operator.as_deref(),
             );
-            states.insert(id, Row0 { state, stale_watch: q.int(0) != 0 });
+            states.insert(id, Row0 { state, stale_watch: q.int(0) != 0, created_at: q.int(9) });
         }
     }
     let Ok(plan) = plan(&job.ops, &job.ids, &mut states, &job.rule, job.floor) else {
@@ -512,6 +536,12 @@ fn write_known_batch(conn: &mut crate::sqlite_raw::Connection, job: &FastJob) ->
                 opt_status(st.sources.checks).into(),
                 opt_status(st.sources.operator).into(),
             ])?;
+        }
+    }
+    if !plan.earlier.is_empty() {
+        let mut q = conn.statement(LOWER_CREATED)?;
+        for (id, at) in &plan.earlier {
+            q.execute(&[Int(*id), Int(*at)])?;
         }
     }
     conn.execute_batch("COMMIT")?;
@@ -613,7 +643,7 @@ impl Store {
         }
         let unique = unique_ids(&ids);
         let mut states = load_states(self.dialect, conn, &unique, self.dialect.for_update()).await?;
-        let Plan { mut pending, late, last_msg } = plan(ops, &ids, &mut states, rule, floor)?;
+        let Plan { mut pending, late, last_msg, earlier } = plan(ops, &ids, &mut states, rule, floor)?;
         let mut rows = Vec::with_capacity(states.len());
         for (id, row) in &states {
             let (msg, seen) = match last_msg.get(id) {
@@ -632,6 +662,13 @@ impl Store {
         pending.write_into(self.dialect, &mut script);
         save_states(self.dialect, &mut script, &normal);
         script.run(self.dialect, conn).await?;
+        for (id, at) in &earlier {
+            sqlx::query("UPDATE services SET created_at = $2 WHERE id = $1 AND created_at > $2")
+                .bind(*id)
+                .bind(*at)
+                .execute(&mut *conn)
+                .await?;
+        }
         for (id, _, watch, _, seen) in &late_only {
             sqlx::query("UPDATE services SET stale_watch = $2, last_seen_at = $3 WHERE id = $1")
                 .bind(*id)

@@ -758,3 +758,28 @@ async fn each_source_keeps_its_own_state_through_ticks_and_late_reports() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_service_is_tracked_from_its_earliest_observation_on_every_write_path() {
+    each(async |db| {
+        let s = &db.store;
+        // declared an hour after the first thing an agent saw of it
+        let items = s.apply(&parse_documents(DOCS).unwrap(), Source::Config, T0 + 3_600_000).await.unwrap();
+        let id = items[0].id;
+        let pg = || svc("myorg", "myorg/pf/prod/c1", "postgresql");
+        // in order, on a known service: the batched path
+        let first = [health(pg(), Status::Operational, T0)];
+        let acks = s.ingest_health(&first, &RULE, 0).await.unwrap();
+        assert_eq!((acks[0].id, acks[0].late), (id, false));
+        let created = |r: nines_store::ServiceRecord| r.view.created_at;
+        assert_eq!(created(s.get_service(id).await.unwrap().unwrap()), nines_core::clock::rfc3339(T0));
+        // later reports never move it forward
+        s.ingest_health(&[health(pg(), Status::Down, T0 + 7_200_000)], &RULE, 0).await.unwrap();
+        assert_eq!(created(s.get_service(id).await.unwrap().unwrap()), nines_core::clock::rfc3339(T0));
+        // a late one from before it moves it back (the general path)
+        let acks = s.ingest_health(&[health(pg(), Status::Operational, T0 - 60_000)], &RULE, 0).await.unwrap();
+        assert!(acks[0].late);
+        assert_eq!(created(s.get_service(id).await.unwrap().unwrap()), nines_core::clock::rfc3339(T0 - 60_000));
+    })
+    .await;
+}
