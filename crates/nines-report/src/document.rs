@@ -46,6 +46,11 @@ pub struct Period {
     pub day: TimeSpan,
     /// From local midnight of the first of the month to the end of the report day.
     pub month_to_date: TimeSpan,
+    /// Set when the report day was not over when the report was made: the
+    /// day and the month to date then end here, and the figures count only
+    /// time that has passed.
+    #[serde(default, with = "rfc3339_opt", skip_serializing_if = "Option::is_none")]
+    pub partial_until: Option<Millis>,
 }
 
 /// A half-open interval `[start, end)`.

@@ -33,6 +33,7 @@ impl DocumentBuilder {
                     time_zone: "Europe/Berlin".into(),
                     day: TimeSpan { start: day_start, end: day_start + DAY_MS },
                     month_to_date: TimeSpan { start: month_start, end: day_start + DAY_MS },
+                    partial_until: None,
                 },
                 generated_at: day_start + DAY_MS + 7 * HOUR_MS,
                 organizations: Vec::new(),

@@ -160,7 +160,22 @@ pub async fn build(
     now: Millis,
 ) -> Result<ReportDocument> {
     let tz = zone(time_zone)?;
-    let (day, mtd, days) = windows(date, &tz)?;
+    let (mut day, mut mtd, mut days) = windows(date, &tz)?;
+    if day.from >= now {
+        return Err(Error::Invalid(format!(
+            "{date} has not begun in {time_zone}: a report covers time that has passed"
+        )));
+    }
+    // a day not over yet is reported up to now, and says so: the rest of
+    // the day has not happened (it is neither up nor down)
+    let partial_until = (day.to > now).then_some(now);
+    if let Some(until) = partial_until {
+        day.to = until;
+        mtd.to = until;
+        if let Some((_, last)) = days.last_mut() {
+            last.to = until;
+        }
+    }
     let org = organization_report(store, cfg, organization, day, mtd, &days, now).await?;
     Ok(ReportDocument {
         schema_version: SCHEMA_VERSION,
@@ -169,6 +184,7 @@ pub async fn build(
             time_zone: time_zone.to_string(),
             day: TimeSpan { start: day.from, end: day.to },
             month_to_date: TimeSpan { start: mtd.from, end: mtd.to },
+            partial_until,
         },
         generated_at: now,
         organizations: vec![org],

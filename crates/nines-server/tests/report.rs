@@ -473,3 +473,39 @@ async fn retention_removes_old_raw_observations_and_no_figure_moves() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_report_for_a_day_not_over_counts_only_time_that_has_passed() {
+    each(async |db| {
+        let dir = ScratchDir::new("reports-partial");
+        let clock = ManualClock::new(at("2027-03-10T00:00:00Z"));
+        let mut cfg = config("rep-partial", &dir.0);
+        cfg.report.check_every = Duration::from_secs(3600);
+        let srv = start_with(db.store.clone(), Arc::new(clock.clone()), cfg).await;
+        let key = srv.key("acme", "operator").await;
+        let id = push(&srv, &key, "web", "OPERATIONAL").await;
+        clock.set(at("2027-03-10T03:19:00Z"));
+        push(&srv, &key, "web", "DOWN").await;
+        clock.advance(2_000);
+        push(&srv, &key, "web", "OPERATIONAL").await;
+        clock.set(at("2027-03-10T03:20:00Z"));
+        let (c, g) = srv.post("/api/v1/sla/report/generate", &key, json!({"date": "2027-03-10"})).await;
+        assert_eq!(c, 200, "{g}");
+        let doc = get_ok(&srv, "/api/v1/sla/reports/2027-03-10.json", &key).await;
+        assert_eq!(doc["period"]["partialUntil"], "2027-03-10T03:20:00.000Z", "{doc}");
+        assert_eq!(doc["period"]["day"]["end"], "2027-03-10T03:20:00.000Z");
+        let s = doc["organizations"][0]["services"].as_array().unwrap().iter().find(|s| s["id"] == id).unwrap().clone();
+        // two seconds down, not the rest of the day
+        assert_eq!(s["downtimeMinutes"]["day"].as_f64(), Some(2.0 / 60.0), "{s}");
+        // the same window through the SLO API
+        let w = "window=2027-03-10T00:00:00Z/2027-03-10T03:20:00Z";
+        let d = get_ok(&srv, &format!("/api/v1/services/{id}/slo?{w}"), &key).await;
+        assert_eq!(s["availability"]["day"], d["availability"], "{d}");
+        assert_eq!(s["downtimeMinutes"]["day"].as_f64(), Some(d["badSeconds"].as_f64().unwrap() / 60.0));
+        // a day that has not begun is refused, naming the field
+        let (c, e) = srv.post("/api/v1/sla/report/generate", &key, json!({"date": "2027-03-11"})).await;
+        assert_eq!(c, 422, "{e}");
+        srv.stop().await;
+    })
+    .await;
+}

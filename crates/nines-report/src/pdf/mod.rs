@@ -136,9 +136,15 @@ fn cover(l: &mut Layout, doc: &ReportDocument, fmt: &Formatter) {
     l.heading("SLA Report", 24.0, 0.0);
     l.heading(&format!("Report date {}", doc.report_date), 14.0, 0.0);
     l.space(6.0);
+    let day = match doc.period.partial_until {
+        Some(until) => {
+            format!("Day: {} so far (partial day, until {})", fmt.time(doc.period.day.start), fmt.time(until))
+        }
+        None => format!("Day: {} to {}", fmt.time(doc.period.day.start), fmt.time(doc.period.day.end)),
+    };
     let lines = [
         format!("Time zone: {}", fmt.label),
-        format!("Day: {} to {}", fmt.time(doc.period.day.start), fmt.time(doc.period.day.end)),
+        day,
         format!(
             "Month to date: {} to {}",
             fmt.time(doc.period.month_to_date.start),
