@@ -371,6 +371,54 @@ pub fn severity(members: &[Criticality]) -> &'static str {
     }
 }
 
+/// The most critical of `members` (None for none).
+pub fn most_critical(members: &[Criticality]) -> Option<Criticality> {
+    members.iter().copied().min_by_key(|c| c.tier())
+}
+
+/// The most critical tier that has `severity`: what sets the due times of a
+/// severity set by hand (critical → tier 1, major → tier 2, minor → tier 3).
+fn severity_tier(severity: &str) -> Option<Criticality> {
+    match severity {
+        "critical" => Some(Criticality::Critical),
+        "major" => Some(Criticality::High),
+        "minor" => Some(Criticality::Medium),
+        _ => None,
+    }
+}
+
+/// A downtime's level: the criticality whose tier (SLA seed's table) sets
+/// its response and resolution due times and whose [`severity`] is the
+/// downtime's. Nothing but the severity and the members is stored, so the
+/// level is read back from them: while the severity is the one the members
+/// give, the level is the most critical member's (a downtime of low
+/// services keeps tier 4's due times though minor also covers tier 3); a
+/// severity set by hand to another value has the most critical tier of that
+/// severity. Setting a severity by hand is asking for this level, and the
+/// due times follow it.
+pub fn level(severity: &str, members: &[Criticality]) -> Criticality {
+    let top = most_critical(members).unwrap_or(Criticality::Low);
+    if self::severity(&[top]) == severity { top } else { severity_tier(severity).unwrap_or(top) }
+}
+
+/// The level of a downtime at `level` once a service of `joining`
+/// criticality joins: the more critical of the two. So severity and due
+/// times follow the most critical member as members join, and a join never
+/// lowers them: a severity set by hand stays until a member more severe than
+/// it joins (a service of that criticality going down is news the hand-set
+/// value did not know of), whereas a member only as severe as the downtime
+/// already was, or less, leaves it alone.
+pub fn joined(level: Criticality, joining: Criticality) -> Criticality {
+    if joining.tier() < level.tier() { joining } else { level }
+}
+
+/// The response and resolution due times of a downtime at `level` that
+/// started at `started_at`.
+pub fn due_times(level: Criticality, started_at: Millis) -> (Millis, Millis) {
+    let t = crate::slo::tier(level);
+    (started_at + t.response_minutes as i64 * 60_000, started_at + t.resolution_minutes as i64 * 60_000)
+}
+
 /// The log line of an action (the seed's wording).
 pub fn log_line(a: &Action) -> Option<String> {
     match a {
@@ -673,6 +721,79 @@ mod tests {
             let mut ids_ref: Vec<i64> = reference.iter().map(|d| d.id).collect();
             ids_ref.sort_unstable();
             proptest::prop_assert_eq!(ids_open, ids_ref);
+        }
+    }
+
+    const MIN: i64 = 60_000;
+
+    #[test]
+    fn severity_and_due_times_follow_the_most_critical_member() {
+        use Criticality::*;
+        // opened by a medium service: minor, tier 3 (4 h, 3 days)
+        let l = level(severity(&[Medium]), &[Medium]);
+        assert_eq!((l, severity(&[l])), (Medium, "minor"));
+        assert_eq!(due_times(l, 0), (4 * 60 * MIN, 3 * 24 * 60 * MIN));
+        // a tier-1 service joins: critical, 15 min and 4 h
+        let l = joined(l, Critical);
+        assert_eq!((l, severity(&[l])), (Critical, "critical"));
+        assert_eq!(due_times(l, 1000), (1000 + 15 * MIN, 1000 + 4 * 60 * MIN));
+        // a less critical one joining lowers nothing
+        assert_eq!(joined(l, High), Critical);
+        // read back from what is stored, the level is the same
+        assert_eq!(level("critical", &[Medium, Critical, High]), Critical);
+        // within one severity the due times still follow: low, then medium
+        let l = joined(level("minor", &[Low]), Medium);
+        assert_eq!((severity(&[l]), due_times(l, 0)), ("minor", due_times(Medium, 0)));
+        assert_eq!(level("minor", &[Low]), Low, "a low-only downtime keeps tier 4's due times");
+    }
+
+    #[test]
+    fn a_severity_set_by_hand_sets_the_due_times_and_survives_lesser_joins() {
+        use Criticality::*;
+        // raised by hand on a downtime of medium services: tier 1's due times
+        let l = level("critical", &[Medium]);
+        assert_eq!((l, due_times(l, 0)), (Critical, due_times(Critical, 0)));
+        // a high service joining does not lower it to major
+        let l = joined(l, High);
+        assert_eq!((severity(&[l]), level(severity(&[l]), &[Medium, High])), ("critical", Critical));
+        // lowered by hand on a downtime of a critical service: tier 3's due times
+        let l = level("minor", &[Critical]);
+        assert_eq!((l, due_times(l, 0)), (Medium, due_times(Medium, 0)));
+        // a low or medium service joining keeps it minor, however critical
+        // the members already were
+        for c in [Low, Medium] {
+            assert_eq!(joined(l, c), Medium);
+            assert_eq!(level("minor", &[Critical, c]), Medium);
+        }
+        // a service more severe than the hand-set value raises it
+        assert_eq!(severity(&[joined(l, High)]), "major");
+        // setting the severity the members already give changes nothing
+        assert_eq!(level("minor", &[Low, Low]), Low);
+        assert_eq!(level("major", &[Low, High]), High);
+    }
+
+    proptest::proptest! {
+        /// The store keeps only the severity and the members and reads the
+        /// level back from them before each join: after any mix of joins and
+        /// severities set by hand, what it reads back is the level the rules
+        /// arrived at.
+        #[test]
+        fn the_level_read_back_is_the_level_kept(
+            first in 0usize..4,
+            steps in proptest::collection::vec((proptest::bool::ANY, 0usize..4, 0usize..3), 0..30)
+        ) {
+            let severities = ["critical", "major", "minor"];
+            let mut members = vec![Criticality::ALL[first]];
+            let mut kept = Criticality::ALL[first];
+            for (join, c, s) in steps {
+                if join {
+                    kept = joined(kept, Criticality::ALL[c]);
+                    members.push(Criticality::ALL[c]);
+                } else {
+                    kept = level(severities[s], &members);
+                }
+                proptest::prop_assert_eq!(level(severity(&[kept]), &members), kept);
+            }
         }
     }
 

@@ -26,6 +26,8 @@ pub enum Kind {
     Days,
     /// Whole minutes, 0 to 1440.
     Minutes,
+    /// Whole seconds, 0 to 86400.
+    Seconds,
     /// good, bad or excluded.
     Counting,
 }
@@ -80,6 +82,12 @@ pub const KEYS: &[Key] = &[
         kind: Kind::Minutes,
     },
     Key {
+        key: "STATUS_PAGE_MIN_UNKNOWN_SECONDS",
+        default: "60",
+        description: "UNKNOWN stretches shorter than this are not shown as incidents on the public status page (they still count in the SLO by UNKNOWN_COUNTS_AS).",
+        kind: Kind::Seconds,
+    },
+    Key {
         key: "DEGRADED_COUNTS_AS",
         default: "good",
         description: "How DEGRADED time counts for services that do not say: good, bad or excluded.",
@@ -131,6 +139,10 @@ pub fn validate(k: &Key, value: &str) -> Result<String, FieldError> {
             Ok(x) if (0..=1440).contains(&x) => Ok(x.to_string()),
             _ => Err(bad("a whole number of minutes from 0 to 1440")),
         },
+        Kind::Seconds => match v.parse::<i64>() {
+            Ok(x) if (0..=86_400).contains(&x) => Ok(x.to_string()),
+            _ => Err(bad("a whole number of seconds from 0 to 86400")),
+        },
         Kind::Counting => match Class::parse(v) {
             Some(c) => Ok(c.as_str().to_string()),
             None => Err(bad("one of good, bad, excluded")),
@@ -149,6 +161,8 @@ pub struct SloConfig {
     pub settle_ms: i64,
     /// Correlation window of downtimes.
     pub correlation_ms: i64,
+    /// UNKNOWN stretches shorter than this are left off the public page.
+    pub public_unknown_min_ms: i64,
     pub policy: Policy,
 }
 
@@ -175,6 +189,7 @@ impl SloConfig {
             },
             settle_ms: i("SLO_SETTLE_DELAY_MINUTES") * 60_000,
             correlation_ms: i("DOWNTIME_CORRELATION_MINUTES") * 60_000,
+            public_unknown_min_ms: i("STATUS_PAGE_MIN_UNKNOWN_SECONDS") * 1000,
             policy: Policy {
                 degraded: c("DEGRADED_COUNTS_AS", Class::Good),
                 unknown: c("UNKNOWN_COUNTS_AS", Class::Excluded),

@@ -17,7 +17,11 @@ async fn each(f: impl AsyncFn(&TestDb)) {
 }
 
 async fn push(srv: &Srv, key: &str, name: &str, node: &str, group: Option<&str>, status: &str) {
-    let mut body = json!({"service": name, "status": status, "nodeId": node, "criticality": "critical"});
+    push_as(srv, key, name, node, group, status, "critical").await;
+}
+
+async fn push_as(srv: &Srv, key: &str, name: &str, node: &str, group: Option<&str>, status: &str, criticality: &str) {
+    let mut body = json!({"service": name, "status": status, "nodeId": node, "criticality": criticality});
     if let Some(g) = group {
         body["slaGroup"] = json!(g);
     }
@@ -222,13 +226,176 @@ async fn a_downtime_that_does_not_count_leaves_the_sla() {
             "the group agrees: {group}"
         );
         assert_ne!(counted, Some(100.0));
-        // the daily series agrees with the window of that day
-        let (_, series) = srv.get(&format!("/api/v1/services/{api}/slo/daily?days=1"), &key).await;
-        let day = series.as_array().and_then(|a| a.last()).cloned().unwrap_or(series.clone());
-        let day_name = day["day"].as_str().unwrap_or_default().to_string();
-        let (_, window) = srv.get(&format!("/api/v1/services/{api}/slo?window=day:{day_name}"), &key).await;
+        // the daily series agrees with the window of that day: the 10
+        // minutes are excluded there too
+        let (c, series) = srv.get(&format!("/api/v1/services/{api}/slo/daily?days=1"), &key).await;
+        assert_eq!(c, 200, "{series}");
+        let days = series["days"].as_array().unwrap_or_else(|| panic!("no days: {series}"));
+        assert_eq!(days.len(), 1, "{series}");
+        let day = &days[0];
+        let day_name = day["day"].as_str().unwrap_or_else(|| panic!("no day: {day}"));
+        assert_eq!(day_name, &nines_core::clock::rfc3339(T0)[..10]);
+        let (c, window) = srv.get(&format!("/api/v1/services/{api}/slo?window=day:{day_name}"), &key).await;
+        assert_eq!(c, 200, "{window}");
+        // the day before the service was first seen (T0) counts neither way
+        let unseen = (T0 - nines_core::slo::day_floor(T0)) as f64 / 1000.0;
+        assert_eq!(
+            (day["goodSeconds"].as_f64(), day["badSeconds"].as_f64(), day["excludedSeconds"].as_f64()),
+            (Some(3000.0), Some(0.0), Some(unseen + 600.0)),
+            "{day}"
+        );
         assert_eq!(day["badSeconds"], window["badSeconds"], "{day} vs {window}");
         assert_eq!(day["excludedSeconds"], window["excludedSeconds"], "{day} vs {window}");
+        srv.stop().await;
+    })
+    .await;
+}
+
+/// A clock-driven server whose push services never go stale.
+async fn start_clocked(db: &TestDb, replica: &str) -> (Srv, nines_core::clock::ManualClock) {
+    let clock = nines_core::clock::ManualClock::new(T0);
+    let mut cfg = fast_config(replica);
+    cfg.stale = nines_core::timeline::StaleRule { unknown_after_ms: 86_400_000, down_after_ms: 2 * 86_400_000 };
+    let srv = start_with(db.store.clone(), std::sync::Arc::new(clock.clone()), cfg).await;
+    (srv, clock)
+}
+
+async fn patch_downtime(srv: &Srv, key: &str, id: &Value, body: Value) -> (u16, Value) {
+    let r = srv
+        .http
+        .patch(format!("{}/api/v1/downtimes/{id}", srv.base))
+        .header("X-API-Key", key)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json::<Value>().await.unwrap())
+}
+
+#[tokio::test]
+async fn severity_and_due_times_follow_the_most_critical_member() {
+    each(async |db| {
+        const MIN: i64 = 60_000;
+        const HOUR: i64 = 60 * MIN;
+        let (srv, clock) = start_clocked(db, "dt-sev").await;
+        let key = srv.key("acme", "operator").await;
+        let node = "acme/p/prod/c1";
+        let services = [("web", "medium"), ("db", "critical"), ("cache", "low"), ("queue", "high")];
+        for (name, crit) in services {
+            push_as(&srv, &key, name, node, None, "OPERATIONAL", crit).await;
+        }
+        // one more member each step; the downtime as it is then
+        let down = async |name: &str, crit: &str, members: usize| {
+            clock.advance(MIN);
+            push_as(&srv, &key, name, node, None, "DOWN", crit).await;
+            eventually(&format!("{members} members"), async || {
+                let (_, list) = srv.get("/api/v1/downtimes?state=open", &key).await;
+                let id = list.as_array()?.first()?["id"].clone();
+                let (_, d) = srv.get(&format!("/api/v1/downtimes/{id}"), &key).await;
+                (d["members"].as_array()?.len() == members).then_some(d)
+            })
+            .await
+        };
+        let due = |d: &Value| {
+            let at = |f: &str| nines_core::clock::parse_rfc3339(d[f].as_str().unwrap()).unwrap();
+            let started = at("startedAt");
+            (
+                d["severity"].as_str().unwrap().to_string(),
+                at("responseDueAt") - started,
+                at("resolutionDueAt") - started,
+            )
+        };
+        // opened by a medium service: minor, tier 3
+        let d = down("web", "medium", 1).await;
+        assert_eq!(due(&d), ("minor".into(), 4 * HOUR, 72 * HOUR), "{d}");
+        // a tier-1 service joins: critical, 15 min and 4 h
+        let d = down("db", "critical", 2).await;
+        assert_eq!(due(&d), ("critical".into(), 15 * MIN, 4 * HOUR), "{d}");
+        assert!(
+            d["log"].as_array().unwrap().iter().any(|l| l["message"] == "Severity raised to critical: db joined"),
+            "{d}"
+        );
+        assert_eq!(d["responseBreached"], false);
+        let id = d["id"].clone();
+        // set by hand to minor: tier 3's due times
+        let (c, d) = patch_downtime(&srv, &key, &id, json!({"severity": "minor"})).await;
+        assert_eq!(c, 200, "{d}");
+        assert_eq!(due(&d), ("minor".into(), 4 * HOUR, 72 * HOUR), "{d}");
+        assert!(d["log"].as_array().unwrap().iter().any(|l| l["message"] == "Severity set to minor by hand"), "{d}");
+        let (c, v) = patch_downtime(&srv, &key, &id, json!({"severity": "fatal"})).await;
+        assert_eq!((c, v["error"]["field"].as_str()), (422, Some("severity")), "{v}");
+        // a low service joining leaves the hand-set severity alone (the
+        // critical member does not bring it back either)
+        let d = down("cache", "low", 3).await;
+        assert_eq!(due(&d), ("minor".into(), 4 * HOUR, 72 * HOUR), "{d}");
+        // a service more severe than the hand-set value raises it
+        let d = down("queue", "high", 4).await;
+        assert_eq!(due(&d), ("major".into(), HOUR, 8 * HOUR), "{d}");
+        // set by hand to critical: tier 1's due times, 15 min to respond
+        // from the start (3 min ago), breached once they have passed
+        let (_, d) = patch_downtime(&srv, &key, &id, json!({"severity": "critical"})).await;
+        assert_eq!(due(&d), ("critical".into(), 15 * MIN, 4 * HOUR), "{d}");
+        clock.advance(20 * MIN);
+        let (_, d) = srv.get(&format!("/api/v1/downtimes/{id}"), &key).await;
+        assert_eq!(d["responseBreached"], true, "{d}");
+        srv.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn current_incidents_list_only_the_services_still_down() {
+    each(async |db| {
+        let (srv, clock) = start_clocked(db, "dt-page").await;
+        let key = srv.key("acme", "operator").await;
+        let node = "acme/p/prod/c1";
+        for name in ["pay-api", "pay-db"] {
+            push(&srv, &key, name, node, Some("pay"), "OPERATIONAL").await;
+        }
+        let (_, list) = srv.get("/api/v1/services", &key).await;
+        for s in list["items"].as_array().unwrap() {
+            let shown = if s["service"] == "pay-api" { "Payments API" } else { "Payments DB" };
+            let r = srv
+                .http
+                .put(format!("{}/api/v1/services/{}/public", srv.base, s["id"]))
+                .header("X-API-Key", &key)
+                .header("Content-Type", "application/json")
+                .body(json!({"public": true, "displayName": shown}).to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+        }
+        clock.advance(60_000);
+        push(&srv, &key, "pay-api", node, Some("pay"), "DOWN").await;
+        push(&srv, &key, "pay-db", node, Some("pay"), "DOWN").await;
+        // the public page's "Current incidents" section
+        let current = async || {
+            let html = srv.http.get(format!("{}/", srv.base)).send().await.unwrap().text().await.unwrap();
+            let start = html.find("Current incidents")?;
+            let end = start + html[start..].find("</section>")?;
+            Some(html[start..end].to_string())
+        };
+        let section = eventually("both in the current incident", async || {
+            current().await.filter(|t| t.contains("Payments API") && t.contains("Payments DB"))
+        })
+        .await;
+        assert!(section.contains("since"), "{section}");
+        // the API recovers; the downtime stays open for the database
+        clock.advance(60_000);
+        push(&srv, &key, "pay-api", node, Some("pay"), "OPERATIONAL").await;
+        eventually("the API recovered in the downtime", async || {
+            let (_, list) = srv.get("/api/v1/downtimes?state=open", &key).await;
+            let id = list.as_array()?.first()?["id"].clone();
+            let (_, d) = srv.get(&format!("/api/v1/downtimes/{id}"), &key).await;
+            d["members"].as_array()?.iter().any(|m| m["service"] == "pay-api" && m["down"] == false).then_some(())
+        })
+        .await;
+        let section = eventually("only the database in the current incident", async || {
+            current().await.filter(|t| !t.contains("Payments API"))
+        })
+        .await;
+        assert!(section.contains("Payments DB"), "{section}");
         srv.stop().await;
     })
     .await;

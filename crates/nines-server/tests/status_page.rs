@@ -414,6 +414,10 @@ async fn nothing_private_leaks_into_any_public_answer() {
         })
         .await;
         assert!(feed.starts_with("<?xml") && feed.contains("<feed xmlns=\"http://www.w3.org/2005/Atom\">"), "{feed}");
+        // every link of the feed is absolute: readers do not resolve relative ones
+        let hrefs: Vec<&str> = feed.split("href=\"").skip(1).map(|h| h.split('"').next().unwrap()).collect();
+        assert!(!hrefs.is_empty() && hrefs.iter().all(|h| h.starts_with("http://") || h.starts_with("https://")), "{hrefs:?}");
+        assert!(hrefs.iter().any(|h| h.contains("/status-page/day/")), "{hrefs:?}");
         clock.advance(20 * MIN);
         push(&srv, &key, "api-internal-name", "OPERATIONAL", "report-message-ok-55").await;
         let html = eventually("the page with the past incident", async || {
@@ -509,6 +513,51 @@ async fn the_page_is_accessible_markup_with_its_assets_compiled_in() {
         }
         let (_, _, css) = public(&srv, "/status-page/assets/status.css").await;
         assert!(css.contains(".label") && css.contains("border-radius: 0"), "square labels");
+        srv.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_first_visitor_after_a_quiet_spell_sees_the_change() {
+    each(async |db| {
+        let (srv, _clock) = start_quiet(db).await;
+        let key = srv.key("acme", "operator").await;
+        push(&srv, &key, "api-internal-name", "OPERATIONAL", "fine").await;
+        let (code, v) = put(&srv, "/api/v1/status-page/groups/main", &key, main_group()).await;
+        assert_eq!(code, 201, "{v}");
+        state_becomes(&srv, "ok").await;
+        // one more look after the page's own pause, so no refresh is under way
+        tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+        assert_eq!(public(&srv, "/status/currentState").await.2, "ok");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // the change lands while nobody looks (straight into the store: no
+        // API write of the status page that would invalidate its cache)
+        let svc = db.store.list_services(&Default::default()).await.unwrap();
+        let node = &svc.iter().find(|s| s.view.service == "api-internal-name").unwrap().view.node_id;
+        let op = nines_store::HealthOp {
+            service: nines_store::NewService {
+                organization: "acme".into(),
+                node_id: node.clone(),
+                name: "api-internal-name".into(),
+                kind: "external".into(),
+                criticality: nines_core::Criticality::Medium,
+                sla_group: None,
+                tags: vec![],
+                source: nines_core::Source::Push,
+                backup_expected: false,
+            },
+            status: nines_core::Status::Down,
+            message: Some("down".into()),
+            at: T0 + 1,
+            received_at: T0 + 1,
+            cause: nines_core::timeline::Cause::Report,
+        };
+        db.store.ingest_health(&[op], &StaleRule::default(), 0).await.unwrap();
+        // a quiet spell longer than the page may serve what it has without looking
+        tokio::time::sleep(std::time::Duration::from_millis(5_500)).await;
+        let (_, _, t) = public(&srv, "/status/currentState").await;
+        assert_eq!(t, "error", "the very first request after the quiet spell");
         srv.stop().await;
     })
     .await;

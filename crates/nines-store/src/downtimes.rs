@@ -4,8 +4,9 @@
 //! the activities that fall inside them.
 
 use nines_core::clock::Millis;
-use nines_core::downtime::{Action, Member, OpenDowntime, Subject, log_line};
-use nines_core::slo::tier;
+use nines_core::downtime::{
+    Action, Member, OpenDowntime, Subject, due_times, joined, level, log_line, most_critical, severity,
+};
 use nines_core::{Criticality, Status};
 use serde::Serialize;
 use sqlx::Row;
@@ -175,7 +176,7 @@ async fn insert_downtime(
     now: Millis,
 ) -> Result<i64> {
     let crits: Vec<Criticality> = members.iter().map(|m| m.criticality).collect();
-    let t = crits.iter().min_by_key(|c| c.tier()).map(|c| tier(*c)).unwrap_or(tier(Criticality::Low));
+    let (response_due, resolution_due) = due_times(most_critical(&crits).unwrap_or(Criticality::Low), at);
     let row = sqlx::query(
         "INSERT INTO downtimes (organization, title, source, severity, started_at, response_due_at, resolution_due_at, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
@@ -183,10 +184,10 @@ async fn insert_downtime(
     .bind(org)
     .bind(title)
     .bind(source)
-    .bind(nines_core::downtime::severity(&crits))
+    .bind(severity(&crits))
     .bind(at)
-    .bind(at + t.response_minutes as i64 * 60_000)
-    .bind(at + t.resolution_minutes as i64 * 60_000)
+    .bind(response_due)
+    .bind(resolution_due)
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
@@ -198,6 +199,30 @@ async fn insert_downtime(
     }
     script.run(d, conn).await?;
     Ok(id)
+}
+
+/// What a downtime's level is read back from (see
+/// [`nines_core::downtime::level`]): its severity, its start and its
+/// members' criticalities (a member whose service is gone has none).
+async fn severity_inputs(conn: &mut Conn, id: i64) -> Result<Option<(String, Millis, Vec<Criticality>)>> {
+    let rows = sqlx::query(
+        "SELECT d.severity, d.started_at, s.criticality FROM downtimes d
+         LEFT JOIN downtime_members m ON m.downtime_id = d.id LEFT JOIN services s ON s.id = m.service_id
+         WHERE d.id = $1",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let Some(first) = rows.first() else { return Ok(None) };
+    let crits = rows.iter().filter_map(|r| r.get::<Option<String>, _>(2)).filter_map(|c| c.parse().ok()).collect();
+    Ok(Some((first.get(0), first.get(1), crits)))
+}
+
+/// A downtime being joined in a batch: its level so far and its start.
+struct JoinedDowntime {
+    id: i64,
+    level: Criticality,
+    started_at: Millis,
 }
 
 impl Store {
@@ -338,7 +363,9 @@ impl Store {
         let mut temp = -1;
         // log lines and member counts are written once per batch, not per action
         let mut lines: Vec<(i64, Millis, String)> = Vec::new();
-        let mut joined: Vec<i64> = Vec::new();
+        // downtimes joined in this batch: their severity and due times
+        // follow the most critical member (written once, with the title)
+        let mut joins: Vec<JoinedDowntime> = Vec::new();
         // notification events, recorded after the whole batch so an opening
         // lists the services that joined within the same batch
         let mut notify: Vec<(i64, &str, Millis)> = Vec::new();
@@ -372,12 +399,25 @@ impl Store {
                 }
                 Action::Join { downtime, subject, at } => {
                     let id = map(&real, *downtime);
+                    if !joins.iter().any(|j| j.id == id)
+                        && let Some((sev, started_at, crits)) = severity_inputs(conn, id).await?
+                    {
+                        // read before the first join's member row is written
+                        // (the script holds no join of it yet): the level is
+                        // read back from the members so far
+                        joins.push(JoinedDowntime { id, level: level(&sev, &crits), started_at });
+                    }
                     let (sql, args) = member_statement(d, id, subject, *at);
                     script.push(sql, args);
-                    if !joined.contains(&id) {
-                        joined.push(id);
-                    }
                     lines.push((id, *at, log_line(a).unwrap_or_default()));
+                    if let Some(j) = joins.iter_mut().find(|j| j.id == id) {
+                        let was = severity(&[j.level]);
+                        j.level = joined(j.level, subject.criticality);
+                        let now_sev = severity(&[j.level]);
+                        if now_sev != was {
+                            lines.push((id, *at, format!("Severity raised to {now_sev}: {} joined", subject.name)));
+                        }
+                    }
                 }
                 Action::Recover { downtime, service_id, at, .. } => {
                     let id = map(&real, *downtime);
@@ -420,18 +460,25 @@ impl Store {
             }
         }
         script.run(d, conn).await?;
-        for id in joined {
+        for j in joins {
             let n: i64 = sqlx::query("SELECT COUNT(*) FROM downtime_members WHERE downtime_id = $1")
-                .bind(id)
+                .bind(j.id)
                 .fetch_one(&mut *conn)
                 .await?
                 .get(0);
-            sqlx::query("UPDATE downtimes SET title = $2, updated_at = $3 WHERE id = $1")
-                .bind(id)
-                .bind(format!("{n} services are down"))
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
+            let (response_due, resolution_due) = due_times(j.level, j.started_at);
+            sqlx::query(
+                "UPDATE downtimes SET title = $2, severity = $3, response_due_at = $4, resolution_due_at = $5,
+                    updated_at = $6 WHERE id = $1",
+            )
+            .bind(j.id)
+            .bind(format!("{n} services are down"))
+            .bind(severity(&[j.level]))
+            .bind(response_due)
+            .bind(resolution_due)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
         }
         log_many(conn, self.dialect, &lines).await?;
         for (id, phase, at) in notify {
@@ -512,6 +559,22 @@ impl Store {
 
     pub async fn patch_downtime(&self, id: i64, p: &DowntimePatch, now: Millis) -> Result<()> {
         let mut w = self.write_tx().await?;
+        // a severity set by hand sets the due times of its tier (read back
+        // from the members, see `nines_core::downtime::level`)
+        if let Some(sev) = &p.severity
+            && let Some((was, started_at, crits)) = severity_inputs(&mut w.tx, id).await?
+        {
+            let (response_due, resolution_due) = due_times(level(sev, &crits), started_at);
+            sqlx::query("UPDATE downtimes SET response_due_at = $2, resolution_due_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(response_due)
+                .bind(resolution_due)
+                .execute(&mut *w.tx)
+                .await?;
+            if *sev != was {
+                log(&mut w.tx, id, now, &format!("Severity set to {sev} by hand")).await?;
+            }
+        }
         sqlx::query(
             "UPDATE downtimes SET title = COALESCE($2, title), severity = COALESCE($3, severity),
                 classification = COALESCE($4, classification), counts_towards_sla = COALESCE($5, counts_towards_sla),

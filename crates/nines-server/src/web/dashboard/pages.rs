@@ -206,15 +206,16 @@ pub async fn service(State(s): State<AppState>, ui: UiCaller, Path(id): Path<Str
         if d.timeline.len() > 50 { "; the latest 50" } else { "" }
     );
     if !d.timeline.is_empty() {
-        b.push_str(r#"<table><thead><tr><th scope="col">When</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Cause</th></tr></thead><tbody>"#);
+        b.push_str(r#"<table><thead><tr><th scope="col">When</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Cause</th><th scope="col">Reason</th></tr></thead><tbody>"#);
         for t in d.timeline.iter().rev().take(50) {
             let _ = write!(
                 b,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 time(&t.at),
                 status_label(t.from),
                 status_label(t.to),
-                esc(&t.cause)
+                esc(&t.cause),
+                esc(t.reason.as_deref().unwrap_or("—"))
             );
         }
         b.push_str("</tbody></table>");
@@ -727,12 +728,13 @@ pub async fn downtime(State(s): State<AppState>, ui: UiCaller, Path(id): Path<St
             let at = it["at"].as_str().map(time).unwrap_or_default();
             let body = match it["kind"].as_str() {
                 Some("status") => format!(
-                    r#"{} <a href="/ui/services/{}">{}</a> {} → {}"#,
+                    r#"{} <a href="/ui/services/{}">{}</a> {} → {}{}"#,
                     label("info", "●", "status change"),
                     it["serviceId"].as_i64().unwrap_or(0),
                     esc(it["service"].as_str().unwrap_or("")),
                     status_label(status_of(&it["from"])),
-                    status_label(status_of(&it["to"]))
+                    status_label(status_of(&it["to"])),
+                    it["reason"].as_str().map(|r| format!(": {}", esc(r))).unwrap_or_default()
                 ),
                 Some("activity") => format!(
                     "{} {}{}",

@@ -1,5 +1,7 @@
 //! The Atom feed of incidents: one entry per downtime of public services,
 //! naming only those services (by the name the page shows) and its times.
+//! Its links are absolute (from `--public-url`): feed readers resolve
+//! relative ones against wherever they fetched the feed, if at all.
 
 use std::fmt::Write;
 
@@ -11,10 +13,11 @@ use crate::web::html::esc;
 
 pub fn atom(s: &Snapshot) -> Vec<u8> {
     let mut out = String::with_capacity(8 * 1024);
+    let base = esc(s.base_url.trim_end_matches('/'));
     let updated = s.downtimes.iter().map(|d| d.to.unwrap_or(d.from)).max().unwrap_or(s.first_day);
     let _ = write!(
         out,
-        r#"<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>System status: incidents</title><id>urn:nines:status-page:incidents</id><updated>{}</updated><link rel="alternate" type="text/html" href="/"/><link rel="self" href="/feed.atom"/><author><name>nines</name></author>"#,
+        r#"<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>System status: incidents</title><id>urn:nines:status-page:incidents</id><updated>{}</updated><link rel="alternate" type="text/html" href="{base}/"/><link rel="self" href="{base}/feed.atom"/><author><name>nines</name></author>"#,
         rfc3339(updated)
     );
     let mut list: Vec<_> = s.downtimes.iter().collect();
@@ -35,7 +38,7 @@ pub fn atom(s: &Snapshot) -> Vec<u8> {
         let day = &rfc3339(d.from)[..10];
         let _ = write!(
             out,
-            r#"<entry><id>urn:nines:status-page:incident:{}:{}</id><title>{}</title><updated>{}</updated><published>{}</published><link rel="alternate" type="text/html" href="/status-page/day/{day}"/><summary>{}</summary></entry>"#,
+            r#"<entry><id>urn:nines:status-page:incident:{}:{}</id><title>{}</title><updated>{}</updated><published>{}</published><link rel="alternate" type="text/html" href="{base}/status-page/day/{day}"/><summary>{}</summary></entry>"#,
             d.id,
             d.from,
             esc(&title),

@@ -168,7 +168,7 @@ async fn day_list(s: &AppState, snap: &Snapshot, day: i64) -> ApiResult<Vec<(usi
         }
         let w = Span { from: w.from.max(it.created_at).min(w.to), to: w.to };
         let (initial, trs) = s.store.timeline_window(it.service_id, w).await?;
-        out.extend(snapshot::incidents(initial, &trs, w).into_iter().map(|st| (i, st)));
+        out.extend(snapshot::incidents(initial, &trs, w, snap.unknown_min_ms).into_iter().map(|st| (i, st)));
     }
     out.sort_by_key(|(i, st)| (st.from, *i));
     Ok(out)
@@ -254,7 +254,7 @@ async fn day_incidents(
     let to = (day + DAY_MS).min(snap.now);
     let w = Span { from: day.max(item.created_at).min(to), to };
     let (initial, trs) = s.store.timeline_window(item.service_id, w).await?;
-    Ok(Json(json::incidents(&snapshot::incidents(initial, &trs, w))))
+    Ok(Json(json::incidents(&snapshot::incidents(initial, &trs, w, snap.unknown_min_ms))))
 }
 
 fn svg(t: Instant, body: String) -> Response {

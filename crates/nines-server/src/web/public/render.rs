@@ -162,6 +162,16 @@ fn names(s: &Snapshot, items: &[usize]) -> String {
     out
 }
 
+/// The members of an open downtime (indexes into `items`) whose service is
+/// still down: those DOWN now. Should none be, those gone silent (no news is
+/// not recovery: the downtime holds them as down); should none be either
+/// (the page is ahead of the downtime worker), all: an open incident always
+/// names something.
+fn still_down(items: &[Item], members: &[usize]) -> Vec<usize> {
+    let with = |st: Status| -> Vec<usize> { members.iter().copied().filter(|i| items[*i].status == st).collect() };
+    [with(Status::Down), with(Status::Unknown)].into_iter().find(|v| !v.is_empty()).unwrap_or_else(|| members.to_vec())
+}
+
 fn downtimes(out: &mut String, s: &Snapshot, current: bool) {
     let list: Vec<_> = s.downtimes.iter().filter(|d| d.to.is_none() == current).collect();
     if current && list.is_empty() {
@@ -181,7 +191,10 @@ fn downtimes(out: &mut String, s: &Snapshot, current: bool) {
         } else {
             out.push_str(r#"<span class="label ok"><span aria-hidden="true">✓</span> Resolved</span>"#);
         }
-        let _ = write!(out, " <strong>{}</strong> — ", names(s, &d.items));
+        // a current incident names the services still down in it, not
+        // those that recovered while it stays open for the others
+        let items = if current { still_down(&s.items, &d.items) } else { d.items.clone() };
+        let _ = write!(out, " <strong>{}</strong> — ", names(s, &items));
         match d.to {
             Some(to) => {
                 time_tag(out, d.from);
@@ -577,4 +590,39 @@ pub fn badge(label_text: &str, up: Option<f64>, st: State) -> String {
         lx = lw / 2,
         vx = lw + vw / 2,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(name: &str, status: Status) -> Item {
+        Item {
+            service_id: 0,
+            name: name.into(),
+            status,
+            days: Vec::new(),
+            good_ms: 0,
+            bad_ms: 0,
+            organization: "o".into(),
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_current_incident_names_only_the_services_still_down() {
+        let items = [
+            item("a", Status::Operational),
+            item("b", Status::Down),
+            item("c", Status::Degraded),
+            item("d", Status::Down),
+            item("e", Status::Unknown),
+        ];
+        // recovered members (operational, degraded) are left out
+        assert_eq!(still_down(&items, &[0, 1, 2, 3, 4]), vec![1, 3]);
+        // with nothing DOWN, the silent ones still count as down
+        assert_eq!(still_down(&items, &[0, 2, 4]), vec![4]);
+        // never an incident with no names
+        assert_eq!(still_down(&items, &[0, 2]), vec![0, 2]);
+    }
 }

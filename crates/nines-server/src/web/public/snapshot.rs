@@ -31,6 +31,11 @@ use crate::slo::{day_status, policy_for};
 pub const DAYS: i64 = 90;
 /// How often a request may trigger a look at the fingerprint.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// How old the last look may be for a request to be served the current
+/// snapshot while a background task looks again. Past it (the first visitor
+/// after a quiet spell) the request waits for the look, so a change reaches
+/// the page within this much of the first request that follows it.
+const SERVE_STALE_FOR: Duration = Duration::from_secs(5);
 /// Past downtimes listed.
 const PAST_DOWNTIMES: usize = 20;
 
@@ -145,6 +150,12 @@ pub struct Snapshot {
     pub maintenance: Vec<PublicMaintenance>,
     /// How long building this snapshot took.
     pub build_ms: f64,
+    /// Where nines is reached from outside (`--public-url`), for the links
+    /// that leave the page (the feed's).
+    pub base_url: String,
+    /// UNKNOWN stretches shorter than this are not shown as incidents
+    /// (SystemConfig `STATUS_PAGE_MIN_UNKNOWN_SECONDS`).
+    pub unknown_min_ms: i64,
     page: OnceLock<Bytes>,
     status_json: OnceLock<Bytes>,
     feed: OnceLock<Bytes>,
@@ -313,11 +324,20 @@ impl Default for Cache {
 }
 
 impl Cache {
-    /// The current snapshot. Builds the first one; afterwards a stale one is
-    /// served while a background task refreshes it.
+    /// The current snapshot. Builds the first one; afterwards, while the
+    /// last look at the fingerprint is recent, the current one is served
+    /// while a background task refreshes it; after a quiet spell the request
+    /// waits for the look (and a rebuild, when something changed).
     pub async fn get(self: &Arc<Self>, state: &crate::AppState) -> nines_store::Result<Arc<Snapshot>> {
         let cur = self.current.read().ok().and_then(|g| g.clone());
+        let recent = self.checked.lock().ok().and_then(|c| *c).is_some_and(|t| t.elapsed() < SERVE_STALE_FOR);
         match cur {
+            Some(_) if !recent => {
+                if let Ok(mut c) = self.checked.lock() {
+                    *c = Some(Instant::now());
+                }
+                self.refresh(state).await
+            }
             Some(s) => {
                 if self.due() && !self.refreshing.swap(true, Ordering::AcqRel) {
                     let me = self.clone();
@@ -367,6 +387,7 @@ impl Cache {
         let t = Instant::now();
         let version = self.version.fetch_add(1, Ordering::AcqRel) + 1;
         let mut snap = build(&state.store, &mut b.days, now, version).await?;
+        snap.base_url = state.notifier.base_url.clone();
         snap.build_ms = t.elapsed().as_secs_f64() * 1000.0;
         // render now, off the path of the requests that follow
         let _ = snap.page();
@@ -535,6 +556,8 @@ async fn build(store: &Store, days: &mut DayCache, now: Millis, version: u64) ->
         page: OnceLock::new(),
         status_json: OnceLock::new(),
         feed: OnceLock::new(),
+        base_url: String::new(),
+        unknown_min_ms: cfg.public_unknown_min_ms,
     })
 }
 
@@ -588,8 +611,10 @@ pub struct Stretch {
 }
 
 /// Stretches of not-OPERATIONAL status in `w`, from the status at `w.from`
-/// and the transitions (sorted; earlier ones are skipped).
-pub fn incidents(initial: Status, transitions: &[Transition], w: Span) -> Vec<Stretch> {
+/// and the transitions (sorted; earlier ones are skipped). UNKNOWN
+/// stretches shorter than `unknown_min_ms` are blips the public is not shown
+/// (a probe's hiccup, an agent reconnecting); the SLO still counts them.
+pub fn incidents(initial: Status, transitions: &[Transition], w: Span, unknown_min_ms: i64) -> Vec<Stretch> {
     let mut out: Vec<Stretch> = Vec::new();
     let start = transitions.partition_point(|t| t.at <= w.from);
     let mut cur = if start == 0 { initial } else { transitions[start - 1].to };
@@ -614,6 +639,7 @@ pub fn incidents(initial: Status, transitions: &[Transition], w: Span) -> Vec<St
         }
     }
     close(&mut out, t, w.to, cur);
+    out.retain(|s| s.status != Status::Unknown || s.to - s.from >= unknown_min_ms);
     out
 }
 
@@ -638,7 +664,7 @@ mod tests {
             tr(1900, Status::Maintenance),
             tr(2100, Status::Operational),
         ];
-        let got = incidents(Status::Unknown, &trs, w);
+        let got = incidents(Status::Unknown, &trs, w, 0);
         assert_eq!(
             got,
             vec![
@@ -649,10 +675,28 @@ mod tests {
         );
         // a stretch going on at the start of the span is cut there
         assert_eq!(
-            incidents(Status::Down, &[tr(1500, Status::Operational)], w),
+            incidents(Status::Down, &[tr(1500, Status::Operational)], w, 0),
             vec![Stretch { from: 1000, to: 1500, status: Status::Down }]
         );
-        assert!(incidents(Status::Operational, &[], w).is_empty());
+        assert!(incidents(Status::Operational, &[], w, 0).is_empty());
+    }
+
+    #[test]
+    fn unknown_blips_shorter_than_the_setting_are_not_incidents() {
+        let w = Span { from: 0, to: 600_000 };
+        let trs = [
+            tr(10_000, Status::Unknown),
+            tr(30_000, Status::Operational),
+            tr(100_000, Status::Unknown),
+            tr(200_000, Status::Operational),
+            tr(300_000, Status::Down),
+            tr(305_000, Status::Operational),
+        ];
+        let got: Vec<(Millis, Status)> =
+            incidents(Status::Operational, &trs, w, 60_000).iter().map(|s| (s.from, s.status)).collect();
+        // the 20 s blip is gone; the 100 s one and a 5 s DOWN stay
+        assert_eq!(got, vec![(100_000, Status::Unknown), (300_000, Status::Down)]);
+        assert_eq!(incidents(Status::Operational, &trs, w, 0).len(), 3);
     }
 
     #[test]
