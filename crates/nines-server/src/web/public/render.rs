@@ -66,6 +66,25 @@ fn duration(ms: i64) -> String {
     }
 }
 
+/// A service's uptime over the bar, saying over how long it was measured
+/// when the service is younger than the bar (`100 % since 6 Dec`).
+pub fn uptime_words(s: &Snapshot, it: &super::snapshot::Item) -> String {
+    let p = percent(it.uptime());
+    if it.created_at > s.first_day && it.uptime().is_some() {
+        format!("{p} since {}", short_date(it.created_at))
+    } else {
+        p
+    }
+}
+
+/// `6 Dec` (UTC, as the page's days).
+pub fn short_date(ms: Millis) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => t.strftime("%-d %b").to_string(),
+        Err(_) => String::new(),
+    }
+}
+
 pub fn percent(p: Option<f64>) -> String {
     match p {
         None => "no data".into(),
@@ -310,7 +329,7 @@ pub fn service_list(out: &mut String, s: &Snapshot, shown: &[super::snapshot::Sh
             out,
             r#" <span class="name">{}</span><span class="up">{}</span></div>"#,
             esc(&sh.name),
-            percent(it.uptime())
+            esc(&uptime_words(s, it))
         );
         if let Some(d) = &sh.description {
             let _ = write!(out, r#"<p class="desc">{}</p>"#, esc(d));
@@ -420,7 +439,7 @@ fn service_bar(out: &mut String, s: &Snapshot, it: &Item, name: &str) {
         .filter(|(_, d)| d.status == Status::Down || d.availability.is_some_and(|a| a < 100.0))
         .map(|(k, d)| (k, format!("{} uptime", percent(d.availability))))
         .collect();
-    let up = format!("{} uptime", percent(it.uptime()));
+    let up = format!("{} uptime", uptime_words(s, it));
     bar(out, s, &codes, &extra, "100 % uptime", name, &up);
 }
 

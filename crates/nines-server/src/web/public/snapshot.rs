@@ -332,12 +332,7 @@ impl Cache {
         let cur = self.current.read().ok().and_then(|g| g.clone());
         let recent = self.checked.lock().ok().and_then(|c| *c).is_some_and(|t| t.elapsed() < SERVE_STALE_FOR);
         match cur {
-            Some(_) if !recent => {
-                if let Ok(mut c) = self.checked.lock() {
-                    *c = Some(Instant::now());
-                }
-                self.refresh(state).await
-            }
+            Some(_) if !recent => self.refresh(state).await,
             Some(s) => {
                 if self.due() && !self.refreshing.swap(true, Ordering::AcqRel) {
                     let me = self.clone();
@@ -376,6 +371,9 @@ impl Cache {
     /// Rebuild when the fingerprint moved (or none exists yet).
     async fn refresh(&self, state: &crate::AppState) -> nines_store::Result<Arc<Snapshot>> {
         let mut b = self.build.lock().await;
+        if let Ok(mut c) = self.checked.lock() {
+            *c = Some(Instant::now());
+        }
         let now = state.clock.now_ms();
         // the clock's minute is part of it: open days grow as time passes
         let fp = format!("{}{}", state.store.statuspage_fingerprint().await?, now / 60_000);
