@@ -270,10 +270,18 @@ async fn json_shapes_follow_the_seed_and_states_follow_transitions() {
             let (code, _, t) = public(&srv, &format!("/status/{bad}")).await;
             assert_eq!(code, 404, "{bad}: {t}");
         }
-        // the day page lists the same incidents by the public name
-        let (code, _, html) = public(&srv, &format!("/status-page/day/{}", &rfc3339(today)[..10])).await;
-        assert_eq!(code, 200);
-        assert!(html.contains("API k8s") && html.contains("Degraded") && html.contains("Down"), "{html}");
+        // the day page shows them as one incident (degraded, then down: one
+        // span, at its worst), by the public name
+        let day_page = format!("/status-page/day/{}", &rfc3339(today)[..10]);
+        let html = eventually("the incident ended on the day page", async || {
+            let (code, _, html) = public(&srv, &day_page).await;
+            (code == 200 && html.contains(&rfc3339(T0 + 30 * MIN)[..16])).then_some(html)
+        })
+        .await;
+        let body = html.split("<tbody>").nth(1).and_then(|b| b.split("</tbody>").next()).unwrap_or_default();
+        assert_eq!(body.matches("<tr>").count(), 1, "{body}");
+        assert!(body.contains("API k8s (down)") && body.contains("> Down</span>"), "{body}");
+        assert!(body.contains(&rfc3339(T0 + 10 * MIN)[..16]) && body.contains(&rfc3339(T0 + 30 * MIN)[..16]), "{body}");
         let (code, _, _) = public(&srv, "/status-page/day/2001-01-01").await;
         assert_eq!(code, 404);
         srv.stop().await;

@@ -546,22 +546,30 @@ pub fn day_page(s: &Snapshot, day: Millis, list: &[(usize, Stretch)]) -> String 
         r#"<main id="main" data-version="{}"><p><a href="/">← Current status</a></p><h1>Incidents on <time datetime="{d}">{d}</time> (UTC)</h1>"#,
         s.version
     );
-    if list.is_empty() {
+    let incidents = super::snapshot::group_incidents(list);
+    if incidents.is_empty() {
         out.push_str("<p>No incidents on this day: every published service was operational.</p>");
     } else {
-        out.push_str(r#"<table class="day"><caption class="sr">Incidents, earliest first</caption><thead><tr><th scope="col">Service</th><th scope="col">State</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Duration</th></tr></thead><tbody>"#);
-        for (i, st) in list {
-            let _ = write!(out, r#"<tr><th scope="row">{}</th><td>"#, esc(&s.items[*i].name));
-            label(&mut out, st.status);
+        out.push_str(r#"<table class="day"><caption class="sr">Incidents, earliest first</caption><thead><tr><th scope="col">Incident</th><th scope="col">Services affected</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Duration</th></tr></thead><tbody>"#);
+        for inc in &incidents {
+            out.push_str(r#"<tr><th scope="row">"#);
+            label(&mut out, inc.worst());
+            out.push_str("</th><td>");
+            let names: Vec<String> = inc
+                .services
+                .iter()
+                .map(|(i, st)| format!("{} ({})", esc(&s.items[*i].name), label_parts(*st).2.to_lowercase()))
+                .collect();
+            out.push_str(&names.join(", "));
             out.push_str("</td><td>");
-            time_tag(&mut out, st.from);
+            time_tag(&mut out, inc.from);
             out.push_str("</td><td>");
-            if st.to >= s.now {
+            if inc.to >= s.now {
                 out.push_str("ongoing");
             } else {
-                time_tag(&mut out, st.to);
+                time_tag(&mut out, inc.to);
             }
-            let _ = write!(out, "</td><td>{}</td></tr>", duration(st.to - st.from));
+            let _ = write!(out, "</td><td>{}</td></tr>", duration(inc.to - inc.from));
         }
         out.push_str("</tbody></table>");
     }

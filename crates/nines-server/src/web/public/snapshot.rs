@@ -608,6 +608,44 @@ pub struct Stretch {
     pub status: Status,
 }
 
+/// An incident as the day page shows it: the not-OPERATIONAL stretches of
+/// public services that overlap or touch, joined into one span, with each
+/// affected service once at the worst state it had in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    pub from: Millis,
+    pub to: Millis,
+    /// (item, worst state in the incident), in order of first appearance.
+    pub services: Vec<(usize, Status)>,
+}
+
+impl Incident {
+    pub fn worst(&self) -> Status {
+        self.services.iter().map(|(_, s)| *s).reduce(Status::worst).unwrap_or(Status::Unknown)
+    }
+}
+
+/// Join stretches (of any services) into incidents: a stretch that starts
+/// at or before the end of the incident so far belongs to it.
+pub fn group_incidents(list: &[(usize, Stretch)]) -> Vec<Incident> {
+    let mut sorted: Vec<&(usize, Stretch)> = list.iter().collect();
+    sorted.sort_by_key(|(i, st)| (st.from, *i));
+    let mut out: Vec<Incident> = Vec::new();
+    for (i, st) in sorted {
+        match out.last_mut() {
+            Some(cur) if st.from <= cur.to => {
+                cur.to = cur.to.max(st.to);
+                match cur.services.iter_mut().find(|(k, _)| k == i) {
+                    Some((_, s)) => *s = s.worst(st.status),
+                    None => cur.services.push((*i, st.status)),
+                }
+            }
+            _ => out.push(Incident { from: st.from, to: st.to, services: vec![(*i, st.status)] }),
+        }
+    }
+    out
+}
+
 /// Stretches of not-OPERATIONAL status in `w`, from the status at `w.from`
 /// and the transitions (sorted; earlier ones are skipped). UNKNOWN
 /// stretches shorter than `unknown_min_ms` are blips the public is not shown
@@ -677,6 +715,28 @@ mod tests {
             vec![Stretch { from: 1000, to: 1500, status: Status::Down }]
         );
         assert!(incidents(Status::Operational, &[], w, 0).is_empty());
+    }
+
+    #[test]
+    fn overlapping_stretches_of_several_services_are_one_incident() {
+        let st = |from, to, status| Stretch { from, to, status };
+        let list = [
+            (0, st(100, 200, Status::Down)),
+            (1, st(150, 400, Status::Degraded)),
+            (0, st(200, 250, Status::Degraded)),
+            (0, st(250, 300, Status::Down)),
+            (2, st(500, 600, Status::Unknown)),
+        ];
+        let got = group_incidents(&list);
+        assert_eq!(
+            got,
+            vec![
+                Incident { from: 100, to: 400, services: vec![(0, Status::Down), (1, Status::Degraded)] },
+                Incident { from: 500, to: 600, services: vec![(2, Status::Unknown)] },
+            ]
+        );
+        assert_eq!(got[0].worst(), Status::Down);
+        assert!(group_incidents(&[]).is_empty());
     }
 
     #[test]
