@@ -1,6 +1,7 @@
 //! The notification events: plain data, everything a message needs and
 //! nothing a channel would have to look up. The downtime engine, the
-//! certificate/backup/storage watchers and the SLO engine build them; the
+//! certificate/backup/storage watchers, the agent silence check and the SLO
+//! engine build them; the
 //! renderer turns them into text; routing reads their organization,
 //! criticality and tags. No I/O here.
 
@@ -48,6 +49,10 @@ pub struct ServiceRef {
     /// An absolute link that replaces the one built from the base URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Why its status is what it is: the reason of its latest change on the
+    /// timeline (a report's message, a check's failure, a stale push).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A downtime: the services that went down together.
@@ -141,6 +146,33 @@ pub struct Storage {
     pub cleared_at: Option<Millis>,
 }
 
+/// A remote agent that went silent (or, with `cleared_at`, came back). While
+/// it is silent the checks it runs are UNKNOWN at its location.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Agent {
+    pub organization: String,
+    /// Where the agent probes from (`nines agent --location`).
+    pub location: String,
+    /// The version it last sent, if it ever sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// When it was last heard from.
+    pub last_seen: Millis,
+    /// The silence that makes it silent: three intervals of its slowest
+    /// check, at least a minute.
+    pub silent_after_seconds: u64,
+    /// How many checks it runs (of this organization).
+    pub checks: u64,
+    /// The services whose checks it runs.
+    #[serde(default)]
+    pub services: Vec<ServiceRef>,
+    pub at: Millis,
+    /// When it was heard from again: the event is then its resolution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleared_at: Option<Millis>,
+}
+
 /// Which multi-window burn-rate alert: page (fast burn) or ticket (slow burn).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -191,6 +223,7 @@ pub enum Event {
     BackupOverdue(Backup),
     StorageCritical(Storage),
     SloBurnRate(BurnRate),
+    AgentSilent(Agent),
 }
 
 /// The kinds of [`Event`], for route rules.
@@ -205,6 +238,7 @@ pub enum EventKind {
     BackupOverdue,
     StorageCritical,
     SloBurnRate,
+    AgentSilent,
 }
 
 impl EventKind {
@@ -218,6 +252,7 @@ impl EventKind {
             EventKind::BackupOverdue => "backup_overdue",
             EventKind::StorageCritical => "storage_critical",
             EventKind::SloBurnRate => "slo_burn_rate",
+            EventKind::AgentSilent => "agent_silent",
         }
     }
 }
@@ -233,6 +268,7 @@ impl Event {
             Event::BackupOverdue(_) => EventKind::BackupOverdue,
             Event::StorageCritical(_) => EventKind::StorageCritical,
             Event::SloBurnRate(_) => EventKind::SloBurnRate,
+            Event::AgentSilent(_) => EventKind::AgentSilent,
         }
     }
 
@@ -243,6 +279,7 @@ impl Event {
             Event::BackupOverdue(b) => &b.organization,
             Event::StorageCritical(s) => &s.organization,
             Event::SloBurnRate(b) => &b.organization,
+            Event::AgentSilent(a) => &a.organization,
         }
     }
 
@@ -254,6 +291,7 @@ impl Event {
             Event::BackupOverdue(b) => std::slice::from_ref(&b.service),
             Event::StorageCritical(s) => std::slice::from_ref(&s.service),
             Event::SloBurnRate(b) => std::slice::from_ref(&b.service),
+            Event::AgentSilent(a) => &a.services,
         }
     }
 
@@ -272,7 +310,7 @@ impl Event {
     pub fn severity(&self) -> Severity {
         match self {
             Event::DowntimeOpened(d) | Event::DowntimeUpdated(d) | Event::DowntimeResolved(d) => d.severity,
-            Event::CertificateExpiring(_) | Event::BackupOverdue(_) => Severity::Warning,
+            Event::CertificateExpiring(_) | Event::BackupOverdue(_) | Event::AgentSilent(_) => Severity::Warning,
             Event::CertificateExpired(_) | Event::StorageCritical(_) => Severity::Critical,
             Event::SloBurnRate(b) => match b.severity {
                 BurnSeverity::Page => Severity::Critical,
@@ -283,7 +321,7 @@ impl Event {
 
     /// Whether the event ends the condition it reports (resolved downtime,
     /// cleared burn-rate alert, renewed certificate, backup caught up,
-    /// storage freed).
+    /// storage freed, agent back).
     pub fn is_resolution(&self) -> bool {
         self.cleared_at().is_some()
     }
@@ -296,6 +334,7 @@ impl Event {
             Event::CertificateExpiring(c) | Event::CertificateExpired(c) => c.cleared_at,
             Event::BackupOverdue(b) => b.cleared_at,
             Event::StorageCritical(s) => s.cleared_at,
+            Event::AgentSilent(a) => a.cleared_at,
             Event::DowntimeOpened(_) | Event::DowntimeUpdated(_) => None,
         }
     }

@@ -11,7 +11,7 @@
 use nines_core::clock::Millis;
 use serde::{Deserialize, Serialize};
 
-use crate::event::{AlertState, Backup, BurnRate, Certificate, Downtime, Event, ServiceRef, Storage};
+use crate::event::{Agent, AlertState, Backup, BurnRate, Certificate, Downtime, Event, ServiceRef, Storage};
 
 /// One piece of a line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +74,10 @@ impl<'a> Links<'a> {
     pub fn service(&self, s: &ServiceRef) -> String {
         s.url.clone().unwrap_or_else(|| format!("{}/ui/services/{}", self.base, encode_segment(&s.id)))
     }
+    /// The dashboard's list of agents.
+    pub fn agents(&self) -> String {
+        format!("{}/ui/agents", self.base)
+    }
 }
 
 fn encode_segment(s: &str) -> String {
@@ -108,6 +112,7 @@ pub fn render(event: &Event, base_url: &str) -> Option<Rendered> {
         Event::BackupOverdue(b) => Some(backup(b, &links)),
         Event::StorageCritical(s) => Some(storage(s, &links)),
         Event::SloBurnRate(b) => Some(burn_rate(b, &links)),
+        Event::AgentSilent(a) => Some(agent(a, &links)),
     }
 }
 
@@ -166,6 +171,9 @@ fn service_line(s: &ServiceRef, links: &Links, status: Option<&str>) -> Vec<Span
     let mut spans = vec![link(s.name.clone(), links.service(s)), text(format!(" ({})", s.node_id))];
     if let Some(st) = status {
         spans.push(text(format!(": {st}")));
+        if let Some(r) = s.reason.as_deref().filter(|r| !r.is_empty()) {
+            spans.push(text(format!(" ({r})")));
+        }
     }
     spans
 }
@@ -287,6 +295,43 @@ fn burn_rate(b: &BurnRate, links: &Links) -> Rendered {
         body.push(Block::Para(vec![text(format!("Burn rates: {}", rates.join(" · ")))]));
     }
     body.push(org_para(&b.organization));
+    Rendered { title, body, link: url }
+}
+
+fn agent(a: &Agent, links: &Links) -> Rendered {
+    let url = links.agents();
+    let version = a.version.as_deref().map(|v| format!(" (version {v})")).unwrap_or_default();
+    let limit = format_duration(a.silent_after_seconds as i64 * 1000);
+    let (checks, are, count) = if a.checks == 1 {
+        ("1 check".to_string(), "is", "counts")
+    } else {
+        (format!("{} checks", a.checks), "are", "count")
+    };
+    let mut line = vec![text("The agent at "), link(a.location.clone(), url.clone())];
+    let title = match a.cleared_at {
+        Some(back) => {
+            line.push(text(format!(
+                "{version} is reporting again after {} of silence (last heard {}); its {checks} there {count} again \
+                 as its results arrive.",
+                format_duration((back - a.last_seen).max(0)),
+                format_time(a.last_seen)
+            )));
+            format!("Agent back: {}", a.location)
+        }
+        None => {
+            line.push(text(format!(
+                "{version} has not been heard from since {} ({} ago; silent after {limit}); its {checks} there {are} \
+                 UNKNOWN until it is back.",
+                format_time(a.last_seen),
+                format_duration((a.at - a.last_seen).max(0))
+            )));
+            format!("Agent silent: {}", a.location)
+        }
+    };
+    let mut body = vec![Block::Para(line), org_para(&a.organization)];
+    for s in &a.services {
+        body.push(Block::Item(service_line(s, links, Some(s.status.as_str()))));
+    }
     Rendered { title, body, link: url }
 }
 
@@ -446,6 +491,7 @@ pub(crate) mod tests {
             criticality: Criticality::High,
             tags: vec!["api".into()],
             url: None,
+            reason: None,
         }
     }
 
@@ -670,6 +716,59 @@ pub(crate) mod tests {
         let r = render(&Event::CertificateExpiring(c), BASE).unwrap();
         assert_eq!(r.title, "Certificate renewed: api.acme.example");
         assert!(r.markdown().ends_with("is valid until 2027-02-19 04:00 UTC.\n\nOrganization: acme"));
+    }
+
+    fn agent_event() -> Agent {
+        Agent {
+            organization: "acme".into(),
+            location: "eu-west".into(),
+            version: Some("0.9.0".into()),
+            last_seen: T0 - 4 * 60_000,
+            silent_after_seconds: 180,
+            checks: 2,
+            services: vec![svc("7", "api-gateway", Status::Unknown)],
+            at: T0,
+            cleared_at: None,
+        }
+    }
+
+    #[test]
+    fn agent_silent_and_back_messages() {
+        let a = agent_event();
+        let e = Event::AgentSilent(a.clone());
+        assert_eq!(e.kind().as_str(), "agent_silent");
+        assert_eq!(e.severity(), Severity::Warning);
+        assert!(!e.is_resolution());
+        assert_eq!(e.criticality(), Some(Criticality::High), "routes by the services it probes for");
+        let r = render(&e, BASE).unwrap();
+        assert_eq!(r.title, "Agent silent: eu-west");
+        assert_eq!(r.link, "https://nines.example/ui/agents");
+        assert_eq!(
+            r.markdown(),
+            "The agent at [eu-west](https://nines.example/ui/agents) (version 0.9.0) has not been heard from since \
+             2026-11-21 03:56 UTC (4m ago; silent after 3m); its 2 checks there are UNKNOWN until it is back.\n\
+             \n\
+             Organization: acme\n\
+             \n\
+             - [api-gateway](https://nines.example/ui/services/7) (acme/platform/prod/c1): UNKNOWN"
+        );
+        let back = Agent { version: None, checks: 1, at: T0 + 60_000, cleared_at: Some(T0 + 60_000), ..a };
+        let e = Event::AgentSilent(back);
+        assert!(e.is_resolution());
+        let r = render(&e, BASE).unwrap();
+        assert_eq!(r.title, "Agent back: eu-west");
+        assert!(
+            r.plain().starts_with(
+                "The agent at eu-west <https://nines.example/ui/agents> is reporting again after 5m of silence \
+                 (last heard 2026-11-21 03:56 UTC); its 1 check there counts again as its results arrive.\n"
+            ),
+            "{}",
+            r.plain()
+        );
+        // the payload round-trips with its kind, as stored events do
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["kind"], "agent_silent");
+        assert_eq!(serde_json::from_value::<Event>(json).unwrap(), e);
     }
 
     #[test]

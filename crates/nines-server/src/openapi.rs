@@ -70,6 +70,8 @@ impl Modify for ApiKeyAuth {
         api::checks::detail,
         api::checks::agent_checks,
         api::checks::agent_results,
+        api::checks::agent_heartbeat,
+        api::checks::list_agents,
         api::keys::list,
         api::keys::create,
         api::keys::revoke,

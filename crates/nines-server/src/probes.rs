@@ -8,12 +8,18 @@
 //! its checks'. Only a change of that status becomes an observation on the
 //! timeline, at the event time of the run that caused it. The engine, not
 //! the probe, records metrics, recent results and failures.
+//!
+//! Remote agents are watched: every agent request is a sign of life (and
+//! agents heartbeat every poll). A location whose agent has been silent for
+//! [`agent_silence_limit_ms`] turns its checks UNKNOWN there, so it counts
+//! as missing in the quorum; the agent's next results bring them back.
 
 use nines_core::apply::ServiceSpec;
 use nines_core::clock::{Clock, Millis};
 use nines_core::timeline::Cause;
 use nines_core::{Criticality, FieldError, FieldErrors, Source, Status};
 use nines_probe::{CheckSpec, Outcome, ProbeResult, RecentResults, Thresholds};
+use nines_store::agents::{ANY_ORGANIZATION, AgentContact, AgentRow};
 use nines_store::checks::{CheckRow, CheckStateRow, FailureRow, StoredCheck};
 use nines_store::{HealthOp, NewService, Store};
 use serde::{Deserialize, Serialize};
@@ -24,6 +30,76 @@ use utoipa::ToSchema;
 
 /// Where checks without `locations` run: in the nines server itself.
 pub const SERVER_LOCATION: &str = "server";
+
+/// An agent is silent after this many intervals of the slowest check it
+/// runs without a word …
+pub const AGENT_SILENCE_INTERVALS: u32 = 3;
+/// … or after this long, whichever is longer.
+pub const AGENT_SILENCE_FLOOR_MS: i64 = 60_000;
+/// A request other than a heartbeat updates an agent's `last_seen` at most
+/// this often (per replica): far below any silence limit.
+const AGENT_TOUCH_EVERY_MS: i64 = 5_000;
+
+/// How long an agent running checks of these intervals may stay silent:
+/// three times the longest interval, at least a minute.
+pub fn agent_silence_limit_ms(intervals: impl IntoIterator<Item = std::time::Duration>) -> i64 {
+    let longest = intervals.into_iter().max().unwrap_or_default();
+    let three = i64::try_from(longest.saturating_mul(AGENT_SILENCE_INTERVALS).as_millis()).unwrap_or(i64::MAX);
+    three.max(AGENT_SILENCE_FLOOR_MS)
+}
+
+/// The silence rule: an agent last heard from at `last_seen`, running
+/// checks of these intervals, is silent at `now` once the silence has
+/// lasted [`agent_silence_limit_ms`].
+pub fn agent_silent(last_seen: Millis, intervals: impl IntoIterator<Item = std::time::Duration>, now: Millis) -> bool {
+    now.saturating_sub(last_seen) >= agent_silence_limit_ms(intervals)
+}
+
+/// The checks an agent of `organization` ([`ANY_ORGANIZATION`] for a key of
+/// every organization) runs at `location`.
+pub fn agent_checks<'a>(
+    all: &'a CheckSet,
+    organization: &'a str,
+    location: &'a str,
+) -> impl Iterator<Item = &'a StoredCheck> + 'a {
+    all.values()
+        .filter(move |c| (organization == ANY_ORGANIZATION || c.organization == organization) && runs_at(c, location))
+}
+
+/// An agent with what the silence rule makes of it at one instant.
+#[derive(Debug, Clone)]
+pub struct AgentStatus {
+    pub row: AgentRow,
+    /// The checks it runs now, in id order.
+    pub checks: Vec<String>,
+    /// How long it may stay silent.
+    pub limit_ms: i64,
+    pub silent: bool,
+}
+
+impl AgentStatus {
+    /// When the silence began to count: the limit after its last word.
+    pub fn silent_since(&self) -> Millis {
+        self.row.last_seen.saturating_add(self.limit_ms)
+    }
+}
+
+/// Apply the silence rule to every agent at `now`.
+pub fn agent_statuses(all: &CheckSet, agents: Vec<AgentRow>, now: Millis) -> Vec<AgentStatus> {
+    agents
+        .into_iter()
+        .map(|row| {
+            let mine: Vec<&StoredCheck> = agent_checks(all, &row.organization, &row.location).collect();
+            let intervals: Vec<std::time::Duration> =
+                mine.iter().filter_map(|c| all.spec(&c.id)).map(CheckSpec::interval).collect();
+            let limit_ms = agent_silence_limit_ms(intervals.iter().copied());
+            let silent = agent_silent(row.last_seen, intervals, now);
+            let mut checks: Vec<String> = mine.iter().map(|c| c.id.clone()).collect();
+            checks.sort();
+            AgentStatus { row, checks, limit_ms, silent }
+        })
+        .collect()
+}
 
 /// Parse and validate the `checks:` of every document. Returns the rows to
 /// store (parallel to `specs`) and every problem found.
@@ -211,6 +287,8 @@ pub struct ProbeEngine {
     latest: Mutex<HashMap<(String, String), Latest>>,
     service_status: Mutex<HashMap<i64, Status>>,
     counters: Mutex<Counters>,
+    /// (organization, location) → when this replica last wrote `last_seen`.
+    agent_touches: Mutex<HashMap<(String, String), Millis>>,
 }
 
 impl ProbeEngine {
@@ -224,6 +302,7 @@ impl ProbeEngine {
             latest: Mutex::new(HashMap::new()),
             service_status: Mutex::new(HashMap::new()),
             counters: Mutex::new(Counters::default()),
+            agent_touches: Mutex::new(HashMap::new()),
         }
     }
 
@@ -287,7 +366,12 @@ impl ProbeEngine {
         let mut current: HashMap<i64, Status> = HashMap::new();
         if let Ok(m) = self.service_status.lock() {
             for sid in &touched_services {
-                if let Some(s) = m.get(sid) {
+                // what this replica last recorded, unless the stored states
+                // say otherwise (another replica, e.g. the leader's silence
+                // check, changed them since): then the next status is told
+                if let Some(s) = m.get(sid)
+                    && service_status(&checks, &states, *sid).0 == *s
+                {
                     current.insert(*sid, *s);
                 }
             }
@@ -356,6 +440,13 @@ impl ProbeEngine {
         }
         self.store.save_check_results(&changed_states, &failures).await?;
         let now = self.clock.now_ms();
+        self.submit_statuses(&checks, changes, now).await;
+        Ok(unknown)
+    }
+
+    /// Record each `(service, status, at, message)` on the timeline (as the
+    /// checks source), in order.
+    async fn submit_statuses(&self, checks: &CheckSet, changes: Vec<(i64, Status, Millis, String)>, now: Millis) {
         for (sid, status, at, message) in changes {
             let Some(c) = checks.of_service(sid).next() else { continue };
             let op = HealthOp {
@@ -385,7 +476,191 @@ impl ProbeEngine {
                 Err(e) => tracing::error!(service_id = sid, error = ?e.message, "recording a probe status failed"),
             }
         }
-        Ok(unknown)
+    }
+
+    /// An agent's request: record that it is alive (a heartbeat also
+    /// records its version and what it holds). `organization` is its key's,
+    /// or [`ANY_ORGANIZATION`]. Returns the checks it runs and its silence
+    /// limit.
+    pub async fn agent_contact(
+        &self,
+        organization: &str,
+        location: &str,
+        heartbeat: Option<(Option<&str>, i64)>,
+    ) -> nines_store::Result<(usize, i64)> {
+        let now = self.clock.now_ms();
+        let all = self.checks().await?;
+        let mine: Vec<&StoredCheck> = agent_checks(&all, organization, location).collect();
+        let limit = agent_silence_limit_ms(mine.iter().filter_map(|c| all.spec(&c.id)).map(CheckSpec::interval));
+        let key = (organization.to_string(), location.to_string());
+        if heartbeat.is_none()
+            && let Ok(t) = self.agent_touches.lock()
+            && t.get(&key).is_some_and(|at| (0..AGENT_TOUCH_EVERY_MS).contains(&(now - at)))
+        {
+            return Ok((mine.len(), limit));
+        }
+        self.store
+            .agent_contact(&AgentContact {
+                organization,
+                location,
+                at: now,
+                checks_assigned: mine.len() as i64,
+                heartbeat,
+            })
+            .await?;
+        if let Ok(mut t) = self.agent_touches.lock() {
+            if t.len() > 100_000 {
+                t.clear();
+            }
+            t.insert(key, now);
+        }
+        Ok((mine.len(), limit))
+    }
+
+    /// Every agent with the silence rule applied now.
+    pub async fn agents(&self, organization: Option<&str>) -> nines_store::Result<Vec<AgentStatus>> {
+        let rows = self.store.list_agents(organization).await?;
+        let all = self.checks().await?;
+        Ok(agent_statuses(&all, rows, self.clock.now_ms()))
+    }
+
+    /// The leader's silence check: the checks of a location whose every
+    /// agent is silent turn UNKNOWN there (from the moment the silence
+    /// limit passed), the services follow by the usual quorum and worst-of
+    /// rules, and each agent's `agent:` notification condition is raised
+    /// or cleared. Returns how many check states and conditions changed.
+    pub async fn watch_agents(&self) -> nines_store::Result<usize> {
+        let now = self.clock.now_ms();
+        let rows = self.store.list_agents(None).await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let checks = self.checks().await?;
+        let agents = agent_statuses(&checks, rows, now);
+        // each (check, location) an agent runs: live while one of its agents
+        // is; else silent since the latest of theirs went silent
+        let mut pairs: HashMap<(String, String), Option<(Millis, Millis)>> = HashMap::new();
+        for a in agents.iter().filter(|a| a.row.location != SERVER_LOCATION) {
+            for id in &a.checks {
+                let e = pairs.entry((id.clone(), a.row.location.clone())).or_insert(Some((Millis::MIN, Millis::MIN)));
+                *e = match *e {
+                    Some(prev) if a.silent => Some(prev.max((a.silent_since(), a.row.last_seen))),
+                    _ => None,
+                };
+            }
+        }
+        let silent: HashMap<(String, String), (Millis, Millis)> =
+            pairs.into_iter().filter_map(|(k, v)| v.map(|x| (k, x))).collect();
+        let mut changed = 0;
+        if !silent.is_empty() {
+            changed += self.mark_silent(&checks, &silent, now).await?;
+        }
+        let mut seen = Vec::new();
+        for a in &agents {
+            let mut by_org: BTreeMap<&str, Vec<&StoredCheck>> = BTreeMap::new();
+            if a.row.organization != ANY_ORGANIZATION {
+                by_org.insert(&a.row.organization, Vec::new());
+            }
+            for c in a.checks.iter().filter_map(|id| checks.get(id)) {
+                by_org.entry(&c.organization).or_default().push(c);
+            }
+            for (org, mine) in by_org {
+                let mut service_ids: Vec<i64> = mine.iter().map(|c| c.service_id).collect();
+                service_ids.sort();
+                service_ids.dedup();
+                let key = if a.row.organization == ANY_ORGANIZATION {
+                    format!("agent:{ANY_ORGANIZATION}:{}:{org}", a.row.location)
+                } else {
+                    format!("agent:{org}:{}", a.row.location)
+                };
+                seen.push(crate::notify::AgentSeen {
+                    key,
+                    organization: org.to_string(),
+                    location: a.row.location.clone(),
+                    version: a.row.version.clone(),
+                    last_seen: a.row.last_seen,
+                    silent_after_ms: a.limit_ms,
+                    silent: a.silent,
+                    checks: mine.len(),
+                    service_ids,
+                });
+            }
+        }
+        changed += crate::notify::watch_agents(&self.store, &seen, now).await?;
+        Ok(changed)
+    }
+
+    /// Turn the states of silent `(check, location)`s UNKNOWN and record
+    /// what that does to their services.
+    async fn mark_silent(
+        &self,
+        checks: &CheckSet,
+        silent: &HashMap<(String, String), (Millis, Millis)>,
+        now: Millis,
+    ) -> nines_store::Result<usize> {
+        let mut sids: Vec<i64> = silent.keys().filter_map(|(id, _)| checks.get(id).map(|c| c.service_id)).collect();
+        sids.sort();
+        sids.dedup();
+        let mut states: HashMap<(String, String), CheckStateRow> = self
+            .store
+            .check_states_of_services(&sids)
+            .await?
+            .into_iter()
+            .map(|(_, s)| ((s.check_id.clone(), s.location.clone()), s))
+            .collect();
+        let mut marks: Vec<(String, String, Millis, String)> = states
+            .iter()
+            .filter(|(_, st)| st.status != Status::Unknown)
+            .filter_map(|(key, st)| {
+                let (_, last_seen) = silent.get(key)?;
+                let message =
+                    format!("no word from the agent at {} since {}", key.1, nines_core::clock::rfc3339(*last_seen));
+                Some((key.0.clone(), key.1.clone(), st.last_at, message))
+            })
+            .collect();
+        if marks.is_empty() {
+            return Ok(0);
+        }
+        marks.sort();
+        let before: HashMap<i64, Status> =
+            sids.iter().map(|sid| (*sid, service_status(checks, &states, *sid).0)).collect();
+        let applied = self.store.mark_check_states_unknown(&marks).await?;
+        // service → (when, why) of its latest state that turned UNKNOWN
+        let mut touched: BTreeMap<i64, (Millis, String)> = BTreeMap::new();
+        let mut n = 0;
+        for ((check, location, _, message), ok) in marks.into_iter().zip(applied) {
+            if !ok {
+                continue; // a result came in meanwhile
+            }
+            n += 1;
+            tracing::warn!(check = %check, location = %location, "agent silent: the check is UNKNOWN there");
+            let key = (check, location);
+            let at = silent.get(&key).map_or(now, |s| s.0).min(now);
+            if let Some(st) = states.get_mut(&key) {
+                st.status = Status::Unknown;
+                st.failures = 0;
+                st.successes = 0;
+                st.last_message = message.clone();
+            }
+            if let Some(c) = checks.get(&key.0) {
+                let e = touched.entry(c.service_id).or_insert((at, message.clone()));
+                if at > e.0 {
+                    *e = (at, message);
+                }
+            }
+        }
+        let mut changes = Vec::new();
+        for (sid, (at, why)) in touched {
+            let (status, message) = service_status(checks, &states, sid);
+            if before.get(&sid) == Some(&status) {
+                continue;
+            }
+            let message = if status == Status::Unknown { why } else { message };
+            changes.push((sid, status, at, message));
+        }
+        changes.sort_by_key(|c| c.2);
+        self.submit_statuses(checks, changes, now).await;
+        Ok(n)
     }
 
     pub fn recent(&self, check_id: &str) -> Vec<(Millis, ProbeResult)> {
@@ -521,7 +796,8 @@ fn service_status(checks: &CheckSet, states: &HashMap<(String, String), CheckSta
 
 /// The server-side runner: while this replica leads, run every check whose
 /// locations are empty (or name `server`), reloading when checks change
-/// without restarting unchanged ones.
+/// without restarting unchanged ones, and apply the agents' silence rule
+/// ([`ProbeEngine::watch_agents`]) every `every`.
 pub async fn run_local(
     engine: Arc<ProbeEngine>,
     clock: Arc<dyn Clock>,
@@ -548,12 +824,11 @@ pub async fn run_local(
         })
     };
     let env = match nines_probe::ProbeEnv::system() {
-        Ok(e) => Arc::new(e),
+        Ok(e) => Some(Arc::new(e)),
         Err(e) => {
+            // agents are still watched
             tracing::error!(error = %e, "cannot set up probes (resolver or trust store); server-side checks are off");
-            let _ = stop.changed().await;
-            recorder.abort();
-            return;
+            None
         }
     };
     loop {
@@ -563,7 +838,7 @@ pub async fn run_local(
                 tracing::info!("stopped server-side checks: not leading");
                 version.clear();
             }
-        } else {
+        } else if let Some(env) = &env {
             match engine.store.checks_version().await {
                 Ok(v) if v != version => match engine.checks().await {
                     Ok(all) => {
@@ -598,6 +873,9 @@ pub async fn run_local(
                 Err(e) => tracing::error!(error = %e, "reading the checks version failed"),
             }
         }
+        if leading && let Err(e) = engine.watch_agents().await {
+            tracing::error!(error = %e, "watching agents failed");
+        }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => break,
@@ -620,4 +898,112 @@ pub fn local_set(all: &CheckSet, location: &str) -> Vec<(nines_probe::CheckId, C
 
 pub fn runs_at(c: &StoredCheck, location: &str) -> bool {
     if c.locations.is_empty() { location == SERVER_LOCATION } else { c.locations.iter().any(|l| l == location) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn the_silence_limit_is_three_intervals_of_the_slowest_check_at_least_a_minute() {
+        assert_eq!(agent_silence_limit_ms([]), 60_000, "no checks: the floor");
+        assert_eq!(agent_silence_limit_ms([5 * S]), 60_000, "3 × 5 s is below the floor");
+        assert_eq!(agent_silence_limit_ms([20 * S]), 60_000, "3 × 20 s is the floor exactly");
+        assert_eq!(agent_silence_limit_ms([10 * S, 30 * S, 25 * S]), 90_000, "the longest interval counts");
+        assert_eq!(agent_silence_limit_ms([300 * S]), 900_000);
+        assert_eq!(agent_silence_limit_ms([Duration::MAX]), i64::MAX, "no overflow");
+    }
+
+    #[test]
+    fn an_agent_is_silent_once_the_limit_has_passed_since_its_last_word() {
+        let t = 1_800_000_000_000;
+        // 30 s checks: 90 s
+        assert!(!agent_silent(t, [30 * S], t));
+        assert!(!agent_silent(t, [30 * S], t + 89_999));
+        assert!(agent_silent(t, [30 * S], t + 90_000));
+        assert!(agent_silent(t, [30 * S], t + 3_600_000));
+        // fast checks: the minute
+        assert!(!agent_silent(t, [S], t + 59_999));
+        assert!(agent_silent(t, [S], t + 60_000));
+        // a last word from the future (clocks of two replicas) is not silence
+        assert!(!agent_silent(t + 5_000, [S], t));
+        assert!(!agent_silent(Millis::MAX, [S], Millis::MIN));
+    }
+
+    fn check(id: &str, org: &str, service_id: i64, interval: u32, locations: &[&str]) -> StoredCheck {
+        let spec = serde_json::json!({"type": "tcp", "host": "127.0.0.1", "port": 9, "intervalSeconds": interval,
+            "locations": locations});
+        let spec: CheckSpec = serde_json::from_value(spec).unwrap();
+        StoredCheck {
+            id: id.into(),
+            service_id,
+            organization: org.into(),
+            name: id.into(),
+            kind: "tcp".into(),
+            spec: serde_json::to_string(&spec).unwrap(),
+            locations: locations.iter().map(|l| l.to_string()).collect(),
+            service: format!("svc-{service_id}"),
+            node_id: format!("{org}/p/e/c"),
+        }
+    }
+
+    fn agent(org: &str, location: &str, last_seen: Millis) -> AgentRow {
+        AgentRow {
+            organization: org.into(),
+            location: location.into(),
+            version: None,
+            first_seen: 0,
+            last_seen,
+            checks_assigned: 0,
+            results_buffered: 0,
+        }
+    }
+
+    #[test]
+    fn each_agent_is_judged_by_the_checks_it_runs() {
+        let set = CheckSet::new(vec![
+            check("1/a", "acme", 1, 30, &["eu", "us"]),
+            check("2/b", "acme", 2, 100, &["us"]),
+            check("3/c", "globex", 3, 200, &["eu"]),
+            check("4/d", "acme", 4, 10, &[]),
+        ]);
+        let now = 1_000_000;
+        let st = agent_statuses(
+            &set,
+            vec![
+                agent("acme", "eu", now - 90_000),
+                agent("acme", "us", now - 90_000),
+                agent(ANY_ORGANIZATION, "eu", now - 500_000),
+                agent("acme", "nowhere", now - 59_000),
+            ],
+            now,
+        );
+        let view: Vec<(&str, &str, Vec<&str>, i64, bool)> = st
+            .iter()
+            .map(|a| {
+                (
+                    a.row.organization.as_str(),
+                    a.row.location.as_str(),
+                    a.checks.iter().map(String::as_str).collect(),
+                    a.limit_ms,
+                    a.silent,
+                )
+            })
+            .collect();
+        assert_eq!(
+            view,
+            vec![
+                ("acme", "eu", vec!["1/a"], 90_000, true),
+                ("acme", "us", vec!["1/a", "2/b"], 300_000, false),
+                ("*", "eu", vec!["1/a", "3/c"], 600_000, false),
+                ("acme", "nowhere", vec![], 60_000, false),
+            ]
+        );
+        assert_eq!(st[0].silent_since(), now);
+        // server-side checks are no agent's
+        assert_eq!(agent_checks(&set, "acme", SERVER_LOCATION).map(|c| c.id.as_str()).collect::<Vec<_>>(), ["4/d"]);
+    }
 }

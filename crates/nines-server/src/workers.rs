@@ -224,6 +224,7 @@ async fn notify_burn_rates(store: &Store, seen: &[BurnSeen<'_>], now: i64) -> ni
                         criticality: s.criticality,
                         tags: Vec::new(),
                         url: None,
+                        reason: None,
                     },
                 };
                 crate::notify::burn_condition(service, &s.organization, *sev, *on, *rates, *target, now)

@@ -401,7 +401,10 @@ async fn a_down_service_notifies_once_when_it_opens_and_once_when_it_resolves() 
 
         let id = push(&srv, &admin, "orders-db", "OPERATIONAL").await;
         clock.advance(MIN);
-        push(&srv, &admin, "orders-db", "DOWN").await;
+        let body = json!({"service": "orders-db", "status": "DOWN", "nodeId": "acme/p/prod/c1",
+                          "message": "replication lag 900 s"});
+        let (code, v) = srv.post("/api/v1/health/report", &admin, body).await;
+        assert!(code / 100 == 2, "{v}");
         let opened = eventually("the opened message", async || {
             hook.receipts().into_iter().find(|r| r.kind == "downtime_opened")
         })
@@ -428,6 +431,8 @@ async fn a_down_service_notifies_once_when_it_opens_and_once_when_it_resolves() 
             "{md}"
         );
         assert!(!md.to_lowercase().contains("downtime alert") && !md.to_lowercase().contains("view downtime"));
+        // the member's line says why: the reason of its change on the timeline
+        assert!(md.contains("(acme/p/prod/c1): DOWN (replication lag 900 s)"), "{md}");
         // the links lead to the dashboard's pages (a sign-in redirect for a stranger, never a 404)
         let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         for path in [format!("/ui/downtimes/{dt}"), format!("/ui/services/{id}"), format!("/downtimes/{dt}")] {
@@ -594,6 +599,7 @@ async fn two_servers_on_one_postgres_deliver_each_event_once() {
                     criticality: nines_core::Criticality::High,
                     tags: vec!["storage".into()],
                     url: None,
+                    reason: None,
                 },
                 used_bytes: 95,
                 total_bytes: 100,
@@ -838,10 +844,17 @@ async fn certificates_notify_when_expiring_when_expired_and_once_when_renewed() 
         let r = eventually("expiring", async || hook.receipts().first().cloned()).await;
         assert_eq!(r.body["title"], "Certificate expires in 25 days: api.example.com");
         assert!(
-            r.body["markdown"].as_str().unwrap().contains(&format!("(https://nines.example/certificates/{id})")),
+            r.body["markdown"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("(https://nines.example/ui/certificates#cert-{id})")),
             "{}",
             r.body["markdown"]
         );
+        // the page it leads to lists the certificate under that anchor
+        let r = srv.http.get(format!("{}/ui/certificates", srv.base)).header("X-API-Key", &admin).send().await.unwrap();
+        let page = r.text().await.unwrap();
+        assert!(page.contains(&format!(r#"id="cert-{id}""#)) && page.contains("Expiring soon"), "{page}");
         clock.advance(30 * DAY);
         let r = eventually("expired", async || hook.receipts().get(1).cloned()).await;
         assert_eq!(

@@ -16,6 +16,7 @@
 //! What does not live here: HTTP, authentication decisions, the timeline
 //! rules themselves (those are pure functions in `nines-core::timeline`).
 
+pub mod agents;
 mod backup;
 pub mod certificates;
 pub mod checks;
@@ -135,6 +136,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/sqlite/0012_ui_sessions.sql")),
     (13, include_str!("../migrations/sqlite/0013_drop_services_stale.sql")),
     (14, include_str!("../migrations/sqlite/0014_sources.sql")),
+    (15, include_str!("../migrations/sqlite/0015_agents.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -151,6 +153,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/postgres/0012_ui_sessions.sql")),
     (13, include_str!("../migrations/postgres/0013_drop_services_stale.sql")),
     (14, include_str!("../migrations/postgres/0014_sources.sql")),
+    (15, include_str!("../migrations/postgres/0015_agents.sql")),
 ];
 
 impl Store {

@@ -87,6 +87,9 @@ pub struct ServiceSnapshot {
     pub status: Status,
     pub criticality: Criticality,
     pub tags: Vec<String>,
+    /// The reason of the service's latest change on the timeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A downtime as it was when the event was recorded.
@@ -235,7 +238,8 @@ pub(crate) async fn downtime_snapshot(conn: &mut Conn, id: i64) -> Result<Option
         return Ok(None);
     };
     let members = sqlx::query(
-        "SELECT m.service_id, m.name, m.node_id, m.down, s.status, s.criticality, s.tags
+        "SELECT m.service_id, m.name, m.node_id, m.down, s.status, s.criticality, s.tags,
+            (SELECT t.reason FROM transitions t WHERE t.service_id = m.service_id ORDER BY t.at DESC, t.id DESC LIMIT 1)
          FROM downtime_members m LEFT JOIN services s ON s.id = m.service_id
          WHERE m.downtime_id = $1 ORDER BY m.joined_at, m.service_id",
     )
@@ -263,6 +267,7 @@ pub(crate) async fn downtime_snapshot(conn: &mut Conn, id: i64) -> Result<Option
                 status,
                 criticality: r.get::<Option<String>, _>(5).and_then(|c| c.parse().ok()).unwrap_or_default(),
                 tags: r.get::<Option<String>, _>(6).and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default(),
+                reason: r.get::<Option<String>, _>(7),
             }
         })
         .collect();

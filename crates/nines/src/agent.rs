@@ -4,6 +4,10 @@
 //! reach it keeps probing and buffers (bounded; the oldest go first when
 //! full), then delivers what it kept, so the timeline shows what happened
 //! when it happened.
+//!
+//! Every poll it also sends a heartbeat (location, version, results held):
+//! the server turns the checks of a location UNKNOWN when its agent falls
+//! silent, and lists agents with their last word.
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -28,9 +32,29 @@ pub struct AgentArgs {
     /// Results kept at most while the server is unreachable.
     #[arg(long, env = "NINES_AGENT_BUFFER", default_value_t = 200_000)]
     buffer: usize,
-    /// How often to look for changed checks, in seconds.
+    /// How often to look for changed checks and send a heartbeat, in seconds.
     #[arg(long, default_value_t = 15)]
     poll_seconds: u64,
+}
+
+/// Tell the server this agent is alive, which version it runs and how many
+/// results it holds. A server without heartbeats (404) is told only once.
+async fn heartbeat(http: &reqwest::Client, base: &str, key: &str, location: &str, buffered: usize, warned: &mut bool) {
+    let body = serde_json::json!({
+        "location": location,
+        "version": env!("CARGO_PKG_VERSION"),
+        "resultsBuffered": buffered,
+    });
+    match http.post(format!("{base}/api/v1/agent/heartbeat")).header("X-API-Key", key).json(&body).send().await {
+        Ok(r) if r.status().is_success() => {}
+        Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
+            if !std::mem::replace(warned, true) {
+                tracing::warn!("the server takes no heartbeats (an older version); it sees this agent by its requests");
+            }
+        }
+        Ok(r) => tracing::warn!(status = %r.status(), "heartbeat refused"),
+        Err(e) => tracing::warn!(error = %e, "heartbeat failed: server unreachable"),
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -131,6 +155,7 @@ pub async fn run(args: AgentArgs) -> Result<()> {
     }
     let mut sched: Option<nines_probe::Scheduler> = None;
     let mut version = String::new();
+    let mut warned = false;
     loop {
         let url = format!("{base}/api/v1/agent/checks?location={}", args.location);
         match http.get(&url).header("X-API-Key", &key).send().await {
@@ -174,6 +199,8 @@ pub async fn run(args: AgentArgs) -> Result<()> {
             Ok(r) => tracing::warn!(status = %r.status(), "fetching checks failed; keeping the current ones"),
             Err(e) => tracing::warn!(error = %e, "server unreachable; keeping the current checks"),
         }
+        let buffered = buffer.lock().map(|b| b.len()).unwrap_or(0);
+        heartbeat(&http, &base, &key, &args.location, buffered, &mut warned).await;
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(args.poll_seconds.max(1))) => {}
             _ = tokio::signal::ctrl_c() => break,

@@ -62,6 +62,7 @@ fn alert_name(e: &Event) -> &'static str {
         Event::BackupOverdue(_) => "NinesBackupOverdue",
         Event::StorageCritical(_) => "NinesStorageCritical",
         Event::SloBurnRate(_) => "NinesSloBurnRate",
+        Event::AgentSilent(_) => "NinesAgentSilent",
     }
 }
 
@@ -133,6 +134,16 @@ pub fn alerts(
             l.insert("slo_alert".into(), b.severity.as_str().into());
             let end = if e.is_resolution() { b.at } else { firing_end };
             vec![one(l, b.at, end)]
+        }
+        Event::AgentSilent(a) => {
+            // about a location, not a service
+            let mut l = extra_labels.clone();
+            l.insert("alertname".into(), alert_name(e).into());
+            l.insert("severity".into(), e.severity().as_str().into());
+            l.insert("organization".into(), a.organization.clone());
+            l.insert("location".into(), a.location.clone());
+            l.insert("source".into(), "nines".into());
+            vec![one(l, a.at, a.cleared_at.unwrap_or(firing_end))]
         }
     }
 }

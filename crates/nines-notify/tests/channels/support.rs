@@ -31,6 +31,7 @@ pub fn service(id: &str, name: &str, status: Status) -> ServiceRef {
         criticality: Criticality::Critical,
         tags: vec!["api".into()],
         url: None,
+        reason: None,
     }
 }
 

@@ -1,6 +1,8 @@
 //! Checks: listing with their state, one check's recent results and
 //! failures, and the agent protocol (fetch the checks of a location, push
-//! results in batches).
+//! results in batches, heartbeat) with the list of agents. Every agent
+//! request counts as a sign of life of the agent of its key's organization
+//! at its location.
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -225,6 +227,7 @@ pub async fn agent_checks(
     caller.require_push()?;
     let q: LocationQuery = parse_query(q)?;
     check_name(&q.location).map_err(|r| FieldError::invalid("location", r))?;
+    s.probes.agent_contact(agent_org(&caller), &q.location, None).await?;
     let version = s.store.checks_version().await?;
     let all = s.probes.checks().await?;
     let mut checks: Vec<AgentCheck> = all
@@ -286,6 +289,102 @@ pub async fn agent_results(
             _ => unknown.push(r.check_id.clone()),
         }
     }
+    // alive first: the results then bring its checks back
+    s.probes.agent_contact(agent_org(&caller), &b.location, None).await?;
     s.probes.record(&b.location, &mine).await?;
     Ok(Json(AgentAck { accepted: mine.len(), unknown }))
+}
+
+/// The organization an agent is recorded under: its key's, or `*`.
+fn agent_org(caller: &Caller) -> &str {
+    caller.scope.as_option().unwrap_or(nines_store::agents::ANY_ORGANIZATION)
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AgentHeartbeat {
+    /// The agent's location name.
+    pub location: String,
+    /// The agent's version (`nines --version`).
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Results it holds, not yet delivered.
+    #[serde(default)]
+    pub results_buffered: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeartbeatAck {
+    /// The checks this agent runs.
+    pub checks_assigned: usize,
+    /// Without a word from it for this long, its checks turn UNKNOWN at its
+    /// location: three intervals of its slowest check, at least 60.
+    pub silent_after_seconds: i64,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/agent/heartbeat", tag = "agent", request_body = AgentHeartbeat,
+    responses((status = 200, body = HeartbeatAck), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn agent_heartbeat(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<AgentHeartbeat>,
+) -> ApiResult<Json<HeartbeatAck>> {
+    caller.require_push()?;
+    check_name(&b.location).map_err(|r| FieldError::invalid("location", r))?;
+    let version = b.version.as_deref().map(str::trim).filter(|v| !v.is_empty());
+    if version.is_some_and(|v| v.len() > 64) {
+        return Err(FieldError::invalid("version", "at most 64 characters").into());
+    }
+    let buffered = i64::try_from(b.results_buffered).unwrap_or(i64::MAX);
+    let (checks, limit) = s.probes.agent_contact(agent_org(&caller), &b.location, Some((version, buffered))).await?;
+    Ok(Json(HeartbeatAck { checks_assigned: checks, silent_after_seconds: limit / 1000 }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentView {
+    /// The organization of the agent's key; `*` for a key of every organization.
+    pub organization: String,
+    pub location: String,
+    pub version: Option<String>,
+    pub first_seen: String,
+    pub last_seen: String,
+    /// The checks it was handed at its last contact.
+    pub checks_assigned: i64,
+    /// Results it held, not yet delivered, at its last heartbeat.
+    pub results_buffered: i64,
+    /// `online`, or `silent`: nothing from it for `silentAfterSeconds`
+    /// (three intervals of its slowest check, at least 60); its checks are
+    /// then UNKNOWN at its location.
+    pub state: String,
+    pub silent_after_seconds: i64,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/agents", tag = "agent",
+    responses((status = 200, body = [AgentView])),
+    security(("api_key" = []))
+)]
+pub async fn list_agents(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<AgentView>>> {
+    let agents = s.probes.agents(caller.scope.as_option()).await?;
+    Ok(Json(
+        agents
+            .into_iter()
+            .map(|a| AgentView {
+                state: if a.silent { "silent" } else { "online" }.to_string(),
+                silent_after_seconds: a.limit_ms / 1000,
+                organization: a.row.organization,
+                location: a.row.location,
+                version: a.row.version,
+                first_seen: rfc3339(a.row.first_seen),
+                last_seen: rfc3339(a.row.last_seen),
+                checks_assigned: a.row.checks_assigned,
+                results_buffered: a.row.results_buffered,
+            })
+            .collect(),
+    ))
 }

@@ -59,6 +59,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/checks/{*id}", get(checks::detail))
         .route("/api/v1/agent/checks", get(checks::agent_checks))
         .route("/api/v1/agent/results", post(checks::agent_results))
+        .route("/api/v1/agent/heartbeat", post(checks::agent_heartbeat))
+        .route("/api/v1/agents", get(checks::list_agents))
         .route("/api/v1/sla-groups/{name}", axum::routing::put(slo::set_group_mode))
         .route("/api/v1/sla-groups/{name}/slo", get(slo::group_slo))
         .route("/api/v1/hierarchy/slo", get(slo::node_slo))

@@ -282,7 +282,8 @@ pub struct RouteBody {
     #[schema(value_type = String)]
     pub tag_match: TagMatch,
     /// Event kinds: downtime_opened, downtime_resolved, certificate_expiring,
-    /// certificate_expired, backup_overdue, storage_critical, slo_burn_rate.
+    /// certificate_expired, backup_overdue, storage_critical, slo_burn_rate,
+    /// agent_silent.
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
     pub events: Vec<EventKind>,

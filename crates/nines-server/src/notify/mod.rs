@@ -2,7 +2,8 @@
 //!
 //! Producers record events in the database in the transaction of the change
 //! they report: the downtime worker (opened, resolved), the condition
-//! watchers here (backups overdue, storage critical, certificates) and the
+//! watchers here (backups overdue, storage critical, certificates, agents
+//! silent — the last called by the probe engine's silence check) and the
 //! SLO worker (burn-rate page/ticket). Each event row is unique by its dedup
 //! key; a condition (`notify_conditions`) notifies once when it is raised and
 //! once when it clears, however many ticks or replicas see it.
@@ -350,7 +351,8 @@ impl Notifier {
                 status: Status::Operational,
                 criticality: Criticality::default(),
                 tags: Vec::new(),
-                url: Some(format!("{}/certificates/{}", self.base_url, c.id)),
+                url: Some(format!("{}/ui/certificates#cert-{}", self.base_url, c.id)),
+                reason: None,
             };
             let cert = |cleared: bool| ev::Certificate {
                 organization: c.organization.clone(),
@@ -472,6 +474,7 @@ pub fn service_ref(r: &ServiceRecord) -> ServiceRef {
         criticality: r.view.criticality,
         tags: r.view.tags.clone(),
         url: None,
+        reason: None,
     }
 }
 
@@ -508,6 +511,74 @@ pub fn burn_condition(
     }
 }
 
+/// An agent as the silence check sees it, for one organization whose
+/// checks it runs (an agent of an every-organization key is seen once for
+/// each organization).
+#[derive(Debug, Clone)]
+pub struct AgentSeen {
+    /// `agent:<organization>:<location>` (or `agent:*:<location>:<org>`).
+    pub key: String,
+    pub organization: String,
+    pub location: String,
+    pub version: Option<String>,
+    pub last_seen: Millis,
+    pub silent_after_ms: i64,
+    pub silent: bool,
+    /// The checks it runs for this organization.
+    pub checks: usize,
+    /// Their services, for the message and routing.
+    pub service_ids: Vec<i64>,
+}
+
+/// The agents' watcher: raise `agent:` conditions for silent agents and
+/// clear them for agents back, each once. Only the conditions that change
+/// are built (they read their services).
+pub async fn watch_agents(store: &Store, seen: &[AgentSeen], now: Millis) -> nines_store::Result<usize> {
+    let raised = store.raised_conditions("agent:").await?;
+    let known: HashSet<&str> = seen.iter().map(|a| a.key.as_str()).collect();
+    let changed: Vec<&AgentSeen> = seen.iter().filter(|a| a.silent != raised.contains_key(&a.key)).collect();
+    if changed.is_empty() && raised.keys().all(|k| known.contains(k.as_str())) {
+        return Ok(0);
+    }
+    let mut ids: Vec<i64> = changed.iter().flat_map(|a| a.service_ids.iter().copied()).collect();
+    ids.sort();
+    ids.dedup();
+    let records: HashMap<i64, ServiceRecord> =
+        store.services_by_id(&ids).await?.into_iter().map(|r| (r.view.id, r)).collect();
+    let conditions: Vec<Condition> = changed
+        .iter()
+        .map(|a| {
+            let services: Vec<ServiceRef> =
+                a.service_ids.iter().filter_map(|id| records.get(id)).map(service_ref).collect();
+            let event = |cleared: bool| {
+                Event::AgentSilent(ev::Agent {
+                    organization: a.organization.clone(),
+                    location: a.location.clone(),
+                    version: a.version.clone(),
+                    last_seen: a.last_seen,
+                    silent_after_seconds: (a.silent_after_ms / 1000).max(0) as u64,
+                    checks: a.checks as u64,
+                    services: services.clone(),
+                    at: now,
+                    cleared_at: cleared.then_some(now),
+                })
+            };
+            Condition {
+                key: a.key.clone(),
+                on: a.silent,
+                hold: false,
+                quiet: false,
+                silent_clear: false,
+                raise: event(false),
+                clear: event(true),
+            }
+        })
+        .collect();
+    let n = apply_conditions(store, &conditions, &raised, now).await?;
+    drop_gone(store, &raised, &known).await?;
+    Ok(n)
+}
+
 /// The notification event of a stored event row; `None` when unreadable.
 pub fn to_event(e: &EventRow) -> Option<Event> {
     match e.kind.as_str() {
@@ -541,6 +612,7 @@ pub fn downtime(s: DowntimeSnapshot) -> ev::Downtime {
                 criticality: m.criticality,
                 tags: m.tags,
                 url: None,
+                reason: m.reason,
             })
             .collect(),
         started_at: s.started_at,
@@ -568,6 +640,7 @@ pub fn test_event(org: &str, now: Millis) -> Event {
             criticality: Criticality::Low,
             tags: Vec::new(),
             url: None,
+            reason: None,
         }],
         started_at: now,
         resolved_at: None,

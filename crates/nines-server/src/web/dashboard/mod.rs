@@ -11,6 +11,8 @@
 //! ([`session`]). What does not live here: the public status page
 //! (`web::public`), the arithmetic (`crate::slo`, `nines_core`).
 
+mod agents;
+mod certificates;
 mod chart;
 mod live;
 mod pages;
@@ -45,6 +47,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/downtimes/{id}/postmortem", post(pages::create_postmortem))
         .route("/ui/notes/{id}", get(pages::note).post(pages::save_note))
         .route("/ui/maintenance", get(pages::maintenance))
+        .route("/ui/agents", get(agents::agents))
+        .route("/ui/certificates", get(certificates::certificates))
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
         .route("/ui/events", get(live::events))
@@ -144,6 +148,8 @@ pub enum Nav {
     Storage,
     Downtimes,
     Maintenance,
+    Agents,
+    Certificates,
     None,
 }
 
@@ -177,6 +183,8 @@ pub fn layout(h: &Head, main: &str) -> String {
             (Nav::Storage, "/ui/storage", "Storage"),
             (Nav::Downtimes, "/ui/downtimes", "Downtimes"),
             (Nav::Maintenance, "/ui/maintenance", "Maintenance"),
+            (Nav::Agents, "/ui/agents", "Agents"),
+            (Nav::Certificates, "/ui/certificates", "Certificates"),
         ] {
             let cur = if nav == h.nav { r#" aria-current="page""# } else { "" };
             let _ = write!(s, r#"<li><a href="{href}"{cur}>{label}</a></li>"#);
