@@ -864,10 +864,31 @@ pub(crate) async fn run_ctrl<K, F, Fut>(
     Fut: std::future::Future<Output = Result<Action, Error>> + Send + 'static,
 {
     ctrl.with_config(ControllerConfig::default().concurrency(1))
+        .reconcile_all_on(sync_ready(ctx))
         .graceful_shutdown_on(stopped(stop.clone()))
         .run(with_backoff(reconcile), error_policy, ctx.clone())
         .for_each(counted(ctx.metrics.clone(), name))
         .await
+}
+
+/// Fires each time API sync becomes ready (from none to some): objects
+/// that reconciled while it was missing (`ApiSyncNotConfigured`, a look
+/// again in a minute) reconcile at once. Later passes of the config loop,
+/// which publish the sync again, do not fire it.
+fn sync_ready(ctx: &Arc<Ctx>) -> impl futures_util::Stream<Item = ()> + Send + 'static {
+    let rx = ctx.sync.clone();
+    let ready = rx.borrow().is_some();
+    futures_util::stream::unfold((rx, ready), |(mut rx, mut was)| async move {
+        loop {
+            rx.changed().await.ok()?;
+            let now = rx.borrow_and_update().is_some();
+            let fire = now && !was;
+            was = now;
+            if fire {
+                return Some(((), (rx, was)));
+            }
+        }
+    })
 }
 
 /// A discovery switch: is the discovery on in this OperatorConfig?
