@@ -156,8 +156,12 @@ pub async fn start(
         nines_store::Dialect::Postgres => 4,
     };
     let (ingest, mut tasks) = ingest::Ingest::start(store.clone(), config.stale, floor.clone(), writers);
-    let leadership =
-        workers::Leadership { is_leader: Arc::new(AtomicBool::new(false)), floor, replica: config.replica.clone() };
+    let leadership = workers::Leadership {
+        is_leader: Arc::new(AtomicBool::new(false)),
+        floor,
+        replica: config.replica.clone(),
+        passes: Default::default(),
+    };
     let state = AppState(Arc::new(Shared {
         store: store.clone(),
         clock: clock.clone(),

@@ -7,7 +7,7 @@ use nines_core::clock::Clock;
 use nines_core::timeline::StaleRule;
 use nines_store::Store;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -23,6 +23,28 @@ pub struct Leadership {
     /// When nines began listening without a gap; silence before it is not counted.
     pub floor: Arc<AtomicI64>,
     pub replica: String,
+    pub passes: Arc<Passes>,
+}
+
+/// How many passes each background worker has finished (on this replica,
+/// as leader). Whoever needs to know that "nothing more happens" after an
+/// action waits until the workers have gone round twice since, instead of
+/// sleeping and hoping they were not slow: the suite does.
+#[derive(Debug, Default)]
+pub struct Passes {
+    pub stale: AtomicU64,
+    pub downtimes: AtomicU64,
+    /// Notifier passes (fan-out and sending).
+    pub notifier: AtomicU64,
+    /// Condition watcher passes (backups, storage, certificates, agents).
+    pub watches: AtomicU64,
+    pub slo: AtomicU64,
+}
+
+impl Passes {
+    pub fn done(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 /// Keep trying to hold the lease until `stop` fires; release it then.
@@ -92,6 +114,7 @@ pub async fn stale_detector(
             }
             Err(e) => tracing::error!(error = %e, "stale detection failed"),
         }
+        Passes::done(&me.passes.stale);
     }
 }
 
@@ -129,6 +152,7 @@ pub async fn slo_worker(
             if let Err(e) = evaluate_burn_rates(&store, now, &cfg).await {
                 tracing::error!(error = %e, "burn-rate evaluation failed");
             }
+            Passes::done(&me.passes.slo);
         }
         if let Err(e) = metrics.refresh(&store, now, &cfg).await {
             tracing::error!(error = %e, "refreshing SLO metrics failed");
@@ -256,6 +280,7 @@ pub async fn downtime_worker(
         if let Err(e) = process_downtimes(&store, clock.now_ms()).await {
             tracing::error!(error = %e, "downtime processing failed");
         }
+        Passes::done(&me.passes.downtimes);
     }
 }
 

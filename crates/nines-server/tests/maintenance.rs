@@ -55,7 +55,7 @@ async fn planned_work_is_announced_silent_and_out_of_the_sla() {
         push("DOWN").await;
         clock.advance(10 * MIN);
         push("OPERATIONAL").await;
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        srv.settle().await;
         let (_, dts) = srv.get("/api/v1/downtimes", &key).await;
         assert!(dts.as_array().unwrap().is_empty(), "{dts}");
         // and it does not count

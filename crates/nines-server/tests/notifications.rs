@@ -415,8 +415,8 @@ async fn a_down_service_notifies_once_when_it_opens_and_once_when_it_resolves() 
             hook.receipts().into_iter().find(|r| r.kind == "downtime_resolved")
         })
         .await;
-        // more ticks change nothing
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // more passes change nothing
+        srv.settle().await;
         assert_eq!(hook.kinds(), ["downtime_opened", "downtime_resolved"]);
         assert!(opened.signed && resolved.signed, "HMAC signature checks out");
 
@@ -534,14 +534,14 @@ async fn a_failing_receiver_gets_retries_with_backoff_and_every_attempt_is_recor
         eventually("first failure", async || (hook.hits.load(Ordering::SeqCst) == 1).then_some(())).await;
         recorded(1).await;
         // nothing happens before the backoff has passed …
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        srv.settle().await;
         assert_eq!(hook.hits.load(Ordering::SeqCst), 1);
         // … 1 s, then 2 s (initial 1 s, doubling, no jitter)
         clock.advance(1000);
         eventually("second failure", async || (hook.hits.load(Ordering::SeqCst) == 2).then_some(())).await;
         recorded(2).await;
         clock.advance(1000);
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        srv.settle().await;
         assert_eq!(hook.hits.load(Ordering::SeqCst), 2, "the second delay is 2 s");
         clock.advance(1000);
         eventually("delivered", async || (hook.receipts().len() == 1).then_some(())).await;
@@ -627,7 +627,8 @@ async fn two_servers_on_one_postgres_deliver_each_event_once() {
     clock.advance(MIN);
     push(&a, &admin, "db", "OPERATIONAL").await;
     eventually("42 receipts", async || (hook.receipts().len() >= 42).then_some(())).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    a.settle().await;
+    b.settle().await;
     let r = hook.receipts();
     let mut by_id: HashMap<String, usize> = HashMap::new();
     for x in &r {
@@ -758,7 +759,7 @@ async fn maintenance_keeps_quiet_and_routes_pick_channels() {
         push(&srv, &admin, "orders-db", "DOWN").await;
         clock.advance(5 * MIN);
         push(&srv, &admin, "orders-db", "OPERATIONAL").await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        srv.settle().await;
         assert!(deliveries(&srv, &admin).await.is_empty());
         assert!(all_hook.receipts().is_empty() && critical_hook.receipts().is_empty());
         // after the window: the critical service reaches both channels
@@ -798,21 +799,21 @@ async fn storage_critical_notifies_when_it_starts_and_when_it_ends() {
             assert!(c / 100 == 2, "{v}");
         };
         report(40.0).await;
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        srv.settle().await;
         report(5.0).await;
         let first = eventually("critical", async || hook.receipts().first().cloned()).await;
         assert_eq!(first.kind, "storage_critical");
         assert_eq!(first.body["title"], "Storage critical: pg-data (5.0 % free)");
         // still critical, then between the thresholds: no new message
         report(4.0).await;
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        srv.settle().await;
         report(11.0).await;
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        srv.settle().await;
         assert_eq!(hook.receipts().len(), 1);
         report(30.0).await;
         let last = eventually("recovered", async || hook.receipts().get(1).cloned()).await;
         assert_eq!(last.body["title"], "Storage recovered: pg-data (30.0 % free)");
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        srv.settle().await;
         assert_eq!(hook.receipts().len(), 2);
         srv.stop().await;
     })
@@ -838,7 +839,7 @@ async fn certificates_notify_when_expiring_when_expired_and_once_when_renewed() 
             v["id"].as_i64().unwrap()
         };
         let id = report(clock.now_ms() + 45 * DAY).await;
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        srv.settle().await;
         assert!(hook.receipts().is_empty(), "45 days left: quiet");
         clock.advance(20 * DAY);
         let r = eventually("expiring", async || hook.receipts().first().cloned()).await;
@@ -864,7 +865,7 @@ async fn certificates_notify_when_expiring_when_expired_and_once_when_renewed() 
         report(clock.now_ms() + 90 * DAY).await;
         let r = eventually("renewed", async || hook.receipts().get(2).cloned()).await;
         assert_eq!(r.body["title"], "Certificate renewed: api.example.com");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        srv.settle().await;
         assert_eq!(hook.receipts().len(), 3, "{:?}", hook.kinds());
         srv.stop().await;
     })
@@ -907,7 +908,7 @@ async fn burn_rate_pages_and_tickets_notify_once_raised_and_once_cleared() {
         let r = eventually("page cleared", async || hook.receipts().get(2).cloned()).await;
         assert_eq!(r.body["title"], "SLO burn rate cleared (page): checkout");
         eval().await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        srv.settle().await;
         assert_eq!(hook.receipts().len(), 3, "{:?}", hook.kinds());
         srv.stop().await;
     })
@@ -975,12 +976,12 @@ async fn an_overdue_backup_notifies_once_and_again_when_backups_are_on_time() {
                    service: {name: orders-db}\noperations: {backup: {expected: true, maxAgeDays: 1}}\n";
         let (c, v) = srv.post_raw("/api/v1/services/apply", Some(&admin), doc, Some("application/yaml")).await;
         assert_eq!(c, 200, "{v}");
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        srv.settle().await;
         assert!(hook.receipts().is_empty(), "registered just now: not overdue");
         clock.advance(2 * DAY);
         let r = eventually("overdue", async || hook.receipts().first().cloned()).await;
         assert_eq!((r.kind.as_str(), r.body["title"].as_str()), ("backup_overdue", Some("Backup overdue: orders-db")));
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        srv.settle().await;
         assert_eq!(hook.receipts().len(), 1, "once, not per pass");
         let (c, v) = srv
             .post(

@@ -94,7 +94,7 @@ async fn scenario(srv: &Srv, clock: &ManualClock, key: &str) {
     for (t, n, s) in steps {
         clock.set(at(t));
         push(srv, key, n, s).await;
-        tokio::time::sleep(Duration::from_millis(60)).await; // let the downtime engine see each step
+        srv.settle_downtimes().await; // the downtime engine sees each step at its own instant
     }
     clock.set(at("2027-01-15T07:30:00Z"));
 }

@@ -666,9 +666,11 @@ pub async fn run(n: Arc<Notifier>, me: Leadership, mut stop: watch::Receiver<boo
             if let Err(e) = n.watch_conditions().await {
                 tracing::error!(error = %e, "watching backups and storage failed");
             }
+            crate::workers::Passes::done(&me.passes.watches);
         }
         if let Err(e) = n.tick().await {
             tracing::error!(error = %e, "notifier pass failed");
         }
+        crate::workers::Passes::done(&me.passes.notifier);
     }
 }

@@ -46,6 +46,44 @@ pub async fn start(db: &TestDb) -> (Srv, ManualClock) {
 }
 
 impl Srv {
+    /// Wait until the background workers (stale detector, downtime engine,
+    /// notifier and its condition watcher) have each finished two passes
+    /// since now: whatever an earlier action causes has then happened, so a
+    /// check that nothing (more) happened cannot pass because a worker was
+    /// merely slow.
+    pub async fn settle(&self) {
+        let state = &self.running.as_ref().expect("running").state;
+        let p = &state.leadership.passes;
+        // the condition watcher counts only where the test runs it often
+        let watches = state.config.notify.watch_every <= Duration::from_secs(1);
+        // the singleton workers go round only on the leader
+        let leader = state.leadership.is_leader.load(std::sync::atomic::Ordering::SeqCst);
+        let read = || {
+            use std::sync::atomic::Ordering::SeqCst;
+            let mut v = vec![p.notifier.load(SeqCst)];
+            if leader {
+                v.extend([p.stale.load(SeqCst), p.downtimes.load(SeqCst)]);
+                if watches {
+                    v.push(p.watches.load(SeqCst));
+                }
+            }
+            v
+        };
+        let start = read();
+        eventually("two passes of every worker", async || {
+            read().iter().zip(&start).all(|(now, then)| *now >= then + 2).then_some(())
+        })
+        .await;
+    }
+
+    /// Wait until the downtime engine has finished two passes since now.
+    pub async fn settle_downtimes(&self) {
+        let p = &self.running.as_ref().expect("running").state.leadership.passes;
+        let read = || p.downtimes.load(std::sync::atomic::Ordering::SeqCst);
+        let start = read();
+        eventually("two passes of the downtime engine", async || (read() >= start + 2).then_some(())).await;
+    }
+
     pub async fn post_raw(
         &self,
         path: &str,
