@@ -389,7 +389,9 @@ pub fn error_budget(acc: &Accounting, target: Target, th: Thresholds) -> ErrorBu
         remaining_seconds: (total_seconds - consumed_seconds).max(0.0),
         consumed_percent: consumed_percent.min(100.0),
         state,
-        overspent_times: (exhausted && total_ms_ppm > 0).then(|| consumed_ms_ppm as f64 / total_ms_ppm as f64),
+        // too little history: no multiple of a budget that is itself a few milliseconds
+        overspent_times: (state == BudgetState::Exhausted && total_ms_ppm > 0)
+            .then(|| consumed_ms_ppm as f64 / total_ms_ppm as f64),
     }
 }
 
@@ -582,6 +584,7 @@ mod tests {
         let young = Accounting { good_ms: 573_000, bad_ms: 27_000, excluded_ms: 0 };
         let b = error_budget(&young, slo, th);
         assert_eq!(b.state, BudgetState::InsufficientData);
+        assert_eq!(b.overspent_times, None, "no multiple of a budget of milliseconds");
         assert!(conditions(&young, slo, sla, th).is_empty());
         assert!(th.enough(&Accounting { good_ms: 3_600_000, ..young }));
         // excluded time is not known time

@@ -207,17 +207,6 @@ impl RunResult {
     }
 }
 
-/// Worst first: what a service with several checks shows.
-fn severity(s: Status) -> u8 {
-    match s {
-        Status::Down => 4,
-        Status::Degraded => 3,
-        Status::Unknown => 2,
-        Status::Maintenance => 1,
-        Status::Operational => 0,
-    }
-}
-
 #[derive(Clone)]
 struct Latest {
     check: StoredCheck,
@@ -777,7 +766,10 @@ fn service_status(checks: &CheckSet, states: &HashMap<(String, String), CheckSta
             .collect();
         let quorum = checks.spec(&c.id).and_then(|s| s.common().quorum);
         let st = nines_probe::combine(&per, quorum);
-        if st == Status::Unknown {
+        // a check that never ran says nothing yet; one whose locations went
+        // UNKNOWN (their agents silent) says "not known" and counts so
+        let ran = locations.iter().any(|l| states.contains_key(&(c.id.clone(), l.clone())));
+        if st == Status::Unknown && !ran {
             continue;
         }
         let msg = locations
@@ -786,7 +778,7 @@ fn service_status(checks: &CheckSet, states: &HashMap<(String, String), CheckSta
             .find(|s| s.status == st || st == Status::Operational)
             .map(|s| format!("{}: {}", c.name, s.last_message))
             .unwrap_or_default();
-        if !any || severity(st) > severity(worst.0) {
+        if !any || st.severity() > worst.0.severity() {
             worst = (st, msg);
             any = true;
         }
@@ -906,6 +898,53 @@ mod tests {
     use std::time::Duration;
 
     const S: Duration = Duration::from_secs(1);
+
+    fn named_check(name: &str, locations: &[&str]) -> StoredCheck {
+        StoredCheck {
+            id: format!("1/{name}"),
+            service_id: 1,
+            organization: "acme".into(),
+            name: name.into(),
+            kind: "http".into(),
+            spec: format!(r#"{{"type":"http","name":"{name}","url":"http://127.0.0.1:1/"}}"#),
+            locations: locations.iter().map(|l| l.to_string()).collect(),
+            service: "web".into(),
+            node_id: "acme/p/e/c".into(),
+        }
+    }
+
+    fn state(check: &str, location: &str, status: Status, message: &str) -> ((String, String), CheckStateRow) {
+        let row = CheckStateRow {
+            check_id: format!("1/{check}"),
+            location: location.into(),
+            status,
+            failures: 0,
+            successes: 0,
+            last_at: 0,
+            last_outcome: String::new(),
+            last_message: message.into(),
+        };
+        ((row.check_id.clone(), location.into()), row)
+    }
+
+    #[test]
+    fn a_check_whose_agent_fell_silent_counts_as_unknown_one_that_never_ran_does_not() {
+        let set =
+            CheckSet::new(vec![named_check("home", &[]), named_check("eu-only", &["eu"]), named_check("new", &["ap"])]);
+        let mut states: HashMap<(String, String), CheckStateRow> = [
+            state("home", SERVER_LOCATION, Status::Operational, "status 200"),
+            state("eu-only", "eu", Status::Down, "status 404"),
+        ]
+        .into_iter()
+        .collect();
+        // "new" never ran: it says nothing; the failing check shows
+        assert_eq!(service_status(&set, &states, 1).0, Status::Down);
+        // eu's agent fell silent: not known, which is worse than up, not hidden
+        states.extend([state("eu-only", "eu", Status::Unknown, "no word from the agent at eu")]);
+        let (st, msg) = service_status(&set, &states, 1);
+        assert_eq!(st, Status::Unknown);
+        assert!(msg.starts_with("eu-only: no word"), "{msg}");
+    }
 
     #[test]
     fn the_silence_limit_is_three_intervals_of_the_slowest_check_at_least_a_minute() {

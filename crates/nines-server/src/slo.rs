@@ -223,7 +223,7 @@ pub fn report(
         rates.set(name, slo::burn_rate(a, slo_t));
     }
     let hour = burn.iter().find(|(n, _)| *n == "1h").map(|(_, a)| *a).unwrap_or_default();
-    let tte = if hour.bad_ms > 0 && hour.counted_ms() > 0 {
+    let tte = if budget.state != slo::BudgetState::InsufficientData && hour.bad_ms > 0 && hour.counted_ms() > 0 {
         let frac = hour.bad_ms as f64 / hour.counted_ms() as f64;
         Some((budget.remaining_seconds / frac).max(0.0))
     } else {

@@ -479,6 +479,10 @@ async fn a_new_service_has_insufficient_data_until_it_has_an_hour_of_history() {
         // figures stay sane: no negative remainder, no percentage past 100
         assert!(r["errorBudget"]["remainingSeconds"].as_f64().unwrap() >= 0.0, "{r}");
         assert!(r["errorBudget"]["consumedPercent"].as_f64().unwrap() <= 100.0, "{r}");
+        assert!(
+            r["errorBudget"]["overspentTimes"].is_null() && r["errorBudget"]["timeToExhaustionSeconds"].is_null(),
+            "{r}"
+        );
         let (_, ov) = srv.get("/api/v1/slo/overview", &key).await;
         assert_eq!(ov["counts"]["breached"], 0, "{ov}");
         // the history reached (SLO_MIN_HISTORY_MINUTES, 60 by default): the blip counts

@@ -294,10 +294,19 @@ fn slo_box(b: &mut String, r: &crate::slo::SloReport) {
         .iter()
         .filter_map(|(k, _)| rates[*k].as_f64().map(|x| format!("{k} {x:.2}×")))
         .collect();
+    // a few minutes of history make multiples of a budget of milliseconds:
+    // true, and no use to anyone until the history is there
+    let young = bud.state == nines_core::slo::BudgetState::InsufficientData;
     let _ = write!(
         b,
         "<dt>Burn rate</dt><dd>{}{}</dd><dt>Conditions</dt><dd>{}</dd>",
-        if shown.is_empty() { "—".to_string() } else { shown.join(", ") },
+        if young {
+            "— (not enough history yet)".to_string()
+        } else if shown.is_empty() {
+            "—".to_string()
+        } else {
+            shown.join(", ")
+        },
         if r.alerts.page {
             format!(" {}", label("bad", "✖", "page"))
         } else if r.alerts.ticket {
