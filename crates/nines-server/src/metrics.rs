@@ -55,6 +55,11 @@ impl Metrics {
                 let _ = writeln!(out, "nines_slo_availability_ratio{{{labels},window=\"{window}\"}} {a}");
             }
             let e = slo::error_budget(acc, *slo_t, cfg.thresholds);
+            // too little history (SLO_MIN_HISTORY_MINUTES): no budget and no
+            // burn rates to alert on, as nines raises no alert of its own
+            if e.state == slo::BudgetState::InsufficientData {
+                continue;
+            }
             if e.total_seconds > 0.0 {
                 let _ = writeln!(
                     budget,
