@@ -244,7 +244,7 @@ impl Store {
             .bind(f.error_kind.clone())
             .bind(&f.message)
             .bind(f.http_status)
-            .bind(f.total_ms)
+            .bind(crate::OptF64(f.total_ms))
             .execute(&mut *w.tx)
             .await?;
         }

@@ -515,6 +515,36 @@ fn opt_f64(row: &AnyRow, col: &str) -> Option<f64> {
     }
 }
 
+/// An optional double bound to a query on either backend. sqlx 0.9's Any
+/// driver sends a NULL `Option<f64>` to PostgreSQL as a `real` and a value
+/// as a `double precision`: a cached prepared statement first run with the
+/// NULL then fails on a value ("incorrect binary data format in bind
+/// parameter"). Every nullable double goes through this, which sends the
+/// NULL as a `double precision` too; the scenario suite binds NULL then a
+/// value on every such write.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OptF64(pub Option<f64>);
+
+impl sqlx::Type<sqlx::Any> for OptF64 {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <f64 as sqlx::Type<sqlx::Any>>::type_info()
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Any> for OptF64 {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer,
+    ) -> std::result::Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        match self.0 {
+            Some(v) => <f64 as sqlx::Encode<'_, sqlx::Any>>::encode_by_ref(&v, buf),
+            // the Any driver sends a NULL `f32` to PostgreSQL as a NULL
+            // `double precision` (and a NULL `f64` as a `real`)
+            None => <Option<f32> as sqlx::Encode<'_, sqlx::Any>>::encode_by_ref(&None, buf),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

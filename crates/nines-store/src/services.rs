@@ -183,7 +183,7 @@ impl Store {
                 .bind(spec.workload_name.clone())
                 .bind(used_by)
                 .bind(b.is_some_and(|b| b.expected) as i64)
-                .bind(b.map(|b| b.max_age_days))
+                .bind(crate::OptF64(b.map(|b| b.max_age_days)))
                 .bind(b.and_then(|b| b.schedule.clone()))
                 .bind(b.and_then(|b| b.storage_size.clone()))
                 .bind(&hash)

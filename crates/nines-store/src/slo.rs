@@ -158,8 +158,8 @@ impl Store {
                 updated_at = $7 WHERE id = $1",
         )
         .bind(id)
-        .bind(s.slo_target)
-        .bind(s.sla_target)
+        .bind(crate::OptF64(s.slo_target))
+        .bind(crate::OptF64(s.sla_target))
         .bind(s.window_days)
         .bind(s.degraded_counts.clone())
         .bind(s.unknown_counts.clone())
@@ -196,7 +196,7 @@ impl Store {
         .bind(month)
         .bind(budgeting)
         .bind(slice_ms)
-        .bind(slice_target)
+        .bind(crate::OptF64(slice_target))
         .bind(now)
         .execute(&mut *w.tx)
         .await?;

@@ -783,3 +783,55 @@ async fn a_service_is_tracked_from_its_earliest_observation_on_every_write_path(
     })
     .await;
 }
+
+#[tokio::test]
+async fn optional_numbers_bind_null_then_a_value_on_every_backend() {
+    each(async |db| {
+        let s = &db.store;
+        let plain = r#"
+version: "1"
+hierarchy: {organization: o, platform: p, environment: e, cluster: c}
+service:
+  name: first
+"#;
+        let backed = r#"
+version: "1"
+hierarchy: {organization: o, platform: p, environment: e, cluster: c}
+service:
+  name: second
+operations:
+  backup:
+    expected: true
+    maxAgeDays: 2
+"#;
+        let mut id = 0;
+        for round in 0..3 {
+            let docs = format!("{plain}---{backed}");
+            let items = s.apply(&parse_documents(&docs).unwrap(), Source::Config, T0 + round).await;
+            assert!(items.is_ok(), "round {round}: {items:?}");
+            id = items.unwrap()[0].id;
+        }
+        // SLO settings: targets unset, then set, then unset again
+        for (round, target) in [None, Some(99.5), None, Some(99.9)].into_iter().enumerate() {
+            let set = nines_store::slo::SloSettings { slo_target: target, sla_target: target, ..Default::default() };
+            let r = s.set_slo_settings(id, &set, T0 + 10 + round as i64).await;
+            assert!(r.is_ok(), "slo round {round}: {r:?}");
+        }
+        // a check failure without a duration, then with one
+        for (round, total) in [None, Some(12.5), None].into_iter().enumerate() {
+            let f = nines_store::checks::FailureRow {
+                check_id: format!("{id}/home"),
+                location: "server".into(),
+                at: T0 + 20 + round as i64,
+                outcome: "down".into(),
+                error_kind: None,
+                message: "refused".into(),
+                http_status: None,
+                total_ms: total,
+            };
+            let r = s.save_check_results(&[], &[f]).await;
+            assert!(r.is_ok(), "failure round {round}: {r:?}");
+        }
+    })
+    .await;
+}
