@@ -216,6 +216,23 @@ impl LiveState {
         self.last_real_at.is_some_and(|l| at < l) || self.last_mark_at.is_some_and(|m| at <= m)
     }
 
+    /// Take in one observation, a real one or a stale mark: its source's
+    /// status and the push source's silence bookkeeping. The service's
+    /// status is left to the caller ([`LiveState::combined`]).
+    fn take(&mut self, o: &Observation) {
+        self.sources.set(o.cause.source(), o.status);
+        if o.is_stale_mark() {
+            self.stale_stage = if o.status == Status::Down { 2 } else { self.stale_stage.max(1) };
+            self.last_mark_at = Some(o.at);
+            return;
+        }
+        self.last_real_at = Some(self.last_real_at.map_or(o.at, |l| l.max(o.at)));
+        if o.cause.source() == SourceKind::Push {
+            self.push_at = Some(self.push_at.map_or(o.at, |l| l.max(o.at)));
+            self.stale_stage = 0;
+        }
+    }
+
     /// The service's status by [`combine`] from the sources as they stand.
     pub fn combined(&self) -> Status {
         combine(&self.sources, self.stale_stage > 0)
@@ -239,7 +256,7 @@ pub struct Step {
 /// Apply one observation (real or a stale mark) to its source and record
 /// the service's change of status, if any.
 fn push_obs(state: &mut LiveState, obs: Observation, out: &mut Step) {
-    state.sources.set(obs.cause.source(), obs.status);
+    state.take(&obs);
     let to = state.combined();
     if to != state.status {
         out.transitions.push(Transition { at: obs.at, from: state.status, to, cause: obs.cause });
@@ -273,10 +290,8 @@ fn pending_marks(
 fn place_marks(state: &mut LiveState, due: Vec<(Millis, Status)>, out: &mut Step) {
     for (at, status) in due {
         let m = Observation { at, status, cause: Cause::Stale };
-        state.stale_stage = if status == Status::Down { 2 } else { state.stale_stage.max(1) };
         push_obs(state, m, out);
         out.marks.push(m);
-        state.last_mark_at = Some(at);
     }
 }
 
@@ -291,12 +306,7 @@ pub fn on_report(state: &mut LiveState, obs: Observation, rule: Option<&StaleRul
         let due = pending_marks(state, rule, is_push.then_some(obs.at), obs.at, floor);
         place_marks(state, due, &mut out);
     }
-    if is_push {
-        state.push_at = Some(state.push_at.map_or(obs.at, |l| l.max(obs.at)));
-        state.stale_stage = 0;
-    }
     push_obs(state, obs, &mut out);
-    state.last_real_at = Some(state.last_real_at.map_or(obs.at, |l| l.max(obs.at)));
     out
 }
 
@@ -377,17 +387,7 @@ pub fn rebuild(
 pub fn state_from(status: Status, before: &[Observation]) -> LiveState {
     let mut st = LiveState::new();
     for o in before {
-        st.sources.set(o.cause.source(), o.status);
-        if o.cause == Cause::Stale {
-            st.stale_stage = if o.status == Status::Down { 2 } else { st.stale_stage.max(1) };
-            st.last_mark_at = Some(o.at);
-        } else {
-            st.last_real_at = Some(st.last_real_at.map_or(o.at, |l| l.max(o.at)));
-            if o.cause.source() == SourceKind::Push {
-                st.push_at = Some(o.at);
-                st.stale_stage = 0;
-            }
-        }
+        st.take(o);
     }
     st.status = status;
     st

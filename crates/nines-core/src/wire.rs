@@ -196,18 +196,12 @@ pub const MAX_LATENESS_MS: i64 = 7 * 86_400_000;
 /// [`MAX_FUTURE_SKEW_MS`] ahead is rejected; within the skew it is clamped to
 /// now; older than [`MAX_LATENESS_MS`] is rejected.
 pub fn event_time(ts: Option<&str>, now: Millis) -> Result<Millis, FieldError> {
-    let Some(s) = ts else { return Ok(now) };
-    let at = parse_rfc3339(s).map_err(|r| FieldError::invalid("timestamp", r))?;
-    if at > now + MAX_FUTURE_SKEW_MS {
-        return Err(FieldError::invalid(
-            "timestamp",
-            format!("{s} is in the future (server time {})", crate::clock::rfc3339(now)),
-        ));
-    }
+    let at = fact_time(ts, now)?;
     if at < now - MAX_LATENESS_MS {
+        let s = ts.unwrap_or_default();
         return Err(FieldError::invalid("timestamp", format!("{s} is more than 7 days old")));
     }
-    Ok(at.min(now))
+    Ok(at)
 }
 
 /// Resolve the time of a fact that happened elsewhere (a backup's

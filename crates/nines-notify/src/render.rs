@@ -78,6 +78,10 @@ impl<'a> Links<'a> {
     pub fn agents(&self) -> String {
         format!("{}/ui/agents", self.base)
     }
+    /// A certificate's row on the dashboard's list of certificates.
+    pub fn certificate(&self, id: i64) -> String {
+        format!("{}/ui/certificates#cert-{id}", self.base)
+    }
 }
 
 fn encode_segment(s: &str) -> String {

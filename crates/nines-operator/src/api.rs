@@ -77,7 +77,7 @@ pub struct HealthReport {
     pub timestamp: String,
     /// `operator` for the workload sync (never stale); None for a push.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
+    pub source: Option<nines_core::wire::ReportSource>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -823,7 +823,7 @@ pub async fn workload_pass(ctx: &Ctx) -> Result<usize, Error> {
             node_id: if w.node_id.is_empty() { sync.node.id() } else { w.node_id.clone() },
             message: Some(message),
             timestamp: ctx.now().to_string(),
-            source: Some("operator".into()),
+            source: Some(nines_core::wire::ReportSource::Operator),
         };
         sync.api.report_health(&report).await?;
         sent += 1;
@@ -914,7 +914,7 @@ async fn apply_status_service(cr: &StatusService, ctx: &Ctx, api: &Api<StatusSer
         node_id: sync.node.id(),
         message: Some(message.clone()),
         timestamp: t.to_string(),
-        source: Some("operator".into()),
+        source: Some(nines_core::wire::ReportSource::Operator),
     };
     if let Err(e) = sync.api.report_health(&report).await {
         return api_failed(ctx, api, cr, status, e).await;

@@ -760,28 +760,29 @@ fn service_status(checks: &CheckSet, states: &HashMap<(String, String), CheckSta
     for c in checks.of_service(sid) {
         let locations: Vec<String> =
             if c.locations.is_empty() { vec![SERVER_LOCATION.to_string()] } else { c.locations.clone() };
-        let per: Vec<Status> = locations
-            .iter()
-            .map(|l| states.get(&(c.id.clone(), l.clone())).map_or(Status::Unknown, |s| s.status))
-            .collect();
+        // each location's state, looked up once
+        let found: Vec<Option<&CheckStateRow>> =
+            locations.iter().map(|l| states.get(&(c.id.clone(), l.clone()))).collect();
+        let per: Vec<Status> = found.iter().map(|s| s.map_or(Status::Unknown, |s| s.status)).collect();
         let quorum = checks.spec(&c.id).and_then(|s| s.common().quorum);
         let st = nines_probe::combine(&per, quorum);
         // a check that never ran says nothing yet; one whose locations went
         // UNKNOWN (their agents silent) says "not known" and counts so
-        let ran = locations.iter().any(|l| states.contains_key(&(c.id.clone(), l.clone())));
-        if st == Status::Unknown && !ran {
+        if st == Status::Unknown && found.iter().all(Option::is_none) {
             continue;
         }
-        let msg = locations
+        // in the worst-of below, only a worse check needs its message
+        if any && st.severity() <= worst.0.severity() {
+            continue;
+        }
+        let msg = found
             .iter()
-            .filter_map(|l| states.get(&(c.id.clone(), l.clone())))
+            .flatten()
             .find(|s| s.status == st || st == Status::Operational)
             .map(|s| format!("{}: {}", c.name, s.last_message))
             .unwrap_or_default();
-        if !any || st.severity() > worst.0.severity() {
-            worst = (st, msg);
-            any = true;
-        }
+        worst = (st, msg);
+        any = true;
     }
     worst
 }
@@ -899,20 +900,6 @@ mod tests {
 
     const S: Duration = Duration::from_secs(1);
 
-    fn named_check(name: &str, locations: &[&str]) -> StoredCheck {
-        StoredCheck {
-            id: format!("1/{name}"),
-            service_id: 1,
-            organization: "acme".into(),
-            name: name.into(),
-            kind: "http".into(),
-            spec: format!(r#"{{"type":"http","name":"{name}","url":"http://127.0.0.1:1/"}}"#),
-            locations: locations.iter().map(|l| l.to_string()).collect(),
-            service: "web".into(),
-            node_id: "acme/p/e/c".into(),
-        }
-    }
-
     fn state(check: &str, location: &str, status: Status, message: &str) -> ((String, String), CheckStateRow) {
         let row = CheckStateRow {
             check_id: format!("1/{check}"),
@@ -929,8 +916,11 @@ mod tests {
 
     #[test]
     fn a_check_whose_agent_fell_silent_counts_as_unknown_one_that_never_ran_does_not() {
-        let set =
-            CheckSet::new(vec![named_check("home", &[]), named_check("eu-only", &["eu"]), named_check("new", &["ap"])]);
+        let set = CheckSet::new(vec![
+            check("1/home", "acme", 1, 30, &[]),
+            check("1/eu-only", "acme", 1, 30, &["eu"]),
+            check("1/new", "acme", 1, 30, &["ap"]),
+        ]);
         let mut states: HashMap<(String, String), CheckStateRow> = [
             state("home", SERVER_LOCATION, Status::Operational, "status 200"),
             state("eu-only", "eu", Status::Down, "status 404"),
@@ -943,7 +933,7 @@ mod tests {
         states.extend([state("eu-only", "eu", Status::Unknown, "no word from the agent at eu")]);
         let (st, msg) = service_status(&set, &states, 1);
         assert_eq!(st, Status::Unknown);
-        assert!(msg.starts_with("eu-only: no word"), "{msg}");
+        assert!(msg.starts_with("1/eu-only: no word"), "{msg}");
     }
 
     #[test]

@@ -351,7 +351,7 @@ impl Notifier {
                 status: Status::Operational,
                 criticality: Criticality::default(),
                 tags: Vec::new(),
-                url: Some(format!("{}/ui/certificates#cert-{}", self.base_url, c.id)),
+                url: Some(nines_notify::render::Links::new(&self.base_url).certificate(c.id)),
                 reason: None,
             };
             let cert = |cleared: bool| ev::Certificate {
