@@ -167,6 +167,10 @@ pub fn parse_documents_lenient(text: &str) -> (Vec<ServiceSpec>, FieldErrors) {
     let mut seen = std::collections::HashSet::new();
     for (i, v) in raw.into_iter().enumerate() {
         let prefix = if many { format!("documents[{i}].") } else { String::new() };
+        if let Some(f) = serde_json::to_value(&v).ok().as_ref().and_then(crate::wire::nul_field) {
+            errs.push(crate::wire::nul_error(format!("{prefix}{f}")));
+            continue;
+        }
         let doc: ItOpsDocument = match serde_path_to_error::deserialize(v) {
             Ok(d) => d,
             Err(e) => {
@@ -218,6 +222,66 @@ fn join(base: &str, name: Option<&str>) -> String {
         (true, Some(n)) => n.to_string(),
         (false, Some(n)) => format!("{base}.{n}"),
         (_, None) => base.to_string(),
+    }
+}
+
+/// Bounds of a document's free-form fields: each is returned in every list,
+/// so none may grow without limit.
+pub const MAX_DISPLAY_NAME: usize = 200;
+pub const MAX_METADATA_KEYS: usize = 64;
+pub const MAX_METADATA_KEY: usize = 128;
+pub const MAX_METADATA_VALUE: usize = 4096;
+pub const MAX_USED_BY: usize = 200;
+
+fn check_bounds(
+    doc: &ItOpsDocument,
+    metadata: &BTreeMap<String, serde_json::Value>,
+    used_by: &[LinkedService],
+    p: &str,
+    errs: &mut FieldErrors,
+) {
+    let text = |field: String, v: &str, max: usize, errs: &mut FieldErrors| {
+        if v.chars().count() > max {
+            errs.push(FieldError::invalid(field, format!("at most {max} characters, got {}", v.chars().count())));
+        } else if v.chars().any(|c| c.is_control() && c != '\t') {
+            errs.push(FieldError::invalid(field, "must not contain control characters"));
+        }
+    };
+    if let Some(d) = &doc.service.display_name {
+        text(format!("{p}service.displayName"), d, MAX_DISPLAY_NAME, errs);
+    }
+    if metadata.len() > MAX_METADATA_KEYS {
+        errs.push(FieldError::invalid(
+            format!("{p}metadata"),
+            format!("at most {MAX_METADATA_KEYS} keys, got {}", metadata.len()),
+        ));
+    }
+    for (k, v) in metadata {
+        if k.chars().count() > MAX_METADATA_KEY {
+            errs.push(FieldError::invalid(
+                format!("{p}metadata"),
+                format!("key {:?}…: at most {MAX_METADATA_KEY} characters", k.chars().take(20).collect::<String>()),
+            ));
+        }
+        if let Some(s) = v.as_str()
+            && s.len() > MAX_METADATA_VALUE
+        {
+            errs.push(FieldError::invalid(
+                format!("{p}metadata.{k}"),
+                format!("at most {MAX_METADATA_VALUE} bytes, got {}", s.len()),
+            ));
+        }
+    }
+    if used_by.len() > MAX_USED_BY {
+        errs.push(FieldError::invalid(
+            format!("{p}metadata.usedBy"),
+            format!("at most {MAX_USED_BY} entries, got {}", used_by.len()),
+        ));
+    }
+    for (j, l) in used_by.iter().enumerate() {
+        if let Some(d) = &l.display_name {
+            text(format!("{p}metadata.usedBy[{j}].displayName"), d, MAX_DISPLAY_NAME, errs);
+        }
     }
 }
 
@@ -312,6 +376,7 @@ fn validate(doc: &ItOpsDocument, p: &str) -> Result<ServiceSpec, FieldErrors> {
             }
         }
     }
+    check_bounds(doc, &metadata, &used_by, p, &mut errs);
     let num = |key: &str, errs: &mut FieldErrors| -> Option<f64> {
         let s = metadata.get(key)?.as_str()?.to_string();
         match s.trim().parse::<f64>() {
@@ -394,6 +459,25 @@ struct LinkedDoc {
     name: String,
     #[serde(default)]
     display_name: Option<String>,
+}
+
+#[cfg(test)]
+mod bounds_tests {
+    #[test]
+    fn free_form_fields_are_bounded_and_named() {
+        let base = "version: \"1\"\nhierarchy: {organization: o, platform: p, environment: e, cluster: c}\n";
+        let long = "x".repeat(900_000);
+        let doc = format!("{base}service: {{name: s, displayName: {long}}}\n");
+        let e = super::parse_documents(&doc).unwrap_err();
+        assert_eq!(e.0[0].field, "service.displayName", "{e}");
+        let doc = format!("{base}service: {{name: s}}\nmetadata: {{note: {long}}}\n");
+        assert_eq!(super::parse_documents(&doc).unwrap_err().0[0].field, "metadata.note");
+        let many: String = (0..65).map(|i| format!("k{i}: v\n  ")).collect();
+        let doc = format!("{base}service: {{name: s}}\nmetadata:\n  {many}\n");
+        assert_eq!(super::parse_documents(&doc).unwrap_err().0[0].field, "metadata");
+        let ok = format!("{base}service: {{name: s, displayName: Checkout API}}\nmetadata: {{owner: team-a}}\n");
+        assert!(super::parse_documents(&ok).is_ok());
+    }
 }
 
 #[cfg(test)]

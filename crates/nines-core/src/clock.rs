@@ -44,6 +44,17 @@ pub fn rfc3339(ms: Millis) -> String {
 
 /// Parse an RFC 3339 instant (any offset) into milliseconds.
 pub fn parse_rfc3339(s: &str) -> Result<Millis, String> {
+    // RFC 3339 offsets are -23:59..+23:59; the parser takes up to 25:59
+    if let Some(off) = s.get(s.len().saturating_sub(6)..)
+        && let [sign, h1, h2, b':', m1, m2] = off.as_bytes()
+        && matches!(sign, b'+' | b'-')
+    {
+        let digits = [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit());
+        let (h, m) = ((h1 - b'0') * 10 + (h2 - b'0'), (m1 - b'0') * 10 + (m2 - b'0'));
+        if !digits || h > 23 || m > 59 {
+            return Err(format!("not an RFC 3339 timestamp (offset {off} is out of range -23:59..+23:59)"));
+        }
+    }
     s.parse::<jiff::Timestamp>().map(|t| t.as_millisecond()).map_err(|e| format!("not an RFC 3339 timestamp ({e})"))
 }
 
@@ -59,4 +70,18 @@ pub fn format_duration(ms: i64) -> String {
         .map(|(v, u)| format!("{v}{u}"))
         .collect();
     if parts.is_empty() { "0s".into() } else { parts.join(" ") }
+}
+
+#[cfg(test)]
+mod offset_tests {
+    #[test]
+    fn offsets_past_23_59_are_refused() {
+        use super::parse_rfc3339;
+        assert_eq!(parse_rfc3339("2026-12-06T10:00:00+01:00"), parse_rfc3339("2026-12-06T09:00:00Z"));
+        assert!(parse_rfc3339("2026-12-06T10:00:00-23:59").is_ok());
+        for bad in ["2026-12-06T10:00:00+25:00", "2026-12-06T10:00:00+24:00", "2026-12-06T10:00:00+01:60"] {
+            let e = parse_rfc3339(bad).unwrap_err();
+            assert!(e.contains("out of range"), "{bad}: {e}");
+        }
+    }
 }

@@ -232,7 +232,7 @@ impl fmt::Display for NodeId {
 }
 
 /// Names (services, SLA groups, path segments, tags): 1..=253 characters, no
-/// whitespace or control characters, no '/'.
+/// whitespace or control characters, no '/' or '\', not "." or "..".
 pub fn check_name(s: &str) -> Result<(), String> {
     if s.is_empty() {
         return Err("must not be empty".into());
@@ -240,8 +240,12 @@ pub fn check_name(s: &str) -> Result<(), String> {
     if s.len() > 253 {
         return Err(format!("must be at most 253 characters, got {}", s.len()));
     }
-    if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control() || *c == '/') {
+    if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '\\')) {
         return Err(format!("must not contain {c:?}"));
+    }
+    // names reach file paths (report directories) and URLs
+    if s == "." || s == ".." {
+        return Err(format!("{s:?} cannot be a name"));
     }
     Ok(())
 }
@@ -300,17 +304,6 @@ impl Role {
             Role::Operator => "operator",
             Role::Admin => "admin",
         }
-    }
-    /// Push health, backup and storage reports.
-    pub fn can_push(self) -> bool {
-        self != Role::ReadOnly
-    }
-    /// Register services from config documents.
-    pub fn can_apply(self) -> bool {
-        matches!(self, Role::Operator | Role::Admin)
-    }
-    pub fn is_admin(self) -> bool {
-        self == Role::Admin
     }
 }
 

@@ -243,6 +243,47 @@ pub fn check_message(field: &str, m: Option<&str>) -> Result<(), FieldError> {
     }
 }
 
+/// The path of the first string (value or key) holding a NUL character, as
+/// the API names fields (`results[0].message`). PostgreSQL cannot store NUL
+/// in text and SQLite would keep it, so every body is refused with it
+/// instead, on both backends alike.
+pub fn nul_field(v: &serde_json::Value) -> Option<String> {
+    fn walk(v: &serde_json::Value, path: &mut String) -> bool {
+        match v {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().enumerate().any(|(i, x)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let hit = walk(x, path);
+                if !hit {
+                    path.truncate(len);
+                }
+                hit
+            }),
+            serde_json::Value::Object(map) => map.iter().any(|(k, x)| {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(&k.replace('\0', "\\u0000"));
+                let hit = k.contains('\0') || walk(x, path);
+                if !hit {
+                    path.truncate(len);
+                }
+                hit
+            }),
+            _ => false,
+        }
+    }
+    let mut path = String::new();
+    walk(v, &mut path).then(|| if path.is_empty() { "body".to_string() } else { path })
+}
+
+/// The field error for a NUL character at `field`.
+pub fn nul_error(field: String) -> FieldError {
+    FieldError::invalid(field, "must not contain the NUL character (\\u0000)")
+}
+
 /// Answer to a health report.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -566,6 +607,17 @@ pub struct ApplyItem {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn nul_characters_are_found_with_their_path() {
+        use super::nul_field;
+        let v = serde_json::json!({"a": "ok", "results": [{"m": "fine"}, {"m": "bad\u{0}x"}]});
+        assert_eq!(nul_field(&v).as_deref(), Some("results[1].m"));
+        assert_eq!(nul_field(&serde_json::json!({"ok": ["a", 1, null]})), None);
+        assert_eq!(nul_field(&serde_json::json!("\u{0}")).as_deref(), Some("body"));
+        assert_eq!(nul_field(&serde_json::json!({"k\u{0}": 1})).as_deref(), Some("k\\u0000"));
+        assert_eq!(nul_field(&serde_json::json!({"t": {"x\u{0}y": "v"}})).as_deref(), Some("t.x\\u0000y"));
+    }
+
     use super::*;
 
     #[test]

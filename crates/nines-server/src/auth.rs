@@ -21,21 +21,18 @@ pub struct Caller {
 }
 
 impl Caller {
-    pub fn require_push(&self) -> Result<(), ApiError> {
-        if self.role.can_push() { Ok(()) } else { Err(ApiError::forbidden("a read-only key cannot push reports")) }
-    }
-    pub fn require_apply(&self) -> Result<(), ApiError> {
-        if self.role.can_apply() {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!(
-                "a {} key cannot register services; use an operator or admin key",
-                self.role.as_str()
-            )))
+    /// A row of another organization is answered exactly as a missing one
+    /// (404), so ids cannot be probed across organizations.
+    pub fn visible<T>(
+        &self,
+        row: Option<T>,
+        org: fn(&T) -> &str,
+        missing: impl FnOnce() -> String,
+    ) -> Result<T, ApiError> {
+        match row {
+            Some(r) if self.scope.allows(org(&r)) => Ok(r),
+            _ => Err(ApiError::not_found(missing())),
         }
-    }
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.role.is_admin() { Ok(()) } else { Err(ApiError::forbidden("this needs an admin key")) }
     }
     /// 403 unless the key may act on `org`.
     pub fn require_org(&self, org: &str, field: &str) -> Result<(), ApiError> {

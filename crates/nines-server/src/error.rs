@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use nines_core::wire::{ErrorBody, ErrorDetail, FieldProblem};
 use nines_core::{FieldError, FieldErrors};
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: String,
@@ -16,6 +16,9 @@ pub struct ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// What every 503 tells clients to wait before trying again.
+pub const RETRY_AFTER_SECONDS: &str = "5";
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
@@ -78,9 +81,11 @@ impl From<nines_store::Error> for ApiError {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{field}: {message}")).field(field)
             }
             nines_store::Error::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            // a transient storage failure: 503 with Retry-After, never the
+            // database's own words (they go to the log)
             other => {
                 tracing::error!(error = %other, "storage error");
-                ApiError::unavailable("the database did not accept the write; nothing was stored, retry later")
+                ApiError::unavailable("the database is unavailable; nothing was stored, retry later")
             }
         }
     }
@@ -91,6 +96,11 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             error: ErrorDetail { code: self.code, message: self.message, field: self.field, details: self.details },
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut r = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        }
+        r
     }
 }

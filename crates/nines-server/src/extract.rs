@@ -15,9 +15,23 @@ use crate::error::ApiError;
 /// A JSON body of `T`, parsed strictly.
 pub struct JsonBody<T>(pub T);
 
-/// Read the body up to the configured limit; 413 past it.
+/// Read the body up to the configured limit; 413 past it, 408 when it does
+/// not arrive within the body read timeout (a client trickling its body
+/// must not hold a connection for ever).
 pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
-    match axum::body::to_bytes(req.into_body(), limit).await {
+    let wait = req
+        .extensions()
+        .get::<crate::serve::HttpLimits>()
+        .map(|l| l.body_read_timeout)
+        .unwrap_or(crate::serve::HttpLimits::default().body_read_timeout);
+    let read = tokio::time::timeout(wait, axum::body::to_bytes(req.into_body(), limit)).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the request body did not arrive within {} s", wait.as_secs()),
+        )
+    })?;
+    match read {
         Ok(b) => Ok(b),
         Err(e) => {
             // axum wraps http-body's LengthLimitError; walk the chain for it
@@ -55,7 +69,18 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize(de) {
-        Ok(v) => Ok(v),
+        Ok(v) => {
+            // a NUL can only arrive escaped; look for it only then
+            if bytes.windows(6).any(|w| w == b"\\u0000")
+                && let Some(field) = serde_json::from_slice::<serde_json::Value>(bytes)
+                    .ok()
+                    .as_ref()
+                    .and_then(nines_core::wire::nul_field)
+            {
+                return Err(nines_core::wire::nul_error(field).into());
+            }
+            Ok(v)
+        }
         Err(e) => {
             let inner = e.inner();
             if inner.is_syntax() || inner.is_eof() {
@@ -85,6 +110,29 @@ where
     }
 }
 
+/// The caller named by the request's `X-API-Key` or `Authorization: Bearer` header.
+pub async fn key_caller(app: &AppState, headers: &axum::http::HeaderMap) -> Result<Caller, ApiError> {
+    let key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .or_else(|| {
+            headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim)
+        })
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| {
+            ApiError::unauthorized("missing API key: send it in the X-API-Key header or as Authorization: Bearer")
+                .field("X-API-Key")
+        })?;
+    app.auth.authenticate(key).await
+}
+
+/// The caller [`crate::access::authorize`] found and checked; authenticated
+/// here only for a router built without that middleware.
 impl<S> FromRequestParts<S> for Caller
 where
     S: Send + Sync,
@@ -92,24 +140,9 @@ where
 {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let app = AppState::from_ref(state);
-        let key = parts
-            .headers
-            .get("x-api-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .or_else(|| {
-                parts
-                    .headers
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("Bearer "))
-                    .map(str::trim)
-            })
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthorized("missing API key: send it in the X-API-Key header").field("X-API-Key")
-            })?;
-        app.auth.authenticate(key).await
+        if let Some(c) = parts.extensions.get::<Caller>() {
+            return Ok(c.clone());
+        }
+        key_caller(&AppState::from_ref(state), &parts.headers).await
     }
 }

@@ -76,8 +76,9 @@ async fn writer(store: Store, rule: StaleRule, floor: Arc<AtomicI64>, rx: Arc<Mu
                 }
             }
             Err(e) => {
+                let e = ApiError::from(e);
                 for reply in replies {
-                    let _ = reply.send(Err(ApiError::from(nines_store::Error::Conflict(e.to_string()))));
+                    let _ = reply.send(Err(e.clone()));
                 }
             }
         }

@@ -6,6 +6,7 @@
 //! `nines-core`, storage in `nines-store`; nothing here decides what a status
 //! means.
 
+pub mod access;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod notify;
 pub mod openapi;
 pub mod probes;
 pub mod report;
+pub mod serve;
 pub mod slo;
 pub mod web;
 pub mod workers;
@@ -55,6 +57,8 @@ pub struct ServerConfig {
     pub notify: notify::NotifyConfig,
     /// The daily SLA report and retention.
     pub report: report::ReportConfig,
+    /// Connection limits and timeouts of the HTTP server.
+    pub http: serve::HttpLimits,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +75,7 @@ impl Default for ServerConfig {
             downtime_every: Duration::from_secs(2),
             notify: notify::NotifyConfig::default(),
             report: report::ReportConfig::default(),
+            http: serve::HttpLimits::default(),
         }
     }
 }
@@ -115,7 +120,7 @@ pub struct Running {
     pub state: AppState,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -235,17 +240,18 @@ pub async fn start(
     let app = router(state.clone());
     let mut stop_srv = stop_rx.clone();
     let ready = state.ready.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_srv.changed().await;
-                ready.store(false, std::sync::atomic::Ordering::SeqCst);
-            })
-            .await
+    // readiness goes false the moment a stop is asked for
+    tokio::spawn(async move {
+        let _ = stop_srv.changed().await;
+        ready.store(false, std::sync::atomic::Ordering::SeqCst);
     });
+    let server = tokio::spawn(serve::serve(listener, app, config.http.clone(), stop_rx.clone()));
     Ok(Running { addr, state, stop: stop_tx, tasks, server })
 }
 
 pub fn router(state: AppState) -> Router {
-    api::routes().with_state(state)
+    api::routes()
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), access::authorize))
+        .layer(axum::middleware::from_fn(api::error_format))
+        .with_state(state)
 }

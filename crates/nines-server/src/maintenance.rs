@@ -124,6 +124,20 @@ pub fn validate(m: &MaintenanceRow) -> Result<(), FieldErrors> {
     if m.service_ids.is_empty() && m.sla_groups.is_empty() && m.node_ids.is_empty() {
         errs.push(FieldError::invalid("serviceIds", "scope the window: serviceIds, slaGroups or nodeIds"));
     }
+    // a window covers its own organization only: a node path starts with it
+    for (i, n) in m.node_ids.iter().enumerate() {
+        if n.split('/').next() != Some(m.organization.as_str()) {
+            errs.push(FieldError::invalid(
+                format!("nodeIds[{i}]"),
+                format!("{n:?} is not a node of organization {:?}", m.organization),
+            ));
+        }
+    }
+    if let Some(d) = &m.description
+        && d.chars().count() > 2000
+    {
+        errs.push(FieldError::invalid("description", "at most 2000 characters"));
+    }
     errs.into_result(())
 }
 

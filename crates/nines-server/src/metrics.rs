@@ -19,6 +19,26 @@ fn esc(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// The exposition `text` cut to one organization's series: comment lines
+/// stay, a series stays when its `organization` label is `org` (every series
+/// nines exposes carries one).
+pub fn only_organization(text: &str, org: &str) -> String {
+    let label = format!("organization=\"{}\"", esc(org));
+    let mine = |line: &str| {
+        line.find(&label).is_some_and(|i| {
+            let before = line.as_bytes().get(i.wrapping_sub(1)).copied();
+            let after = line.as_bytes().get(i + label.len()).copied();
+            i > 0 && matches!(before, Some(b'{' | b',')) && matches!(after, Some(b',' | b'}'))
+        })
+    };
+    let mut out = String::with_capacity(text.len() / 2);
+    for line in text.lines().filter(|l| l.starts_with('#') || mine(l)) {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
 impl Metrics {
     /// Recompute the SLO series from the engine.
     pub async fn refresh(&self, store: &Store, now: i64, cfg: &SloConfig) -> nines_store::Result<()> {
@@ -86,5 +106,20 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         self.slo_text.read().map(|g| g.clone()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_organization_sees_its_own_series_only() {
+        let text = "# HELP a x\n# TYPE a gauge\na{organization=\"acme\",id=\"1\"} 1\n\
+                    a{organization=\"acme2\",id=\"2\"} 1\na{service=\"organization=\\\"acme\\\"\",organization=\"globex\"} 1\n\
+                    b{check=\"1/h\",organization=\"acme\"} 0\nc 3\n";
+        let got = super::only_organization(text, "acme");
+        assert_eq!(
+            got,
+            "# HELP a x\n# TYPE a gauge\na{organization=\"acme\",id=\"1\"} 1\nb{check=\"1/h\",organization=\"acme\"} 0\n"
+        );
     }
 }

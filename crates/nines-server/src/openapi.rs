@@ -17,6 +17,96 @@ impl Modify for ApiKeyAuth {
     }
 }
 
+/// Every operation documents every status the server can answer it with,
+/// from the rules that produce them (the access table, path and query
+/// parameters, a body, storage), each with the error format; says which
+/// keys may call it; and has a summary.
+struct Conformance;
+
+impl Modify for Conformance {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{HttpMethod, ParameterIn};
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let error = |why: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(why)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                    )
+                    .build(),
+            )
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let ops = [
+                (HttpMethod::Get, &mut item.get),
+                (HttpMethod::Put, &mut item.put),
+                (HttpMethod::Post, &mut item.post),
+                (HttpMethod::Delete, &mut item.delete),
+                (HttpMethod::Patch, &mut item.patch),
+            ];
+            for (method, op) in ops {
+                let Some(op) = op.as_mut() else { continue };
+                let m = match method {
+                    HttpMethod::Get => axum::http::Method::GET,
+                    HttpMethod::Put => axum::http::Method::PUT,
+                    HttpMethod::Post => axum::http::Method::POST,
+                    HttpMethod::Delete => axum::http::Method::DELETE,
+                    _ => axum::http::Method::PATCH,
+                };
+                let need = crate::access::access_of_document_path(&m, path);
+                let params = op.parameters.as_deref().unwrap_or_default();
+                let is = |p: &RefOr<utoipa::openapi::path::Parameter>, w: ParameterIn| match p {
+                    RefOr::T(p) => std::mem::discriminant(&p.parameter_in) == std::mem::discriminant(&w),
+                    RefOr::Ref(_) => false,
+                };
+                let in_path = params.iter().any(|p| is(p, ParameterIn::Path));
+                let in_query = params.iter().any(|p| is(p, ParameterIn::Query));
+                let body = op.request_body.is_some()
+                    || matches!(m, axum::http::Method::PUT | axum::http::Method::POST | axum::http::Method::PATCH);
+                let mut add: Vec<(&str, &str)> = Vec::new();
+                if need != crate::access::Access::Public {
+                    add.push(("401", "No API key, or one that is not valid"));
+                    add.push(("403", "The key's role or organization may not do this"));
+                }
+                if in_path {
+                    add.push(("404", "Nothing with this id in the key's organization"));
+                }
+                if in_path || in_query || body {
+                    add.push(("422", "A field, parameter or path segment is not valid; `field` names it"));
+                }
+                if body {
+                    add.push(("400", "The body is not valid JSON (or YAML where the operation takes it)"));
+                    add.push(("408", "The body did not arrive in time"));
+                    add.push(("413", "The body is larger than the limit"));
+                }
+                add.push(("503", "The database is unavailable; retry after the `Retry-After` seconds"));
+                for (code, why) in add {
+                    if !op.responses.responses.contains_key(code) {
+                        op.responses.responses.insert(code.to_string(), error(why));
+                    }
+                }
+                if op.summary.is_none() {
+                    let first = op.description.as_deref().and_then(|d| d.lines().next()).map(str::to_string);
+                    let from_id = op.operation_id.as_deref().map(|id| {
+                        let words = id.replace('_', " ");
+                        let mut c = words.chars();
+                        c.next().map(|f| f.to_uppercase().chain(c).collect::<String>()).unwrap_or_default()
+                    });
+                    op.summary = first.or(from_id);
+                }
+                let line = format!("Access: {} ({}).", need.as_str(), need.who());
+                op.description = Some(match op.description.take() {
+                    Some(d) if !d.contains("Access: ") => format!("{d}\n\n{line}"),
+                    Some(d) => d,
+                    None => line,
+                });
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "nines", description = "Availability, SLO and status platform: push, read and config API."),
@@ -100,7 +190,7 @@ impl Modify for ApiKeyAuth {
         crate::web::public::admin::delete_group,
         crate::web::public::admin::put_public,
     ),
-    modifiers(&ApiKeyAuth)
+    modifiers(&ApiKeyAuth, &Conformance)
 )]
 pub struct ApiDoc;
 

@@ -1,7 +1,7 @@
 //! Background workers and who runs them. Every replica serves the API; the
 //! singleton workers (the stale detector now, more later) run only on the
 //! replica holding the `workers` lease in the database. A replica that dies
-//! stops renewing; another takes over once the lease expires (15 s).
+//! stops renewing; another takes over once the lease expires (7 s).
 
 use nines_core::clock::Clock;
 use nines_core::timeline::StaleRule;
@@ -12,8 +12,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 pub const LEASE_NAME: &str = "workers";
-pub const LEASE_TTL_MS: i64 = 15_000;
-pub const LEASE_RENEW: Duration = Duration::from_secs(5);
+pub const LEASE_TTL_MS: i64 = 7_000;
+pub const LEASE_RENEW: Duration = Duration::from_secs(1);
 /// A takeover within this long after expiry keeps the watch continuous.
 pub const LEASE_GAP_MS: i64 = 60_000;
 

@@ -239,6 +239,7 @@ async fn any_agent_request_is_a_sign_of_life_and_the_dashboard_lists_agents() {
         let srv = start_with(db.store.clone(), Arc::new(clock.clone()), config()).await;
         let agent = srv.key("acme", "agent").await;
         let op = srv.key("acme", "operator").await;
+        let reader = srv.key("acme", "read-only").await;
         let doc = "version: \"1\"\nhierarchy: {organization: acme, platform: p, environment: prod, cluster: c1}\n\
                    service: {name: db}\nchecks:\n  - {type: tcp, name: port, host: 127.0.0.1, port: 9, \
                    intervalSeconds: 5, timeoutSeconds: 1, failureThreshold: 1, locations: [lab]}\n";
@@ -251,7 +252,7 @@ async fn any_agent_request_is_a_sign_of_life_and_the_dashboard_lists_agents() {
         let body = json!({"location": "lab", "results": [{"checkId": check, "at": T0, "outcome": "up", "message": "ok", "totalMs": 1.0}]});
         let (c, _) = srv.post("/api/v1/agent/results", &agent, body).await;
         assert_eq!(c, 200);
-        let (_, list) = srv.get("/api/v1/agents", &agent).await;
+        let (_, list) = srv.get("/api/v1/agents", &reader).await;
         let a = &list[0];
         assert_eq!((a["location"].as_str(), a["state"].as_str()), (Some("lab"), Some("online")), "{list}");
         assert_eq!(a["version"], Value::Null);
@@ -261,14 +262,14 @@ async fn any_agent_request_is_a_sign_of_life_and_the_dashboard_lists_agents() {
         srv.get("/api/v1/agent/checks?location=lab", &agent).await;
         clock.advance(59 * SEC);
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let (_, list) = srv.get("/api/v1/agents", &agent).await;
+        let (_, list) = srv.get("/api/v1/agents", &reader).await;
         assert_eq!(list[0]["state"], "online", "{list}");
         assert_eq!(list[0]["lastSeen"], rfc3339(T0 + 50 * SEC));
-        let (_, d) = srv.get(&format!("/api/v1/checks/{check}"), &agent).await;
+        let (_, d) = srv.get(&format!("/api/v1/checks/{check}"), &reader).await;
         assert_eq!(d["states"][0]["status"], "OPERATIONAL");
         clock.advance(SEC);
         eventually("silent", async || {
-            let (_, d) = srv.get(&format!("/api/v1/checks/{check}"), &agent).await;
+            let (_, d) = srv.get(&format!("/api/v1/checks/{check}"), &reader).await;
             (d["states"][0]["status"] == "UNKNOWN").then_some(())
         })
         .await;
@@ -276,7 +277,7 @@ async fn any_agent_request_is_a_sign_of_life_and_the_dashboard_lists_agents() {
         let page = srv
             .http
             .get(format!("{}/ui/agents", srv.base))
-            .header("X-API-Key", &agent)
+            .header("X-API-Key", &reader)
             .send()
             .await
             .unwrap()

@@ -71,7 +71,7 @@ async fn health_push_as_the_seed_documents_it() {
 async fn a_push_without_node_id_lands_under_the_flagged_unknown_node() {
     each(async |db| {
         let (srv, _clock) = start(db).await;
-        let key = srv.key("myorg", "agent").await;
+        let key = srv.key("myorg", "operator").await;
         let (code, ack) =
             srv.post("/api/v1/health/report", &key, json!({"service":"orphan","status":"OPERATIONAL"})).await;
         assert_eq!(code, 201, "{ack}");
@@ -92,7 +92,7 @@ async fn a_push_without_node_id_lands_under_the_flagged_unknown_node() {
 async fn bad_input_is_named_and_changes_nothing() {
     each(async |db| {
         let (srv, _clock) = start(db).await;
-        let key = srv.key("myorg", "agent").await;
+        let key = srv.key("myorg", "operator").await;
         let cases: Vec<(Value, u16, &str, &str)> = vec![
             (json!({"service":"a","status":"DOWN","colour":"red"}), 422, "unknown_field", "colour"),
             (json!({"status":"DOWN"}), 422, "missing_field", "service"),
@@ -158,7 +158,7 @@ async fn organizations_are_walled_off() {
         let b = srv.key("org-b", "operator").await;
         let (_, ack) = srv.post("/api/v1/health/report", &a, json!({"service":"s","status":"OPERATIONAL","nodeId":"org-a/p/e/c","slaGroup":"g"})).await;
         let (code, v) = srv.get(&format!("/api/v1/services/{}", ack["id"]), &b).await;
-        assert_eq!(code, 403, "{v}");
+        assert_eq!(code, 404, "another organization's service answers as a missing one: {v}");
         let (_, list) = srv.get("/api/v1/services", &b).await;
         assert!(list["items"].as_array().unwrap().is_empty());
         let (_, groups) = srv.get("/api/v1/sla-groups", &b).await;
@@ -269,7 +269,7 @@ async fn gitops_apply_then_pushes_fill_the_backup_and_storage_tabs() {
 async fn stale_push_services_go_unknown_then_down_on_the_test_clock() {
     each(async |db| {
         let (srv, clock) = start(db).await;
-        let key = srv.key("myorg", "agent").await;
+        let key = srv.key("myorg", "operator").await;
         let (_, ack) = srv
             .post(
                 "/api/v1/health/report",
@@ -443,7 +443,7 @@ async fn failed_backups_show_as_failed_and_storage_without_a_figure_is_unknown()
 async fn late_reports_via_the_api_land_at_their_event_time() {
     each(async |db| {
         let (srv, _clock) = start(db).await;
-        let key = srv.key("myorg", "agent").await;
+        let key = srv.key("myorg", "operator").await;
         let ts = |ms: i64| nines_core::clock::rfc3339(ms);
         srv.post(
             "/api/v1/health/report",

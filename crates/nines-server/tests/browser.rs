@@ -41,8 +41,8 @@ async fn push(srv: &Srv, key: &str, body: Value) {
 }
 
 async fn seed(srv: &Srv) -> Seeded {
-    let key = srv.key("acme", "operator").await;
-    let other = srv.key("globex", "operator").await;
+    let key = srv.key("acme", "admin").await;
+    let other = srv.key("globex", "admin").await;
     let url = target().await;
     let doc = format!(
         "version: \"1\"\nhierarchy: {{organization: acme, platform: shop, environment: prod, cluster: c1}}\nservice: {{name: web-api, criticality: high}}\nchecks:\n  - type: http\n    name: health\n    url: {url}\n    intervalSeconds: 1\n    timeoutSeconds: 0.5\n"
@@ -259,7 +259,7 @@ async fn public_pages_show_nothing_private() {
     let Some(b) = Browser::start().await else { return };
     let db = nines_store::testing::sqlite().await;
     let srv = start_with(db.store.clone(), Arc::new(SystemClock), fast_config("public")).await;
-    let key = srv.key("acme", "operator").await;
+    let key = srv.key("acme", "admin").await;
     push(
         &srv,
         &key,

@@ -25,7 +25,7 @@ async fn a_dead_leader_is_replaced_within_the_lease() {
     let b_leads = || b.running.as_ref().unwrap().state.leadership.is_leader.load(Ordering::SeqCst);
     assert!(!b_leads(), "one leader at a time");
     // both replicas serve the API
-    let key = b.key("myorg", "agent").await;
+    let key = b.key("myorg", "operator").await;
     let (code, ack) = a
         .post("/api/v1/health/report", &key, json!({"service":"s","status":"OPERATIONAL","nodeId":"myorg/p/e/c"}))
         .await;
@@ -35,10 +35,10 @@ async fn a_dead_leader_is_replaced_within_the_lease() {
     a.running.take().unwrap().abort();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(!b_leads(), "the lease has not expired yet");
-    clock.advance(16_000); // past the 15 s lease, well inside 30 s
+    clock.advance(8_000); // past the 7 s lease, well inside 10 s
     eventually("b takes over", async || b_leads().then_some(())).await;
     // and b runs the stale detector: silence since T0 counts (the watch was continuous)
-    clock.advance(110_000);
+    clock.advance(113_000); // 121 s of silence: past the 120 s of the stale rule
     let path = format!("/api/v1/services/{}", ack["id"]);
     eventually("stale on b", async || {
         let (_, v) = b.get(&path, &key).await;

@@ -25,7 +25,7 @@ async fn planned_work_is_announced_silent_and_out_of_the_sla() {
         let mut cfg = fast_config("mw");
         cfg.stale = nines_core::timeline::StaleRule { unknown_after_ms: 86_400_000, down_after_ms: 2 * 86_400_000 };
         let srv = start_with(db.store.clone(), std::sync::Arc::new(clock.clone()), cfg).await;
-        let key = srv.key("acme", "operator").await;
+        let key = srv.key("acme", "admin").await;
         let push = async |status: &str| {
             let (c, v) = srv.post("/api/v1/health/report", &key, json!({"service": "db", "status": status, "nodeId": "acme/p/prod/c1"})).await;
             assert!(c / 100 == 2, "{v}");
@@ -66,7 +66,14 @@ async fn planned_work_is_announced_silent_and_out_of_the_sla() {
         assert_eq!(r["availability"], 100.0);
         let (_, s) = srv.get(&format!("/api/v1/services/{id}"), &key).await;
         assert_eq!(s["status"], "OPERATIONAL", "the window is over");
-        // recurring windows are announced with their next occurrences
+        // recurring windows are announced with their next occurrences; an SLA
+        // group must be one of the organization's
+        let (c, v) = srv
+            .post("/api/v1/maintenance", &key, json!({"title": "nightly", "slaGroups": ["pay"], "cron": "0 2 * * *", "durationMinutes": 30, "timeZone": "Europe/Berlin"}))
+            .await;
+        assert_eq!((c, v["error"]["field"].as_str()), (422, Some("slaGroups[0]")), "{v}");
+        let (c, v) = srv.post("/api/v1/health/report", &key, json!({"service": "pay-api", "status": "OPERATIONAL", "nodeId": "acme/p/prod/c1", "slaGroup": "pay"})).await;
+        assert!(c / 100 == 2, "{v}");
         let (c, w) = srv
             .post("/api/v1/maintenance", &key, json!({"title": "nightly", "slaGroups": ["pay"], "cron": "0 2 * * *", "durationMinutes": 30, "timeZone": "Europe/Berlin"}))
             .await;

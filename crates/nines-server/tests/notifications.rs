@@ -609,6 +609,7 @@ async fn two_servers_on_one_postgres_deliver_each_event_once() {
             });
             nines_store::notifications::NewEvent {
                 dedup_key: format!("test:{i}"),
+                subject: None,
                 kind: "storage_critical".into(),
                 organization: "acme".into(),
                 payload: serde_json::to_string(&e).unwrap(),
@@ -644,7 +645,87 @@ async fn two_servers_on_one_postgres_deliver_each_event_once() {
     let replicas: std::collections::BTreeSet<&str> =
         list.iter().map(|d| d["attempts"][0]["replica"].as_str().unwrap()).collect();
     eprintln!("attempts made by {replicas:?}");
+    // every delivery was made once, by one of the two, and says which
+    assert!(list.iter().all(|d| d["attempts"].as_array().unwrap().len() == 1), "one attempt each");
+    assert!(!replicas.is_empty() && replicas.is_subset(&["replica-a", "replica-b"].into()), "{replicas:?}");
+    // and the downtime's messages arrived in order
+    let order: Vec<&str> = r.iter().map(|x| x.kind.as_str()).filter(|k| k.starts_with("downtime_")).collect();
+    assert_eq!(order, ["downtime_opened", "downtime_resolved"]);
     a.stop().await;
+    b.stop().await;
+}
+
+/// A replica dies in the middle of sending "downtime opened" (its receiver
+/// never answers). The survivor takes over; the downtime resolves there,
+/// but "resolved" waits while "opened" is still claimed by the dead
+/// replica, which it is for at most the claim's lifetime (20 s): then the
+/// survivor sends "opened" (same delivery id) and, after it, "resolved".
+#[tokio::test]
+async fn a_delivery_claimed_by_a_dead_replica_is_retaken_and_a_downtime_speaks_in_order() {
+    logs();
+    let Some(url) = nines_store::testing::postgres_url().await else { return };
+    let store_a = nines_store::Store::connect(&url).await.unwrap();
+    let store_b = nines_store::Store::connect(&url).await.unwrap();
+    let clock = ManualClock::new(real_now());
+    let mut cfg_a = config("replica-a");
+    let mut cfg_b = config("replica-b");
+    for c in [&mut cfg_a, &mut cfg_b] {
+        c.lease_ttl_ms = 2_000;
+        c.lease_renew = Duration::from_millis(20);
+    }
+    assert!(cfg_a.notify.claim_ttl_ms <= 30_000, "retaken within 30 s");
+    // the first request hangs for ever: the replica sending it dies meanwhile
+    let got: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let (g, h) = (got.clone(), hits.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap| {
+            let (g, h) = (g.clone(), h.clone());
+            async move {
+                let hv = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                if h.fetch_add(1, Ordering::SeqCst) == 0 {
+                    g.lock().unwrap().push(("hung".into(), hv("x-nines-delivery")));
+                    std::future::pending::<()>().await;
+                }
+                g.lock().unwrap().push((hv("x-nines-event"), hv("x-nines-delivery")));
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let a = start_with(store_a.clone(), Arc::new(clock.clone()), cfg_a).await;
+    let admin = a.key("acme", "admin").await;
+    create_channel(&a, &admin, "hook", json!({"type": "webhook", "url": hook, "secret": WEBHOOK_SECRET})).await;
+    push(&a, &admin, "db", "OPERATIONAL").await;
+    clock.advance(MIN);
+    push(&a, &admin, "db", "DOWN").await;
+    eventually("replica a to be sending 'opened'", async || (hits.load(Ordering::SeqCst) == 1).then_some(())).await;
+    let hung_id = got.lock().unwrap()[0].1.clone();
+    // kill -9: nothing released, the claim stays
+    a.running.expect("running").abort();
+
+    let b = start_with(store_b.clone(), Arc::new(clock.clone()), cfg_b).await;
+    clock.advance(3_000); // a's lease is over: b leads
+    push(&b, &admin, "db", "OPERATIONAL").await;
+    eventually("the downtime to resolve on b", async || {
+        let (_, v) = b.get("/api/v1/downtimes", &admin).await;
+        v.as_array().and_then(|l| l.first()).and_then(|d| d["resolvedAt"].as_str().map(|_| ()))
+    })
+    .await;
+    b.settle().await;
+    b.settle().await;
+    assert_eq!(got.lock().unwrap().len(), 1, "'resolved' must wait for 'opened': {:?}", got.lock().unwrap());
+    // the dead replica's claim runs out
+    clock.advance(20_000);
+    eventually("both messages, in order", async || (got.lock().unwrap().len() == 3).then_some(())).await;
+    let g = got.lock().unwrap().clone();
+    assert_eq!(g[1].0, "downtime_opened", "{g:?}");
+    assert_eq!(g[1].1, hung_id, "the same delivery, sent again: receivers deduplicate by its id");
+    assert_eq!(g[2].0, "downtime_resolved", "{g:?}");
     b.stop().await;
 }
 
@@ -922,6 +1003,7 @@ async fn a_claim_is_exclusive_until_it_expires_and_empty_downtimes_say_nothing()
         let now = real_now();
         let e = nines_store::notifications::NewEvent {
             dedup_key: "claim-test".into(),
+            subject: None,
             kind: "storage_critical".into(),
             organization: "acme".into(),
             payload: "{}".into(),

@@ -80,7 +80,16 @@ async fn server_side_checks_drive_the_timeline_and_metrics() {
     assert!(d["failures"][0]["message"].as_str().unwrap().contains("503"), "{d}");
     assert!(d["recent"].as_array().unwrap().len() >= 3);
     assert!(d["recent"][0]["connectMs"].as_f64().is_some(), "per-phase timings: {d}");
-    let text = srv.http.get(format!("{}/metrics", srv.base)).send().await.unwrap().text().await.unwrap();
+    let text = srv
+        .http
+        .get(format!("{}/metrics", srv.base))
+        .header("X-API-Key", &srv.admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let line =
         text.lines().find(|l| l.starts_with("probe_success{") && l.contains(&check_id)).expect("probe_success series");
     assert!(line.ends_with(" 0") && line.contains("organization=\"acme\""), "{line}");
@@ -98,7 +107,16 @@ async fn server_side_checks_drive_the_timeline_and_metrics() {
     let (c, _) = srv.post_raw("/api/v1/services/apply", Some(&key), no_checks, None).await;
     assert_eq!(c, 200);
     eventually("series gone", async || {
-        let text = srv.http.get(format!("{}/metrics", srv.base)).send().await.unwrap().text().await.unwrap();
+        let text = srv
+            .http
+            .get(format!("{}/metrics", srv.base))
+            .header("X-API-Key", &srv.admin)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         (!text.contains(&check_id)).then_some(())
     })
     .await;
@@ -132,7 +150,7 @@ async fn bad_checks_are_named_with_their_path_and_nothing_changes() {
 async fn locations_combine_by_quorum() {
     let db = nines_store::testing::sqlite().await;
     let srv = start_real(&db).await;
-    let key = srv.key("acme", "agent").await;
+    let key = srv.key("acme", "operator").await;
     let op = srv.key("acme", "operator").await;
     let checks =
         "  - {type: http, name: web, url: 'http://127.0.0.1:9/', locations: [eu, us, ap], failureThreshold: 1}\n";

@@ -1,5 +1,6 @@
-//! A real Prometheus (Debian's `prometheus`) scrapes nines' /metrics and its
-//! query API returns probe_success for a check.
+//! A real Prometheus (Debian's `prometheus`) scrapes nines' /metrics with
+//! the scrape configuration the README gives: an organization's key sees
+//! its own series, a key of every organization all of them, no key nothing.
 
 mod common;
 
@@ -29,20 +30,34 @@ async fn prometheus_scrapes_probe_success() {
     cfg.checks_reload_every = Duration::from_millis(50);
     let srv = start_with(db.store.clone(), Arc::new(SystemClock), cfg).await;
     let key = srv.key("acme", "operator").await;
+    let globex_op = srv.key("globex", "operator").await;
+    let acme_reader = srv.key("acme", "read-only").await;
     let app = Router::new().route("/", get(|| async { "ok" }));
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let target = format!("http://{}/", l.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    let doc = format!(
-        "version: \"1\"\nhierarchy: {{organization: acme, platform: p, environment: prod, cluster: c1}}\nservice: {{name: site}}\nchecks:\n  - {{type: http, name: home, url: '{target}', intervalSeconds: 1, timeoutSeconds: 0.5}}\n"
-    );
-    let (c, _) = srv.post_raw("/api/v1/services/apply", Some(&key), &doc, None).await;
-    assert_eq!(c, 200);
+    for (org, k) in [("acme", &key), ("globex", &globex_op)] {
+        let doc = format!(
+            "version: \"1\"\nhierarchy: {{organization: {org}, platform: p, environment: prod, cluster: c1}}\nservice: {{name: site}}\nchecks:\n  - {{type: http, name: home, url: '{target}', intervalSeconds: 1, timeoutSeconds: 0.5}}\n"
+        );
+        let (c, v) = srv.post_raw("/api/v1/services/apply", Some(k), &doc, None).await;
+        assert_eq!(c, 200, "{v}");
+    }
     let dir = nines_store::testing::ScratchDir::new("prom");
     let addr = srv.base.trim_start_matches("http://").to_string();
+    // the scrape configuration the README documents: the key as a bearer token
+    let job = |name: &str, key: Option<&str>| {
+        let auth = key.map(|k| format!("    authorization:\n      credentials: '{k}'\n")).unwrap_or_default();
+        format!("  - job_name: {name}\n{auth}    static_configs:\n      - targets: ['{addr}']\n")
+    };
     std::fs::write(
         dir.0.join("prometheus.yml"),
-        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: nines\n    static_configs:\n      - targets: ['{addr}']\n"),
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n{}{}{}",
+            job("acme", Some(&acme_reader)),
+            job("everyone", Some(&srv.admin)),
+            job("nokey", None)
+        ),
     )
     .unwrap();
     let port = free_port();
@@ -55,24 +70,48 @@ async fn prometheus_scrapes_probe_success() {
         .spawn()
         .unwrap();
     let http = reqwest::Client::new();
-    let mut found = None;
+    let query = async |q: &str| -> Vec<serde_json::Value> {
+        let enc: String = q
+            .bytes()
+            .map(|b| if b.is_ascii_alphanumeric() || b == b'_' { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect();
+        let url = format!("http://127.0.0.1:{port}/api/v1/query?query={enc}");
+        match http.get(&url).send().await {
+            Ok(r) => r.json::<serde_json::Value>().await.ok().and_then(|v| v["data"]["result"].as_array().cloned()),
+            Err(_) => None,
+        }
+        .unwrap_or_default()
+    };
+    let orgs = |res: &[serde_json::Value]| {
+        let mut o: Vec<String> =
+            res.iter().map(|x| x["metric"]["organization"].as_str().unwrap_or("").to_string()).collect();
+        o.sort();
+        o.dedup();
+        o
+    };
+    let mut seen = None;
     for _ in 0..120 {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let url = format!("http://127.0.0.1:{port}/api/v1/query?query=probe_success");
-        if let Ok(r) = http.get(&url).send().await
-            && let Ok(v) = r.json::<serde_json::Value>().await
-            && let Some(res) = v["data"]["result"].as_array()
-            && let Some(first) =
-                res.iter().find(|x| x["metric"]["check"].as_str().is_some_and(|c| c.ends_with("/home")))
-        {
-            found = Some(first.clone());
+        let acme = query("probe_success{job=\"acme\"}").await;
+        let everyone = query("probe_success{job=\"everyone\"}").await;
+        let nokey = query("up{job=\"nokey\"}").await;
+        if !acme.is_empty() && orgs(&everyone).len() == 2 && !nokey.is_empty() {
+            seen = Some((acme, everyone, nokey));
             break;
         }
     }
     let _ = child.kill();
     let _ = child.wait();
-    let series = found.expect("Prometheus returned probe_success for the check");
-    assert_eq!(series["metric"]["organization"], "acme");
-    assert_eq!(series["value"][1], "1");
+    let (acme, everyone, nokey) = seen.expect("Prometheus scraped both keyed jobs and tried the one without a key");
+    assert_eq!(orgs(&acme), ["acme"], "an organization's key sees its own series only: {acme:?}");
+    assert!(
+        acme.iter()
+            .any(|x| x["metric"]["check"].as_str().is_some_and(|c| c.ends_with("/home")) && x["value"][1] == "1")
+    );
+    assert_eq!(orgs(&everyone), ["acme", "globex"]);
+    assert_eq!(nokey[0]["value"][1], "0", "a scrape without a key fails: {nokey:?}");
+    // and what Prometheus was told
+    let resp = http.get(format!("{}/metrics", srv.base)).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
     srv.stop().await;
 }

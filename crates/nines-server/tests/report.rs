@@ -113,7 +113,7 @@ async fn every_report_figure_is_the_engines_for_the_same_window() {
         let mut cfg = config("rep", &dir.0);
         cfg.report.check_every = Duration::from_secs(3600); // on demand only here
         let srv = start_with(db.store.clone(), Arc::new(clock.clone()), cfg).await;
-        let key = srv.key("acme", "operator").await;
+        let key = srv.key("acme", "admin").await;
         scenario(&srv, &clock, &key).await;
         // the downtime engine and the aggregation have caught up
         eventually("three downtimes", async || {
@@ -253,8 +253,8 @@ async fn reports_are_kept_listed_overwritten_and_org_scoped() {
         let mut cfg = config("rep", &dir.0);
         cfg.report.check_every = Duration::from_secs(3600);
         let srv = start_with(db.store.clone(), Arc::new(clock.clone()), cfg).await;
-        let key = srv.key("acme", "operator").await;
-        let other = srv.key("globex", "operator").await;
+        let key = srv.key("acme", "admin").await;
+        let other = srv.key("globex", "admin").await;
         let reader = srv.key("acme", "read-only").await;
         push(&srv, &key, "api", "OPERATIONAL").await;
         let (c, v) = srv
@@ -362,7 +362,7 @@ async fn the_daily_run_is_made_once_at_seven_and_pushed_to_the_portal() {
             cfg.report.portal_url = Some(url.clone());
             replicas.push(start_with(store, Arc::new(clock.clone()), cfg).await);
         }
-        let key = replicas[0].key("acme", "operator").await;
+        let key = replicas[0].key("acme", "admin").await;
         push(&replicas[0], &key, "api", "OPERATIONAL").await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(db.store.list_reports(None).await.unwrap().is_empty(), "06:00 in Berlin: not yet");
@@ -412,7 +412,7 @@ async fn retention_removes_old_raw_observations_and_no_figure_moves() {
         cfg.report.check_every = Duration::from_secs(3600);
         cfg.report.keep_days = 30;
         let srv = start_with(db.store.clone(), Arc::new(clock.clone()), cfg.clone()).await;
-        let key = srv.key("acme", "operator").await;
+        let key = srv.key("acme", "admin").await;
         // four months of reports every 12 hours, a DOWN hour every ten days
         let mut id = 0;
         for i in 0..240 {
@@ -456,7 +456,7 @@ async fn retention_removes_old_raw_observations_and_no_figure_moves() {
         // the same database under a server whose hourly job runs now and then
         cfg.report.retention_every = Duration::from_millis(20);
         let srv = start_with(db.store.clone(), Arc::new(clock.clone()), cfg).await;
-        let key = srv.key("acme", "operator").await;
+        let key = srv.key("acme", "admin").await;
         // the hourly job on the leader does it
         eventually("raw observations pruned", async || {
             (db.store.observations_before(cutoff).await.unwrap() == 0).then_some(())
@@ -482,7 +482,7 @@ async fn a_report_for_a_day_not_over_counts_only_time_that_has_passed() {
         let mut cfg = config("rep-partial", &dir.0);
         cfg.report.check_every = Duration::from_secs(3600);
         let srv = start_with(db.store.clone(), Arc::new(clock.clone()), cfg).await;
-        let key = srv.key("acme", "operator").await;
+        let key = srv.key("acme", "admin").await;
         let id = push(&srv, &key, "web", "OPERATIONAL").await;
         clock.set(at("2027-03-10T03:19:00Z"));
         push(&srv, &key, "web", "DOWN").await;

@@ -137,6 +137,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("../migrations/sqlite/0013_drop_services_stale.sql")),
     (14, include_str!("../migrations/sqlite/0014_sources.sql")),
     (15, include_str!("../migrations/sqlite/0015_agents.sql")),
+    (16, include_str!("../migrations/sqlite/0016_event_subjects.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -154,7 +155,49 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("../migrations/postgres/0013_drop_services_stale.sql")),
     (14, include_str!("../migrations/postgres/0014_sources.sql")),
     (15, include_str!("../migrations/postgres/0015_agents.sql")),
+    (16, include_str!("../migrations/postgres/0016_event_subjects.sql")),
 ];
+
+/// Where a database URL points, for messages: the SQLite file, or
+/// PostgreSQL's host and port (never the password).
+fn database_place(url: &str) -> String {
+    if let Some(p) = sqlite_file(url) {
+        return format!("SQLite database {p}");
+    }
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let host = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+    let host = host.split(['/', '?']).next().unwrap_or(host);
+    let host = if host.is_empty() {
+        "localhost:5432".to_string()
+    } else if host.contains(':') {
+        host.to_string()
+    } else {
+        format!("{host}:5432")
+    };
+    format!("PostgreSQL at {host}")
+}
+
+/// A start-up message for a failed [`Store::connect`]: what was tried, what
+/// went wrong in plain words, and what to do.
+pub fn describe_connect_error(url: &str, e: &Error) -> String {
+    let place = database_place(url);
+    let cause = match e {
+        Error::Db(sqlx::Error::Io(io)) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => {
+                "the connection was refused: is the server running and listening there?".to_string()
+            }
+            _ => format!("{io}"),
+        },
+        Error::Db(sqlx::Error::PoolTimedOut) => {
+            "no answer within 10 s: is the address right, and the port open?".to_string()
+        }
+        Error::Db(sqlx::Error::Database(d)) => d.message().to_string(),
+        Error::Db(sqlx::Error::Configuration(c)) => format!("the URL is not valid: {c}"),
+        Error::Invalid { message, .. } => return message.clone(),
+        other => other.to_string(),
+    };
+    format!("cannot open the {place}: {cause}")
+}
 
 impl Store {
     /// Connect to `url` (`sqlite://PATH` or `postgres://…`) and run pending
@@ -170,6 +213,18 @@ impl Store {
         };
         let (pool, writer) = match dialect {
             Dialect::Sqlite => {
+                if let Some(path) = sqlite_file(url)
+                    && let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty())
+                    && !dir.is_dir()
+                {
+                    return Err(Error::Invalid {
+                        field: "database".into(),
+                        message: format!(
+                            "the directory {} of the SQLite database {path} does not exist; create it, or use --data-dir",
+                            dir.display()
+                        ),
+                    });
+                }
                 let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
                 // SQLite takes one writer at a time: every write goes
                 // through a pool of one connection, which queues the writers
@@ -183,6 +238,20 @@ impl Store {
                 (readers, writer)
             }
             Dialect::Postgres => {
+                // one connection first: the pool would report only that it
+                // timed out, not why (refused, unknown host, password)
+                let first = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    <sqlx::AnyConnection as sqlx::Connection>::connect(url),
+                )
+                .await;
+                match first {
+                    Ok(Ok(c)) => {
+                        let _ = sqlx::Connection::close(c).await;
+                    }
+                    Ok(Err(e)) => return Err(Error::Db(e)),
+                    Err(_) => return Err(Error::Db(sqlx::Error::PoolTimedOut)),
+                }
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))

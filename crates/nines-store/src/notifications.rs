@@ -71,6 +71,9 @@ pub struct EventRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
     pub dedup_key: String,
+    /// What the event is about (`downtime:12`, a condition's key): one
+    /// channel gets a subject's events in order.
+    pub subject: Option<String>,
     pub kind: String,
     pub organization: String,
     pub payload: String,
@@ -211,7 +214,7 @@ fn token() -> String {
 /// Insert an event unless one with its dedup key exists; true when inserted.
 pub(crate) async fn enqueue(conn: &mut Conn, e: &NewEvent, now: Millis) -> Result<bool> {
     let r = sqlx::query(
-        "INSERT INTO notify_events (dedup_key, kind, organization, payload, at, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+        "INSERT INTO notify_events (dedup_key, kind, organization, payload, at, created_at, subject) VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (dedup_key) DO NOTHING",
     )
     .bind(&e.dedup_key)
@@ -220,6 +223,7 @@ pub(crate) async fn enqueue(conn: &mut Conn, e: &NewEvent, now: Millis) -> Resul
     .bind(&e.payload)
     .bind(e.at)
     .bind(now)
+    .bind(e.subject.clone())
     .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected() == 1)
@@ -298,6 +302,7 @@ pub(crate) async fn downtime_event(conn: &mut Conn, id: i64, phase: &str, at: Mi
     }
     let e = NewEvent {
         dedup_key: format!("downtime:{id}:{phase}"),
+        subject: Some(format!("downtime:{id}")),
         kind: format!("downtime_{phase}"),
         organization: snap.organization.clone(),
         payload: serde_json::to_string(&snap).unwrap_or_default(),
@@ -567,7 +572,11 @@ impl Store {
     pub async fn due_deliveries(&self, now: Millis, limit: i64) -> Result<Vec<i64>> {
         let rows = sqlx::query(
             "SELECT id FROM notify_deliveries WHERE state = 'pending' AND next_attempt_at <= $1
-               AND (claimed_until IS NULL OR claimed_until < $1) ORDER BY next_attempt_at, id LIMIT $2",
+               AND (claimed_until IS NULL OR claimed_until < $1) AND NOT EXISTS (SELECT 1 FROM notify_events e
+                 JOIN notify_events e2 ON e2.subject = e.subject JOIN notify_deliveries d2 ON d2.event_id = e2.id
+                 WHERE e.id = notify_deliveries.event_id AND d2.channel_id = notify_deliveries.channel_id
+                   AND d2.state = 'pending' AND d2.event_id < notify_deliveries.event_id)
+             ORDER BY next_attempt_at, id LIMIT $2",
         )
         .bind(now)
         .bind(limit)
@@ -583,7 +592,11 @@ impl Store {
         let mut w = self.write_tx().await?;
         let r = sqlx::query(
             "UPDATE notify_deliveries SET claim_token = $2, claimed_until = $3, updated_at = $4
-             WHERE id = $1 AND state = 'pending' AND next_attempt_at <= $4 AND (claimed_until IS NULL OR claimed_until < $4)",
+             WHERE id = $1 AND state = 'pending' AND next_attempt_at <= $4 AND (claimed_until IS NULL OR claimed_until < $4)
+               AND NOT EXISTS (SELECT 1 FROM notify_events e
+                 JOIN notify_events e2 ON e2.subject = e.subject JOIN notify_deliveries d2 ON d2.event_id = e2.id
+                 WHERE e.id = notify_deliveries.event_id AND d2.channel_id = notify_deliveries.channel_id
+                   AND d2.state = 'pending' AND d2.event_id < notify_deliveries.event_id)",
         )
         .bind(id)
         .bind(&token)
@@ -603,6 +616,25 @@ impl Store {
         .await?;
         w.tx.commit().await?;
         Ok(Some(ClaimedDelivery { id, token, channel_id: row.get(0), attempts: row.get(1), event: event_row(&row, 2) }))
+    }
+
+    /// Extend claims still held (the sender is alive and still sending)
+    /// until `until`; a claim lost meanwhile is left alone.
+    pub async fn renew_claims(&self, claims: &[(i64, String)], until: Millis) -> Result<()> {
+        if claims.is_empty() {
+            return Ok(());
+        }
+        let mut w = self.write_tx().await?;
+        for (id, token) in claims {
+            sqlx::query("UPDATE notify_deliveries SET claimed_until = $3 WHERE id = $1 AND claim_token = $2")
+                .bind(*id)
+                .bind(token)
+                .bind(until)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        w.tx.commit().await?;
+        Ok(())
     }
 
     /// Record the attempt made under a claim and release the claim: the

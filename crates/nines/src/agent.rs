@@ -72,28 +72,20 @@ struct AgentCheck {
 pub async fn run(args: AgentArgs) -> Result<()> {
     let key = crate::client::read_key_from(args.key_file.as_deref())?;
     nines_core::check_name(&args.location).map_err(|r| anyhow::anyhow!("--location: {r}"))?;
-    let base = args.server.trim_end_matches('/').to_string();
+    let base = crate::client::url(&args.server, "")?;
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
     let clock: Arc<dyn Clock> = Arc::new(nines_server::SystemClock);
     let env = Arc::new(nines_probe::ProbeEnv::system().context("setting up the resolver and trust store")?);
-    let buffer: Arc<Mutex<VecDeque<RunResult>>> = Arc::new(Mutex::new(VecDeque::new()));
+    let buffer: Arc<Mutex<Buffer>> = Arc::new(Mutex::new(Buffer::default()));
     let (tx, mut rx) = tokio::sync::mpsc::channel::<nines_probe::ProbeEvent>(4096);
     {
         let buffer = buffer.clone();
         let cap = args.buffer.max(1);
         tokio::spawn(async move {
-            let mut dropped: u64 = 0;
             while let Some(e) = rx.recv().await {
                 let r = RunResult::from_probe(&e.check_id, e.started_at_ms, &e.result);
                 if let Ok(mut b) = buffer.lock() {
-                    if b.len() >= cap {
-                        b.pop_front();
-                        dropped += 1;
-                        if dropped.is_power_of_two() {
-                            tracing::warn!(dropped, "result buffer full: dropping the oldest results");
-                        }
-                    }
-                    b.push_back(r);
+                    b.push(r, cap);
                 }
             }
         });
@@ -104,11 +96,12 @@ pub async fn run(args: AgentArgs) -> Result<()> {
             (buffer.clone(), http.clone(), base.clone(), key.clone(), args.location.clone());
         tokio::spawn(async move {
             let mut backoff = Duration::from_secs(1);
+            let mut max_batch = 5000;
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 loop {
-                    let batch: Vec<RunResult> = match buffer.lock() {
-                        Ok(b) => b.iter().take(5000).cloned().collect(),
+                    let (first, batch) = match buffer.lock() {
+                        Ok(b) => b.peek(max_batch),
                         Err(_) => return,
                     };
                     if batch.is_empty() {
@@ -121,29 +114,35 @@ pub async fn run(args: AgentArgs) -> Result<()> {
                         .json(&body)
                         .send()
                         .await;
-                    match sent {
-                        Ok(r) if r.status().is_success() => {
+                    let answer = match sent {
+                        Ok(r) => {
+                            let code = r.status();
+                            let text = r.text().await.unwrap_or_default();
+                            Ok((code, text))
+                        }
+                        Err(e) => Err(e.to_string()),
+                    };
+                    match delivery(&answer, batch.len()) {
+                        Delivery::Done => {
                             if let Ok(mut b) = buffer.lock() {
-                                let n = batch.len().min(b.len());
-                                b.drain(..n);
+                                b.remove_through(first + batch.len() as u64);
                             }
                             backoff = Duration::from_secs(1);
                         }
-                        Ok(r) if r.status().is_client_error() => {
-                            let code = r.status();
-                            let text = r.text().await.unwrap_or_default();
-                            tracing::error!(%code, body = %text, "the server refused results; dropping this batch");
+                        Delivery::DropOne(i, why) => {
+                            // the server named one result as bad: it can never be delivered
+                            let r = &batch[i];
+                            tracing::error!(check = %r.check_id, at = r.at, reason = %why, "the server refused a result; dropping it");
                             if let Ok(mut b) = buffer.lock() {
-                                let n = batch.len().min(b.len());
-                                b.drain(..n);
+                                b.remove_one(first + i as u64);
                             }
                         }
-                        other => {
-                            let why = match other {
-                                Ok(r) => r.status().to_string(),
-                                Err(e) => e.to_string(),
-                            };
-                            tracing::warn!(error = %why, buffered = batch.len(), "server unreachable; keeping results");
+                        Delivery::Smaller => {
+                            max_batch = (max_batch / 2).max(1);
+                            tracing::warn!(max_batch, "the server found the batch too large; sending smaller ones");
+                        }
+                        Delivery::Retry(why) => {
+                            tracing::warn!(error = %why, buffered = batch.len(), "results not delivered; keeping them and retrying");
                             tokio::time::sleep(backoff).await;
                             backoff = (backoff * 2).min(Duration::from_secs(30));
                             break;
@@ -199,7 +198,7 @@ pub async fn run(args: AgentArgs) -> Result<()> {
             Ok(r) => tracing::warn!(status = %r.status(), "fetching checks failed; keeping the current ones"),
             Err(e) => tracing::warn!(error = %e, "server unreachable; keeping the current checks"),
         }
-        let buffered = buffer.lock().map(|b| b.len()).unwrap_or(0);
+        let buffered = buffer.lock().map(|b| b.items.len()).unwrap_or(0);
         heartbeat(&http, &base, &key, &args.location, buffered, &mut warned).await;
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(args.poll_seconds.max(1))) => {}
@@ -207,4 +206,133 @@ pub async fn run(args: AgentArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Results waiting for delivery, each with a sequence number, so a batch in
+/// flight is removed exactly even when the oldest results were dropped
+/// meanwhile (the buffer is full) or one was refused.
+#[derive(Default)]
+struct Buffer {
+    items: VecDeque<(u64, RunResult)>,
+    next: u64,
+    dropped: u64,
+}
+
+impl Buffer {
+    fn push(&mut self, r: RunResult, cap: usize) {
+        if self.items.len() >= cap {
+            self.items.pop_front();
+            self.dropped += 1;
+            if self.dropped.is_power_of_two() {
+                tracing::warn!(dropped = self.dropped, "result buffer full: dropping the oldest results");
+            }
+        }
+        self.items.push_back((self.next, r));
+        self.next += 1;
+    }
+    /// The sequence number of the oldest result and up to `n` results.
+    fn peek(&self, n: usize) -> (u64, Vec<RunResult>) {
+        let first = self.items.front().map(|(i, _)| *i).unwrap_or(self.next);
+        (first, self.items.iter().take(n).map(|(_, r)| r.clone()).collect())
+    }
+    /// Remove every result numbered below `end`.
+    fn remove_through(&mut self, end: u64) {
+        while self.items.front().is_some_and(|(i, _)| *i < end) {
+            self.items.pop_front();
+        }
+    }
+    fn remove_one(&mut self, seq: u64) {
+        if let Some(pos) = self.items.iter().position(|(i, _)| *i == seq) {
+            self.items.remove(pos);
+        }
+    }
+}
+
+/// What to do with a batch after the server's answer.
+#[derive(Debug, PartialEq)]
+enum Delivery {
+    /// Delivered: forget it.
+    Done,
+    /// The server named result `i` as bad (a 4xx with `results[i]…`): drop that one, send the rest.
+    DropOne(usize, String),
+    /// 413: send smaller batches.
+    Smaller,
+    /// Connection errors, 5xx, and any 4xx that names no result (a key
+    /// refused, a route missing, too many requests): keep everything, back off.
+    Retry(String),
+}
+
+fn delivery(answer: &Result<(reqwest::StatusCode, String), String>, batch: usize) -> Delivery {
+    let (code, text) = match answer {
+        Ok(a) => a,
+        Err(e) => return Delivery::Retry(e.clone()),
+    };
+    if code.is_success() {
+        return Delivery::Done;
+    }
+    if *code == reqwest::StatusCode::PAYLOAD_TOO_LARGE && batch > 1 {
+        return Delivery::Smaller;
+    }
+    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    let message = v["error"]["message"].as_str().unwrap_or(text).to_string();
+    if code.is_client_error() {
+        let index = v["error"]["field"]
+            .as_str()
+            .and_then(|f| f.strip_prefix("results["))
+            .and_then(|f| f.split(']').next())
+            .and_then(|i| i.parse::<usize>().ok())
+            .filter(|i| *i < batch);
+        if let Some(i) = index {
+            return Delivery::DropOne(i, message);
+        }
+    }
+    Delivery::Retry(format!("{code}: {message}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::StatusCode;
+
+    fn result(check: &str, at: i64) -> RunResult {
+        serde_json::from_value(
+            serde_json::json!({"checkId": check, "at": at, "outcome": "up", "message": "", "totalMs": 1.0}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn only_a_named_result_is_dropped() {
+        let ans = |c: u16, body: &str| Ok((StatusCode::from_u16(c).unwrap(), body.to_string()));
+        assert_eq!(delivery(&ans(200, "{}"), 3), Delivery::Done);
+        let bad = r#"{"error":{"code":"invalid","message":"in the future","field":"results[2].at"}}"#;
+        assert_eq!(delivery(&ans(422, bad), 3), Delivery::DropOne(2, "in the future".into()));
+        // an index past the batch, or a field that is not a result: keep all
+        assert!(matches!(delivery(&ans(422, bad), 2), Delivery::Retry(_)));
+        let loc = r#"{"error":{"code":"invalid","message":"bad","field":"location"}}"#;
+        assert!(matches!(delivery(&ans(422, loc), 3), Delivery::Retry(_)));
+        for c in [401, 403, 404, 408, 409, 429, 500, 502, 503] {
+            assert!(matches!(delivery(&ans(c, "{}"), 3), Delivery::Retry(_)), "{c}");
+        }
+        assert_eq!(delivery(&ans(413, "{}"), 3), Delivery::Smaller);
+        assert!(matches!(delivery(&Err("connection refused".into()), 3), Delivery::Retry(_)));
+    }
+
+    #[test]
+    fn a_batch_in_flight_is_removed_exactly_when_old_results_were_dropped_meanwhile() {
+        let mut b = Buffer::default();
+        for i in 0..4 {
+            b.push(result("1/a", i), 4);
+        }
+        let (first, batch) = b.peek(3);
+        assert_eq!((first, batch.len()), (0, 3));
+        // meanwhile the buffer overflows: results 0 and 1 go
+        b.push(result("1/a", 4), 4);
+        b.push(result("1/a", 5), 4);
+        b.remove_through(first + batch.len() as u64);
+        let left: Vec<i64> = b.items.iter().map(|(_, r)| r.at).collect();
+        assert_eq!(left, vec![3, 4, 5], "nothing sent is kept, nothing unsent is lost");
+        b.remove_one(4);
+        assert_eq!(b.items.iter().map(|(_, r)| r.at).collect::<Vec<_>>(), vec![3, 5]);
+    }
 }

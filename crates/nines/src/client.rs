@@ -15,6 +15,10 @@ pub struct Conn {
     /// File holding the API key (chmod 600). Otherwise NINES_API_KEY.
     #[arg(long, env = "NINES_KEY_FILE")]
     key_file: Option<PathBuf>,
+    /// How long to keep retrying while the server is unreachable or answers
+    /// 5xx (backoff 1 s, 2 s, 4 s … at most 30 s apart), in seconds.
+    #[arg(long, env = "NINES_RETRY_SECONDS", default_value_t = 120)]
+    retry_seconds: u64,
 }
 
 #[derive(Subcommand)]
@@ -121,30 +125,69 @@ fn put(m: &mut Map<String, Value>, k: &str, v: Option<impl Into<Value>>) {
     }
 }
 
+/// Whether an answer (or a failure to get one) is worth another try: no
+/// connection, a timeout, 5xx, 408 and 429. Any other 4xx is final.
+fn transient(answer: &Result<(reqwest::StatusCode, String), String>) -> bool {
+    match answer {
+        Err(_) => true,
+        Ok((code, _)) => code.is_server_error() || *code == 408 || *code == 429,
+    }
+}
+
 async fn send(conn: &Conn, path: &str, content_type: &str, body: Vec<u8>) -> Result<()> {
     let key = read_key(conn)?;
-    let url = format!("{}{path}", conn.server.trim_end_matches('/'));
-    let resp = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .build()?
-        .post(&url)
-        .header("X-API-Key", key)
-        .header("Content-Type", content_type)
-        .body(body)
-        .send()
-        .await
-        .with_context(|| format!("sending to {url}"))?;
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    if status.is_success() {
-        println!("{text}");
-        Ok(())
-    } else {
-        let msg = serde_json::from_str::<Value>(&text)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
-            .unwrap_or(text);
-        bail!("{status}: {msg}")
+    let url = crate::client::url(&conn.server, path)?;
+    let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(conn.retry_seconds);
+    let mut backoff = std::time::Duration::from_secs(1);
+    loop {
+        let sent = http
+            .post(&url)
+            .header("X-API-Key", &key)
+            .header("Content-Type", content_type)
+            .body(body.clone())
+            .send()
+            .await;
+        let answer = match sent {
+            Ok(r) => {
+                let code = r.status();
+                Ok((code, r.text().await.unwrap_or_default()))
+            }
+            Err(e) => Err(format!("{e:#}")),
+        };
+        if transient(&answer) && std::time::Instant::now() + backoff < give_up {
+            let why = match &answer {
+                Ok((code, _)) => code.to_string(),
+                Err(e) => e.clone(),
+            };
+            eprintln!("nines: {url}: {why}; retrying in {} s", backoff.as_secs());
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
+            continue;
+        }
+        let (status, text) = answer.map_err(|e| anyhow::anyhow!("sending to {url}: {e}"))?;
+        if status.is_success() {
+            println!("{text}");
+            return Ok(());
+        }
+        let v = serde_json::from_str::<Value>(&text).unwrap_or_default();
+        let msg = v["error"]["message"].as_str().map(str::to_string).unwrap_or(text);
+        match v["error"]["field"].as_str() {
+            Some(f) => bail!("{status}: {f}: {msg}"),
+            None => bail!("{status}: {msg}"),
+        }
+    }
+}
+
+/// `server` + `path`, with a clear word when `server` is not an http(s) URL.
+pub fn url(server: &str, path: &str) -> Result<String> {
+    let base = server.trim_end_matches('/');
+    match reqwest::Url::parse(base) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(format!("{base}{path}")),
+        _ => bail!(
+            "--server {server:?} is not a URL: write it with its scheme, like http://{}",
+            base.trim_start_matches("//")
+        ),
     }
 }
 

@@ -92,6 +92,19 @@ struct ServeArgs {
     /// Largest accepted request body.
     #[arg(long, env = "NINES_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     max_body_bytes: usize,
+    /// Connections served at once; more wait until one closes. Keep it
+    /// well below the open-files limit (`ulimit -n`).
+    #[arg(long, env = "NINES_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
+    /// A client must send a request's whole header within this time.
+    #[arg(long, env = "NINES_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10)]
+    header_read_timeout_seconds: u64,
+    /// A connection with nothing in flight and no byte moving this long is closed.
+    #[arg(long, env = "NINES_IDLE_TIMEOUT_SECONDS", default_value_t = 60)]
+    idle_timeout_seconds: u64,
+    /// A request body must arrive within this time (408 otherwise).
+    #[arg(long, env = "NINES_BODY_READ_TIMEOUT_SECONDS", default_value_t = 30)]
+    body_read_timeout_seconds: u64,
     /// The base of links in notifications (https://nines.example.com);
     /// default http://<listen address>.
     #[arg(long, env = "NINES_PUBLIC_URL")]
@@ -190,10 +203,32 @@ fn parse_role(s: &str) -> Result<Role, String> {
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("NINES_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // colour only for a person at a terminal, not in a log file or collector
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Hold `nines.lock` in the data directory for as long as the server runs:
+/// a second server on the same directory is refused, not started silently.
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join("nines.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("--data-dir {}: cannot write {}", dir.display(), path.display()))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "--data-dir {}: another nines server is using this data directory; stop it, or give this one its own --data-dir",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
     }
 }
 
@@ -223,8 +258,25 @@ fn redact(url: &str) -> String {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     // the commands that keep running: a one-shot CLI call needs no trimming
-    tune_malloc(matches!(cli.command, Command::Serve(_) | Command::Operator(_) | Command::Agent(_)));
+    let long_running = matches!(cli.command, Command::Serve(_) | Command::Operator(_) | Command::Agent(_));
+    tune_malloc(long_running);
+    if !matches!(cli.command, Command::Serve(_) | Command::Agent(_)) {
+        quiet_broken_pipe();
+    }
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(cli))
+}
+
+/// A one-shot command whose output is cut short (`nines operator crds |
+/// head`) ends quietly, as other command-line tools do, instead of
+/// panicking on the closed pipe. The server and the agent keep Rust's
+/// default (a write to a closed socket is an error to handle, not a signal).
+fn quiet_broken_pipe() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: restores the default disposition of one signal before any
+    // other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// glibc's malloc, left to itself, gives each busy thread an arena of its
@@ -320,10 +372,25 @@ async fn serve(args: ServeArgs) -> Result<()> {
     {
         bail!("--public-url must be an absolute http:// or https:// URL, got {u:?}");
     }
+    if args.max_connections == 0 || args.header_read_timeout_seconds == 0 || args.idle_timeout_seconds == 0 {
+        bail!("--max-connections, --header-read-timeout-seconds and --idle-timeout-seconds must be at least 1");
+    }
+    // everything that can fail without writing is checked first: the port,
+    // the data directory (and that no other server uses it), the database
+    let listener = tokio::net::TcpListener::bind(&args.listen).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "--listen {}: the address is in use by another program (another nines?); stop it or choose another port, e.g. --listen 127.0.0.1:8081",
+            args.listen
+        ),
+        _ => anyhow::anyhow!("--listen {}: cannot listen there: {e}", args.listen),
+    })?;
+    std::fs::create_dir_all(&args.db.data_dir)
+        .with_context(|| format!("--data-dir {}: cannot create it", args.db.data_dir.display()))?;
+    let _lock = lock_data_dir(&args.db.data_dir)?;
     let url = database_url(&args.db)?;
-    let store = Store::connect(&url).await.with_context(|| format!("opening database {}", redact(&url)))?;
+    let store =
+        Store::connect(&url).await.map_err(|e| anyhow::anyhow!("{}", nines_store::describe_connect_error(&url, &e)))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    std::fs::create_dir_all(&args.db.data_dir)?;
     let key_file = args.db.data_dir.join("admin-api-key");
     let mut new_key = false;
     if store.count_api_keys().await? == 0 && store.claim_once("bootstrap_admin_key", "1").await? {
@@ -336,8 +403,6 @@ async fn serve(args: ServeArgs) -> Result<()> {
         tracing::info!(key_id = %key.id, file = %key_file.display(), "created the first admin API key");
         new_key = true;
     }
-    let listener =
-        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let config = ServerConfig {
         stale: nines_core::timeline::StaleRule {
             unknown_after_ms: args.stale_unknown_after_seconds as i64 * 1000,
@@ -355,11 +420,19 @@ async fn serve(args: ServeArgs) -> Result<()> {
             ..Default::default()
         },
         report: args.report.config(&args.db.data_dir)?,
+        http: nines_server::serve::HttpLimits {
+            max_connections: args.max_connections,
+            header_read_timeout: Duration::from_secs(args.header_read_timeout_seconds),
+            idle_timeout: Duration::from_secs(args.idle_timeout_seconds),
+            body_read_timeout: Duration::from_secs(args.body_read_timeout_seconds.max(1)),
+        },
         ..ServerConfig::default()
     };
     let running = nines_server::start(store.clone(), clock, config, listener).await?;
     let base = format!("http://{}", running.addr);
     println!("nines is running at {base}");
+    println!("  dashboard: {base}/ui (sign in with an API key)");
+    println!("  status:    {base}/ (the public status page)");
     println!("  database:  {}", redact(&url));
     println!("  API:       {base}/api/openapi.json");
     if new_key || key_file.exists() {

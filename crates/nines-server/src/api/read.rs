@@ -20,6 +20,12 @@ use crate::error::{ApiError, ApiResult};
 /// Parse a query string strictly: unknown parameters are errors.
 pub fn parse_query<T: for<'de> Deserialize<'de>>(raw: Option<String>) -> Result<T, ApiError> {
     let raw = raw.unwrap_or_default();
+    if raw.contains("%00") {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&raw).unwrap_or_default();
+        if let Some((k, _)) = pairs.iter().find(|(k, v)| k.contains('\0') || v.contains('\0')) {
+            return Err(nines_core::wire::nul_error(k.replace('\0', "\\u0000")).into());
+        }
+    }
     serde_urlencoded::from_str::<T>(&raw).map_err(|e| {
         let msg = e.to_string();
         let field = msg.split('`').nth(1).unwrap_or("query").to_string();
@@ -43,6 +49,7 @@ fn org_of(caller: &Caller) -> Option<String> {
     caller.scope.as_option().map(str::to_string)
 }
 
+/// List the services the key's organization can see
 #[utoipa::path(
     get, path = "/api/v1/services", tag = "read", params(ServiceQuery),
     responses((status = 200, body = ServiceList), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -106,11 +113,10 @@ pub struct TimelineQuery {
 
 async fn load_visible(s: &AppState, caller: &Caller, id: &str) -> ApiResult<ServiceRecord> {
     let id: i64 = id.parse().map_err(|_| FieldError::invalid("id", format!("{id:?} is not a service id")))?;
-    let rec = s.store.get_service(id).await?.ok_or_else(|| ApiError::not_found(format!("no service with id {id}")))?;
-    caller.require_org(&rec.view.organization, "id")?;
-    Ok(rec)
+    caller.visible(s.store.get_service(id).await?, |r| &r.view.organization, || format!("no service with id {id}"))
 }
 
+/// Get a service with its status timeline, backup and storage
 #[utoipa::path(
     get, path = "/api/v1/services/{id}", tag = "read",
     params(("id" = i64, Path, description = "Service id"), TimelineQuery),
@@ -228,6 +234,7 @@ pub fn build_tree(services: &[ServiceRecord]) -> Vec<HierarchyNode> {
         .collect()
 }
 
+/// Get the organization/platform/environment/cluster tree with counts
 #[utoipa::path(
     get, path = "/api/v1/hierarchy", tag = "read",
     responses((status = 200, body = HierarchyTree), (status = 401, body = ErrorBody)),
@@ -249,6 +256,7 @@ pub struct BackupQuery {
     node_id: Option<String>,
 }
 
+/// List the backup state of services, optionally only overdue ones
 #[utoipa::path(
     get, path = "/api/v1/backups", tag = "read", params(BackupQuery),
     responses((status = 200, body = BackupList), (status = 401, body = ErrorBody)),
@@ -278,6 +286,7 @@ pub struct StorageQuery {
     node_id: Option<String>,
 }
 
+/// List the storage usage of services, optionally by level
 #[utoipa::path(
     get, path = "/api/v1/storage", tag = "read", params(StorageQuery),
     responses((status = 200, body = StorageList), (status = 401, body = ErrorBody)),
@@ -312,6 +321,7 @@ pub async fn storage(State(s): State<AppState>, caller: Caller, RawQuery(q): Raw
     Ok(Json(StorageList { items }))
 }
 
+/// List SLA groups
 #[utoipa::path(
     get, path = "/api/v1/sla-groups", tag = "read",
     responses((status = 200, body = SlaGroupList), (status = 401, body = ErrorBody)),

@@ -51,7 +51,9 @@ pub struct NotifyConfig {
     /// Seals channel secrets; every replica on one database needs the same.
     /// `None`: a random key for this process only (tests, throwaway runs).
     pub key: Option<SecretKey>,
-    /// How long a claim on a delivery lasts: longer than any send may take.
+    /// How long a claim on a delivery lasts without renewal; the sender
+    /// renews it every third of this while it sends, so a replica that died
+    /// mid-send leaves it to be retaken within this (plus one notifier pass).
     pub claim_ttl_ms: i64,
     pub retry: RetryPolicy,
 }
@@ -63,7 +65,7 @@ impl Default for NotifyConfig {
             watch_every: Duration::from_secs(60),
             public_url: None,
             key: None,
-            claim_ttl_ms: 10 * 60_000,
+            claim_ttl_ms: 20_000,
             retry: RetryPolicy::default(),
         }
     }
@@ -209,7 +211,22 @@ impl Notifier {
             }
         }
         let n = claims.len();
-        let results = futures_util::future::join_all(claims.iter().map(|c| self.send(c))).await;
+        let held: Vec<(i64, String)> = claims.iter().map(|c| (c.id, c.token.clone())).collect();
+        let sending = futures_util::future::join_all(claims.iter().map(|c| self.send(c)));
+        tokio::pin!(sending);
+        let every = std::time::Duration::from_millis((self.config.claim_ttl_ms / 3).max(100) as u64);
+        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        let results = loop {
+            tokio::select! {
+                r = &mut sending => break r,
+                _ = renew.tick() => {
+                    let until = self.clock.now_ms() + self.config.claim_ttl_ms;
+                    if let Err(e) = self.store.renew_claims(&held, until).await {
+                        tracing::warn!(error = %e, "renewing delivery claims failed");
+                    }
+                }
+            }
+        };
         for r in results {
             r?;
         }
@@ -429,6 +446,7 @@ pub async fn apply_conditions(
         }
         let new = |e: &Event, what: &str, since: Millis| NewEvent {
             dedup_key: format!("{}:{what}:{since}", c.key),
+            subject: Some(c.key.clone()),
             kind: e.kind().as_str().to_string(),
             organization: e.organization().to_string(),
             payload: serde_json::to_string(e).unwrap_or_default(),

@@ -16,7 +16,7 @@ mod certificates;
 mod chart;
 mod live;
 mod pages;
-mod session;
+pub mod session;
 mod widgets;
 
 pub use chart::response_time_chart_svg;
@@ -78,6 +78,11 @@ pub struct UiCaller {
 impl FromRequestParts<AppState> for UiCaller {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            let session =
+                !parts.headers.contains_key("x-api-key") && !parts.headers.contains_key(header::AUTHORIZATION);
+            return Ok(UiCaller { caller: caller.clone(), session });
+        }
         if parts.headers.contains_key("x-api-key") || parts.headers.contains_key(header::AUTHORIZATION) {
             return match Caller::from_request_parts(parts, state).await {
                 Ok(caller) => Ok(UiCaller { caller, session: false }),

@@ -847,6 +847,9 @@ pub async fn save_note(
     let f: NoteForm = serde_urlencoded::from_bytes(&body).map_err(|e| {
         UiError(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("note form: {e}")).field("body"))
     })?;
+    if f.body.contains('\0') {
+        return Err(UiError(nines_core::wire::nul_error("body".into()).into()));
+    }
     let nb = dt_api::NoteBody { body: f.body.replace("\r\n", "\n") };
     let _saved = dt_api::put_note(State(s), ui.caller, Path(id), crate::extract::JsonBody(nb)).await?;
     Ok(see_other(&format!("/ui/notes/{id}?saved=1")))

@@ -112,6 +112,17 @@ pub async fn login(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -
         }
         Err(e) => return Err(e.into()),
     };
+    // the dashboard reads; a key that may not read (an agent's) cannot sign in
+    if !crate::access::Access::Read.allows(caller.role) {
+        let head = Head { title: "Sign in", nav: Nav::None, caller: None, live_after: None };
+        let msg = format!(
+            "A {} key cannot read the dashboard; sign in with a read-only, operator or admin key.",
+            caller.role.as_str()
+        );
+        let mut r = html(layout(&head, &form(&next, Some(&msg))), t0);
+        *r.status_mut() = StatusCode::FORBIDDEN;
+        return Ok(r);
+    }
     let now = s.clock.now_ms();
     let token = s.store.create_ui_session(&caller.key_id, now, now + SESSION_TTL_MS).await?;
     tracing::info!(key_id = %caller.key_id, "dashboard sign-in");

@@ -153,6 +153,7 @@ pub struct OrgQuery {
     organization: Option<String>,
 }
 
+/// Create or replace a status page group and its services
 #[utoipa::path(
     put, path = "/api/v1/status-page/groups/{name}", tag = "status-page", request_body = PutGroup,
     params(("name" = String, Path, description = "Group name (unique in the organization)")),
@@ -166,7 +167,6 @@ pub async fn put_group(
     Path(name): Path<String>,
     JsonBody(b): JsonBody<PutGroup>,
 ) -> ApiResult<(StatusCode, Json<GroupView>)> {
-    caller.require_apply()?;
     check_name(&name).map_err(|r| FieldError::invalid("name", r))?;
     let org = org_for(&caller, b.organization.as_deref(), "organization")?;
     let display = text(b.display_name.as_deref(), "displayName", true, MAX_TEXT)?.unwrap_or_default();
@@ -209,6 +209,7 @@ pub async fn put_group(
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(view(g))))
 }
 
+/// List status page groups
 #[utoipa::path(
     get, path = "/api/v1/status-page/groups", tag = "status-page", params(OrgQuery),
     responses((status = 200, body = [GroupView])), security(("api_key" = []))
@@ -226,6 +227,7 @@ pub async fn list_groups(
     Ok(Json(s.store.status_groups(org.as_deref()).await?.into_iter().map(view).collect()))
 }
 
+/// Delete a status page group
 #[utoipa::path(
     delete, path = "/api/v1/status-page/groups/{name}", tag = "status-page",
     params(("name" = String, Path, description = "Group name"), OrgQuery),
@@ -238,7 +240,6 @@ pub async fn delete_group(
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<StatusCode> {
-    caller.require_apply()?;
     let q: OrgQuery = parse_query(q)?;
     let org = org_for(&caller, q.organization.as_deref(), "organization")?;
     if !s.store.delete_status_group(&org, &name).await? {
@@ -268,6 +269,7 @@ pub struct PublicView {
     pub description: Option<String>,
 }
 
+/// Show or hide a service on the public status page
 #[utoipa::path(
     put, path = "/api/v1/services/{id}/public", tag = "status-page", request_body = PutPublic,
     params(("id" = i64, Path, description = "Service id")),
@@ -281,10 +283,12 @@ pub async fn put_public(
     Path(id): Path<String>,
     JsonBody(b): JsonBody<PutPublic>,
 ) -> ApiResult<Json<PublicView>> {
-    caller.require_apply()?;
     let id: i64 = id.parse().map_err(|_| FieldError::invalid("id", format!("{id:?} is not a service id")))?;
-    let rec = s.store.get_service(id).await?.ok_or_else(|| ApiError::not_found(format!("no service with id {id}")))?;
-    caller.require_org(&rec.view.organization, "id")?;
+    let rec = caller.visible(
+        s.store.get_service(id).await?,
+        |r| &r.view.organization,
+        || format!("no service with id {id}"),
+    )?;
     let public = b.public.ok_or_else(|| ApiError::from(FieldError::missing("public")))?;
     let description = text(b.description.as_deref(), "description", false, MAX_DESCRIPTION)?;
     let now = s.clock.now_ms();

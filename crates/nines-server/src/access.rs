@@ -1,0 +1,304 @@
+//! Who may call what: the role matrix, enforced in one place.
+//!
+//! Every route of the server is in [`TABLE`] with the access it needs. The
+//! [`authorize`] middleware runs before any handler: it finds the caller
+//! (API key header, or the dashboard's session cookie under `/ui`), answers
+//! 401 without one and 403 when the role is not enough, and hands the
+//! caller to the handler. Handlers check only the organization. A route
+//! missing from the table needs an admin key, so a forgotten entry fails
+//! closed.
+//!
+//! | access | read-only | agent | operator | admin |
+//! |---|---|---|---|---|
+//! | `public` (no key) | ✔ | ✔ | ✔ | ✔ |
+//! | `any key` | ✔ | ✔ | ✔ | ✔ |
+//! | `push` (reports, the agent's checks, results, heartbeats) | | ✔ | ✔ | ✔ |
+//! | `read` (every GET of the API, dashboard and `/metrics`) | ✔ | | ✔ | ✔ |
+//! | `operator` (apply, inventory, certificates, clusters, status-page groups, activities) | | | ✔ | ✔ |
+//! | `admin` (everything else in its organization) | | | | ✔ |
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use nines_core::Role;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+/// What a route needs of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No key: health probes, the public status page, badges, the feed.
+    Public,
+    /// Any valid key, whatever its role.
+    AnyKey,
+    /// Reports and an agent's own checks: agent, operator and admin keys.
+    Push,
+    /// Reads: read-only, operator and admin keys (not agent keys).
+    Read,
+    /// What the operator writes: operator and admin keys.
+    Operator,
+    /// Everything else: admin keys.
+    Admin,
+}
+
+impl Access {
+    pub fn allows(self, role: Role) -> bool {
+        match self {
+            Access::Public | Access::AnyKey => true,
+            Access::Push => matches!(role, Role::Agent | Role::Operator | Role::Admin),
+            Access::Read => matches!(role, Role::ReadOnly | Role::Operator | Role::Admin),
+            Access::Operator => matches!(role, Role::Operator | Role::Admin),
+            Access::Admin => role == Role::Admin,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Public => "public",
+            Access::AnyKey => "any key",
+            Access::Push => "push",
+            Access::Read => "read",
+            Access::Operator => "operator",
+            Access::Admin => "admin",
+        }
+    }
+
+    /// The roles allowed, for messages and the OpenAPI document.
+    pub fn who(self) -> &'static str {
+        match self {
+            Access::Public | Access::AnyKey => "any key",
+            Access::Push => "an agent, operator or admin key",
+            Access::Read => "a read-only, operator or admin key",
+            Access::Operator => "an operator or admin key",
+            Access::Admin => "an admin key",
+        }
+    }
+}
+
+use Access::*;
+
+/// Every route: method, path template (as the router has it), access.
+pub const TABLE: &[(&str, &str, Access)] = &[
+    // probes, documents, the public status page
+    ("GET", "/healthz", Public),
+    ("GET", "/readyz", Public),
+    ("GET", "/api/openapi.json", Public),
+    ("GET", "/", Public),
+    ("GET", "/status-page", Public),
+    ("GET", "/status-page/group/{id}", Public),
+    ("GET", "/status-page/day/{day}", Public),
+    ("GET", "/status-page/assets/{file}", Public),
+    ("GET", "/status", Public),
+    ("GET", "/status/currentState", Public),
+    ("GET", "/status/{id}", Public),
+    ("GET", "/badge/service/{file}", Public),
+    ("GET", "/badge/group/{file}", Public),
+    ("GET", "/feed.atom", Public),
+    ("GET", "/ui/login", Public),
+    ("POST", "/ui/login", Public),
+    ("POST", "/ui/logout", Public),
+    ("GET", "/ui/assets/{name}", Public),
+    ("GET", "/api/v1/whoami", AnyKey),
+    // pushes and agents
+    ("POST", "/api/v1/health/report", Push),
+    ("POST", "/api/v1/backup/report", Push),
+    ("POST", "/api/v1/storage/report", Push),
+    ("GET", "/api/v1/agent/checks", Push),
+    ("POST", "/api/v1/agent/results", Push),
+    ("POST", "/api/v1/agent/heartbeat", Push),
+    // reads
+    ("GET", "/metrics", Read),
+    ("GET", "/api/v1/services", Read),
+    ("GET", "/api/v1/services/{id}", Read),
+    ("GET", "/api/v1/hierarchy", Read),
+    ("GET", "/api/v1/backups", Read),
+    ("GET", "/api/v1/storage", Read),
+    ("GET", "/api/v1/sla-groups", Read),
+    ("GET", "/api/v1/services/{id}/slo", Read),
+    ("GET", "/api/v1/services/{id}/slo/daily", Read),
+    ("GET", "/api/v1/services/{id}/slo/buckets", Read),
+    ("GET", "/api/v1/services/{id}/openslo", Read),
+    ("GET", "/api/v1/maintenance", Read),
+    ("GET", "/api/v1/downtimes", Read),
+    ("GET", "/api/v1/downtimes/{id}", Read),
+    ("GET", "/api/v1/notes/{id}", Read),
+    ("GET", "/api/v1/certificates", Read),
+    ("GET", "/api/v1/certificates/{id}", Read),
+    ("GET", "/api/v1/checks", Read),
+    ("GET", "/api/v1/checks/{*id}", Read),
+    ("GET", "/api/v1/agents", Read),
+    ("GET", "/api/v1/sla-groups/{name}/slo", Read),
+    ("GET", "/api/v1/hierarchy/slo", Read),
+    ("GET", "/api/v1/organizations/{org}/slo", Read),
+    ("GET", "/api/v1/slo/overview", Read),
+    ("GET", "/api/v1/slo/tiers", Read),
+    ("GET", "/api/v1/system-config", Read),
+    ("GET", "/api/v1/sla/reports", Read),
+    ("GET", "/api/v1/sla/reports/{file}", Read),
+    ("GET", "/api/v1/notifications/channels", Read),
+    ("GET", "/api/v1/notifications/channels/{id}", Read),
+    ("GET", "/api/v1/notifications/routes", Read),
+    ("GET", "/api/v1/notifications/routes/{id}", Read),
+    ("GET", "/api/v1/notifications/deliveries", Read),
+    ("GET", "/api/v1/clusters", Read),
+    ("GET", "/api/v1/inventory/artifacts", Read),
+    ("GET", "/api/v1/inventory/apps", Read),
+    ("GET", "/api/v1/inventory/hosts", Read),
+    ("GET", "/api/v1/status-page/groups", Read),
+    ("GET", "/ui", Read),
+    ("GET", "/ui/services/{id}", Read),
+    ("GET", "/ui/backups", Read),
+    ("GET", "/ui/storage", Read),
+    ("GET", "/ui/slo", Read),
+    ("GET", "/ui/downtimes", Read),
+    ("GET", "/ui/downtimes/{id}", Read),
+    ("GET", "/ui/notes/{id}", Read),
+    ("GET", "/ui/maintenance", Read),
+    ("GET", "/ui/agents", Read),
+    ("GET", "/ui/certificates", Read),
+    ("GET", "/ui/events", Read),
+    // what the operator writes
+    ("POST", "/api/v1/services/apply", Operator),
+    ("DELETE", "/api/v1/services", Operator),
+    ("POST", "/api/v1/openslo", Operator),
+    ("POST", "/api/v1/certificates", Operator),
+    ("POST", "/api/v1/certificates/report", Operator),
+    ("DELETE", "/api/v1/certificates/{id}", Operator),
+    ("POST", "/api/v1/clusters/register", Operator),
+    ("PUT", "/api/v1/inventory/artifacts", Operator),
+    ("PUT", "/api/v1/inventory/apps", Operator),
+    ("PUT", "/api/v1/inventory/hosts", Operator),
+    ("PUT", "/api/v1/status-page/groups/{name}", Operator),
+    ("DELETE", "/api/v1/status-page/groups/{name}", Operator),
+    ("PUT", "/api/v1/services/{id}/public", Operator),
+    ("POST", "/api/v1/activities", Operator),
+    // admin
+    ("PUT", "/api/v1/services/{id}/slo", Admin),
+    ("PUT", "/api/v1/sla-groups/{name}", Admin),
+    ("PUT", "/api/v1/system-config/{key}", Admin),
+    ("POST", "/api/v1/sla/report/generate", Admin),
+    ("POST", "/api/v1/maintenance", Admin),
+    ("DELETE", "/api/v1/maintenance/{id}", Admin),
+    ("POST", "/api/v1/downtimes", Admin),
+    ("PATCH", "/api/v1/downtimes/{id}", Admin),
+    ("POST", "/api/v1/downtimes/{id}/acknowledge", Admin),
+    ("POST", "/api/v1/downtimes/{id}/postmortem", Admin),
+    ("PUT", "/api/v1/notes/{id}", Admin),
+    ("GET", "/api/v1/apikeys", Admin),
+    ("POST", "/api/v1/apikeys", Admin),
+    ("DELETE", "/api/v1/apikeys/{id}", Admin),
+    ("POST", "/api/v1/notifications/channels", Admin),
+    ("PUT", "/api/v1/notifications/channels/{id}", Admin),
+    ("DELETE", "/api/v1/notifications/channels/{id}", Admin),
+    ("POST", "/api/v1/notifications/channels/{id}/test", Admin),
+    ("POST", "/api/v1/notifications/routes", Admin),
+    ("PUT", "/api/v1/notifications/routes/{id}", Admin),
+    ("DELETE", "/api/v1/notifications/routes/{id}", Admin),
+    ("POST", "/ui/downtimes/{id}/postmortem", Admin),
+    ("POST", "/ui/notes/{id}", Admin),
+];
+
+/// The access a route needs; a route not in the table needs an admin key.
+pub fn access(method: &Method, route: &str) -> Access {
+    // HEAD is answered by the GET route
+    let m = if method == Method::HEAD { "GET" } else { method.as_str() };
+    TABLE.iter().find(|(tm, tr, _)| *tm == m && *tr == route).map(|(_, _, a)| *a).unwrap_or(Admin)
+}
+
+/// The access of an operation of the OpenAPI document, whose paths write
+/// the router's catch-all `{*id}` as `{id}`.
+pub fn access_of_document_path(method: &Method, path: &str) -> Access {
+    let m = method.as_str();
+    TABLE
+        .iter()
+        .find(|(tm, tr, _)| *tm == m && (*tr == path || tr.replace("{*", "{") == path))
+        .map(|(_, _, a)| *a)
+        .unwrap_or(Admin)
+}
+
+/// The caller a request names: an API key header anywhere, or the
+/// dashboard's session cookie under `/ui`. `None` when it names none.
+async fn find_caller(s: &AppState, headers: &HeaderMap, dashboard: bool) -> Result<Option<Caller>, ApiError> {
+    if headers.contains_key("x-api-key") || headers.contains_key(axum::http::header::AUTHORIZATION) {
+        return crate::extract::key_caller(s, headers).await.map(Some);
+    }
+    if dashboard
+        && let Some(token) = crate::web::dashboard::session::cookie_token(headers)
+        && let Some(key) = s.store.ui_session_key(token, s.clock.now_ms()).await?
+    {
+        return Ok(Some(Caller { key_id: key.id, key_name: key.name, scope: key.scope, role: key.role }));
+    }
+    Ok(None)
+}
+
+/// The middleware: the caller, checked against the table, before any handler.
+pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+    let Some(route) = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()) else {
+        return next.run(req).await;
+    };
+    let need = access(req.method(), &route);
+    if need == Public {
+        return next.run(req).await;
+    }
+    let dashboard = route == "/ui" || route.starts_with("/ui/");
+    let fail = |e: ApiError| {
+        if dashboard { crate::web::dashboard::UiError(e).into_response() } else { e.into_response() }
+    };
+    let found = find_caller(&s, req.headers(), dashboard).await;
+    match found {
+        Ok(Some(caller)) => {
+            if !need.allows(caller.role) {
+                return fail(ApiError::forbidden(format!(
+                    "{} key cannot do this: {} {route} needs {}",
+                    if caller.role == Role::Operator || caller.role == Role::Admin {
+                        format!("an {}", caller.role.as_str())
+                    } else {
+                        format!("a {}", caller.role.as_str())
+                    },
+                    req.method(),
+                    need.who()
+                )));
+            }
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        // the dashboard's pages send the browser to the login page
+        Ok(None) if dashboard => next.run(req).await,
+        Ok(None) => fail(
+            ApiError::unauthorized("missing API key: send it in the X-API-Key header or as Authorization: Bearer")
+                .field("X-API-Key"),
+        ),
+        Err(e) => fail(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_matrix_holds() {
+        use Role::*;
+        let roles = [ReadOnly, Agent, Operator, Admin];
+        let allowed = |a: Access| roles.iter().filter(|r| a.allows(**r)).copied().collect::<Vec<_>>();
+        assert_eq!(allowed(Push), vec![Agent, Operator, Admin]);
+        assert_eq!(allowed(Read), vec![ReadOnly, Operator, Admin]);
+        assert_eq!(allowed(Access::Operator), vec![Operator, Admin]);
+        assert_eq!(allowed(Access::Admin), vec![Admin]);
+        assert_eq!(allowed(AnyKey), roles.to_vec());
+    }
+
+    #[test]
+    fn no_route_is_listed_twice_and_unknown_ones_need_admin() {
+        for (i, (m, r, _)) in TABLE.iter().enumerate() {
+            assert!(!TABLE[..i].iter().any(|(m2, r2, _)| m2 == m && r2 == r), "{m} {r} listed twice");
+        }
+        assert_eq!(access(&Method::POST, "/api/v1/not-in-the-table"), Access::Admin);
+        assert_eq!(access(&Method::HEAD, "/healthz"), Public);
+        assert_eq!(access(&Method::DELETE, "/api/v1/certificates/{id}"), Access::Operator);
+        assert_eq!(access(&Method::PUT, "/api/v1/notes/{id}"), Access::Admin);
+    }
+}
