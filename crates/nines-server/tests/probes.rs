@@ -80,16 +80,7 @@ async fn server_side_checks_drive_the_timeline_and_metrics() {
     assert!(d["failures"][0]["message"].as_str().unwrap().contains("503"), "{d}");
     assert!(d["recent"].as_array().unwrap().len() >= 3);
     assert!(d["recent"][0]["connectMs"].as_f64().is_some(), "per-phase timings: {d}");
-    let text = srv
-        .http
-        .get(format!("{}/metrics", srv.base))
-        .header("X-API-Key", &srv.admin)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = srv.metrics().await;
     let line =
         text.lines().find(|l| l.starts_with("probe_success{") && l.contains(&check_id)).expect("probe_success series");
     assert!(line.ends_with(" 0") && line.contains("organization=\"acme\""), "{line}");
@@ -107,16 +98,7 @@ async fn server_side_checks_drive_the_timeline_and_metrics() {
     let (c, _) = srv.post_raw("/api/v1/services/apply", Some(&key), no_checks, None).await;
     assert_eq!(c, 200);
     eventually("series gone", async || {
-        let text = srv
-            .http
-            .get(format!("{}/metrics", srv.base))
-            .header("X-API-Key", &srv.admin)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = srv.metrics().await;
         (!text.contains(&check_id)).then_some(())
     })
     .await;

@@ -361,32 +361,14 @@ async fn metrics_serve_the_engine_figures() {
     // half an hour of history: the availability is there, budgets and burn
     // rates are not (SLO_MIN_HISTORY_MINUTES is 60)
     let young = eventually("metrics of a young service", async || {
-        let t = srv
-            .http
-            .get(format!("{}/metrics", srv.base))
-            .header("X-API-Key", &srv.admin)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let t = srv.metrics().await;
         t.contains("nines_slo_availability_ratio{").then_some(t)
     })
     .await;
     assert!(!young.contains("nines_burn_rate{") && !young.contains("nines_error_budget_remaining_ratio{"), "{young}");
     clock.advance(30 * MIN);
     let text = eventually("metrics", async || {
-        let t = srv
-            .http
-            .get(format!("{}/metrics", srv.base))
-            .header("X-API-Key", &srv.admin)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let t = srv.metrics().await;
         t.contains("nines_error_budget_remaining_ratio{").then_some(t)
     })
     .await;

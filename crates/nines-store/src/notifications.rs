@@ -67,6 +67,13 @@ pub struct EventRow {
     pub created_at: Millis,
 }
 
+/// A delivery waits while an earlier one to the same channel about the same
+/// subject is still pending: a downtime's messages arrive in order.
+const IN_SUBJECT_ORDER: &str = "AND NOT EXISTS (SELECT 1 FROM notify_events e
+    JOIN notify_events e2 ON e2.subject = e.subject JOIN notify_deliveries d2 ON d2.event_id = e2.id
+    WHERE e.id = notify_deliveries.event_id AND d2.channel_id = notify_deliveries.channel_id
+      AND d2.state = 'pending' AND d2.event_id < notify_deliveries.event_id)";
+
 /// A new event: its dedup key makes a second insert a no-op.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
@@ -570,14 +577,11 @@ impl Store {
 
     /// Ids of deliveries due at `now` and not claimed by anyone alive.
     pub async fn due_deliveries(&self, now: Millis, limit: i64) -> Result<Vec<i64>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT id FROM notify_deliveries WHERE state = 'pending' AND next_attempt_at <= $1
-               AND (claimed_until IS NULL OR claimed_until < $1) AND NOT EXISTS (SELECT 1 FROM notify_events e
-                 JOIN notify_events e2 ON e2.subject = e.subject JOIN notify_deliveries d2 ON d2.event_id = e2.id
-                 WHERE e.id = notify_deliveries.event_id AND d2.channel_id = notify_deliveries.channel_id
-                   AND d2.state = 'pending' AND d2.event_id < notify_deliveries.event_id)
-             ORDER BY next_attempt_at, id LIMIT $2",
-        )
+               AND (claimed_until IS NULL OR claimed_until < $1) {IN_SUBJECT_ORDER}
+             ORDER BY next_attempt_at, id LIMIT $2"
+        )))
         .bind(now)
         .bind(limit)
         .fetch_all(&self.pool)
@@ -590,14 +594,11 @@ impl Store {
     pub async fn claim_delivery(&self, id: i64, now: Millis, until: Millis) -> Result<Option<ClaimedDelivery>> {
         let token = token();
         let mut w = self.write_tx().await?;
-        let r = sqlx::query(
+        let r = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE notify_deliveries SET claim_token = $2, claimed_until = $3, updated_at = $4
              WHERE id = $1 AND state = 'pending' AND next_attempt_at <= $4 AND (claimed_until IS NULL OR claimed_until < $4)
-               AND NOT EXISTS (SELECT 1 FROM notify_events e
-                 JOIN notify_events e2 ON e2.subject = e.subject JOIN notify_deliveries d2 ON d2.event_id = e2.id
-                 WHERE e.id = notify_deliveries.event_id AND d2.channel_id = notify_deliveries.channel_id
-                   AND d2.state = 'pending' AND d2.event_id < notify_deliveries.event_id)",
-        )
+               {IN_SUBJECT_ORDER}"
+        )))
         .bind(id)
         .bind(&token)
         .bind(until)

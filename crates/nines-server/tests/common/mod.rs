@@ -116,6 +116,12 @@ impl Srv {
         (code, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
+    /// `/metrics` as a key of every organization scrapes it.
+    pub async fn metrics(&self) -> String {
+        let r = self.http.get(format!("{}/metrics", self.base)).header("X-API-Key", &self.admin).send().await.unwrap();
+        r.text().await.unwrap()
+    }
+
     pub async fn key(&self, org: &str, role: &str) -> String {
         let (code, v) =
             self.post("/api/v1/apikeys", &self.admin, serde_json::json!({"organization": org, "role": role})).await;
