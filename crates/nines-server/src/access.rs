@@ -239,6 +239,24 @@ pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) 
     let Some(route) = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()) else {
         return next.run(req).await;
     };
+    // a method the table has no entry for, on a route it knows: 405, whatever
+    // the key (a handler missing from the table is unreachable, not open)
+    let m = if req.method() == Method::HEAD { "GET" } else { req.method().as_str() };
+    if !TABLE.iter().any(|(tm, tr, _)| *tm == m && *tr == route) {
+        let allowed: Vec<&str> = TABLE.iter().filter(|(_, tr, _)| *tr == route).map(|(tm, _, _)| *tm).collect();
+        if !allowed.is_empty() {
+            let mut r = ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{} is not an operation of {route}; it takes {}", req.method(), allowed.join(", ")),
+            )
+            .into_response();
+            if let Ok(v) = axum::http::HeaderValue::from_str(&allowed.join(", ")) {
+                r.headers_mut().insert(axum::http::header::ALLOW, v);
+            }
+            return r;
+        }
+    }
     let need = access(req.method(), &route);
     if need == Public {
         return next.run(req).await;
@@ -253,10 +271,10 @@ pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) 
             if !need.allows(caller.role) {
                 return fail(ApiError::forbidden(format!(
                     "{} key cannot do this: {} {route} needs {}",
-                    if caller.role == Role::Operator || caller.role == Role::Admin {
-                        format!("an {}", caller.role.as_str())
+                    if caller.role == Role::ReadOnly {
+                        "a read-only".to_string()
                     } else {
-                        format!("a {}", caller.role.as_str())
+                        format!("an {}", caller.role.as_str())
                     },
                     req.method(),
                     need.who()

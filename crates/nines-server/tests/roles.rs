@@ -81,6 +81,11 @@ async fn every_operation_enforces_the_role_matrix() {
             }
         }
         assert!(ops.len() > 60, "the document lists {} operations", ops.len());
+        // a method no route takes: 405 whatever the key, in the error format
+        for key in [None, Some(keys[0].1.as_str()), Some(srv.admin.as_str())] {
+            let (c, _, v) = call(&srv, &Method::PATCH, "/api/v1/services", key).await;
+            assert_eq!((c, v["error"]["code"].as_str()), (405, Some("method_not_allowed")), "{v}");
+        }
         // the dashboard's routes are not in the document; take them from the table
         for (m, r, _) in TABLE.iter().filter(|(_, r, _)| r.starts_with("/ui")) {
             ops.push((m.parse().unwrap(), r.to_string()));

@@ -161,8 +161,8 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
 /// Where a database URL points, for messages: the SQLite file, or
 /// PostgreSQL's host and port (never the password).
 fn database_place(url: &str) -> String {
-    if let Some(p) = sqlite_file(url) {
-        return format!("SQLite database {p}");
+    if url.starts_with("sqlite:") {
+        return format!("SQLite database {}", sqlite_file(url).unwrap_or_else(|| url.to_string()));
     }
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     let host = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);

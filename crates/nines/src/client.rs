@@ -153,7 +153,16 @@ async fn send(conn: &Conn, path: &str, content_type: &str, body: Vec<u8>) -> Res
                 let code = r.status();
                 Ok((code, r.text().await.unwrap_or_default()))
             }
-            Err(e) => Err(format!("{e:#}")),
+            Err(e) => {
+                // reqwest's own words name the URL only; the cause says why
+                let mut why = e.to_string();
+                let mut cur = std::error::Error::source(&e);
+                while let Some(c) = cur {
+                    why = format!("{why}: {c}");
+                    cur = c.source();
+                }
+                Err(why)
+            }
         };
         if transient(&answer) && std::time::Instant::now() + backoff < give_up {
             let why = match &answer {

@@ -478,7 +478,7 @@ async fn start_up_and_cli_errors_name_the_thing_and_write_nothing() {
     let out =
         nines(&["serve", "--listen", "127.0.0.1:0", "--data-dir", dir.0.to_str().unwrap(), "--database-url", &url]);
     let e = stderr(&out);
-    assert!(e.contains(&format!("127.0.0.1:{closed}")) && e.contains("refused"), "{e}");
+    assert!(e.contains(&format!("PostgreSQL at 127.0.0.1:{closed}")) && e.contains("refused"), "{e}");
     assert!(!e.contains("pool timed out"), "{e}");
 
     // a server address without its scheme
