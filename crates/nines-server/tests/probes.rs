@@ -49,127 +49,139 @@ fn doc(name: &str, checks: &str) -> String {
 
 #[tokio::test]
 async fn server_side_checks_drive_the_timeline_and_metrics() {
-    let db = nines_store::testing::sqlite().await;
-    let srv = start_real(&db).await;
-    let key = srv.key("acme", "operator").await;
-    let (url, code) = target().await;
-    let checks = format!(
-        "  - type: http\n    name: health\n    url: {url}\n    intervalSeconds: 1\n    timeoutSeconds: 0.5\n    failureThreshold: 2\n    expectedBody: '\"database\":\"connected\"'\n"
-    );
-    let (c, v) = srv.post_raw("/api/v1/services/apply", Some(&key), &doc("api", &checks), None).await;
-    assert_eq!(c, 200, "{v}");
-    let id = v["items"][0]["id"].as_i64().unwrap();
-    let path = format!("/api/v1/services/{id}");
-    eventually("OPERATIONAL", async || {
-        let (_, s) = srv.get(&path, &key).await;
-        (s["status"] == "OPERATIONAL").then_some(())
-    })
-    .await;
-    code.store(503, Ordering::SeqCst);
-    let s = eventually("DOWN", async || {
-        let (_, s) = srv.get(&path, &key).await;
-        (s["status"] == "DOWN").then_some(s)
-    })
-    .await;
-    assert_eq!(s["timeline"].as_array().unwrap().last().unwrap()["cause"], "probe");
-    assert!(s["message"].as_str().unwrap().contains("status 503 where 200-299 was expected"), "{s}");
-    let check_id = format!("{id}/health");
-    let (_, d) = srv.get(&format!("/api/v1/checks/{check_id}"), &key).await;
-    assert_eq!(d["states"][0]["location"], "server");
-    assert_eq!(d["states"][0]["status"], "DOWN");
-    assert!(d["failures"][0]["message"].as_str().unwrap().contains("503"), "{d}");
-    assert!(d["recent"].as_array().unwrap().len() >= 3);
-    assert!(d["recent"][0]["connectMs"].as_f64().is_some(), "per-phase timings: {d}");
-    let text = srv.metrics().await;
-    let line =
-        text.lines().find(|l| l.starts_with("probe_success{") && l.contains(&check_id)).expect("probe_success series");
-    assert!(line.ends_with(" 0") && line.contains("organization=\"acme\""), "{line}");
-    assert!(text.lines().any(|l| l.starts_with("probe_http_status_code{") && l.ends_with(" 503")));
-    assert!(text.contains("probe_duration_seconds{") && text.contains("phase=\"connect\""));
-    assert!(text.contains("nines_probe_runs_total "));
-    // recovery, then removal: the series disappears
-    code.store(200, Ordering::SeqCst);
-    eventually("recovered", async || {
-        let (_, s) = srv.get(&path, &key).await;
-        (s["status"] == "OPERATIONAL").then_some(())
-    })
-    .await;
-    let no_checks = "version: \"1\"\nhierarchy: {organization: acme, platform: p, environment: prod, cluster: c1}\nservice: {name: api}\n";
-    let (c, _) = srv.post_raw("/api/v1/services/apply", Some(&key), no_checks, None).await;
-    assert_eq!(c, 200);
-    eventually("series gone", async || {
+    for db in nines_store::testing::all().await {
+        eprintln!("-- backend {}", db.label);
+        let srv = start_real(&db).await;
+        let key = srv.key("acme", "operator").await;
+        let (url, code) = target().await;
+        let checks = format!(
+            "  - type: http\n    name: health\n    url: {url}\n    intervalSeconds: 1\n    timeoutSeconds: 0.5\n    failureThreshold: 2\n    expectedBody: '\"database\":\"connected\"'\n"
+        );
+        let (c, v) = srv.post_raw("/api/v1/services/apply", Some(&key), &doc("api", &checks), None).await;
+        assert_eq!(c, 200, "{v}");
+        let id = v["items"][0]["id"].as_i64().unwrap();
+        let path = format!("/api/v1/services/{id}");
+        eventually("OPERATIONAL", async || {
+            let (_, s) = srv.get(&path, &key).await;
+            (s["status"] == "OPERATIONAL").then_some(())
+        })
+        .await;
+        code.store(503, Ordering::SeqCst);
+        let s = eventually("DOWN", async || {
+            let (_, s) = srv.get(&path, &key).await;
+            (s["status"] == "DOWN").then_some(s)
+        })
+        .await;
+        assert_eq!(s["timeline"].as_array().unwrap().last().unwrap()["cause"], "probe");
+        assert!(s["message"].as_str().unwrap().contains("status 503 where 200-299 was expected"), "{s}");
+        let check_id = format!("{id}/health");
+        let (_, d) = srv.get(&format!("/api/v1/checks/{check_id}"), &key).await;
+        assert_eq!(d["states"][0]["location"], "server");
+        assert_eq!(d["states"][0]["status"], "DOWN");
+        assert!(d["failures"][0]["message"].as_str().unwrap().contains("503"), "{d}");
+        assert!(d["recent"].as_array().unwrap().len() >= 3);
+        assert!(d["recent"][0]["connectMs"].as_f64().is_some(), "per-phase timings: {d}");
         let text = srv.metrics().await;
-        (!text.contains(&check_id)).then_some(())
-    })
-    .await;
-    srv.stop().await;
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("probe_success{") && l.contains(&check_id))
+            .expect("probe_success series");
+        assert!(line.ends_with(" 0") && line.contains("organization=\"acme\""), "{line}");
+        assert!(text.lines().any(|l| l.starts_with("probe_http_status_code{") && l.ends_with(" 503")));
+        assert!(text.contains("probe_duration_seconds{") && text.contains("phase=\"connect\""));
+        assert!(text.contains("nines_probe_runs_total "));
+        // recovery, then removal: the series disappears
+        code.store(200, Ordering::SeqCst);
+        eventually("recovered", async || {
+            let (_, s) = srv.get(&path, &key).await;
+            (s["status"] == "OPERATIONAL").then_some(())
+        })
+        .await;
+        let no_checks = "version: \"1\"\nhierarchy: {organization: acme, platform: p, environment: prod, cluster: c1}\nservice: {name: api}\n";
+        let (c, _) = srv.post_raw("/api/v1/services/apply", Some(&key), no_checks, None).await;
+        assert_eq!(c, 200);
+        eventually("series gone", async || {
+            let text = srv.metrics().await;
+            (!text.contains(&check_id)).then_some(())
+        })
+        .await;
+        srv.stop().await;
+    }
 }
 
 #[tokio::test]
 async fn bad_checks_are_named_with_their_path_and_nothing_changes() {
-    let db = nines_store::testing::sqlite().await;
-    let srv = start_real(&db).await;
-    let key = srv.key("acme", "operator").await;
-    let good = doc("ok", "  - {type: tcp, host: 127.0.0.1, port: 1}\n");
-    let bad = doc(
-        "bad",
-        "  - {type: http, url: 'not a url', intervalSeconds: 10, timeoutSeconds: 10}\n  - {type: smtp, host: x}\n  - {type: tcp, host: x}\n",
-    );
-    let (c, v) = srv.post_raw("/api/v1/services/apply", Some(&key), &format!("{good}---\n{bad}"), None).await;
-    assert_eq!(c, 422, "{v}");
-    let fields: Vec<String> =
-        v["error"]["details"].as_array().unwrap().iter().map(|d| d["field"].as_str().unwrap().to_string()).collect();
-    assert!(fields.iter().any(|f| f == "documents[1].checks[0].url"), "{fields:?}");
-    assert!(fields.iter().any(|f| f == "documents[1].checks[0].timeoutSeconds"), "{fields:?}");
-    assert!(fields.iter().any(|f| f.starts_with("documents[1].checks[1]")), "{fields:?}");
-    assert!(fields.iter().any(|f| f == "documents[1].checks[2].port"), "{fields:?}");
-    let (_, list) = srv.get("/api/v1/services", &key).await;
-    assert!(list["items"].as_array().unwrap().is_empty(), "nothing applied");
-    srv.stop().await;
+    for db in nines_store::testing::all().await {
+        eprintln!("-- backend {}", db.label);
+        let srv = start_real(&db).await;
+        let key = srv.key("acme", "operator").await;
+        let good = doc("ok", "  - {type: tcp, host: 127.0.0.1, port: 1}\n");
+        let bad = doc(
+            "bad",
+            "  - {type: http, url: 'not a url', intervalSeconds: 10, timeoutSeconds: 10}\n  - {type: smtp, host: x}\n  - {type: tcp, host: x}\n",
+        );
+        let (c, v) = srv.post_raw("/api/v1/services/apply", Some(&key), &format!("{good}---\n{bad}"), None).await;
+        assert_eq!(c, 422, "{v}");
+        let fields: Vec<String> = v["error"]["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["field"].as_str().unwrap().to_string())
+            .collect();
+        assert!(fields.iter().any(|f| f == "documents[1].checks[0].url"), "{fields:?}");
+        assert!(fields.iter().any(|f| f == "documents[1].checks[0].timeoutSeconds"), "{fields:?}");
+        assert!(fields.iter().any(|f| f.starts_with("documents[1].checks[1]")), "{fields:?}");
+        assert!(fields.iter().any(|f| f == "documents[1].checks[2].port"), "{fields:?}");
+        let (_, list) = srv.get("/api/v1/services", &key).await;
+        assert!(list["items"].as_array().unwrap().is_empty(), "nothing applied");
+        srv.stop().await;
+    }
 }
 
 #[tokio::test]
 async fn locations_combine_by_quorum() {
-    let db = nines_store::testing::sqlite().await;
-    let srv = start_real(&db).await;
-    let key = srv.key("acme", "operator").await;
-    let op = srv.key("acme", "operator").await;
-    let checks =
-        "  - {type: http, name: web, url: 'http://127.0.0.1:9/', locations: [eu, us, ap], failureThreshold: 1}\n";
-    let (c, v) = srv.post_raw("/api/v1/services/apply", Some(&op), &doc("web", checks), None).await;
-    assert_eq!(c, 200, "{v}");
-    let id = v["items"][0]["id"].as_i64().unwrap();
-    let check = format!("{id}/web");
-    let (_, eu) = srv.get("/api/v1/agent/checks?location=eu", &key).await;
-    assert_eq!(eu["checks"][0]["id"], check.as_str());
-    let (_, xx) = srv.get("/api/v1/agent/checks?location=xx", &key).await;
-    assert!(xx["checks"].as_array().unwrap().is_empty());
-    let now = nines_core::clock::Clock::now_ms(&SystemClock);
-    let (srv_ref, key_ref, check_ref) = (&srv, &key, &check);
-    let push = async |loc: &str, outcome: &str, at: i64| {
-        let body = json!({"location": loc, "results": [{"checkId": check_ref, "at": at, "outcome": outcome, "message": format!("{outcome} from {loc}"), "totalMs": 3.0}]});
-        srv_ref.post("/api/v1/agent/results", key_ref, body).await
-    };
-    for loc in ["eu", "us", "ap"] {
-        let (c, a) = push(loc, "up", now - 3000).await;
-        assert_eq!((c, a["accepted"].as_u64()), (200, Some(1)), "{a}");
+    for db in nines_store::testing::all().await {
+        eprintln!("-- backend {}", db.label);
+        let srv = start_real(&db).await;
+        let key = srv.key("acme", "operator").await;
+        let op = srv.key("acme", "operator").await;
+        let checks =
+            "  - {type: http, name: web, url: 'http://127.0.0.1:9/', locations: [eu, us, ap], failureThreshold: 1}\n";
+        let (c, v) = srv.post_raw("/api/v1/services/apply", Some(&op), &doc("web", checks), None).await;
+        assert_eq!(c, 200, "{v}");
+        let id = v["items"][0]["id"].as_i64().unwrap();
+        let check = format!("{id}/web");
+        let (_, eu) = srv.get("/api/v1/agent/checks?location=eu", &key).await;
+        assert_eq!(eu["checks"][0]["id"], check.as_str());
+        let (_, xx) = srv.get("/api/v1/agent/checks?location=xx", &key).await;
+        assert!(xx["checks"].as_array().unwrap().is_empty());
+        let now = nines_core::clock::Clock::now_ms(&SystemClock);
+        let (srv_ref, key_ref, check_ref) = (&srv, &key, &check);
+        let push = async |loc: &str, outcome: &str, at: i64| {
+            let body = json!({"location": loc, "results": [{"checkId": check_ref, "at": at, "outcome": outcome, "message": format!("{outcome} from {loc}"), "totalMs": 3.0}]});
+            srv_ref.post("/api/v1/agent/results", key_ref, body).await
+        };
+        for loc in ["eu", "us", "ap"] {
+            let (c, a) = push(loc, "up", now - 3000).await;
+            assert_eq!((c, a["accepted"].as_u64()), (200, Some(1)), "{a}");
+        }
+        let status =
+            async || srv.get(&format!("/api/v1/services/{id}"), &key).await.1["status"].as_str().unwrap().to_string();
+        assert_eq!(status().await, "OPERATIONAL");
+        push("eu", "down", now - 2000).await;
+        assert_eq!(status().await, "DEGRADED", "1 of 3 is no quorum");
+        push("us", "down", now - 1000).await;
+        assert_eq!(status().await, "DOWN", "2 of 3 is a majority");
+        let s: Value = srv.get(&format!("/api/v1/services/{id}"), &key).await.1;
+        let last = s["timeline"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["at"], nines_core::clock::rfc3339(now - 1000), "placed at the run's event time");
+        // results for a check elsewhere are reported back, not recorded
+        let body = json!({"location": "eu", "results": [{"checkId": "999/nope", "at": now, "outcome": "down", "message": "x", "totalMs": 1.0}]});
+        let (_, a) = srv.post("/api/v1/agent/results", &key, body).await;
+        assert_eq!(a["unknown"][0], "999/nope");
+        let body = json!({"location": "eu", "results": [{"checkId": check, "at": now, "outcome": "sideways", "message": "x", "totalMs": 1.0}]});
+        let (c, a) = srv.post("/api/v1/agent/results", &key, body).await;
+        assert_eq!((c, a["error"]["field"].as_str()), (422, Some("results[0].outcome")));
+        srv.stop().await;
     }
-    let status =
-        async || srv.get(&format!("/api/v1/services/{id}"), &key).await.1["status"].as_str().unwrap().to_string();
-    assert_eq!(status().await, "OPERATIONAL");
-    push("eu", "down", now - 2000).await;
-    assert_eq!(status().await, "DEGRADED", "1 of 3 is no quorum");
-    push("us", "down", now - 1000).await;
-    assert_eq!(status().await, "DOWN", "2 of 3 is a majority");
-    let s: Value = srv.get(&format!("/api/v1/services/{id}"), &key).await.1;
-    let last = s["timeline"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!(last["at"], nines_core::clock::rfc3339(now - 1000), "placed at the run's event time");
-    // results for a check elsewhere are reported back, not recorded
-    let body = json!({"location": "eu", "results": [{"checkId": "999/nope", "at": now, "outcome": "down", "message": "x", "totalMs": 1.0}]});
-    let (_, a) = srv.post("/api/v1/agent/results", &key, body).await;
-    assert_eq!(a["unknown"][0], "999/nope");
-    let body = json!({"location": "eu", "results": [{"checkId": check, "at": now, "outcome": "sideways", "message": "x", "totalMs": 1.0}]});
-    let (c, a) = srv.post("/api/v1/agent/results", &key, body).await;
-    assert_eq!((c, a["error"]["field"].as_str()), (422, Some("results[0].outcome")));
-    srv.stop().await;
 }

@@ -352,32 +352,37 @@ fn clock_now(c: &ManualClock) -> i64 {
 
 #[tokio::test]
 async fn metrics_serve_the_engine_figures() {
-    let db = nines_store::testing::sqlite().await;
-    let (srv, clock) = start_quiet_every(&db, std::time::Duration::from_millis(20)).await;
-    let key = srv.key("acme", "admin").await;
-    push(&srv, &key, "web", "OPERATIONAL").await;
-    clock.advance(30 * MIN);
-    push(&srv, &key, "web", "DOWN").await;
-    // half an hour of history: the availability is there, budgets and burn
-    // rates are not (SLO_MIN_HISTORY_MINUTES is 60)
-    let young = eventually("metrics of a young service", async || {
-        let t = srv.metrics().await;
-        t.contains("nines_slo_availability_ratio{").then_some(t)
-    })
-    .await;
-    assert!(!young.contains("nines_burn_rate{") && !young.contains("nines_error_budget_remaining_ratio{"), "{young}");
-    clock.advance(30 * MIN);
-    let text = eventually("metrics", async || {
-        let t = srv.metrics().await;
-        t.contains("nines_error_budget_remaining_ratio{").then_some(t)
-    })
-    .await;
-    let line = text.lines().find(|l| l.starts_with("nines_slo_availability_ratio{")).unwrap();
-    assert!(line.contains("service=\"web\"") && line.contains("organization=\"acme\""), "{line}");
-    assert!(line.ends_with(" 0.5"), "{line}");
-    assert!(text.contains("nines_burn_rate{") && text.contains("window=\"5m\""));
-    assert!(text.contains("nines_error_budget_remaining_ratio{"));
-    srv.stop().await;
+    for db in nines_store::testing::all().await {
+        eprintln!("-- backend {}", db.label);
+        let (srv, clock) = start_quiet_every(&db, std::time::Duration::from_millis(20)).await;
+        let key = srv.key("acme", "admin").await;
+        push(&srv, &key, "web", "OPERATIONAL").await;
+        clock.advance(30 * MIN);
+        push(&srv, &key, "web", "DOWN").await;
+        // half an hour of history: the availability is there, budgets and burn
+        // rates are not (SLO_MIN_HISTORY_MINUTES is 60)
+        let young = eventually("metrics of a young service", async || {
+            let t = srv.metrics().await;
+            t.contains("nines_slo_availability_ratio{").then_some(t)
+        })
+        .await;
+        assert!(
+            !young.contains("nines_burn_rate{") && !young.contains("nines_error_budget_remaining_ratio{"),
+            "{young}"
+        );
+        clock.advance(30 * MIN);
+        let text = eventually("metrics", async || {
+            let t = srv.metrics().await;
+            t.contains("nines_error_budget_remaining_ratio{").then_some(t)
+        })
+        .await;
+        let line = text.lines().find(|l| l.starts_with("nines_slo_availability_ratio{")).unwrap();
+        assert!(line.contains("service=\"web\"") && line.contains("organization=\"acme\""), "{line}");
+        assert!(line.ends_with(" 0.5"), "{line}");
+        assert!(text.contains("nines_burn_rate{") && text.contains("window=\"5m\""));
+        assert!(text.contains("nines_error_budget_remaining_ratio{"));
+        srv.stop().await;
+    }
 }
 
 #[tokio::test]
@@ -444,28 +449,30 @@ spec:
 
 #[tokio::test]
 async fn five_minute_buckets_close_after_the_settle_delay() {
-    let db = nines_store::testing::sqlite().await;
-    let (srv, clock) = start_quiet(&db).await;
-    let key = srv.key("acme", "admin").await;
-    let id = push(&srv, &key, "b", "OPERATIONAL").await["id"].clone();
-    clock.advance(7 * MIN);
-    push(&srv, &key, "b", "DOWN").await;
-    clock.advance(MIN);
-    push(&srv, &key, "b", "OPERATIONAL").await;
-    clock.advance(17 * MIN);
-    let from = rfc3339(T0);
-    let (code, v) = srv.get(&format!("/api/v1/services/{id}/slo/buckets?from={from}"), &key).await;
-    assert_eq!(code, 200, "{v}");
-    let b = v.as_array().unwrap();
-    assert_eq!(b.len(), 5);
-    assert_eq!(b[1]["badSeconds"], 60.0, "the minute of DOWN lands in the 5-10 min bucket");
-    assert_eq!(b[1]["availability"], 80.0);
-    // at 25 min: buckets ending by 10 min are final (15 min settle delay)
-    assert_eq!(
-        b.iter().map(|x| x["final"].as_bool().unwrap()).collect::<Vec<_>>(),
-        vec![true, true, false, false, false]
-    );
-    srv.stop().await;
+    for db in nines_store::testing::all().await {
+        eprintln!("-- backend {}", db.label);
+        let (srv, clock) = start_quiet(&db).await;
+        let key = srv.key("acme", "admin").await;
+        let id = push(&srv, &key, "b", "OPERATIONAL").await["id"].clone();
+        clock.advance(7 * MIN);
+        push(&srv, &key, "b", "DOWN").await;
+        clock.advance(MIN);
+        push(&srv, &key, "b", "OPERATIONAL").await;
+        clock.advance(17 * MIN);
+        let from = rfc3339(T0);
+        let (code, v) = srv.get(&format!("/api/v1/services/{id}/slo/buckets?from={from}"), &key).await;
+        assert_eq!(code, 200, "{v}");
+        let b = v.as_array().unwrap();
+        assert_eq!(b.len(), 5);
+        assert_eq!(b[1]["badSeconds"], 60.0, "the minute of DOWN lands in the 5-10 min bucket");
+        assert_eq!(b[1]["availability"], 80.0);
+        // at 25 min: buckets ending by 10 min are final (15 min settle delay)
+        assert_eq!(
+            b.iter().map(|x| x["final"].as_bool().unwrap()).collect::<Vec<_>>(),
+            vec![true, true, false, false, false]
+        );
+        srv.stop().await;
+    }
 }
 
 #[tokio::test]
