@@ -201,22 +201,19 @@ pub const TABLE: &[(&str, &str, Access)] = &[
     ("POST", "/ui/notes/{id}", Admin),
 ];
 
-/// The access a route needs; a route not in the table needs an admin key.
-pub fn access(method: &Method, route: &str) -> Access {
-    // HEAD is answered by the GET route
+/// The table's entry for a method on a route, `None` when it has none. A
+/// route is the router's template (`/api/v1/checks/{*id}`) or the OpenAPI
+/// document's path, which writes a catch-all as `{id}`; HEAD is answered by
+/// the GET route.
+fn entry(method: &Method, route: &str) -> Option<Access> {
     let m = if method == Method::HEAD { "GET" } else { method.as_str() };
-    TABLE.iter().find(|(tm, tr, _)| *tm == m && *tr == route).map(|(_, _, a)| *a).unwrap_or(Admin)
+    let same = |t: &str| t == route || (t.contains("{*") && t.replace("{*", "{") == route);
+    TABLE.iter().find(|(tm, tr, _)| *tm == m && same(tr)).map(|(_, _, a)| *a)
 }
 
-/// The access of an operation of the OpenAPI document, whose paths write
-/// the router's catch-all `{*id}` as `{id}`.
-pub fn access_of_document_path(method: &Method, path: &str) -> Access {
-    let m = method.as_str();
-    TABLE
-        .iter()
-        .find(|(tm, tr, _)| *tm == m && (*tr == path || tr.replace("{*", "{") == path))
-        .map(|(_, _, a)| *a)
-        .unwrap_or(Admin)
+/// The access a route needs; a route not in the table needs an admin key.
+pub fn access(method: &Method, route: &str) -> Access {
+    entry(method, route).unwrap_or(Admin)
 }
 
 /// The caller a request names: an API key header anywhere, or the
@@ -241,23 +238,16 @@ pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) 
     };
     // a method the table has no entry for, on a route it knows: 405, whatever
     // the key (a handler missing from the table is unreachable, not open)
-    let m = if req.method() == Method::HEAD { "GET" } else { req.method().as_str() };
-    if !TABLE.iter().any(|(tm, tr, _)| *tm == m && *tr == route) {
-        let allowed: Vec<&str> = TABLE.iter().filter(|(_, tr, _)| *tr == route).map(|(tm, _, _)| *tm).collect();
-        if !allowed.is_empty() {
-            let mut r = ApiError::new(
-                axum::http::StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                format!("{} is not an operation of {route}; it takes {}", req.method(), allowed.join(", ")),
-            )
-            .into_response();
-            if let Ok(v) = axum::http::HeaderValue::from_str(&allowed.join(", ")) {
-                r.headers_mut().insert(axum::http::header::ALLOW, v);
+    let need = match entry(req.method(), &route) {
+        Some(a) => a,
+        None => {
+            let allowed: Vec<&str> = TABLE.iter().filter(|(_, tr, _)| *tr == route).map(|(tm, _, _)| *tm).collect();
+            if !allowed.is_empty() {
+                return crate::api::method_not_allowed_answer(req.method(), &route, &allowed);
             }
-            return r;
+            Admin
         }
-    }
-    let need = access(req.method(), &route);
+    };
     if need == Public {
         return next.run(req).await;
     }

@@ -55,7 +55,7 @@ impl Modify for Conformance {
                     HttpMethod::Delete => axum::http::Method::DELETE,
                     _ => axum::http::Method::PATCH,
                 };
-                let need = crate::access::access_of_document_path(&m, path);
+                let need = crate::access::access(&m, path);
                 let params = op.parameters.as_deref().unwrap_or_default();
                 let is = |p: &RefOr<utoipa::openapi::path::Parameter>, w: ParameterIn| match p {
                     RefOr::T(p) => std::mem::discriminant(&p.parameter_in) == std::mem::discriminant(&w),

@@ -565,15 +565,19 @@ async fn a_failing_receiver_gets_retries_with_backoff_and_every_attempt_is_recor
     .await;
 }
 
-#[tokio::test]
-async fn two_servers_on_one_postgres_deliver_each_event_once() {
+/// Two replicas' stores on one fresh PostgreSQL schema, a shared clock and
+/// their configurations; `None` (with the reason printed) without PostgreSQL.
+async fn two_replicas() -> Option<(nines_store::Store, nines_store::Store, ManualClock, ServerConfig, ServerConfig)> {
     logs();
-    let Some(url) = nines_store::testing::postgres_url().await else { return };
+    let url = nines_store::testing::postgres_url().await?;
     let store_a = nines_store::Store::connect(&url).await.unwrap();
     let store_b = nines_store::Store::connect(&url).await.unwrap();
-    let clock = ManualClock::new(real_now());
-    let mut cfg_a = config("replica-a");
-    let mut cfg_b = config("replica-b");
+    Some((store_a, store_b, ManualClock::new(real_now()), config("replica-a"), config("replica-b")))
+}
+
+#[tokio::test]
+async fn two_servers_on_one_postgres_deliver_each_event_once() {
+    let Some((store_a, store_b, clock, mut cfg_a, mut cfg_b)) = two_replicas().await else { return };
     cfg_a.notify.every = Duration::from_millis(5);
     cfg_b.notify.every = Duration::from_millis(5);
     let a = start_with(store_a.clone(), Arc::new(clock.clone()), cfg_a).await;
@@ -662,13 +666,7 @@ async fn two_servers_on_one_postgres_deliver_each_event_once() {
 /// survivor sends "opened" (same delivery id) and, after it, "resolved".
 #[tokio::test]
 async fn a_delivery_claimed_by_a_dead_replica_is_retaken_and_a_downtime_speaks_in_order() {
-    logs();
-    let Some(url) = nines_store::testing::postgres_url().await else { return };
-    let store_a = nines_store::Store::connect(&url).await.unwrap();
-    let store_b = nines_store::Store::connect(&url).await.unwrap();
-    let clock = ManualClock::new(real_now());
-    let mut cfg_a = config("replica-a");
-    let mut cfg_b = config("replica-b");
+    let Some((store_a, store_b, clock, mut cfg_a, mut cfg_b)) = two_replicas().await else { return };
     for c in [&mut cfg_a, &mut cfg_b] {
         c.lease_ttl_ms = 2_000;
         c.lease_renew = Duration::from_millis(20);

@@ -113,12 +113,33 @@ async fn metrics(State(s): State<AppState>, caller: crate::auth::Caller) -> impl
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
-async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
-    ApiError::new(
+/// 405 in the error format, with `Allow` when the methods are known.
+pub fn method_not_allowed_answer(
+    method: &axum::http::Method,
+    route: &str,
+    allowed: &[&str],
+) -> axum::response::Response {
+    let takes = if allowed.is_empty() {
+        "see /api/openapi.json".to_string()
+    } else {
+        format!("it takes {}", allowed.join(", "))
+    };
+    let mut r = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        format!("{} is not an operation of {}; see /api/openapi.json", method, uri.path()),
+        format!("{method} is not an operation of {route}; {takes}"),
     )
+    .into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&allowed.join(", "))
+        && !allowed.is_empty()
+    {
+        r.headers_mut().insert(axum::http::header::ALLOW, v);
+    }
+    r
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
+    method_not_allowed_answer(&method, uri.path(), &[])
 }
 
 /// Answers of the API that the framework wrote (a path segment that does

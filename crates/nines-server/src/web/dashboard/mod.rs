@@ -77,28 +77,13 @@ pub struct UiCaller {
 
 impl FromRequestParts<AppState> for UiCaller {
     type Rejection = Response;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Response> {
         if let Some(caller) = parts.extensions.get::<Caller>() {
             let session =
                 !parts.headers.contains_key("x-api-key") && !parts.headers.contains_key(header::AUTHORIZATION);
             return Ok(UiCaller { caller: caller.clone(), session });
         }
-        if parts.headers.contains_key("x-api-key") || parts.headers.contains_key(header::AUTHORIZATION) {
-            return match Caller::from_request_parts(parts, state).await {
-                Ok(caller) => Ok(UiCaller { caller, session: false }),
-                Err(e) => Err(UiError(e).into_response()),
-            };
-        }
-        if let Some(token) = session::cookie_token(&parts.headers) {
-            match state.store.ui_session_key(token, state.clock.now_ms()).await {
-                Ok(Some(key)) => {
-                    let caller = Caller { key_id: key.id, key_name: key.name, scope: key.scope, role: key.role };
-                    return Ok(UiCaller { caller, session: true });
-                }
-                Ok(None) => {}
-                Err(e) => return Err(UiError(e.into()).into_response()),
-            }
-        }
+        // `access::authorize` found no key and no live session: sign in
         if parts.uri.path() == "/ui/events" {
             // an event stream cannot follow a login page: fail it for good
             return Err(UiError(ApiError::unauthorized("sign in again").field("Cookie")).into_response());
