@@ -51,6 +51,8 @@ async fn the_served_document_holds_for_every_operation() {
                     ])
                     .args(["--report-dir", &dir.display().to_string()])
                     .env("NO_COLOR", "1")
+                    // its cache stays with the run, not in the source tree
+                    .current_dir(&dir)
                     .output()
                     .expect("run schemathesis")
             }
