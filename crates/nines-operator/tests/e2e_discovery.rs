@@ -52,12 +52,19 @@ async fn service_status(srv: &Server, name: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_reaches_nines() {
+    for db in nines_store::testing::all().await {
+        eprintln!("-- backend {}", db.label);
+        discovery_reaches_nines_on(db).await;
+    }
+}
+
+async fn discovery_reaches_nines_on(db: nines_store::testing::TestDb) {
     let mut cluster = Cluster::new().await;
     if cluster.is_real() {
         eprintln!("SKIP discovery_reaches_nines on a real cluster: it writes Node and EndpointSlice objects");
         return;
     }
-    let srv = Server::start(nines_store::testing::sqlite().await).await;
+    let srv = Server::start(db).await;
     let key = srv.key("acme", "operator").await;
     let ops = cluster.namespace("nines-ops").await;
     let shop = cluster.namespace("shop").await;
@@ -444,8 +451,15 @@ fn registered(cm: &ConfigMap) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configmap_services_leave_with_their_configmap() {
+    for db in nines_store::testing::all().await {
+        eprintln!("-- backend {}", db.label);
+        configmap_services_leave_with_their_configmap_on(db).await;
+    }
+}
+
+async fn configmap_services_leave_with_their_configmap_on(db: nines_store::testing::TestDb) {
     let mut cluster = Cluster::new().await;
-    let srv = Server::start(nines_store::testing::sqlite().await).await;
+    let srv = Server::start(db).await;
     let key = srv.key("acme", "operator").await;
     let ops = cluster.namespace("nines-ops").await;
     let shop = cluster.namespace("shop").await;
@@ -538,6 +552,13 @@ async fn more_passes(cluster: &Cluster, op: &Operator, controller: &str, n: u64)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_artifacts_and_unready_status_services_follow_the_clock() {
+    for db in nines_store::testing::all().await {
+        eprintln!("-- backend {}", db.label);
+        stale_artifacts_and_unready_status_services_follow_the_clock_on(db).await;
+    }
+}
+
+async fn stale_artifacts_and_unready_status_services_follow_the_clock_on(db: nines_store::testing::TestDb) {
     let mut cluster = Cluster::new().await;
     if cluster.is_real() {
         eprintln!(
@@ -547,7 +568,7 @@ async fn stale_artifacts_and_unready_status_services_follow_the_clock() {
     }
     // nines and the operator share a clock the test moves; nothing waits an hour
     let clock = nines_core::clock::ManualClock::new(jiff::Timestamp::now().as_millisecond());
-    let srv = Server::start_with_clock(nines_store::testing::sqlite().await, Arc::new(clock.clone())).await;
+    let srv = Server::start_with_clock(db, Arc::new(clock.clone())).await;
     let key = srv.key("acme", "operator").await;
     let ops = cluster.namespace("nines-ops").await;
     let shop = cluster.namespace("shop").await;
@@ -727,8 +748,11 @@ async fn more_config_reads(cluster: &Cluster, n: usize) {
 
 /// The operator with app discovery off: the other discoveries watch their
 /// sources (an it-ops ConfigMap is picked up) once the config is read.
-async fn started_without_app_discovery(cluster: &mut Cluster) -> (Server, Operator, String, String) {
-    let srv = Server::start(nines_store::testing::sqlite().await).await;
+async fn started_without_app_discovery(
+    cluster: &mut Cluster,
+    db: nines_store::testing::TestDb,
+) -> (Server, Operator, String, String) {
+    let srv = Server::start(db).await;
     let key = srv.key("acme", "operator").await;
     let ops = cluster.namespace("nines-ops").await;
     let shop = cluster.namespace("shop").await;
@@ -748,12 +772,19 @@ async fn started_without_app_discovery(cluster: &mut Cluster) -> (Server, Operat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn app_discovery_off_lists_no_secrets() {
+    for db in nines_store::testing::all().await {
+        eprintln!("-- backend {}", db.label);
+        app_discovery_off_lists_no_secrets_on(db).await;
+    }
+}
+
+async fn app_discovery_off_lists_no_secrets_on(db: nines_store::testing::TestDb) {
     let mut cluster = Cluster::new().await;
     if cluster.is_real() {
         eprintln!("SKIP app_discovery_off_lists_no_secrets on a real cluster: it counts the requests the fake records");
         return;
     }
-    let (srv, op, ops, shop) = started_without_app_discovery(&mut cluster).await;
+    let (srv, op, ops, shop) = started_without_app_discovery(&mut cluster, db).await;
     let fake = cluster.fake.as_ref().unwrap();
     assert_eq!(secret_sweeps(fake), 0, "Secrets listed or watched with app discovery off");
     assert_eq!(fake.open_watches(OPERATOR_USER, "", "secrets"), 0);
@@ -769,12 +800,19 @@ async fn app_discovery_off_lists_no_secrets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn app_discovery_follows_the_operator_config() {
+    for db in nines_store::testing::all().await {
+        eprintln!("-- backend {}", db.label);
+        app_discovery_follows_the_operator_config_on(db).await;
+    }
+}
+
+async fn app_discovery_follows_the_operator_config_on(db: nines_store::testing::TestDb) {
     let mut cluster = Cluster::new().await;
     if cluster.is_real() {
         eprintln!("SKIP app_discovery_follows_the_operator_config on a real cluster: it counts the fake's watches");
         return;
     }
-    let (srv, op, ops, shop) = started_without_app_discovery(&mut cluster).await;
+    let (srv, op, ops, shop) = started_without_app_discovery(&mut cluster, db).await;
     let fake = cluster.fake.as_ref().unwrap();
     let configs: Api<OperatorConfig> = Api::namespaced(cluster.client.clone(), &ops);
     let switch = async |on: bool| {
@@ -826,12 +864,19 @@ fn kube_app_labels() -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_discovery_off_releases_its_configmaps() {
+    for db in nines_store::testing::all().await {
+        eprintln!("-- backend {}", db.label);
+        service_discovery_off_releases_its_configmaps_on(db).await;
+    }
+}
+
+async fn service_discovery_off_releases_its_configmaps_on(db: nines_store::testing::TestDb) {
     let mut cluster = Cluster::new().await;
     if cluster.is_real() {
         eprintln!("SKIP service_discovery_off_releases_its_configmaps on a real cluster: it counts the fake's watches");
         return;
     }
-    let srv = Server::start(nines_store::testing::sqlite().await).await;
+    let srv = Server::start(db).await;
     let key = srv.key("acme", "operator").await;
     let ops = cluster.namespace("nines-ops").await;
     let shop = cluster.namespace("shop").await;

@@ -34,8 +34,15 @@ async fn check_of(srv: &Server, service: &str) -> Option<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingress_to_api_service_and_back() {
+    for db in nines_store::testing::all().await {
+        eprintln!("-- backend {}", db.label);
+        ingress_to_api_service_and_back_on(db).await;
+    }
+}
+
+async fn ingress_to_api_service_and_back_on(db: nines_store::testing::TestDb) {
     let mut cluster = Cluster::new().await;
-    let srv = Server::start(nines_store::testing::sqlite().await).await;
+    let srv = Server::start(db).await;
     let key = srv.key("acme", "operator").await;
     let ops = cluster.namespace("nines-ops").await;
     let app = cluster.namespace("shop").await;

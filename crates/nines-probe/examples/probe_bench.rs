@@ -67,7 +67,7 @@ async fn target(port: u16) {
 
 fn check(url: &str) -> HttpCheck {
     let mut c = HttpCheck::new(url);
-    c.timeout_seconds = 5.0;
+    c.timeout_seconds = Some(5.0);
     c
 }
 

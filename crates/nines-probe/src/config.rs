@@ -27,8 +27,10 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 fn default_interval_seconds() -> u32 {
     60
 }
-fn default_timeout_seconds() -> f64 {
-    10.0
+/// The timeout of a check that sets none: 10 s, or 80 % of its interval
+/// when that is shorter (an `intervalSeconds: 5` check times out after 4 s).
+fn default_timeout_seconds(interval_seconds: u32) -> f64 {
+    (f64::from(interval_seconds) * 0.8).min(10.0)
 }
 fn default_failure_threshold() -> u32 {
     3
@@ -85,9 +87,10 @@ macro_rules! check_kind {
             /// Seconds between two runs (at least 1; default 60).
             #[serde(default = "default_interval_seconds")]
             pub interval_seconds: u32,
-            /// Hard limit of one run, DNS included (default 10; less than the interval).
-            #[serde(default = "default_timeout_seconds")]
-            pub timeout_seconds: f64,
+            /// Hard limit of one run, DNS included; less than the interval
+            /// (default 10, or 80 % of the interval when that is shorter).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub timeout_seconds: Option<f64>,
             /// Agent locations that run the check; empty means the server itself.
             #[serde(default, skip_serializing_if = "Vec::is_empty")]
             pub locations: Vec<String>,
@@ -108,7 +111,7 @@ macro_rules! check_kind {
                 Common {
                     name: self.name.as_deref(),
                     interval_seconds: self.interval_seconds,
-                    timeout_seconds: self.timeout_seconds,
+                    timeout_seconds: self.timeout_seconds.unwrap_or_else(|| default_timeout_seconds(self.interval_seconds.max(1))),
                     locations: &self.locations,
                     failure_threshold: self.failure_threshold,
                     success_threshold: self.success_threshold,
@@ -350,7 +353,7 @@ impl CheckSpec {
     /// The hard limit of one run; a non-finite or negative value counts as the default.
     pub fn timeout(&self) -> Duration {
         Duration::try_from_secs_f64(self.common().timeout_seconds)
-            .unwrap_or(Duration::from_secs_f64(default_timeout_seconds()))
+            .unwrap_or(Duration::from_secs_f64(default_timeout_seconds(self.common().interval_seconds.max(1))))
     }
 
     /// Every problem of this check, each with its path under `path`
@@ -530,7 +533,7 @@ impl HttpCheck {
         HttpCheck {
             name: None,
             interval_seconds: default_interval_seconds(),
-            timeout_seconds: default_timeout_seconds(),
+            timeout_seconds: None,
             locations: Vec::new(),
             failure_threshold: default_failure_threshold(),
             success_threshold: default_success_threshold(),
@@ -590,7 +593,7 @@ impl HttpCheck {
             return Err(errs);
         }
         let mut check = HttpCheck::new(url);
-        check.timeout_seconds = f64::from(timeout);
+        check.timeout_seconds = Some(f64::from(timeout));
         check.interval_seconds = interval;
         check.expected_status = expected_status;
         check.expected_body = e.expected_body.map(str::to_owned);
@@ -625,7 +628,7 @@ impl TcpCheck {
         TcpCheck {
             name: None,
             interval_seconds: default_interval_seconds(),
-            timeout_seconds: default_timeout_seconds(),
+            timeout_seconds: None,
             locations: Vec::new(),
             failure_threshold: default_failure_threshold(),
             success_threshold: default_success_threshold(),
@@ -642,7 +645,7 @@ impl TlsCheck {
         TlsCheck {
             name: None,
             interval_seconds: default_interval_seconds(),
-            timeout_seconds: default_timeout_seconds(),
+            timeout_seconds: None,
             locations: Vec::new(),
             failure_threshold: default_failure_threshold(),
             success_threshold: default_success_threshold(),
@@ -662,7 +665,7 @@ impl DnsCheck {
         DnsCheck {
             name: None,
             interval_seconds: default_interval_seconds(),
-            timeout_seconds: default_timeout_seconds(),
+            timeout_seconds: None,
             locations: Vec::new(),
             failure_threshold: default_failure_threshold(),
             success_threshold: default_success_threshold(),
@@ -692,11 +695,24 @@ mod tests {
     }
 
     #[test]
+    fn a_short_interval_alone_gets_a_timeout_below_it() {
+        for (interval, want) in [(1, 0.8), (5, 4.0), (12, 9.6), (13, 10.0), (300, 10.0)] {
+            let c = yaml(&format!("type: tcp\nhost: db\nport: 5432\nintervalSeconds: {interval}\n")).unwrap();
+            assert!(c.validate("c").is_empty(), "{interval}: {:?}", messages(&c));
+            assert!((c.common().timeout_seconds - want).abs() < 1e-9, "{interval}: {}", c.common().timeout_seconds);
+            assert_eq!(c.timeout(), Duration::from_secs_f64(want));
+        }
+        // a timeout that is set is kept, and still checked against the interval
+        let c = yaml("type: tcp\nhost: db\nport: 5432\nintervalSeconds: 5\ntimeoutSeconds: 5\n").unwrap();
+        assert_eq!(messages(&c), ["services[2].checks[0].timeoutSeconds: must be less than intervalSeconds (5)"]);
+    }
+
+    #[test]
     fn defaults_are_applied_while_parsing() {
         let c = yaml("type: http\nurl: https://example.com/health\n").unwrap();
         let CheckSpec::Http(h) = &c else { panic!("{c:?}") };
         assert_eq!(h.interval_seconds, 60);
-        assert_eq!(h.timeout_seconds, 10.0);
+        assert_eq!(h.common().timeout_seconds, 10.0);
         assert_eq!(h.failure_threshold, 3);
         assert_eq!(h.success_threshold, 1);
         assert_eq!(h.method, "GET");
@@ -895,7 +911,7 @@ quorum: 2
         for (fields, url, timeout, interval, status, body) in cases {
             let h = HttpCheck::from_endpoint(&fields).unwrap();
             assert_eq!(h.url, url);
-            assert_eq!(h.timeout_seconds, timeout);
+            assert_eq!(h.timeout_seconds, Some(timeout));
             assert_eq!(h.interval_seconds, interval);
             assert_eq!(h.expected_status.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(), status);
             assert_eq!(h.expected_body.as_deref(), body);

@@ -392,7 +392,7 @@ mod tests {
         let mut c = TcpCheck::new("127.0.0.1", 1);
         c.name = Some(name.to_owned());
         c.interval_seconds = interval;
-        c.timeout_seconds = timeout;
+        c.timeout_seconds = Some(timeout);
         (Arc::from(name), c.into())
     }
 

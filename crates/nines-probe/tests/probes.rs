@@ -24,7 +24,7 @@ async fn run(spec: impl Into<CheckSpec>, env: &ProbeEnv) -> ProbeResult {
 
 fn http(url: String) -> HttpCheck {
     let mut c = HttpCheck::new(url);
-    c.timeout_seconds = 5.0;
+    c.timeout_seconds = Some(5.0);
     c
 }
 
@@ -108,7 +108,7 @@ async fn slow_answers_are_degraded_and_hangs_time_out() {
     assert_eq!(run(c, &env).await.outcome, Outcome::Up);
 
     let mut hang = http(format!("http://{addr}/hang"));
-    hang.timeout_seconds = 0.4;
+    hang.timeout_seconds = Some(0.4);
     let start = std::time::Instant::now();
     let r = run(hang, &env).await;
     assert!(start.elapsed() < std::time::Duration::from_secs(2));
@@ -247,7 +247,7 @@ async fn dns_checks_against_a_local_server() {
     let dns = |name: &str, kind: RecordKind, expected: &[&str]| {
         let mut c = DnsCheck::new(name, kind);
         c.server = Some(server.clone());
-        c.timeout_seconds = 5.0;
+        c.timeout_seconds = Some(5.0);
         if !expected.is_empty() {
             c.expected_answers = Some(expected.iter().map(|s| s.to_string()).collect());
         }
@@ -298,14 +298,14 @@ async fn unreachable_resolver_times_out_with_its_phase() {
     let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut c = DnsCheck::new("app.test", RecordKind::A);
     c.server = Some(silent.local_addr().unwrap().to_string());
-    c.timeout_seconds = 0.3;
+    c.timeout_seconds = Some(0.3);
     let r = run(c, &env()).await;
     assert_eq!((r.outcome, r.error), (Outcome::Down, Some(ErrorKind::Timeout)));
     assert_eq!(r.message, "timeout after 300 ms (waiting for the DNS answer)");
 
     let env = ProbeEnv::builder().nameserver(silent.local_addr().unwrap()).build().unwrap();
     let mut c = http("http://app.test/".into());
-    c.timeout_seconds = 0.3;
+    c.timeout_seconds = Some(0.3);
     let r = run(c, &env).await;
     assert_eq!(r.message, "timeout after 300 ms (resolving the name)");
 }

@@ -76,10 +76,64 @@ impl Drop for Running {
     }
 }
 
-/// A socket that notes when bytes move.
+/// A socket that notes when bytes move, and gives hyper's own answers to
+/// requests it could not parse a body in the error format.
 struct Tracked {
     inner: TcpStream,
     act: Arc<Activity>,
+    /// A replacement answer not yet written whole, and how much of it is.
+    pending: Option<(Vec<u8>, usize)>,
+}
+
+/// hyper answers a request it cannot parse itself, before any handler runs:
+/// 400 (bad request line or header), 414 (URI too long) or 431 (header too
+/// large), each with an empty body, then closes. Such a head is recognised
+/// by its status and `content-length: 0` (no handler of nines answers a 4xx
+/// without a body) and replaced by the same status with an error body.
+fn parse_error_answer(head: &[u8]) -> Option<Vec<u8>> {
+    const EMPTY: &[u8] = b"\r\ncontent-length: 0\r\n";
+    if head.len() > 512 || !head.ends_with(b"\r\n\r\n") || !head.windows(EMPTY.len()).any(|w| w == EMPTY) {
+        return None;
+    }
+    let (status, code, message) = match head.get(..13)? {
+        b"HTTP/1.1 400 " | b"HTTP/1.0 400 " => {
+            (400, "bad_request", "the request line or a header could not be parsed as HTTP/1.1")
+        }
+        b"HTTP/1.1 414 " | b"HTTP/1.0 414 " => (414, "uri_too_long", "the request's URI is too long"),
+        b"HTTP/1.1 431 " | b"HTTP/1.0 431 " => {
+            (431, "headers_too_large", "the request's header is too large or has too many fields")
+        }
+        _ => return None,
+    };
+    let reason = std::str::from_utf8(&head[13..head.iter().position(|&b| b == b'\r')?]).ok()?;
+    let body = serde_json::json!({"error": {"code": code, "message": message, "field": "headers"}}).to_string();
+    Some(
+        format!(
+            "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
+}
+
+impl Tracked {
+    /// Write what is left of a replacement answer; Ready(Ok) once it is all out.
+    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while let Some((buf, done)) = &mut self.pending {
+            match Pin::new(&mut self.inner).poll_write(cx, &buf[*done..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    *done += n;
+                    if *done == buf.len() {
+                        self.pending = None;
+                    }
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
 }
 
 impl AsyncRead for Tracked {
@@ -95,6 +149,16 @@ impl AsyncRead for Tracked {
 
 impl AsyncWrite for Tracked {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        if self.drain(cx)?.is_pending() {
+            return Poll::Pending;
+        }
+        if let Some(answer) = parse_error_answer(data) {
+            // hyper's head counts as written; the replacement goes out in its place
+            self.pending = Some((answer, 0));
+            let _ = self.drain(cx)?;
+            self.act.touch();
+            return Poll::Ready(Ok(data.len()));
+        }
         let r = Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.act.touch();
@@ -102,9 +166,15 @@ impl AsyncWrite for Tracked {
         r
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if self.drain(cx)?.is_pending() {
+            return Poll::Pending;
+        }
         Pin::new(&mut self.inner).poll_flush(cx)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if self.drain(cx)?.is_pending() {
+            return Poll::Pending;
+        }
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
@@ -147,7 +217,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: HttpLimits, mut s
 
 async fn connection(sock: TcpStream, app: Router, limits: HttpLimits, mut close: watch::Receiver<bool>) {
     let act = Arc::new(Activity::new());
-    let io = TokioIo::new(Tracked { inner: sock, act: act.clone() });
+    let io = TokioIo::new(Tracked { inner: sock, act: act.clone(), pending: None });
     let a = act.clone();
     let l = limits.clone();
     let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {

@@ -218,9 +218,14 @@ pub fn report(
     tier: Option<Tier>,
 ) -> SloReport {
     let budget = slo::error_budget(acc, slo_t, cfg.thresholds);
+    let enough = cfg.thresholds.enough(acc);
+    // too little history: no rates (a blip minutes after install is not a
+    // budget burning 1000 times too fast), and nothing alerted on
     let mut rates = BurnRates::default();
-    for (name, a) in burn {
-        rates.set(name, slo::burn_rate(a, slo_t));
+    if enough {
+        for (name, a) in burn {
+            rates.set(name, slo::burn_rate(a, slo_t));
+        }
     }
     let hour = burn.iter().find(|(n, _)| *n == "1h").map(|(_, a)| *a).unwrap_or_default();
     let tte = if budget.state != slo::BudgetState::InsufficientData && hour.bad_ms > 0 && hour.counted_ms() > 0 {
@@ -239,8 +244,7 @@ pub fn report(
         bad_seconds: acc.bad_ms as f64 / 1000.0,
         excluded_seconds: acc.excluded_ms as f64 / 1000.0,
         error_budget: BudgetView { budget, time_to_exhaustion_seconds: tte },
-        // too little history: the rates are shown, nothing is alerted on
-        alerts: if cfg.thresholds.enough(acc) { slo::burn_alerts(&rates) } else { Default::default() },
+        alerts: if enough { slo::burn_alerts(&rates) } else { Default::default() },
         burn_rates: rates,
         conditions: slo::conditions(acc, slo_t, sla_t, cfg.thresholds),
         tier,

@@ -527,7 +527,14 @@ async fn api_keys_are_managed_by_admins() {
 
 #[tokio::test]
 async fn health_and_readiness() {
-    let db = nines_store::testing::sqlite().await;
+    for db in nines_store::testing::all().await {
+        eprintln!("-- backend {}", db.label);
+        health_and_readiness_on(db).await;
+    }
+}
+
+async fn health_and_readiness_on(db: nines_store::testing::TestDb) {
+    let db = db;
     let (srv, _clock) = start(&db).await;
     let r = srv.http.get(format!("{}/healthz", srv.base)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);

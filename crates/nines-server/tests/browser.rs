@@ -252,12 +252,19 @@ async fn dashboard_end_to_end_in_headless_chromium() {
     b.quit().await;
 }
 
-/// The public pages (`/`, `/status`) show no private service or node name,
-/// whatever they render (a full page, a stub, or a 404).
+/// The public pages (`/`, `/status`) answer 200 and show no private service
+/// or node name, in the browser and over plain HTTP.
 #[tokio::test]
 async fn public_pages_show_nothing_private() {
     let Some(b) = Browser::start().await else { return };
-    let db = nines_store::testing::sqlite().await;
+    for db in all().await {
+        eprintln!("-- backend {}", db.label);
+        public_pages_on(&b, &db).await;
+    }
+    b.quit().await;
+}
+
+async fn public_pages_on(b: &Browser, db: &TestDb) {
     let srv = start_with(db.store.clone(), Arc::new(SystemClock), fast_config("public")).await;
     let key = srv.key("acme", "admin").await;
     push(
@@ -275,12 +282,13 @@ async fn public_pages_show_nothing_private() {
             assert!(!src.contains(private), "{path} leaks {private:?}");
         }
         // and over plain HTTP, whatever the content type
-        let text = srv.http.get(format!("{}{path}", srv.base)).send().await.unwrap().text().await.unwrap();
+        let r = srv.http.get(format!("{}{path}", srv.base)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path} answers a page, not an error");
+        let text = r.text().await.unwrap();
         for private in ["private-ledger", "secret-volume-7", "internal-plat", "hidden-cluster"] {
             assert!(!text.contains(private), "{path} leaks {private:?}");
         }
         b.screenshot(&format!("public-{}", if path == "/" { "root" } else { "status" })).await;
     }
     srv.stop().await;
-    b.quit().await;
 }

@@ -31,7 +31,13 @@ async fn closed(s: &mut TcpStream, within: Duration) -> bool {
 
 #[tokio::test]
 async fn idle_and_trickling_connections_are_closed_while_pushes_keep_succeeding() {
-    let db = nines_store::testing::sqlite().await;
+    for db in nines_store::testing::all().await {
+        eprintln!("-- backend {}", db.label);
+        on_backend(&db).await;
+    }
+}
+
+async fn on_backend(db: &nines_store::testing::TestDb) {
     let mut cfg = fast_config("connections");
     cfg.http = HttpLimits {
         max_connections: 200,
@@ -113,5 +119,41 @@ async fn idle_and_trickling_connections_are_closed_while_pushes_keep_succeeding(
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"field\"") || answer.contains("request_timeout"), "{answer}");
+    srv.stop().await;
+}
+
+/// Requests hyper cannot parse are answered before any handler runs; those
+/// answers carry the error format too, with their status kept.
+#[tokio::test]
+async fn unparseable_requests_are_answered_in_the_error_format() {
+    let db = nines_store::testing::sqlite().await;
+    let srv = start_with(db.store.clone(), Arc::new(ManualClock::new(T0)), fast_config("parse")).await;
+    let addr = srv.base.trim_start_matches("http://").to_string();
+    let many_fields: String = (0..150).map(|i| format!("X-Field-{i}: v\r\n")).collect();
+    let huge_field = format!("X-Huge: {}\r\n", "a".repeat(600 * 1024));
+    let cases = [
+        (format!("GET /api/v1/services HTTP/1.1\r\nHost: x\r\n{many_fields}\r\n"), 431),
+        (format!("GET /api/v1/services HTTP/1.1\r\nHost: x\r\n{huge_field}\r\n"), 431),
+        ("GET /api/v1/services HTTP/1.1\r\nHost: x\r\nBad Header Name: v\r\n\r\n".to_string(), 400),
+        ("G\u{1}T / HTTP/1.1\r\nHost: x\r\n\r\n".to_string(), 400),
+    ];
+    for (request, want) in cases {
+        let mut s = TcpStream::connect(&addr).await.unwrap();
+        // the server may answer and close before it has read everything
+        let _ = s.write_all(request.as_bytes()).await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer)).await;
+        let text = String::from_utf8_lossy(&answer);
+        let (head, body) =
+            text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("an answer to {:.60}: {text:?}", request));
+        assert!(head.starts_with(&format!("HTTP/1.1 {want} ")), "{head}");
+        assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+        assert!(v["error"]["code"].is_string() && v["error"]["message"].is_string(), "{v}");
+        assert_eq!(v["error"]["field"], "headers", "{v}");
+    }
+    // a request after them on a fresh connection is served as always
+    let (code, _) = srv.get("/api/v1/services", &srv.admin).await;
+    assert_eq!(code, 200);
     srv.stop().await;
 }

@@ -25,7 +25,13 @@ async fn prometheus_scrapes_probe_success() {
         eprintln!("SKIP prometheus: {bin} not installed");
         return;
     }
-    let db = nines_store::testing::sqlite().await;
+    for db in nines_store::testing::all().await {
+        eprintln!("-- backend {}", db.label);
+        on_backend(&db).await;
+    }
+}
+
+async fn on_backend(db: &nines_store::testing::TestDb) {
     let mut cfg = fast_config("prom-test");
     cfg.checks_reload_every = Duration::from_millis(50);
     let srv = start_with(db.store.clone(), Arc::new(SystemClock), cfg).await;
@@ -61,7 +67,7 @@ async fn prometheus_scrapes_probe_success() {
     )
     .unwrap();
     let port = free_port();
-    let mut child = std::process::Command::new(bin)
+    let mut child = std::process::Command::new("/usr/bin/prometheus")
         .arg(format!("--config.file={}", dir.0.join("prometheus.yml").display()))
         .arg(format!("--storage.tsdb.path={}", dir.0.join("data").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))

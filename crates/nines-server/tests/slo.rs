@@ -498,6 +498,9 @@ async fn a_new_service_has_insufficient_data_until_it_has_an_hour_of_history() {
             r["errorBudget"]["overspentTimes"].is_null() && r["errorBudget"]["timeToExhaustionSeconds"].is_null(),
             "{r}"
         );
+        // and no burn rates: a 27-second blip is not a budget burning a thousand times too fast
+        let rates = r["burnRates"].as_object().unwrap();
+        assert!(!rates.is_empty() && rates.values().all(Value::is_null), "{r}");
         let (_, ov) = srv.get("/api/v1/slo/overview", &key).await;
         assert_eq!(ov["counts"]["breached"], 0, "{ov}");
         // the history reached (SLO_MIN_HISTORY_MINUTES, 60 by default): the blip counts
@@ -505,6 +508,7 @@ async fn a_new_service_has_insufficient_data_until_it_has_an_hour_of_history() {
         let (_, r) = srv.get(&slo, &key).await;
         assert_eq!(r["errorBudget"]["state"], "exhausted", "{r}");
         assert!(r["conditions"].as_array().unwrap().contains(&json!("SLO_BREACH")), "{r}");
+        assert!(r["burnRates"]["3d"].as_f64().unwrap() > 1.0, "{r}");
         let times = r["errorBudget"]["overspentTimes"].as_f64().unwrap();
         let counted = r["goodSeconds"].as_f64().unwrap() + r["badSeconds"].as_f64().unwrap();
         assert!((times - 27.0 / (counted * 0.001)).abs() < 1e-9, "{times} {r}");

@@ -87,7 +87,7 @@ pub(crate) async fn ensure_service(conn: &mut Conn, s: &NewService, now: Millis)
     .bind(tags)
     .bind(s.source.as_str())
     .bind(s.backup_expected as i64)
-    .bind(if s.backup_expected { Some(nines_core::apply::DEFAULT_BACKUP_MAX_AGE_DAYS) } else { None })
+    .bind(crate::OptF64(s.backup_expected.then_some(nines_core::apply::DEFAULT_BACKUP_MAX_AGE_DAYS)))
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;

@@ -817,6 +817,31 @@ operations:
             let r = s.set_slo_settings(id, &set, T0 + 10 + round as i64).await;
             assert!(r.is_ok(), "slo round {round}: {r:?}");
         }
+        // services created by a push (no backup: no maximum age) and by a
+        // backup report (the default maximum age), alternately: the seed's
+        // curl commands in the order a new user runs them
+        for round in 0..3_i64 {
+            let pushed = svc("o", "o/p/e/c", &format!("pushed-{round}"));
+            let r = s.ingest_health(&[health(pushed, Status::Operational, T0 + 30 + round)], &RULE, 0).await;
+            assert!(r.is_ok(), "push round {round}: {r:?}");
+            let storage = StorageOp {
+                service: svc("o", "o/p/e/c", &format!("volume-{round}")),
+                allocated_bytes: None,
+                used_bytes: None,
+                free_percent: 100.0,
+                storage_type: None,
+                mount_path: None,
+                at: T0 + 30 + round,
+            };
+            let r = s.storage_report(&storage, T0 + 30 + round).await;
+            assert!(r.is_ok(), "storage round {round}: {r:?}");
+            // as the backup push builds it: a backup is expected
+            let backed_up = NewService { backup_expected: true, ..svc("o", "o/p/e/c", &format!("backed-up-{round}")) };
+            let target = BackupTarget::Service(backed_up);
+            let r =
+                s.backup_report(&target, BackupStatus::Success, Some(5), None, T0 + 30 + round, T0 + 30 + round).await;
+            assert!(r.is_ok(), "backup round {round}: {r:?}");
+        }
         // a check failure without a duration, then with one
         for (round, total) in [None, Some(12.5), None].into_iter().enumerate() {
             let f = nines_store::checks::FailureRow {

@@ -255,7 +255,7 @@ fn redact(url: &str) -> String {
     }
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // the commands that keep running: a one-shot CLI call needs no trimming
     let long_running = matches!(cli.command, Command::Serve(_) | Command::Operator(_) | Command::Agent(_));
@@ -263,7 +263,21 @@ fn main() -> Result<()> {
     if !matches!(cli.command, Command::Serve(_) | Command::Agent(_)) {
         quiet_broken_pipe();
     }
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(cli))
+    let done = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(run(cli)));
+    match done {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // the message and its causes, one line; never a stack trace,
+            // whatever RUST_BACKTRACE says (it is for panics, not for a
+            // port in use or a refused key)
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// A one-shot command whose output is cut short (`nines operator crds |

@@ -14,7 +14,13 @@ const BIN: &str = env!("CARGO_BIN_EXE_nines");
 
 #[tokio::test]
 async fn the_agent_heartbeats_with_its_version_every_poll() {
-    let db = nines_store::testing::sqlite().await;
+    for db in nines_store::testing::all().await {
+        eprintln!("-- backend {}", db.label);
+        heartbeats(&db).await;
+    }
+}
+
+async fn heartbeats(db: &nines_store::testing::TestDb) {
     let clock: Arc<dyn Clock> = Arc::new(nines_server::SystemClock);
     let now = clock.now_ms();
     let (_, admin) = db.store.create_api_key("admin", &OrgScope::All, Role::Admin, now).await.unwrap();

@@ -80,7 +80,30 @@ async fn post(base: &str, key: &str, path: &str, body: &Value) -> (u16, Value) {
 }
 
 fn nines(args: &[&str]) -> std::process::Output {
-    Command::new(BIN).args(args).env_remove("NINES_API_KEY").env("NINES_LOG", "warn").output().unwrap()
+    nines_on(args, None)
+}
+
+/// The CLI against a database: `NINES_DATABASE_URL` set for PostgreSQL,
+/// removed for the data directory's SQLite.
+fn nines_on(args: &[&str], db_url: Option<&str>) -> std::process::Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_remove("NINES_API_KEY").env("NINES_LOG", "warn");
+    match db_url {
+        Some(u) => cmd.env("NINES_DATABASE_URL", u),
+        None => cmd.env_remove("NINES_DATABASE_URL"),
+    };
+    cmd.output().unwrap()
+}
+
+/// Every backend a store-touching CLI test runs on: the data directory's
+/// SQLite, and a fresh PostgreSQL schema when a server answers (required
+/// under `NINES_TEST_REQUIRE_ALL=1`).
+async fn backends() -> Vec<Option<String>> {
+    let mut v = vec![None];
+    if let Some(url) = postgres_url().await {
+        v.push(Some(url));
+    }
+    v
 }
 
 #[tokio::test]
@@ -172,8 +195,14 @@ fn sh(script: &str) -> String {
 
 #[tokio::test]
 async fn the_seed_curl_commands_work_as_written() {
+    for db in backends().await {
+        seed_curl_commands(db.as_deref()).await;
+    }
+}
+
+async fn seed_curl_commands(db_url: Option<&str>) {
     let dir = ScratchDir::new("seed");
-    let srv = Server::start(&dir.0, None);
+    let srv = Server::start(&dir.0, db_url);
     let env = format!(
         "API_URL={}; OPERATOR_API_KEY=$(cat {}); API_KEY=$OPERATOR_API_KEY; ",
         srv.base,
@@ -254,11 +283,17 @@ curl -sf -X POST "$API_URL/api/v1/storage/report" \
 
 #[tokio::test]
 async fn push_and_apply_commands_for_cron_jobs() {
+    for db in backends().await {
+        push_and_apply(db.as_deref()).await;
+    }
+}
+
+async fn push_and_apply(db_url: Option<&str>) {
     let dir = ScratchDir::new("cli");
-    let srv = Server::start(&dir.0, None);
+    let srv = Server::start(&dir.0, db_url);
     let data = dir.0.to_str().unwrap();
     // apikey create prints the key as its last line
-    let out = nines(&["apikey", "create", "--data-dir", data, "--org", "myorg", "--role", "operator"]);
+    let out = nines_on(&["apikey", "create", "--data-dir", data, "--org", "myorg", "--role", "operator"], db_url);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let key = stdout.lines().last().unwrap().trim().to_string();
@@ -345,6 +380,12 @@ async fn push_and_apply_commands_for_cron_jobs() {
 
 #[tokio::test]
 async fn an_agent_buffers_while_the_server_is_away_and_delivers_event_times() {
+    for db in backends().await {
+        agent_buffers(db.as_deref()).await;
+    }
+}
+
+async fn agent_buffers(db_url: Option<&str>) {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU16, Ordering};
     let code = Arc::new(AtomicU16::new(200));
@@ -363,10 +404,10 @@ async fn an_agent_buffers_while_the_server_is_away_and_delivers_event_times() {
     let dir = ScratchDir::new("agent");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
-    let srv = Server::start_on(&dir.0, None, &listen);
+    let srv = Server::start_on(&dir.0, db_url, &listen);
     let admin = srv.admin_key();
     let data = dir.0.to_str().unwrap();
-    let out = nines(&["apikey", "create", "--data-dir", data, "--org", "acme", "--role", "agent"]);
+    let out = nines_on(&["apikey", "create", "--data-dir", data, "--org", "acme", "--role", "agent"], db_url);
     let agent_key = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().trim().to_string();
     let key_file = dir.0.join("agent-key");
     std::fs::write(&key_file, &agent_key).unwrap();
@@ -420,7 +461,7 @@ async fn an_agent_buffers_while_the_server_is_away_and_delivers_event_times() {
     code.store(503, Ordering::SeqCst);
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     let restart = jiff::Timestamp::now().as_millisecond();
-    let srv = Server::start_on(&dir.0, None, &listen);
+    let srv = Server::start_on(&dir.0, db_url, &listen);
     let mut down = None;
     for _ in 0..150 {
         let (s, d) = status(&admin).await;
@@ -449,9 +490,17 @@ async fn start_up_and_cli_errors_name_the_thing_and_write_nothing() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = busy.local_addr().unwrap().to_string();
     let dir = ScratchDir::new("busy");
-    let out = nines(&["serve", "--listen", &addr, "--data-dir", dir.0.to_str().unwrap()]);
+    // RUST_BACKTRACE set in the user's shell: still one line, no stack trace
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", &addr, "--data-dir", dir.0.to_str().unwrap()])
+        .env("RUST_BACKTRACE", "1")
+        .env("NINES_LOG", "warn")
+        .env_remove("NINES_DATABASE_URL")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(stderr(&out).contains("in use") && stderr(&out).contains(&addr), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("backtrace") && stderr(&out).trim().lines().count() == 1, "{}", stderr(&out));
     assert!(!dir.0.join("nines.db").exists() && !dir.0.join("admin-api-key").exists(), "nothing written");
     drop(busy);
 

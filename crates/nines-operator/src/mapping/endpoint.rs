@@ -184,7 +184,7 @@ pub fn endpoints_for_ingress(
                 kind: "http".into(),
                 tls,
                 path: if path.starts_with('/') { path.to_string() } else { format!("/{path}") },
-                timeout: h.timeout_seconds as u32,
+                timeout: h.common().timeout_seconds as u32,
                 interval: h.interval_seconds,
                 expected_status_codes: h.expected_status.iter().map(|p| p.0.clone()).collect(),
                 expected_body: h.expected_body.clone(),
