@@ -122,6 +122,8 @@ pub enum Error {
     Finalizer(String),
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Provision(#[from] crate::provision::ProvisionError),
 }
 
 /// The API client and the node the operator writes under, once resolved.
@@ -153,6 +155,8 @@ pub struct Ctx {
     pub images: Mutex<BTreeMap<ImageRef, ImageUsage>>,
     /// Hash of what was last sent per key, for sources without a CR of their own.
     pub sent: Mutex<HashMap<String, String>>,
+    /// Clients of the systems tenants are provisioned into.
+    pub tenants: crate::tenant::Clients,
 }
 
 impl Ctx {
@@ -188,6 +192,7 @@ impl Ctx {
             services: Mutex::default(),
             images: Mutex::default(),
             sent: Mutex::default(),
+            tenants: crate::tenant::Clients::default(),
         }
     }
 
@@ -684,6 +689,11 @@ pub struct Settings {
     pub clock: Arc<dyn Clock>,
     /// The API server URL of the cluster, sent with the local cluster registration.
     pub api_server_url: Option<String>,
+    /// How often an unchanged tenant object is reconciled again (drift repair).
+    pub tenant_resync: Duration,
+    /// How often a SoftwareDeliveryPlatform's connections are checked and its
+    /// credentials re-read.
+    pub platform_recheck: Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -718,6 +728,8 @@ impl Settings {
             report_every: Duration::from_secs(30),
             clock: Arc::new(SystemClock),
             api_server_url: None,
+            tenant_resync: crate::tenant::TENANT_RESYNC,
+            platform_recheck: crate::tenant::SDP_RECHECK,
         }
     }
 
@@ -843,7 +855,8 @@ pub async fn run_controllers(
     );
     let endpoints = run_ctrl(ctrl_all::<Endpoint>(&client), reconcile_endpoint, &ctx, &stop, "endpoint");
     let discovery = crate::discovery::run_discovery(ctx.clone(), stop.clone());
-    tokio::join!(ingresses, endpoints, discovery);
+    let tenants = crate::tenant::run_tenants(ctx.clone(), stop.clone());
+    tokio::join!(ingresses, endpoints, discovery, tenants);
     let _ = config_task.await;
     Ok(())
 }
@@ -1023,19 +1036,19 @@ pub async fn status_report(client: kube::Client) -> anyhow::Result<String> {
         .collect();
     out.push_str(&section("Endpoints", table::render(&["NAME", "NAMESPACE", "HOST", "PATH", "PHASE"], &rows)));
     let sdps = Api::<SoftwareDeliveryPlatform>::all(client.clone()).list(&lp).await?;
-    let tick = |b: bool| if b { "✓" } else { "-" }.to_string();
     let rows: Vec<[String; 7]> = sdps
         .items
         .iter()
         .map(|s| {
+            let st = s.status.clone().unwrap_or_default();
             [
                 s.metadata.name.clone().unwrap_or_default(),
                 s.metadata.namespace.clone().unwrap_or_default(),
-                phase(&s.status.as_ref().and_then(|s| s.phase.clone())),
-                tick(s.spec.keycloak.is_some()),
-                tick(s.spec.gitlab.is_some()),
-                tick(s.spec.harbor.is_some()),
-                tick(s.spec.argocd.is_some()),
+                phase(&st.phase),
+                crate::tenant::system_mark(&st, "Keycloak", s.spec.keycloak.is_some()),
+                crate::tenant::system_mark(&st, "GitLab", s.spec.gitlab.is_some()),
+                crate::tenant::system_mark(&st, "Harbor", s.spec.harbor.is_some()),
+                crate::tenant::system_mark(&st, "ArgoCD", s.spec.argocd.is_some()),
             ]
         })
         .collect();
@@ -1044,19 +1057,69 @@ pub async fn status_report(client: kube::Client) -> anyhow::Result<String> {
         table::render(&["NAME", "NAMESPACE", "PHASE", "KEYCLOAK", "GITLAB", "HARBOR", "ARGOCD"], &rows),
     ));
     let orgs = Api::<Organization>::all(client.clone()).list(&lp).await?;
-    let rows: Vec<[String; 4]> = orgs
+    let rows: Vec<[String; 8]> = orgs
         .items
         .iter()
         .map(|o| {
+            let st = o.status.clone().unwrap_or_default();
+            let wanted = |c: &str| st.conditions.iter().any(|x| x.type_ == format!("{c}Ready"));
             [
                 o.metadata.name.clone().unwrap_or_default(),
                 o.metadata.namespace.clone().unwrap_or_default(),
                 o.spec.sdp.clone(),
-                phase(&o.status.as_ref().and_then(|s| s.phase.clone())),
+                phase(&st.phase),
+                crate::tenant::system_mark(&st, "Keycloak", wanted("Keycloak")),
+                crate::tenant::system_mark(&st, "GitLab", wanted("GitLab")),
+                crate::tenant::system_mark(&st, "Harbor", wanted("Harbor")),
+                crate::tenant::system_mark(&st, "ArgoCD", wanted("ArgoCD")),
             ]
         })
         .collect();
-    out.push_str(&section("Organizations", table::render(&["NAME", "NAMESPACE", "SDP", "PHASE"], &rows)));
+    out.push_str(&section(
+        "Organizations",
+        table::render(&["NAME", "NAMESPACE", "SDP", "PHASE", "KEYCLOAK", "GITLAB", "HARBOR", "ARGOCD"], &rows),
+    ));
+    // what is not in sync, and why; then what exists, with ids
+    let mut why = Vec::new();
+    let mut have = Vec::new();
+    for (kind, name, ns, st) in sdps
+        .items
+        .iter()
+        .map(|s| ("SoftwareDeliveryPlatform", s.metadata.name.clone(), s.metadata.namespace.clone(), s.status.clone()))
+        .chain(
+            orgs.items
+                .iter()
+                .map(|o| ("Organization", o.metadata.name.clone(), o.metadata.namespace.clone(), o.status.clone())),
+        )
+    {
+        let st = st.unwrap_or_default();
+        let who = format!("{kind} {}/{}", ns.unwrap_or_default(), name.unwrap_or_default());
+        for c in st.conditions.iter().filter(|c| c.type_ != "Ready" && c.status != "True") {
+            why.push(format!("  {who}: {} {} ({}): {}\n", c.type_, c.status, c.reason, c.message));
+        }
+        for r in &st.resources {
+            let origin = if r.created { "created" } else { "adopted" };
+            let id = r.id.clone().unwrap_or_else(|| "-".into());
+            have.push([
+                who.clone(),
+                r.system.clone(),
+                r.kind.clone(),
+                r.name.clone(),
+                id,
+                origin.into(),
+                r.state.clone(),
+            ]);
+        }
+    }
+    if !why.is_empty() {
+        out.push_str(&section("Not in sync", why.concat()));
+    }
+    if !have.is_empty() {
+        out.push_str(&section(
+            "Provisioned",
+            table::render(&["OBJECT", "SYSTEM", "KIND", "NAME", "ID", "ORIGIN", "STATE"], &have),
+        ));
+    }
     Ok(out)
 }
 

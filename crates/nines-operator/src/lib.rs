@@ -16,6 +16,8 @@
 //!   OperatorConfig loop, Ingress/Endpoint); [`discovery`]: every other
 //!   discovery controller.
 //! - [`cli`]: `OperatorArgs` and [`run_cli`].
+//! - [`provision`]: the clients of the systems tenants are provisioned into
+//!   (Keycloak first).
 //!
 //! Adding a discovery source: a config struct in `crd/config.rs`, a CR kind
 //! in `crd/discovery.rs` (and in [`crdgen::all_crds`]), a mapping module with
@@ -28,7 +30,9 @@ pub mod crd;
 pub mod crdgen;
 pub mod discovery;
 pub mod mapping;
+pub mod provision;
 pub mod reconcile;
 pub mod table;
+pub mod tenant;
 
 pub use cli::{OperatorArgs, run_cli};

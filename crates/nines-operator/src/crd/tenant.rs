@@ -1,7 +1,7 @@
 //! Tenant kinds (operator seed): SoftwareDeliveryPlatform, Organization,
 //! Contact, ContactGroup, GitLabGroup, HarborProject, ArgoCDProject and
-//! K8sCluster. Only their schemas live here; their reconcilers (Keycloak,
-//! GitLab, Harbor, ArgoCD) come later. camelCase, as in the seed.
+//! K8sCluster. Their controllers live in [`crate::tenant`]. camelCase, as
+//! in the seed.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +30,46 @@ pub struct TenantStatus {
     pub harbor_project_id: Option<i64>,
     #[serde(default, rename = "argoCDProjectCreated", skip_serializing_if = "Option::is_none")]
     pub argocd_project_created: Option<bool>,
+    /// What exists in each system, per platform, with its id, whether
+    /// nines created it (and so may delete it), and why not where it does
+    /// not exist.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ProvisionedResource>,
+}
+
+/// One thing nines provisioned, adopted or failed to provision.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionedResource {
+    /// `Keycloak`, `GitLab`, `Harbor` or `ArgoCD`.
+    pub system: String,
+    /// The SoftwareDeliveryPlatform it lives in.
+    pub sdp: String,
+    /// `group`, `subgroup`, `membership`, `project`, `cluster`.
+    pub kind: String,
+    /// Its name or path in the system.
+    pub name: String,
+    /// Its id in the system, once it exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// nines created it (it deletes only what it created); false when it
+    /// existed before and was adopted.
+    #[serde(default)]
+    pub created: bool,
+    /// `Present`, `Failed`, `MarkedForDeletion` or `Deleting`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+/// What deleting the custom resource does to what it provisioned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Delete what nines created (never what it adopted).
+    #[default]
+    Delete,
+    /// Leave everything in place.
+    Orphan,
 }
 
 /// Credentials of one connected system, each key naming a Secret entry.
@@ -188,6 +228,10 @@ pub struct OrganizationSpec {
     pub harbor: Option<OrgHarbor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argocd: Option<OrgArgoCd>,
+    /// `Delete` (default): deleting this resource deletes what nines
+    /// created for it; `Orphan`: leaves it in place.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
@@ -250,6 +294,10 @@ pub struct ContactGroupSpec {
     #[serde(default)]
     pub sdp: Vec<String>,
     pub keycloak: KeycloakGroupSpec,
+    /// `Delete` (default): deleting this resource deletes what nines
+    /// created for it; `Orphan`: leaves it in place.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
@@ -296,6 +344,10 @@ pub struct GitLabGroupSpec {
     pub access_control: Vec<GroupAccess>,
     #[serde(default)]
     pub organization_access: Vec<OrganizationAccess>,
+    /// `Delete` (default): deleting this resource deletes what nines
+    /// created for it; `Orphan`: leaves it in place.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
 }
 
 /// A standalone Harbor project.
@@ -324,6 +376,10 @@ pub struct HarborProjectSpec {
     pub access_control: Vec<GroupAccess>,
     #[serde(default)]
     pub organization_access: Vec<OrganizationAccess>,
+    /// `Delete` (default): deleting this resource deletes what nines
+    /// created for it; `Orphan`: leaves it in place.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
@@ -362,6 +418,10 @@ pub struct ArgoCDProjectSpec {
     pub destinations: Vec<ArgoDestination>,
     #[serde(default)]
     pub access_control: Vec<GroupAccess>,
+    /// `Delete` (default): deleting this resource deletes what nines
+    /// created for it; `Orphan`: leaves it in place.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]

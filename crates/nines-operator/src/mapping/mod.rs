@@ -9,6 +9,7 @@ pub mod image;
 pub mod k8sapp;
 pub mod node;
 pub mod status_service;
+pub mod tenant;
 pub mod velero;
 pub mod workload;
 

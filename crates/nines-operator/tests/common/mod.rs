@@ -4,7 +4,9 @@
 //! controllers running in-process against both.
 #![allow(dead_code)]
 
+pub mod keycloak;
 pub mod rbac;
+pub mod vendor_spec;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -235,6 +237,8 @@ impl Operator {
         let mut settings = Settings::new(namespace, "test-operator");
         settings.config_every = Duration::from_millis(300);
         settings.report_every = Duration::from_millis(300);
+        settings.tenant_resync = Duration::from_secs(1);
+        settings.platform_recheck = Duration::from_secs(1);
         settings.clock = clock;
         settings.api_server_url = Some(cluster.url.clone());
         let metrics = Arc::new(Metrics::default());

@@ -53,7 +53,8 @@ fn truthy(values: &Value, path: &str) -> bool {
 }
 
 /// Render the subset of Go templates rbac.yaml uses: `{{- if .Values.x }}`,
-/// `{{- end }}` on lines of their own (nested), and inline expressions,
+/// `{{- range .Values.x }}` over an empty list, `{{- end }}` on lines of
+/// their own (nested), and inline expressions,
 /// which become a placeholder (names, labels and the namespace do not matter
 /// to the rules). Anything else fails loudly, so that a template the test
 /// cannot render is noticed rather than misread.
@@ -64,11 +65,20 @@ pub fn render(template: &str, values: &Value) -> String {
         let t = line.trim();
         if let Some(inner) = t.strip_prefix("{{").and_then(|r| r.strip_suffix("}}")) {
             let inner = inner.trim_matches('-').trim();
-            if let Some(cond) = inner.strip_prefix("if ") {
+            if !*emitting.last().unwrap() && (inner.starts_with("if ") || inner.starts_with("range ")) {
+                // inside a block left out: only its nesting matters
+                emitting.push(false);
+            } else if let Some(cond) = inner.strip_prefix("if ") {
                 let cond = cond.trim();
                 assert!(cond.starts_with(".Values."), "rbac.yaml: cannot render `{t}`");
                 let on = *emitting.last().unwrap() && truthy(values, cond);
                 emitting.push(on);
+            } else if let Some(list) = inner.strip_prefix("range ") {
+                // a range over an empty list emits nothing; a non-empty one
+                // would need the per-namespace grants this test does not model
+                let list = list.trim();
+                assert!(list.starts_with(".Values.") && !truthy(values, list), "rbac.yaml: cannot render `{t}`");
+                emitting.push(false);
             } else if inner == "end" {
                 emitting.pop();
                 assert!(!emitting.is_empty(), "rbac.yaml: unbalanced `{{{{ end }}}}`");

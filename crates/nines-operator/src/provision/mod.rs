@@ -1,0 +1,102 @@
+//! Tenant provisioning: the systems nines provisions into (Keycloak, GitLab,
+//! Harbor, Argo CD), one client module each, and what they share.
+//!
+//! Every client answers in [`Outcome`]s and fails with a [`ProvisionError`]
+//! whose [`ErrorKind`] tells the controller what to do: retry soon
+//! (`Transient`, honouring `retry_after`), wait for someone to act
+//! (`Blocked`: a Harbor project that still holds repositories, an Argo CD
+//! project still used by applications), or report a mistake in the custom
+//! resource or the credentials (`Refused`, `Unauthorized`).
+
+pub mod keycloak;
+
+use std::fmt;
+use std::time::Duration;
+
+/// A system nines provisions tenants into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum System {
+    Keycloak,
+    GitLab,
+    Harbor,
+    ArgoCd,
+}
+
+impl System {
+    pub const ALL: [System; 4] = [System::Keycloak, System::GitLab, System::Harbor, System::ArgoCd];
+
+    /// The name used in conditions (`KeycloakReady`), events and the CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            System::Keycloak => "Keycloak",
+            System::GitLab => "GitLab",
+            System::Harbor => "Harbor",
+            System::ArgoCd => "ArgoCD",
+        }
+    }
+}
+
+impl fmt::Display for System {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a failure asks of the controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Unreachable, 5xx, 429, a timeout: retry with backoff.
+    Transient,
+    /// The credentials were refused (401/403): retry after they change.
+    Unauthorized,
+    /// The system refused the request as it is (4xx naming a field): the
+    /// custom resource needs a change.
+    Refused,
+    /// Waiting on something outside nines (repositories left in a project,
+    /// applications using a project): retry later, never force.
+    Blocked,
+}
+
+/// A failed call to a provisioned system, in words fit for a status
+/// condition: the system, what was attempted, and the answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProvisionError {
+    pub system: System,
+    pub kind: ErrorKind,
+    pub message: String,
+    /// From a `Retry-After` answer.
+    pub retry_after: Option<Duration>,
+}
+
+impl ProvisionError {
+    pub fn new(system: System, kind: ErrorKind, message: impl Into<String>) -> Self {
+        ProvisionError { system, kind, message: message.into(), retry_after: None }
+    }
+}
+
+impl fmt::Display for ProvisionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.system, self.message)
+    }
+}
+
+impl std::error::Error for ProvisionError {}
+
+pub type Result<T> = std::result::Result<T, ProvisionError>;
+
+/// How an `ensure` call met the thing it ensures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// nines created it now.
+    Created,
+    /// It existed under the right name and nines took it over.
+    Adopted,
+    /// It existed and was changed to match.
+    Updated,
+    /// It existed and matched: nothing was written.
+    Unchanged,
+}
+
+/// The attribute (Keycloak) or description marker nines puts on what it
+/// creates, so that it deletes only what it created.
+pub const CREATED_BY: &str = "nines.dev/created-by";

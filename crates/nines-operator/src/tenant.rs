@@ -1,0 +1,943 @@
+//! Tenant controllers: SoftwareDeliveryPlatform (a connection check per
+//! system) and Organization (its Keycloak group and role subgroups), over
+//! the clients of [`crate::provision`]. Names and mappings come from
+//! [`crate::mapping::tenant`].
+//!
+//! Rules every tenant controller keeps:
+//! - credentials are read from their Secret on every reconcile; a client
+//!   (and its token) is reused while the credentials stay the same;
+//! - what exists already under the right name is adopted, never duplicated;
+//!   nines marks what it creates and deletes only that, and only under
+//!   `deletionPolicy: Delete`;
+//! - one system failing does not stop the others; the status says which
+//!   failed and why, and the reconcile is retried with backoff (5 s → 60 s);
+//! - an unchanged object is looked at again every [`TENANT_RESYNC`], which
+//!   repairs drift (a group deleted by hand comes back) with reads only when
+//!   nothing changed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::{Resource, ResourceExt};
+use sha2::{Digest, Sha256};
+
+use crate::controller::{Ctx, Error, merge_status};
+use crate::crd::*;
+use crate::mapping::tenant::role_subgroups;
+use crate::provision::keycloak::KeycloakAdmin;
+use crate::provision::{ErrorKind, Outcome, ProvisionError, System};
+use crate::reconcile::set_condition;
+
+/// Finalizer of every tenant kind: what nines provisioned is removed
+/// (or left, under `deletionPolicy: Orphan`) before the object goes.
+pub const TENANT_FINALIZER: &str = "nines.dev/tenant-cleanup";
+
+/// How often an unchanged tenant object is reconciled again.
+pub const TENANT_RESYNC: Duration = Duration::from_secs(300);
+
+/// Clients of the connected systems, kept across reconciles so that their
+/// tokens are reused; keyed by the connection and a digest of its
+/// credentials, so rotated credentials make a new client.
+#[derive(Default)]
+pub struct Clients {
+    keycloak: Mutex<HashMap<String, Arc<KeycloakAdmin>>>,
+}
+
+impl std::fmt::Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clients")
+    }
+}
+
+/// The value of `key` (or of `default` when the reference names none) in
+/// the credentials Secret of a connection.
+fn secret_entry(secret: &Secret, key: Option<&String>, default: &str) -> Result<String, String> {
+    let key = key.map(String::as_str).unwrap_or(default);
+    let name = secret.metadata.name.clone().unwrap_or_default();
+    if let Some(v) = secret.data.as_ref().and_then(|d| d.get(key)) {
+        return Ok(String::from_utf8_lossy(&v.0).trim().to_string());
+    }
+    if let Some(v) = secret.string_data.as_ref().and_then(|d| d.get(key)) {
+        return Ok(v.trim().to_string());
+    }
+    Err(format!("Secret {name} has no key {key:?}"))
+}
+
+fn digest(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn config_error(system: System, message: impl Into<String>) -> ProvisionError {
+    ProvisionError::new(system, ErrorKind::Refused, message)
+}
+
+/// The Keycloak client of a platform, its credentials read now.
+async fn keycloak(ctx: &Ctx, ns: &str, conn: &SystemConnection) -> Result<Arc<KeycloakAdmin>, ProvisionError> {
+    let sys = System::Keycloak;
+    let realm = conn
+        .realm
+        .as_deref()
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| config_error(sys, "spec.keycloak.realm is required"))?;
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let cref = &conn.credentials_ref;
+    let secret = secrets
+        .get_opt(&cref.secret_name)
+        .await
+        .map_err(|e| {
+            ProvisionError::new(sys, ErrorKind::Transient, format!("reading Secret {}: {e}", cref.secret_name))
+        })?
+        .ok_or_else(|| config_error(sys, format!("Secret {} not found in namespace {ns}", cref.secret_name)))?;
+    let id = secret_entry(&secret, cref.client_id_key.as_ref(), "client-id").map_err(|e| config_error(sys, e))?;
+    let secret_value =
+        secret_entry(&secret, cref.client_secret_key.as_ref(), "client-secret").map_err(|e| config_error(sys, e))?;
+    let key = digest(&[&conn.url, realm, &id, &secret_value]);
+    let mut cache = ctx.tenants.keycloak.lock().expect("not poisoned");
+    if let Some(c) = cache.get(&key) {
+        return Ok(c.clone());
+    }
+    let c = Arc::new(KeycloakAdmin::new(&conn.url, realm, &id, &secret_value));
+    // one client per connection: the entries of rotated credentials go
+    cache.retain(|_, old| !(old.base_url() == c.base_url() && old.realm() == c.realm()));
+    cache.insert(key, c.clone());
+    Ok(c)
+}
+
+/// A per-system condition (`KeycloakReady`, …).
+fn system_condition(
+    system: System,
+    status: &str,
+    reason: &str,
+    message: impl Into<String>,
+    generation: Option<i64>,
+) -> Condition {
+    Condition {
+        type_: format!("{}Ready", system.name()),
+        status: status.into(),
+        reason: reason.into(),
+        message: message.into(),
+        last_transition_time: String::new(),
+        observed_generation: generation,
+    }
+}
+
+/// The condition reason of a failure.
+fn reason_of(e: &ProvisionError) -> &'static str {
+    match e.kind {
+        ErrorKind::Transient => "Unreachable",
+        ErrorKind::Unauthorized => "Unauthorized",
+        ErrorKind::Refused => "Refused",
+        ErrorKind::Blocked => "Blocked",
+    }
+}
+
+fn outcome_reason(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Created => "Created",
+        Outcome::Adopted => "Adopted",
+        Outcome::Updated => "Updated",
+        Outcome::Unchanged => "InSync",
+    }
+}
+
+/// Sets `Ready` (and the phase) from the per-system conditions that are present.
+fn settle_ready(status: &mut TenantStatus, generation: Option<i64>, now: jiff::Timestamp) {
+    let systems: Vec<&Condition> =
+        status.conditions.iter().filter(|c| c.type_ != "Ready" && c.type_.ends_with("Ready")).collect();
+    let failed: Vec<String> = systems
+        .iter()
+        .filter(|c| c.status == "False")
+        .map(|c| format!("{}: {}", c.type_.trim_end_matches("Ready"), c.message))
+        .collect();
+    let waiting = systems.iter().any(|c| c.status == "Unknown");
+    let (ok, reason, message, phase) = if !failed.is_empty() {
+        (false, "SystemFailed", failed.join("; "), "Error")
+    } else if waiting {
+        (false, "Provisioning", "waiting for a system".to_string(), "Provisioning")
+    } else {
+        (true, "Ready", "every system is in sync".to_string(), "Ready")
+    };
+    status.phase = Some(phase.into());
+    set_condition(&mut status.conditions, crate::reconcile::ready_condition(ok, reason, message, generation), now);
+}
+
+/// The next look: soon after a failure that may pass, the resync otherwise.
+fn next_action(errors: &[ProvisionError], resync: Duration) -> Result<Action, Error> {
+    if let Some(e) = errors.iter().find(|e| matches!(e.kind, ErrorKind::Transient | ErrorKind::Blocked)) {
+        return Err(Error::Provision(e.clone()));
+    }
+    if let Some(e) = errors.first() {
+        // refused or unauthorized: retry slowly (a Secret or spec change reconciles at once)
+        tracing::warn!(error = %e, "provisioning refused");
+        return Ok(Action::requeue(resync.min(Duration::from_secs(60))));
+    }
+    Ok(Action::requeue(resync))
+}
+
+// ---------------------------------------------------------------------------
+// SoftwareDeliveryPlatform
+
+/// Checks the connection to every system the platform names and writes a
+/// condition per system, and `Ready`.
+pub async fn reconcile_sdp(sdp: Arc<SoftwareDeliveryPlatform>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let ns = sdp.namespace().unwrap_or_default();
+    let api: Api<SoftwareDeliveryPlatform> = Api::namespaced(ctx.client.clone(), &ns);
+    let generation = sdp.metadata.generation;
+    let mut status = sdp.status.clone().unwrap_or_default();
+    status.observed_generation = generation;
+    let now = ctx.now();
+    let mut errors = Vec::new();
+    let mut set = |status: &mut TenantStatus, system: System, r: Result<String, ProvisionError>| {
+        let c = match &r {
+            Ok(m) => system_condition(system, "True", "Connected", m.clone(), generation),
+            Err(e) => system_condition(system, "False", reason_of(e), e.message.clone(), generation),
+        };
+        if let Err(e) = r {
+            errors.push(e);
+        }
+        set_condition(&mut status.conditions, c, now);
+    };
+    if let Some(conn) = &sdp.spec.keycloak {
+        let r = async {
+            let kc = keycloak(&ctx, &ns, conn).await?;
+            kc.check().await?;
+            Ok(format!("realm {} reachable at {}", kc.realm(), kc.base_url()))
+        }
+        .await;
+        set(&mut status, System::Keycloak, r);
+    } else {
+        status.conditions.retain(|c| c.type_ != "KeycloakReady");
+    }
+    for (system, configured) in [
+        (System::GitLab, sdp.spec.gitlab.is_some()),
+        (System::Harbor, sdp.spec.harbor.is_some()),
+        (System::ArgoCd, sdp.spec.argocd.is_some()),
+    ] {
+        let t = format!("{}Ready", system.name());
+        if configured {
+            let c = system_condition(
+                system,
+                "Unknown",
+                "NotProvisioned",
+                format!("this version of nines does not provision into {system} yet"),
+                generation,
+            );
+            set_condition(&mut status.conditions, c, now);
+        } else {
+            status.conditions.retain(|c| c.type_ != t);
+        }
+    }
+    let before = sdp.status.clone().unwrap_or_default();
+    settle_ready(&mut status, generation, now);
+    announce(&ctx, &*sdp, &before, &status).await;
+    merge_status(&api, &sdp.name_any(), &status).await?;
+    next_action(&errors, ctx.settings.platform_recheck)
+}
+
+/// Events for the per-system conditions that changed.
+async fn announce<K: Resource<DynamicType = ()>>(ctx: &Ctx, obj: &K, before: &TenantStatus, after: &TenantStatus) {
+    for c in &after.conditions {
+        let was = before.conditions.iter().find(|b| b.type_ == c.type_);
+        if was.is_some_and(|w| w.status == c.status && w.reason == c.reason) || c.type_ == "Ready" {
+            continue;
+        }
+        let warning = c.status == "False";
+        ctx.event(&obj.object_ref(&()), warning, &c.reason, format!("{}: {}", c.type_, c.message)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Organization
+
+/// The Keycloak group of an organization: `spec.keycloak.groupName`, or the
+/// object's name.
+pub fn org_group_name(org: &Organization) -> String {
+    org.spec
+        .keycloak
+        .as_ref()
+        .map(|k| k.group_name.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| org.name_any())
+}
+
+pub async fn reconcile_org(org: Arc<Organization>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let ns = org.namespace().unwrap_or_default();
+    let api: Api<Organization> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, TENANT_FINALIZER, org, |event| async {
+        match event {
+            FinalizerEvent::Apply(o) => apply_org(&o, &ctx, &api).await,
+            FinalizerEvent::Cleanup(o) => cleanup_org(&o, &ctx).await,
+        }
+    })
+    .await
+    .map_err(unwrap_finalizer)
+}
+
+/// Records one resource in the status (replacing the entry of the same
+/// system, platform, kind and name).
+fn record(status: &mut TenantStatus, r: ProvisionedResource) {
+    status.resources.retain(|x| !(x.system == r.system && x.sdp == r.sdp && x.kind == r.kind && x.name == r.name));
+    status.resources.push(r);
+    status.resources.sort_by(|a, b| (&a.system, &a.sdp, &a.kind, &a.name).cmp(&(&b.system, &b.sdp, &b.kind, &b.name)));
+}
+
+fn present(system: System, sdp: &str, kind: &str, name: &str, id: &str, created: bool) -> ProvisionedResource {
+    ProvisionedResource {
+        system: system.name().into(),
+        sdp: sdp.into(),
+        kind: kind.into(),
+        name: name.into(),
+        id: Some(id.into()),
+        created,
+        state: "Present".into(),
+        message: String::new(),
+    }
+}
+
+/// Was this resource created by nines, by the record in the status?
+fn created_before(status: &TenantStatus, system: System, sdp: &str, kind: &str, name: &str, id: &str) -> bool {
+    status.resources.iter().any(|r| {
+        r.system == system.name()
+            && r.sdp == sdp
+            && r.kind == kind
+            && r.name == name
+            && r.id.as_deref() == Some(id)
+            && r.created
+    })
+}
+
+/// The organization's Keycloak group, its attributes and its role
+/// subgroups. Returns how the group was met.
+async fn ensure_org_keycloak(
+    kc: &KeycloakAdmin,
+    org: &Organization,
+    sdp: &SoftwareDeliveryPlatform,
+    status: &mut TenantStatus,
+) -> Result<Outcome, ProvisionError> {
+    let sdp_name = sdp.name_any();
+    let group = org_group_name(org);
+    let attrs: BTreeMap<String, Vec<String>> =
+        org.spec.keycloak.as_ref().map(|k| k.attributes.clone()).unwrap_or_default();
+    let (g, mut outcome) = match kc.group_by_path(&format!("/{group}")).await? {
+        Some(g) => {
+            let ours = KeycloakAdmin::created_by_nines(&g);
+            let known = status.keycloak_group_id.as_deref() == Some(g.id.as_str());
+            (g, if known || ours { Outcome::Unchanged } else { Outcome::Adopted })
+        }
+        None => kc.create_group(&group, &attrs).await?,
+    };
+    let created = KeycloakAdmin::created_by_nines(&g)
+        || created_before(status, System::Keycloak, &sdp_name, "group", &group, &g.id);
+    if !attrs.is_empty() && kc.set_attributes(&g.id, &attrs).await? == Outcome::Updated && outcome == Outcome::Unchanged
+    {
+        outcome = Outcome::Updated;
+    }
+    status.keycloak_group_id = Some(g.id.clone());
+    record(status, present(System::Keycloak, &sdp_name, "group", &group, &g.id, created));
+    let wanted = role_subgroups(&sdp.spec.settings, &group);
+    for (_, name) in &wanted {
+        let (sub, o) = kc.ensure_child_group(&g.id, name, &BTreeMap::new()).await?;
+        let path = format!("{group}/{name}");
+        let created_sub = KeycloakAdmin::created_by_nines(&sub)
+            || created_before(status, System::Keycloak, &sdp_name, "subgroup", &path, &sub.id);
+        record(status, present(System::Keycloak, &sdp_name, "subgroup", &path, &sub.id, created_sub));
+        if outcome == Outcome::Unchanged && o != Outcome::Unchanged {
+            outcome = Outcome::Updated;
+        }
+    }
+    // subgroups no longer wanted drop out of the record (they are left in Keycloak)
+    status.resources.retain(|r| {
+        !(r.system == System::Keycloak.name() && r.sdp == sdp_name && r.kind == "subgroup")
+            || wanted.iter().any(|(_, n)| r.name == format!("{group}/{n}"))
+    });
+    Ok(outcome)
+}
+
+async fn apply_org(org: &Organization, ctx: &Ctx, api: &Api<Organization>) -> Result<Action, Error> {
+    let ns = org.namespace().unwrap_or_default();
+    let generation = org.metadata.generation;
+    let before = org.status.clone().unwrap_or_default();
+    let mut status = before.clone();
+    status.observed_generation = generation;
+    let now = ctx.now();
+    let sdps: Api<SoftwareDeliveryPlatform> = Api::namespaced(ctx.client.clone(), &ns);
+    let Some(sdp) = sdps.get_opt(&org.spec.sdp).await? else {
+        status.phase = Some("Error".into());
+        let msg = format!("SoftwareDeliveryPlatform {:?} not found in namespace {ns}", org.spec.sdp);
+        set_condition(
+            &mut status.conditions,
+            crate::reconcile::ready_condition(false, "PlatformNotFound", msg, generation),
+            now,
+        );
+        merge_status(api, &org.name_any(), &status).await?;
+        return Ok(Action::requeue(Duration::from_secs(30)));
+    };
+    let mut errors = Vec::new();
+    if let Some(conn) = &sdp.spec.keycloak {
+        let r = async {
+            let kc = keycloak(ctx, &ns, conn).await?;
+            ensure_org_keycloak(&kc, org, &sdp, &mut status).await
+        }
+        .await;
+        let c = match &r {
+            Ok(o) => system_condition(
+                System::Keycloak,
+                "True",
+                outcome_reason(*o),
+                format!("group {} ({})", org_group_name(org), status.keycloak_group_id.clone().unwrap_or_default()),
+                generation,
+            ),
+            Err(e) => system_condition(System::Keycloak, "False", reason_of(e), e.message.clone(), generation),
+        };
+        set_condition(&mut status.conditions, c, now);
+        if let Err(e) = r {
+            errors.push(e);
+        }
+    }
+    for (system, wanted) in [
+        (System::GitLab, sdp.spec.gitlab.is_some() && org.spec.gitlab.as_ref().is_some_and(|g| g.enabled)),
+        (System::Harbor, sdp.spec.harbor.is_some() && org.spec.harbor.as_ref().is_some_and(|h| h.enabled)),
+        (System::ArgoCd, sdp.spec.argocd.is_some() && org.spec.argocd.as_ref().is_some_and(|a| a.enabled)),
+    ] {
+        if wanted {
+            let c = system_condition(
+                system,
+                "Unknown",
+                "NotProvisioned",
+                format!("this version of nines does not provision into {system} yet"),
+                generation,
+            );
+            set_condition(&mut status.conditions, c, now);
+        } else {
+            let t = format!("{}Ready", system.name());
+            status.conditions.retain(|c| c.type_ != t);
+        }
+    }
+    settle_ready(&mut status, generation, now);
+    announce(ctx, org, &before, &status).await;
+    merge_status(api, &org.name_any(), &status).await?;
+    next_action(&errors, ctx.settings.tenant_resync)
+}
+
+/// Removes what the organization provisioned, in the order Argo CD →
+/// Harbor → GitLab → Keycloak, under `deletionPolicy: Delete`; only what
+/// nines created goes.
+async fn cleanup_org(org: &Organization, ctx: &Ctx) -> Result<Action, Error> {
+    let ns = org.namespace().unwrap_or_default();
+    let status = org.status.clone().unwrap_or_default();
+    if org.spec.deletion_policy == DeletionPolicy::Orphan {
+        ctx.event(
+            &org.object_ref(&()),
+            false,
+            "Orphaned",
+            "deletionPolicy Orphan: everything provisioned stays".into(),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
+    let sdps: Api<SoftwareDeliveryPlatform> = Api::namespaced(ctx.client.clone(), &ns);
+    let Some(sdp) = sdps.get_opt(&org.spec.sdp).await? else {
+        let note = format!("SoftwareDeliveryPlatform {} is gone: what it provisioned is left in place", org.spec.sdp);
+        ctx.event(&org.object_ref(&()), true, "PlatformNotFound", note).await;
+        return Ok(Action::await_change());
+    };
+    let sdp_name = sdp.name_any();
+    if let Some(conn) = &sdp.spec.keycloak {
+        let kc = keycloak(ctx, &ns, conn).await.map_err(Error::Provision)?;
+        let group = org_group_name(org);
+        if let Some(g) = kc.group_by_path(&format!("/{group}")).await.map_err(Error::Provision)? {
+            let ours = KeycloakAdmin::created_by_nines(&g)
+                || created_before(&status, System::Keycloak, &sdp_name, "group", &group, &g.id);
+            if ours {
+                kc.delete_group(&g.id).await.map_err(Error::Provision)?;
+                ctx.event(&org.object_ref(&()), false, "Deleted", format!("Keycloak group {group} ({}) deleted", g.id))
+                    .await;
+            } else {
+                // adopted: only the subgroups nines created go
+                for r in status.resources.iter().filter(|r| r.system == "Keycloak" && r.kind == "subgroup" && r.created)
+                {
+                    if let Some(id) = &r.id {
+                        kc.delete_group(id).await.map_err(Error::Provision)?;
+                    }
+                }
+                let note =
+                    format!("Keycloak group {group} ({}) was adopted, not created by nines: left in place", g.id);
+                ctx.event(&org.object_ref(&()), false, "Orphaned", note).await;
+            }
+        }
+    }
+    Ok(Action::await_change())
+}
+
+// ---------------------------------------------------------------------------
+// ContactGroup
+
+/// The platforms a multi-platform kind names, or why it names none.
+fn platforms_of(list: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = list.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Looks a platform up in `ns`; a missing one is a Refused error naming it.
+async fn platform(ctx: &Ctx, ns: &str, name: &str, system: System) -> Result<SoftwareDeliveryPlatform, ProvisionError> {
+    let sdps: Api<SoftwareDeliveryPlatform> = Api::namespaced(ctx.client.clone(), ns);
+    sdps.get_opt(name)
+        .await
+        .map_err(|e| {
+            ProvisionError::new(system, ErrorKind::Transient, format!("reading SoftwareDeliveryPlatform {name}: {e}"))
+        })?
+        .ok_or_else(|| config_error(system, format!("SoftwareDeliveryPlatform {name:?} not found in namespace {ns}")))
+}
+
+/// The Keycloak client of platform `name`, or why there is none.
+async fn platform_keycloak(ctx: &Ctx, ns: &str, name: &str) -> Result<Arc<KeycloakAdmin>, ProvisionError> {
+    let sdp = platform(ctx, ns, name, System::Keycloak).await?;
+    let conn =
+        sdp.spec.keycloak.as_ref().ok_or_else(|| {
+            config_error(System::Keycloak, format!("SoftwareDeliveryPlatform {name} names no Keycloak"))
+        })?;
+    keycloak(ctx, ns, conn).await
+}
+
+/// A per-platform condition message: `production: …; staging: …`.
+fn per_platform(results: &[(String, Result<String, ProvisionError>)]) -> (bool, String, Option<ProvisionError>) {
+    let ok = results.iter().all(|(_, r)| r.is_ok());
+    let message = results
+        .iter()
+        .map(|(p, r)| match r {
+            Ok(m) => format!("{p}: {m}"),
+            Err(e) => format!("{p}: {}", e.message),
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let first_err = results.iter().find_map(|(_, r)| r.as_ref().err().cloned());
+    (ok, message, first_err)
+}
+
+pub async fn reconcile_contact_group(cg: Arc<ContactGroup>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let ns = cg.namespace().unwrap_or_default();
+    let api: Api<ContactGroup> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, TENANT_FINALIZER, cg, |event| async {
+        match event {
+            FinalizerEvent::Apply(o) => apply_contact_group(&o, &ctx, &api).await,
+            FinalizerEvent::Cleanup(o) => cleanup_contact_group(&o, &ctx).await,
+        }
+    })
+    .await
+    .map_err(unwrap_finalizer)
+}
+
+fn unwrap_finalizer(e: kube::runtime::finalizer::Error<Error>) -> Error {
+    match e {
+        kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(other.to_string()),
+    }
+}
+
+/// A top-level Keycloak group with attributes, in one platform: found,
+/// adopted or created, and recorded.
+async fn ensure_top_group(
+    kc: &KeycloakAdmin,
+    sdp: &str,
+    group: &str,
+    attrs: &BTreeMap<String, Vec<String>>,
+    status: &mut TenantStatus,
+) -> Result<(String, Outcome), ProvisionError> {
+    let (g, mut outcome) = match kc.group_by_path(&format!("/{group}")).await? {
+        Some(g) => {
+            let known = status
+                .resources
+                .iter()
+                .any(|r| r.sdp == sdp && r.kind == "group" && r.id.as_deref() == Some(g.id.as_str()));
+            let o = if known || KeycloakAdmin::created_by_nines(&g) { Outcome::Unchanged } else { Outcome::Adopted };
+            (g, o)
+        }
+        None => kc.create_group(group, attrs).await?,
+    };
+    let created =
+        KeycloakAdmin::created_by_nines(&g) || created_before(status, System::Keycloak, sdp, "group", group, &g.id);
+    if !attrs.is_empty() && kc.set_attributes(&g.id, attrs).await? == Outcome::Updated && outcome == Outcome::Unchanged
+    {
+        outcome = Outcome::Updated;
+    }
+    record(status, present(System::Keycloak, sdp, "group", group, &g.id, created));
+    Ok((g.id, outcome))
+}
+
+async fn apply_contact_group(cg: &ContactGroup, ctx: &Ctx, api: &Api<ContactGroup>) -> Result<Action, Error> {
+    let ns = cg.namespace().unwrap_or_default();
+    let generation = cg.metadata.generation;
+    let before = cg.status.clone().unwrap_or_default();
+    let mut status = before.clone();
+    status.observed_generation = generation;
+    let now = ctx.now();
+    let group = cg.spec.keycloak.group_name.trim().to_string();
+    let platforms = platforms_of(&cg.spec.sdp);
+    let mut results = Vec::new();
+    if group.is_empty() {
+        results.push((String::from("-"), Err(config_error(System::Keycloak, "spec.keycloak.groupName is empty"))));
+    } else if platforms.is_empty() {
+        results.push((
+            String::from("-"),
+            Err(config_error(System::Keycloak, "spec.sdp names no SoftwareDeliveryPlatform")),
+        ));
+    }
+    for p in &platforms {
+        if group.is_empty() {
+            break;
+        }
+        let r = async {
+            let kc = platform_keycloak(ctx, &ns, p).await?;
+            let (id, o) = ensure_top_group(&kc, p, &group, &cg.spec.keycloak.attributes, &mut status).await?;
+            Ok(format!("group {group} ({id}) {}", outcome_reason(o).to_lowercase()))
+        }
+        .await;
+        results.push((p.clone(), r));
+    }
+    // platforms no longer named drop out of the record (what was made there stays)
+    status.resources.retain(|r| platforms.contains(&r.sdp));
+    let (ok, message, err) = per_platform(&results);
+    let reason = match &err {
+        Some(e) => reason_of(e),
+        None => "InSync",
+    };
+    set_condition(
+        &mut status.conditions,
+        system_condition(System::Keycloak, if ok { "True" } else { "False" }, reason, message, generation),
+        now,
+    );
+    status.keycloak_group_id = status.resources.iter().find(|r| r.kind == "group").and_then(|r| r.id.clone());
+    settle_ready(&mut status, generation, now);
+    announce(ctx, cg, &before, &status).await;
+    merge_status(api, &cg.name_any(), &status).await?;
+    next_action(&err.into_iter().collect::<Vec<_>>(), ctx.settings.tenant_resync)
+}
+
+async fn cleanup_contact_group(cg: &ContactGroup, ctx: &Ctx) -> Result<Action, Error> {
+    let ns = cg.namespace().unwrap_or_default();
+    if cg.spec.deletion_policy == DeletionPolicy::Orphan {
+        return Ok(Action::await_change());
+    }
+    let status = cg.status.clone().unwrap_or_default();
+    for r in status.resources.iter().filter(|r| r.system == System::Keycloak.name() && r.kind == "group" && r.created) {
+        let Some(id) = &r.id else { continue };
+        let kc = match platform_keycloak(ctx, &ns, &r.sdp).await {
+            Ok(kc) => kc,
+            Err(e) if e.kind == ErrorKind::Refused => {
+                let note = format!("{}: {}; Keycloak group {} left in place", r.sdp, e.message, r.name);
+                ctx.event(&cg.object_ref(&()), true, "PlatformNotFound", note).await;
+                continue;
+            }
+            Err(e) => return Err(Error::Provision(e)),
+        };
+        kc.delete_group(id).await?;
+        ctx.event(
+            &cg.object_ref(&()),
+            false,
+            "Deleted",
+            format!("{}: Keycloak group {} ({id}) deleted", r.sdp, r.name),
+        )
+        .await;
+    }
+    Ok(Action::await_change())
+}
+
+// ---------------------------------------------------------------------------
+// Contact
+
+/// One Keycloak group a Contact belongs in: its platform, path and why.
+#[derive(Debug, Clone, PartialEq)]
+struct WantedGroup {
+    sdp: String,
+    path: String,
+}
+
+/// The groups a Contact's organizations and contact groups put it in, per
+/// platform; or what cannot be resolved.
+async fn wanted_groups(ctx: &Ctx, ns: &str, contact: &Contact) -> Result<Vec<WantedGroup>, ProvisionError> {
+    let mut out = Vec::new();
+    let orgs: Api<Organization> = Api::namespaced(ctx.client.clone(), ns);
+    for (i, m) in contact.spec.organizations.iter().enumerate() {
+        let org = orgs
+            .get_opt(&m.name)
+            .await
+            .map_err(|e| ProvisionError::new(System::Keycloak, ErrorKind::Transient, e.to_string()))?
+            .ok_or_else(|| {
+                config_error(System::Keycloak, format!("organizations[{i}]: Organization {:?} not found", m.name))
+            })?;
+        let sdp = platform(ctx, ns, &org.spec.sdp, System::Keycloak).await?;
+        let group = org_group_name(&org);
+        let roles = role_subgroups(&sdp.spec.settings, &group);
+        let path = if roles.is_empty() {
+            format!("/{group}")
+        } else {
+            let (_, sub) = crate::mapping::tenant::subgroup_role_of(&m.role, &roles).ok_or_else(|| {
+                let known: Vec<&str> = roles.iter().map(|(r, _)| r.as_str()).collect();
+                config_error(
+                    System::Keycloak,
+                    format!(
+                        "organizations[{i}].role: {:?} is not one of the platform's roles ({})",
+                        m.role,
+                        known.join(", ")
+                    ),
+                )
+            })?;
+            format!("/{group}/{sub}")
+        };
+        out.push(WantedGroup { sdp: org.spec.sdp.clone(), path });
+    }
+    let groups: Api<ContactGroup> = Api::namespaced(ctx.client.clone(), ns);
+    for (i, a) in contact.spec.additional_groups.iter().enumerate() {
+        let cg = groups
+            .get_opt(&a.contact_group)
+            .await
+            .map_err(|e| ProvisionError::new(System::Keycloak, ErrorKind::Transient, e.to_string()))?
+            .ok_or_else(|| {
+                config_error(
+                    System::Keycloak,
+                    format!("additionalGroups[{i}]: ContactGroup {:?} not found", a.contact_group),
+                )
+            })?;
+        for p in platforms_of(&cg.spec.sdp) {
+            out.push(WantedGroup { sdp: p, path: format!("/{}", cg.spec.keycloak.group_name.trim()) });
+        }
+    }
+    out.sort_by(|a, b| (&a.sdp, &a.path).cmp(&(&b.sdp, &b.path)));
+    out.dedup();
+    Ok(out)
+}
+
+pub async fn reconcile_contact(c: Arc<Contact>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let ns = c.namespace().unwrap_or_default();
+    let api: Api<Contact> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, TENANT_FINALIZER, c, |event| async {
+        match event {
+            FinalizerEvent::Apply(o) => apply_contact(&o, &ctx, &api).await,
+            FinalizerEvent::Cleanup(o) => cleanup_contact(&o, &ctx).await,
+        }
+    })
+    .await
+    .map_err(unwrap_finalizer)
+}
+
+/// The user a Contact names, in one platform's Keycloak.
+async fn contact_user(
+    kc: &KeycloakAdmin,
+    contact: &Contact,
+) -> Result<crate::provision::keycloak::User, ProvisionError> {
+    let k = &contact.spec.keycloak;
+    let username = k.username.as_deref().filter(|u| !u.trim().is_empty());
+    let email = k.email.as_deref().filter(|e| !e.trim().is_empty());
+    if username.is_none() && email.is_none() {
+        return Err(config_error(System::Keycloak, "spec.keycloak names neither a username nor an email"));
+    }
+    kc.find_user(username, email).await?.ok_or_else(|| {
+        config_error(
+            System::Keycloak,
+            format!(
+                "no user {} in realm {}",
+                [username.map(|u| format!("username {u:?}")), email.map(|e| format!("email {e:?}"))]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                kc.realm()
+            ),
+        )
+    })
+}
+
+/// Puts the user in every wanted group of one platform and takes it out of
+/// the groups nines put it in that are no longer wanted. Memberships it did
+/// not grant are never removed.
+async fn sync_memberships(
+    kc: &KeycloakAdmin,
+    sdp: &str,
+    contact: &Contact,
+    wanted: &[&WantedGroup],
+    status: &mut TenantStatus,
+) -> Result<String, ProvisionError> {
+    let user = contact_user(kc, contact).await?;
+    let current: Vec<String> = kc.user_groups(&user.id).await?.into_iter().map(|g| g.id).collect();
+    let mut added = 0;
+    let mut keep = Vec::new();
+    for w in wanted {
+        let g = kc.group_by_path(&w.path).await?.ok_or_else(|| {
+            ProvisionError::new(System::Keycloak, ErrorKind::Transient, format!("group {} does not exist yet", w.path))
+        })?;
+        let granted_before = status.resources.iter().any(|r| {
+            r.sdp == sdp
+                && r.kind == "membership"
+                && r.name == w.path
+                && r.created
+                && r.id.as_deref() == Some(g.id.as_str())
+        });
+        let created = if current.contains(&g.id) {
+            granted_before
+        } else {
+            kc.add_member(&user.id, &g.id).await?;
+            added += 1;
+            true
+        };
+        let mut r = present(System::Keycloak, sdp, "membership", &w.path, &g.id, created);
+        r.message = format!("user {}", user.username);
+        record(status, r);
+        keep.push(w.path.clone());
+    }
+    // memberships nines granted that are no longer wanted
+    let stale: Vec<ProvisionedResource> = status
+        .resources
+        .iter()
+        .filter(|r| r.sdp == sdp && r.kind == "membership" && !keep.contains(&r.name))
+        .cloned()
+        .collect();
+    let mut removed = 0;
+    for r in stale {
+        if let (true, Some(id)) = (r.created, &r.id) {
+            kc.remove_member(&user.id, id).await?;
+            removed += 1;
+        }
+        status.resources.retain(|x| !(x.sdp == sdp && x.kind == "membership" && x.name == r.name));
+    }
+    Ok(format!("user {} in {} group(s) ({added} added, {removed} removed)", user.username, wanted.len()))
+}
+
+async fn apply_contact(contact: &Contact, ctx: &Ctx, api: &Api<Contact>) -> Result<Action, Error> {
+    let ns = contact.namespace().unwrap_or_default();
+    let generation = contact.metadata.generation;
+    let before = contact.status.clone().unwrap_or_default();
+    let mut status = before.clone();
+    status.observed_generation = generation;
+    let now = ctx.now();
+    let mut results = Vec::new();
+    match wanted_groups(ctx, &ns, contact).await {
+        Err(e) => results.push(("-".to_string(), Err(e))),
+        Ok(wanted) => {
+            let platforms = platforms_of(&wanted.iter().map(|w| w.sdp.clone()).collect::<Vec<_>>());
+            // platforms no longer involved: remove what nines granted there
+            let gone: Vec<String> = platforms_of(
+                &status.resources.iter().map(|r| r.sdp.clone()).filter(|p| !platforms.contains(p)).collect::<Vec<_>>(),
+            );
+            for p in platforms.iter().chain(gone.iter()) {
+                let mine: Vec<&WantedGroup> = wanted.iter().filter(|w| &w.sdp == p).collect();
+                let r = async {
+                    let kc = platform_keycloak(ctx, &ns, p).await?;
+                    sync_memberships(&kc, p, contact, &mine, &mut status).await
+                }
+                .await;
+                results.push((p.clone(), r));
+            }
+        }
+    }
+    let (ok, message, err) = per_platform(&results);
+    let reason = match &err {
+        Some(e) => reason_of(e),
+        None => "InSync",
+    };
+    set_condition(
+        &mut status.conditions,
+        system_condition(System::Keycloak, if ok { "True" } else { "False" }, reason, message, generation),
+        now,
+    );
+    settle_ready(&mut status, generation, now);
+    announce(ctx, contact, &before, &status).await;
+    merge_status(api, &contact.name_any(), &status).await?;
+    next_action(&err.into_iter().collect::<Vec<_>>(), ctx.settings.tenant_resync)
+}
+
+/// Takes the user out of the groups nines put it in.
+async fn cleanup_contact(contact: &Contact, ctx: &Ctx) -> Result<Action, Error> {
+    let ns = contact.namespace().unwrap_or_default();
+    let status = contact.status.clone().unwrap_or_default();
+    let platforms = platforms_of(&status.resources.iter().map(|r| r.sdp.clone()).collect::<Vec<_>>());
+    for p in platforms {
+        let granted: Vec<&ProvisionedResource> =
+            status.resources.iter().filter(|r| r.sdp == p && r.kind == "membership" && r.created).collect();
+        if granted.is_empty() {
+            continue;
+        }
+        let kc = match platform_keycloak(ctx, &ns, &p).await {
+            Ok(kc) => kc,
+            Err(e) if e.kind == ErrorKind::Refused => continue,
+            Err(e) => return Err(Error::Provision(e)),
+        };
+        let user = match contact_user(&kc, contact).await {
+            Ok(u) => u,
+            Err(e) if e.kind == ErrorKind::Refused => continue, // the user is gone: nothing to take back
+            Err(e) => return Err(Error::Provision(e)),
+        };
+        for r in granted {
+            if let Some(id) = &r.id {
+                kc.remove_member(&user.id, id).await?;
+            }
+        }
+    }
+    Ok(Action::await_change())
+}
+
+// ---------------------------------------------------------------------------
+// Running
+
+/// How often a platform's connections are checked again, which also
+/// re-reads its credentials: a rotated Secret is in use within this time
+/// (nines reads the Secrets it is named, by name; it does not watch
+/// Secrets).
+pub const SDP_RECHECK: Duration = Duration::from_secs(60);
+
+/// The tenant controllers, until `stop`: platforms, and organizations
+/// (reconciled again when their platform changes).
+pub async fn run_tenants(ctx: Arc<Ctx>, stop: tokio::sync::watch::Receiver<bool>) {
+    use crate::controller::{ctrl_all, run_ctrl};
+    use kube::runtime::reflector::ObjectRef;
+    use kube::runtime::watcher;
+    let client = ctx.client.clone();
+    let sdps = ctrl_all::<SoftwareDeliveryPlatform>(&client);
+    let orgs = ctrl_all::<Organization>(&client);
+    let org_store = orgs.store();
+    let orgs =
+        orgs.watches(Api::<SoftwareDeliveryPlatform>::all(client.clone()), watcher::Config::default(), move |p| {
+            let ns = p.namespace();
+            let name = p.name_any();
+            org_store
+                .state()
+                .into_iter()
+                .filter(|o| o.namespace() == ns && o.spec.sdp == name)
+                .map(|o| ObjectRef::from_obj(&*o))
+                .collect::<Vec<_>>()
+        });
+    let groups = ctrl_all::<ContactGroup>(&client);
+    let contacts = ctrl_all::<Contact>(&client);
+    tokio::join!(
+        run_ctrl(sdps, reconcile_sdp, &ctx, &stop, "softwaredeliveryplatform"),
+        run_ctrl(orgs, reconcile_org, &ctx, &stop, "organization"),
+        run_ctrl(groups, reconcile_contact_group, &ctx, &stop, "contactgroup"),
+        run_ctrl(contacts, reconcile_contact, &ctx, &stop, "contact"),
+    );
+}
+
+/// A system's mark in `nines operator status`: ✓ in sync, ✗ failed, … not
+/// yet known, - not configured.
+pub fn system_mark(status: &TenantStatus, system: &str, configured: bool) -> String {
+    if !configured {
+        return "-".into();
+    }
+    let t = format!("{system}Ready");
+    match status.conditions.iter().find(|c| c.type_ == t).map(|c| c.status.as_str()) {
+        Some("True") => "✓",
+        Some("False") => "✗",
+        _ => "…",
+    }
+    .into()
+}

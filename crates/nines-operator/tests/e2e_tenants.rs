@@ -1,0 +1,402 @@
+//! End to end, tenant provisioning into a real Keycloak (the server
+//! distribution, started by the harness): a SoftwareDeliveryPlatform is
+//! checked per system; an Organization gets its group and role subgroups;
+//! a group deleted by hand comes back; an existing group is adopted and
+//! left in place on deletion; refused credentials say so and rotated ones
+//! are taken up; `deletionPolicy: Orphan` leaves everything; deleting
+//! removes what nines created. Against the in-process fake API server (or
+//! the cluster of `NINES_TEST_KUBECONFIG`).
+
+mod common;
+mod fake_kube;
+
+use common::keycloak::Keycloak;
+use common::{Cluster, OPERATOR_USER, Operator, Server, rbac};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, PostParams};
+use nines_operator::crd::{Contact, ContactGroup, Organization, SoftwareDeliveryPlatform, TenantStatus};
+use nines_operator::provision::keycloak::KeycloakAdmin;
+use serde_json::{Value, json};
+
+fn credentials(name: &str, id: &str, secret: &str) -> Secret {
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "stringData": {"client-id": id, "client-secret": secret},
+    }))
+    .unwrap()
+}
+
+fn condition<'a>(st: &'a TenantStatus, t: &str) -> Option<&'a nines_operator::crd::Condition> {
+    st.conditions.iter().find(|c| c.type_ == t)
+}
+
+/// The status once `pred` holds for it.
+async fn status_when<K>(
+    cluster: &Cluster,
+    api: &Api<K>,
+    name: &str,
+    what: &str,
+    pred: impl Fn(&TenantStatus) -> bool,
+) -> TenantStatus
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + HasTenantStatus,
+{
+    cluster
+        .eventually(what, async || {
+            let o = api.get_opt(name).await.ok()??;
+            let st = o.tenant_status()?;
+            pred(&st).then_some(st)
+        })
+        .await
+}
+
+trait HasTenantStatus {
+    fn tenant_status(&self) -> Option<TenantStatus>;
+}
+impl HasTenantStatus for Organization {
+    fn tenant_status(&self) -> Option<TenantStatus> {
+        self.status.clone()
+    }
+}
+impl HasTenantStatus for SoftwareDeliveryPlatform {
+    fn tenant_status(&self) -> Option<TenantStatus> {
+        self.status.clone()
+    }
+}
+
+fn ready_with(st: &TenantStatus, system: &str, reason: Option<&str>) -> bool {
+    let sys = condition(st, &format!("{system}Ready"));
+    st.phase.as_deref() == Some("Ready")
+        && sys.is_some_and(|c| c.status == "True" && reason.is_none_or(|r| c.reason == r))
+}
+
+fn org(name: &str, extra: Value) -> Organization {
+    let mut v = json!({
+        "metadata": {"name": name},
+        "spec": {"sdp": "production", "displayName": name,
+                 "keycloak": {"groupName": name, "attributes": {"description": [format!("{name} organization")]}}},
+    });
+    json_patch::merge(&mut v, &extra);
+    serde_json::from_value(v).unwrap()
+}
+
+async fn children(kc: &KeycloakAdmin, id: &str) -> Vec<String> {
+    let mut names: Vec<String> = kc.children(id).await.unwrap().into_iter().map(|g| g.name).collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organizations_reach_keycloak_and_leave_it() {
+    let Some(kc) = Keycloak::shared().await else { return };
+    let mut cluster = Cluster::new().await;
+    let realm = format!("tenants-{}", cluster.suffix);
+    let (client_id, client_secret) = kc.create_realm(&realm).await;
+    // the test's own view of the realm, with nines' credentials
+    let admin = KeycloakAdmin::new(&kc.base, &realm, &client_id, &client_secret);
+
+    let srv = Server::start(nines_store::testing::sqlite().await).await;
+    let key = srv.key("acme", "operator").await;
+    let ns = cluster.namespace("polycrate").await;
+    let op = Operator::start(&cluster, &ns, &srv.base, &key, json!({})).await;
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &ns);
+    secrets.create(&PostParams::default(), &credentials("keycloak-creds", &client_id, "wrong")).await.unwrap();
+
+    // the platform, with credentials Keycloak refuses: it says so
+    let sdp: SoftwareDeliveryPlatform = serde_json::from_value(json!({
+        "metadata": {"name": "production"},
+        "spec": {
+            "keycloak": {"url": kc.base, "realm": realm,
+                         "credentialsRef": {"secretName": "keycloak-creds", "clientIdKey": "client-id", "clientSecretKey": "client-secret"}},
+            "settings": {"autoCreateRoleSubgroups": true, "defaultRoles": ["admins", "developers", "viewers"],
+                         "subgroupNamePattern": "{org}-{role}"},
+        }
+    }))
+    .unwrap();
+    let sdps: Api<SoftwareDeliveryPlatform> = Api::namespaced(cluster.client.clone(), &ns);
+    sdps.create(&PostParams::default(), &sdp).await.unwrap();
+    let st = status_when(&cluster, &sdps, "production", "the refused credentials in the platform's status", |st| {
+        condition(st, "KeycloakReady").is_some_and(|c| c.status == "False")
+    })
+    .await;
+    let c = condition(&st, "KeycloakReady").unwrap();
+    assert_eq!((c.reason.as_str(), st.phase.as_deref()), ("Unauthorized", Some("Error")), "{st:?}");
+    assert!(!c.message.contains("wrong"), "the secret is not in the status: {}", c.message);
+
+    // the right secret: taken up without touching the platform
+    secrets
+        .replace("keycloak-creds", &PostParams::default(), &credentials("keycloak-creds", &client_id, &client_secret))
+        .await
+        .unwrap();
+    status_when(&cluster, &sdps, "production", "the platform ready", |st| {
+        ready_with(st, "Keycloak", Some("Connected"))
+    })
+    .await;
+
+    // an organization: its group, attributes and role subgroups
+    let orgs: Api<Organization> = Api::namespaced(cluster.client.clone(), &ns);
+    orgs.create(&PostParams::default(), &org("acme-corp", json!({}))).await.unwrap();
+    let st = status_when(&cluster, &orgs, "acme-corp", "acme-corp ready", |st| ready_with(st, "Keycloak", None)).await;
+    let g = admin.group_by_path("/acme-corp").await.unwrap().expect("the group exists");
+    assert_eq!(st.keycloak_group_id.as_deref(), Some(g.id.as_str()));
+    assert_eq!(g.attributes.get("description"), Some(&vec!["acme-corp organization".to_string()]));
+    assert!(KeycloakAdmin::created_by_nines(&g), "{g:?}");
+    assert_eq!(children(&admin, &g.id).await, ["acme-corp-admins", "acme-corp-developers", "acme-corp-viewers"]);
+    let recorded: Vec<(&str, &str, bool)> =
+        st.resources.iter().map(|r| (r.kind.as_str(), r.name.as_str(), r.created)).collect();
+    assert_eq!(
+        recorded,
+        [
+            ("group", "acme-corp", true),
+            ("subgroup", "acme-corp/acme-corp-admins", true),
+            ("subgroup", "acme-corp/acme-corp-developers", true),
+            ("subgroup", "acme-corp/acme-corp-viewers", true),
+        ]
+    );
+
+    // drift: the group deleted by hand comes back, with its subgroups
+    assert!(admin.delete_group(&g.id).await.unwrap());
+    let st = status_when(&cluster, &orgs, "acme-corp", "acme-corp recreated", |st| {
+        st.keycloak_group_id.as_deref().is_some_and(|id| id != g.id) && ready_with(st, "Keycloak", None)
+    })
+    .await;
+    let g2 = admin.group_by_path("/acme-corp").await.unwrap().expect("the group is back");
+    assert_eq!(st.keycloak_group_id.as_deref(), Some(g2.id.as_str()));
+    assert_eq!(children(&admin, &g2.id).await.len(), 3);
+
+    // an existing group is adopted, not duplicated, and not marked as nines'
+    let globex_id = kc.create_group(&realm, json!({"name": "globex", "attributes": {"owner": ["finance"]}})).await;
+    orgs.create(&PostParams::default(), &org("globex", json!({}))).await.unwrap();
+    let st = status_when(&cluster, &orgs, "globex", "globex adopted", |st| ready_with(st, "Keycloak", None)).await;
+    assert_eq!(st.keycloak_group_id.as_deref(), Some(globex_id.as_str()));
+    let group = st.resources.iter().find(|r| r.kind == "group").unwrap();
+    assert!(!group.created, "{st:?}");
+    let gx = admin.group_by_path("/globex").await.unwrap().unwrap();
+    assert!(!KeycloakAdmin::created_by_nines(&gx));
+    assert_eq!(gx.attributes.get("owner"), Some(&vec!["finance".to_string()]), "others' attributes are kept");
+
+    // rotated credentials: a second client, the Secret switched to it
+    let second = kc.create_client(&realm, "nines-rotated", true).await;
+    secrets
+        .replace("keycloak-creds", &PostParams::default(), &credentials("keycloak-creds", "nines-rotated", &second))
+        .await
+        .unwrap();
+    // the first client's secret stops working: nines must be on the second
+    let (code, clients, _) = kc.admin("GET", &format!("/{realm}/clients?clientId={client_id}"), None).await;
+    assert_eq!(code, 200);
+    let first = clients[0]["id"].as_str().unwrap().to_string();
+    let (code, _, _) = kc.admin("POST", &format!("/{realm}/clients/{first}/client-secret"), None).await;
+    assert_eq!(code, 200, "the first client's secret regenerated");
+    orgs.create(&PostParams::default(), &org("initech", json!({"spec": {"deletionPolicy": "Orphan"}}))).await.unwrap();
+    status_when(&cluster, &orgs, "initech", "initech ready with rotated credentials", |st| {
+        ready_with(st, "Keycloak", None)
+    })
+    .await;
+    let rotated = KeycloakAdmin::new(&kc.base, &realm, "nines-rotated", &second);
+
+    // `nines operator status`: the platform's ✓ and what exists, with ids
+    let report = nines_operator::controller::status_report(cluster.client.clone()).await.unwrap();
+    let sdp_row = report.lines().find(|l| l.starts_with("production")).unwrap_or_default();
+    assert!(sdp_row.contains("Ready") && sdp_row.contains('✓'), "{report}");
+    assert!(report.contains(&globex_id) && report.contains("adopted"), "{report}");
+
+    // deleting: Orphan leaves everything; an adopted group stays but nines'
+    // subgroups go; a group nines created goes with its subgroups
+    let initech = rotated.group_by_path("/initech").await.unwrap().unwrap();
+    for name in ["initech", "globex", "acme-corp"] {
+        orgs.delete(name, &DeleteParams::default()).await.unwrap();
+        cluster
+            .eventually(&format!("{name} gone"), async || orgs.get_opt(name).await.ok()?.is_none().then_some(()))
+            .await;
+    }
+    assert_eq!(rotated.get_group(&initech.id).await.unwrap().map(|g| g.id), Some(initech.id.clone()));
+    assert_eq!(children(&rotated, &initech.id).await.len(), 3, "Orphan: the subgroups stay too");
+    let gx = rotated.group_by_path("/globex").await.unwrap().expect("the adopted group stays");
+    assert!(children(&rotated, &gx.id).await.is_empty(), "nines' subgroups of the adopted group are gone");
+    assert!(rotated.group_by_path("/acme-corp").await.unwrap().is_none(), "nines' own group is gone");
+
+    // every request the operator made is one the chart allows
+    if let Some(fake) = cluster.fake.as_ref() {
+        rbac::assert_grants_allow(&rbac::chart(), &fake.accesses(), OPERATOR_USER, &ns);
+    }
+    op.shutdown().await;
+    cluster.cleanup().await;
+    srv.stop().await;
+    kc.delete_realm(&realm).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_without_its_platform_says_so() {
+    let mut cluster = Cluster::new().await;
+    let srv = Server::start(nines_store::testing::sqlite().await).await;
+    let key = srv.key("acme", "operator").await;
+    let ns = cluster.namespace("polycrate").await;
+    let op = Operator::start(&cluster, &ns, &srv.base, &key, json!({})).await;
+    let orgs: Api<Organization> = Api::namespaced(cluster.client.clone(), &ns);
+    orgs.create(&PostParams::default(), &org("lonely", json!({"spec": {"sdp": "missing"}}))).await.unwrap();
+    let st = status_when(&cluster, &orgs, "lonely", "the missing platform in the status", |st| {
+        condition(st, "Ready").is_some_and(|c| c.reason == "PlatformNotFound")
+    })
+    .await;
+    assert_eq!(st.phase.as_deref(), Some("Error"));
+    assert!(condition(&st, "Ready").unwrap().message.contains("\"missing\""), "{st:?}");
+    // deleting it is not held up by the finalizer
+    orgs.delete("lonely", &DeleteParams::default()).await.unwrap();
+    cluster.eventually("lonely gone", async || orgs.get_opt("lonely").await.ok()?.is_none().then_some(())).await;
+    op.shutdown().await;
+    cluster.cleanup().await;
+    srv.stop().await;
+}
+
+fn platform(name: &str, kc: &Keycloak, realm: &str, secret: &str) -> SoftwareDeliveryPlatform {
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "keycloak": {"url": kc.base, "realm": realm, "credentialsRef": {"secretName": secret}},
+            "settings": {"autoCreateRoleSubgroups": true},
+        }
+    }))
+    .unwrap()
+}
+
+/// The group paths a user is in.
+async fn paths_of(kc: &KeycloakAdmin, username: &str) -> Vec<String> {
+    let user = kc.find_user(Some(username), None).await.unwrap().expect("the user exists");
+    let mut v: Vec<String> = kc.user_groups(&user.id).await.unwrap().into_iter().map(|g| g.path).collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_join_their_groups_in_every_platform_and_only_leave_what_nines_granted() {
+    let Some(kc) = Keycloak::shared().await else { return };
+    let mut cluster = Cluster::new().await;
+    let (prod_realm, stage_realm) = (format!("prod-{}", cluster.suffix), format!("stage-{}", cluster.suffix));
+    let (prod_id, prod_secret) = kc.create_realm(&prod_realm).await;
+    let (stage_id, stage_secret) = kc.create_realm(&stage_realm).await;
+    let prod = KeycloakAdmin::new(&kc.base, &prod_realm, &prod_id, &prod_secret);
+    let stage = KeycloakAdmin::new(&kc.base, &stage_realm, &stage_id, &stage_secret);
+    kc.create_user(&prod_realm, "john.doe", "john.doe@example.com").await;
+    kc.create_user(&stage_realm, "john.doe", "john.doe@example.com").await;
+
+    let srv = Server::start(nines_store::testing::sqlite().await).await;
+    let key = srv.key("acme", "operator").await;
+    let ns = cluster.namespace("polycrate").await;
+    let op = Operator::start(&cluster, &ns, &srv.base, &key, json!({})).await;
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &ns);
+    secrets.create(&PostParams::default(), &credentials("prod-kc", &prod_id, &prod_secret)).await.unwrap();
+    secrets.create(&PostParams::default(), &credentials("stage-kc", &stage_id, &stage_secret)).await.unwrap();
+    let sdps: Api<SoftwareDeliveryPlatform> = Api::namespaced(cluster.client.clone(), &ns);
+    sdps.create(&PostParams::default(), &platform("production", kc, &prod_realm, "prod-kc")).await.unwrap();
+    sdps.create(&PostParams::default(), &platform("staging", kc, &stage_realm, "stage-kc")).await.unwrap();
+    let orgs: Api<Organization> = Api::namespaced(cluster.client.clone(), &ns);
+    orgs.create(&PostParams::default(), &org("acme-corp", json!({}))).await.unwrap();
+    status_when(&cluster, &orgs, "acme-corp", "acme-corp ready", |st| ready_with(st, "Keycloak", None)).await;
+
+    // a contact group in both platforms
+    let groups: Api<ContactGroup> = Api::namespaced(cluster.client.clone(), &ns);
+    let cg: ContactGroup = serde_json::from_value(json!({
+        "metadata": {"name": "platform-admins"},
+        "spec": {"sdp": ["production", "staging"], "keycloak": {"groupName": "platform-admins",
+                 "attributes": {"description": ["Platform administrators"]}}},
+    }))
+    .unwrap();
+    groups.create(&PostParams::default(), &cg).await.unwrap();
+    let st = cluster
+        .eventually("platform-admins in both platforms", async || {
+            let st = groups.get_opt("platform-admins").await.ok()??.status?;
+            ready_with(&st, "Keycloak", None).then_some(st)
+        })
+        .await;
+    let sdps_of: Vec<&str> = st.resources.iter().map(|r| r.sdp.as_str()).collect();
+    assert_eq!(sdps_of, ["production", "staging"], "{st:?}");
+    for kcx in [&prod, &stage] {
+        let g = kcx.group_by_path("/platform-admins").await.unwrap().expect("the group in each realm");
+        assert_eq!(g.attributes.get("description"), Some(&vec!["Platform administrators".to_string()]));
+    }
+
+    // a membership someone granted by hand, before nines
+    let user = prod.find_user(Some("john.doe"), None).await.unwrap().unwrap();
+    let viewers = prod.group_by_path("/acme-corp/acme-corp-viewers").await.unwrap().unwrap();
+    prod.add_member(&user.id, &viewers.id).await.unwrap();
+
+    // the contact: found by email, put in its organization's role subgroup and its groups
+    let contacts: Api<Contact> = Api::namespaced(cluster.client.clone(), &ns);
+    let contact = |role: &str| -> Contact {
+        serde_json::from_value(json!({
+            "metadata": {"name": "john-doe"},
+            "spec": {"keycloak": {"email": "john.doe@example.com"},
+                     "organizations": [{"name": "acme-corp", "role": role}],
+                     "additionalGroups": [{"contactGroup": "platform-admins"}]},
+        }))
+        .unwrap()
+    };
+    contacts.create(&PostParams::default(), &contact("developer")).await.unwrap();
+    cluster
+        .eventually("john.doe in his groups", async || {
+            let p = paths_of(&prod, "john.doe").await;
+            let s = paths_of(&stage, "john.doe").await;
+            (p == ["/acme-corp/acme-corp-developers", "/acme-corp/acme-corp-viewers", "/platform-admins"]
+                && s == ["/platform-admins"])
+            .then_some(())
+        })
+        .await;
+    let st = cluster
+        .eventually("the contact ready", async || {
+            let st = contacts.get_opt("john-doe").await.ok()??.status?;
+            ready_with(&st, "Keycloak", None).then_some(st)
+        })
+        .await;
+    assert_eq!(st.resources.iter().filter(|r| r.kind == "membership").count(), 3, "{st:?}");
+
+    // the role changes: out of developers (nines granted it), viewers was already there
+    let mut c = contacts.get("john-doe").await.unwrap();
+    c.spec.organizations[0].role = "viewer".into();
+    contacts.replace("john-doe", &PostParams::default(), &c).await.unwrap();
+    cluster
+        .eventually("john.doe moved to viewers", async || {
+            let p = paths_of(&prod, "john.doe").await;
+            (p == ["/acme-corp/acme-corp-viewers", "/platform-admins"]).then_some(())
+        })
+        .await;
+
+    // an unknown role is named in the status
+    let mut c = contacts.get("john-doe").await.unwrap();
+    c.spec.organizations[0].role = "auditor".into();
+    contacts.replace("john-doe", &PostParams::default(), &c).await.unwrap();
+    let st = cluster
+        .eventually("the unknown role in the status", async || {
+            let st = contacts.get_opt("john-doe").await.ok()??.status?;
+            condition(&st, "KeycloakReady").is_some_and(|c| c.status == "False").then_some(st)
+        })
+        .await;
+    let msg = &condition(&st, "KeycloakReady").unwrap().message;
+    assert!(msg.contains("organizations[0].role") && msg.contains("auditor"), "{msg}");
+
+    // deleting the contact takes back only what nines granted
+    contacts.delete("john-doe", &DeleteParams::default()).await.unwrap();
+    cluster
+        .eventually("john-doe gone", async || contacts.get_opt("john-doe").await.ok()?.is_none().then_some(()))
+        .await;
+    assert_eq!(paths_of(&prod, "john.doe").await, ["/acme-corp/acme-corp-viewers"], "the hand-made membership stays");
+    assert!(paths_of(&stage, "john.doe").await.is_empty());
+
+    // deleting the contact group removes it from both platforms
+    groups.delete("platform-admins", &DeleteParams::default()).await.unwrap();
+    cluster
+        .eventually("platform-admins gone", async || {
+            groups.get_opt("platform-admins").await.ok()?.is_none().then_some(())
+        })
+        .await;
+    for kcx in [&prod, &stage] {
+        assert!(kcx.group_by_path("/platform-admins").await.unwrap().is_none());
+    }
+    if let Some(fake) = cluster.fake.as_ref() {
+        rbac::assert_grants_allow(&rbac::chart(), &fake.accesses(), OPERATOR_USER, &ns);
+    }
+    op.shutdown().await;
+    cluster.cleanup().await;
+    srv.stop().await;
+    kc.delete_realm(&prod_realm).await;
+    kc.delete_realm(&stage_realm).await;
+}
