@@ -240,8 +240,21 @@ pub async fn reconcile_sdp(sdp: Arc<SoftwareDeliveryPlatform>, ctx: Arc<Ctx>) ->
     let before = sdp.status.clone().unwrap_or_default();
     settle_ready(&mut status, generation, now);
     announce(&ctx, &*sdp, &before, &status).await;
-    merge_status(&api, &sdp.name_any(), &status).await?;
+    write_status(&api, &sdp.name_any(), &before, &status).await?;
     next_action(&errors, ctx.settings.platform_recheck)
+}
+
+/// Writes the status only when it changed: a resync that finds everything
+/// in sync writes nothing, to Kubernetes or elsewhere.
+async fn write_status<K>(api: &Api<K>, name: &str, before: &TenantStatus, after: &TenantStatus) -> Result<(), Error>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    if before == after {
+        return Ok(());
+    }
+    tracing::debug!(object = name, ?before, ?after, "status changed");
+    merge_status(api, name, after).await
 }
 
 /// Events for the per-system conditions that changed.
@@ -390,13 +403,15 @@ async fn apply_org(org: &Organization, ctx: &Ctx, api: &Api<Organization>) -> Re
         }
         .await;
         let c = match &r {
-            Ok(o) => system_condition(
-                System::Keycloak,
-                "True",
-                outcome_reason(*o),
-                format!("group {} ({})", org_group_name(org), status.keycloak_group_id.clone().unwrap_or_default()),
-                generation,
-            ),
+            Ok(o) => {
+                let what =
+                    format!("group {} ({})", org_group_name(org), status.keycloak_group_id.clone().unwrap_or_default());
+                if *o != Outcome::Unchanged {
+                    ctx.event(&org.object_ref(&()), false, outcome_reason(*o), format!("Keycloak: {what}")).await;
+                }
+                // the condition says the state, stable while in sync; what was done goes to an Event
+                system_condition(System::Keycloak, "True", "InSync", what, generation)
+            }
             Err(e) => system_condition(System::Keycloak, "False", reason_of(e), e.message.clone(), generation),
         };
         set_condition(&mut status.conditions, c, now);
@@ -425,7 +440,7 @@ async fn apply_org(org: &Organization, ctx: &Ctx, api: &Api<Organization>) -> Re
     }
     settle_ready(&mut status, generation, now);
     announce(ctx, org, &before, &status).await;
-    merge_status(api, &org.name_any(), &status).await?;
+    write_status(api, &org.name_any(), &before, &status).await?;
     next_action(&errors, ctx.settings.tenant_resync)
 }
 
@@ -601,7 +616,11 @@ async fn apply_contact_group(cg: &ContactGroup, ctx: &Ctx, api: &Api<ContactGrou
         let r = async {
             let kc = platform_keycloak(ctx, &ns, p).await?;
             let (id, o) = ensure_top_group(&kc, p, &group, &cg.spec.keycloak.attributes, &mut status).await?;
-            Ok(format!("group {group} ({id}) {}", outcome_reason(o).to_lowercase()))
+            if o != Outcome::Unchanged {
+                let note = format!("{p}: Keycloak group {group} ({id})");
+                ctx.event(&cg.object_ref(&()), false, outcome_reason(o), note).await;
+            }
+            Ok(format!("group {group} ({id})"))
         }
         .await;
         results.push((p.clone(), r));
@@ -621,7 +640,7 @@ async fn apply_contact_group(cg: &ContactGroup, ctx: &Ctx, api: &Api<ContactGrou
     status.keycloak_group_id = status.resources.iter().find(|r| r.kind == "group").and_then(|r| r.id.clone());
     settle_ready(&mut status, generation, now);
     announce(ctx, cg, &before, &status).await;
-    merge_status(api, &cg.name_any(), &status).await?;
+    write_status(api, &cg.name_any(), &before, &status).await?;
     next_action(&err.into_iter().collect::<Vec<_>>(), ctx.settings.tenant_resync)
 }
 
@@ -759,6 +778,14 @@ async fn contact_user(
     })
 }
 
+/// What a membership pass did in one platform.
+struct Memberships {
+    /// Stable while in sync (it goes into the condition).
+    summary: String,
+    added: usize,
+    removed: usize,
+}
+
 /// Puts the user in every wanted group of one platform and takes it out of
 /// the groups nines put it in that are no longer wanted. Memberships it did
 /// not grant are never removed.
@@ -768,7 +795,7 @@ async fn sync_memberships(
     contact: &Contact,
     wanted: &[&WantedGroup],
     status: &mut TenantStatus,
-) -> Result<String, ProvisionError> {
+) -> Result<Memberships, ProvisionError> {
     let user = contact_user(kc, contact).await?;
     let current: Vec<String> = kc.user_groups(&user.id).await?.into_iter().map(|g| g.id).collect();
     let mut added = 0;
@@ -811,7 +838,7 @@ async fn sync_memberships(
         }
         status.resources.retain(|x| !(x.sdp == sdp && x.kind == "membership" && x.name == r.name));
     }
-    Ok(format!("user {} in {} group(s) ({added} added, {removed} removed)", user.username, wanted.len()))
+    Ok(Memberships { summary: format!("user {} in {} group(s)", user.username, wanted.len()), added, removed })
 }
 
 async fn apply_contact(contact: &Contact, ctx: &Ctx, api: &Api<Contact>) -> Result<Action, Error> {
@@ -837,7 +864,13 @@ async fn apply_contact(contact: &Contact, ctx: &Ctx, api: &Api<Contact>) -> Resu
                     sync_memberships(&kc, p, contact, &mine, &mut status).await
                 }
                 .await;
-                results.push((p.clone(), r));
+                if let Ok(m) = &r
+                    && m.added + m.removed > 0
+                {
+                    let note = format!("{p}: {} added, {} removed; {}", m.added, m.removed, m.summary);
+                    ctx.event(&contact.object_ref(&()), false, "MembershipsChanged", note).await;
+                }
+                results.push((p.clone(), r.map(|m| m.summary)));
             }
         }
     }
@@ -853,7 +886,7 @@ async fn apply_contact(contact: &Contact, ctx: &Ctx, api: &Api<Contact>) -> Resu
     );
     settle_ready(&mut status, generation, now);
     announce(ctx, contact, &before, &status).await;
-    merge_status(api, &contact.name_any(), &status).await?;
+    write_status(api, &contact.name_any(), &before, &status).await?;
     next_action(&err.into_iter().collect::<Vec<_>>(), ctx.settings.tenant_resync)
 }
 

@@ -11,6 +11,7 @@ mod common;
 mod fake_kube;
 
 use common::keycloak::Keycloak;
+use common::vendor_spec::{RecordingProxy, VendorSpec, specs_dir};
 use common::{Cluster, OPERATOR_USER, Operator, Server, rbac};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, PostParams};
@@ -94,6 +95,9 @@ async fn organizations_reach_keycloak_and_leave_it() {
     let (client_id, client_secret) = kc.create_realm(&realm).await;
     // the test's own view of the realm, with nines' credentials
     let admin = KeycloakAdmin::new(&kc.base, &realm, &client_id, &client_secret);
+    // the operator talks to Keycloak through a recording proxy: every
+    // request it sends is checked against Keycloak's OpenAPI document
+    let proxy = RecordingProxy::start(&kc.base).await;
 
     let srv = Server::start(nines_store::testing::sqlite().await).await;
     let key = srv.key("acme", "operator").await;
@@ -106,7 +110,7 @@ async fn organizations_reach_keycloak_and_leave_it() {
     let sdp: SoftwareDeliveryPlatform = serde_json::from_value(json!({
         "metadata": {"name": "production"},
         "spec": {
-            "keycloak": {"url": kc.base, "realm": realm,
+            "keycloak": {"url": proxy.url, "realm": realm,
                          "credentialsRef": {"secretName": "keycloak-creds", "clientIdKey": "client-id", "clientSecretKey": "client-secret"}},
             "settings": {"autoCreateRoleSubgroups": true, "defaultRoles": ["admins", "developers", "viewers"],
                          "subgroupNamePattern": "{org}-{role}"},
@@ -153,6 +157,19 @@ async fn organizations_reach_keycloak_and_leave_it() {
             ("subgroup", "acme-corp/acme-corp-viewers", true),
         ]
     );
+
+    // in sync, a resync reads and writes nothing (the status is not written either)
+    let seen = proxy.exchanges().len();
+    let version = orgs.get("acme-corp").await.unwrap().metadata.resource_version;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let later: Vec<(String, String)> =
+        proxy.exchanges()[seen..].iter().map(|x| (x.method.clone(), x.path.clone())).collect();
+    assert!(later.iter().any(|(m, _)| m == "GET"), "the resync looked: {later:?}");
+    assert!(
+        later.iter().all(|(m, p)| m == "GET" || p.ends_with("/protocol/openid-connect/token")),
+        "only reads while nothing changed: {later:?}"
+    );
+    assert_eq!(orgs.get("acme-corp").await.unwrap().metadata.resource_version, version, "no status write");
 
     // drift: the group deleted by hand comes back, with its subgroups
     assert!(admin.delete_group(&g.id).await.unwrap());
@@ -214,6 +231,13 @@ async fn organizations_reach_keycloak_and_leave_it() {
     let gx = rotated.group_by_path("/globex").await.unwrap().expect("the adopted group stays");
     assert!(children(&rotated, &gx.id).await.is_empty(), "nines' subgroups of the adopted group are gone");
     assert!(rotated.group_by_path("/acme-corp").await.unwrap().is_none(), "nines' own group is gone");
+
+    // every request the operator sent Keycloak is one its document allows
+    let mut spec = VendorSpec::load(specs_dir().join("keycloak-26.6-admin-openapi.json"));
+    spec.allow("POST", "/realms/{realm}/protocol/openid-connect/token");
+    let violations = proxy.violations(&spec);
+    assert!(violations.is_empty(), "{violations:#?}");
+    assert!(proxy.exchanges().len() > 20);
 
     // every request the operator made is one the chart allows
     if let Some(fake) = cluster.fake.as_ref() {
@@ -399,4 +423,82 @@ async fn contacts_join_their_groups_in_every_platform_and_only_leave_what_nines_
     srv.stop().await;
     kc.delete_realm(&prod_realm).await;
     kc.delete_realm(&stage_realm).await;
+}
+
+/// The provisioning benchmark (bench/tenants/run.sh): `ORGS` Organizations
+/// and `CONTACTS` Contacts (default 100 and 500) applied at once against the
+/// real Keycloak; prints the seconds until all are Ready, then the Keycloak
+/// calls per reconcile while nothing changes (reads only expected).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: bench/tenants/run.sh"]
+async fn bench_provisioning() {
+    let n_orgs: usize = std::env::var("ORGS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let n_contacts: usize = std::env::var("CONTACTS").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
+    let Some(kc) = Keycloak::shared().await else { return };
+    let mut cluster = Cluster::new().await;
+    let realm = format!("bench-{}", cluster.suffix);
+    let (client_id, client_secret) = kc.create_realm(&realm).await;
+    for i in 0..n_contacts {
+        kc.create_user(&realm, &format!("user-{i}"), &format!("user-{i}@example.com")).await;
+    }
+    let proxy = RecordingProxy::start(&kc.base).await;
+    let srv = Server::start(nines_store::testing::sqlite().await).await;
+    let key = srv.key("acme", "operator").await;
+    let ns = cluster.namespace("bench").await;
+    let op = Operator::start(&cluster, &ns, &srv.base, &key, json!({})).await;
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &ns);
+    secrets.create(&PostParams::default(), &credentials("kc", &client_id, &client_secret)).await.unwrap();
+    let sdps: Api<SoftwareDeliveryPlatform> = Api::namespaced(cluster.client.clone(), &ns);
+    let mut sdp = platform("production", kc, &realm, "kc");
+    sdp.spec.keycloak.as_mut().unwrap().url = proxy.url.clone();
+    sdps.create(&PostParams::default(), &sdp).await.unwrap();
+    status_when(&cluster, &sdps, "production", "the platform ready", |st| ready_with(st, "Keycloak", None)).await;
+
+    let orgs: Api<Organization> = Api::namespaced(cluster.client.clone(), &ns);
+    let contacts: Api<Contact> = Api::namespaced(cluster.client.clone(), &ns);
+    let started = std::time::Instant::now();
+    for i in 0..n_orgs {
+        orgs.create(&PostParams::default(), &org(&format!("org-{i}"), json!({}))).await.unwrap();
+    }
+    for i in 0..n_contacts {
+        let c: Contact = serde_json::from_value(json!({
+            "metadata": {"name": format!("contact-{i}")},
+            "spec": {"keycloak": {"username": format!("user-{i}")},
+                     "organizations": [{"name": format!("org-{}", i % n_orgs.max(1)), "role": "developer"}]},
+        }))
+        .unwrap();
+        contacts.create(&PostParams::default(), &c).await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1800);
+    loop {
+        let ready = |st: &Option<TenantStatus>| st.as_ref().is_some_and(|s| s.phase.as_deref() == Some("Ready"));
+        let o = orgs.list(&Default::default()).await.unwrap().items.iter().filter(|o| ready(&o.status)).count();
+        let c = contacts.list(&Default::default()).await.unwrap().items.iter().filter(|c| ready(&c.status)).count();
+        if o == n_orgs && c == n_contacts {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{o}/{n_orgs} organizations and {c}/{n_contacts} contacts ready");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let elapsed = started.elapsed();
+    let calls_to_ready = proxy.exchanges().len();
+    // in sync: the calls of the next passes, per reconcile
+    let before = proxy.exchanges().len();
+    let count = |c: &str| op.metrics.reconciles(c, true) + op.metrics.reconciles(c, false);
+    let passes_before = count("organization") + count("contact");
+    tokio::time::sleep(std::time::Duration::from_secs(20)).await;
+    let window = proxy.exchanges()[before..].to_vec();
+    let passes = count("organization") + count("contact") - passes_before;
+    let writes = window.iter().filter(|x| x.method != "GET" && !x.path.ends_with("/openid-connect/token")).count();
+    println!(
+        "BENCH orgs={n_orgs} contacts={n_contacts} seconds_to_ready={:.1} keycloak_calls_to_ready={calls_to_ready} \
+         reconciles_in_sync={passes} calls_in_sync={} calls_per_reconcile={:.2} writes_in_sync={writes}",
+        elapsed.as_secs_f64(),
+        window.len(),
+        window.len() as f64 / passes.max(1) as f64,
+    );
+    op.shutdown().await;
+    cluster.cleanup().await;
+    srv.stop().await;
+    kc.delete_realm(&realm).await;
 }

@@ -32,8 +32,8 @@ pub struct TenantStatus {
     pub argocd_project_created: Option<bool>,
     /// What exists in each system, per platform, with its id, whether
     /// nines created it (and so may delete it), and why not where it does
-    /// not exist.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// not exist. Always written, so that an emptied list clears.
+    #[serde(default)]
     pub resources: Vec<ProvisionedResource>,
 }
 
