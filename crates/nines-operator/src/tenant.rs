@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 use crate::controller::{Ctx, Error, merge_status};
 use crate::crd::*;
 use crate::mapping::tenant::role_subgroups;
+use crate::provision::gitlab::{Deletion, GitLabClient, Visibility};
 use crate::provision::keycloak::KeycloakAdmin;
 use crate::provision::{ErrorKind, Outcome, ProvisionError, System};
 use crate::reconcile::set_condition;
@@ -46,6 +47,7 @@ pub const TENANT_RESYNC: Duration = Duration::from_secs(300);
 #[derive(Default)]
 pub struct Clients {
     keycloak: Mutex<HashMap<String, Arc<KeycloakAdmin>>>,
+    gitlab: Mutex<HashMap<String, Arc<GitLabClient>>>,
 }
 
 impl std::fmt::Debug for Clients {
@@ -111,6 +113,39 @@ async fn keycloak(ctx: &Ctx, ns: &str, conn: &SystemConnection) -> Result<Arc<Ke
     cache.retain(|_, old| !(old.base_url() == c.base_url() && old.realm() == c.realm()));
     cache.insert(key, c.clone());
     Ok(c)
+}
+
+/// The GitLab client of a platform, its token read now.
+async fn gitlab(ctx: &Ctx, ns: &str, conn: &SystemConnection) -> Result<Arc<GitLabClient>, ProvisionError> {
+    let sys = System::GitLab;
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let cref = &conn.credentials_ref;
+    let secret = secrets
+        .get_opt(&cref.secret_name)
+        .await
+        .map_err(|e| {
+            ProvisionError::new(sys, ErrorKind::Transient, format!("reading Secret {}: {e}", cref.secret_name))
+        })?
+        .ok_or_else(|| config_error(sys, format!("Secret {} not found in namespace {ns}", cref.secret_name)))?;
+    let token = secret_entry(&secret, cref.token_key.as_ref(), "token").map_err(|e| config_error(sys, e))?;
+    let key = digest(&[&conn.url, &token]);
+    let mut cache = ctx.tenants.gitlab.lock().expect("not poisoned");
+    if let Some(c) = cache.get(&key) {
+        return Ok(c.clone());
+    }
+    let c = Arc::new(GitLabClient::new(&conn.url, &token));
+    cache.retain(|_, old| old.base_url() != c.base_url());
+    cache.insert(key, c.clone());
+    Ok(c)
+}
+
+/// The GitLab client of platform `name`, or None when it names no GitLab.
+async fn platform_gitlab(ctx: &Ctx, ns: &str, name: &str) -> Result<Option<Arc<GitLabClient>>, ProvisionError> {
+    let sdp = platform(ctx, ns, name, System::GitLab).await?;
+    match &sdp.spec.gitlab {
+        Some(conn) => Ok(Some(gitlab(ctx, ns, conn).await?)),
+        None => Ok(None),
+    }
 }
 
 /// A per-system condition (`KeycloakReady`, …).
@@ -218,11 +253,20 @@ pub async fn reconcile_sdp(sdp: Arc<SoftwareDeliveryPlatform>, ctx: Arc<Ctx>) ->
     } else {
         status.conditions.retain(|c| c.type_ != "KeycloakReady");
     }
-    for (system, configured) in [
-        (System::GitLab, sdp.spec.gitlab.is_some()),
-        (System::Harbor, sdp.spec.harbor.is_some()),
-        (System::ArgoCd, sdp.spec.argocd.is_some()),
-    ] {
+    if let Some(conn) = &sdp.spec.gitlab {
+        let r = async {
+            let gl = gitlab(&ctx, &ns, conn).await?;
+            let user = gl.check().await?;
+            Ok(format!("signed in as {user} at {}", gl.base_url()))
+        }
+        .await;
+        set(&mut status, System::GitLab, r);
+    } else {
+        status.conditions.retain(|c| c.type_ != "GitLabReady");
+    }
+    for (system, configured) in
+        [(System::Harbor, sdp.spec.harbor.is_some()), (System::ArgoCd, sdp.spec.argocd.is_some())]
+    {
         let t = format!("{}Ready", system.name());
         if configured {
             let c = system_condition(
@@ -376,6 +420,47 @@ async fn ensure_org_keycloak(
     Ok(outcome)
 }
 
+/// The GitLab group of an organization: `spec.gitlab.groupPath`, or the
+/// object's name.
+pub fn org_gitlab_path(org: &Organization) -> String {
+    org.spec
+        .gitlab
+        .as_ref()
+        .and_then(|g| g.group_path.as_deref())
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| org.name_any())
+}
+
+/// The organization's GitLab group, created or adopted, its visibility kept
+/// as the spec says (default private).
+async fn ensure_org_gitlab(
+    gl: &GitLabClient,
+    org: &Organization,
+    sdp: &str,
+    status: &mut TenantStatus,
+) -> Result<(String, Outcome), ProvisionError> {
+    let path = org_gitlab_path(org);
+    let visibility: Visibility = org
+        .spec
+        .gitlab
+        .as_ref()
+        .and_then(|g| g.visibility.as_deref())
+        .unwrap_or("private")
+        .parse()
+        .map_err(|e: String| config_error(System::GitLab, format!("spec.gitlab.visibility: {e}")))?;
+    let name =
+        if org.spec.display_name.trim().is_empty() { path.clone() } else { org.spec.display_name.trim().to_string() };
+    let (g, o) = gl.ensure_group(&path, &name, visibility, None).await?;
+    let id = g.id.to_string();
+    let created = o == Outcome::Created || created_before(status, System::GitLab, sdp, "group", &path, &id);
+    status.gitlab_group_id = Some(g.id);
+    record(status, present(System::GitLab, sdp, "group", &path, &id, created));
+    let origin = if created { "" } else { ", adopted" };
+    Ok((format!("group {} ({id}{origin})", g.full_path), o))
+}
+
 async fn apply_org(org: &Organization, ctx: &Ctx, api: &Api<Organization>) -> Result<Action, Error> {
     let ns = org.namespace().unwrap_or_default();
     let generation = org.metadata.generation;
@@ -419,8 +504,40 @@ async fn apply_org(org: &Organization, ctx: &Ctx, api: &Api<Organization>) -> Re
             errors.push(e);
         }
     }
+    let gitlab_wanted = org.spec.gitlab.as_ref().is_some_and(|g| g.enabled);
+    match (&sdp.spec.gitlab, gitlab_wanted) {
+        (Some(conn), true) => {
+            let r = async {
+                let gl = gitlab(ctx, &ns, conn).await?;
+                ensure_org_gitlab(&gl, org, &sdp.name_any(), &mut status).await
+            }
+            .await;
+            let c = match &r {
+                Ok((what, o)) => {
+                    if *o != Outcome::Unchanged {
+                        ctx.event(&org.object_ref(&()), false, outcome_reason(*o), format!("GitLab: {what}")).await;
+                    }
+                    system_condition(System::GitLab, "True", "InSync", what.clone(), generation)
+                }
+                Err(e) => system_condition(System::GitLab, "False", reason_of(e), e.message.clone(), generation),
+            };
+            set_condition(&mut status.conditions, c, now);
+            if let Err(e) = r {
+                errors.push(e);
+            }
+        }
+        (None, true) => {
+            let msg = format!("spec.gitlab.enabled, but SoftwareDeliveryPlatform {} names no GitLab", sdp.name_any());
+            set_condition(
+                &mut status.conditions,
+                system_condition(System::GitLab, "False", "Refused", msg.clone(), generation),
+                now,
+            );
+            errors.push(config_error(System::GitLab, msg));
+        }
+        _ => status.conditions.retain(|c| c.type_ != "GitLabReady"),
+    }
     for (system, wanted) in [
-        (System::GitLab, sdp.spec.gitlab.is_some() && org.spec.gitlab.as_ref().is_some_and(|g| g.enabled)),
         (System::Harbor, sdp.spec.harbor.is_some() && org.spec.harbor.as_ref().is_some_and(|h| h.enabled)),
         (System::ArgoCd, sdp.spec.argocd.is_some() && org.spec.argocd.as_ref().is_some_and(|a| a.enabled)),
     ] {
@@ -467,6 +584,20 @@ async fn cleanup_org(org: &Organization, ctx: &Ctx) -> Result<Action, Error> {
         return Ok(Action::await_change());
     };
     let sdp_name = sdp.name_any();
+    // Argo CD, Harbor, then GitLab, then Keycloak: what refers to a group goes before it
+    if let (Some(conn), Some(r)) = (
+        &sdp.spec.gitlab,
+        status.resources.iter().find(|r| r.system == System::GitLab.name() && r.kind == "group" && r.created),
+    ) {
+        let gl = gitlab(ctx, &ns, conn).await?;
+        let id: i64 = r.id.as_deref().and_then(|i| i.parse().ok()).unwrap_or_default();
+        let note = match gl.delete_group(id).await? {
+            Deletion::Deleted => format!("GitLab group {} ({id}) deleted", r.name),
+            Deletion::Scheduled(day) => format!("GitLab group {} ({id}) marked for deletion on {day}", r.name),
+            Deletion::NotFound => format!("GitLab group {} ({id}) was already gone", r.name),
+        };
+        ctx.event(&org.object_ref(&()), false, "Deleted", note).await;
+    }
     if let Some(conn) = &sdp.spec.keycloak {
         let kc = keycloak(ctx, &ns, conn).await.map_err(Error::Provision)?;
         let group = org_group_name(org);
@@ -827,7 +958,9 @@ async fn sync_memberships(
     let stale: Vec<ProvisionedResource> = status
         .resources
         .iter()
-        .filter(|r| r.sdp == sdp && r.kind == "membership" && !keep.contains(&r.name))
+        .filter(|r| {
+            r.system == System::Keycloak.name() && r.sdp == sdp && r.kind == "membership" && !keep.contains(&r.name)
+        })
         .cloned()
         .collect();
     let mut removed = 0;
@@ -836,9 +969,119 @@ async fn sync_memberships(
             kc.remove_member(&user.id, id).await?;
             removed += 1;
         }
-        status.resources.retain(|x| !(x.sdp == sdp && x.kind == "membership" && x.name == r.name));
+        status.resources.retain(|x| {
+            !(x.system == System::Keycloak.name() && x.sdp == sdp && x.kind == "membership" && x.name == r.name)
+        });
     }
     Ok(Memberships { summary: format!("user {} in {} group(s)", user.username, wanted.len()), added, removed })
+}
+
+/// One GitLab membership a Contact's organizations give it.
+#[derive(Debug, Clone, PartialEq)]
+struct WantedMember {
+    sdp: String,
+    path: String,
+    level: u32,
+}
+
+/// The GitLab groups (with access levels) of a Contact's organizations that
+/// have GitLab on, in platforms that name a GitLab.
+async fn wanted_gitlab(ctx: &Ctx, ns: &str, contact: &Contact) -> Result<Vec<WantedMember>, ProvisionError> {
+    let orgs: Api<Organization> = Api::namespaced(ctx.client.clone(), ns);
+    let mut out = Vec::new();
+    for (i, m) in contact.spec.organizations.iter().enumerate() {
+        let Some(org) = orgs
+            .get_opt(&m.name)
+            .await
+            .map_err(|e| ProvisionError::new(System::GitLab, ErrorKind::Transient, e.to_string()))?
+        else {
+            continue; // named in the Keycloak condition
+        };
+        if !org.spec.gitlab.as_ref().is_some_and(|g| g.enabled) {
+            continue;
+        }
+        let sdp = platform(ctx, ns, &org.spec.sdp, System::GitLab).await?;
+        if sdp.spec.gitlab.is_none() {
+            continue;
+        }
+        let level = crate::mapping::tenant::gitlab_level_for_role(&m.role)
+            .map_err(|e| config_error(System::GitLab, format!("organizations[{i}].role: {e}")))?;
+        out.push(WantedMember { sdp: org.spec.sdp.clone(), path: org_gitlab_path(&org), level });
+    }
+    out.sort_by(|a, b| (&a.sdp, &a.path).cmp(&(&b.sdp, &b.path)));
+    out.dedup_by(|a, b| a.sdp == b.sdp && a.path == b.path);
+    Ok(out)
+}
+
+/// Puts the Contact's GitLab user into its organizations' groups at the
+/// role's level, and takes back the memberships nines granted that are no
+/// longer wanted; per platform. Empty when GitLab plays no part.
+async fn contact_gitlab(
+    ctx: &Ctx,
+    ns: &str,
+    contact: &Contact,
+    status: &mut TenantStatus,
+) -> Vec<(String, Result<String, ProvisionError>)> {
+    let wanted = match wanted_gitlab(ctx, ns, contact).await {
+        Ok(w) => w,
+        Err(e) => return vec![("-".to_string(), Err(e))],
+    };
+    let mut platforms: Vec<String> = wanted.iter().map(|w| w.sdp.clone()).collect();
+    platforms.extend(status.resources.iter().filter(|r| r.system == System::GitLab.name()).map(|r| r.sdp.clone()));
+    let platforms = platforms_of(&platforms);
+    let mut results = Vec::new();
+    for p in platforms {
+        let mine: Vec<&WantedMember> = wanted.iter().filter(|w| w.sdp == p).collect();
+        let r = async {
+            let Some(gl) = platform_gitlab(ctx, ns, &p).await? else {
+                return Ok("the platform names no GitLab".to_string());
+            };
+            let k = &contact.spec.keycloak;
+            let username = k.username.as_deref().filter(|u| !u.trim().is_empty());
+            let email = k.email.as_deref().filter(|e| !e.trim().is_empty());
+            let user = gl.find_user(username, email).await?.ok_or_else(|| {
+                config_error(System::GitLab, format!("no GitLab user {}", username.or(email).unwrap_or("(unnamed)")))
+            })?;
+            let mut keep = Vec::new();
+            for w in &mine {
+                let g = gl.group(&w.path).await?.ok_or_else(|| {
+                    ProvisionError::new(
+                        System::GitLab,
+                        ErrorKind::Transient,
+                        format!("group {} does not exist yet", w.path),
+                    )
+                })?;
+                let id = g.id.to_string();
+                let o = gl.ensure_member(g.id, user.id, w.level).await?;
+                let created =
+                    o == Outcome::Created || created_before(status, System::GitLab, &p, "membership", &w.path, &id);
+                let mut r = present(System::GitLab, &p, "membership", &w.path, &id, created);
+                r.message = format!("user {} at access level {}", user.username, w.level);
+                record(status, r);
+                keep.push(w.path.clone());
+            }
+            let stale: Vec<ProvisionedResource> = status
+                .resources
+                .iter()
+                .filter(|r| {
+                    r.system == System::GitLab.name() && r.sdp == p && r.kind == "membership" && !keep.contains(&r.name)
+                })
+                .cloned()
+                .collect();
+            for r in stale {
+                if let (true, Some(id)) = (r.created, r.id.as_deref().and_then(|i| i.parse::<i64>().ok())) {
+                    gl.remove_member(id, user.id).await?;
+                }
+                status
+                    .resources
+                    .retain(|x| !(x.system == r.system && x.sdp == r.sdp && x.kind == r.kind && x.name == r.name));
+            }
+            Ok(format!("user {} in {} group(s)", user.username, mine.len()))
+        }
+        .await;
+        results.push((p, r));
+    }
+    results
 }
 
 async fn apply_contact(contact: &Contact, ctx: &Ctx, api: &Api<Contact>) -> Result<Action, Error> {
@@ -855,7 +1098,13 @@ async fn apply_contact(contact: &Contact, ctx: &Ctx, api: &Api<Contact>) -> Resu
             let platforms = platforms_of(&wanted.iter().map(|w| w.sdp.clone()).collect::<Vec<_>>());
             // platforms no longer involved: remove what nines granted there
             let gone: Vec<String> = platforms_of(
-                &status.resources.iter().map(|r| r.sdp.clone()).filter(|p| !platforms.contains(p)).collect::<Vec<_>>(),
+                &status
+                    .resources
+                    .iter()
+                    .filter(|r| r.system == System::Keycloak.name())
+                    .map(|r| r.sdp.clone())
+                    .filter(|p| !platforms.contains(p))
+                    .collect::<Vec<_>>(),
             );
             for p in platforms.iter().chain(gone.iter()) {
                 let mine: Vec<&WantedGroup> = wanted.iter().filter(|w| &w.sdp == p).collect();
@@ -884,20 +1133,65 @@ async fn apply_contact(contact: &Contact, ctx: &Ctx, api: &Api<Contact>) -> Resu
         system_condition(System::Keycloak, if ok { "True" } else { "False" }, reason, message, generation),
         now,
     );
+    let mut errors: Vec<ProvisionError> = err.into_iter().collect();
+    // GitLab: the organizations' groups, at the access level of the role
+    let gl_results = contact_gitlab(ctx, &ns, contact, &mut status).await;
+    if gl_results.is_empty() {
+        status.conditions.retain(|c| c.type_ != "GitLabReady");
+    } else {
+        let (ok, message, err) = per_platform(&gl_results);
+        let reason = err.as_ref().map(reason_of).unwrap_or("InSync");
+        let c = system_condition(System::GitLab, if ok { "True" } else { "False" }, reason, message, generation);
+        set_condition(&mut status.conditions, c, now);
+        errors.extend(err);
+    }
     settle_ready(&mut status, generation, now);
     announce(ctx, contact, &before, &status).await;
     write_status(api, &contact.name_any(), &before, &status).await?;
-    next_action(&err.into_iter().collect::<Vec<_>>(), ctx.settings.tenant_resync)
+    next_action(&errors, ctx.settings.tenant_resync)
 }
 
-/// Takes the user out of the groups nines put it in.
+/// Takes the user out of the groups nines put it in: GitLab, then Keycloak.
 async fn cleanup_contact(contact: &Contact, ctx: &Ctx) -> Result<Action, Error> {
     let ns = contact.namespace().unwrap_or_default();
     let status = contact.status.clone().unwrap_or_default();
-    let platforms = platforms_of(&status.resources.iter().map(|r| r.sdp.clone()).collect::<Vec<_>>());
+    let gl_platforms = platforms_of(
+        &status
+            .resources
+            .iter()
+            .filter(|r| r.system == System::GitLab.name() && r.created)
+            .map(|r| r.sdp.clone())
+            .collect::<Vec<_>>(),
+    );
+    for p in gl_platforms {
+        let gl = match platform_gitlab(ctx, &ns, &p).await {
+            Ok(Some(gl)) => gl,
+            Ok(None) => continue,
+            Err(e) if e.kind == ErrorKind::Refused => continue,
+            Err(e) => return Err(Error::Provision(e)),
+        };
+        let k = &contact.spec.keycloak;
+        let Some(user) = gl.find_user(k.username.as_deref(), k.email.as_deref()).await? else { continue };
+        for r in status.resources.iter().filter(|r| r.system == System::GitLab.name() && r.sdp == p && r.created) {
+            if let Some(id) = r.id.as_deref().and_then(|i| i.parse::<i64>().ok()) {
+                gl.remove_member(id, user.id).await?;
+            }
+        }
+    }
+    let platforms = platforms_of(
+        &status
+            .resources
+            .iter()
+            .filter(|r| r.system == System::Keycloak.name())
+            .map(|r| r.sdp.clone())
+            .collect::<Vec<_>>(),
+    );
     for p in platforms {
-        let granted: Vec<&ProvisionedResource> =
-            status.resources.iter().filter(|r| r.sdp == p && r.kind == "membership" && r.created).collect();
+        let granted: Vec<&ProvisionedResource> = status
+            .resources
+            .iter()
+            .filter(|r| r.system == System::Keycloak.name() && r.sdp == p && r.kind == "membership" && r.created)
+            .collect();
         if granted.is_empty() {
             continue;
         }

@@ -502,3 +502,111 @@ async fn bench_provisioning() {
     srv.stop().await;
     kc.delete_realm(&realm).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitlab_groups_and_memberships_converge_beside_keycloak() {
+    use common::gitlab_double::{GitLabDouble, TOKEN};
+    let Some(kc) = Keycloak::shared().await else { return };
+    let gitlab = GitLabDouble::start().await;
+    let mut cluster = Cluster::new().await;
+    let realm = format!("gl-{}", cluster.suffix);
+    let (client_id, client_secret) = kc.create_realm(&realm).await;
+    let admin = KeycloakAdmin::new(&kc.base, &realm, &client_id, &client_secret);
+    kc.create_user(&realm, "jane", "jane@example.com").await;
+    let jane = gitlab.add_user("jane", "Jane", "jane@example.com", None);
+
+    let srv = Server::start(nines_store::testing::sqlite().await).await;
+    let key = srv.key("acme", "operator").await;
+    let ns = cluster.namespace("polycrate").await;
+    let op = Operator::start(&cluster, &ns, &srv.base, &key, json!({})).await;
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &ns);
+    secrets.create(&PostParams::default(), &credentials("kc", &client_id, &client_secret)).await.unwrap();
+    let gl_secret: Secret =
+        serde_json::from_value(json!({"metadata": {"name": "gl"}, "stringData": {"token": TOKEN}})).unwrap();
+    secrets.create(&PostParams::default(), &gl_secret).await.unwrap();
+    let mut sdp = platform("production", kc, &realm, "kc");
+    sdp.spec.gitlab =
+        Some(serde_json::from_value(json!({"url": gitlab.url, "credentialsRef": {"secretName": "gl"}})).unwrap());
+    let sdps: Api<SoftwareDeliveryPlatform> = Api::namespaced(cluster.client.clone(), &ns);
+    sdps.create(&PostParams::default(), &sdp).await.unwrap();
+    let st = status_when(&cluster, &sdps, "production", "both systems connected", |st| {
+        ready_with(st, "Keycloak", None) && ready_with(st, "GitLab", Some("Connected"))
+    })
+    .await;
+    assert!(condition(&st, "GitLabReady").unwrap().message.contains("nines-bot"), "{st:?}");
+
+    // GitLab down: Keycloak still converges, the organization says which system failed
+    gitlab.set_down(true);
+    let orgs: Api<Organization> = Api::namespaced(cluster.client.clone(), &ns);
+    let acme = org(
+        "acme-corp",
+        json!({"spec": {"gitlab": {"enabled": true, "groupPath": "acme-corp", "visibility": "private"}}}),
+    );
+    orgs.create(&PostParams::default(), &acme).await.unwrap();
+    let st = status_when(&cluster, &orgs, "acme-corp", "Keycloak done, GitLab failing", |st| {
+        condition(st, "KeycloakReady").is_some_and(|c| c.status == "True")
+            && condition(st, "GitLabReady").is_some_and(|c| c.status == "False")
+    })
+    .await;
+    assert_eq!(st.phase.as_deref(), Some("Error"));
+    assert!(condition(&st, "Ready").unwrap().message.starts_with("GitLab: "), "{st:?}");
+    assert!(admin.group_by_path("/acme-corp").await.unwrap().is_some());
+    // back up: it converges, nothing duplicated
+    gitlab.set_down(false);
+    let st = status_when(&cluster, &orgs, "acme-corp", "acme-corp ready in both", |st| {
+        ready_with(st, "Keycloak", None) && ready_with(st, "GitLab", None)
+    })
+    .await;
+    let group_id = gitlab.group_id("acme-corp").expect("the GitLab group");
+    assert_eq!(st.gitlab_group_id, Some(group_id));
+    assert_eq!(gitlab.group("acme-corp").unwrap()["visibility"], "private");
+
+    // a contact: Keycloak role subgroup and the GitLab group at the developer level
+    let contacts: Api<Contact> = Api::namespaced(cluster.client.clone(), &ns);
+    let contact = |role: &str| -> Contact {
+        serde_json::from_value(json!({
+            "metadata": {"name": "jane"},
+            "spec": {"keycloak": {"username": "jane"}, "organizations": [{"name": "acme-corp", "role": role}]},
+        }))
+        .unwrap()
+    };
+    contacts.create(&PostParams::default(), &contact("developer")).await.unwrap();
+    cluster
+        .eventually("jane a developer in GitLab", async || {
+            (gitlab.member_level(group_id, jane) == Some(30)).then_some(())
+        })
+        .await;
+    let mut c = contacts.get("jane").await.unwrap();
+    c.spec.organizations[0].role = "admin".into();
+    contacts.replace("jane", &PostParams::default(), &c).await.unwrap();
+    cluster.eventually("jane an owner", async || (gitlab.member_level(group_id, jane) == Some(50)).then_some(())).await;
+    status_when_contact(&cluster, &contacts, "jane").await;
+    contacts.delete("jane", &DeleteParams::default()).await.unwrap();
+    cluster.eventually("jane gone", async || contacts.get_opt("jane").await.ok()?.is_none().then_some(())).await;
+    assert_eq!(gitlab.member_level(group_id, jane), None, "the membership nines granted is taken back");
+
+    // deletion goes GitLab first: with GitLab down, the Keycloak group stays
+    gitlab.set_down(true);
+    orgs.delete("acme-corp", &DeleteParams::default()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(orgs.get_opt("acme-corp").await.unwrap().is_some(), "held by its finalizer");
+    assert!(admin.group_by_path("/acme-corp").await.unwrap().is_some(), "Keycloak waits for GitLab");
+    gitlab.set_down(false);
+    cluster.eventually("acme-corp gone", async || orgs.get_opt("acme-corp").await.ok()?.is_none().then_some(())).await;
+    assert!(gitlab.group("acme-corp").is_none());
+    assert!(admin.group_by_path("/acme-corp").await.unwrap().is_none());
+    gitlab.assert_no_violations();
+    op.shutdown().await;
+    cluster.cleanup().await;
+    srv.stop().await;
+    kc.delete_realm(&realm).await;
+}
+
+async fn status_when_contact(cluster: &Cluster, contacts: &Api<Contact>, name: &str) -> TenantStatus {
+    cluster
+        .eventually("the contact ready", async || {
+            let st = contacts.get_opt(name).await.ok()??.status?;
+            (ready_with(&st, "Keycloak", None) && ready_with(&st, "GitLab", None)).then_some(st)
+        })
+        .await
+}

@@ -3,7 +3,7 @@
 //! instead under `NINES_TEST_REQUIRE_ALL=1`). Each test works in a realm of
 //! its own on the binary's one server, through a recording proxy, and ends
 //! by holding every request it sent to Keycloak's published Admin API
-//! document (`shared/specs/keycloak-26.6-admin-openapi.json`).
+//! document (`tests/vendor/keycloak-26.6-admin-openapi.json`).
 
 mod common;
 mod fake_kube;
@@ -76,7 +76,9 @@ impl Fixture {
             "requests or answers outside Keycloak's API document:\n{}",
             violations.join("\n")
         );
-        assert!(!self.proxy.exchanges().is_empty());
+        let n = self.proxy.exchanges().len();
+        assert!(n > 0);
+        eprintln!("{}: {n} exchanges, all as Keycloak's API document declares", self.realm);
         self.kc.delete_realm(&self.realm).await;
     }
 }

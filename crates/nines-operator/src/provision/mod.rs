@@ -8,6 +8,9 @@
 //! project still used by applications), or report a mistake in the custom
 //! resource or the credentials (`Refused`, `Unauthorized`).
 
+pub mod argocd;
+pub mod gitlab;
+pub mod harbor;
 pub mod keycloak;
 
 use std::fmt;

@@ -4,6 +4,9 @@
 //! controllers running in-process against both.
 #![allow(dead_code)]
 
+pub mod argocd_double;
+pub mod gitlab_double;
+pub mod harbor_double;
 pub mod keycloak;
 pub mod rbac;
 pub mod vendor_spec;

@@ -5,7 +5,7 @@
 //! and records every exchange so a test can hold them all to the document.
 //!
 //! Reads OpenAPI 3 (Keycloak) and Swagger 2 (Harbor, Argo CD) documents, in
-//! JSON or YAML, from `shared/specs/` (see its README). Request bodies are
+//! JSON or YAML, from `tests/vendor/` (see its README). Request bodies are
 //! checked strictly (a property the schema does not declare fails: the
 //! vendor would ignore it silently, which hides a typo); answers leniently
 //! (vendors add fields before they document them).
@@ -22,15 +22,14 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
 
-/// The folder of the vendor documents: `NINES_VENDOR_SPECS`, else
-/// `shared/specs` beside the checkout.
+/// The folder of the vendor documents: `NINES_VENDOR_SPECS`, else the
+/// copies in `tests/vendor`.
 pub fn specs_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("NINES_VENDOR_SPECS") {
         return PathBuf::from(dir);
     }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    // crates/nines-operator -> the checkout -> its parent holds shared/
-    manifest.join("../../../shared/specs")
+    // the copies kept with the tests (tests/vendor/README.md says where they come from)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vendor")
 }
 
 #[derive(Debug, Clone)]
