@@ -29,7 +29,9 @@ use sha2::{Digest, Sha256};
 use crate::controller::{Ctx, Error, merge_status};
 use crate::crd::*;
 use crate::mapping::tenant::role_subgroups;
+use crate::provision::argocd::{ArgoCdClient, ProjectSpecWanted, RoleWanted};
 use crate::provision::gitlab::{Deletion, GitLabClient, Visibility};
+use crate::provision::harbor::HarborClient;
 use crate::provision::keycloak::KeycloakAdmin;
 use crate::provision::{ErrorKind, Outcome, ProvisionError, System};
 use crate::reconcile::set_condition;
@@ -48,6 +50,8 @@ pub const TENANT_RESYNC: Duration = Duration::from_secs(300);
 pub struct Clients {
     keycloak: Mutex<HashMap<String, Arc<KeycloakAdmin>>>,
     gitlab: Mutex<HashMap<String, Arc<GitLabClient>>>,
+    harbor: Mutex<HashMap<String, Arc<HarborClient>>>,
+    argocd: Mutex<HashMap<String, Arc<ArgoCdClient>>>,
 }
 
 impl std::fmt::Debug for Clients {
@@ -134,6 +138,58 @@ async fn gitlab(ctx: &Ctx, ns: &str, conn: &SystemConnection) -> Result<Arc<GitL
         return Ok(c.clone());
     }
     let c = Arc::new(GitLabClient::new(&conn.url, &token));
+    cache.retain(|_, old| old.base_url() != c.base_url());
+    cache.insert(key, c.clone());
+    Ok(c)
+}
+
+/// A connection's credentials Secret, read now.
+async fn credentials_secret(
+    ctx: &Ctx,
+    ns: &str,
+    system: System,
+    cref: &CredentialsSecretRef,
+) -> Result<Secret, ProvisionError> {
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    secrets
+        .get_opt(&cref.secret_name)
+        .await
+        .map_err(|e| {
+            ProvisionError::new(system, ErrorKind::Transient, format!("reading Secret {}: {e}", cref.secret_name))
+        })?
+        .ok_or_else(|| config_error(system, format!("Secret {} not found in namespace {ns}", cref.secret_name)))
+}
+
+/// The Harbor client of a platform (basic auth; its password read now).
+async fn harbor(ctx: &Ctx, ns: &str, conn: &SystemConnection) -> Result<Arc<HarborClient>, ProvisionError> {
+    let sys = System::Harbor;
+    let cref = &conn.credentials_ref;
+    let secret = credentials_secret(ctx, ns, sys, cref).await?;
+    let user = secret_entry(&secret, cref.username_key.as_ref(), "username").map_err(|e| config_error(sys, e))?;
+    let password = secret_entry(&secret, cref.password_key.as_ref(), "password").map_err(|e| config_error(sys, e))?;
+    let key = digest(&[&conn.url, &user, &password]);
+    let mut cache = ctx.tenants.harbor.lock().expect("not poisoned");
+    if let Some(c) = cache.get(&key) {
+        return Ok(c.clone());
+    }
+    let c = Arc::new(HarborClient::new(&conn.url, &user, &password));
+    cache.retain(|_, old| old.base_url() != c.base_url());
+    cache.insert(key, c.clone());
+    Ok(c)
+}
+
+/// The Argo CD client of a platform (bearer token read now).
+async fn argocd(ctx: &Ctx, ns: &str, conn: &ArgoConnection) -> Result<Arc<ArgoCdClient>, ProvisionError> {
+    let sys = System::ArgoCd;
+    let cref = &conn.credentials_ref;
+    let secret = credentials_secret(ctx, ns, sys, cref).await?;
+    let token = secret_entry(&secret, cref.token_key.as_ref(), "token").map_err(|e| config_error(sys, e))?;
+    let key = digest(&[&conn.url, &token]);
+    let mut cache = ctx.tenants.argocd.lock().expect("not poisoned");
+    if let Some(c) = cache.get(&key) {
+        return Ok(c.clone());
+    }
+    let c = Arc::new(ArgoCdClient::new(&conn.url, &token));
     cache.retain(|_, old| old.base_url() != c.base_url());
     cache.insert(key, c.clone());
     Ok(c)
@@ -264,22 +320,27 @@ pub async fn reconcile_sdp(sdp: Arc<SoftwareDeliveryPlatform>, ctx: Arc<Ctx>) ->
     } else {
         status.conditions.retain(|c| c.type_ != "GitLabReady");
     }
-    for (system, configured) in
-        [(System::Harbor, sdp.spec.harbor.is_some()), (System::ArgoCd, sdp.spec.argocd.is_some())]
-    {
-        let t = format!("{}Ready", system.name());
-        if configured {
-            let c = system_condition(
-                system,
-                "Unknown",
-                "NotProvisioned",
-                format!("this version of nines does not provision into {system} yet"),
-                generation,
-            );
-            set_condition(&mut status.conditions, c, now);
-        } else {
-            status.conditions.retain(|c| c.type_ != t);
+    if let Some(conn) = &sdp.spec.harbor {
+        let r = async {
+            let h = harbor(&ctx, &ns, conn).await?;
+            let user = h.check().await?;
+            Ok(format!("signed in as {user} at {}", h.base_url()))
         }
+        .await;
+        set(&mut status, System::Harbor, r);
+    } else {
+        status.conditions.retain(|c| c.type_ != "HarborReady");
+    }
+    if let Some(conn) = &sdp.spec.argocd {
+        let r = async {
+            let a = argocd(&ctx, &ns, conn).await?;
+            let user = a.check().await?;
+            Ok(format!("signed in as {user} at {}", a.base_url()))
+        }
+        .await;
+        set(&mut status, System::ArgoCd, r);
+    } else {
+        status.conditions.retain(|c| c.type_ != "ArgoCDReady");
     }
     let before = sdp.status.clone().unwrap_or_default();
     settle_ready(&mut status, generation, now);
@@ -461,6 +522,126 @@ async fn ensure_org_gitlab(
     Ok((format!("group {} ({id}{origin})", g.full_path), o))
 }
 
+/// The Harbor project of an organization: `spec.harbor.projectName`, or
+/// the object's name.
+pub fn org_harbor_project(org: &Organization) -> String {
+    org.spec
+        .harbor
+        .as_ref()
+        .and_then(|h| h.project_name.as_deref())
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| org.name_any())
+}
+
+/// The Argo CD project of an organization: `spec.argocd.projectName`, or
+/// the object's name.
+pub fn org_argocd_project(org: &Organization) -> String {
+    org.spec
+        .argocd
+        .as_ref()
+        .and_then(|a| a.project_name.as_deref())
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| org.name_any())
+}
+
+/// The organization's Harbor project (private), its storage quota, and its
+/// role subgroups as OIDC group members with the role's Harbor role.
+async fn ensure_org_harbor(
+    h: &HarborClient,
+    org: &Organization,
+    sdp: &SoftwareDeliveryPlatform,
+    status: &mut TenantStatus,
+) -> Result<(String, Outcome), ProvisionError> {
+    let sdp_name = sdp.name_any();
+    let name = org_harbor_project(org);
+    let quota = match org.spec.harbor.as_ref().and_then(|h| h.storage_quota.as_deref()) {
+        Some(q) => Some(
+            crate::mapping::tenant::quantity_bytes(q)
+                .map_err(|e| config_error(System::Harbor, format!("spec.harbor.storageQuota: {e}")))?,
+        ),
+        None => None,
+    };
+    let (project, mut outcome) = h.ensure_project(&name, false, quota).await?;
+    let id = project.project_id.to_string();
+    let created =
+        outcome == Outcome::Created || created_before(status, System::Harbor, &sdp_name, "project", &name, &id);
+    status.harbor_project_id = Some(project.project_id);
+    record(status, present(System::Harbor, &sdp_name, "project", &name, &id, created));
+    for (role, group) in role_subgroups(&sdp.spec.settings, &org_group_name(org)) {
+        let role_id = crate::mapping::tenant::harbor_role_for_role(&role)
+            .map_err(|e| config_error(System::Harbor, format!("settings.defaultRoles: {e}")))?;
+        if h.ensure_group_member(&name, &group, role_id).await? != Outcome::Unchanged && outcome == Outcome::Unchanged {
+            outcome = Outcome::Updated;
+        }
+    }
+    let quota_text = quota.map(|b| format!(", quota {b} bytes")).unwrap_or_default();
+    Ok((format!("project {name} ({id}{quota_text})"), outcome))
+}
+
+/// The organization's Argo CD project: the platform's role policies with
+/// `{project}` filled in, each role bound to the Keycloak groups of
+/// `spec.argocd.roleBindings`, or to the role's subgroup when none names it.
+async fn ensure_org_argocd(
+    a: &ArgoCdClient,
+    org: &Organization,
+    sdp: &SoftwareDeliveryPlatform,
+    conn: &ArgoConnection,
+    status: &mut TenantStatus,
+) -> Result<(String, Outcome), ProvisionError> {
+    let sdp_name = sdp.name_any();
+    let name = org_argocd_project(org);
+    let spec = org.spec.argocd.clone().unwrap_or_default();
+    let subgroups = role_subgroups(&sdp.spec.settings, &org_group_name(org));
+    let mut roles = Vec::new();
+    for (role, template) in &conn.roles {
+        let bound: Vec<String> =
+            spec.role_bindings.iter().filter(|b| &b.role == role).flat_map(|b| b.keycloak_groups.clone()).collect();
+        let groups = if bound.is_empty() && spec.role_bindings.is_empty() {
+            crate::mapping::tenant::subgroup_role_of(role, &subgroups).map(|(_, g)| vec![g.clone()]).unwrap_or_default()
+        } else {
+            bound
+        };
+        roles.push(RoleWanted {
+            name: role.clone(),
+            description: format!("{role} of {name}, kept by nines"),
+            policies: template.policies.iter().map(|p| crate::mapping::tenant::project_policy(p, &name)).collect(),
+            groups,
+        });
+    }
+    for (i, b) in spec.role_bindings.iter().enumerate() {
+        if !conn.roles.contains_key(&b.role) {
+            let known: Vec<&str> = conn.roles.keys().map(String::as_str).collect();
+            return Err(config_error(
+                System::ArgoCd,
+                format!(
+                    "spec.argocd.roleBindings[{i}].role: {:?} is not a role of the platform ({})",
+                    b.role,
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    let description =
+        if org.spec.display_name.trim().is_empty() { name.clone() } else { org.spec.display_name.trim().to_string() };
+    let wanted = ProjectSpecWanted {
+        name: name.clone(),
+        description,
+        source_repos: spec.source_repos.clone(),
+        destinations: vec![],
+        roles,
+    };
+    let outcome = a.ensure_project(&wanted).await?;
+    let created =
+        outcome == Outcome::Created || created_before(status, System::ArgoCd, &sdp_name, "project", &name, &name);
+    status.argocd_project_created = Some(created);
+    record(status, present(System::ArgoCd, &sdp_name, "project", &name, &name, created));
+    Ok((format!("project {name} with {} role(s)", wanted.roles.len()), outcome))
+}
+
 async fn apply_org(org: &Organization, ctx: &Ctx, api: &Api<Organization>) -> Result<Action, Error> {
     let ns = org.namespace().unwrap_or_default();
     let generation = org.metadata.generation;
@@ -537,22 +718,53 @@ async fn apply_org(org: &Organization, ctx: &Ctx, api: &Api<Organization>) -> Re
         }
         _ => status.conditions.retain(|c| c.type_ != "GitLabReady"),
     }
-    for (system, wanted) in [
-        (System::Harbor, sdp.spec.harbor.is_some() && org.spec.harbor.as_ref().is_some_and(|h| h.enabled)),
-        (System::ArgoCd, sdp.spec.argocd.is_some() && org.spec.argocd.as_ref().is_some_and(|a| a.enabled)),
+    let harbor_wanted = org.spec.harbor.as_ref().is_some_and(|h| h.enabled);
+    let argocd_wanted = org.spec.argocd.as_ref().is_some_and(|a| a.enabled);
+    for (system, wanted, configured) in [
+        (System::Harbor, harbor_wanted, sdp.spec.harbor.is_some()),
+        (System::ArgoCd, argocd_wanted, sdp.spec.argocd.is_some()),
     ] {
-        if wanted {
-            let c = system_condition(
-                system,
-                "Unknown",
-                "NotProvisioned",
-                format!("this version of nines does not provision into {system} yet"),
-                generation,
-            );
-            set_condition(&mut status.conditions, c, now);
-        } else {
+        if !wanted {
             let t = format!("{}Ready", system.name());
             status.conditions.retain(|c| c.type_ != t);
+            continue;
+        }
+        let r: Result<(String, Outcome), ProvisionError> = if !configured {
+            Err(config_error(
+                system,
+                format!(
+                    "spec.{}.enabled, but SoftwareDeliveryPlatform {} names no {system}",
+                    system.name().to_lowercase(),
+                    sdp.name_any()
+                ),
+            ))
+        } else if system == System::Harbor {
+            let conn = sdp.spec.harbor.as_ref().expect("configured");
+            async {
+                let h = harbor(ctx, &ns, conn).await?;
+                ensure_org_harbor(&h, org, &sdp, &mut status).await
+            }
+            .await
+        } else {
+            let conn = sdp.spec.argocd.as_ref().expect("configured");
+            async {
+                let a = argocd(ctx, &ns, conn).await?;
+                ensure_org_argocd(&a, org, &sdp, conn, &mut status).await
+            }
+            .await
+        };
+        let c = match &r {
+            Ok((what, o)) => {
+                if *o != Outcome::Unchanged {
+                    ctx.event(&org.object_ref(&()), false, outcome_reason(*o), format!("{system}: {what}")).await;
+                }
+                system_condition(system, "True", "InSync", what.clone(), generation)
+            }
+            Err(e) => system_condition(system, "False", reason_of(e), e.message.clone(), generation),
+        };
+        set_condition(&mut status.conditions, c, now);
+        if let Err(e) = r {
+            errors.push(e);
         }
     }
     settle_ready(&mut status, generation, now);
@@ -585,6 +797,34 @@ async fn cleanup_org(org: &Organization, ctx: &Ctx) -> Result<Action, Error> {
     };
     let sdp_name = sdp.name_any();
     // Argo CD, Harbor, then GitLab, then Keycloak: what refers to a group goes before it
+    let blocked = async |e: ProvisionError| -> Error {
+        ctx.event(&org.object_ref(&()), true, "DeletionWaiting", e.to_string()).await;
+        Error::Provision(e)
+    };
+    if let (Some(conn), Some(r)) = (
+        &sdp.spec.argocd,
+        status.resources.iter().find(|r| r.system == System::ArgoCd.name() && r.kind == "project" && r.created),
+    ) {
+        let a = argocd(ctx, &ns, conn).await?;
+        match a.delete_project(&r.name).await {
+            Ok(_) => {
+                ctx.event(&org.object_ref(&()), false, "Deleted", format!("Argo CD project {} deleted", r.name)).await
+            }
+            Err(e) => return Err(blocked(e).await),
+        }
+    }
+    if let (Some(conn), Some(r)) = (
+        &sdp.spec.harbor,
+        status.resources.iter().find(|r| r.system == System::Harbor.name() && r.kind == "project" && r.created),
+    ) {
+        let h = harbor(ctx, &ns, conn).await?;
+        match h.delete_project(&r.name).await {
+            Ok(_) => {
+                ctx.event(&org.object_ref(&()), false, "Deleted", format!("Harbor project {} deleted", r.name)).await
+            }
+            Err(e) => return Err(blocked(e).await),
+        }
+    }
     if let (Some(conn), Some(r)) = (
         &sdp.spec.gitlab,
         status.resources.iter().find(|r| r.system == System::GitLab.name() && r.kind == "group" && r.created),

@@ -610,3 +610,154 @@ async fn status_when_contact(cluster: &Cluster, contacts: &Api<Contact>, name: &
         })
         .await
 }
+
+/// The seed's example end to end: one platform naming Keycloak (real),
+/// GitLab, Harbor and Argo CD (doubles that check every request against
+/// their vendors' documents), one organization with everything on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_in_all_four_systems_and_its_deletion_order() {
+    use common::argocd_double::ArgoCdDouble;
+    use common::gitlab_double::{GitLabDouble, TOKEN};
+    use common::harbor_double::HarborDouble;
+    let Some(kc) = Keycloak::shared().await else { return };
+    let (gitlab, harbor, argo) =
+        (GitLabDouble::start().await, HarborDouble::start().await, ArgoCdDouble::start().await);
+    let mut cluster = Cluster::new().await;
+    let realm = format!("all-{}", cluster.suffix);
+    let (client_id, client_secret) = kc.create_realm(&realm).await;
+    let admin = KeycloakAdmin::new(&kc.base, &realm, &client_id, &client_secret);
+
+    let srv = Server::start(nines_store::testing::sqlite().await).await;
+    let key = srv.key("acme", "operator").await;
+    let ns = cluster.namespace("polycrate").await;
+    let op = Operator::start(&cluster, &ns, &srv.base, &key, json!({})).await;
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &ns);
+    for (name, data) in [
+        ("keycloak-creds", json!({"client-id": client_id, "client-secret": client_secret})),
+        ("gitlab-creds", json!({"token": TOKEN})),
+        ("harbor-creds", json!({"username": harbor.username, "password": harbor.password})),
+        ("argocd-creds", json!({"token": argo.token})),
+    ] {
+        let s: Secret = serde_json::from_value(json!({"metadata": {"name": name}, "stringData": data})).unwrap();
+        secrets.create(&PostParams::default(), &s).await.unwrap();
+    }
+    // the seed's SoftwareDeliveryPlatform, with its URLs on loopback
+    let sdp: SoftwareDeliveryPlatform = serde_json::from_value(json!({
+        "metadata": {"name": "production"},
+        "spec": {
+            "keycloak": {"url": kc.base, "realm": realm, "credentialsRef": {"secretName": "keycloak-creds",
+                         "clientIdKey": "client-id", "clientSecretKey": "client-secret"}},
+            "gitlab": {"url": gitlab.url, "credentialsRef": {"secretName": "gitlab-creds", "tokenKey": "token"}},
+            "harbor": {"url": harbor.url, "credentialsRef": {"secretName": "harbor-creds", "usernameKey": "username", "passwordKey": "password"}},
+            "argocd": {"url": argo.url, "credentialsRef": {"secretName": "argocd-creds", "tokenKey": "token"},
+                "roles": {
+                    "admin": {"policies": ["p, proj:{project}:admin, applications, *, {project}/*, allow",
+                                           "p, proj:{project}:admin, repositories, *, {project}/*, allow"]},
+                    "developer": {"policies": ["p, proj:{project}:developer, applications, get, {project}/*, allow",
+                                               "p, proj:{project}:developer, applications, sync, {project}/*, allow"]},
+                    "viewer": {"policies": ["p, proj:{project}:viewer, applications, get, {project}/*, allow"]}}},
+            "settings": {"autoCreateRoleSubgroups": true, "defaultRoles": ["admins", "developers", "viewers"],
+                         "subgroupNamePattern": "{org}-{role}"},
+        }
+    }))
+    .unwrap();
+    let sdps: Api<SoftwareDeliveryPlatform> = Api::namespaced(cluster.client.clone(), &ns);
+    sdps.create(&PostParams::default(), &sdp).await.unwrap();
+    status_when(&cluster, &sdps, "production", "all four connected", |st| {
+        ["Keycloak", "GitLab", "Harbor", "ArgoCD"].iter().all(|s| ready_with(st, s, Some("Connected")))
+    })
+    .await;
+    let report = nines_operator::controller::status_report(cluster.client.clone()).await.unwrap();
+    let row = report.lines().find(|l| l.starts_with("production")).unwrap_or_default().to_string();
+    assert_eq!(row.matches('✓').count(), 4, "{report}");
+
+    // Harbor down at first: the other three converge, the organization names Harbor
+    harbor.set_down(true);
+    let acme = org(
+        "acme-corp",
+        json!({"spec": {
+            "gitlab": {"enabled": true, "groupPath": "acme-corp", "visibility": "private"},
+            "harbor": {"enabled": true, "projectName": "acme-corp", "storageQuota": "50Gi"},
+            "argocd": {"enabled": true, "projectName": "acme-corp", "sourceRepos": ["https://gitlab.example.com/acme-corp/*"],
+                       "roleBindings": [{"role": "admin", "keycloakGroups": ["acme-corp-admins"]},
+                                        {"role": "developer", "keycloakGroups": ["acme-corp-developers"]}]},
+        }}),
+    );
+    let orgs: Api<Organization> = Api::namespaced(cluster.client.clone(), &ns);
+    orgs.create(&PostParams::default(), &acme).await.unwrap();
+    let st = status_when(&cluster, &orgs, "acme-corp", "three systems in sync, Harbor failing", |st| {
+        ["KeycloakReady", "GitLabReady", "ArgoCDReady"]
+            .iter()
+            .all(|t| condition(st, t).is_some_and(|c| c.status == "True"))
+            && condition(st, "HarborReady").is_some_and(|c| c.status == "False")
+    })
+    .await;
+    assert!(condition(&st, "Ready").unwrap().message.starts_with("Harbor: "), "{st:?}");
+    harbor.set_down(false);
+    let st = status_when(&cluster, &orgs, "acme-corp", "all four in sync", |st| {
+        ["Keycloak", "GitLab", "Harbor", "ArgoCD"].iter().all(|s| ready_with(st, s, None))
+    })
+    .await;
+
+    // the seed's "Erstellte Ressourcen"
+    let g = admin.group_by_path("/acme-corp").await.unwrap().unwrap();
+    assert_eq!(children(&admin, &g.id).await, ["acme-corp-admins", "acme-corp-developers", "acme-corp-viewers"]);
+    assert!(gitlab.group("acme-corp").is_some());
+    let project = harbor.project("acme-corp").expect("the Harbor project");
+    assert_eq!(st.harbor_project_id, Some(project.id));
+    assert_eq!(harbor.storage_quota("acme-corp"), Some(50 * 1024_i64.pow(3)));
+    let mut members: Vec<(String, i64, i64)> =
+        harbor.members("acme-corp").into_iter().map(|m| (m.group_name, m.group_type, m.role_id)).collect();
+    members.sort();
+    assert_eq!(
+        members,
+        [("acme-corp-admins".into(), 3, 1), ("acme-corp-developers".into(), 3, 2), ("acme-corp-viewers".into(), 3, 3)]
+    );
+    let p = argo.project("acme-corp").expect("the Argo CD project");
+    let roles = p["spec"]["roles"].as_array().unwrap();
+    let admin_role = roles.iter().find(|r| r["name"] == "admin").unwrap();
+    assert_eq!(admin_role["groups"], json!(["acme-corp-admins"]));
+    assert!(
+        admin_role["policies"].as_array().unwrap().iter().any(|p| p
+            .as_str()
+            .unwrap()
+            .replace(' ', "")
+            .contains("proj:acme-corp:admin,applications,*,acme-corp/*,allow")),
+        "{admin_role}"
+    );
+    assert_eq!(p["spec"]["sourceRepos"], json!(["https://gitlab.example.com/acme-corp/*"]));
+    assert_eq!(st.argocd_project_created, Some(true));
+
+    // deletion: Argo CD first; an application in the project holds everything back
+    argo.add_application("shop", "acme-corp");
+    harbor.add_repository("acme-corp", "shop/web");
+    orgs.delete("acme-corp", &DeleteParams::default()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(orgs.get_opt("acme-corp").await.unwrap().is_some(), "held while Argo CD refuses");
+    assert!(
+        argo.project("acme-corp").is_some()
+            && harbor.project("acme-corp").is_some()
+            && gitlab.group("acme-corp").is_some()
+    );
+    // the application goes: Argo CD's project goes, Harbor's waits for its repository
+    argo.remove_application("shop");
+    cluster.eventually("the Argo CD project gone", async || argo.project("acme-corp").is_none().then_some(())).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(harbor.project("acme-corp").is_some(), "Harbor never forced: 412 while it holds a repository");
+    assert!(gitlab.group("acme-corp").is_some() && admin.group_by_path("/acme-corp").await.unwrap().is_some());
+    harbor.clear_repositories("acme-corp");
+    cluster.eventually("acme-corp gone", async || orgs.get_opt("acme-corp").await.ok()?.is_none().then_some(())).await;
+    assert!(harbor.project("acme-corp").is_none() && gitlab.group("acme-corp").is_none());
+    assert!(admin.group_by_path("/acme-corp").await.unwrap().is_none());
+
+    gitlab.assert_no_violations();
+    harbor.assert_no_violations();
+    argo.assert_no_violations();
+    if let Some(fake) = cluster.fake.as_ref() {
+        rbac::assert_grants_allow(&rbac::chart(), &fake.accesses(), OPERATOR_USER, &ns);
+    }
+    op.shutdown().await;
+    cluster.cleanup().await;
+    srv.stop().await;
+    kc.delete_realm(&realm).await;
+}
