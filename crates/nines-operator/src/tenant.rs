@@ -62,7 +62,7 @@ impl std::fmt::Debug for Clients {
 
 /// The value of `key` (or of `default` when the reference names none) in
 /// the credentials Secret of a connection.
-fn secret_entry(secret: &Secret, key: Option<&String>, default: &str) -> Result<String, String> {
+pub(crate) fn secret_entry(secret: &Secret, key: Option<&String>, default: &str) -> Result<String, String> {
     let key = key.map(String::as_str).unwrap_or(default);
     let name = secret.metadata.name.clone().unwrap_or_default();
     if let Some(v) = secret.data.as_ref().and_then(|d| d.get(key)) {
@@ -74,7 +74,7 @@ fn secret_entry(secret: &Secret, key: Option<&String>, default: &str) -> Result<
     Err(format!("Secret {name} has no key {key:?}"))
 }
 
-fn digest(parts: &[&str]) -> String {
+pub(crate) fn digest(parts: &[&str]) -> String {
     let mut h = Sha256::new();
     for p in parts {
         h.update(p.as_bytes());
@@ -83,12 +83,16 @@ fn digest(parts: &[&str]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn config_error(system: System, message: impl Into<String>) -> ProvisionError {
+pub(crate) fn config_error(system: System, message: impl Into<String>) -> ProvisionError {
     ProvisionError::new(system, ErrorKind::Refused, message)
 }
 
 /// The Keycloak client of a platform, its credentials read now.
-async fn keycloak(ctx: &Ctx, ns: &str, conn: &SystemConnection) -> Result<Arc<KeycloakAdmin>, ProvisionError> {
+pub(crate) async fn keycloak(
+    ctx: &Ctx,
+    ns: &str,
+    conn: &SystemConnection,
+) -> Result<Arc<KeycloakAdmin>, ProvisionError> {
     let sys = System::Keycloak;
     let realm = conn
         .realm
@@ -120,7 +124,7 @@ async fn keycloak(ctx: &Ctx, ns: &str, conn: &SystemConnection) -> Result<Arc<Ke
 }
 
 /// The GitLab client of a platform, its token read now.
-async fn gitlab(ctx: &Ctx, ns: &str, conn: &SystemConnection) -> Result<Arc<GitLabClient>, ProvisionError> {
+pub(crate) async fn gitlab(ctx: &Ctx, ns: &str, conn: &SystemConnection) -> Result<Arc<GitLabClient>, ProvisionError> {
     let sys = System::GitLab;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let cref = &conn.credentials_ref;
@@ -144,7 +148,7 @@ async fn gitlab(ctx: &Ctx, ns: &str, conn: &SystemConnection) -> Result<Arc<GitL
 }
 
 /// A connection's credentials Secret, read now.
-async fn credentials_secret(
+pub(crate) async fn credentials_secret(
     ctx: &Ctx,
     ns: &str,
     system: System,
@@ -161,7 +165,7 @@ async fn credentials_secret(
 }
 
 /// The Harbor client of a platform (basic auth; its password read now).
-async fn harbor(ctx: &Ctx, ns: &str, conn: &SystemConnection) -> Result<Arc<HarborClient>, ProvisionError> {
+pub(crate) async fn harbor(ctx: &Ctx, ns: &str, conn: &SystemConnection) -> Result<Arc<HarborClient>, ProvisionError> {
     let sys = System::Harbor;
     let cref = &conn.credentials_ref;
     let secret = credentials_secret(ctx, ns, sys, cref).await?;
@@ -179,7 +183,7 @@ async fn harbor(ctx: &Ctx, ns: &str, conn: &SystemConnection) -> Result<Arc<Harb
 }
 
 /// The Argo CD client of a platform (bearer token read now).
-async fn argocd(ctx: &Ctx, ns: &str, conn: &ArgoConnection) -> Result<Arc<ArgoCdClient>, ProvisionError> {
+pub(crate) async fn argocd(ctx: &Ctx, ns: &str, conn: &ArgoConnection) -> Result<Arc<ArgoCdClient>, ProvisionError> {
     let sys = System::ArgoCd;
     let cref = &conn.credentials_ref;
     let secret = credentials_secret(ctx, ns, sys, cref).await?;
@@ -196,7 +200,11 @@ async fn argocd(ctx: &Ctx, ns: &str, conn: &ArgoConnection) -> Result<Arc<ArgoCd
 }
 
 /// The GitLab client of platform `name`, or None when it names no GitLab.
-async fn platform_gitlab(ctx: &Ctx, ns: &str, name: &str) -> Result<Option<Arc<GitLabClient>>, ProvisionError> {
+pub(crate) async fn platform_gitlab(
+    ctx: &Ctx,
+    ns: &str,
+    name: &str,
+) -> Result<Option<Arc<GitLabClient>>, ProvisionError> {
     let sdp = platform(ctx, ns, name, System::GitLab).await?;
     match &sdp.spec.gitlab {
         Some(conn) => Ok(Some(gitlab(ctx, ns, conn).await?)),
@@ -205,7 +213,7 @@ async fn platform_gitlab(ctx: &Ctx, ns: &str, name: &str) -> Result<Option<Arc<G
 }
 
 /// A per-system condition (`KeycloakReady`, …).
-fn system_condition(
+pub(crate) fn system_condition(
     system: System,
     status: &str,
     reason: &str,
@@ -223,7 +231,7 @@ fn system_condition(
 }
 
 /// The condition reason of a failure.
-fn reason_of(e: &ProvisionError) -> &'static str {
+pub(crate) fn reason_of(e: &ProvisionError) -> &'static str {
     match e.kind {
         ErrorKind::Transient => "Unreachable",
         ErrorKind::Unauthorized => "Unauthorized",
@@ -232,7 +240,7 @@ fn reason_of(e: &ProvisionError) -> &'static str {
     }
 }
 
-fn outcome_reason(o: Outcome) -> &'static str {
+pub(crate) fn outcome_reason(o: Outcome) -> &'static str {
     match o {
         Outcome::Created => "Created",
         Outcome::Adopted => "Adopted",
@@ -242,7 +250,7 @@ fn outcome_reason(o: Outcome) -> &'static str {
 }
 
 /// Sets `Ready` (and the phase) from the per-system conditions that are present.
-fn settle_ready(status: &mut TenantStatus, generation: Option<i64>, now: jiff::Timestamp) {
+pub(crate) fn settle_ready(status: &mut TenantStatus, generation: Option<i64>, now: jiff::Timestamp) {
     let systems: Vec<&Condition> =
         status.conditions.iter().filter(|c| c.type_ != "Ready" && c.type_.ends_with("Ready")).collect();
     let failed: Vec<String> = systems
@@ -263,7 +271,7 @@ fn settle_ready(status: &mut TenantStatus, generation: Option<i64>, now: jiff::T
 }
 
 /// The next look: soon after a failure that may pass, the resync otherwise.
-fn next_action(errors: &[ProvisionError], resync: Duration) -> Result<Action, Error> {
+pub(crate) fn next_action(errors: &[ProvisionError], resync: Duration) -> Result<Action, Error> {
     if let Some(e) = errors.iter().find(|e| matches!(e.kind, ErrorKind::Transient | ErrorKind::Blocked)) {
         return Err(Error::Provision(e.clone()));
     }
@@ -351,7 +359,12 @@ pub async fn reconcile_sdp(sdp: Arc<SoftwareDeliveryPlatform>, ctx: Arc<Ctx>) ->
 
 /// Writes the status only when it changed: a resync that finds everything
 /// in sync writes nothing, to Kubernetes or elsewhere.
-async fn write_status<K>(api: &Api<K>, name: &str, before: &TenantStatus, after: &TenantStatus) -> Result<(), Error>
+pub(crate) async fn write_status<K>(
+    api: &Api<K>,
+    name: &str,
+    before: &TenantStatus,
+    after: &TenantStatus,
+) -> Result<(), Error>
 where
     K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
@@ -363,7 +376,12 @@ where
 }
 
 /// Events for the per-system conditions that changed.
-async fn announce<K: Resource<DynamicType = ()>>(ctx: &Ctx, obj: &K, before: &TenantStatus, after: &TenantStatus) {
+pub(crate) async fn announce<K: Resource<DynamicType = ()>>(
+    ctx: &Ctx,
+    obj: &K,
+    before: &TenantStatus,
+    after: &TenantStatus,
+) {
     for c in &after.conditions {
         let was = before.conditions.iter().find(|b| b.type_ == c.type_);
         if was.is_some_and(|w| w.status == c.status && w.reason == c.reason) || c.type_ == "Ready" {
@@ -403,13 +421,20 @@ pub async fn reconcile_org(org: Arc<Organization>, ctx: Arc<Ctx>) -> Result<Acti
 
 /// Records one resource in the status (replacing the entry of the same
 /// system, platform, kind and name).
-fn record(status: &mut TenantStatus, r: ProvisionedResource) {
+pub(crate) fn record(status: &mut TenantStatus, r: ProvisionedResource) {
     status.resources.retain(|x| !(x.system == r.system && x.sdp == r.sdp && x.kind == r.kind && x.name == r.name));
     status.resources.push(r);
     status.resources.sort_by(|a, b| (&a.system, &a.sdp, &a.kind, &a.name).cmp(&(&b.system, &b.sdp, &b.kind, &b.name)));
 }
 
-fn present(system: System, sdp: &str, kind: &str, name: &str, id: &str, created: bool) -> ProvisionedResource {
+pub(crate) fn present(
+    system: System,
+    sdp: &str,
+    kind: &str,
+    name: &str,
+    id: &str,
+    created: bool,
+) -> ProvisionedResource {
     ProvisionedResource {
         system: system.name().into(),
         sdp: sdp.into(),
@@ -423,7 +448,14 @@ fn present(system: System, sdp: &str, kind: &str, name: &str, id: &str, created:
 }
 
 /// Was this resource created by nines, by the record in the status?
-fn created_before(status: &TenantStatus, system: System, sdp: &str, kind: &str, name: &str, id: &str) -> bool {
+pub(crate) fn created_before(
+    status: &TenantStatus,
+    system: System,
+    sdp: &str,
+    kind: &str,
+    name: &str,
+    id: &str,
+) -> bool {
     status.resources.iter().any(|r| {
         r.system == system.name()
             && r.sdp == sdp
@@ -869,7 +901,7 @@ async fn cleanup_org(org: &Organization, ctx: &Ctx) -> Result<Action, Error> {
 // ContactGroup
 
 /// The platforms a multi-platform kind names, or why it names none.
-fn platforms_of(list: &[String]) -> Vec<String> {
+pub(crate) fn platforms_of(list: &[String]) -> Vec<String> {
     let mut v: Vec<String> = list.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
     v.sort();
     v.dedup();
@@ -877,7 +909,12 @@ fn platforms_of(list: &[String]) -> Vec<String> {
 }
 
 /// Looks a platform up in `ns`; a missing one is a Refused error naming it.
-async fn platform(ctx: &Ctx, ns: &str, name: &str, system: System) -> Result<SoftwareDeliveryPlatform, ProvisionError> {
+pub(crate) async fn platform(
+    ctx: &Ctx,
+    ns: &str,
+    name: &str,
+    system: System,
+) -> Result<SoftwareDeliveryPlatform, ProvisionError> {
     let sdps: Api<SoftwareDeliveryPlatform> = Api::namespaced(ctx.client.clone(), ns);
     sdps.get_opt(name)
         .await
@@ -888,7 +925,7 @@ async fn platform(ctx: &Ctx, ns: &str, name: &str, system: System) -> Result<Sof
 }
 
 /// The Keycloak client of platform `name`, or why there is none.
-async fn platform_keycloak(ctx: &Ctx, ns: &str, name: &str) -> Result<Arc<KeycloakAdmin>, ProvisionError> {
+pub(crate) async fn platform_keycloak(ctx: &Ctx, ns: &str, name: &str) -> Result<Arc<KeycloakAdmin>, ProvisionError> {
     let sdp = platform(ctx, ns, name, System::Keycloak).await?;
     let conn =
         sdp.spec.keycloak.as_ref().ok_or_else(|| {
@@ -898,7 +935,9 @@ async fn platform_keycloak(ctx: &Ctx, ns: &str, name: &str) -> Result<Arc<Keyclo
 }
 
 /// A per-platform condition message: `production: …; staging: …`.
-fn per_platform(results: &[(String, Result<String, ProvisionError>)]) -> (bool, String, Option<ProvisionError>) {
+pub(crate) fn per_platform(
+    results: &[(String, Result<String, ProvisionError>)],
+) -> (bool, String, Option<ProvisionError>) {
     let ok = results.iter().all(|(_, r)| r.is_ok());
     let message = results
         .iter()
@@ -925,7 +964,7 @@ pub async fn reconcile_contact_group(cg: Arc<ContactGroup>, ctx: Arc<Ctx>) -> Re
     .map_err(unwrap_finalizer)
 }
 
-fn unwrap_finalizer(e: kube::runtime::finalizer::Error<Error>) -> Error {
+pub(crate) fn unwrap_finalizer(e: kube::runtime::finalizer::Error<Error>) -> Error {
     match e {
         kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
         other => Error::Finalizer(other.to_string()),
@@ -934,7 +973,7 @@ fn unwrap_finalizer(e: kube::runtime::finalizer::Error<Error>) -> Error {
 
 /// A top-level Keycloak group with attributes, in one platform: found,
 /// adopted or created, and recorded.
-async fn ensure_top_group(
+pub(crate) async fn ensure_top_group(
     kc: &KeycloakAdmin,
     sdp: &str,
     group: &str,
