@@ -34,5 +34,6 @@ pub mod provision;
 pub mod reconcile;
 pub mod table;
 pub mod tenant;
+pub mod tenant_kinds;
 
 pub use cli::{OperatorArgs, run_cli};

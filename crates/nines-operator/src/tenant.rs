@@ -1530,6 +1530,7 @@ pub async fn run_tenants(ctx: Arc<Ctx>, stop: tokio::sync::watch::Receiver<bool>
         run_ctrl(orgs, reconcile_org, &ctx, &stop, "organization"),
         run_ctrl(groups, reconcile_contact_group, &ctx, &stop, "contactgroup"),
         run_ctrl(contacts, reconcile_contact, &ctx, &stop, "contact"),
+        crate::tenant_kinds::run_standalone(ctx.clone(), stop.clone()),
     );
 }
 

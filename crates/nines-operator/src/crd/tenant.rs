@@ -134,7 +134,26 @@ pub struct PlatformSettings {
     status = "TenantStatus",
     shortname = "sdp",
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Keycloak", type_ = "string", json_path = ".spec.keycloak.url"),
+    printcolumn(
+        name = "Keycloak",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"KeycloakReady\")].status"
+    ),
+    printcolumn(
+        name = "GitLab",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"GitLabReady\")].status"
+    ),
+    printcolumn(
+        name = "Harbor",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"HarborReady\")].status"
+    ),
+    printcolumn(
+        name = "ArgoCD",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"ArgoCDReady\")].status"
+    ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
@@ -213,6 +232,9 @@ pub struct OrgArgoCd {
     shortname = "org",
     printcolumn(name = "SDP", type_ = "string", json_path = ".spec.sdp"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Keycloak Group", type_ = "string", json_path = ".status.keycloakGroupID"),
+    printcolumn(name = "GitLab Group", type_ = "integer", json_path = ".status.gitlabGroupID"),
+    printcolumn(name = "Harbor Project", type_ = "integer", json_path = ".status.harborProjectID"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]

@@ -1,0 +1,832 @@
+//! The standalone tenant kinds: HarborProject, ArgoCDProject and
+//! GitLabGroup, each provisioned in every platform its `spec.sdp` lists,
+//! and K8sCluster, registered in the Argo CD of its one platform.
+//!
+//! They keep the rules of [`crate::tenant`] and reuse its steps (clients
+//! per platform, `status.resources` records, per-system conditions, status
+//! written only when it changed, finalizer): what exists is adopted, nines
+//! deletes only what it created and only under `deletionPolicy: Delete`
+//! (a K8sCluster has no policy: what nines registered goes with it), a
+//! platform that fails does not stop the others, and a resync in sync only
+//! reads. The organization-bound provisioning lives in `tenant.rs`; the
+//! clients and their vendors' semantics in [`crate::provision`].
+//!
+//! Access of an organization (`organizationAccess`) reaches its people
+//! through the Keycloak groups they are in: the organization's role
+//! subgroups when its platform makes them (Contacts are put into those,
+//! not into the organization's group), else the organization's group.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::{Resource, ResourceExt};
+
+use crate::controller::{Ctx, Error};
+use crate::crd::*;
+use crate::mapping::tenant::{gitlab_access_level, harbor_role_id, project_policy, quantity_bytes, role_subgroups};
+use crate::provision::argocd::{Destination, ProjectSpecWanted, RoleWanted};
+use crate::provision::gitlab::{Deletion, Visibility};
+use crate::provision::{ErrorKind, Outcome, ProvisionError, System};
+use crate::reconcile::set_condition;
+use crate::tenant::{
+    TENANT_FINALIZER, announce, argocd, config_error, created_before, gitlab, harbor, next_action, org_group_name,
+    outcome_reason, per_platform, platform, platforms_of, present, reason_of, record, secret_entry, settle_ready,
+    system_condition, unwrap_finalizer, write_status,
+};
+
+type PlatformResult = (String, Result<String, ProvisionError>);
+
+/// The recorded resource of `system`, platform, kind and name, if any.
+fn recorded<'a>(
+    status: &'a TenantStatus,
+    system: System,
+    sdp: &str,
+    kind: &str,
+    name: &str,
+) -> Option<&'a ProvisionedResource> {
+    status.resources.iter().find(|r| r.system == system.name() && r.sdp == sdp && r.kind == kind && r.name == name)
+}
+
+/// Harbor and Argo CD answer `Adopted` on every pass over something nines
+/// did not create; once it is in the record with the same id, that is
+/// nothing new (no Event).
+fn settled(o: Outcome, known: bool) -> Outcome {
+    if o == Outcome::Adopted && known { Outcome::Unchanged } else { o }
+}
+
+/// The Event of what a pass did in one platform; nothing while in sync.
+async fn told<K: Resource<DynamicType = ()>>(ctx: &Ctx, obj: &K, sdp: &str, system: System, o: Outcome, what: &str) {
+    if o != Outcome::Unchanged {
+        ctx.event(&obj.object_ref(&()), false, outcome_reason(o), format!("{sdp}: {system}: {what}")).await;
+    }
+}
+
+/// A deletion that must wait (a Harbor project holding repositories, an
+/// Argo CD project used by applications): said in an Event, retried with
+/// backoff, never forced.
+async fn waiting<K: Resource<DynamicType = ()>>(ctx: &Ctx, obj: &K, e: ProvisionError) -> Error {
+    ctx.event(&obj.object_ref(&()), true, "DeletionWaiting", e.to_string()).await;
+    Error::Provision(e)
+}
+
+/// The platform a recorded resource lives in, at deletion. A platform that
+/// is gone leaves what it holds in place (an Event says so).
+async fn cleanup_platform<K: Resource<DynamicType = ()>>(
+    ctx: &Ctx,
+    obj: &K,
+    ns: &str,
+    sdp: &str,
+    system: System,
+) -> Result<Option<SoftwareDeliveryPlatform>, Error> {
+    match platform(ctx, ns, sdp, system).await {
+        Ok(p) => Ok(Some(p)),
+        Err(e) if e.kind == ErrorKind::Refused => {
+            let note = format!("{sdp}: {}; what nines made there is left in place", e.message);
+            ctx.event(&obj.object_ref(&()), true, "PlatformNotFound", note).await;
+            Ok(None)
+        }
+        Err(e) => Err(Error::Provision(e)),
+    }
+}
+
+/// The end of every apply: the system's condition from the per-platform
+/// results (removed when no platform plays a part), `Ready`, Events for
+/// what changed, the status written if it changed, and the next look.
+async fn finish<K>(
+    ctx: &Ctx,
+    obj: &K,
+    api: &Api<K>,
+    system: System,
+    before: &TenantStatus,
+    mut status: TenantStatus,
+    results: &[PlatformResult],
+) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let generation = obj.meta().generation;
+    let now = ctx.now();
+    status.observed_generation = generation;
+    let err = if results.is_empty() {
+        let t = format!("{}Ready", system.name());
+        status.conditions.retain(|c| c.type_ != t);
+        None
+    } else {
+        let (ok, message, err) = per_platform(results);
+        let reason = err.as_ref().map(reason_of).unwrap_or("InSync");
+        let c = system_condition(system, if ok { "True" } else { "False" }, reason, message, generation);
+        set_condition(&mut status.conditions, c, now);
+        err
+    };
+    settle_ready(&mut status, generation, now);
+    announce(ctx, obj, before, &status).await;
+    write_status(api, &obj.name_any(), before, &status).await?;
+    next_action(&err.into_iter().collect::<Vec<_>>(), ctx.settings.tenant_resync)
+}
+
+/// The platforms a multi-platform object names, or the result that says it
+/// names none.
+fn named_platforms(system: System, sdp: &[String], results: &mut Vec<PlatformResult>) -> Vec<String> {
+    let platforms = platforms_of(sdp);
+    if platforms.is_empty() {
+        results.push(("-".into(), Err(config_error(system, "spec.sdp names no SoftwareDeliveryPlatform"))));
+    }
+    platforms
+}
+
+/// The Keycloak groups through which an organization's people reach what
+/// it is given access to, in its platform: its role subgroups when the
+/// platform makes them, else its group.
+fn organization_groups(org: &Organization, sdp: &SoftwareDeliveryPlatform) -> Vec<String> {
+    let group = org_group_name(org);
+    let subgroups: Vec<String> = role_subgroups(&sdp.spec.settings, &group).into_iter().map(|(_, n)| n).collect();
+    if subgroups.is_empty() { vec![group] } else { subgroups }
+}
+
+/// The organizations `organizationAccess` names, each with its index;
+/// those of another platform than `sdp` play no part there.
+async fn organizations_in(
+    ctx: &Ctx,
+    ns: &str,
+    system: System,
+    access: &[OrganizationAccess],
+    sdp: &str,
+) -> Result<Vec<(usize, Organization)>, ProvisionError> {
+    let orgs: Api<Organization> = Api::namespaced(ctx.client.clone(), ns);
+    let mut out = Vec::new();
+    for (i, a) in access.iter().enumerate() {
+        let org = orgs
+            .get_opt(&a.organization)
+            .await
+            .map_err(|e| ProvisionError::new(system, ErrorKind::Transient, e.to_string()))?
+            .ok_or_else(|| {
+                config_error(system, format!("organizationAccess[{i}]: Organization {:?} not found", a.organization))
+            })?;
+        if org.spec.sdp == sdp {
+            out.push((i, org));
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// HarborProject
+
+pub async fn reconcile_harbor_project(hp: Arc<HarborProject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let ns = hp.namespace().unwrap_or_default();
+    let api: Api<HarborProject> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, TENANT_FINALIZER, hp, |event| async {
+        match event {
+            FinalizerEvent::Apply(o) => apply_harbor_project(&o, &ctx, &api).await,
+            FinalizerEvent::Cleanup(o) => cleanup_harbor_project(&o, &ctx).await,
+        }
+    })
+    .await
+    .map_err(unwrap_finalizer)
+}
+
+/// How much a Harbor role allows, for a group named twice: the stronger
+/// role wins (the ids are not in that order).
+fn harbor_rank(role_id: u32) -> u32 {
+    match role_id {
+        1 => 5, // projectAdmin
+        4 => 4, // maintainer
+        2 => 3, // developer
+        3 => 2, // guest
+        _ => 1, // limitedGuest
+    }
+}
+
+/// The OIDC groups a HarborProject makes members in platform `sdp`, with
+/// their Harbor role ids. Resolved before anything is written.
+async fn harbor_members(
+    ctx: &Ctx,
+    ns: &str,
+    hp: &HarborProject,
+    sdp: &SoftwareDeliveryPlatform,
+) -> Result<BTreeMap<String, u32>, ProvisionError> {
+    let sys = System::Harbor;
+    let mut wanted: Vec<(String, u32)> = Vec::new();
+    for (i, a) in hp.spec.access_control.iter().enumerate() {
+        let group = a.keycloak_group.trim();
+        if group.is_empty() {
+            return Err(config_error(sys, format!("accessControl[{i}].keycloakGroup is empty")));
+        }
+        let role =
+            a.role.as_deref().ok_or_else(|| config_error(sys, format!("accessControl[{i}].role is required")))?;
+        let id = harbor_role_id(role).map_err(|e| config_error(sys, format!("accessControl[{i}].role: {e}")))?;
+        wanted.push((group.to_string(), id));
+    }
+    for (i, org) in organizations_in(ctx, ns, sys, &hp.spec.organization_access, &sdp.name_any()).await? {
+        let a = &hp.spec.organization_access[i];
+        let role =
+            a.role.as_deref().ok_or_else(|| config_error(sys, format!("organizationAccess[{i}].role is required")))?;
+        let id = harbor_role_id(role).map_err(|e| config_error(sys, format!("organizationAccess[{i}].role: {e}")))?;
+        wanted.extend(organization_groups(&org, sdp).into_iter().map(|g| (g, id)));
+    }
+    let mut out: BTreeMap<String, u32> = BTreeMap::new();
+    for (group, id) in wanted {
+        let e = out.entry(group).or_insert(id);
+        if harbor_rank(id) > harbor_rank(*e) {
+            *e = id;
+        }
+    }
+    Ok(out)
+}
+
+/// The project, its quota and its group members in one platform.
+async fn harbor_in(
+    ctx: &Ctx,
+    ns: &str,
+    hp: &HarborProject,
+    p: &str,
+    status: &mut TenantStatus,
+) -> Result<(String, Outcome), ProvisionError> {
+    let sys = System::Harbor;
+    let sdp = platform(ctx, ns, p, sys).await?;
+    let conn = sdp
+        .spec
+        .harbor
+        .as_ref()
+        .ok_or_else(|| config_error(sys, format!("SoftwareDeliveryPlatform {p} names no Harbor")))?;
+    let quota = match hp.spec.storage_quota.as_deref() {
+        Some(q) => Some(quantity_bytes(q).map_err(|e| config_error(sys, format!("spec.storageQuota: {e}")))?),
+        None => None,
+    };
+    let members = harbor_members(ctx, ns, hp, &sdp).await?;
+    let h = harbor(ctx, ns, conn).await?;
+    let name = hp.spec.project_name.trim();
+    let (project, o) = h.ensure_project(name, hp.spec.public, quota).await?;
+    let id = project.project_id.to_string();
+    let known = recorded(status, sys, p, "project", name).is_some_and(|r| r.id.as_deref() == Some(id.as_str()));
+    let mut outcome = settled(o, known);
+    let created = o == Outcome::Created || created_before(status, sys, p, "project", name, &id);
+    // a renamed project: the old one drops out of the record (it stays in Harbor)
+    status.resources.retain(|r| !(r.system == sys.name() && r.sdp == p && r.kind == "project" && r.name != name));
+    record(status, present(sys, p, "project", name, &id, created));
+    for (group, role) in &members {
+        let o = h.ensure_group_member(name, group, *role).await?;
+        let prior = recorded(status, sys, p, "member", group).cloned();
+        // the member id is read once; while in sync the record keeps it
+        let member_id = match prior.as_ref().and_then(|r| r.id.clone()) {
+            Some(id) if o == Outcome::Unchanged => id,
+            _ => h.group_member(name, group).await?.map(|m| m.id.to_string()).unwrap_or_default(),
+        };
+        let granted = o == Outcome::Created || prior.is_some_and(|r| r.created);
+        let mut r = present(sys, p, "member", group, &member_id, granted);
+        r.message = format!("OIDC group with role {role}");
+        record(status, r);
+        if o != Outcome::Unchanged && outcome == Outcome::Unchanged {
+            outcome = Outcome::Updated;
+        }
+    }
+    // memberships no longer wanted: nines takes back those it granted
+    let stale: Vec<ProvisionedResource> = status
+        .resources
+        .iter()
+        .filter(|r| r.system == sys.name() && r.sdp == p && r.kind == "member" && !members.contains_key(&r.name))
+        .cloned()
+        .collect();
+    for r in stale {
+        if r.created && h.remove_group_member(name, &r.name).await? && outcome == Outcome::Unchanged {
+            outcome = Outcome::Updated;
+        }
+        status.resources.retain(|x| !(x.system == r.system && x.sdp == r.sdp && x.kind == r.kind && x.name == r.name));
+    }
+    let origin = if created { "" } else { ", adopted" };
+    let quota_text = quota.map(|b| format!(", quota {b} bytes")).unwrap_or_default();
+    Ok((format!("project {name} ({id}{origin}{quota_text}), {} group member(s)", members.len()), outcome))
+}
+
+async fn apply_harbor_project(hp: &HarborProject, ctx: &Ctx, api: &Api<HarborProject>) -> Result<Action, Error> {
+    let ns = hp.namespace().unwrap_or_default();
+    let before = hp.status.clone().unwrap_or_default();
+    let mut status = before.clone();
+    let mut results = Vec::new();
+    let platforms = named_platforms(System::Harbor, &hp.spec.sdp, &mut results);
+    if hp.spec.project_name.trim().is_empty() {
+        results.push(("-".into(), Err(config_error(System::Harbor, "spec.projectName is empty"))));
+    } else {
+        for p in &platforms {
+            let r = harbor_in(ctx, &ns, hp, p, &mut status).await;
+            if let Ok((what, o)) = &r {
+                told(ctx, hp, p, System::Harbor, *o, what).await;
+            }
+            results.push((p.clone(), r.map(|(what, _)| what)));
+        }
+    }
+    // platforms no longer named drop out of the record (what was made there stays)
+    status.resources.retain(|r| platforms.contains(&r.sdp));
+    status.harbor_project_id =
+        status.resources.iter().find(|r| r.kind == "project").and_then(|r| r.id.as_deref()?.parse().ok());
+    finish(ctx, hp, api, System::Harbor, &before, status, &results).await
+}
+
+/// Deletes the projects nines created, in every platform; in a project it
+/// adopted, takes back only the memberships it granted. A project that
+/// still holds repositories waits (Harbor's 412), never forced.
+async fn cleanup_harbor_project(hp: &HarborProject, ctx: &Ctx) -> Result<Action, Error> {
+    if hp.spec.deletion_policy == DeletionPolicy::Orphan {
+        let note = "deletionPolicy Orphan: the Harbor projects stay".to_string();
+        ctx.event(&hp.object_ref(&()), false, "Orphaned", note).await;
+        return Ok(Action::await_change());
+    }
+    let ns = hp.namespace().unwrap_or_default();
+    let status = hp.status.clone().unwrap_or_default();
+    let sys = System::Harbor;
+    let mine: Vec<&ProvisionedResource> = status.resources.iter().filter(|r| r.system == sys.name()).collect();
+    for p in platforms_of(&mine.iter().map(|r| r.sdp.clone()).collect::<Vec<_>>()) {
+        let Some(sdp) = cleanup_platform(ctx, hp, &ns, &p, sys).await? else { continue };
+        let Some(conn) = &sdp.spec.harbor else { continue };
+        let Some(project) = mine.iter().find(|r| r.sdp == p && r.kind == "project") else { continue };
+        let h = harbor(ctx, &ns, conn).await?;
+        if project.created {
+            if let Err(e) = h.delete_project(&project.name).await {
+                return Err(waiting(ctx, hp, e).await);
+            }
+            let note = format!("{p}: Harbor project {} deleted", project.name);
+            ctx.event(&hp.object_ref(&()), false, "Deleted", note).await;
+        } else {
+            for m in mine.iter().filter(|r| r.sdp == p && r.kind == "member" && r.created) {
+                h.remove_group_member(&project.name, &m.name).await?;
+            }
+            let note = format!("{p}: Harbor project {} was adopted: left in place", project.name);
+            ctx.event(&hp.object_ref(&()), false, "Orphaned", note).await;
+        }
+    }
+    Ok(Action::await_change())
+}
+
+// ---------------------------------------------------------------------------
+// ArgoCDProject
+
+pub async fn reconcile_argocd_project(ap: Arc<ArgoCDProject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let ns = ap.namespace().unwrap_or_default();
+    let api: Api<ArgoCDProject> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, TENANT_FINALIZER, ap, |event| async {
+        match event {
+            FinalizerEvent::Apply(o) => apply_argocd_project(&o, &ctx, &api).await,
+            FinalizerEvent::Cleanup(o) => cleanup_argocd_project(&o, &ctx).await,
+        }
+    })
+    .await
+    .map_err(unwrap_finalizer)
+}
+
+/// The project's destinations: a `server` as given, a `clusterRef` as the
+/// API server of that K8sCluster (Argo CD knows a cluster by its server
+/// URL; by name only once it is registered).
+async fn argocd_destinations(ctx: &Ctx, ns: &str, ap: &ArgoCDProject) -> Result<Vec<Destination>, ProvisionError> {
+    let sys = System::ArgoCd;
+    let clusters: Api<K8sCluster> = Api::namespaced(ctx.client.clone(), ns);
+    let mut out = Vec::new();
+    for (i, d) in ap.spec.destinations.iter().enumerate() {
+        let server = d.server.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let cluster = d.cluster_ref.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let server = match (server, cluster) {
+            (Some(s), None) => s.to_string(),
+            (None, Some(c)) => {
+                let k = clusters
+                    .get_opt(c)
+                    .await
+                    .map_err(|e| {
+                        ProvisionError::new(sys, ErrorKind::Transient, format!("reading K8sCluster {c}: {e}"))
+                    })?
+                    .ok_or_else(|| {
+                        config_error(sys, format!("destinations[{i}].clusterRef: K8sCluster {c:?} not found in {ns}"))
+                    })?;
+                k.spec.api_server.trim().to_string()
+            }
+            _ => return Err(config_error(sys, format!("destinations[{i}]: name either server or clusterRef"))),
+        };
+        out.push(Destination::server(&server, &d.namespace));
+    }
+    Ok(out)
+}
+
+/// One role per role `accessControl` names, bound to its Keycloak groups,
+/// with the platform's policies of that role for this project.
+fn argocd_roles(ap: &ArgoCDProject, conn: &ArgoConnection, project: &str) -> Result<Vec<RoleWanted>, ProvisionError> {
+    let sys = System::ArgoCd;
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (i, a) in ap.spec.access_control.iter().enumerate() {
+        let role =
+            a.role.as_deref().ok_or_else(|| config_error(sys, format!("accessControl[{i}].role is required")))?;
+        if !conn.roles.contains_key(role) {
+            let known: Vec<&str> = conn.roles.keys().map(String::as_str).collect();
+            return Err(config_error(
+                sys,
+                format!("accessControl[{i}].role: {role:?} is not a role of the platform ({})", known.join(", ")),
+            ));
+        }
+        let group = a.keycloak_group.trim();
+        if group.is_empty() {
+            return Err(config_error(sys, format!("accessControl[{i}].keycloakGroup is empty")));
+        }
+        let list = groups.entry(role.to_string()).or_default();
+        if !list.iter().any(|g| g == group) {
+            list.push(group.to_string());
+        }
+    }
+    Ok(groups
+        .into_iter()
+        .map(|(role, groups)| RoleWanted {
+            description: format!("{role} of {project}, kept by nines"),
+            policies: conn.roles[&role].policies.iter().map(|p| project_policy(p, project)).collect(),
+            name: role,
+            groups,
+        })
+        .collect())
+}
+
+async fn argocd_in(
+    ctx: &Ctx,
+    ns: &str,
+    ap: &ArgoCDProject,
+    p: &str,
+    status: &mut TenantStatus,
+) -> Result<(String, Outcome), ProvisionError> {
+    let sys = System::ArgoCd;
+    let sdp = platform(ctx, ns, p, sys).await?;
+    let conn = sdp
+        .spec
+        .argocd
+        .as_ref()
+        .ok_or_else(|| config_error(sys, format!("SoftwareDeliveryPlatform {p} names no Argo CD")))?;
+    let name = ap.spec.project_name.trim();
+    let wanted = ProjectSpecWanted {
+        name: name.to_string(),
+        description: ap.spec.description.trim().to_string(),
+        source_repos: ap.spec.source_repos.clone(),
+        destinations: argocd_destinations(ctx, ns, ap).await?,
+        roles: argocd_roles(ap, conn, name)?,
+    };
+    let a = argocd(ctx, ns, conn).await?;
+    let o = a.ensure_project(&wanted).await?;
+    let known = recorded(status, sys, p, "project", name).is_some();
+    let created = o == Outcome::Created || created_before(status, sys, p, "project", name, name);
+    status.resources.retain(|r| !(r.system == sys.name() && r.sdp == p && r.kind == "project" && r.name != name));
+    record(status, present(sys, p, "project", name, name, created));
+    let origin = if created { "" } else { ", adopted" };
+    let what = format!(
+        "project {name} with {} role(s) and {} destination(s){origin}",
+        wanted.roles.len(),
+        wanted.destinations.len()
+    );
+    Ok((what, settled(o, known)))
+}
+
+async fn apply_argocd_project(ap: &ArgoCDProject, ctx: &Ctx, api: &Api<ArgoCDProject>) -> Result<Action, Error> {
+    let ns = ap.namespace().unwrap_or_default();
+    let before = ap.status.clone().unwrap_or_default();
+    let mut status = before.clone();
+    let mut results = Vec::new();
+    let platforms = named_platforms(System::ArgoCd, &ap.spec.sdp, &mut results);
+    if ap.spec.project_name.trim().is_empty() {
+        results.push(("-".into(), Err(config_error(System::ArgoCd, "spec.projectName is empty"))));
+    } else {
+        for p in &platforms {
+            let r = argocd_in(ctx, &ns, ap, p, &mut status).await;
+            if let Ok((what, o)) = &r {
+                told(ctx, ap, p, System::ArgoCd, *o, what).await;
+            }
+            results.push((p.clone(), r.map(|(what, _)| what)));
+        }
+    }
+    status.resources.retain(|r| platforms.contains(&r.sdp));
+    status.argocd_project_created = status.resources.iter().find(|r| r.kind == "project").map(|r| r.created);
+    finish(ctx, ap, api, System::ArgoCd, &before, status, &results).await
+}
+
+/// Deletes the projects nines created; Argo CD refuses while applications
+/// use one, and nines waits.
+async fn cleanup_argocd_project(ap: &ArgoCDProject, ctx: &Ctx) -> Result<Action, Error> {
+    if ap.spec.deletion_policy == DeletionPolicy::Orphan {
+        let note = "deletionPolicy Orphan: the Argo CD projects stay".to_string();
+        ctx.event(&ap.object_ref(&()), false, "Orphaned", note).await;
+        return Ok(Action::await_change());
+    }
+    let ns = ap.namespace().unwrap_or_default();
+    let status = ap.status.clone().unwrap_or_default();
+    let sys = System::ArgoCd;
+    for r in status.resources.iter().filter(|r| r.system == sys.name() && r.kind == "project") {
+        if !r.created {
+            let note = format!("{}: Argo CD project {} was adopted: left in place", r.sdp, r.name);
+            ctx.event(&ap.object_ref(&()), false, "Orphaned", note).await;
+            continue;
+        }
+        let Some(sdp) = cleanup_platform(ctx, ap, &ns, &r.sdp, sys).await? else { continue };
+        let Some(conn) = &sdp.spec.argocd else { continue };
+        let a = argocd(ctx, &ns, conn).await?;
+        if let Err(e) = a.delete_project(&r.name).await {
+            return Err(waiting(ctx, ap, e).await);
+        }
+        ctx.event(&ap.object_ref(&()), false, "Deleted", format!("{}: Argo CD project {} deleted", r.sdp, r.name))
+            .await;
+    }
+    Ok(Action::await_change())
+}
+
+// ---------------------------------------------------------------------------
+// GitLabGroup
+
+pub async fn reconcile_gitlab_group(g: Arc<GitLabGroup>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let ns = g.namespace().unwrap_or_default();
+    let api: Api<GitLabGroup> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, TENANT_FINALIZER, g, |event| async {
+        match event {
+            FinalizerEvent::Apply(o) => apply_gitlab_group(&o, &ctx, &api).await,
+            FinalizerEvent::Cleanup(o) => cleanup_gitlab_group(&o, &ctx).await,
+        }
+    })
+    .await
+    .map_err(unwrap_finalizer)
+}
+
+/// The group at `groupPath` in one platform. A nested path needs its
+/// parent to exist (another GitLabGroup, an Organization or a person makes
+/// it): nines creates the last segment only.
+async fn gitlab_in(
+    ctx: &Ctx,
+    ns: &str,
+    g: &GitLabGroup,
+    p: &str,
+    status: &mut TenantStatus,
+) -> Result<(String, Outcome), ProvisionError> {
+    let sys = System::GitLab;
+    let sdp = platform(ctx, ns, p, sys).await?;
+    let conn = sdp
+        .spec
+        .gitlab
+        .as_ref()
+        .ok_or_else(|| config_error(sys, format!("SoftwareDeliveryPlatform {p} names no GitLab")))?;
+    let path = g.spec.group_path.trim().trim_matches('/');
+    let visibility: Visibility = g
+        .spec
+        .visibility
+        .as_deref()
+        .unwrap_or("private")
+        .parse()
+        .map_err(|e: String| config_error(sys, format!("spec.visibility: {e}")))?;
+    // the access lists are checked, so that a mistake shows although they are not provisioned
+    for (i, a) in g.spec.access_control.iter().enumerate() {
+        gitlab_access_level(a.access_level.as_deref().unwrap_or_default())
+            .map_err(|e| config_error(sys, format!("accessControl[{i}].accessLevel: {e}")))?;
+    }
+    for (i, a) in g.spec.organization_access.iter().enumerate() {
+        gitlab_access_level(a.access_level.as_deref().unwrap_or_default())
+            .map_err(|e| config_error(sys, format!("organizationAccess[{i}].accessLevel: {e}")))?;
+    }
+    let gl = gitlab(ctx, ns, conn).await?;
+    let (parent, leaf) = match path.rsplit_once('/') {
+        Some((parent, leaf)) => (Some(parent), leaf),
+        None => (None, path),
+    };
+    let parent_id = match parent {
+        Some(pp) => Some(
+            gl.group(pp)
+                .await?
+                .ok_or_else(|| {
+                    ProvisionError::new(sys, ErrorKind::Transient, format!("parent group {pp} does not exist yet"))
+                })?
+                .id,
+        ),
+        None => None,
+    };
+    let (group, o) = gl.ensure_group(leaf, leaf, visibility, parent_id).await?;
+    let id = group.id.to_string();
+    let known = recorded(status, sys, p, "group", path).is_some_and(|r| r.id.as_deref() == Some(id.as_str()));
+    let created = o == Outcome::Created || created_before(status, sys, p, "group", path, &id);
+    // GitLab keeps no mark of who made a group: one found at the path that
+    // is not in the record was there before nines
+    let outcome = if !known && o != Outcome::Created { Outcome::Adopted } else { o };
+    status.resources.retain(|r| !(r.system == sys.name() && r.sdp == p && r.kind == "group" && r.name != path));
+    record(status, present(sys, p, "group", path, &id, created));
+    let origin = if created { "" } else { ", adopted" };
+    let mut what = format!("group {} ({id}{origin}, {})", group.full_path, group.visibility);
+    if !(g.spec.access_control.is_empty() && g.spec.organization_access.is_empty()) {
+        what.push_str("; accessControl and organizationAccess are not provisioned into GitLab");
+    }
+    Ok((what, outcome))
+}
+
+async fn apply_gitlab_group(g: &GitLabGroup, ctx: &Ctx, api: &Api<GitLabGroup>) -> Result<Action, Error> {
+    let ns = g.namespace().unwrap_or_default();
+    let before = g.status.clone().unwrap_or_default();
+    let mut status = before.clone();
+    let mut results = Vec::new();
+    let platforms = named_platforms(System::GitLab, &g.spec.sdp, &mut results);
+    if g.spec.group_path.trim().trim_matches('/').is_empty() {
+        results.push(("-".into(), Err(config_error(System::GitLab, "spec.groupPath is empty"))));
+    } else {
+        for p in &platforms {
+            let r = gitlab_in(ctx, &ns, g, p, &mut status).await;
+            if let Ok((what, o)) = &r {
+                told(ctx, g, p, System::GitLab, *o, what).await;
+            }
+            results.push((p.clone(), r.map(|(what, _)| what)));
+        }
+    }
+    status.resources.retain(|r| platforms.contains(&r.sdp));
+    status.gitlab_group_id =
+        status.resources.iter().find(|r| r.kind == "group").and_then(|r| r.id.as_deref()?.parse().ok());
+    finish(ctx, g, api, System::GitLab, &before, status, &results).await
+}
+
+/// Deletes the groups nines created (with what they hold: GitLab's own
+/// semantics; with delayed deletion only marked, the Event says until when).
+async fn cleanup_gitlab_group(g: &GitLabGroup, ctx: &Ctx) -> Result<Action, Error> {
+    if g.spec.deletion_policy == DeletionPolicy::Orphan {
+        let note = "deletionPolicy Orphan: the GitLab groups stay".to_string();
+        ctx.event(&g.object_ref(&()), false, "Orphaned", note).await;
+        return Ok(Action::await_change());
+    }
+    let ns = g.namespace().unwrap_or_default();
+    let status = g.status.clone().unwrap_or_default();
+    let sys = System::GitLab;
+    for r in status.resources.iter().filter(|r| r.system == sys.name() && r.kind == "group") {
+        let Some(id) = r.id.as_deref().and_then(|i| i.parse::<i64>().ok()) else { continue };
+        if !r.created {
+            let note = format!("{}: GitLab group {} ({id}) was adopted: left in place", r.sdp, r.name);
+            ctx.event(&g.object_ref(&()), false, "Orphaned", note).await;
+            continue;
+        }
+        let Some(sdp) = cleanup_platform(ctx, g, &ns, &r.sdp, sys).await? else { continue };
+        let Some(conn) = &sdp.spec.gitlab else { continue };
+        let gl = gitlab(ctx, &ns, conn).await?;
+        let note = match gl.delete_group(id).await? {
+            Deletion::Deleted => format!("{}: GitLab group {} ({id}) deleted", r.sdp, r.name),
+            Deletion::Scheduled(day) => {
+                format!("{}: GitLab group {} ({id}) marked for deletion on {day}", r.sdp, r.name)
+            }
+            Deletion::NotFound => format!("{}: GitLab group {} ({id}) was already gone", r.sdp, r.name),
+        };
+        ctx.event(&g.object_ref(&()), false, "Deleted", note).await;
+    }
+    Ok(Action::await_change())
+}
+
+// ---------------------------------------------------------------------------
+// K8sCluster
+
+pub async fn reconcile_k8s_cluster(k: Arc<K8sCluster>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let ns = k.namespace().unwrap_or_default();
+    let api: Api<K8sCluster> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, TENANT_FINALIZER, k, |event| async {
+        match event {
+            FinalizerEvent::Apply(o) => apply_k8s_cluster(&o, &ctx, &api).await,
+            FinalizerEvent::Cleanup(o) => cleanup_k8s_cluster(&o, &ctx).await,
+        }
+    })
+    .await
+    .map_err(unwrap_finalizer)
+}
+
+/// The service-account token the cluster is reached with, read now from
+/// its Secret (so a rotated token is taken up on the next pass).
+async fn cluster_token(ctx: &Ctx, ns: &str, k: &K8sCluster) -> Result<String, ProvisionError> {
+    let sys = System::ArgoCd;
+    let auth = &k.spec.authentication;
+    let Some(sa) = &auth.service_account_token else {
+        let why = if auth.kubeconfig.is_some() {
+            "authentication.kubeconfig is not supported for Argo CD registration: use serviceAccountToken"
+        } else {
+            "authentication.serviceAccountToken is required"
+        };
+        return Err(config_error(sys, why));
+    };
+    let r = &sa.secret_ref;
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let secret = secrets
+        .get_opt(&r.name)
+        .await
+        .map_err(|e| ProvisionError::new(sys, ErrorKind::Transient, format!("reading Secret {}: {e}", r.name)))?
+        .ok_or_else(|| config_error(sys, format!("Secret {} not found in namespace {ns}", r.name)))?;
+    secret_entry(&secret, Some(&r.key), "token").map_err(|e| config_error(sys, e))
+}
+
+/// The cluster registered in the platform's Argo CD under the object's
+/// name at its API server.
+async fn cluster_in(
+    ctx: &Ctx,
+    ns: &str,
+    k: &K8sCluster,
+    p: &str,
+    conn: &ArgoConnection,
+    status: &mut TenantStatus,
+) -> Result<(String, Outcome), ProvisionError> {
+    let sys = System::ArgoCd;
+    let server = k.spec.api_server.trim();
+    if server.is_empty() {
+        return Err(config_error(sys, "spec.apiServer is empty"));
+    }
+    let token = cluster_token(ctx, ns, k).await?;
+    let a = argocd(ctx, ns, conn).await?;
+    let ca = k.spec.ca_certificate.as_deref().filter(|c| !c.trim().is_empty());
+    let name = k.name_any();
+    let o = a.ensure_cluster(&name, server, &token, ca).await?;
+    let known = recorded(status, sys, p, "cluster", server).is_some();
+    let created = o == Outcome::Created || created_before(status, sys, p, "cluster", server, server);
+    // a moved API server: what nines registered at the old one goes
+    let moved: Vec<ProvisionedResource> = status
+        .resources
+        .iter()
+        .filter(|r| r.system == sys.name() && r.kind == "cluster" && r.name != server)
+        .cloned()
+        .collect();
+    for r in moved {
+        if r.created {
+            a.delete_cluster(&r.name).await?;
+        }
+        status.resources.retain(|x| !(x.kind == "cluster" && x.name == r.name));
+    }
+    let mut r = present(sys, p, "cluster", server, server, created);
+    r.message = format!("registered as {name}");
+    record(status, r);
+    let origin = if created { "" } else { ", adopted" };
+    Ok((format!("cluster {name} at {server}{origin}"), settled(o, known)))
+}
+
+async fn apply_k8s_cluster(k: &K8sCluster, ctx: &Ctx, api: &Api<K8sCluster>) -> Result<Action, Error> {
+    let ns = k.namespace().unwrap_or_default();
+    let before = k.status.clone().unwrap_or_default();
+    let mut status = before.clone();
+    let p = k.spec.sdp.trim().to_string();
+    let mut results = Vec::new();
+    if p.is_empty() {
+        results.push(("-".into(), Err(config_error(System::ArgoCd, "spec.sdp names no SoftwareDeliveryPlatform"))));
+    } else {
+        match platform(ctx, &ns, &p, System::ArgoCd).await {
+            Err(e) => results.push((p.clone(), Err(e))),
+            // a platform without Argo CD: nothing to register the cluster in
+            Ok(sdp) => {
+                if let Some(conn) = &sdp.spec.argocd {
+                    let r = cluster_in(ctx, &ns, k, &p, conn, &mut status).await;
+                    if let Ok((what, o)) = &r {
+                        told(ctx, k, &p, System::ArgoCd, *o, what).await;
+                    }
+                    results.push((p.clone(), r.map(|(what, _)| what)));
+                }
+            }
+        }
+    }
+    status.resources.retain(|r| r.sdp == p);
+    finish(ctx, k, api, System::ArgoCd, &before, status, &results).await
+}
+
+/// Removes the registration nines made from Argo CD; one it adopted stays.
+async fn cleanup_k8s_cluster(k: &K8sCluster, ctx: &Ctx) -> Result<Action, Error> {
+    let ns = k.namespace().unwrap_or_default();
+    let status = k.status.clone().unwrap_or_default();
+    let sys = System::ArgoCd;
+    for r in status.resources.iter().filter(|r| r.system == sys.name() && r.kind == "cluster") {
+        if !r.created {
+            let note = format!("{}: Argo CD cluster {} was adopted: left in place", r.sdp, r.name);
+            ctx.event(&k.object_ref(&()), false, "Orphaned", note).await;
+            continue;
+        }
+        let Some(sdp) = cleanup_platform(ctx, k, &ns, &r.sdp, sys).await? else { continue };
+        let Some(conn) = &sdp.spec.argocd else { continue };
+        let a = argocd(ctx, &ns, conn).await?;
+        a.delete_cluster(&r.name).await?;
+        ctx.event(&k.object_ref(&()), false, "Deleted", format!("{}: Argo CD cluster {} removed", r.sdp, r.name)).await;
+    }
+    Ok(Action::await_change())
+}
+
+// ---------------------------------------------------------------------------
+// Running
+
+/// The controllers of the standalone kinds, until `stop`. An ArgoCDProject
+/// is reconciled again when a K8sCluster of its namespace changes (its
+/// `clusterRef` destinations follow the cluster's API server).
+pub async fn run_standalone(ctx: Arc<Ctx>, stop: tokio::sync::watch::Receiver<bool>) {
+    use crate::controller::{ctrl_all, run_ctrl};
+    use kube::runtime::reflector::ObjectRef;
+    use kube::runtime::watcher;
+    let client = ctx.client.clone();
+    let projects = ctrl_all::<ArgoCDProject>(&client);
+    let store = projects.store();
+    let projects = projects.watches(Api::<K8sCluster>::all(client.clone()), watcher::Config::default(), move |k| {
+        let ns = k.namespace();
+        let name = k.name_any();
+        store
+            .state()
+            .into_iter()
+            .filter(|p| {
+                p.namespace() == ns && p.spec.destinations.iter().any(|d| d.cluster_ref.as_deref() == Some(&name))
+            })
+            .map(|p| ObjectRef::from_obj(&*p))
+            .collect::<Vec<_>>()
+    });
+    tokio::join!(
+        run_ctrl(ctrl_all::<HarborProject>(&client), reconcile_harbor_project, &ctx, &stop, "harborproject"),
+        run_ctrl(projects, reconcile_argocd_project, &ctx, &stop, "argocdproject"),
+        run_ctrl(ctrl_all::<GitLabGroup>(&client), reconcile_gitlab_group, &ctx, &stop, "gitlabgroup"),
+        run_ctrl(ctrl_all::<K8sCluster>(&client), reconcile_k8s_cluster, &ctx, &stop, "k8scluster"),
+    );
+}
