@@ -2,10 +2,11 @@
 # Tenant provisioning against a real Keycloak (issue #17): ORGS Organizations
 # and CONTACTS Contacts (default 100 and 500, one organization role each)
 # applied at once to the operator (in-process, against the fake Kubernetes
-# API server); prints the seconds until every one is Ready, the Keycloak
-# calls that took, and then, with everything in sync, the Keycloak calls per
-# reconcile over 20 s of resync passes (one a second per object here) and how
-# many of them wrote (expected: none). Loopback only.
+# API server, with the production resync periods); prints the seconds until
+# every one is Ready and the Keycloak calls that took; then makes every
+# object reconcile once more with nothing changed and prints the Keycloak
+# calls per reconcile and how many of them wrote (expected: none).
+# Loopback only.
 #
 #   bench/tenants/run.sh                 # needs .ci/keycloak.sh's Keycloak
 #   ORGS=20 CONTACTS=100 bench/tenants/run.sh
