@@ -507,15 +507,17 @@ impl Store {
     }
 
     pub async fn get_downtime(&self, id: i64) -> Result<Option<(DowntimeRow, Vec<MemberRow>, Vec<(Millis, String)>)>> {
+        // one snapshot: the severity, the members and the log of one moment
+        let mut tx = self.snapshot().await?;
         let sql = format!("SELECT {DT_COLS} FROM downtimes WHERE id = $1");
-        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await? else {
+        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *tx).await? else {
             return Ok(None);
         };
         let members = sqlx::query(
             "SELECT service_id, name, node_id, down, joined_at, recovered_at FROM downtime_members WHERE downtime_id = $1 ORDER BY joined_at, service_id",
         )
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?
         .iter()
         .map(|r| MemberRow {
@@ -529,11 +531,12 @@ impl Store {
         .collect();
         let log = sqlx::query("SELECT at, message FROM downtime_log WHERE downtime_id = $1 ORDER BY at, id")
             .bind(id)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?
             .iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect();
+        tx.commit().await?;
         Ok(Some((dt(&row), members, log)))
     }
 

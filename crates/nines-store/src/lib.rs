@@ -340,6 +340,18 @@ impl Store {
         Ok(WriteTx { tx })
     }
 
+    /// Begin a read-only transaction on one snapshot: the statements of a
+    /// read that spans tables (a downtime, its members and its log) see the
+    /// same committed state, never half of a write that commits meanwhile.
+    /// SQLite's deferred transaction holds its snapshot from the first read;
+    /// PostgreSQL needs REPEATABLE READ for that.
+    pub(crate) async fn snapshot(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.dialect {
+            Dialect::Sqlite => self.pool.begin().await?,
+            Dialect::Postgres => self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?,
+        })
+    }
+
     pub(crate) fn cached_id(&self, key: &str) -> Option<i64> {
         self.service_ids.read().ok()?.get(key).copied()
     }
