@@ -609,9 +609,101 @@ async fn gitlab_in(
     let origin = if created { "" } else { ", adopted" };
     let mut what = format!("group {} ({id}{origin}, {})", group.full_path, group.visibility);
     if !(g.spec.access_control.is_empty() && g.spec.organization_access.is_empty()) {
-        what.push_str("; accessControl and organizationAccess are not provisioned into GitLab");
+        let n = gitlab_group_members(ctx, ns, g, &sdp, &gl, group.id, p, status).await?;
+        what.push_str(&format!("; {n} member(s) from Keycloak groups"));
+    } else {
+        status.resources.retain(|r| !(r.system == sys.name() && r.sdp == p && r.kind == "membership"));
     }
     Ok((what, outcome))
+}
+
+/// The people of the Keycloak groups `accessControl` names, and of the
+/// organizations `organizationAccess` names (their role subgroups, else
+/// their group), made members of the GitLab group at the level given: a
+/// Keycloak user is the GitLab user of the same username. A person in two
+/// lists gets the higher level. Memberships nines granted and no longer
+/// wants are taken back; others are never touched. Returns how many.
+#[allow(clippy::too_many_arguments)]
+async fn gitlab_group_members(
+    ctx: &Ctx,
+    ns: &str,
+    g: &GitLabGroup,
+    sdp: &SoftwareDeliveryPlatform,
+    gl: &crate::provision::gitlab::GitLabClient,
+    group_id: i64,
+    p: &str,
+    status: &mut TenantStatus,
+) -> Result<usize, ProvisionError> {
+    let sys = System::GitLab;
+    let conn = sdp.spec.keycloak.as_ref().ok_or_else(|| {
+        config_error(
+            sys,
+            format!("accessControl and organizationAccess need a Keycloak in SoftwareDeliveryPlatform {p}"),
+        )
+    })?;
+    let kc = crate::tenant::keycloak(ctx, ns, conn).await?;
+    // Keycloak group path -> access level
+    let mut sources: Vec<(String, u32)> = Vec::new();
+    for a in &g.spec.access_control {
+        let level =
+            gitlab_access_level(a.access_level.as_deref().unwrap_or_default()).map_err(|e| config_error(sys, e))?;
+        sources.push((format!("/{}", a.keycloak_group.trim().trim_matches('/')), level));
+    }
+    for (i, org) in organizations_in(ctx, ns, sys, &g.spec.organization_access, p).await? {
+        let level = gitlab_access_level(g.spec.organization_access[i].access_level.as_deref().unwrap_or_default())
+            .map_err(|e| config_error(sys, e))?;
+        let top = org_group_name(&org);
+        for name in organization_groups(&org, sdp) {
+            let path = if name == top { format!("/{top}") } else { format!("/{top}/{name}") };
+            sources.push((path, level));
+        }
+    }
+    // username -> level
+    let mut wanted: BTreeMap<String, u32> = BTreeMap::new();
+    for (path, level) in &sources {
+        let kg = kc.group_by_path(path).await?.ok_or_else(|| {
+            ProvisionError::new(
+                System::Keycloak,
+                ErrorKind::Transient,
+                format!("Keycloak group {path} does not exist yet"),
+            )
+        })?;
+        for u in kc.group_members(&kg.id).await? {
+            let e = wanted.entry(u.username).or_insert(0);
+            *e = (*e).max(*level);
+        }
+    }
+    let gid = group_id.to_string();
+    let mut keep = Vec::new();
+    for (username, level) in &wanted {
+        let Some(user) = gl.find_user(Some(username), None).await? else {
+            // not in GitLab (yet): nothing to grant
+            continue;
+        };
+        let name = format!("{}:{username}", g.spec.group_path.trim().trim_matches('/'));
+        let o = gl.ensure_member(group_id, user.id, *level).await?;
+        let created = o == Outcome::Created || created_before(status, sys, p, "membership", &name, &gid);
+        let mut r = present(sys, p, "membership", &name, &gid, created);
+        r.message = format!("user {username} at access level {level}");
+        record(status, r);
+        keep.push(name);
+    }
+    let stale: Vec<ProvisionedResource> = status
+        .resources
+        .iter()
+        .filter(|r| r.system == sys.name() && r.sdp == p && r.kind == "membership" && !keep.contains(&r.name))
+        .cloned()
+        .collect();
+    for r in stale {
+        if r.created
+            && let Some(username) = r.name.rsplit_once(':').map(|(_, u)| u)
+            && let Some(user) = gl.find_user(Some(username), None).await?
+        {
+            gl.remove_member(group_id, user.id).await?;
+        }
+        status.resources.retain(|x| !(x.system == r.system && x.sdp == r.sdp && x.kind == r.kind && x.name == r.name));
+    }
+    Ok(keep.len())
 }
 
 async fn apply_gitlab_group(g: &GitLabGroup, ctx: &Ctx, api: &Api<GitLabGroup>) -> Result<Action, Error> {

@@ -802,3 +802,84 @@ async fn an_organization_in_all_four_systems_and_its_deletion_order() {
     srv.stop().await;
     kc.delete_realm(&realm).await;
 }
+
+/// A GitLabGroup's access lists: the people of a Keycloak group and of an
+/// organization become members of the GitLab group at the level given;
+/// someone who leaves the Keycloak group leaves the GitLab group too, and a
+/// membership made by hand stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gitlab_group_takes_its_members_from_keycloak_groups() {
+    use common::gitlab_double::{GitLabDouble, TOKEN};
+    use nines_operator::crd::GitLabGroup;
+    let Some(kc) = Keycloak::shared().await else { return };
+    let gitlab = GitLabDouble::start().await;
+    let mut cluster = Cluster::new().await;
+    let realm = format!("glg-{}", cluster.suffix);
+    let (client_id, client_secret) = kc.create_realm(&realm).await;
+    let admin = KeycloakAdmin::new(&kc.base, &realm, &client_id, &client_secret);
+    let alice = kc.create_user(&realm, "alice", "alice@example.com").await;
+    let bob = kc.create_user(&realm, "bob", "bob@example.com").await;
+    let (gl_alice, gl_bob, gl_carol) = (
+        gitlab.add_user("alice", "Alice", "alice@example.com", None),
+        gitlab.add_user("bob", "Bob", "bob@example.com", None),
+        gitlab.add_user("carol", "Carol", "carol@example.com", None),
+    );
+    let admins = kc.create_group(&realm, json!({"name": "platform-admins"})).await;
+    admin.add_member(&alice, &admins).await.unwrap();
+
+    let srv = Server::start(nines_store::testing::sqlite().await).await;
+    let key = srv.key("acme", "operator").await;
+    let ns = cluster.namespace("polycrate").await;
+    let op = Operator::start(&cluster, &ns, &srv.base, &key, json!({})).await;
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &ns);
+    secrets.create(&PostParams::default(), &credentials("kc", &client_id, &client_secret)).await.unwrap();
+    let gl_secret: Secret =
+        serde_json::from_value(json!({"metadata": {"name": "gl"}, "stringData": {"token": TOKEN}})).unwrap();
+    secrets.create(&PostParams::default(), &gl_secret).await.unwrap();
+    let mut sdp = platform("production", kc, &realm, "kc");
+    sdp.spec.gitlab =
+        Some(serde_json::from_value(json!({"url": gitlab.url, "credentialsRef": {"secretName": "gl"}})).unwrap());
+    let sdps: Api<SoftwareDeliveryPlatform> = Api::namespaced(cluster.client.clone(), &ns);
+    sdps.create(&PostParams::default(), &sdp).await.unwrap();
+    let orgs: Api<Organization> = Api::namespaced(cluster.client.clone(), &ns);
+    orgs.create(&PostParams::default(), &org("acme-corp", json!({}))).await.unwrap();
+    status_when(&cluster, &orgs, "acme-corp", "acme-corp ready", |st| ready_with(st, "Keycloak", None)).await;
+    let developers = admin.group_by_path("/acme-corp/acme-corp-developers").await.unwrap().unwrap();
+    admin.add_member(&bob, &developers.id).await.unwrap();
+
+    let groups: Api<GitLabGroup> = Api::namespaced(cluster.client.clone(), &ns);
+    let glg: GitLabGroup = serde_json::from_value(json!({
+        "metadata": {"name": "shared-libs"},
+        "spec": {"sdp": ["production"], "groupPath": "shared-libs", "visibility": "internal",
+                 "accessControl": [{"keycloakGroup": "platform-admins", "accessLevel": "owner"}],
+                 "organizationAccess": [{"organization": "acme-corp", "accessLevel": "developer"}]},
+    }))
+    .unwrap();
+    groups.create(&PostParams::default(), &glg).await.unwrap();
+    let gid = cluster.eventually("the GitLab group", async || gitlab.group_id("shared-libs")).await;
+    cluster
+        .eventually("alice an owner, bob a developer", async || {
+            (gitlab.member_level(gid, gl_alice) == Some(50) && gitlab.member_level(gid, gl_bob) == Some(30))
+                .then_some(())
+        })
+        .await;
+    gitlab.add_member(gid, gl_carol, 20);
+    // bob leaves the organization's developers: he leaves the GitLab group; carol's hand-made membership stays
+    admin.remove_member(&bob, &developers.id).await.unwrap();
+    cluster.eventually("bob gone", async || gitlab.member_level(gid, gl_bob).is_none().then_some(())).await;
+    assert_eq!(gitlab.member_level(gid, gl_carol), Some(20));
+    assert_eq!(gitlab.member_level(gid, gl_alice), Some(50));
+    groups.delete("shared-libs", &DeleteParams::default()).await.unwrap();
+    cluster
+        .eventually("shared-libs gone", async || groups.get_opt("shared-libs").await.ok()?.is_none().then_some(()))
+        .await;
+    assert!(gitlab.group("shared-libs").is_none(), "nines created it: it goes");
+    gitlab.assert_no_violations();
+    if let Some(fake) = cluster.fake.as_ref() {
+        rbac::assert_grants_allow(&rbac::chart(), &fake.accesses(), OPERATOR_USER, &ns);
+    }
+    op.shutdown().await;
+    cluster.cleanup().await;
+    srv.stop().await;
+    kc.delete_realm(&realm).await;
+}

@@ -573,6 +573,13 @@ impl KeycloakAdmin {
         }
     }
 
+    /// The direct members of group `group_id` (not those of its subgroups).
+    pub async fn group_members(&self, group_id: &str) -> Result<Vec<User>> {
+        let what = format!("listing members of group {group_id}");
+        let url = self.url(&format!("/groups/{}/members", encode_segment(group_id)));
+        self.paged(&url, &[("briefRepresentation", "true".to_string())], &what).await
+    }
+
     /// Every subgroup of `parent_id`, with attributes.
     pub async fn children(&self, parent_id: &str) -> Result<Vec<Group>> {
         let what = format!("listing subgroups of group {parent_id}");
