@@ -24,7 +24,6 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Resource, ResourceExt};
-use sha2::{Digest, Sha256};
 
 use crate::controller::{Ctx, Error, merge_status};
 use crate::crd::*;
@@ -48,10 +47,37 @@ pub const TENANT_RESYNC: Duration = Duration::from_secs(300);
 /// credentials, so rotated credentials make a new client.
 #[derive(Default)]
 pub struct Clients {
-    keycloak: Mutex<HashMap<String, Arc<KeycloakAdmin>>>,
-    gitlab: Mutex<HashMap<String, Arc<GitLabClient>>>,
-    harbor: Mutex<HashMap<String, Arc<HarborClient>>>,
-    argocd: Mutex<HashMap<String, Arc<ArgoCdClient>>>,
+    keycloak: ClientCache<KeycloakAdmin>,
+    gitlab: ClientCache<GitLabClient>,
+    harbor: ClientCache<HarborClient>,
+    argocd: ClientCache<ArgoCdClient>,
+}
+
+/// The clients of one system: connection → (digest of its credentials, client).
+struct ClientCache<T>(Mutex<HashMap<String, (String, Arc<T>)>>);
+
+impl<T> Default for ClientCache<T> {
+    fn default() -> Self {
+        ClientCache(Mutex::default())
+    }
+}
+
+impl<T> ClientCache<T> {
+    /// The client of `connection` made with the credentials digested as
+    /// `credentials`: the one kept, or a new one from `make` that replaces
+    /// a client of older credentials.
+    fn get(&self, connection: &str, credentials: &[&str], make: impl FnOnce() -> T) -> Arc<T> {
+        let digest = crate::mapping::config_hash(credentials);
+        let mut m = self.0.lock().expect("not poisoned");
+        match m.get(connection) {
+            Some((d, c)) if *d == digest => c.clone(),
+            _ => {
+                let c = Arc::new(make());
+                m.insert(connection.to_string(), (digest, c.clone()));
+                c
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Clients {
@@ -74,15 +100,6 @@ pub(crate) fn secret_entry(secret: &Secret, key: Option<&String>, default: &str)
     Err(format!("Secret {name} has no key {key:?}"))
 }
 
-pub(crate) fn digest(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0]);
-    }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 pub(crate) fn config_error(system: System, message: impl Into<String>) -> ProvisionError {
     ProvisionError::new(system, ErrorKind::Refused, message)
 }
@@ -99,52 +116,25 @@ pub(crate) async fn keycloak(
         .as_deref()
         .filter(|r| !r.is_empty())
         .ok_or_else(|| config_error(sys, "spec.keycloak.realm is required"))?;
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let cref = &conn.credentials_ref;
-    let secret = secrets
-        .get_opt(&cref.secret_name)
-        .await
-        .map_err(|e| {
-            ProvisionError::new(sys, ErrorKind::Transient, format!("reading Secret {}: {e}", cref.secret_name))
-        })?
-        .ok_or_else(|| config_error(sys, format!("Secret {} not found in namespace {ns}", cref.secret_name)))?;
+    let secret = credentials_secret(ctx, ns, sys, cref).await?;
     let id = secret_entry(&secret, cref.client_id_key.as_ref(), "client-id").map_err(|e| config_error(sys, e))?;
     let secret_value =
         secret_entry(&secret, cref.client_secret_key.as_ref(), "client-secret").map_err(|e| config_error(sys, e))?;
-    let key = digest(&[&conn.url, realm, &id, &secret_value]);
-    let mut cache = ctx.tenants.keycloak.lock().expect("not poisoned");
-    if let Some(c) = cache.get(&key) {
-        return Ok(c.clone());
-    }
-    let c = Arc::new(KeycloakAdmin::new(&conn.url, realm, &id, &secret_value));
-    // one client per connection: the entries of rotated credentials go
-    cache.retain(|_, old| !(old.base_url() == c.base_url() && old.realm() == c.realm()));
-    cache.insert(key, c.clone());
-    Ok(c)
+    let connection = format!("{} {realm}", conn.url);
+    Ok(ctx
+        .tenants
+        .keycloak
+        .get(&connection, &[&id, &secret_value], || KeycloakAdmin::new(&conn.url, realm, &id, &secret_value)))
 }
 
 /// The GitLab client of a platform, its token read now.
 pub(crate) async fn gitlab(ctx: &Ctx, ns: &str, conn: &SystemConnection) -> Result<Arc<GitLabClient>, ProvisionError> {
     let sys = System::GitLab;
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let cref = &conn.credentials_ref;
-    let secret = secrets
-        .get_opt(&cref.secret_name)
-        .await
-        .map_err(|e| {
-            ProvisionError::new(sys, ErrorKind::Transient, format!("reading Secret {}: {e}", cref.secret_name))
-        })?
-        .ok_or_else(|| config_error(sys, format!("Secret {} not found in namespace {ns}", cref.secret_name)))?;
+    let secret = credentials_secret(ctx, ns, sys, cref).await?;
     let token = secret_entry(&secret, cref.token_key.as_ref(), "token").map_err(|e| config_error(sys, e))?;
-    let key = digest(&[&conn.url, &token]);
-    let mut cache = ctx.tenants.gitlab.lock().expect("not poisoned");
-    if let Some(c) = cache.get(&key) {
-        return Ok(c.clone());
-    }
-    let c = Arc::new(GitLabClient::new(&conn.url, &token));
-    cache.retain(|_, old| old.base_url() != c.base_url());
-    cache.insert(key, c.clone());
-    Ok(c)
+    Ok(ctx.tenants.gitlab.get(&conn.url, &[&token], || GitLabClient::new(&conn.url, &token)))
 }
 
 /// A connection's credentials Secret, read now.
@@ -171,15 +161,7 @@ pub(crate) async fn harbor(ctx: &Ctx, ns: &str, conn: &SystemConnection) -> Resu
     let secret = credentials_secret(ctx, ns, sys, cref).await?;
     let user = secret_entry(&secret, cref.username_key.as_ref(), "username").map_err(|e| config_error(sys, e))?;
     let password = secret_entry(&secret, cref.password_key.as_ref(), "password").map_err(|e| config_error(sys, e))?;
-    let key = digest(&[&conn.url, &user, &password]);
-    let mut cache = ctx.tenants.harbor.lock().expect("not poisoned");
-    if let Some(c) = cache.get(&key) {
-        return Ok(c.clone());
-    }
-    let c = Arc::new(HarborClient::new(&conn.url, &user, &password));
-    cache.retain(|_, old| old.base_url() != c.base_url());
-    cache.insert(key, c.clone());
-    Ok(c)
+    Ok(ctx.tenants.harbor.get(&conn.url, &[&user, &password], || HarborClient::new(&conn.url, &user, &password)))
 }
 
 /// The Argo CD client of a platform (bearer token read now).
@@ -188,15 +170,7 @@ pub(crate) async fn argocd(ctx: &Ctx, ns: &str, conn: &ArgoConnection) -> Result
     let cref = &conn.credentials_ref;
     let secret = credentials_secret(ctx, ns, sys, cref).await?;
     let token = secret_entry(&secret, cref.token_key.as_ref(), "token").map_err(|e| config_error(sys, e))?;
-    let key = digest(&[&conn.url, &token]);
-    let mut cache = ctx.tenants.argocd.lock().expect("not poisoned");
-    if let Some(c) = cache.get(&key) {
-        return Ok(c.clone());
-    }
-    let c = Arc::new(ArgoCdClient::new(&conn.url, &token));
-    cache.retain(|_, old| old.base_url() != c.base_url());
-    cache.insert(key, c.clone());
-    Ok(c)
+    Ok(ctx.tenants.argocd.get(&conn.url, &[&token], || ArgoCdClient::new(&conn.url, &token)))
 }
 
 /// The GitLab client of platform `name`, or None when it names no GitLab.
@@ -478,25 +452,12 @@ async fn ensure_org_keycloak(
     let group = org_group_name(org);
     let attrs: BTreeMap<String, Vec<String>> =
         org.spec.keycloak.as_ref().map(|k| k.attributes.clone()).unwrap_or_default();
-    let (g, mut outcome) = match kc.group_by_path(&format!("/{group}")).await? {
-        Some(g) => {
-            let ours = KeycloakAdmin::created_by_nines(&g);
-            let known = status.keycloak_group_id.as_deref() == Some(g.id.as_str());
-            (g, if known || ours { Outcome::Unchanged } else { Outcome::Adopted })
-        }
-        None => kc.create_group(&group, &attrs).await?,
-    };
-    let created = KeycloakAdmin::created_by_nines(&g)
-        || created_before(status, System::Keycloak, &sdp_name, "group", &group, &g.id);
-    if !attrs.is_empty() && kc.set_attributes(&g.id, &attrs).await? == Outcome::Updated && outcome == Outcome::Unchanged
-    {
-        outcome = Outcome::Updated;
-    }
-    status.keycloak_group_id = Some(g.id.clone());
-    record(status, present(System::Keycloak, &sdp_name, "group", &group, &g.id, created));
+    // the group itself as any top-level group; then its role subgroups
+    let (gid, mut outcome) = ensure_top_group(kc, &sdp_name, &group, &attrs, status).await?;
+    status.keycloak_group_id = Some(gid.clone());
     let wanted = role_subgroups(&sdp.spec.settings, &group);
     for (_, name) in &wanted {
-        let (sub, o) = kc.ensure_child_group(&g.id, name, &BTreeMap::new()).await?;
+        let (sub, o) = kc.ensure_child_group(&gid, name, &BTreeMap::new()).await?;
         let path = format!("{group}/{name}");
         let created_sub = KeycloakAdmin::created_by_nines(&sub)
             || created_before(status, System::Keycloak, &sdp_name, "subgroup", &path, &sub.id);
@@ -982,10 +943,12 @@ pub(crate) async fn ensure_top_group(
 ) -> Result<(String, Outcome), ProvisionError> {
     let (g, mut outcome) = match kc.group_by_path(&format!("/{group}")).await? {
         Some(g) => {
-            let known = status
-                .resources
-                .iter()
-                .any(|r| r.sdp == sdp && r.kind == "group" && r.id.as_deref() == Some(g.id.as_str()));
+            let known = status.resources.iter().any(|r| {
+                r.system == System::Keycloak.name()
+                    && r.sdp == sdp
+                    && r.kind == "group"
+                    && r.id.as_deref() == Some(g.id.as_str())
+            });
             let o = if known || KeycloakAdmin::created_by_nines(&g) { Outcome::Unchanged } else { Outcome::Adopted };
             (g, o)
         }

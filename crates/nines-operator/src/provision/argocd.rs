@@ -53,8 +53,6 @@ use super::{CREATED_BY, ErrorKind, Outcome, ProvisionError, Result, System};
 /// sent (see the module documentation).
 pub const CONFIG_DIGEST: &str = "nines.dev/config-sha256";
 
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// gRPC status codes Argo CD puts in error bodies.
 const GRPC_FAILED_PRECONDITION: i64 = 9;
@@ -354,19 +352,11 @@ fn is_existing(status: StatusCode, body: &str) -> bool {
 }
 
 fn transport_error(what: &str, e: &reqwest::Error) -> ProvisionError {
-    let mut detail = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        source = s.source();
-    }
-    let what_failed = if e.is_timeout() { "timed out" } else { "unreachable" };
-    ProvisionError::new(System::ArgoCd, ErrorKind::Transient, format!("{what}: {what_failed} ({detail})"))
+    super::transport_error(System::ArgoCd, what, e)
 }
 
 fn unexpected(what: &str, detail: impl fmt::Display) -> ProvisionError {
-    ProvisionError::new(System::ArgoCd, ErrorKind::Transient, format!("{what}: unexpected answer ({detail})"))
+    super::unexpected(System::ArgoCd, what, detail)
 }
 
 /// A failed answer: its status, `Retry-After` and body text.
@@ -433,13 +423,7 @@ impl ArgoCdClient {
     /// with an API token. A base URL that is no http(s) URL fails every call
     /// as `Refused`.
     pub fn new(base_url: &str, token: &str) -> ArgoCdClient {
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("nines-operator/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client builds: rustls with its bundled roots and no proxy settings");
+        let http = super::http_client();
         ArgoCdClient { http, base: base_url.trim_end_matches('/').to_string(), token: token.to_string() }
     }
 

@@ -57,9 +57,6 @@ use serde_json::{Value, json};
 use super::keycloak::{encode_segment, error_kind, parse_retry_after};
 use super::{ErrorKind, Outcome, ProvisionError, Result, System};
 
-/// How long one HTTP exchange with GitLab may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Users read from a search by email address: one page, the largest GitLab
 /// serves. A full address matches exactly, so a handful come back at most.
@@ -299,19 +296,11 @@ fn refused(message: String) -> ProvisionError {
 }
 
 fn transport_error(what: &str, e: &reqwest::Error) -> ProvisionError {
-    let mut detail = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        source = s.source();
-    }
-    let what_failed = if e.is_timeout() { "timed out" } else { "unreachable" };
-    ProvisionError::new(System::GitLab, ErrorKind::Transient, format!("{what}: {what_failed} ({detail})"))
+    super::transport_error(System::GitLab, what, e)
 }
 
 fn unexpected(what: &str, detail: impl fmt::Display) -> ProvisionError {
-    ProvisionError::new(System::GitLab, ErrorKind::Transient, format!("{what}: unexpected answer ({detail})"))
+    super::unexpected(System::GitLab, what, detail)
 }
 
 /// The error for a non-success answer, reading its body.
@@ -379,13 +368,7 @@ impl GitLabClient {
     /// authenticating with `token`. A URL that is no http(s) URL, or a token
     /// no header can carry, fails every call as `Refused`.
     pub fn new(url: &str, token: &str) -> GitLabClient {
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("nines-operator/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client builds: rustls with its bundled roots and no proxy settings");
+        let http = super::http_client();
         let base = url.trim().trim_end_matches('/');
         let base = base.strip_suffix("/api/v4").unwrap_or(base).trim_end_matches('/');
         let token = HeaderValue::from_str(token.trim()).ok().map(|mut v| {

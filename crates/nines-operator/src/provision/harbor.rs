@@ -63,8 +63,6 @@ pub const UNLIMITED: i64 = -1;
 /// The header that makes `{project_name_or_id}` a name.
 const IS_RESOURCE_NAME: &str = "X-Is-Resource-Name";
 
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A Harbor project, with the fields nines reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,19 +183,11 @@ pub fn answer_error(what: &str, status: StatusCode, body: &str, retry_after: Opt
 }
 
 fn transport_error(what: &str, e: &reqwest::Error) -> ProvisionError {
-    let mut detail = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        source = s.source();
-    }
-    let what_failed = if e.is_timeout() { "timed out" } else { "unreachable" };
-    ProvisionError::new(System::Harbor, ErrorKind::Transient, format!("{what}: {what_failed} ({detail})"))
+    super::transport_error(System::Harbor, what, e)
 }
 
 fn unexpected(what: &str, detail: impl fmt::Display) -> ProvisionError {
-    ProvisionError::new(System::Harbor, ErrorKind::Transient, format!("{what}: unexpected answer ({detail})"))
+    super::unexpected(System::Harbor, what, detail)
 }
 
 /// The error for a non-success answer, reading its body.
@@ -264,13 +254,7 @@ impl HarborClient {
     /// `Refused`.
     pub fn new(base_url: &str, username: &str, password: &str) -> HarborClient {
         // no cookie store: see the module documentation
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("nines-operator/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client builds: rustls with its bundled roots and no proxy settings");
+        let http = super::http_client();
         let base = base_url.trim_end_matches('/');
         // a base given with the API prefix means the same Harbor
         let base = base.strip_suffix("/api/v2.0").unwrap_or(base);

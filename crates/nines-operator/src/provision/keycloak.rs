@@ -41,9 +41,6 @@ pub const CREATED_BY_NINES: &str = "nines";
 /// Items asked for per page when reading a list.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 
-/// How long one HTTP exchange with Keycloak may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A Keycloak group, with the fields nines reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,19 +205,11 @@ pub fn answer_error(what: &str, status: StatusCode, body: &str, retry_after: Opt
 }
 
 fn transport_error(what: &str, e: &reqwest::Error) -> ProvisionError {
-    let mut detail = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        source = s.source();
-    }
-    let what_failed = if e.is_timeout() { "timed out" } else { "unreachable" };
-    ProvisionError::new(System::Keycloak, ErrorKind::Transient, format!("{what}: {what_failed} ({detail})"))
+    super::transport_error(System::Keycloak, what, e)
 }
 
 fn unexpected(what: &str, detail: impl fmt::Display) -> ProvisionError {
-    ProvisionError::new(System::Keycloak, ErrorKind::Transient, format!("{what}: unexpected answer ({detail})"))
+    super::unexpected(System::Keycloak, what, detail)
 }
 
 /// The error for a non-success answer, reading its body.
@@ -260,13 +249,7 @@ impl KeycloakAdmin {
     /// its context path), authenticating as `client_id` of the same realm.
     /// A base URL that is no http(s) URL fails every call as `Refused`.
     pub fn new(base_url: &str, realm: &str, client_id: &str, client_secret: &str) -> KeycloakAdmin {
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("nines-operator/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client builds: rustls with its bundled roots and no proxy settings");
+        let http = super::http_client();
         KeycloakAdmin {
             http,
             base: base_url.trim_end_matches('/').to_string(),

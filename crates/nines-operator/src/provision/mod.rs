@@ -100,6 +100,38 @@ pub enum Outcome {
     Unchanged,
 }
 
+/// The HTTP client every provisioning client uses: bounded request and
+/// connect times, no redirects followed (an answer that moves is an answer
+/// to report, not to chase with credentials), no cookie store.
+pub(crate) fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("nines-operator/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client builds: rustls with its bundled roots and no proxy settings")
+}
+
+/// A request to `system` that got no answer: unreachable or timed out,
+/// with the whole chain of causes.
+pub(crate) fn transport_error(system: System, what: &str, e: &reqwest::Error) -> ProvisionError {
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        source = s.source();
+    }
+    let what_failed = if e.is_timeout() { "timed out" } else { "unreachable" };
+    ProvisionError::new(system, ErrorKind::Transient, format!("{what}: {what_failed} ({detail})"))
+}
+
+/// An answer of `system` that is not what its API promises.
+pub(crate) fn unexpected(system: System, what: &str, detail: impl fmt::Display) -> ProvisionError {
+    ProvisionError::new(system, ErrorKind::Transient, format!("{what}: unexpected answer ({detail})"))
+}
+
 /// The attribute (Keycloak) or description marker nines puts on what it
 /// creates, so that it deletes only what it created.
 pub const CREATED_BY: &str = "nines.dev/created-by";
