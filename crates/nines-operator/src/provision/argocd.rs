@@ -53,7 +53,6 @@ use super::{CREATED_BY, ErrorKind, Outcome, ProvisionError, Result, System};
 /// sent (see the module documentation).
 pub const CONFIG_DIGEST: &str = "nines.dev/config-sha256";
 
-
 /// gRPC status codes Argo CD puts in error bodies.
 const GRPC_FAILED_PRECONDITION: i64 = 9;
 

@@ -57,7 +57,6 @@ use serde_json::{Value, json};
 use super::keycloak::{encode_segment, error_kind, parse_retry_after};
 use super::{ErrorKind, Outcome, ProvisionError, Result, System};
 
-
 /// Users read from a search by email address: one page, the largest GitLab
 /// serves. A full address matches exactly, so a handful come back at most.
 const SEARCH_PAGE_SIZE: u32 = 100;

@@ -63,7 +63,6 @@ pub const UNLIMITED: i64 = -1;
 /// The header that makes `{project_name_or_id}` a name.
 const IS_RESOURCE_NAME: &str = "X-Is-Resource-Name";
 
-
 /// A Harbor project, with the fields nines reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {

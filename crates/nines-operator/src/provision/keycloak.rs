@@ -41,7 +41,6 @@ pub const CREATED_BY_NINES: &str = "nines";
 /// Items asked for per page when reading a list.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 
-
 /// A Keycloak group, with the fields nines reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
