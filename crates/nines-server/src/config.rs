@@ -30,6 +30,16 @@ pub enum Kind {
     Seconds,
     /// good, bad or excluded.
     Counting,
+    /// Empty (off) or an http(s) URL without credentials.
+    Url,
+    /// A Prometheus label name.
+    LabelName,
+    /// A VictoriaLogs field name: any non-empty text of at most 256 bytes.
+    FieldName,
+    /// true or false.
+    Bool,
+    /// A VictoriaMetrics cluster tenant: `accountID` or `accountID:projectID`.
+    Tenant,
 }
 
 pub const KEYS: &[Key] = &[
@@ -111,6 +121,42 @@ pub const KEYS: &[Key] = &[
         description: "How MAINTENANCE time counts: excluded (planned work stays out of the SLA), good or bad.",
         kind: Kind::Counting,
     },
+    Key {
+        key: "VICTORIALOGS_URL",
+        default: "",
+        description: "VictoriaLogs base URL (e.g. http://victorialogs:9428) whose logs are accounted per organization; empty turns log accounting off.",
+        kind: Kind::Url,
+    },
+    Key {
+        key: "VICTORIALOGS_ORG_LABEL",
+        default: "organizations.polycrate.io/name",
+        description: "Log field whose value names a log line's organization (the organization's name, or its override).",
+        kind: Kind::FieldName,
+    },
+    Key {
+        key: "VICTORIAMETRICS_URL",
+        default: "",
+        description: "VictoriaMetrics base URL (vmselect of a cluster, or a single node) whose active series are accounted per organization; empty turns it off.",
+        kind: Kind::Url,
+    },
+    Key {
+        key: "VICTORIAMETRICS_ORG_LABEL",
+        default: "customer",
+        description: "Series label whose value names a series' organization.",
+        kind: Kind::LabelName,
+    },
+    Key {
+        key: "VICTORIAMETRICS_IS_CLUSTER",
+        default: "true",
+        description: "true: a cluster's vmselect, queried at /select/{tenant}/prometheus/api/v1/...; false: a single node at /api/v1/....",
+        kind: Kind::Bool,
+    },
+    Key {
+        key: "VICTORIAMETRICS_TENANT",
+        default: "0",
+        description: "The cluster tenant queried (accountID or accountID:projectID); unused on a single node.",
+        kind: Kind::Tenant,
+    },
 ];
 
 pub fn key(name: &str) -> Option<&'static Key> {
@@ -147,6 +193,63 @@ pub fn validate(k: &Key, value: &str) -> Result<String, FieldError> {
             Some(c) => Ok(c.as_str().to_string()),
             None => Err(bad("one of good, bad, excluded")),
         },
+        Kind::Url => {
+            if v.is_empty() {
+                return Ok(String::new());
+            }
+            let Some(rest) = v.strip_prefix("http://").or_else(|| v.strip_prefix("https://")) else {
+                return Err(bad("empty, or a URL starting with http:// or https://"));
+            };
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            if host.is_empty() || v.len() > 512 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(bad("a URL with a host, without spaces, of at most 512 characters"));
+            }
+            if host.contains('@') {
+                // not echoed: the refused value holds a password
+                return Err(FieldError::invalid(
+                    "value",
+                    format!("{}: credentials in the URL are not accepted (they would be stored in clear)", k.key),
+                ));
+            }
+            if v.contains(['?', '#']) {
+                return Err(bad("a base URL without a query or fragment"));
+            }
+            Ok(v.trim_end_matches('/').to_string())
+        }
+        Kind::LabelName => {
+            let ok = !v.is_empty()
+                && v.len() <= 256
+                && v.chars()
+                    .enumerate()
+                    .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
+                && !v.starts_with("__");
+            if ok {
+                Ok(v.to_string())
+            } else {
+                Err(bad("a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"))
+            }
+        }
+        Kind::FieldName => {
+            if v.is_empty() || v.len() > 256 || v.chars().any(char::is_control) {
+                Err(bad("a field name of 1 to 256 bytes without control characters"))
+            } else {
+                Ok(v.to_string())
+            }
+        }
+        Kind::Bool => match v {
+            "true" | "false" => Ok(v.to_string()),
+            _ => Err(bad("true or false")),
+        },
+        Kind::Tenant => {
+            let part = |p: &str| {
+                !p.is_empty() && p.len() <= 10 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u32>().is_ok()
+            };
+            let ok = match v.split_once(':') {
+                Some((a, p)) => part(a) && part(p),
+                None => part(v),
+            };
+            if ok { Ok(v.to_string()) } else { Err(bad("accountID or accountID:projectID (whole numbers)")) }
+        }
     }
 }
 

@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod maintenance;
 pub mod metrics;
 pub mod notify;
+pub mod observability;
 pub mod openapi;
 pub mod probes;
 pub mod report;
@@ -53,6 +54,8 @@ pub struct ServerConfig {
     pub checks_reload_every: Duration,
     /// How often the downtime worker looks for new transitions.
     pub downtime_every: Duration,
+    /// How often the accounting worker samples VictoriaLogs and VictoriaMetrics.
+    pub observability_every: Duration,
     /// The notifier: intervals, links' base URL, the secrets' key, retries.
     pub notify: notify::NotifyConfig,
     /// The daily SLA report and retention.
@@ -73,6 +76,7 @@ impl Default for ServerConfig {
             slo_every: Duration::from_secs(60),
             checks_reload_every: Duration::from_secs(5),
             downtime_every: Duration::from_secs(2),
+            observability_every: Duration::from_secs(300),
             notify: notify::NotifyConfig::default(),
             report: report::ReportConfig::default(),
             http: serve::HttpLimits::default(),
@@ -213,6 +217,14 @@ pub async fn start(
         clock.clone(),
         state.leadership.clone(),
         config.downtime_every,
+        stop_rx.clone(),
+    )));
+    tasks.push(tokio::spawn(observability::worker(
+        store.clone(),
+        clock.clone(),
+        state.leadership.clone(),
+        state.metrics.clone(),
+        config.observability_every,
         stop_rx.clone(),
     )));
     tasks.push(tokio::spawn(notify::run(state.notifier.clone(), state.leadership.clone(), stop_rx.clone())));

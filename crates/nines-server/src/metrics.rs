@@ -13,6 +13,8 @@ use crate::config::SloConfig;
 #[derive(Default)]
 pub struct Metrics {
     slo_text: RwLock<String>,
+    /// Observability accounting per organization (`nines_org_*`).
+    obs_text: RwLock<String>,
 }
 
 fn esc(v: &str) -> String {
@@ -101,11 +103,24 @@ impl Metrics {
         if let Ok(mut g) = self.slo_text.write() {
             *g = out;
         }
+        self.refresh_observability(store, now).await
+    }
+
+    /// Recompute the `nines_org_*` series from the accounting rows.
+    pub async fn refresh_observability(&self, store: &Store, now: i64) -> nines_store::Result<()> {
+        let text = crate::observability::metrics_text(store, now).await?;
+        if let Ok(mut g) = self.obs_text.write() {
+            *g = text;
+        }
         Ok(())
     }
 
     pub fn render(&self) -> String {
-        self.slo_text.read().map(|g| g.clone()).unwrap_or_default()
+        let mut s = self.slo_text.read().map(|g| g.clone()).unwrap_or_default();
+        if let Ok(g) = self.obs_text.read() {
+            s.push_str(&g);
+        }
+        s
     }
 }
 

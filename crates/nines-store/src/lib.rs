@@ -27,6 +27,7 @@ mod keys;
 mod lease;
 pub mod maintenance;
 pub mod notifications;
+pub mod observability;
 mod read;
 pub mod reports;
 mod services;
@@ -138,6 +139,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (14, include_str!("../migrations/sqlite/0014_sources.sql")),
     (15, include_str!("../migrations/sqlite/0015_agents.sql")),
     (16, include_str!("../migrations/sqlite/0016_event_subjects.sql")),
+    (17, include_str!("../migrations/sqlite/0017_observability.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -156,6 +158,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (14, include_str!("../migrations/postgres/0014_sources.sql")),
     (15, include_str!("../migrations/postgres/0015_agents.sql")),
     (16, include_str!("../migrations/postgres/0016_event_subjects.sql")),
+    (17, include_str!("../migrations/postgres/0017_observability.sql")),
 ];
 
 /// Where a database URL points, for messages: the SQLite file, or

@@ -8,6 +8,7 @@ pub mod inventory;
 pub mod keys;
 pub mod maintenance;
 pub mod notifications;
+pub mod observability;
 pub mod push;
 pub mod read;
 pub mod report;
@@ -65,6 +66,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/sla-groups/{name}/slo", get(slo::group_slo))
         .route("/api/v1/hierarchy/slo", get(slo::node_slo))
         .route("/api/v1/organizations/{org}/slo", get(slo::org_slo))
+        .route("/api/v1/organizations/{org}/observability", get(observability::organization))
+        .route("/api/v1/organizations/{org}/observability/labels", axum::routing::put(observability::set_labels))
+        .route("/api/v1/observability/organizations", get(observability::organizations))
+        .route("/api/v1/observability/refresh", post(observability::refresh))
         .route("/api/v1/slo/overview", get(slo::overview))
         .route("/api/v1/slo/tiers", get(slo::tiers))
         .route("/api/v1/system-config", get(slo::list_config))

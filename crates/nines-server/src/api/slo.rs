@@ -402,7 +402,7 @@ pub async fn list_config(State(s): State<AppState>, _caller: Caller) -> ApiResul
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigValue {
-    /// The new value, as text or a number; null resets to the default.
+    /// The new value, as text, a number or a boolean; null resets to the default.
     #[schema(value_type = Option<String>)]
     pub value: Option<serde_json::Value>,
 }
@@ -429,7 +429,8 @@ pub async fn set_config(
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(v)) => Some(config::validate(def, v)?),
         Some(serde_json::Value::Number(n)) => Some(config::validate(def, &n.to_string())?),
-        Some(_) => return Err(FieldError::invalid("value", "a string or a number").into()),
+        Some(serde_json::Value::Bool(v)) => Some(config::validate(def, &v.to_string())?),
+        Some(_) => return Err(FieldError::invalid("value", "a string, a number or a boolean").into()),
     };
     match &value {
         Some(v) => stored.insert(key.clone(), v.clone()),

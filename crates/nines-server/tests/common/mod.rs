@@ -116,6 +116,21 @@ impl Srv {
         (code, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
+    pub async fn put(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .put(format!("{}{path}", self.base))
+            .header("X-API-Key", key)
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let code = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (code, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
     /// `/metrics` as a key of every organization scrapes it.
     pub async fn metrics(&self) -> String {
         let r = self.http.get(format!("{}/metrics", self.base)).header("X-API-Key", &self.admin).send().await.unwrap();
