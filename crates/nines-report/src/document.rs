@@ -99,6 +99,59 @@ pub struct OrganizationReport {
     pub certificates_expiring: Vec<CertificateExpiring>,
     /// Availability of the organization per day of the month, first day first.
     pub daily_availability: Vec<DailyAvailability>,
+    /// Log and series accounting at generation time; absent when neither
+    /// VictoriaLogs nor VictoriaMetrics is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observability: Option<ObservabilityFigures>,
+}
+
+/// Observability accounting of an organization: sums and averages over whole
+/// closed UTC hours ending at `windowsEnd`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservabilityFigures {
+    /// The end of the windows: the last closed UTC hour at generation.
+    #[serde(with = "rfc3339")]
+    pub windows_end: Millis,
+    /// Log lines (VictoriaLogs); absent when it is not configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_lines: Option<Windowed>,
+    /// Bytes of the log messages (`_msg`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_bytes: Option<Windowed>,
+    /// Active series (VictoriaMetrics); absent when it is not configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_series: Option<ActiveSeriesFigures>,
+    /// Share (0..=1) of the 30-day window's hours VictoriaLogs answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs_coverage_30d: Option<f64>,
+    /// Share (0..=1) of the 30-day window's 5-minute samples VictoriaMetrics answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_coverage_30d: Option<f64>,
+    /// The newest error of a backend whose last run failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// A sum over the last 1 h, 24 h and 30 d; `null` where nothing was covered.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Windowed {
+    #[serde(rename = "1h")]
+    pub h1: Option<i64>,
+    #[serde(rename = "24h")]
+    pub h24: Option<i64>,
+    #[serde(rename = "30d")]
+    pub d30: Option<i64>,
+}
+
+/// Active series now and on average over the windows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveSeriesFigures {
+    pub current: Option<i64>,
+    pub avg1h: Option<f64>,
+    pub avg24h: Option<f64>,
+    pub avg30d: Option<f64>,
 }
 
 /// Overall availability and whether the SLA was met.

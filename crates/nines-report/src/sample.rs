@@ -78,6 +78,7 @@ pub fn organization(name: &str, sla_target: f64) -> OrganizationReport {
         storage_critical: Vec::new(),
         certificates_expiring: Vec::new(),
         daily_availability: Vec::new(),
+        observability: None,
     }
 }
 

@@ -717,6 +717,40 @@ pub async fn organization(store: &Store, org: &str, now: Millis) -> nines_store:
     })
 }
 
+/// The daily report's section: the figures of [`organization`] at `now`;
+/// `None` when neither backend is configured.
+pub async fn report_figures(
+    store: &Store,
+    org: &str,
+    now: Millis,
+) -> nines_store::Result<Option<nines_report::document::ObservabilityFigures>> {
+    use nines_report::document::{ActiveSeriesFigures, ObservabilityFigures, Windowed as W};
+    let overrides = store.obs_overrides().await?;
+    let lv = label_values(org, &overrides);
+    let snap = Snapshot::read(store, now, Some(&lv)).await?;
+    if snap.cfg.logs_url.is_none() && snap.cfg.metrics_url.is_none() {
+        return Ok(None);
+    }
+    let logs = snap.logs_of(&lv);
+    let metrics = snap.metrics_of(&lv);
+    let cov = snap.coverage();
+    let w = |x: &Windowed<i64>| W { h1: x.w1h, h24: x.w24h, d30: x.w30d };
+    Ok(Some(ObservabilityFigures {
+        windows_end: snap.w.to,
+        log_lines: logs.as_ref().map(|l| w(&l.lines)),
+        log_bytes: logs.as_ref().map(|l| w(&l.bytes)),
+        active_series: metrics.map(|m| ActiveSeriesFigures {
+            current: m.active_series.current,
+            avg1h: m.active_series.avg1h,
+            avg24h: m.active_series.avg24h,
+            avg30d: m.active_series.avg30d,
+        }),
+        logs_coverage_30d: cov.logs.map(|c| c.w30d.ratio),
+        metrics_coverage_30d: cov.metrics.map(|c| c.w30d.ratio),
+        last_error: snap.status().1,
+    }))
+}
+
 /// One organization's 30-day figures, for tables and billing.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -407,6 +407,7 @@ async fn organization_report(
         storage_critical,
         certificates_expiring,
         daily_availability,
+        observability: crate::observability::report_figures(store, org, now).await?,
     })
 }
 

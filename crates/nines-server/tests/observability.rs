@@ -214,7 +214,10 @@ async fn figures_match_what_was_ingested_on_every_backend() {
     for db in nines_store::testing::all().await {
         eprintln!("-- backend {}", db.label);
         let clock = ManualClock::new(now);
-        let srv = start_with(db.store.clone(), Arc::new(clock.clone()), fast_config("obs")).await;
+        let reports = nines_store::testing::ScratchDir::new("obs-reports");
+        let mut cfg = fast_config("obs");
+        cfg.report.dir = Some(reports.0.clone());
+        let srv = start_with(db.store.clone(), Arc::new(clock.clone()), cfg).await;
         organizations(&srv).await;
         // off until configured: no figures, no zeros
         let (c, v) = srv.get("/api/v1/organizations/acme/observability", &srv.admin).await;
@@ -285,6 +288,26 @@ async fn figures_match_what_was_ingested_on_every_backend() {
         assert!(m.contains("nines_org_active_series{organization=\"globex\",window=\"current\"} 3\n"), "{m}");
         assert!(m.contains("nines_org_active_series{organization=\"initech\",window=\"30d\"} 0\n"), "{m}");
         assert!(!m.contains("stranger"), "{m}");
+
+        // the daily report: the same figures, in the JSON and in the PDF
+        let (c, g) = srv.post("/api/v1/sla/report/generate", &srv.admin, json!({"organization": "acme"})).await;
+        assert_eq!(c, 200, "{g}");
+        let doc: Value =
+            serde_json::from_slice(&std::fs::read(g["paths"]["json"].as_str().unwrap()).unwrap()).unwrap();
+        let o = &doc["organizations"][0]["observability"];
+        assert_eq!(o["windowsEnd"], json!(iso(h0)), "{o}");
+        for (w, from) in [("1h", h0 - HOUR), ("24h", h0 - 24 * HOUR), ("30d", h0 - 720 * HOUR)] {
+            assert_eq!(o["logLines"][w], json!(d.lines("acme", from, h0).0), "{o}");
+            assert_eq!(o["logBytes"][w], json!(d.lines("acme", from, h0).1), "{o}");
+        }
+        assert_eq!(o["activeSeries"]["avg30d"], 3.0, "{o}");
+        assert_eq!(o["logsCoverage30d"], 1.0, "{o}");
+        let pdf = g["paths"]["pdf"].as_str().unwrap();
+        if let Ok(out) = std::process::Command::new("pdftotext").args(["-layout", pdf, "-"]).output() {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains("Observability") && text.contains("Log lines"), "{text}");
+            assert!(text.contains("Active series"), "{text}");
+        }
         srv.stop().await;
     }
 }
