@@ -155,6 +155,7 @@ pub const TABLE: &[(&str, &str, Access)] = &[
     ("GET", "/ui/backups", Read),
     ("GET", "/ui/storage", Read),
     ("GET", "/ui/slo", Read),
+    ("GET", "/ui/organizations/{org}", Read),
     ("GET", "/ui/downtimes", Read),
     ("GET", "/ui/downtimes/{id}", Read),
     ("GET", "/ui/notes/{id}", Read),

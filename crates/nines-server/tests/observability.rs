@@ -5,6 +5,8 @@
 //! request-recording double; bad settings refused.
 
 mod common;
+#[path = "common/browser.rs"]
+mod browser;
 #[path = "common/victoria.rs"]
 mod victoria;
 
@@ -491,5 +493,79 @@ async fn bad_settings_and_overrides_are_refused_with_the_field() {
     assert_eq!(c, 403);
     let (c, _) = srv.get("/api/v1/organizations/nobody/observability", &srv.admin).await;
     assert_eq!(c, 404);
+    srv.stop().await;
+}
+
+/// The organization page and the SLO overview's organization table, in
+/// headless Chromium: the header's 30-day figures, 30 bars per chart, a gap
+/// drawn as a gap.
+#[tokio::test]
+async fn dashboard_shows_the_accounting_in_chromium() {
+    let Some(vm) = victoria::victoria_metrics().await else { return };
+    let Some(mut vl) = victoria::victoria_logs().await else { return };
+    let Some(b) = browser::Browser::start().await else { return };
+    let now = test_now();
+    let d = generate(now);
+    ingest(&vm, &vl, &d).await;
+    let db = nines_store::testing::sqlite().await;
+    let clock = ManualClock::new(now);
+    let srv = start_with(db.store.clone(), Arc::new(clock.clone()), fast_config("obs-ui")).await;
+    organizations(&srv).await;
+    configure(&srv, &vm.url, &vl.url).await;
+    refresh(&srv).await;
+    // VictoriaLogs down for the next day: a day of the chart without data
+    vl.kill();
+    clock.set(now + 26 * HOUR);
+    refresh(&srv).await;
+    let h0 = ((now + 26 * HOUR) / HOUR) * HOUR;
+    let (_, v) = srv.get("/api/v1/organizations/acme/observability", &srv.admin).await;
+
+    let reader = srv.key("acme", "read-only").await;
+    b.goto(&format!("{}/ui/login", srv.base)).await;
+    let k = b.wait_for("input#key").await;
+    b.type_into(&k, &reader).await;
+    b.click(&b.find("form button[type=submit]").await.unwrap()).await;
+    b.wait_for("ul.tree").await;
+    let link = b.wait_for("a.org-link").await;
+    b.click(&link).await;
+    b.wait_for("#chart-series svg").await;
+    assert!(b.current_url().await.ends_with("/ui/organizations/acme"));
+    let b = &b;
+    let fig = async |name: &str| {
+        let el = b.find(&format!("[data-figure={name}]")).await.unwrap();
+        b.text(&el).await
+    };
+    // the 30-day log window lost its newest hours: the API's figure, shown
+    assert_eq!(fig("logLines30d").await, v["logs"]["lines"]["30d"].as_i64().unwrap().to_string());
+    assert_eq!(fig("avgSeries30d").await, format!("{:.1}", v["metrics"]["activeSeries"]["avg30d"].as_f64().unwrap()));
+    let bars = async |id: &str| {
+        b.exec(&format!("return [document.querySelectorAll('#{id} rect.bar').length, document.querySelectorAll('#{id} rect.gap').length];"), vec![])
+            .await
+    };
+    let lines = bars("chart-log-lines").await;
+    let series = bars("chart-series").await;
+    // days whose hours were all missed are gaps, not zero bars
+    let gaps = v["daily"].as_array().unwrap().iter().filter(|p| p["logLines"].is_null()).count();
+    assert!(gaps >= 1, "{v}");
+    assert_eq!(lines, json!([30 - gaps, gaps]), "{v}");
+    assert_eq!(series, json!([30, 0]));
+    let alert = b.wait_for("p[role=alert]").await;
+    assert!(b.text(&alert).await.contains("VictoriaLogs"));
+    b.screenshot("observability-organization").await;
+
+    // the SLO overview: the organizations with their 30-day values
+    b.goto(&format!("{}/ui/slo", srv.base)).await;
+    b.wait_for("#organizations").await;
+    let rows = b.exec("return Array.from(document.querySelectorAll('h2#organizations + table tbody tr')).map(r => r.innerText);", vec![]).await;
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "an organization's key sees its own: {rows:?}");
+    let row = rows[0].as_str().unwrap();
+    assert!(row.starts_with("acme"), "{row}");
+    assert!(row.contains(&v["logs"]["lines"]["30d"].as_i64().unwrap().to_string()), "{row}");
+    assert!(row.contains(&format!("{:.1}", v["metrics"]["activeSeries"]["avg30d"].as_f64().unwrap())), "{row}");
+    let errs = b.console_errors().await;
+    assert!(errs.is_empty(), "{errs:#?}");
+    b.screenshot("observability-slo").await;
+    let _ = h0;
     srv.stop().await;
 }

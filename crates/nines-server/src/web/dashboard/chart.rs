@@ -150,9 +150,132 @@ pub fn response_time_chart_svg(points: &[RtPoint], width: u32, height: u32) -> S
     s
 }
 
+/// One bar: its day, its value (`None`: the day was not covered, drawn as
+/// a grey "no data" mark, never as a zero bar) and its tooltip text.
+#[derive(Debug, Clone)]
+pub struct Bar {
+    pub label: String,
+    pub value: Option<f64>,
+    pub tip: String,
+}
+
+/// A bar chart of days, oldest first, with a y axis from 0 and a title.
+pub fn bar_chart_svg(title: &str, bars: &[Bar], color: &str, width: u32, height: u32) -> String {
+    let (w, h) = (width.max(200) as f64, height.max(100) as f64);
+    let (left, right, top, bottom) = (60.0, 10.0, 22.0, 24.0);
+    let (pw, ph) = (w - left - right, h - top - bottom);
+    let max = nice_max(bars.iter().filter_map(|b| b.value).fold(0.0, f64::max));
+    let y_of = |v: f64| top + ph * (1.0 - (v.clamp(0.0, max) / max));
+    let n = bars.len().max(1);
+    let slot = pw / n as f64;
+    let gaps = bars.iter().filter(|b| b.value.is_none()).count();
+    let summary = format!(
+        "{title}: {} days{}",
+        bars.len(),
+        if gaps > 0 { format!(", {gaps} without data") } else { String::new() }
+    );
+    let mut s = String::with_capacity(1024 + bars.len() * 200);
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{}" font-family="{}" font-size="9">"#,
+        esc(&summary),
+        nines_report::chart::FONT_FAMILY
+    );
+    let _ = write!(s, r#"<rect x="0" y="0" width="{w}" height="{h}" fill="white"/>"#);
+    let _ = write!(s, r#"<text x="{left}" y="13" font-size="10" fill="{AXIS}">{}</text>"#, esc(title));
+    for i in 0..=4 {
+        let v = max * i as f64 / 4.0;
+        let y = y_of(v);
+        let _ = write!(
+            s,
+            r#"<line x1="{left}" y1="{y:.2}" x2="{x2:.2}" y2="{y:.2}" stroke="{GRID}" stroke-width="0.5"/><text x="{tx:.2}" y="{ty:.2}" text-anchor="end" fill="{AXIS}">{}</text>"#,
+            compact(v),
+            x2 = left + pw,
+            tx = left - 4.0,
+            ty = y + 3.0,
+        );
+    }
+    let base = top + ph;
+    for (i, b) in bars.iter().enumerate() {
+        let x = left + slot * i as f64 + slot * 0.15;
+        let bw = (slot * 0.7).max(1.0);
+        match b.value {
+            Some(v) => {
+                let y = y_of(v);
+                let _ = write!(
+                    s,
+                    r#"<rect class="bar" x="{x:.2}" y="{y:.2}" width="{bw:.2}" height="{:.2}" fill="{color}"><title>{}</title></rect>"#,
+                    (base - y).max(0.0),
+                    esc(&b.tip)
+                );
+            }
+            None => {
+                let _ = write!(
+                    s,
+                    r#"<rect class="gap" x="{x:.2}" y="{:.2}" width="{bw:.2}" height="{:.2}" fill="none" stroke="{GRID}" stroke-dasharray="2 2"><title>{}</title></rect>"#,
+                    top,
+                    ph,
+                    esc(&b.tip)
+                );
+            }
+        }
+    }
+    let _ = write!(
+        s,
+        r#"<line x1="{left}" y1="{top}" x2="{left}" y2="{base}" stroke="{AXIS}" stroke-width="0.8"/><line x1="{left}" y1="{base}" x2="{x2}" y2="{base}" stroke="{AXIS}" stroke-width="0.8"/>"#,
+        x2 = left + pw
+    );
+    if let (Some(first), Some(last)) = (bars.first(), bars.last()) {
+        let _ = write!(
+            s,
+            r#"<text x="{left}" y="{y:.2}" fill="{AXIS}">{}</text><text x="{x:.2}" y="{y:.2}" text-anchor="end" fill="{AXIS}">{}</text>"#,
+            esc(&first.label),
+            esc(&last.label),
+            y = h - 8.0,
+            x = left + pw,
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// 1234567 → "1.2M": axis labels.
+pub fn compact(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e9 {
+        format!("{:.1}G", v / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.0}k", v / 1e3)
+    } else if a >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bars_and_gaps() {
+        let bars = vec![
+            Bar { label: "2026-12-01".into(), value: Some(120.0), tip: "a<b".into() },
+            Bar { label: "2026-12-02".into(), value: None, tip: "no data".into() },
+            Bar { label: "2026-12-03".into(), value: Some(0.0), tip: "zero".into() },
+        ];
+        let svg = bar_chart_svg("Log lines per day", &bars, "#1565c0", 600, 160);
+        assert_eq!(svg.matches(r#"class="bar""#).count(), 2);
+        assert_eq!(svg.matches(r#"class="gap""#).count(), 1);
+        assert!(svg.contains("1 without data") && svg.contains("a&lt;b"), "{svg}");
+        assert!(svg.contains(">200</text>"), "axis rounded up: {svg}");
+        assert_eq!(compact(1_234_567.0), "1.2M");
+        assert_eq!(compact(12_345.0), "12k");
+    }
 
     fn pt(ms: f64, up: bool) -> RtPoint {
         RtPoint { label: "t<1>".into(), total_ms: ms, first_byte_ms: Some(ms / 2.0), up }

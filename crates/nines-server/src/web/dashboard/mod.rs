@@ -15,6 +15,7 @@ mod agents;
 mod certificates;
 mod chart;
 mod live;
+mod organization;
 mod pages;
 pub mod session;
 mod widgets;
@@ -42,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/backups", get(pages::backups))
         .route("/ui/storage", get(pages::storage))
         .route("/ui/slo", get(pages::slo))
+        .route("/ui/organizations/{org}", get(organization::organization))
         .route("/ui/downtimes", get(pages::downtimes))
         .route("/ui/downtimes/{id}", get(pages::downtime))
         .route("/ui/downtimes/{id}/postmortem", post(pages::create_postmortem))

@@ -66,6 +66,13 @@ fn node(b: &mut String, n: &HierarchyNode, views: &HashMap<i64, &ServiceView>) {
         lvl = esc(&n.level),
         name = esc(&n.name),
     );
+    if n.level == "organization" && !n.flagged {
+        let _ = write!(
+            b,
+            r#" <a class="org-link" href="/ui/organizations/{}">SLA and accounting</a>"#,
+            super::session::url_encode(&n.name)
+        );
+    }
     if n.flagged {
         b.push_str(&label("unknown", "⚠", "missing nodeId: fix the push source"));
     }
@@ -597,8 +604,53 @@ pub async fn slo(State(s): State<AppState>, ui: UiCaller, RawQuery(raw): RawQuer
         }
         b.push_str("</tbody></table>");
     }
+    organizations_table(&mut b, &s, &ui, &ov).await?;
     let head = Head { title: "SLO overview", nav: Nav::Slo, caller: Some(&ui), live_after: None };
     Ok(html(layout(&head, &b), t0))
+}
+
+/// The organizations: their services' SLO counts and their 30-day log and
+/// series accounting (the billable values).
+async fn organizations_table(b: &mut String, s: &AppState, ui: &UiCaller, ov: &slo_api::Overview) -> Result<(), UiError> {
+    let sums = crate::api::observability::summaries(s, &ui.caller).await?;
+    if sums.items.is_empty() {
+        return Ok(());
+    }
+    let mut per: HashMap<&str, (usize, usize, usize)> = HashMap::new();
+    for i in &ov.items {
+        let org = i.node_id.split('/').next().unwrap_or_default();
+        let e = per.entry(org).or_default();
+        if i.availability.is_some() {
+            e.0 += 1;
+        }
+        if i.conditions.iter().any(|c| matches!(c, nines_core::slo::Condition::SloBreach | nines_core::slo::Condition::SlaBreach)) {
+            e.2 += 1;
+        } else if i.conditions.iter().any(|c| matches!(c, nines_core::slo::Condition::SloWarning)) {
+            e.1 += 1;
+        }
+    }
+    let gap = |v: Option<String>, on: bool| match (v, on) {
+        (Some(x), _) => x,
+        (None, true) => "no data".into(),
+        (None, false) => "off".into(),
+    };
+    let (logs_on, series_on) = (sums.coverage.logs.is_some(), sums.coverage.metrics.is_some());
+    b.push_str(r#"<h2 id="organizations">Organizations</h2><table><caption>Per organization: services tracked, at risk and breached in the window above; log lines, message bytes and average active series over the last 30 days</caption><thead><tr><th scope="col">Organization</th><th scope="col">Tracked</th><th scope="col">At risk</th><th scope="col">Breached</th><th scope="col">Log lines (30 d)</th><th scope="col">Log bytes (30 d)</th><th scope="col">Active series (30-day avg)</th><th scope="col">Active series now</th></tr></thead><tbody>"#);
+    for o in &sums.items {
+        let (t, r, br) = per.get(o.organization.as_str()).copied().unwrap_or_default();
+        let _ = write!(
+            b,
+            r#"<tr><th scope="row"><a href="/ui/organizations/{}">{}</a></th><td>{t}</td><td>{r}</td><td>{br}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+            super::session::url_encode(&o.organization),
+            esc(&o.organization),
+            gap(o.log_lines_30d.map(|n| n.to_string()), logs_on),
+            gap(o.log_bytes_30d.map(|n| bytes(n.max(0) as u64)), logs_on),
+            gap(o.avg_active_series_30d.map(|a| format!("{a:.1}")), series_on),
+            gap(o.active_series_current.map(|n| n.to_string()), series_on),
+        );
+    }
+    b.push_str("</tbody></table>");
+    Ok(())
 }
 
 fn th_sort(b: &mut String, key: &str, title: &str, current: &str) {
