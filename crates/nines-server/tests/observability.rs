@@ -4,9 +4,9 @@
 //! never zeros; late logs are absorbed; the cluster query path against a
 //! request-recording double; bad settings refused.
 
-mod common;
 #[path = "common/browser.rs"]
 mod browser;
+mod common;
 #[path = "common/victoria.rs"]
 mod victoria;
 
@@ -294,8 +294,7 @@ async fn figures_match_what_was_ingested_on_every_backend() {
         // the daily report: the same figures, in the JSON and in the PDF
         let (c, g) = srv.post("/api/v1/sla/report/generate", &srv.admin, json!({"organization": "acme"})).await;
         assert_eq!(c, 200, "{g}");
-        let doc: Value =
-            serde_json::from_slice(&std::fs::read(g["paths"]["json"].as_str().unwrap()).unwrap()).unwrap();
+        let doc: Value = serde_json::from_slice(&std::fs::read(g["paths"]["json"].as_str().unwrap()).unwrap()).unwrap();
         let o = &doc["organizations"][0]["observability"];
         assert_eq!(o["windowsEnd"], json!(iso(h0)), "{o}");
         for (w, from) in [("1h", h0 - HOUR), ("24h", h0 - 24 * HOUR), ("30d", h0 - 720 * HOUR)] {
@@ -556,7 +555,12 @@ async fn dashboard_shows_the_accounting_in_chromium() {
     // the SLO overview: the organizations with their 30-day values
     b.goto(&format!("{}/ui/slo", srv.base)).await;
     b.wait_for("#organizations").await;
-    let rows = b.exec("return Array.from(document.querySelectorAll('h2#organizations + table tbody tr')).map(r => r.innerText);", vec![]).await;
+    let rows = b
+        .exec(
+            "return Array.from(document.querySelectorAll('h2#organizations + table tbody tr')).map(r => r.innerText);",
+            vec![],
+        )
+        .await;
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 1, "an organization's key sees its own: {rows:?}");
     let row = rows[0].as_str().unwrap();

@@ -431,16 +431,44 @@ fn observability(l: &mut Layout, o: &crate::document::ObservabilityFigures, fmt:
     let cov = |c: Option<f64>| c.map(|c| Cell::from(format!("{:.1} %", c * 100.0))).unwrap_or_else(gap);
     let mut rows = Vec::new();
     if let (Some(n), Some(b)) = (&o.log_lines, &o.log_bytes) {
-        rows.push(vec![Cell::from("Log lines"), Cell::colored("–", GREY), int(n.h1), int(n.h24), int(n.d30), cov(o.logs_coverage_30d)]);
+        rows.push(vec![
+            Cell::from("Log lines"),
+            Cell::colored("–", GREY),
+            int(n.h1),
+            int(n.h24),
+            int(n.d30),
+            cov(o.logs_coverage_30d),
+        ]);
         let by = |v: Option<i64>| v.map(|n| Cell::from(bytes(Some(n.max(0) as u64)))).unwrap_or_else(gap);
-        rows.push(vec![Cell::from("Log bytes (messages)"), Cell::colored("–", GREY), by(b.h1), by(b.h24), by(b.d30), cov(o.logs_coverage_30d)]);
+        rows.push(vec![
+            Cell::from("Log bytes (messages)"),
+            Cell::colored("–", GREY),
+            by(b.h1),
+            by(b.h24),
+            by(b.d30),
+            cov(o.logs_coverage_30d),
+        ]);
     }
     if let Some(a) = &o.active_series {
-        rows.push(vec![Cell::from("Active series (average)"), int(a.current), avg(a.avg1h), avg(a.avg24h), avg(a.avg30d), cov(o.metrics_coverage_30d)]);
+        rows.push(vec![
+            Cell::from("Active series (average)"),
+            int(a.current),
+            avg(a.avg1h),
+            avg(a.avg24h),
+            avg(a.avg30d),
+            cov(o.metrics_coverage_30d),
+        ]);
     }
     l.table(
         &format!("Observability: logs and series (whole hours up to {})", fmt.time(o.windows_end)),
-        &[col("Figure", 2.2), num("Now", 0.9), num("1 h", 1.0), num("24 h", 1.0), num("30 d", 1.1), num("30 d coverage", 1.1)],
+        &[
+            col("Figure", 2.2),
+            num("Now", 0.9),
+            num("1 h", 1.0),
+            num("24 h", 1.0),
+            num("30 d", 1.1),
+            num("30 d coverage", 1.1),
+        ],
         rows,
     );
     if let Some(e) = &o.last_error {

@@ -39,19 +39,14 @@ fn cov(c: Option<&Coverage>) -> String {
 
 pub async fn organization(State(s): State<AppState>, ui: UiCaller, Path(org): Path<String>) -> Page {
     let t0 = Instant::now();
-    let v: ObservabilityView =
-        obs_api::organization(State(s.clone()), ui.caller.clone(), Path(org.clone())).await?.0;
+    let v: ObservabilityView = obs_api::organization(State(s.clone()), ui.caller.clone(), Path(org.clone())).await?.0;
     // its SLA over the default window; an organization known only by its
     // label override has no services, hence no figure
-    let sla = crate::api::slo::org_slo(
-        State(s.clone()),
-        ui.caller.clone(),
-        Path(org.clone()),
-        axum::extract::RawQuery(None),
-    )
-    .await
-    .ok()
-    .map(|r| r.0);
+    let sla =
+        crate::api::slo::org_slo(State(s.clone()), ui.caller.clone(), Path(org.clone()), axum::extract::RawQuery(None))
+            .await
+            .ok()
+            .map(|r| r.0);
     let mut b = String::with_capacity(16 * 1024);
     let _ = write!(b, r#"<h1>Organization {}</h1>"#, esc(&org));
     let logs = v.logs.as_ref();
@@ -131,7 +126,9 @@ pub async fn organization(State(s): State<AppState>, ui: UiCaller, Path(org): Pa
                 label: p.date.clone(),
                 value: p.avg_active_series,
                 tip: match p.avg_active_series {
-                    Some(a) => format!("{}: {} on average ({:.0} % sampled)", p.date, compact(a), p.metrics_coverage * 100.0),
+                    Some(a) => {
+                        format!("{}: {} on average ({:.0} % sampled)", p.date, compact(a), p.metrics_coverage * 100.0)
+                    }
                     None => tip_gap(&p.date),
                 },
             })
@@ -146,9 +143,27 @@ pub async fn organization(State(s): State<AppState>, ui: UiCaller, Path(org): Pa
     b.push_str(r#"<h2>Windows</h2><table><caption>Sums (logs) and averages (series) over whole closed hours, with how much of each window was sampled</caption><thead><tr><th scope="col">Window</th><th scope="col">Log lines</th><th scope="col">Log bytes</th><th scope="col">Logs sampled</th><th scope="col">Active series</th><th scope="col">Series sampled</th></tr></thead><tbody>"#);
     let (lc, mc) = (v.coverage.logs.as_ref(), v.coverage.metrics.as_ref());
     let rows = [
-        ("1 h", logs.map(|l| (l.lines.w1h, l.bytes.w1h)), series.map(|a| a.avg1h), lc.map(|c| &c.w1h), mc.map(|c| &c.w1h)),
-        ("24 h", logs.map(|l| (l.lines.w24h, l.bytes.w24h)), series.map(|a| a.avg24h), lc.map(|c| &c.w24h), mc.map(|c| &c.w24h)),
-        ("30 d", logs.map(|l| (l.lines.w30d, l.bytes.w30d)), series.map(|a| a.avg30d), lc.map(|c| &c.w30d), mc.map(|c| &c.w30d)),
+        (
+            "1 h",
+            logs.map(|l| (l.lines.w1h, l.bytes.w1h)),
+            series.map(|a| a.avg1h),
+            lc.map(|c| &c.w1h),
+            mc.map(|c| &c.w1h),
+        ),
+        (
+            "24 h",
+            logs.map(|l| (l.lines.w24h, l.bytes.w24h)),
+            series.map(|a| a.avg24h),
+            lc.map(|c| &c.w24h),
+            mc.map(|c| &c.w24h),
+        ),
+        (
+            "30 d",
+            logs.map(|l| (l.lines.w30d, l.bytes.w30d)),
+            series.map(|a| a.avg30d),
+            lc.map(|c| &c.w30d),
+            mc.map(|c| &c.w30d),
+        ),
     ];
     for (name, l, a, lcw, mcw) in rows {
         let _ = write!(

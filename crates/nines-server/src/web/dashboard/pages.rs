@@ -611,7 +611,12 @@ pub async fn slo(State(s): State<AppState>, ui: UiCaller, RawQuery(raw): RawQuer
 
 /// The organizations: their services' SLO counts and their 30-day log and
 /// series accounting (the billable values).
-async fn organizations_table(b: &mut String, s: &AppState, ui: &UiCaller, ov: &slo_api::Overview) -> Result<(), UiError> {
+async fn organizations_table(
+    b: &mut String,
+    s: &AppState,
+    ui: &UiCaller,
+    ov: &slo_api::Overview,
+) -> Result<(), UiError> {
     let sums = crate::api::observability::summaries(s, &ui.caller).await?;
     if sums.items.is_empty() {
         return Ok(());
@@ -623,7 +628,10 @@ async fn organizations_table(b: &mut String, s: &AppState, ui: &UiCaller, ov: &s
         if i.availability.is_some() {
             e.0 += 1;
         }
-        if i.conditions.iter().any(|c| matches!(c, nines_core::slo::Condition::SloBreach | nines_core::slo::Condition::SlaBreach)) {
+        if i.conditions
+            .iter()
+            .any(|c| matches!(c, nines_core::slo::Condition::SloBreach | nines_core::slo::Condition::SlaBreach))
+        {
             e.2 += 1;
         } else if i.conditions.iter().any(|c| matches!(c, nines_core::slo::Condition::SloWarning)) {
             e.1 += 1;
