@@ -153,6 +153,24 @@ pub struct ClusterRegistered {
     pub node_id: Option<String>,
 }
 
+/// One cluster of `GET /api/v1/clusters` (the key's organization's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisteredCluster {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub node_id: Option<String>,
+    /// `organization/platform/environment`: one cluster each.
+    pub workspace: String,
+    #[serde(default)]
+    pub api_server_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ClusterList {
+    items: Vec<RegisteredCluster>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NamespaceUse {
@@ -381,6 +399,13 @@ impl NinesClient {
 
     pub async fn register_cluster(&self, r: &ClusterRegistration) -> Result<ClusterRegistered> {
         Ok(self.post_json("/api/v1/clusters/register", r).await?.json().await?)
+    }
+
+    /// The clusters registered in the key's organization.
+    pub async fn list_clusters(&self) -> Result<Vec<RegisteredCluster>> {
+        let r = self.http.get(self.url("/api/v1/clusters")).header("X-API-Key", &self.key).send().await?;
+        let list: ClusterList = Self::check(r).await?.json().await?;
+        Ok(list.items)
     }
 
     pub async fn put_artifacts(&self, node_id: &str, items: &[ArtifactItem]) -> Result<UpsertResult> {

@@ -1079,6 +1079,29 @@ pub async fn status_report(client: kube::Client) -> anyhow::Result<String> {
         "Organizations",
         table::render(&["NAME", "NAMESPACE", "SDP", "PHASE", "KEYCLOAK", "GITLAB", "HARBOR", "ARGOCD"], &rows),
     ));
+    let clusters = Api::<K8sCluster>::all(client.clone()).list(&lp).await?;
+    let rows: Vec<[String; 7]> = clusters
+        .items
+        .iter()
+        .map(|k| {
+            let st = k.status.clone().unwrap_or_default();
+            let wanted = |c: &str| st.conditions.iter().any(|x| x.type_ == format!("{c}Ready"));
+            let or_dash = |s: &str| if s.trim().is_empty() { "-".to_string() } else { s.trim().to_string() };
+            [
+                k.metadata.name.clone().unwrap_or_default(),
+                k.metadata.namespace.clone().unwrap_or_default(),
+                or_dash(&k.spec.sdp),
+                or_dash(k.spec.workspace.as_deref().unwrap_or_default()),
+                phase(&st.phase),
+                crate::tenant::system_mark(&st, "Nines", wanted("Nines")),
+                crate::tenant::system_mark(&st, "ArgoCD", wanted("ArgoCD")),
+            ]
+        })
+        .collect();
+    out.push_str(&section(
+        "K8sClusters",
+        table::render(&["NAME", "NAMESPACE", "SDP", "WORKSPACE", "PHASE", "NINES", "ARGOCD"], &rows),
+    ));
     // what is not in sync, and why; then what exists, with ids
     let mut why = Vec::new();
     let mut have = Vec::new();
@@ -1090,6 +1113,12 @@ pub async fn status_report(client: kube::Client) -> anyhow::Result<String> {
             orgs.items
                 .iter()
                 .map(|o| ("Organization", o.metadata.name.clone(), o.metadata.namespace.clone(), o.status.clone())),
+        )
+        .chain(
+            clusters
+                .items
+                .iter()
+                .map(|k| ("K8sCluster", k.metadata.name.clone(), k.metadata.namespace.clone(), k.status.clone())),
         )
     {
         let st = st.unwrap_or_default();

@@ -195,6 +195,66 @@ pub fn cluster_registration(spec: &LocalClusterConfig, status: Option<&LocalClus
     }
 }
 
+/// The nines workspace a K8sCluster is registered in: `spec.workspace`
+/// (`organization/platform/environment`), each segment a valid name, and
+/// the object's name a valid cluster name. `Ok(None)` when the spec names
+/// no workspace (the cluster is then not registered with nines). The
+/// operator's own workspace (`own`) is refused: a workspace has one
+/// cluster, and that one is the cluster the operator runs in (the local
+/// cluster registration would otherwise take the K8sCluster's for its own).
+pub fn k8s_cluster_workspace(workspace: Option<&str>, name: &str, own: &str) -> Result<Option<String>, String> {
+    let Some(ws) = workspace.map(|w| w.trim().trim_matches('/')).filter(|w| !w.is_empty()) else {
+        return Ok(None);
+    };
+    let parts: Vec<&str> = ws.split('/').collect();
+    if parts.len() != 3 {
+        return Err(format!(
+            "spec.workspace: expected organization/platform/environment (3 segments), got {} in {ws:?}",
+            parts.len()
+        ));
+    }
+    for (what, p) in ["organization", "platform", "environment"].iter().zip(&parts) {
+        nines_core::check_name(p).map_err(|r| format!("spec.workspace: {what} segment {p:?}: {r}"))?;
+    }
+    nines_core::check_name(name).map_err(|r| format!("metadata.name {name:?} as a nines cluster name: {r}"))?;
+    if ws == own.trim_matches('/') {
+        return Err(format!(
+            "spec.workspace: {ws} is the operator's own workspace, whose one cluster is the cluster the operator runs in"
+        ));
+    }
+    Ok(Some(ws.to_string()))
+}
+
+/// What registering a K8sCluster with nines asks for, given the cluster
+/// the API lists for its workspace (name and API server URL). The API keeps
+/// one cluster per workspace, and a registration in a workspace that has
+/// one returns that one and overwrites its API server URL: so nines looks
+/// first and registers only where the workspace is free or holds this
+/// cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NinesClusterStep {
+    /// The workspace's cluster is this one, at this API server: no write.
+    InSync,
+    /// Register: a new cluster, or this one at a moved API server.
+    Register,
+    /// The workspace holds another cluster: it is left alone.
+    Taken { name: String },
+}
+
+/// `api_server` None: the spec names none, and the API keeps what it has.
+pub fn nines_cluster_step(
+    existing: Option<(&str, Option<&str>)>,
+    name: &str,
+    api_server: Option<&str>,
+) -> NinesClusterStep {
+    match existing {
+        None => NinesClusterStep::Register,
+        Some((n, _)) if n != name => NinesClusterStep::Taken { name: n.to_string() },
+        Some((_, url)) if api_server.is_none() || url == api_server => NinesClusterStep::InSync,
+        Some(_) => NinesClusterStep::Register,
+    }
+}
+
 /// Set a condition the way the API conventions ask: `lastTransitionTime`
 /// moves only when `status` changes.
 pub fn set_condition(conditions: &mut Vec<Condition>, mut new: Condition, now: Timestamp) {
@@ -357,6 +417,36 @@ mod tests {
         );
         assert_eq!(cluster_registration(&spec(true, Some(" ")), None), ClusterRegistration::NoName);
         assert_eq!(cluster_registration(&spec(true, None), None), ClusterRegistration::NoName);
+    }
+
+    #[test]
+    fn k8s_cluster_workspaces() {
+        let own = "acme/k8s/test";
+        assert_eq!(k8s_cluster_workspace(None, "prod", own), Ok(None));
+        assert_eq!(k8s_cluster_workspace(Some(" "), "prod", own), Ok(None));
+        assert_eq!(k8s_cluster_workspace(Some("acme/k8s/prod/"), "prod", own), Ok(Some("acme/k8s/prod".into())));
+        assert_eq!(
+            k8s_cluster_workspace(Some("acme/prod"), "prod", own),
+            Err("spec.workspace: expected organization/platform/environment (3 segments), got 2 in \"acme/prod\""
+                .into())
+        );
+        assert!(k8s_cluster_workspace(Some("acme/k 8s/prod"), "prod", own).unwrap_err().contains("platform segment"));
+        assert!(k8s_cluster_workspace(Some("acme/k8s/test"), "prod", own).unwrap_err().contains("operator's own"));
+    }
+
+    #[test]
+    fn nines_cluster_steps() {
+        let url = Some("https://api.prod:6443");
+        assert_eq!(nines_cluster_step(None, "prod", url), NinesClusterStep::Register);
+        assert_eq!(nines_cluster_step(None, "prod", None), NinesClusterStep::Register);
+        assert_eq!(nines_cluster_step(Some(("prod", url)), "prod", url), NinesClusterStep::InSync);
+        assert_eq!(nines_cluster_step(Some(("prod", None)), "prod", url), NinesClusterStep::Register);
+        assert_eq!(nines_cluster_step(Some(("prod", Some("https://old"))), "prod", url), NinesClusterStep::Register);
+        assert_eq!(nines_cluster_step(Some(("prod", Some("https://old"))), "prod", None), NinesClusterStep::InSync);
+        assert_eq!(
+            nines_cluster_step(Some(("local", url)), "prod", url),
+            NinesClusterStep::Taken { name: "local".into() }
+        );
     }
 
     #[test]

@@ -626,6 +626,7 @@ async fn ensure_org_argocd(
         source_repos: spec.source_repos.clone(),
         destinations: vec![],
         roles,
+        revoke: BTreeMap::new(),
     };
     let outcome = a.ensure_project(&wanted).await?;
     let created =
@@ -998,8 +999,18 @@ async fn apply_contact_group(cg: &ContactGroup, ctx: &Ctx, api: &Api<ContactGrou
         .await;
         results.push((p.clone(), r));
     }
-    // platforms no longer named drop out of the record (what was made there stays)
-    status.resources.retain(|r| platforms.contains(&r.sdp));
+    // platforms no longer named: what nines made there goes, or stays under Orphan
+    crate::tenant_kinds::let_go_of_dropped(
+        ctx,
+        cg,
+        &ns,
+        System::Keycloak,
+        cg.spec.deletion_policy,
+        &platforms,
+        &mut status,
+        &mut results,
+    )
+    .await;
     let (ok, message, err) = per_platform(&results);
     let reason = match &err {
         Some(e) => reason_of(e),
@@ -1023,26 +1034,7 @@ async fn cleanup_contact_group(cg: &ContactGroup, ctx: &Ctx) -> Result<Action, E
         return Ok(Action::await_change());
     }
     let status = cg.status.clone().unwrap_or_default();
-    for r in status.resources.iter().filter(|r| r.system == System::Keycloak.name() && r.kind == "group" && r.created) {
-        let Some(id) = &r.id else { continue };
-        let kc = match platform_keycloak(ctx, &ns, &r.sdp).await {
-            Ok(kc) => kc,
-            Err(e) if e.kind == ErrorKind::Refused => {
-                let note = format!("{}: {}; Keycloak group {} left in place", r.sdp, e.message, r.name);
-                ctx.event(&cg.object_ref(&()), true, "PlatformNotFound", note).await;
-                continue;
-            }
-            Err(e) => return Err(Error::Provision(e)),
-        };
-        kc.delete_group(id).await?;
-        ctx.event(
-            &cg.object_ref(&()),
-            false,
-            "Deleted",
-            format!("{}: Keycloak group {} ({id}) deleted", r.sdp, r.name),
-        )
-        .await;
-    }
+    crate::tenant_kinds::remove_everywhere(ctx, cg, &ns, System::Keycloak, &status).await?;
     Ok(Action::await_change())
 }
 

@@ -1,6 +1,7 @@
 //! The standalone tenant kinds: HarborProject, ArgoCDProject and
 //! GitLabGroup, each provisioned in every platform its `spec.sdp` lists,
-//! and K8sCluster, registered in the Argo CD of its one platform.
+//! and K8sCluster, registered with nines (in `spec.workspace`) and in the
+//! Argo CD of its one platform.
 //!
 //! They keep the rules of [`crate::tenant`] and reuse its steps (clients
 //! per platform, `status.resources` records, per-system conditions, status
@@ -8,7 +9,10 @@
 //! deletes only what it created and only under `deletionPolicy: Delete`
 //! (a K8sCluster has no policy: what nines registered goes with it), a
 //! platform that fails does not stop the others, and a resync in sync only
-//! reads. The organization-bound provisioning lives in `tenant.rs`; the
+//! reads. A platform dropped from `spec.sdp` is let go of as deletion
+//! would (its resources removed under `Delete`, left under `Orphan`, and
+//! forgotten either way; [`let_go_of_dropped`], which ContactGroup uses
+//! too). The organization-bound provisioning lives in `tenant.rs`; the
 //! clients and their vendors' semantics in [`crate::provision`].
 //!
 //! Access of an organization (`organizationAccess`) reaches its people
@@ -25,20 +29,21 @@ use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Resource, ResourceExt};
 
+use crate::api::{ApiError, ClusterRegistration, NinesClient};
 use crate::controller::{Ctx, Error};
 use crate::crd::*;
 use crate::mapping::tenant::{gitlab_access_level, harbor_role_id, project_policy, quantity_bytes, role_subgroups};
 use crate::provision::argocd::{Destination, ProjectSpecWanted, RoleWanted};
 use crate::provision::gitlab::{Deletion, Visibility};
 use crate::provision::{ErrorKind, Outcome, ProvisionError, System};
-use crate::reconcile::set_condition;
+use crate::reconcile::{NinesClusterStep, k8s_cluster_workspace, nines_cluster_step, set_condition};
 use crate::tenant::{
-    TENANT_FINALIZER, announce, argocd, config_error, created_before, gitlab, harbor, next_action, org_group_name,
-    outcome_reason, per_platform, platform, platforms_of, present, reason_of, record, secret_entry, settle_ready,
-    system_condition, unwrap_finalizer, write_status,
+    TENANT_FINALIZER, announce, argocd, config_error, created_before, gitlab, harbor, keycloak, next_action,
+    org_group_name, outcome_reason, per_platform, platform, platforms_of, present, reason_of, record, secret_entry,
+    settle_ready, system_condition, unwrap_finalizer, write_status,
 };
 
-type PlatformResult = (String, Result<String, ProvisionError>);
+pub(crate) type PlatformResult = (String, Result<String, ProvisionError>);
 
 /// The recorded resource of `system`, platform, kind and name, if any.
 fn recorded<'a>(
@@ -65,15 +70,31 @@ async fn told<K: Resource<DynamicType = ()>>(ctx: &Ctx, obj: &K, sdp: &str, syst
     }
 }
 
-/// A deletion that must wait (a Harbor project holding repositories, an
-/// Argo CD project used by applications): said in an Event, retried with
-/// backoff, never forced.
-async fn waiting<K: Resource<DynamicType = ()>>(ctx: &Ctx, obj: &K, e: ProvisionError) -> Error {
-    ctx.event(&obj.object_ref(&()), true, "DeletionWaiting", e.to_string()).await;
-    Error::Provision(e)
+/// The Events of a removal in one platform; a removal that must wait (a
+/// Harbor project holding repositories, an Argo CD project used by
+/// applications) is said in a Warning, retried with backoff, never forced.
+async fn told_removal<K: Resource<DynamicType = ()>>(
+    ctx: &Ctx,
+    obj: &K,
+    r: Result<Vec<(&'static str, String)>, ProvisionError>,
+) -> Result<(), ProvisionError> {
+    match r {
+        Ok(notes) => {
+            for (reason, note) in notes {
+                ctx.event(&obj.object_ref(&()), false, reason, note).await;
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if e.kind == ErrorKind::Blocked {
+                ctx.event(&obj.object_ref(&()), true, "DeletionWaiting", e.to_string()).await;
+            }
+            Err(e)
+        }
+    }
 }
 
-/// The platform a recorded resource lives in, at deletion. A platform that
+/// The platform a recorded resource lives in, at removal. A platform that
 /// is gone leaves what it holds in place (an Event says so).
 async fn cleanup_platform<K: Resource<DynamicType = ()>>(
     ctx: &Ctx,
@@ -81,7 +102,7 @@ async fn cleanup_platform<K: Resource<DynamicType = ()>>(
     ns: &str,
     sdp: &str,
     system: System,
-) -> Result<Option<SoftwareDeliveryPlatform>, Error> {
+) -> Result<Option<SoftwareDeliveryPlatform>, ProvisionError> {
     match platform(ctx, ns, sdp, system).await {
         Ok(p) => Ok(Some(p)),
         Err(e) if e.kind == ErrorKind::Refused => {
@@ -89,7 +110,102 @@ async fn cleanup_platform<K: Resource<DynamicType = ()>>(
             ctx.event(&obj.object_ref(&()), true, "PlatformNotFound", note).await;
             Ok(None)
         }
-        Err(e) => Err(Error::Provision(e)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes what nines made in platform `p` for one object, as its deletion
+/// does, from the object's records of `system` there; answers the Events
+/// to tell. Each kind's records say what to remove: a Keycloak `group`, a
+/// Harbor `project` (or in an adopted one its `member`s), an Argo CD
+/// `project` (or in an adopted one its `binding`s) or `cluster`, a GitLab
+/// `group` (or in an adopted one its `membership`s). What nines adopted
+/// stays.
+async fn remove_in(
+    ctx: &Ctx,
+    ns: &str,
+    system: System,
+    sdp: &SoftwareDeliveryPlatform,
+    p: &str,
+    records: &[ProvisionedResource],
+) -> Result<Vec<(&'static str, String)>, ProvisionError> {
+    match system {
+        System::Keycloak => keycloak_remove(ctx, ns, sdp, p, records).await,
+        System::Harbor => harbor_remove(ctx, ns, sdp, p, records).await,
+        System::ArgoCd => argocd_remove(ctx, ns, sdp, p, records).await,
+        System::GitLab => gitlab_remove(ctx, ns, sdp, p, records).await,
+        // nines' API cannot remove a cluster (see cleanup_k8s_cluster)
+        System::Nines => Ok(vec![]),
+    }
+}
+
+/// Removes, in every platform the status records for `system`, what nines
+/// made there (a finalizer's cleanup under `deletionPolicy: Delete`).
+pub(crate) async fn remove_everywhere<K: Resource<DynamicType = ()>>(
+    ctx: &Ctx,
+    obj: &K,
+    ns: &str,
+    system: System,
+    status: &TenantStatus,
+) -> Result<(), Error> {
+    let mine: Vec<ProvisionedResource> =
+        status.resources.iter().filter(|r| r.system == system.name()).cloned().collect();
+    for p in platforms_of(&mine.iter().map(|r| r.sdp.clone()).collect::<Vec<_>>()) {
+        let Some(sdp) = cleanup_platform(ctx, obj, ns, &p, system).await? else { continue };
+        let records: Vec<ProvisionedResource> = mine.iter().filter(|r| r.sdp == p).cloned().collect();
+        told_removal(ctx, obj, remove_in(ctx, ns, system, &sdp, &p, &records).await).await?;
+    }
+    Ok(())
+}
+
+/// The platforms the status holds records of for `system` that `platforms`
+/// (the spec's) no longer names: under `deletionPolicy: Delete` what nines
+/// made there is removed as deleting the object would, under `Orphan` it is
+/// left; either way its records go, and with them that platform's part of
+/// the status. A removal that fails or must wait keeps the records and adds
+/// the platform's failure to `results` (retried). Callers of kinds with a
+/// list of platforms skip this while the list is empty: that is a mistake
+/// the status reports, not a removal everywhere.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn let_go_of_dropped<K: Resource<DynamicType = ()>>(
+    ctx: &Ctx,
+    obj: &K,
+    ns: &str,
+    system: System,
+    policy: DeletionPolicy,
+    platforms: &[String],
+    status: &mut TenantStatus,
+    results: &mut Vec<PlatformResult>,
+) {
+    let dropped = platforms_of(
+        &status
+            .resources
+            .iter()
+            .filter(|r| r.system == system.name() && !platforms.contains(&r.sdp))
+            .map(|r| r.sdp.clone())
+            .collect::<Vec<_>>(),
+    );
+    for p in dropped {
+        let records: Vec<ProvisionedResource> =
+            status.resources.iter().filter(|r| r.system == system.name() && r.sdp == p).cloned().collect();
+        let r = if policy == DeletionPolicy::Orphan {
+            let note = format!("{p}: no longer in spec.sdp; deletionPolicy Orphan: what nines made there stays");
+            ctx.event(&obj.object_ref(&()), false, "Orphaned", note).await;
+            Ok(())
+        } else {
+            match cleanup_platform(ctx, obj, ns, &p, system).await {
+                Ok(None) => Ok(()),
+                Ok(Some(sdp)) => told_removal(ctx, obj, remove_in(ctx, ns, system, &sdp, &p, &records).await).await,
+                Err(e) => Err(e),
+            }
+        };
+        match r {
+            Ok(()) => status.resources.retain(|x| !(x.system == system.name() && x.sdp == p)),
+            Err(mut e) => {
+                e.message = format!("no longer in spec.sdp, removing: {}", e.message);
+                results.push((p, Err(e)));
+            }
+        }
     }
 }
 
@@ -102,8 +218,24 @@ async fn finish<K>(
     api: &Api<K>,
     system: System,
     before: &TenantStatus,
-    mut status: TenantStatus,
+    status: TenantStatus,
     results: &[PlatformResult],
+) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    finish_systems(ctx, obj, api, before, status, &[(system, Some(results))]).await
+}
+
+/// [`finish`] for several systems; a system given `None` keeps its
+/// condition as it is.
+async fn finish_systems<K>(
+    ctx: &Ctx,
+    obj: &K,
+    api: &Api<K>,
+    before: &TenantStatus,
+    mut status: TenantStatus,
+    parts: &[(System, Option<&[PlatformResult]>)],
 ) -> Result<Action, Error>
 where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
@@ -111,21 +243,24 @@ where
     let generation = obj.meta().generation;
     let now = ctx.now();
     status.observed_generation = generation;
-    let err = if results.is_empty() {
-        let t = format!("{}Ready", system.name());
-        status.conditions.retain(|c| c.type_ != t);
-        None
-    } else {
+    let mut errors = Vec::new();
+    for (system, results) in parts {
+        let Some(results) = results else { continue };
+        if results.is_empty() {
+            let t = format!("{}Ready", system.name());
+            status.conditions.retain(|c| c.type_ != t);
+            continue;
+        }
         let (ok, message, err) = per_platform(results);
         let reason = err.as_ref().map(reason_of).unwrap_or("InSync");
-        let c = system_condition(system, if ok { "True" } else { "False" }, reason, message, generation);
+        let c = system_condition(*system, if ok { "True" } else { "False" }, reason, message, generation);
         set_condition(&mut status.conditions, c, now);
-        err
-    };
+        errors.extend(err);
+    }
     settle_ready(&mut status, generation, now);
     announce(ctx, obj, before, &status).await;
     write_status(api, &obj.name_any(), before, &status).await?;
-    next_action(&err.into_iter().collect::<Vec<_>>(), ctx.settings.tenant_resync)
+    next_action(&errors, ctx.settings.tenant_resync)
 }
 
 /// The platforms a multi-platform object names, or the result that says it
@@ -319,8 +454,10 @@ async fn apply_harbor_project(hp: &HarborProject, ctx: &Ctx, api: &Api<HarborPro
             results.push((p.clone(), r.map(|(what, _)| what)));
         }
     }
-    // platforms no longer named drop out of the record (what was made there stays)
-    status.resources.retain(|r| platforms.contains(&r.sdp));
+    if !platforms.is_empty() {
+        let policy = hp.spec.deletion_policy;
+        let_go_of_dropped(ctx, hp, &ns, System::Harbor, policy, &platforms, &mut status, &mut results).await;
+    }
     status.harbor_project_id =
         status.resources.iter().find(|r| r.kind == "project").and_then(|r| r.id.as_deref()?.parse().ok());
     finish(ctx, hp, api, System::Harbor, &before, status, &results).await
@@ -337,28 +474,32 @@ async fn cleanup_harbor_project(hp: &HarborProject, ctx: &Ctx) -> Result<Action,
     }
     let ns = hp.namespace().unwrap_or_default();
     let status = hp.status.clone().unwrap_or_default();
-    let sys = System::Harbor;
-    let mine: Vec<&ProvisionedResource> = status.resources.iter().filter(|r| r.system == sys.name()).collect();
-    for p in platforms_of(&mine.iter().map(|r| r.sdp.clone()).collect::<Vec<_>>()) {
-        let Some(sdp) = cleanup_platform(ctx, hp, &ns, &p, sys).await? else { continue };
-        let Some(conn) = &sdp.spec.harbor else { continue };
-        let Some(project) = mine.iter().find(|r| r.sdp == p && r.kind == "project") else { continue };
-        let h = harbor(ctx, &ns, conn).await?;
-        if project.created {
-            if let Err(e) = h.delete_project(&project.name).await {
-                return Err(waiting(ctx, hp, e).await);
-            }
-            let note = format!("{p}: Harbor project {} deleted", project.name);
-            ctx.event(&hp.object_ref(&()), false, "Deleted", note).await;
-        } else {
-            for m in mine.iter().filter(|r| r.sdp == p && r.kind == "member" && r.created) {
-                h.remove_group_member(&project.name, &m.name).await?;
-            }
-            let note = format!("{p}: Harbor project {} was adopted: left in place", project.name);
-            ctx.event(&hp.object_ref(&()), false, "Orphaned", note).await;
-        }
-    }
+    remove_everywhere(ctx, hp, &ns, System::Harbor, &status).await?;
     Ok(Action::await_change())
+}
+
+/// A HarborProject's part of [`remove_in`]: its project if nines created it
+/// (Harbor refuses while it holds repositories: Blocked), else the
+/// memberships nines granted in it.
+async fn harbor_remove(
+    ctx: &Ctx,
+    ns: &str,
+    sdp: &SoftwareDeliveryPlatform,
+    p: &str,
+    records: &[ProvisionedResource],
+) -> Result<Vec<(&'static str, String)>, ProvisionError> {
+    let (Some(conn), Some(project)) = (&sdp.spec.harbor, records.iter().find(|r| r.kind == "project")) else {
+        return Ok(vec![]);
+    };
+    let h = harbor(ctx, ns, conn).await?;
+    if project.created {
+        h.delete_project(&project.name).await?;
+        return Ok(vec![("Deleted", format!("{p}: Harbor project {} deleted", project.name))]);
+    }
+    for m in records.iter().filter(|r| r.kind == "member" && r.created) {
+        h.remove_group_member(&project.name, &m.name).await?;
+    }
+    Ok(vec![("Orphaned", format!("{p}: Harbor project {} was adopted: left in place", project.name))])
 }
 
 // ---------------------------------------------------------------------------
@@ -458,19 +599,53 @@ async fn argocd_in(
         .as_ref()
         .ok_or_else(|| config_error(sys, format!("SoftwareDeliveryPlatform {p} names no Argo CD")))?;
     let name = ap.spec.project_name.trim();
+    let roles = argocd_roles(ap, conn, name)?;
+    // the groups nines bound to roles accessControl no longer names: taken back
+    let named: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
+    let mut revoke: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in status.resources.iter().filter(|r| {
+        r.system == sys.name() && r.sdp == p && r.kind == "binding" && r.created && r.id.as_deref() == Some(name)
+    }) {
+        if let Some((role, group)) = r.name.split_once(':')
+            && !named.contains(&role)
+        {
+            revoke.entry(role.to_string()).or_default().push(group.to_string());
+        }
+    }
     let wanted = ProjectSpecWanted {
         name: name.to_string(),
         description: ap.spec.description.trim().to_string(),
         source_repos: ap.spec.source_repos.clone(),
         destinations: argocd_destinations(ctx, ns, ap).await?,
-        roles: argocd_roles(ap, conn, name)?,
+        roles,
+        revoke,
     };
     let a = argocd(ctx, ns, conn).await?;
-    let o = a.ensure_project(&wanted).await?;
+    let (o, found) = a.ensure_project_bindings(&wanted).await?;
     let known = recorded(status, sys, p, "project", name).is_some();
     let created = o == Outcome::Created || created_before(status, sys, p, "project", name, name);
     status.resources.retain(|r| !(r.system == sys.name() && r.sdp == p && r.kind == "project" && r.name != name));
     record(status, present(sys, p, "project", name, name, created));
+    // each binding recorded with whether nines granted it (it was not there
+    // before nines bound it): only those are ever taken back
+    let mut bound = Vec::new();
+    for role in &wanted.roles {
+        for group in &role.groups {
+            let key = format!("{}:{group}", role.name);
+            let granted = !found.contains(&(role.name.clone(), group.clone()))
+                || created_before(status, sys, p, "binding", &key, name);
+            let mut r = present(sys, p, "binding", &key, name, granted);
+            r.message = format!("group {group} bound to role {} of project {name}", role.name);
+            record(status, r);
+            bound.push(key);
+        }
+    }
+    status.resources.retain(|r| {
+        !(r.system == sys.name()
+            && r.sdp == p
+            && r.kind == "binding"
+            && (r.id.as_deref() != Some(name) || !bound.contains(&r.name)))
+    });
     let origin = if created { "" } else { ", adopted" };
     let what = format!(
         "project {name} with {} role(s) and {} destination(s){origin}",
@@ -497,13 +672,17 @@ async fn apply_argocd_project(ap: &ArgoCDProject, ctx: &Ctx, api: &Api<ArgoCDPro
             results.push((p.clone(), r.map(|(what, _)| what)));
         }
     }
-    status.resources.retain(|r| platforms.contains(&r.sdp));
+    if !platforms.is_empty() {
+        let policy = ap.spec.deletion_policy;
+        let_go_of_dropped(ctx, ap, &ns, System::ArgoCd, policy, &platforms, &mut status, &mut results).await;
+    }
     status.argocd_project_created = status.resources.iter().find(|r| r.kind == "project").map(|r| r.created);
     finish(ctx, ap, api, System::ArgoCd, &before, status, &results).await
 }
 
 /// Deletes the projects nines created; Argo CD refuses while applications
-/// use one, and nines waits.
+/// use one, and nines waits. In a project it adopted, only the role
+/// bindings it granted are taken back.
 async fn cleanup_argocd_project(ap: &ArgoCDProject, ctx: &Ctx) -> Result<Action, Error> {
     if ap.spec.deletion_policy == DeletionPolicy::Orphan {
         let note = "deletionPolicy Orphan: the Argo CD projects stay".to_string();
@@ -512,23 +691,50 @@ async fn cleanup_argocd_project(ap: &ArgoCDProject, ctx: &Ctx) -> Result<Action,
     }
     let ns = ap.namespace().unwrap_or_default();
     let status = ap.status.clone().unwrap_or_default();
-    let sys = System::ArgoCd;
-    for r in status.resources.iter().filter(|r| r.system == sys.name() && r.kind == "project") {
-        if !r.created {
-            let note = format!("{}: Argo CD project {} was adopted: left in place", r.sdp, r.name);
-            ctx.event(&ap.object_ref(&()), false, "Orphaned", note).await;
+    remove_everywhere(ctx, ap, &ns, System::ArgoCd, &status).await?;
+    Ok(Action::await_change())
+}
+
+/// The Argo CD part of [`remove_in`]: an ArgoCDProject's project if nines
+/// created it (Argo CD refuses while applications use it: Blocked), else
+/// the role bindings nines granted in it; a K8sCluster's registration if
+/// nines made it.
+async fn argocd_remove(
+    ctx: &Ctx,
+    ns: &str,
+    sdp: &SoftwareDeliveryPlatform,
+    p: &str,
+    records: &[ProvisionedResource],
+) -> Result<Vec<(&'static str, String)>, ProvisionError> {
+    let Some(conn) = &sdp.spec.argocd else { return Ok(vec![]) };
+    let a = argocd(ctx, ns, conn).await?;
+    let mut notes = Vec::new();
+    for r in records.iter().filter(|r| r.kind == "project") {
+        if r.created {
+            a.delete_project(&r.name).await?;
+            notes.push(("Deleted", format!("{p}: Argo CD project {} deleted", r.name)));
             continue;
         }
-        let Some(sdp) = cleanup_platform(ctx, ap, &ns, &r.sdp, sys).await? else { continue };
-        let Some(conn) = &sdp.spec.argocd else { continue };
-        let a = argocd(ctx, &ns, conn).await?;
-        if let Err(e) = a.delete_project(&r.name).await {
-            return Err(waiting(ctx, ap, e).await);
+        let mut revoke: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for b in records.iter().filter(|b| b.kind == "binding" && b.created && b.id.as_deref() == Some(&r.name)) {
+            if let Some((role, group)) = b.name.split_once(':') {
+                revoke.entry(role.to_string()).or_default().push(group.to_string());
+            }
         }
-        ctx.event(&ap.object_ref(&()), false, "Deleted", format!("{}: Argo CD project {} deleted", r.sdp, r.name))
-            .await;
+        if !revoke.is_empty() {
+            a.revoke_bindings(&r.name, &revoke).await?;
+        }
+        notes.push(("Orphaned", format!("{p}: Argo CD project {} was adopted: left in place", r.name)));
     }
-    Ok(Action::await_change())
+    for r in records.iter().filter(|r| r.kind == "cluster") {
+        if r.created {
+            a.delete_cluster(&r.name).await?;
+            notes.push(("Deleted", format!("{p}: Argo CD cluster {} removed", r.name)));
+        } else {
+            notes.push(("Orphaned", format!("{p}: Argo CD cluster {} was adopted: left in place", r.name)));
+        }
+    }
+    Ok(notes)
 }
 
 // ---------------------------------------------------------------------------
@@ -723,7 +929,10 @@ async fn apply_gitlab_group(g: &GitLabGroup, ctx: &Ctx, api: &Api<GitLabGroup>) 
             results.push((p.clone(), r.map(|(what, _)| what)));
         }
     }
-    status.resources.retain(|r| platforms.contains(&r.sdp));
+    if !platforms.is_empty() {
+        let policy = g.spec.deletion_policy;
+        let_go_of_dropped(ctx, g, &ns, System::GitLab, policy, &platforms, &mut status, &mut results).await;
+    }
     status.gitlab_group_id =
         status.resources.iter().find(|r| r.kind == "group").and_then(|r| r.id.as_deref()?.parse().ok());
     finish(ctx, g, api, System::GitLab, &before, status, &results).await
@@ -739,27 +948,66 @@ async fn cleanup_gitlab_group(g: &GitLabGroup, ctx: &Ctx) -> Result<Action, Erro
     }
     let ns = g.namespace().unwrap_or_default();
     let status = g.status.clone().unwrap_or_default();
-    let sys = System::GitLab;
-    for r in status.resources.iter().filter(|r| r.system == sys.name() && r.kind == "group") {
-        let Some(id) = r.id.as_deref().and_then(|i| i.parse::<i64>().ok()) else { continue };
+    remove_everywhere(ctx, g, &ns, System::GitLab, &status).await?;
+    Ok(Action::await_change())
+}
+
+/// A GitLabGroup's part of [`remove_in`]: its group if nines created it,
+/// else the memberships nines granted in it.
+async fn gitlab_remove(
+    ctx: &Ctx,
+    ns: &str,
+    sdp: &SoftwareDeliveryPlatform,
+    p: &str,
+    records: &[ProvisionedResource],
+) -> Result<Vec<(&'static str, String)>, ProvisionError> {
+    let (Some(conn), Some(r)) = (&sdp.spec.gitlab, records.iter().find(|r| r.kind == "group")) else {
+        return Ok(vec![]);
+    };
+    let Some(id) = r.id.as_deref().and_then(|i| i.parse::<i64>().ok()) else { return Ok(vec![]) };
+    let gl = gitlab(ctx, ns, conn).await?;
+    if !r.created {
+        for m in records.iter().filter(|m| m.kind == "membership" && m.created) {
+            if let Some((_, username)) = m.name.rsplit_once(':')
+                && let Some(user) = gl.find_user(Some(username), None).await?
+            {
+                gl.remove_member(id, user.id).await?;
+            }
+        }
+        return Ok(vec![("Orphaned", format!("{p}: GitLab group {} ({id}) was adopted: left in place", r.name))]);
+    }
+    let note = match gl.delete_group(id).await? {
+        Deletion::Deleted => format!("{p}: GitLab group {} ({id}) deleted", r.name),
+        Deletion::Scheduled(day) => format!("{p}: GitLab group {} ({id}) marked for deletion on {day}", r.name),
+        Deletion::NotFound => format!("{p}: GitLab group {} ({id}) was already gone", r.name),
+    };
+    Ok(vec![("Deleted", note)])
+}
+
+// ---------------------------------------------------------------------------
+// ContactGroup (its controller lives in tenant.rs)
+
+/// A ContactGroup's part of [`remove_in`]: the Keycloak groups nines
+/// created.
+async fn keycloak_remove(
+    ctx: &Ctx,
+    ns: &str,
+    sdp: &SoftwareDeliveryPlatform,
+    p: &str,
+    records: &[ProvisionedResource],
+) -> Result<Vec<(&'static str, String)>, ProvisionError> {
+    let Some(conn) = &sdp.spec.keycloak else { return Ok(vec![]) };
+    let mut notes = Vec::new();
+    for r in records.iter().filter(|r| r.kind == "group") {
+        let Some(id) = r.id.as_deref() else { continue };
         if !r.created {
-            let note = format!("{}: GitLab group {} ({id}) was adopted: left in place", r.sdp, r.name);
-            ctx.event(&g.object_ref(&()), false, "Orphaned", note).await;
+            notes.push(("Orphaned", format!("{p}: Keycloak group {} ({id}) was adopted: left in place", r.name)));
             continue;
         }
-        let Some(sdp) = cleanup_platform(ctx, g, &ns, &r.sdp, sys).await? else { continue };
-        let Some(conn) = &sdp.spec.gitlab else { continue };
-        let gl = gitlab(ctx, &ns, conn).await?;
-        let note = match gl.delete_group(id).await? {
-            Deletion::Deleted => format!("{}: GitLab group {} ({id}) deleted", r.sdp, r.name),
-            Deletion::Scheduled(day) => {
-                format!("{}: GitLab group {} ({id}) marked for deletion on {day}", r.sdp, r.name)
-            }
-            Deletion::NotFound => format!("{}: GitLab group {} ({id}) was already gone", r.sdp, r.name),
-        };
-        ctx.event(&g.object_ref(&()), false, "Deleted", note).await;
+        keycloak(ctx, ns, conn).await?.delete_group(id).await?;
+        notes.push(("Deleted", format!("{p}: Keycloak group {} ({id}) deleted", r.name)));
     }
-    Ok(Action::await_change())
+    Ok(notes)
 }
 
 // ---------------------------------------------------------------------------
@@ -827,14 +1075,14 @@ async fn cluster_in(
     let moved: Vec<ProvisionedResource> = status
         .resources
         .iter()
-        .filter(|r| r.system == sys.name() && r.kind == "cluster" && r.name != server)
+        .filter(|r| r.system == sys.name() && r.sdp == p && r.kind == "cluster" && r.name != server)
         .cloned()
         .collect();
     for r in moved {
         if r.created {
             a.delete_cluster(&r.name).await?;
         }
-        status.resources.retain(|x| !(x.kind == "cluster" && x.name == r.name));
+        status.resources.retain(|x| !(x.system == sys.name() && x.sdp == p && x.kind == "cluster" && x.name == r.name));
     }
     let mut r = present(sys, p, "cluster", server, server, created);
     r.message = format!("registered as {name}");
@@ -843,15 +1091,152 @@ async fn cluster_in(
     Ok((format!("cluster {name} at {server}{origin}"), settled(o, known)))
 }
 
+/// A failed call to nines' API, as a provisioning failure of system Nines.
+fn nines_error(what: &str, e: ApiError) -> ProvisionError {
+    let kind = match &e {
+        ApiError::Api { status: 401 | 403, .. } => ErrorKind::Unauthorized,
+        e if e.is_transient() => ErrorKind::Transient,
+        _ => ErrorKind::Refused,
+    };
+    ProvisionError::new(System::Nines, kind, format!("{what}: {e}"))
+}
+
+/// Records that the cluster is not registered with nines, and why.
+fn nines_skipped(status: &mut TenantStatus, name: &str, why: String) {
+    let mut r = present(System::Nines, "", "cluster", name, "", false);
+    r.id = None;
+    r.state = "Skipped".into();
+    r.message = why;
+    record(status, r);
+}
+
+/// The cluster registered with nines as `<workspace>/<name>`, through the
+/// operator's API client. The API keeps one cluster per workspace and
+/// answers a registration in a taken workspace with the cluster it holds
+/// (overwriting its API server URL), so the clusters are listed first
+/// ([`nines_cluster_step`]): in sync, that list is the only call.
+async fn nines_in(
+    api: &NinesClient,
+    k: &K8sCluster,
+    ws: &str,
+    status: &mut TenantStatus,
+) -> Result<(String, Outcome), ProvisionError> {
+    let sys = System::Nines;
+    let name = k.name_any();
+    let node_id = format!("{ws}/{name}");
+    let server = Some(k.spec.api_server.trim()).filter(|s| !s.is_empty());
+    let clusters = api.list_clusters().await.map_err(|e| nines_error("listing the clusters", e))?;
+    let existing = clusters.into_iter().find(|c| c.workspace == ws);
+    let prior = recorded(status, sys, "", "cluster", &node_id).cloned();
+    let step = nines_cluster_step(
+        existing.as_ref().map(|c| (c.name.as_deref().unwrap_or_default(), c.api_server_url.as_deref())),
+        &name,
+        server,
+    );
+    let (id, outcome) = match (step, existing) {
+        (NinesClusterStep::Taken { name: other }, _) => {
+            return Err(config_error(
+                sys,
+                format!("workspace {ws} has the cluster {other} in nines already (one cluster per workspace)"),
+            ));
+        }
+        (NinesClusterStep::InSync, Some(c)) => {
+            (c.id.unwrap_or_default(), if prior.is_some() { Outcome::Unchanged } else { Outcome::Adopted })
+        }
+        _ => {
+            let req = ClusterRegistration {
+                workspace: ws.to_string(),
+                cluster_name: Some(name.clone()),
+                api_server_url: server.map(str::to_string),
+                kubernetes_version: None,
+            };
+            let r = api.register_cluster(&req).await.map_err(|e| nines_error(&format!("registering {node_id}"), e))?;
+            if !r.registered || r.name.as_deref() != Some(name.as_str()) {
+                // registered by someone else meanwhile: the next pass says whom
+                return Err(ProvisionError::new(
+                    sys,
+                    ErrorKind::Transient,
+                    format!("registering {node_id}: the API answered with cluster {:?}", r.name),
+                ));
+            }
+            let o = if r.created {
+                Outcome::Created
+            } else if prior.is_some() {
+                Outcome::Updated
+            } else {
+                Outcome::Adopted
+            };
+            (r.id.unwrap_or_default(), o)
+        }
+    };
+    let created = outcome == Outcome::Created || prior.is_some_and(|r| r.created);
+    status.resources.retain(|r| r.system != sys.name() || r.name == node_id);
+    let mut r = present(sys, "", "cluster", &node_id, &id, created);
+    r.message = match server {
+        Some(s) => format!("workspace {ws}, API server {s}"),
+        None => format!("workspace {ws}"),
+    };
+    record(status, r);
+    let origin = if created { "" } else { ", adopted" };
+    Ok((format!("cluster {node_id} ({id}{origin})"), outcome))
+}
+
+/// The nines part of a K8sCluster: registered in `spec.workspace` when the
+/// operator has nines' API; else a `Skipped` record says why. `None`
+/// leaves the `NinesReady` condition as it is (API sync not resolved yet:
+/// what was registered before is not forgotten for that).
+async fn register_with_nines(ctx: &Ctx, k: &K8sCluster, status: &mut TenantStatus) -> Option<Vec<PlatformResult>> {
+    let sys = System::Nines;
+    let name = k.name_any();
+    let sync = ctx.sync.borrow().clone();
+    let Some(sync) = sync else {
+        if status.resources.iter().any(|r| r.system == sys.name() && r.state != "Skipped") {
+            return None;
+        }
+        let why = "the operator has no nines API sync (OperatorConfig api_sync off or not resolved yet)";
+        nines_skipped(status, &name, why.into());
+        return Some(vec![]);
+    };
+    let own = format!("{}/{}/{}", sync.node.organization, sync.node.platform, sync.node.environment);
+    let ws = match k8s_cluster_workspace(k.spec.workspace.as_deref(), &name, &own) {
+        Ok(Some(ws)) => ws,
+        Ok(None) => {
+            forget_nines(ctx, k, status, None).await;
+            nines_skipped(status, &name, "spec.workspace is not set: not registered with nines".into());
+            return Some(vec![]);
+        }
+        Err(why) => return Some(vec![("-".into(), Err(config_error(sys, why)))]),
+    };
+    forget_nines(ctx, k, status, Some(&format!("{ws}/{name}"))).await;
+    let r = nines_in(&sync.api, k, &ws, status).await;
+    if let Ok((what, o)) = &r {
+        told(ctx, k, &ws, sys, *o, what).await;
+    }
+    Some(vec![(ws, r.map(|(what, _)| what))])
+}
+
+/// Drops the nines records other than `keep`. A registration stays in
+/// nines (its API has no call to remove a cluster): an Event says so.
+async fn forget_nines(ctx: &Ctx, k: &K8sCluster, status: &mut TenantStatus, keep: Option<&str>) {
+    let sys = System::Nines;
+    let gone: Vec<ProvisionedResource> =
+        status.resources.iter().filter(|r| r.system == sys.name() && Some(r.name.as_str()) != keep).cloned().collect();
+    for r in gone {
+        if r.state != "Skipped" {
+            let note = format!("nines: cluster {} stays registered (nines' API cannot remove a cluster)", r.name);
+            ctx.event(&k.object_ref(&()), false, "Orphaned", note).await;
+        }
+        status.resources.retain(|x| !(x.system == sys.name() && x.name == r.name));
+    }
+}
+
 async fn apply_k8s_cluster(k: &K8sCluster, ctx: &Ctx, api: &Api<K8sCluster>) -> Result<Action, Error> {
     let ns = k.namespace().unwrap_or_default();
     let before = k.status.clone().unwrap_or_default();
     let mut status = before.clone();
     let p = k.spec.sdp.trim().to_string();
     let mut results = Vec::new();
-    if p.is_empty() {
-        results.push(("-".into(), Err(config_error(System::ArgoCd, "spec.sdp names no SoftwareDeliveryPlatform"))));
-    } else {
+    if !p.is_empty() {
         match platform(ctx, &ns, &p, System::ArgoCd).await {
             Err(e) => results.push((p.clone(), Err(e))),
             // a platform without Argo CD: nothing to register the cluster in
@@ -865,28 +1250,27 @@ async fn apply_k8s_cluster(k: &K8sCluster, ctx: &Ctx, api: &Api<K8sCluster>) -> 
                 }
             }
         }
+    } else if k.spec.workspace.as_deref().is_none_or(|w| w.trim().is_empty()) {
+        let why = "spec.sdp names no SoftwareDeliveryPlatform and spec.workspace no nines workspace: \
+                   the cluster is registered nowhere";
+        results.push(("-".into(), Err(config_error(System::ArgoCd, why))));
     }
-    status.resources.retain(|r| r.sdp == p);
-    finish(ctx, k, api, System::ArgoCd, &before, status, &results).await
+    // a platform no longer named: the registration nines made in its Argo CD goes
+    let named: Vec<String> = [p.clone()].into_iter().filter(|p| !p.is_empty()).collect();
+    let_go_of_dropped(ctx, k, &ns, System::ArgoCd, DeletionPolicy::Delete, &named, &mut status, &mut results).await;
+    let nines = register_with_nines(ctx, k, &mut status).await;
+    let parts = [(System::ArgoCd, Some(results.as_slice())), (System::Nines, nines.as_deref())];
+    finish_systems(ctx, k, api, &before, status, &parts).await
 }
 
-/// Removes the registration nines made from Argo CD; one it adopted stays.
+/// Removes the registrations nines made in Argo CD; one it adopted stays.
+/// The registration with nines stays (its API has no call to remove a
+/// cluster): an Event says so.
 async fn cleanup_k8s_cluster(k: &K8sCluster, ctx: &Ctx) -> Result<Action, Error> {
     let ns = k.namespace().unwrap_or_default();
-    let status = k.status.clone().unwrap_or_default();
-    let sys = System::ArgoCd;
-    for r in status.resources.iter().filter(|r| r.system == sys.name() && r.kind == "cluster") {
-        if !r.created {
-            let note = format!("{}: Argo CD cluster {} was adopted: left in place", r.sdp, r.name);
-            ctx.event(&k.object_ref(&()), false, "Orphaned", note).await;
-            continue;
-        }
-        let Some(sdp) = cleanup_platform(ctx, k, &ns, &r.sdp, sys).await? else { continue };
-        let Some(conn) = &sdp.spec.argocd else { continue };
-        let a = argocd(ctx, &ns, conn).await?;
-        a.delete_cluster(&r.name).await?;
-        ctx.event(&k.object_ref(&()), false, "Deleted", format!("{}: Argo CD cluster {} removed", r.sdp, r.name)).await;
-    }
+    let mut status = k.status.clone().unwrap_or_default();
+    remove_everywhere(ctx, k, &ns, System::ArgoCd, &status).await?;
+    forget_nines(ctx, k, &mut status, None).await;
     Ok(Action::await_change())
 }
 

@@ -45,6 +45,7 @@ fn wanted(name: &str) -> ProjectSpecWanted {
                 groups: vec![format!("{name}-viewers")],
             },
         ],
+        revoke: Default::default(),
     }
 }
 

@@ -389,3 +389,274 @@ async fn gitlab_groups_nested_under_their_parent_and_adopted_ones_stay() {
     gitlab.assert_no_violations();
     b.finish().await;
 }
+
+fn condition<'a>(st: &'a TenantStatus, t: &str) -> Option<&'a nines_operator::crd::Condition> {
+    st.conditions.iter().find(|c| c.type_ == t)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_k8s_cluster_is_registered_with_nines_in_its_workspace() {
+    let argo = ArgoCdDouble::start().await;
+    let b = Bench::start().await;
+    secret(&b.cluster, &b.ns, "argocd-creds", json!({"token": argo.token})).await;
+    secret(&b.cluster, &b.ns, "prod-cluster-token", json!({"token": "sa-token-1"})).await;
+    b.platform(json!({
+        "metadata": {"name": "production"},
+        "spec": {"argocd": {"url": argo.url, "credentialsRef": {"secretName": "argocd-creds"}}},
+    }))
+    .await;
+    let clusters: Api<K8sCluster> = b.api();
+    let cluster = |name: &str, sdp: &str, workspace: Option<&str>, server: &str| -> K8sCluster {
+        let mut spec = json!({"sdp": sdp, "apiServer": server,
+            "authentication": {"serviceAccountToken": {"secretRef": {"name": "prod-cluster-token", "key": "token"}}}});
+        if let Some(w) = workspace {
+            spec["workspace"] = json!(w);
+        }
+        object(json!({"metadata": {"name": name}, "spec": spec}))
+    };
+    // the seed's cluster, in a workspace of the operator's organization: in nines and in Argo CD
+    let server = "https://api.prod.example.com:6443";
+    let k = cluster("production-cluster", "production", Some("acme/k8s/production"), server);
+    clusters.create(&PostParams::default(), &k).await.unwrap();
+    let st = status_when(&b.cluster, &clusters, "production-cluster", "registered in nines and Argo CD", |st| {
+        ready(st, "Nines") && ready(st, "ArgoCD")
+    })
+    .await;
+    let listed = b.srv.get("/api/v1/clusters").await;
+    let registered: Vec<&Value> =
+        listed["items"].as_array().unwrap().iter().filter(|c| c["workspace"] == "acme/k8s/production").collect();
+    assert_eq!(registered.len(), 1, "{listed}");
+    let c = registered[0];
+    assert_eq!(c["name"], "production-cluster");
+    assert_eq!(c["nodeId"], "acme/k8s/production/production-cluster");
+    assert_eq!(c["apiServerUrl"], server);
+    let r = st.resources.iter().find(|r| r.system == "Nines").expect("the nines record");
+    assert_eq!(
+        (r.kind.as_str(), r.name.as_str(), r.id.as_ref(), r.created, r.state.as_str()),
+        (
+            "cluster",
+            "acme/k8s/production/production-cluster",
+            c["id"].as_str().map(str::to_string).as_ref(),
+            true,
+            "Present"
+        ),
+        "{st:?}"
+    );
+    assert!(argo.cluster(server).is_some(), "and in Argo CD");
+    quiet(&clusters, "production-cluster", || (argo.writes(), argo.requests().len())).await;
+
+    // no workspace: registered in Argo CD only, and the status says why not in nines
+    let edge = cluster("edge", "production", None, "https://api.edge.example.com:6443");
+    clusters.create(&PostParams::default(), &edge).await.unwrap();
+    let st = status_when(&b.cluster, &clusters, "edge", "edge in Argo CD", |st| ready(st, "ArgoCD")).await;
+    assert!(condition(&st, "NinesReady").is_none(), "{st:?}");
+    let r = st.resources.iter().find(|r| r.system == "Nines").expect("a note");
+    assert_eq!(r.state, "Skipped");
+    assert!(r.message.contains("spec.workspace is not set"), "{r:?}");
+
+    // a workspace that has its cluster, and the operator's own: refused, and the API's cluster untouched
+    let other = cluster("other", "", Some("acme/k8s/production"), "https://api.other.example.com:6443");
+    clusters.create(&PostParams::default(), &other).await.unwrap();
+    let own = cluster("own", "", Some("acme/k8s/test"), "https://api.own.example.com:6443");
+    clusters.create(&PostParams::default(), &own).await.unwrap();
+    for (name, words) in [("other", "has the cluster production-cluster in nines already"), ("own", "operator's own")] {
+        let st = status_when(&b.cluster, &clusters, name, "refused", |st| {
+            condition(st, "NinesReady").is_some_and(|c| c.status == "False")
+        })
+        .await;
+        let c = condition(&st, "NinesReady").unwrap();
+        assert_eq!(c.reason, "Refused");
+        assert!(c.message.contains(words), "{name}: {c:?}");
+        assert!(condition(&st, "ArgoCDReady").is_none(), "no platform, no Argo CD part: {st:?}");
+    }
+    let listed = b.srv.get("/api/v1/clusters").await;
+    let urls: Vec<&str> =
+        listed["items"].as_array().unwrap().iter().filter_map(|c| c["apiServerUrl"].as_str()).collect();
+    assert_eq!(urls, [server], "{listed}");
+
+    // `nines operator status` lists the clusters with a mark per system
+    let report = nines_operator::controller::status_report(b.cluster.client.clone()).await.unwrap();
+    let row = report.lines().find(|l| l.starts_with("production-cluster")).unwrap_or_default();
+    assert!(row.contains("acme/k8s/production") && row.matches('✓').count() == 2, "{report}");
+    assert!(report.contains("NinesReady False"), "{report}");
+
+    // deleting: Argo CD's registration goes; nines' stays (its API cannot remove a cluster)
+    for name in ["production-cluster", "edge", "other", "own"] {
+        clusters.delete(name, &DeleteParams::default()).await.unwrap();
+        gone(&b.cluster, &clusters, name).await;
+    }
+    assert!(argo.cluster(server).is_none());
+    let listed = b.srv.get("/api/v1/clusters").await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+
+    argo.assert_no_violations();
+    b.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_argocd_role_dropped_from_access_control_loses_only_the_bindings_nines_granted() {
+    let argo = ArgoCdDouble::start().await;
+    let b = Bench::start().await;
+    secret(&b.cluster, &b.ns, "argocd-creds", json!({"token": argo.token})).await;
+    b.platform(json!({
+        "metadata": {"name": "production"},
+        "spec": {"argocd": {"url": argo.url, "credentialsRef": {"secretName": "argocd-creds"},
+            "roles": {
+                "admin": {"policies": ["p, proj:{project}:admin, applications, *, {project}/*, allow"]},
+                "viewer": {"policies": ["p, proj:{project}:viewer, applications, get, {project}/*, allow"]}}}},
+    }))
+    .await;
+    // a project made by hand: its viewer role is bound to auditors and has a token
+    argo.seed_project(json!({"metadata": {"name": "payments"}, "spec": {"description": "payments", "roles": [
+        {"name": "viewer", "policies": ["p, proj:payments:viewer, applications, get, payments/*, allow"],
+         "groups": ["auditors"]}]}}));
+    argo.issue_token("payments", "viewer", "tok-viewer", 1_767_225_600);
+    let aps: Api<ArgoCDProject> = b.api();
+    let ap: ArgoCDProject = object(json!({
+        "metadata": {"name": "payments"},
+        "spec": {"sdp": ["production"], "projectName": "payments", "description": "payments",
+                 "accessControl": [{"keycloakGroup": "platform-admins", "role": "admin"},
+                                   {"keycloakGroup": "auditors", "role": "viewer"},
+                                   {"keycloakGroup": "sre", "role": "viewer"}]},
+    }));
+    aps.create(&PostParams::default(), &ap).await.unwrap();
+    let st = status_when(&b.cluster, &aps, "payments", "payments adopted", |st| ready(st, "ArgoCD")).await;
+    let groups = |role: &str| -> Value {
+        let p = argo.project("payments").unwrap();
+        p["spec"]["roles"].as_array().unwrap().iter().find(|r| r["name"] == role).unwrap()["groups"].clone()
+    };
+    assert_eq!(groups("viewer"), json!(["auditors", "sre"]));
+    let mut bindings: Vec<(&str, bool)> =
+        st.resources.iter().filter(|r| r.kind == "binding").map(|r| (r.name.as_str(), r.created)).collect();
+    bindings.sort();
+    assert_eq!(bindings, [("admin:platform-admins", true), ("viewer:auditors", false), ("viewer:sre", true)]);
+    let tokens = argo.project("payments").unwrap()["spec"]["roles"][0]["jwtTokens"].clone();
+    quiet(&aps, "payments", || (argo.writes(), argo.requests().len())).await;
+
+    // viewer leaves accessControl: sre (granted by nines) goes, auditors (there before) stays, tokens untouched
+    let mut next = aps.get("payments").await.unwrap();
+    next.spec.access_control.retain(|a| a.role.as_deref() == Some("admin"));
+    aps.replace("payments", &PostParams::default(), &next).await.unwrap();
+    b.cluster
+        .eventually("sre unbound from viewer", async || (groups("viewer") == json!(["auditors"])).then_some(()))
+        .await;
+    let p = argo.project("payments").unwrap();
+    let viewer = p["spec"]["roles"].as_array().unwrap().iter().find(|r| r["name"] == "viewer").unwrap().clone();
+    assert_eq!(viewer["jwtTokens"], tokens, "the role's tokens as they were");
+    assert_eq!(viewer["policies"], json!(["p, proj:payments:viewer, applications, get, payments/*, allow"]));
+    assert_eq!(groups("admin"), json!(["platform-admins"]));
+    let st = status_when(&b.cluster, &aps, "payments", "the viewer bindings forgotten", |st| {
+        ready(st, "ArgoCD") && !st.resources.iter().any(|r| r.name.starts_with("viewer:"))
+    })
+    .await;
+    assert!(st.resources.iter().any(|r| r.name == "admin:platform-admins"), "{st:?}");
+    quiet(&aps, "payments", || (argo.writes(), argo.requests().len())).await;
+
+    // deleting the adopted project: it stays, less the bindings nines granted
+    aps.delete("payments", &DeleteParams::default()).await.unwrap();
+    gone(&b.cluster, &aps, "payments").await;
+    assert!(argo.project("payments").is_some());
+    assert!(groups("admin").as_array().is_none_or(|g| g.is_empty()), "{}", groups("admin"));
+    assert_eq!(groups("viewer"), json!(["auditors"]));
+
+    argo.assert_no_violations();
+    b.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_dropped_from_sdp_is_let_go_per_deletion_policy() {
+    let (prod_h, stage_h) = (HarborDouble::start().await, HarborDouble::start().await);
+    let (prod_g, stage_g) = (GitLabDouble::start().await, GitLabDouble::start().await);
+    let b = Bench::start().await;
+    secret(&b.cluster, &b.ns, "gitlab-creds", json!({"token": TOKEN})).await;
+    for (name, h, g, hs) in
+        [("production", &prod_h, &prod_g, "harbor-prod"), ("staging", &stage_h, &stage_g, "harbor-stage")]
+    {
+        secret(&b.cluster, &b.ns, hs, json!({"username": h.username, "password": h.password})).await;
+        b.platform(json!({
+            "metadata": {"name": name},
+            "spec": {"harbor": {"url": h.url, "credentialsRef": {"secretName": hs}},
+                     "gitlab": {"url": g.url, "credentialsRef": {"secretName": "gitlab-creds"}}},
+        }))
+        .await;
+    }
+    // a HarborProject (Delete) and a GitLabGroup (Orphan) in both platforms
+    let hps: Api<HarborProject> = b.api();
+    let hp: HarborProject = object(json!({
+        "metadata": {"name": "shared-images"},
+        "spec": {"sdp": ["production", "staging"], "projectName": "shared-images"},
+    }));
+    hps.create(&PostParams::default(), &hp).await.unwrap();
+    let groups: Api<GitLabGroup> = b.api();
+    let g: GitLabGroup = object(json!({
+        "metadata": {"name": "tools"},
+        "spec": {"sdp": ["production", "staging"], "groupPath": "tools", "deletionPolicy": "Orphan"},
+    }));
+    groups.create(&PostParams::default(), &g).await.unwrap();
+    status_when(&b.cluster, &hps, "shared-images", "the project in both", |st| {
+        ready(st, "Harbor") && st.resources.iter().any(|r| r.sdp == "staging")
+    })
+    .await;
+    status_when(&b.cluster, &groups, "tools", "the group in both", |st| {
+        ready(st, "GitLab") && st.resources.iter().any(|r| r.sdp == "staging")
+    })
+    .await;
+    assert!(stage_h.project("shared-images").is_some() && stage_g.group("tools").is_some());
+
+    // staging dropped while its project holds a repository: the removal waits, and says so
+    stage_h.add_repository("shared-images", "base/alpine");
+    let mut next = hps.get("shared-images").await.unwrap();
+    next.spec.sdp = vec!["production".into()];
+    hps.replace("shared-images", &PostParams::default(), &next).await.unwrap();
+    let st = status_when(&b.cluster, &hps, "shared-images", "the removal waiting", |st| {
+        condition(st, "HarborReady").is_some_and(|c| c.status == "False")
+    })
+    .await;
+    let c = condition(&st, "HarborReady").unwrap();
+    assert!(c.message.contains("staging: no longer in spec.sdp"), "{c:?}");
+    assert!(st.resources.iter().any(|r| r.sdp == "staging"), "kept until removed: {st:?}");
+    assert!(stage_h.project("shared-images").is_some(), "never forced");
+    // emptied: Delete removes it, and staging leaves the status
+    stage_h.clear_repositories("shared-images");
+    let st = status_when(&b.cluster, &hps, "shared-images", "staging let go of", |st| {
+        ready(st, "Harbor") && st.resources.iter().all(|r| r.sdp == "production")
+    })
+    .await;
+    assert!(stage_h.project("shared-images").is_none(), "nines' project in staging deleted");
+    assert!(prod_h.project("shared-images").is_some());
+    let message = &condition(&st, "HarborReady").unwrap().message;
+    assert!(!message.contains("staging"), "{message}");
+
+    // Orphan: the group in staging stays, forgotten
+    let mut next = groups.get("tools").await.unwrap();
+    next.spec.sdp = vec!["production".into()];
+    groups.replace("tools", &PostParams::default(), &next).await.unwrap();
+    let st = status_when(&b.cluster, &groups, "tools", "staging forgotten", |st| {
+        ready(st, "GitLab") && st.resources.iter().all(|r| r.sdp == "production")
+    })
+    .await;
+    assert!(!condition(&st, "GitLabReady").unwrap().message.contains("staging"), "{st:?}");
+    assert!(stage_g.group("tools").is_some(), "Orphan leaves it");
+
+    // an emptied list is a mistake reported, not a removal everywhere
+    let mut next = hps.get("shared-images").await.unwrap();
+    next.spec.sdp = vec![];
+    hps.replace("shared-images", &PostParams::default(), &next).await.unwrap();
+    status_when(&b.cluster, &hps, "shared-images", "the empty list refused", |st| {
+        condition(st, "HarborReady").is_some_and(|c| c.status == "False" && c.message.contains("names no"))
+    })
+    .await;
+    assert!(prod_h.project("shared-images").is_some());
+    hps.delete("shared-images", &DeleteParams::default()).await.unwrap();
+    groups.delete("tools", &DeleteParams::default()).await.unwrap();
+    gone(&b.cluster, &hps, "shared-images").await;
+    gone(&b.cluster, &groups, "tools").await;
+    assert!(prod_h.project("shared-images").is_none(), "deleted where it was still recorded");
+    assert!(prod_g.group("tools").is_some(), "Orphan");
+
+    for (h, g) in [(&prod_h, &prod_g), (&stage_h, &stage_g)] {
+        h.assert_no_violations();
+        g.assert_no_violations();
+    }
+    b.finish().await;
+}

@@ -425,6 +425,88 @@ async fn contacts_join_their_groups_in_every_platform_and_only_leave_what_nines_
     kc.delete_realm(&stage_realm).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_group_dropped_from_a_platform_is_let_go_per_deletion_policy() {
+    let Some(kc) = Keycloak::shared().await else { return };
+    let mut cluster = Cluster::new().await;
+    let (prod_realm, stage_realm) = (format!("cgprod-{}", cluster.suffix), format!("cgstage-{}", cluster.suffix));
+    let (prod_id, prod_secret) = kc.create_realm(&prod_realm).await;
+    let (stage_id, stage_secret) = kc.create_realm(&stage_realm).await;
+    let prod = KeycloakAdmin::new(&kc.base, &prod_realm, &prod_id, &prod_secret);
+    let stage = KeycloakAdmin::new(&kc.base, &stage_realm, &stage_id, &stage_secret);
+    let srv = Server::start(nines_store::testing::sqlite().await).await;
+    let key = srv.key("acme", "operator").await;
+    let ns = cluster.namespace("polycrate").await;
+    let op = Operator::start(&cluster, &ns, &srv.base, &key, json!({})).await;
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &ns);
+    secrets.create(&PostParams::default(), &credentials("prod-kc", &prod_id, &prod_secret)).await.unwrap();
+    secrets.create(&PostParams::default(), &credentials("stage-kc", &stage_id, &stage_secret)).await.unwrap();
+    let sdps: Api<SoftwareDeliveryPlatform> = Api::namespaced(cluster.client.clone(), &ns);
+    sdps.create(&PostParams::default(), &platform("production", kc, &prod_realm, "prod-kc")).await.unwrap();
+    sdps.create(&PostParams::default(), &platform("staging", kc, &stage_realm, "stage-kc")).await.unwrap();
+
+    // two contact groups in both platforms: one Delete (the default), one Orphan
+    let groups: Api<ContactGroup> = Api::namespaced(cluster.client.clone(), &ns);
+    for (name, policy) in [("platform-admins", "Delete"), ("auditors", "Orphan")] {
+        let cg: ContactGroup = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {"sdp": ["production", "staging"], "keycloak": {"groupName": name}, "deletionPolicy": policy},
+        }))
+        .unwrap();
+        groups.create(&PostParams::default(), &cg).await.unwrap();
+    }
+    let in_both = async |name: &str| {
+        cluster
+            .eventually(&format!("{name} in both platforms"), async || {
+                let st = groups.get_opt(name).await.ok()??.status?;
+                (ready_with(&st, "Keycloak", None) && st.resources.len() == 2).then_some(())
+            })
+            .await
+    };
+    in_both("platform-admins").await;
+    in_both("auditors").await;
+    for name in ["/platform-admins", "/auditors"] {
+        assert!(stage.group_by_path(name).await.unwrap().is_some(), "{name} in staging");
+    }
+
+    // staging dropped from both
+    for name in ["platform-admins", "auditors"] {
+        let mut cg = groups.get(name).await.unwrap();
+        cg.spec.sdp = vec!["production".into()];
+        groups.replace(name, &PostParams::default(), &cg).await.unwrap();
+    }
+    for name in ["platform-admins", "auditors"] {
+        let st = cluster
+            .eventually(&format!("{name} only in production"), async || {
+                let st = groups.get_opt(name).await.ok()??.status?;
+                (ready_with(&st, "Keycloak", None) && st.resources.iter().all(|r| r.sdp == "production")).then_some(st)
+            })
+            .await;
+        let msg = &condition(&st, "KeycloakReady").unwrap().message;
+        assert!(!msg.contains("staging"), "{name}: {msg}");
+    }
+    assert!(stage.group_by_path("/platform-admins").await.unwrap().is_none(), "Delete: nines' group in staging goes");
+    assert!(stage.group_by_path("/auditors").await.unwrap().is_some(), "Orphan: it stays");
+    assert!(prod.group_by_path("/platform-admins").await.unwrap().is_some());
+
+    for name in ["platform-admins", "auditors"] {
+        groups.delete(name, &DeleteParams::default()).await.unwrap();
+        cluster
+            .eventually(&format!("{name} gone"), async || groups.get_opt(name).await.ok()?.is_none().then_some(()))
+            .await;
+    }
+    assert!(prod.group_by_path("/platform-admins").await.unwrap().is_none());
+    assert!(prod.group_by_path("/auditors").await.unwrap().is_some(), "Orphan");
+    if let Some(fake) = cluster.fake.as_ref() {
+        rbac::assert_grants_allow(&rbac::chart(), &fake.accesses(), OPERATOR_USER, &ns);
+    }
+    op.shutdown().await;
+    cluster.cleanup().await;
+    srv.stop().await;
+    kc.delete_realm(&prod_realm).await;
+    kc.delete_realm(&stage_realm).await;
+}
+
 /// The provisioning benchmark (bench/tenants/run.sh): `ORGS` Organizations
 /// and `CONTACTS` Contacts (default 100 and 500) applied at once against the
 /// real Keycloak, with the production resync periods; prints the seconds

@@ -41,11 +41,13 @@ pub struct TenantStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProvisionedResource {
-    /// `Keycloak`, `GitLab`, `Harbor` or `ArgoCD`.
+    /// `Keycloak`, `GitLab`, `Harbor`, `ArgoCD`, or `Nines` (a K8sCluster
+    /// registered with nines' API).
     pub system: String,
-    /// The SoftwareDeliveryPlatform it lives in.
+    /// The SoftwareDeliveryPlatform it lives in (empty for `Nines`).
     pub sdp: String,
-    /// `group`, `subgroup`, `membership`, `project`, `cluster`.
+    /// `group`, `subgroup`, `membership`, `member`, `binding` (an Argo CD
+    /// project role's group: `role:group`), `project`, `cluster`.
     pub kind: String,
     /// Its name or path in the system.
     pub name: String,
@@ -56,7 +58,8 @@ pub struct ProvisionedResource {
     /// existed before and was adopted.
     #[serde(default)]
     pub created: bool,
-    /// `Present`, `Failed`, `MarkedForDeletion` or `Deleting`.
+    /// `Present`, `Failed`, `MarkedForDeletion`, `Deleting`, or `Skipped`
+    /// (not provisioned on purpose; `message` says why).
     pub state: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
@@ -471,13 +474,23 @@ pub struct ClusterAuthentication {
     status = "TenantStatus",
     shortname = "k8sc",
     printcolumn(name = "API Server", type_ = "string", json_path = ".spec.apiServer"),
+    printcolumn(name = "Workspace", type_ = "string", json_path = ".spec.workspace"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct K8sClusterSpec {
+    /// The platform whose Argo CD the cluster is registered in (when it
+    /// names one). Empty: no Argo CD registration.
     #[serde(default)]
     pub sdp: String,
+    /// The nines workspace (`organization/platform/environment`) the
+    /// cluster is registered in through nines' API, as the cluster named
+    /// like this object (its node is `<workspace>/<name>`). A workspace has
+    /// one cluster, so it must not be the operator's own. Unset: not
+    /// registered with nines (`status.resources` says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
     #[serde(default)]
     pub display_name: String,
     pub api_server: String,

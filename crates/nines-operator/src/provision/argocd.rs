@@ -151,6 +151,10 @@ pub struct ProjectSpecWanted {
     pub source_repos: Vec<String>,
     pub destinations: Vec<Destination>,
     pub roles: Vec<RoleWanted>,
+    /// Groups nines bound to roles it no longer names (role → groups), to
+    /// take back. Only those: a role's other groups, its policies and its
+    /// tokens stay, and so does the role.
+    pub revoke: BTreeMap<String, Vec<String>>,
 }
 
 /// A project role nines owns: its policies (see
@@ -212,6 +216,8 @@ pub fn apply_wanted(project: &mut AppProject, wanted: &ProjectSpecWanted) -> boo
         spec.destinations = wanted.destinations.iter().map(Destination::normalized).collect();
         changed = true;
     }
+    changed |= take_back(project, &wanted.revoke, &wanted.roles);
+    let spec = &mut project.spec;
     for want in &wanted.roles {
         let policies: Vec<String> = want.policies.iter().map(|p| normalize_policy(p)).collect();
         match spec.roles.iter_mut().find(|r| r.name == want.name) {
@@ -243,6 +249,29 @@ pub fn apply_wanted(project: &mut AppProject, wanted: &ProjectSpecWanted) -> boo
         }
     }
     changed
+}
+
+/// Takes the groups of `revoke` (role → groups) out of those roles, except
+/// roles `named` (whose groups nines sets whole). Nothing else of a role
+/// changes, its `jwtTokens` least of all. True if anything changed.
+pub fn take_back(project: &mut AppProject, revoke: &BTreeMap<String, Vec<String>>, named: &[RoleWanted]) -> bool {
+    let mut changed = false;
+    for (name, groups) in revoke {
+        if named.iter().any(|r| &r.name == name) {
+            continue;
+        }
+        if let Some(role) = project.spec.roles.iter_mut().find(|r| &r.name == name) {
+            let before = role.groups.len();
+            role.groups.retain(|g| !groups.contains(g));
+            changed |= role.groups.len() != before;
+        }
+    }
+    changed
+}
+
+/// The role bindings (role, group) of `project`.
+pub fn bindings_of(project: &AppProject) -> BTreeSet<(String, String)> {
+    project.spec.roles.iter().flat_map(|r| r.groups.iter().map(|g| (r.name.clone(), g.clone()))).collect()
 }
 
 /// The AppProject nines creates for `wanted`, marked as its own.
@@ -512,8 +541,19 @@ impl ArgoCdClient {
     /// label, else `Updated` or `Unchanged`. An existing project that
     /// matches costs one read.
     pub async fn ensure_project(&self, wanted: &ProjectSpecWanted) -> Result<Outcome> {
+        self.ensure_project_bindings(wanted).await.map(|(o, _)| o)
+    }
+
+    /// [`Self::ensure_project`], also answering which role bindings (role,
+    /// group) the project had as nines found it: of the bindings it wants,
+    /// nines granted the others (so it may take them back one day).
+    pub async fn ensure_project_bindings(
+        &self,
+        wanted: &ProjectSpecWanted,
+    ) -> Result<(Outcome, BTreeSet<(String, String)>)> {
         if let Some(existing) = self.project(&wanted.name).await? {
-            return self.converge(existing, wanted, false).await;
+            let found = bindings_of(&existing);
+            return Ok((self.converge(existing, wanted, false).await?, found));
         }
         let what = format!("creating project {:?}", wanted.name);
         let project = serde_json::to_value(new_project(wanted)).map_err(|e| unexpected(&what, e))?;
@@ -522,7 +562,7 @@ impl ArgoCdClient {
         // 200 is also Argo CD's answer when an identical project appeared
         // since the read above: identical, it is as good as created
         if resp.status() == StatusCode::OK {
-            return Ok(Outcome::Created);
+            return Ok((Outcome::Created, BTreeSet::new()));
         }
         let failed = Failed::read(resp).await;
         if !is_existing(failed.status, &failed.body) {
@@ -533,9 +573,25 @@ impl ArgoCdClient {
         }
         // created by someone else since the read above
         match self.project(&wanted.name).await? {
-            Some(existing) => self.converge(existing, wanted, true).await,
+            Some(existing) => {
+                let found = bindings_of(&existing);
+                Ok((self.converge(existing, wanted, true).await?, found))
+            }
             None => Err(failed.error_with(&what, ErrorKind::Transient, "yet no project of that name")),
         }
+    }
+
+    /// Takes the groups of `revoke` (role → groups) out of those roles of
+    /// the project `name`, read-modify-write, leaving everything else (the
+    /// roles themselves, their policies and tokens). True if it wrote;
+    /// false when there was nothing to take back or no project.
+    pub async fn revoke_bindings(&self, name: &str, revoke: &BTreeMap<String, Vec<String>>) -> Result<bool> {
+        let Some(mut project) = self.project(name).await? else { return Ok(false) };
+        if !take_back(&mut project, revoke, &[]) {
+            return Ok(false);
+        }
+        self.put_project(name, &project).await?;
+        Ok(true)
     }
 
     async fn converge(
@@ -549,17 +605,22 @@ impl ArgoCdClient {
         if !apply_wanted(&mut next, wanted) {
             return Ok(if adopted { Outcome::Adopted } else { Outcome::Unchanged });
         }
+        self.put_project(&wanted.name, &next).await?;
+        Ok(if adopted { Outcome::Adopted } else { Outcome::Updated })
+    }
+
+    /// Writes back a project as read and changed: the whole AppProject, with
+    /// the `resourceVersion` of the read (a concurrent change is a 409).
+    async fn put_project(&self, name: &str, next: &AppProject) -> Result<()> {
         let what = format!(
-            "updating project {:?} (resourceVersion {})",
-            wanted.name,
+            "updating project {name:?} (resourceVersion {})",
             next.metadata.resource_version.as_deref().unwrap_or("none")
         );
-        let project = serde_json::to_value(&next).map_err(|e| unexpected(&what, e))?;
-        let resp = self
-            .send(Method::PUT, &Self::project_path(&wanted.name), &[], Some(&json!({"project": project})), &what)
-            .await?;
+        let project = serde_json::to_value(next).map_err(|e| unexpected(&what, e))?;
+        let resp =
+            self.send(Method::PUT, &Self::project_path(name), &[], Some(&json!({"project": project})), &what).await?;
         match resp.status() {
-            StatusCode::OK => Ok(if adopted { Outcome::Adopted } else { Outcome::Updated }),
+            StatusCode::OK => Ok(()),
             StatusCode::CONFLICT => Err(Failed::read(resp).await.error_with(
                 &what,
                 ErrorKind::Transient,
@@ -740,6 +801,7 @@ mod tests {
                 policies: vec!["p,proj:acme:developers,applications,sync,acme/*,allow".into()],
                 groups: vec!["acme-developers".into()],
             }],
+            revoke: BTreeMap::new(),
         }
     }
 
@@ -883,6 +945,35 @@ mod tests {
         reordered.roles[0].policies = vec!["p, proj:acme:developers,applications, sync, acme/*, allow".into()];
         assert!(!apply_wanted(&mut project, &reordered));
         assert!(!ArgoCdClient::created_by_nines(&project));
+    }
+
+    #[test]
+    fn bindings_are_taken_back_only_from_roles_no_longer_named() {
+        let read = json!({
+            "metadata": {"name": "acme", "resourceVersion": "7"},
+            "spec": {"roles": [
+                {"name": "developers", "groups": ["acme-developers"]},
+                {"name": "viewers", "policies": ["p, proj:acme:viewers, applications, get, acme/*, allow"],
+                 "groups": ["acme-viewers", "by-hand"], "jwtTokens": [{"iat": 1700000000, "id": "t-1"}]},
+            ]},
+        });
+        let mut project: AppProject = serde_json::from_value(read.clone()).unwrap();
+        assert_eq!(bindings_of(&project).len(), 3);
+        let mut w = wanted();
+        // developers is still named: its groups are set whole, not revoked
+        w.revoke = [
+            ("viewers".to_string(), vec!["acme-viewers".to_string()]),
+            ("developers".to_string(), vec!["acme-developers".to_string()]),
+            ("gone".to_string(), vec!["x".to_string()]),
+        ]
+        .into();
+        assert!(apply_wanted(&mut project, &w));
+        let after = serde_json::to_value(&project).unwrap();
+        assert_eq!(after["spec"]["roles"][0]["groups"], json!(["acme-developers"]));
+        let mut viewers = read["spec"]["roles"][1].clone();
+        viewers["groups"] = json!(["by-hand"]);
+        assert_eq!(after["spec"]["roles"][1], viewers, "policies and tokens as they were");
+        assert!(!apply_wanted(&mut project, &w), "taken back once");
     }
 
     #[test]

@@ -23,9 +23,14 @@ pub enum System {
     GitLab,
     Harbor,
     ArgoCd,
+    /// nines' own API, where a K8sCluster is registered. Its client is
+    /// [`crate::api::NinesClient`], not a module here; it is a system so that
+    /// its registrations get the same records, conditions and errors.
+    Nines,
 }
 
 impl System {
+    /// The systems with a client module here.
     pub const ALL: [System; 4] = [System::Keycloak, System::GitLab, System::Harbor, System::ArgoCd];
 
     /// The name used in conditions (`KeycloakReady`), events and the CLI.
@@ -35,6 +40,7 @@ impl System {
             System::GitLab => "GitLab",
             System::Harbor => "Harbor",
             System::ArgoCd => "ArgoCD",
+            System::Nines => "Nines",
         }
     }
 }
