@@ -99,8 +99,8 @@ pub struct OrganizationReport {
     pub certificates_expiring: Vec<CertificateExpiring>,
     /// Availability of the organization per day of the month, first day first.
     pub daily_availability: Vec<DailyAvailability>,
-    /// Log and series accounting at generation time; absent when neither
-    /// VictoriaLogs nor VictoriaMetrics is configured.
+    /// Log and series accounting as of the end of the reported day; absent
+    /// when neither VictoriaLogs nor VictoriaMetrics is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observability: Option<ObservabilityFigures>,
 }

@@ -152,6 +152,12 @@ pub const KEYS: &[Key] = &[
         kind: Kind::Bool,
     },
     Key {
+        key: "OBSERVABILITY_BACKFILL_DAYS",
+        default: "30",
+        description: "How far back (days, at most 30) observability accounting fills intervals it has not sampled (a first run, an outage); set it to the backends' retention when that is shorter (VictoriaLogs keeps 7 days by default), so hours they no longer hold stay gaps instead of zeros.",
+        kind: Kind::Days,
+    },
+    Key {
         key: "VICTORIAMETRICS_TENANT",
         default: "0",
         description: "The cluster tenant queried (accountID or accountID:projectID); unused on a single node.",
@@ -194,25 +200,23 @@ pub fn validate(k: &Key, value: &str) -> Result<String, FieldError> {
             None => Err(bad("one of good, bad, excluded")),
         },
         Kind::Url => {
+            // a refused URL is never echoed: it may hold a password or a token
+            let refuse = |why: &str| Err(FieldError::invalid("value", format!("{}: {why}", k.key)));
             if v.is_empty() {
                 return Ok(String::new());
             }
             let Some(rest) = v.strip_prefix("http://").or_else(|| v.strip_prefix("https://")) else {
-                return Err(bad("empty, or a URL starting with http:// or https://"));
+                return refuse("empty, or a URL starting with http:// or https://");
             };
             let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            if host.is_empty() || v.len() > 512 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(bad("a URL with a host, without spaces, of at most 512 characters"));
-            }
             if host.contains('@') {
-                // not echoed: the refused value holds a password
-                return Err(FieldError::invalid(
-                    "value",
-                    format!("{}: credentials in the URL are not accepted (they would be stored in clear)", k.key),
-                ));
+                return refuse("credentials in the URL are not accepted (they would be stored in clear)");
             }
             if v.contains(['?', '#']) {
-                return Err(bad("a base URL without a query or fragment"));
+                return refuse("a base URL without a query or fragment (a token there would be stored in clear)");
+            }
+            if host.is_empty() || v.len() > 512 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return refuse("a URL with a host, without spaces, of at most 512 characters");
             }
             Ok(v.trim_end_matches('/').to_string())
         }

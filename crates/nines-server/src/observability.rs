@@ -40,6 +40,9 @@ pub const WINDOW_30D_MS: i64 = 720 * HOUR_MS;
 pub const LOG_LOOKBACK_HOURS: i64 = 3;
 /// At most this many 5-minute slots per VictoriaMetrics query (one day).
 pub const SLOTS_PER_QUERY: i64 = 288;
+/// Queries per backend and run: the recent interval plus gap filling, a
+/// day per query. A first run fills a week; 30 days take five runs.
+pub const MAX_QUERIES_PER_RUN: usize = 8;
 /// The newest sample counts as current for this long.
 pub const CURRENT_MAX_AGE_MS: i64 = 3 * SLOT_MS;
 /// Rows older than this are dropped.
@@ -54,6 +57,8 @@ pub struct ObsConfig {
     pub metrics_label: String,
     pub metrics_cluster: bool,
     pub metrics_tenant: String,
+    /// How far back missing intervals are filled (`OBSERVABILITY_BACKFILL_DAYS`).
+    pub backfill_days: i64,
 }
 
 impl ObsConfig {
@@ -70,6 +75,7 @@ impl ObsConfig {
             metrics_label: get("VICTORIAMETRICS_ORG_LABEL"),
             metrics_cluster: get("VICTORIAMETRICS_IS_CLUSTER") == "true",
             metrics_tenant: get("VICTORIAMETRICS_TENANT"),
+            backfill_days: get("OBSERVABILITY_BACKFILL_DAYS").parse().unwrap_or(30),
         }
     }
 
@@ -238,45 +244,64 @@ fn transport(e: &reqwest::Error) -> String {
     s
 }
 
-/// The slots not sampled yet, newest first taken up to the current one.
+/// Contiguous runs of the `missing` intervals (ascending, `step` apart),
+/// cut into chunks of at most `max` intervals: `(first, last)`, newest first.
+fn chunks(missing: &[i64], step: i64, max: usize) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < missing.len() {
+        let mut j = i;
+        while j + 1 < missing.len() && missing[j + 1] == missing[j] + step && j + 1 - i < max {
+            j += 1;
+        }
+        out.push((missing[i], missing[j]));
+        i = j + 1;
+    }
+    out.reverse();
+    out
+}
+
+/// Where gap filling stops: `OBSERVABILITY_BACKFILL_DAYS` back from the
+/// current hour, never beyond the 30-day window.
+fn horizon(cfg: &ObsConfig, now: Millis) -> Millis {
+    let h0 = now.div_euclid(HOUR_MS) * HOUR_MS;
+    h0 - cfg.backfill_days.clamp(1, 30) * DAY_MS
+}
+
+/// The slots not sampled yet (within the backfill horizon), newest first,
+/// at most [`MAX_QUERIES_PER_RUN`] queries of a day each; a failure stops
+/// the run, what was answered before it stays.
 async fn sample_metrics(store: &Store, cfg: &ObsConfig, now: Millis, queries: &mut i64) -> Result<i64, Fail> {
     let api = cfg.metrics_api().unwrap_or_default();
     let newest = now.div_euclid(SLOT_MS) * SLOT_MS;
-    // from the start of the widest window
-    let oldest = now.div_euclid(HOUR_MS) * HOUR_MS - WINDOW_30D_MS;
+    let oldest = horizon(cfg, now);
     let covered: std::collections::HashSet<i64> =
         store.obs_series_covered(oldest, newest + 1).await?.into_iter().collect();
     let missing: Vec<i64> =
         (0..).map(|i| oldest + i * SLOT_MS).take_while(|t| *t <= newest).filter(|t| !covered.contains(t)).collect();
-    let Some(&first) = missing.first() else { return Ok(0) };
     let label = &cfg.metrics_label;
     let query = format!("count by ({label}) (last_over_time({{{label}!=\"\"}}[1h]) keep_metric_names)");
     let mut recorded = 0;
-    let mut start = first;
-    while start <= newest {
-        let end = (start + (SLOTS_PER_QUERY - 1) * SLOT_MS).min(newest);
-        let wanted: Vec<i64> = missing.iter().copied().filter(|t| *t >= start && *t <= end).collect();
-        if !wanted.is_empty() {
-            *queries += 1;
-            let req = form(
-                format!("{api}/query_range"),
-                &[
-                    ("query", query.as_str()),
-                    ("start", &secs(start)),
-                    ("end", &secs(end)),
-                    ("step", "300s"),
-                    ("nocache", "1"),
-                ],
-            );
-            let body = fetch(req, "VictoriaMetrics query_range").await?;
-            let points = parse_matrix(&body, label)?;
-            let samples: Vec<SeriesSample> = wanted
-                .iter()
-                .map(|t| SeriesSample { at: *t, counts: points.get(t).cloned().unwrap_or_default() })
-                .collect();
-            recorded += store.obs_add_series_samples(&samples, now).await? as i64;
-        }
-        start = end + SLOT_MS;
+    for (start, end) in chunks(&missing, SLOT_MS, SLOTS_PER_QUERY as usize).into_iter().take(MAX_QUERIES_PER_RUN) {
+        *queries += 1;
+        let req = form(
+            format!("{api}/query_range"),
+            &[
+                ("query", query.as_str()),
+                ("start", &secs(start)),
+                ("end", &secs(end)),
+                ("step", "300s"),
+                ("nocache", "1"),
+            ],
+        );
+        let body = fetch(req, "VictoriaMetrics query_range").await?;
+        let points = parse_matrix(&body, label)?;
+        let samples: Vec<SeriesSample> = (0..)
+            .map(|i| start + i * SLOT_MS)
+            .take_while(|t| *t <= end)
+            .map(|t| SeriesSample { at: t, counts: points.get(&t).cloned().unwrap_or_default() })
+            .collect();
+        recorded += store.obs_add_series_samples(&samples, now).await? as i64;
     }
     Ok(recorded)
 }
@@ -321,26 +346,41 @@ fn utc_second(ms: Millis) -> String {
     jiff::Timestamp::from_millisecond(ms).map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
 }
 
-/// The closed hours to ask for: the last few, and any uncovered in 30 days.
+/// The last three closed hours (asked again every run: late logs), then
+/// the closed hours not covered yet within the backfill horizon, newest
+/// first, a day per query, at most [`MAX_QUERIES_PER_RUN`] queries in all.
+/// Covered hours outside the three are never asked again or replaced.
 async fn sample_logs(store: &Store, cfg: &ObsConfig, now: Millis, queries: &mut i64) -> Result<i64, Fail> {
-    let url = cfg.logs_url.as_deref().unwrap_or_default();
     let to = now.div_euclid(HOUR_MS) * HOUR_MS;
-    let oldest = to - WINDOW_30D_MS;
-    let covered: std::collections::HashSet<i64> = store.obs_log_covered(oldest, to).await?.into_iter().collect();
-    let first_gap = (0..720).map(|i| oldest + i * HOUR_MS).find(|h| !covered.contains(h));
-    let from = first_gap.unwrap_or(to).min(to - LOG_LOOKBACK_HOURS * HOUR_MS);
+    let recent = to - LOG_LOOKBACK_HOURS * HOUR_MS;
+    let oldest = horizon(cfg, now).min(recent);
+    let covered: std::collections::HashSet<i64> = store.obs_log_covered(oldest, recent).await?.into_iter().collect();
+    let missing: Vec<i64> =
+        (0..).map(|i| oldest + i * HOUR_MS).take_while(|h| *h < recent).filter(|h| !covered.contains(h)).collect();
+    let mut ranges = vec![(recent, to)];
+    ranges.extend(chunks(&missing, HOUR_MS, 24).into_iter().map(|(a, b)| (a, b + HOUR_MS)));
+    let mut hours = 0;
+    for (from, to) in ranges.into_iter().take(MAX_QUERIES_PER_RUN) {
+        *queries += 1;
+        let rows = logs_query(cfg, from, to).await?;
+        store.obs_put_log_hours(from, to, &rows, now).await?;
+        hours += (to - from) / HOUR_MS;
+    }
+    Ok(hours)
+}
+
+/// One stats query over the closed hours `[from, to)`.
+async fn logs_query(cfg: &ObsConfig, from: Millis, to: Millis) -> Result<Vec<LogHour>, Fail> {
+    let url = cfg.logs_url.as_deref().unwrap_or_default();
     let field = logsql_field(&cfg.logs_label);
     let query = format!(
         "_time:[{}, {}) {field}:* | stats by (_time:1h, {field}) count() as lines, sum_len(_msg) as bytes",
         utc_second(from),
         utc_second(to)
     );
-    *queries += 1;
     let req = form(format!("{url}/select/logsql/query"), &[("query", query.as_str())]);
     let body = fetch(req, "VictoriaLogs query").await?;
-    let rows = parse_log_stats(&body, &cfg.logs_label, from, to)?;
-    store.obs_put_log_hours(from, to, &rows, now).await?;
-    Ok((to - from) / HOUR_MS)
+    parse_log_stats(&body, &cfg.logs_label, from, to)
 }
 
 /// VictoriaLogs' JSON lines of the stats query, every line checked.
@@ -608,7 +648,7 @@ impl Snapshot {
                 // a sample older than three slots is not "current" (the
                 // backend has not answered since): no figure, its time stays
                 current: at
-                    .filter(|t| self.now - t <= CURRENT_MAX_AGE_MS)
+                    .filter(|t| *t <= self.now && self.now - t <= CURRENT_MAX_AGE_MS)
                     .map(|_| counts.get(&lv.metrics).copied().unwrap_or(0)),
                 current_at: at.map(nines_core::clock::rfc3339),
                 avg1h: avg(s.w1h, c.w1h),
@@ -667,13 +707,29 @@ impl Snapshot {
     }
 }
 
+/// What a key of one organization reads instead of a backend's error text
+/// (which can name internal hosts and the query).
+pub const REDACTED: &str = "accounting failing: the platform team sees the reason";
+
+impl ObservabilityView {
+    /// Backend error texts replaced by [`REDACTED`], times kept.
+    pub fn redact(&mut self) {
+        for e in [&mut self.last_error, &mut self.backends.logs.last_error, &mut self.backends.metrics.last_error] {
+            if e.is_some() {
+                *e = Some(REDACTED.to_string());
+            }
+        }
+    }
+}
+
 /// One organization's figures and its daily series.
 pub async fn organization(store: &Store, org: &str, now: Millis) -> nines_store::Result<ObservabilityView> {
     let overrides = store.obs_overrides().await?;
     let lv = label_values(org, &overrides);
     let snap = Snapshot::read(store, now, Some(&lv)).await?;
     let w = snap.w;
-    let day0 = w.to.div_euclid(DAY_MS) * DAY_MS - 29 * DAY_MS;
+    // the last day is the one holding the newest closed hour
+    let day0 = (w.to - 1).div_euclid(DAY_MS) * DAY_MS - 29 * DAY_MS;
     let (log_days, slot_days) = store.obs_daily_coverage(day0, w.to).await?;
     let logs = store.obs_daily_logs(&lv.logs, day0, w.to).await?;
     let series = store.obs_daily_series(&lv.metrics, day0, w.to).await?;
@@ -717,13 +773,15 @@ pub async fn organization(store: &Store, org: &str, now: Millis) -> nines_store:
     })
 }
 
-/// The daily report's section: the figures of [`organization`] at `now`;
-/// `None` when neither backend is configured.
+/// The daily report's section: the figures of [`organization`] as of `at`
+/// (the end of the reported day, or now while it lasts); `None` when
+/// neither backend is configured.
 pub async fn report_figures(
     store: &Store,
     org: &str,
-    now: Millis,
+    at: Millis,
 ) -> nines_store::Result<Option<nines_report::document::ObservabilityFigures>> {
+    let now = at;
     use nines_report::document::{ActiveSeriesFigures, ObservabilityFigures, Windowed as W};
     let overrides = store.obs_overrides().await?;
     let lv = label_values(org, &overrides);
@@ -747,7 +805,8 @@ pub async fn report_figures(
         }),
         logs_coverage_30d: cov.logs.map(|c| c.w30d.ratio),
         metrics_coverage_30d: cov.metrics.map(|c| c.w30d.ratio),
-        last_error: snap.status().1,
+        // the report goes to the organization: no backend error text
+        last_error: snap.status().1.map(|_| REDACTED.to_string()),
     }))
 }
 
@@ -897,6 +956,14 @@ mod tests {
             parse_log_stats(b"{\"_time\":\"2026-12-06T19:00:00Z\",\"o\":\"a\",\"li", "o", from, from + 3 * HOUR_MS)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn gaps_are_cut_into_chunks_newest_first() {
+        assert_eq!(chunks(&[], 5, 3), vec![]);
+        // 0 5 10 15 | 30 35: two runs, the first cut at three
+        assert_eq!(chunks(&[0, 5, 10, 15, 30, 35], 5, 3), vec![(30, 35), (15, 15), (0, 10)]);
+        assert_eq!(chunks(&[7], 5, 3), vec![(7, 7)]);
     }
 
     #[test]

@@ -407,7 +407,7 @@ async fn organization_report(
         storage_critical,
         certificates_expiring,
         daily_availability,
-        observability: crate::observability::report_figures(store, org, now).await?,
+        observability: crate::observability::report_figures(store, org, day.to.min(now)).await?,
     })
 }
 

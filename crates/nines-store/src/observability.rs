@@ -88,15 +88,25 @@ impl Store {
 
     /// Record one complete answer of VictoriaLogs for the hours `[from, to)`:
     /// the hours' rows are replaced by `rows` (late logs absorbed), and every
-    /// hour of the range is marked covered. One transaction.
+    /// hour of the range is marked covered. One transaction. Two runs that
+    /// overlap (a refresh on another replica) both write what the backend
+    /// answered: an upsert replaces, it never adds.
     pub async fn obs_put_log_hours(&self, from: Millis, to: Millis, rows: &[LogHour], now: Millis) -> Result<()> {
+        // one row per value and hour, whatever the caller handed in
+        let mut merged: std::collections::BTreeMap<(&str, Millis), (i64, i64)> = Default::default();
+        for r in rows.iter().filter(|r| r.hour >= from && r.hour < to) {
+            let e = merged.entry((r.label_value.as_str(), r.hour)).or_default();
+            e.0 += r.lines;
+            e.1 += r.bytes;
+        }
+        let merged: Vec<_> = merged.into_iter().collect();
         let mut w = self.write_tx().await?;
         sqlx::query("DELETE FROM obs_log_hours WHERE hour >= $1 AND hour < $2")
             .bind(from)
             .bind(to)
             .execute(&mut *w.tx)
             .await?;
-        for chunk in rows.chunks(200) {
+        for chunk in merged.chunks(200) {
             let mut sql = String::from("INSERT INTO obs_log_hours (label_value, hour, lines, bytes) VALUES ");
             for i in 0..chunk.len() {
                 if i > 0 {
@@ -105,27 +115,30 @@ impl Store {
                 let b = i * 4;
                 sql.push_str(&format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
             }
-            // the same value and hour twice in one answer (a backend never
-            // sends it, but a hand-fed caller might) adds up
             sql.push_str(
-                " ON CONFLICT (label_value, hour) DO UPDATE SET lines = obs_log_hours.lines + excluded.lines, bytes = obs_log_hours.bytes + excluded.bytes",
+                " ON CONFLICT (label_value, hour) DO UPDATE SET lines = excluded.lines, bytes = excluded.bytes",
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for r in chunk {
-                q = q.bind(r.label_value.as_str()).bind(r.hour).bind(r.lines).bind(r.bytes);
+            for ((v, h), (n, b)) in chunk {
+                q = q.bind(*v).bind(*h).bind(*n).bind(*b);
             }
             q.execute(&mut *w.tx).await?;
         }
-        let mut h = from;
-        while h < to {
-            sqlx::query(
-                "INSERT INTO obs_log_covered (hour, sampled_at) VALUES ($1, $2) ON CONFLICT (hour) DO UPDATE SET sampled_at = excluded.sampled_at",
-            )
-            .bind(h)
-            .bind(now)
-            .execute(&mut *w.tx)
-            .await?;
-            h += HOUR_MS;
+        let hours: Vec<Millis> = (0..).map(|i| from + i * HOUR_MS).take_while(|h| *h < to).collect();
+        for chunk in hours.chunks(300) {
+            let mut sql = String::from("INSERT INTO obs_log_covered (hour, sampled_at) VALUES ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("(${}, $1)", i + 2));
+            }
+            sql.push_str(" ON CONFLICT (hour) DO UPDATE SET sampled_at = excluded.sampled_at");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            for h in chunk {
+                q = q.bind(*h);
+            }
+            q.execute(&mut *w.tx).await?;
         }
         w.tx.commit().await?;
         Ok(())
@@ -184,14 +197,23 @@ impl Store {
                     .await?
                     .and_then(|r| r.try_get(0).ok().flatten());
             if held.is_none_or(|h| n.at > h) {
+                // replaced as a whole; upserts, so a replica doing the same
+                // at the same moment meets no duplicate key
                 sqlx::query("DELETE FROM obs_series_latest").execute(&mut *w.tx).await?;
-                for (v, c) in &n.counts {
-                    sqlx::query("INSERT INTO obs_series_latest (label_value, series, at) VALUES ($1, $2, $3)")
-                        .bind(v.as_str())
-                        .bind(*c)
-                        .bind(n.at)
-                        .execute(&mut *w.tx)
-                        .await?;
+                for chunk in n.counts.chunks(300) {
+                    let mut sql = String::from("INSERT INTO obs_series_latest (label_value, series, at) VALUES ");
+                    for i in 0..chunk.len() {
+                        if i > 0 {
+                            sql.push(',');
+                        }
+                        sql.push_str(&format!("(${}, ${}, $1)", 2 * i + 2, 2 * i + 3));
+                    }
+                    sql.push_str(" ON CONFLICT (label_value) DO UPDATE SET series = excluded.series, at = excluded.at");
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(n.at);
+                    for (v, c) in chunk {
+                        q = q.bind(v.as_str()).bind(*c);
+                    }
+                    q.execute(&mut *w.tx).await?;
                 }
                 sqlx::query(
                     "INSERT INTO obs_backends (backend, last_success) VALUES ('metrics-current', $1)
@@ -305,10 +327,13 @@ impl Store {
         Ok(rows
             .iter()
             .map(|r| {
-                let g = |i: usize| r.try_get::<Option<i64>, _>(i).ok().flatten().unwrap_or(0);
-                (r.get(0), (Sums3 { w1h: g(1), w24h: g(2), w30d: g(3) }, Sums3 { w1h: g(4), w24h: g(5), w30d: g(6) }))
+                let g = |i: usize| r.try_get::<Option<i64>, _>(i).map(|v| v.unwrap_or(0));
+                Ok((
+                    r.try_get(0)?,
+                    (Sums3 { w1h: g(1)?, w24h: g(2)?, w30d: g(3)? }, Sums3 { w1h: g(4)?, w24h: g(5)?, w30d: g(6)? }),
+                ))
             })
-            .collect())
+            .collect::<Result<_, sqlx::Error>>()?)
     }
 
     /// Active-series sums per label value over the three windows.
@@ -329,10 +354,10 @@ impl Store {
         Ok(rows
             .iter()
             .map(|r| {
-                let g = |i: usize| r.try_get::<Option<i64>, _>(i).ok().flatten().unwrap_or(0);
-                (r.get(0), Sums3 { w1h: g(1), w24h: g(2), w30d: g(3) })
+                let g = |i: usize| r.try_get::<Option<i64>, _>(i).map(|v| v.unwrap_or(0));
+                Ok((r.try_get(0)?, Sums3 { w1h: g(1)?, w24h: g(2)?, w30d: g(3)? }))
             })
-            .collect())
+            .collect::<Result<_, sqlx::Error>>()?)
     }
 
     /// How many hours (logs) and slots (series) of each window were covered.
@@ -351,8 +376,8 @@ impl Store {
                     .bind(w.to)
                     .fetch_one(&self.pool)
                     .await?;
-                let g = |i: usize| r.try_get::<Option<i64>, _>(i).ok().flatten().unwrap_or(0);
-                Ok::<_, crate::Error>(Sums3 { w1h: g(0), w24h: g(1), w30d: g(2) })
+                let g = |i: usize| r.try_get::<Option<i64>, _>(i).map(|v| v.unwrap_or(0));
+                Ok::<_, crate::Error>(Sums3 { w1h: g(0)?, w24h: g(1)?, w30d: g(2)? })
             }
         };
         Ok((count("obs_log_covered", "hour").await?, count("obs_series_slots", "at").await?))
@@ -434,8 +459,32 @@ impl Store {
     }
 
     /// Set (or, with both `None`, remove) an organization's overrides.
+    /// Refused (`Conflict`) when another organization already reads its
+    /// rows under one of these values (as its override or as its name, when
+    /// that organization has services or an override of its own): one
+    /// tenant's volume is never billed to two.
     pub async fn obs_set_override(&self, organization: &str, o: &LabelOverride, now: Millis) -> Result<()> {
         let mut w = self.write_tx().await?;
+        for (col, value) in [("logs_value", &o.logs), ("metrics_value", &o.metrics)] {
+            let Some(v) = value else { continue };
+            let sql = format!(
+                "SELECT organization FROM obs_label_overrides WHERE {col} = $1 AND organization <> $2
+                 UNION SELECT organization FROM services WHERE organization = $1 AND organization <> $2
+                 UNION SELECT organization FROM obs_label_overrides WHERE organization = $1 AND organization <> $2"
+            );
+            let other: Option<String> = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(v.as_str())
+                .bind(organization)
+                .fetch_optional(&mut *w.tx)
+                .await?
+                .map(|r| r.get(0));
+            if let Some(other) = other {
+                return Err(crate::Error::Conflict(format!(
+                    "{}: the value {v:?} already names organization {other:?}'s rows",
+                    if col == "logs_value" { "logs" } else { "metrics" }
+                )));
+            }
+        }
         if o.logs.is_none() && o.metrics.is_none() {
             sqlx::query("DELETE FROM obs_label_overrides WHERE organization = $1")
                 .bind(organization)
