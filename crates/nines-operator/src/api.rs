@@ -408,6 +408,12 @@ impl NinesClient {
         Ok(list.items)
     }
 
+    /// Remove a registered cluster (and the inventory of its node); `Ok(false)`
+    /// when it was already gone.
+    pub async fn delete_cluster(&self, id: &str) -> Result<bool> {
+        self.delete_path(&format!("/api/v1/clusters/{}", encode_segment(id))).await
+    }
+
     pub async fn put_artifacts(&self, node_id: &str, items: &[ArtifactItem]) -> Result<UpsertResult> {
         let body = Inventory { node_id, items };
         Ok(self.send_json(reqwest::Method::PUT, "/api/v1/inventory/artifacts", &body).await?.json().await?)

@@ -134,7 +134,7 @@ async fn remove_in(
         System::Harbor => harbor_remove(ctx, ns, sdp, p, records).await,
         System::ArgoCd => argocd_remove(ctx, ns, sdp, p, records).await,
         System::GitLab => gitlab_remove(ctx, ns, sdp, p, records).await,
-        // nines' API cannot remove a cluster (see cleanup_k8s_cluster)
+        // a nines registration lives in no platform (see let_go_of_nines)
         System::Nines => Ok(vec![]),
     }
 }
@@ -1170,7 +1170,8 @@ async fn nines_in(
         }
     };
     let created = outcome == Outcome::Created || prior.is_some_and(|r| r.created);
-    status.resources.retain(|r| r.system != sys.name() || r.name == node_id);
+    // a `Skipped` note goes; a former registration whose removal failed stays to be retried
+    status.resources.retain(|r| r.system != sys.name() || r.name == node_id || r.state != "Skipped");
     let mut r = present(sys, "", "cluster", &node_id, &id, created);
     r.message = match server {
         Some(s) => format!("workspace {ws}, API server {s}"),
@@ -1201,33 +1202,71 @@ async fn register_with_nines(ctx: &Ctx, k: &K8sCluster, status: &mut TenantStatu
     let ws = match k8s_cluster_workspace(k.spec.workspace.as_deref(), &name, &own) {
         Ok(Some(ws)) => ws,
         Ok(None) => {
-            forget_nines(ctx, k, status, None).await;
+            if let Err(e) = let_go_of_nines(ctx, k, Some(&sync.api), status, None).await {
+                return Some(vec![("-".into(), Err(e))]);
+            }
             nines_skipped(status, &name, "spec.workspace is not set: not registered with nines".into());
             return Some(vec![]);
         }
         Err(why) => return Some(vec![("-".into(), Err(config_error(sys, why)))]),
     };
-    forget_nines(ctx, k, status, Some(&format!("{ws}/{name}"))).await;
+    // a registration in the workspace the spec named before goes; failing
+    // that does not keep the cluster out of its new workspace
+    let mut results = Vec::new();
+    if let Err(e) = let_go_of_nines(ctx, k, Some(&sync.api), status, Some(&format!("{ws}/{name}"))).await {
+        results.push(("-".into(), Err(e)));
+    }
     let r = nines_in(&sync.api, k, &ws, status).await;
     if let Ok((what, o)) = &r {
         told(ctx, k, &ws, sys, *o, what).await;
     }
-    Some(vec![(ws, r.map(|(what, _)| what))])
+    results.push((ws, r.map(|(what, _)| what)));
+    Some(results)
 }
 
-/// Drops the nines records other than `keep`. A registration stays in
-/// nines (its API has no call to remove a cluster): an Event says so.
-async fn forget_nines(ctx: &Ctx, k: &K8sCluster, status: &mut TenantStatus, keep: Option<&str>) {
+/// Lets go of the nines records other than `keep` (the workspace changed or
+/// was unset, or the object is deleted): a registration nines made is
+/// removed through `api` (one already gone is fine), one it adopted stays;
+/// either way its record goes. A removal that fails keeps its record and
+/// ends the pass with that failure (retried). Without `api` (no API sync)
+/// what nines made cannot be removed: that is a failure too, not a
+/// forgetting.
+async fn let_go_of_nines(
+    ctx: &Ctx,
+    k: &K8sCluster,
+    api: Option<&NinesClient>,
+    status: &mut TenantStatus,
+    keep: Option<&str>,
+) -> Result<(), ProvisionError> {
     let sys = System::Nines;
     let gone: Vec<ProvisionedResource> =
         status.resources.iter().filter(|r| r.system == sys.name() && Some(r.name.as_str()) != keep).cloned().collect();
     for r in gone {
-        if r.state != "Skipped" {
-            let note = format!("nines: cluster {} stays registered (nines' API cannot remove a cluster)", r.name);
-            ctx.event(&k.object_ref(&()), false, "Orphaned", note).await;
+        let id = r.id.as_deref().filter(|id| !id.is_empty());
+        match id {
+            Some(id) if r.created && r.state != "Skipped" => {
+                let Some(api) = api else {
+                    let why = format!("removing {}: the operator has no nines API sync", r.name);
+                    return Err(ProvisionError::new(sys, ErrorKind::Transient, why));
+                };
+                let removed =
+                    api.delete_cluster(id).await.map_err(|e| nines_error(&format!("removing {}", r.name), e))?;
+                let note = if removed {
+                    format!("nines: cluster {} ({id}) removed", r.name)
+                } else {
+                    format!("nines: cluster {} ({id}) was already gone", r.name)
+                };
+                ctx.event(&k.object_ref(&()), false, "Deleted", note).await;
+            }
+            _ if r.state != "Skipped" => {
+                let note = format!("nines: cluster {} was adopted: left in place", r.name);
+                ctx.event(&k.object_ref(&()), false, "Orphaned", note).await;
+            }
+            _ => {}
         }
         status.resources.retain(|x| !(x.system == sys.name() && x.name == r.name));
     }
+    Ok(())
 }
 
 async fn apply_k8s_cluster(k: &K8sCluster, ctx: &Ctx, api: &Api<K8sCluster>) -> Result<Action, Error> {
@@ -1263,14 +1302,17 @@ async fn apply_k8s_cluster(k: &K8sCluster, ctx: &Ctx, api: &Api<K8sCluster>) -> 
     finish_systems(ctx, k, api, &before, status, &parts).await
 }
 
-/// Removes the registrations nines made in Argo CD; one it adopted stays.
-/// The registration with nines stays (its API has no call to remove a
-/// cluster): an Event says so.
+/// Removes the registrations nines made in Argo CD and with nines; one it
+/// adopted stays. A K8sCluster has no `deletionPolicy`: what nines
+/// registered goes with it. Without the operator's API sync the nines
+/// registration cannot be removed, and the deletion waits (retried) as an
+/// Endpoint's does.
 async fn cleanup_k8s_cluster(k: &K8sCluster, ctx: &Ctx) -> Result<Action, Error> {
     let ns = k.namespace().unwrap_or_default();
     let mut status = k.status.clone().unwrap_or_default();
     remove_everywhere(ctx, k, &ns, System::ArgoCd, &status).await?;
-    forget_nines(ctx, k, &mut status, None).await;
+    let sync = ctx.sync.borrow().clone();
+    let_go_of_nines(ctx, k, sync.as_ref().map(|s| &s.api), &mut status, None).await?;
     Ok(Action::await_change())
 }
 

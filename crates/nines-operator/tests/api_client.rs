@@ -71,7 +71,15 @@ async fn handler(State(log): State<Log>, req: Request) -> impl IntoResponse {
         ("POST", "/api/v1/certificates") => {
             (StatusCode::CREATED, axum::Json(json!({"id": "cert-1", "name": "api-tls"}))).into_response()
         }
-        ("DELETE", p) if p.starts_with("/api/v1/certificates/") || p.starts_with("/api/v1/status-page/groups/") => {
+        ("DELETE", "/api/v1/clusters/8") => {
+            (StatusCode::NOT_FOUND, axum::Json(json!({"error": {"code": "not_found", "message": "no cluster 8"}})))
+                .into_response()
+        }
+        ("DELETE", p)
+            if p.starts_with("/api/v1/certificates/")
+                || p.starts_with("/api/v1/status-page/groups/")
+                || p.starts_with("/api/v1/clusters/") =>
+        {
             StatusCode::NO_CONTENT.into_response()
         }
         ("PUT", p) if p.starts_with("/api/v1/inventory/") => {
@@ -230,6 +238,9 @@ async fn every_call_matches_the_contract() {
     .await
     .unwrap();
     assert!(c.delete_status_group("main").await.unwrap());
+    // removing a cluster: one already gone is not an error
+    assert!(c.delete_cluster(reg.id.as_deref().unwrap()).await.unwrap());
+    assert!(!c.delete_cluster("8").await.unwrap());
 
     let log = log.lock().unwrap().clone();
     assert!(log.iter().all(|r| r.key.as_deref() == Some("op-key")));
@@ -250,6 +261,8 @@ async fn every_call_matches_the_contract() {
             ("PUT", "/api/v1/inventory/apps"),
             ("PUT", "/api/v1/status-page/groups/main%20group"),
             ("DELETE", "/api/v1/status-page/groups/main"),
+            ("DELETE", "/api/v1/clusters/7"),
+            ("DELETE", "/api/v1/clusters/8"),
         ]
     );
     // apply: YAML documents, the core document plus `checks`

@@ -480,14 +480,40 @@ async fn a_k8s_cluster_is_registered_with_nines_in_its_workspace() {
     assert!(row.contains("acme/k8s/production") && row.matches('✓').count() == 2, "{report}");
     assert!(report.contains("NinesReady False"), "{report}");
 
-    // deleting: Argo CD's registration goes; nines' stays (its API cannot remove a cluster)
-    for name in ["production-cluster", "edge", "other", "own"] {
+    // deleting the ones nines did not register leaves the registration alone
+    for name in ["edge", "other", "own"] {
         clusters.delete(name, &DeleteParams::default()).await.unwrap();
         gone(&b.cluster, &clusters, name).await;
     }
-    assert!(argo.cluster(server).is_none());
     let listed = b.srv.get("/api/v1/clusters").await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+    let first_id = listed["items"][0]["id"].clone();
+
+    // another workspace: the registration nines made in the old one goes, the new one is made
+    let mut moved = clusters.get("production-cluster").await.unwrap();
+    moved.spec.workspace = Some("acme/k8s/staging".into());
+    clusters.replace("production-cluster", &PostParams::default(), &moved).await.unwrap();
+    let st = status_when(&b.cluster, &clusters, "production-cluster", "registered in the new workspace", |st| {
+        ready(st, "Nines") && st.resources.iter().any(|r| r.name == "acme/k8s/staging/production-cluster")
+    })
+    .await;
+    let nines: Vec<&str> = st.resources.iter().filter(|r| r.system == "Nines").map(|r| r.name.as_str()).collect();
+    assert_eq!(nines, ["acme/k8s/staging/production-cluster"], "{st:?}");
+    let listed = b.srv.get("/api/v1/clusters").await;
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{listed}");
+    assert_eq!(
+        (items[0]["workspace"].as_str(), items[0]["apiServerUrl"].as_str()),
+        (Some("acme/k8s/staging"), Some(server))
+    );
+    assert_ne!(items[0]["id"], first_id);
+
+    // deleting: the registrations nines made in Argo CD and in nines go
+    clusters.delete("production-cluster", &DeleteParams::default()).await.unwrap();
+    gone(&b.cluster, &clusters, "production-cluster").await;
+    assert!(argo.cluster(server).is_none());
+    let listed = b.srv.get("/api/v1/clusters").await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 0, "{listed}");
 
     argo.assert_no_violations();
     b.finish().await;

@@ -175,3 +175,85 @@ async fn inventory_upserts_by_key_per_cluster() {
     })
     .await;
 }
+
+async fn delete(srv: &Srv, path: &str, key: &str) -> (u16, Value) {
+    let resp = srv.http.delete(format!("{}{path}", srv.base)).header("X-API-Key", key).send().await.unwrap();
+    let code = resp.status().as_u16();
+    (code, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_removed_cluster_takes_its_inventory_and_leaves_its_services() {
+    each(async |db| {
+        let (srv, _clock) = start(db).await;
+        let op = srv.key("acme", "operator").await;
+        let reader = srv.key("acme", "read-only").await;
+        let other = srv.key("globex", "operator").await;
+        let (c, v) = srv
+            .post(
+                "/api/v1/clusters/register",
+                &op,
+                json!({"workspace": "acme/k8s/prod", "clusterName": "c1", "apiServerUrl": "https://api.c1:6443"}),
+            )
+            .await;
+        assert_eq!(c, 201, "{v}");
+        let id = v["id"].as_str().unwrap().to_string();
+        let (c, v) =
+            srv.post("/api/v1/clusters/register", &op, json!({"workspace": "acme/k8s/dev", "clusterName": "d1"})).await;
+        assert_eq!(c, 201, "{v}");
+        // inventory of the cluster and of the other one; a service at the cluster's node
+        let host = json!({"name": "node-1", "ready": true});
+        for node in ["acme/k8s/prod/c1", "acme/k8s/dev/d1"] {
+            let (c, v) = put(&srv, "/api/v1/inventory/hosts", &op, json!({"nodeId": node, "items": [host]})).await;
+            assert_eq!(c, 200, "{v}");
+        }
+        let app = json!({"name": "shop", "namespace": "shop", "block": "webshop", "state": "installed"});
+        put(&srv, "/api/v1/inventory/apps", &op, json!({"nodeId": "acme/k8s/prod/c1", "items": [app]})).await;
+        let (c, v) = srv
+            .post(
+                "/api/v1/health/report",
+                &op,
+                json!({"service": "pg", "status": "OPERATIONAL", "nodeId": "acme/k8s/prod/c1"}),
+            )
+            .await;
+        assert!(c < 300, "{c} {v}");
+
+        // another organization's key, a reader, a bad id: nothing removed
+        let path = format!("/api/v1/clusters/{id}");
+        let (c, v) = delete(&srv, &path, &other).await;
+        assert_eq!(c, 404, "{v}");
+        assert_eq!(v["error"]["code"], "not_found");
+        assert_eq!(delete(&srv, &path, &reader).await.0, 403);
+        assert_eq!(delete(&srv, "/api/v1/clusters/not-a-number", &op).await.0, 404);
+        assert_eq!(delete(&srv, "/api/v1/clusters/999999", &op).await.0, 404);
+        let (_, list) = srv.get("/api/v1/clusters", &op).await;
+        assert_eq!(list["items"].as_array().unwrap().len(), 2, "{list}");
+
+        let (c, v) = delete(&srv, &path, &op).await;
+        assert_eq!(c, 204, "{v}");
+        assert_eq!(delete(&srv, &path, &op).await.0, 404, "gone");
+        let (_, list) = srv.get("/api/v1/clusters", &op).await;
+        let names: Vec<&str> = list["items"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+        assert_eq!(names, ["d1"]);
+        // its inventory went with it, the other cluster's stays
+        let (_, hosts) = srv.get("/api/v1/inventory/hosts", &op).await;
+        let nodes: Vec<&str> = hosts["items"].as_array().unwrap().iter().filter_map(|h| h["nodeId"].as_str()).collect();
+        assert_eq!(nodes, ["acme/k8s/dev/d1"]);
+        let (_, apps) = srv.get("/api/v1/inventory/apps", &op).await;
+        assert_eq!(apps["items"].as_array().unwrap().len(), 0, "{apps}");
+        // the service at its node stays
+        let (_, services) = srv.get("/api/v1/services", &op).await;
+        let s = services["items"].as_array().unwrap();
+        assert!(s.iter().any(|s| s["nodeId"] == "acme/k8s/prod/c1"), "{services}");
+
+        // the workspace is free again: another name gets a new cluster
+        let (c, v) = srv
+            .post("/api/v1/clusters/register", &op, json!({"workspace": "acme/k8s/prod", "clusterName": "c2"}))
+            .await;
+        assert_eq!(c, 201, "{v}");
+        assert_ne!(v["id"], id.as_str());
+        assert_eq!(v["nodeId"], "acme/k8s/prod/c2");
+        srv.stop().await;
+    })
+    .await;
+}

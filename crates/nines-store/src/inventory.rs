@@ -1,8 +1,9 @@
 //! What the operator reports about a cluster besides services: the cluster's
 //! registration (one per workspace, the operator seed's idempotency rules)
 //! and its inventory — container images, deployed apps, hosts — each item
-//! upserted by its key and kept as JSON. Validation and the wire shapes are
-//! the server's; this module stores and reads.
+//! upserted by its key and kept as JSON. Removing a registration takes its
+//! inventory with it, never the services at its node. Validation and the
+//! wire shapes are the server's; this module stores and reads.
 
 use nines_core::clock::Millis;
 use serde::{Deserialize, Serialize};
@@ -166,6 +167,36 @@ impl Store {
         };
         w.tx.commit().await?;
         Ok(out)
+    }
+
+    /// One cluster by id, whatever its organization (the caller checks).
+    pub async fn get_cluster(&self, id: i64) -> Result<Option<ClusterRow>> {
+        let sql = format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(cluster_row))
+    }
+
+    /// Remove a cluster's registration with the inventory reported for its
+    /// node (images, apps, hosts: they describe the cluster and keep no
+    /// history). Services, their history, certificates and downtimes at the
+    /// node stay: the hierarchy is built from the services' node ids, not
+    /// from this table, and registering the workspace again under the same
+    /// name finds them where they were. `false` when there was no such cluster.
+    pub async fn delete_cluster(&self, id: i64) -> Result<bool> {
+        let mut w = self.write_tx().await?;
+        let sql = format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE id = $1{}", self.dialect.for_update());
+        let found = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *w.tx).await?;
+        let Some(c) = found.as_ref().map(cluster_row) else {
+            return Ok(false);
+        };
+        sqlx::query("DELETE FROM inventory_items WHERE organization = $1 AND node_id = $2")
+            .bind(&c.organization)
+            .bind(&c.node_id)
+            .execute(&mut *w.tx)
+            .await?;
+        sqlx::query("DELETE FROM clusters WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
+        w.tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn list_clusters(&self, organization: Option<&str>) -> Result<Vec<ClusterRow>> {

@@ -3,11 +3,13 @@
 //! idempotency rules) and the inventory of container images, deployed apps
 //! and hosts. Items are upserted by their key per cluster node; items not
 //! named stay (the operator keeps API objects whose cluster objects went).
+//! Removing a cluster takes its inventory with it and leaves the services
+//! at its node, with their history, where they are.
 //! Writing needs an operator or admin key of the node's organization;
 //! reading is scoped to the key's organization.
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use nines_core::wire::ErrorBody;
@@ -18,13 +20,14 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
 
 pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/api/v1/clusters/register", post(register))
         .route("/api/v1/clusters", get(list_clusters))
+        .route("/api/v1/clusters/{id}", axum::routing::delete(delete_cluster))
         .route("/api/v1/inventory/artifacts", get(list_artifacts).put(put_artifacts))
         .route("/api/v1/inventory/apps", get(list_apps).put(put_apps))
         .route("/api/v1/inventory/hosts", get(list_hosts).put(put_hosts))
@@ -160,6 +163,39 @@ pub struct ClusterList {
 pub async fn list_clusters(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<ClusterList>> {
     let items = s.store.list_clusters(caller.scope.as_option()).await?;
     Ok(Json(ClusterList { items: items.into_iter().map(|c| cluster_view(c, false)).collect() }))
+}
+
+/// Remove a registered cluster
+///
+/// The cluster's registration goes with the inventory reported for its node
+/// (container images, deployed apps, hosts). The services at its node, their
+/// history, certificates and downtimes stay: the hierarchy is built from the
+/// services, not from the registration, and registering the workspace again
+/// under the same name finds them where they were. The workspace is free for
+/// another cluster afterwards. A cluster of another organization is answered
+/// as a missing one.
+#[utoipa::path(delete, path = "/api/v1/clusters/{id}", tag = "inventory",
+    params(("id" = String, Path, description = "Cluster id, as the registration and the list answer it")),
+    responses((status = 204, description = "Removed, with its inventory"), (status = 403, body = ErrorBody),
+        (status = 404, description = "No such cluster in the key's organization", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn delete_cluster(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let missing = || ApiError::not_found(format!("no cluster {id}"));
+    // ids are numbers; anything else names no cluster
+    let Ok(n) = id.parse::<i64>() else { return Err(missing()) };
+    let c = match s.store.get_cluster(n).await? {
+        Some(c) if caller.scope.allows(&c.organization) => c,
+        _ => return Err(missing()),
+    };
+    if !s.store.delete_cluster(n).await? {
+        return Err(missing());
+    }
+    tracing::info!(cluster = %c.node_id, by = %caller.key_id, "cluster removed");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema, PartialEq)]
