@@ -171,6 +171,7 @@ pub const TABLE: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/certificates/report", Operator),
     ("DELETE", "/api/v1/certificates/{id}", Operator),
     ("POST", "/api/v1/clusters/register", Operator),
+    ("DELETE", "/api/v1/clusters/{id}", Operator),
     ("PUT", "/api/v1/inventory/artifacts", Operator),
     ("PUT", "/api/v1/inventory/apps", Operator),
     ("PUT", "/api/v1/inventory/hosts", Operator),
@@ -187,12 +188,16 @@ pub const TABLE: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/sla/report/generate", Admin),
     ("POST", "/api/v1/maintenance", Admin),
     ("DELETE", "/api/v1/maintenance/{id}", Admin),
+    ("PUT", "/api/v1/maintenance/{id}", Admin),
+    ("POST", "/api/v1/maintenance/{id}/end", Admin),
+    ("POST", "/api/v1/maintenance/preview", Admin),
     ("POST", "/api/v1/downtimes", Admin),
     ("PATCH", "/api/v1/downtimes/{id}", Admin),
     ("POST", "/api/v1/downtimes/{id}/acknowledge", Admin),
     ("POST", "/api/v1/downtimes/{id}/postmortem", Admin),
     ("PUT", "/api/v1/notes/{id}", Admin),
     ("GET", "/api/v1/apikeys", Admin),
+    ("GET", "/api/v1/audit", Admin),
     ("POST", "/api/v1/apikeys", Admin),
     ("DELETE", "/api/v1/apikeys/{id}", Admin),
     ("POST", "/api/v1/notifications/channels", Admin),
@@ -204,6 +209,7 @@ pub const TABLE: &[(&str, &str, Access)] = &[
     ("DELETE", "/api/v1/notifications/routes/{id}", Admin),
     ("POST", "/ui/downtimes/{id}/postmortem", Admin),
     ("POST", "/ui/notes/{id}", Admin),
+    ("GET", "/ui/admin", Admin),
 ];
 
 /// The table's entry for a method on a route, `None` when it has none. A
@@ -221,8 +227,13 @@ pub fn access(method: &Method, route: &str) -> Access {
     entry(method, route).unwrap_or(Admin)
 }
 
+/// The header with which the dashboard's script calls the JSON API on its
+/// session cookie (`X-Nines-Session: 1`).
+pub const SESSION_HEADER: &str = "x-nines-session";
+
 /// The caller a request names: an API key header anywhere, or the
-/// dashboard's session cookie under `/ui`. `None` when it names none.
+/// dashboard's session cookie under `/ui` (and on the API with
+/// [`SESSION_HEADER`]). `None` when it names none.
 async fn find_caller(s: &AppState, headers: &HeaderMap, dashboard: bool) -> Result<Option<Caller>, ApiError> {
     if headers.contains_key("x-api-key") || headers.contains_key(axum::http::header::AUTHORIZATION) {
         return crate::extract::key_caller(s, headers).await.map(Some);
@@ -257,10 +268,18 @@ pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) 
         return next.run(req).await;
     }
     let dashboard = route == "/ui" || route.starts_with("/ui/");
+    // the dashboard's own calls of the JSON API: the session cookie, with a
+    // header a page of another site cannot send (a cross-site form sends no
+    // custom header; a cross-site fetch with one needs a CORS preflight,
+    // which nines never grants)
+    let from_dashboard = !dashboard && req.headers().get(SESSION_HEADER).is_some_and(|v| v.as_bytes() == b"1");
     let fail = |e: ApiError| {
         if dashboard { crate::web::dashboard::UiError(e).into_response() } else { e.into_response() }
     };
-    let found = find_caller(&s, req.headers(), dashboard).await;
+    if from_dashboard && let Err(e) = crate::web::dashboard::same_origin(req.headers()) {
+        return e.0.into_response();
+    }
+    let found = find_caller(&s, req.headers(), dashboard || from_dashboard).await;
     match found {
         Ok(Some(caller)) => {
             if !need.allows(caller.role) {
@@ -275,8 +294,31 @@ pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) 
                     need.who()
                 )));
             }
+            // writes are actions: logged with their outcome (telemetry
+            // pushes are not, nor reads)
+            let audit = need != Push && !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+            let what = audit.then(|| (req.method().as_str().to_string(), req.uri().path().to_string(), caller.clone()));
             req.extensions_mut().insert(caller);
-            next.run(req).await
+            let resp = next.run(req).await;
+            if let Some((method, path, c)) = what {
+                let e = nines_store::audit::AuditEntry {
+                    id: 0,
+                    at: s.clock.now_ms(),
+                    key_id: c.key_id,
+                    actor: c.key_name,
+                    organization: c.scope.as_option().unwrap_or("*").to_string(),
+                    role: c.role.as_str().to_string(),
+                    via: if dashboard || from_dashboard { "dashboard" } else { "api" }.to_string(),
+                    method,
+                    route: route.clone(),
+                    path,
+                    status: i64::from(resp.status().as_u16()),
+                };
+                if let Err(err) = s.store.audit(&e).await {
+                    tracing::error!(error = %err, route = %e.route, "cannot write the audit log");
+                }
+            }
+            resp
         }
         // the dashboard's pages send the browser to the login page
         Ok(None) if dashboard => next.run(req).await,

@@ -407,10 +407,13 @@ async fn late_logs_are_absorbed_and_an_outage_is_a_gap_not_zeros() {
     srv.stop().await;
 }
 
+/// One request the double saw: the tenant of its path, its form fields.
+type Seen = (String, HashMap<String, String>);
+
 /// A vmselect double: records each query, answers from a script.
 #[derive(Clone, Default)]
 struct Vmselect {
-    seen: Arc<Mutex<Vec<(String, HashMap<String, String>)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
     partial: Arc<Mutex<bool>>,
 }
 

@@ -17,6 +17,7 @@
 //! rules themselves (those are pure functions in `nines-core::timeline`).
 
 pub mod agents;
+pub mod audit;
 mod backup;
 pub mod certificates;
 pub mod checks;
@@ -140,6 +141,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (15, include_str!("../migrations/sqlite/0015_agents.sql")),
     (16, include_str!("../migrations/sqlite/0016_event_subjects.sql")),
     (17, include_str!("../migrations/sqlite/0017_observability.sql")),
+    (18, include_str!("../migrations/sqlite/0018_audit.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -159,6 +161,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (15, include_str!("../migrations/postgres/0015_agents.sql")),
     (16, include_str!("../migrations/postgres/0016_event_subjects.sql")),
     (17, include_str!("../migrations/postgres/0017_observability.sql")),
+    (18, include_str!("../migrations/postgres/0018_audit.sql")),
 ];
 
 /// Where a database URL points, for messages: the SQLite file, or

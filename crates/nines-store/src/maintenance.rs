@@ -85,6 +85,33 @@ impl Store {
             .collect())
     }
 
+    /// Replace window `m.id` (its organization and creation time stay).
+    pub async fn update_maintenance(&self, m: &MaintenanceRow) -> Result<bool> {
+        let mut w = self.write_tx().await?;
+        let r = sqlx::query(
+            "UPDATE maintenance_windows SET title = $2, description = $3, service_ids = $4, sla_groups = $5, node_ids = $6,
+                starts_at = $7, ends_at = $8, cron = $9, duration_minutes = $10, time_zone = $11, counts_towards_sla = $12
+             WHERE id = $1",
+        )
+        .bind(m.id)
+        .bind(&m.title)
+        .bind(m.description.clone())
+        .bind(serde_json::to_string(&m.service_ids).unwrap_or_default())
+        .bind(serde_json::to_string(&m.sla_groups).unwrap_or_default())
+        .bind(serde_json::to_string(&m.node_ids).unwrap_or_default())
+        .bind(m.starts_at)
+        .bind(m.ends_at)
+        .bind(m.cron.clone())
+        .bind(m.duration_minutes)
+        .bind(m.time_zone.clone())
+        .bind(m.counts_towards_sla as i64)
+        .execute(&mut *w.tx)
+        .await?;
+        crate::services::bump_services_version(&mut w.tx).await?;
+        w.tx.commit().await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     pub async fn delete_maintenance(&self, id: i64) -> Result<bool> {
         let mut w = self.write_tx().await?;
         let r = sqlx::query("DELETE FROM maintenance_windows WHERE id = $1").bind(id).execute(&mut *w.tx).await?;

@@ -65,14 +65,9 @@ fn view(m: MaintenanceRow, now: i64) -> MaintenanceView {
     MaintenanceView { window: m, upcoming, active }
 }
 
-/// Announce a maintenance window, one-off or recurring
-#[utoipa::path(post, path = "/api/v1/maintenance", tag = "maintenance", request_body = NewMaintenance,
-    responses((status = 201, body = MaintenanceView), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn create(
-    State(s): State<AppState>,
-    caller: Caller,
-    JsonBody(b): JsonBody<NewMaintenance>,
-) -> ApiResult<(StatusCode, Json<MaintenanceView>)> {
+/// The window a body describes, checked: times, schedule, and that its
+/// services and SLA groups are the organization's.
+async fn build(s: &AppState, caller: &Caller, b: &NewMaintenance, now: i64) -> ApiResult<MaintenanceRow> {
     let org = match (&caller.scope, &b.organization) {
         (_, Some(o)) => {
             caller.require_org(o, "organization")?;
@@ -90,7 +85,6 @@ pub async fn create(
             .map(|x| nines_core::clock::parse_rfc3339(x).map_err(|r| ApiError::from(FieldError::invalid(f, r))))
             .transpose()
     };
-    let now = s.clock.now_ms();
     let m = MaintenanceRow {
         id: 0,
         organization: org,
@@ -123,8 +117,100 @@ pub async fn create(
             }
         }
     }
+    Ok(m)
+}
+
+/// Announce a maintenance window, one-off or recurring
+///
+/// One-off windows name `startsAt` and `endsAt`; recurring ones a `cron`
+/// schedule, `durationMinutes` and a `timeZone`. The answer lists the
+/// occurrences of the next 30 days.
+#[utoipa::path(post, path = "/api/v1/maintenance", tag = "maintenance", request_body = NewMaintenance,
+    responses((status = 201, body = MaintenanceView), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<NewMaintenance>,
+) -> ApiResult<(StatusCode, Json<MaintenanceView>)> {
+    let now = s.clock.now_ms();
+    let m = build(&s, &caller, &b, now).await?;
     let id = s.store.create_maintenance(&m).await?;
     Ok((StatusCode::CREATED, Json(view(MaintenanceRow { id, ..m }, now))))
+}
+
+/// Preview a maintenance window's occurrences without saving it
+///
+/// The same checks as creating one; the answer's `upcoming` lists the
+/// occurrences of the next 30 days.
+#[utoipa::path(post, path = "/api/v1/maintenance/preview", tag = "maintenance", request_body = NewMaintenance,
+    responses((status = 200, body = MaintenanceView), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn preview(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<NewMaintenance>,
+) -> ApiResult<Json<MaintenanceView>> {
+    let now = s.clock.now_ms();
+    Ok(Json(view(build(&s, &caller, &b, now).await?, now)))
+}
+
+async fn owned(s: &AppState, caller: &Caller, id: i64) -> ApiResult<MaintenanceRow> {
+    s.store
+        .list_maintenance(caller.scope.as_option())
+        .await?
+        .into_iter()
+        .find(|m| m.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("no maintenance window {id}")))
+}
+
+/// Replace a maintenance window
+///
+/// The body is a whole window, as when creating one; its organization
+/// stays. Past occurrences change with it, and so do the SLO figures they
+/// touched.
+#[utoipa::path(put, path = "/api/v1/maintenance/{id}", tag = "maintenance", request_body = NewMaintenance,
+    params(("id" = i64, Path, description = "Window id")),
+    responses((status = 200, body = MaintenanceView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn replace(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    JsonBody(mut b): JsonBody<NewMaintenance>,
+) -> ApiResult<Json<MaintenanceView>> {
+    let old = owned(&s, &caller, id).await?;
+    b.organization = Some(old.organization.clone());
+    let now = s.clock.now_ms();
+    let m = MaintenanceRow { id, created_at: old.created_at, ..build(&s, &caller, &b, now).await? };
+    if !s.store.update_maintenance(&m).await? {
+        return Err(ApiError::not_found(format!("no maintenance window {id}")));
+    }
+    Ok(Json(view(m, now)))
+}
+
+/// End a one-off maintenance window now
+///
+/// For a window that is active: it ends at once, and its services return
+/// to their own status. A recurring window is edited or deleted instead.
+#[utoipa::path(post, path = "/api/v1/maintenance/{id}/end", tag = "maintenance",
+    params(("id" = i64, Path, description = "Window id")),
+    responses((status = 200, body = MaintenanceView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn end(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<Json<MaintenanceView>> {
+    let mut m = owned(&s, &caller, id).await?;
+    let now = s.clock.now_ms();
+    if m.cron.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "a recurring window has no end to bring forward: edit its schedule or delete it",
+        ));
+    }
+    if !view(m.clone(), now).active {
+        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "the window is not active: nothing to end"));
+    }
+    m.ends_at = Some(now);
+    s.store.update_maintenance(&m).await?;
+    Ok(Json(view(m, now)))
 }
 
 /// List maintenance windows with their upcoming occurrences

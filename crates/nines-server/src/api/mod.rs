@@ -1,6 +1,7 @@
 //! HTTP routes, one module per domain.
 
 pub mod apply;
+pub mod audit;
 pub mod certificates;
 pub mod checks;
 pub mod downtimes;
@@ -46,7 +47,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/services/{id}/openslo", get(slo::export_openslo))
         .route("/api/v1/openslo", post(slo::import_openslo))
         .route("/api/v1/maintenance", get(maintenance::list).post(maintenance::create))
-        .route("/api/v1/maintenance/{id}", axum::routing::delete(maintenance::delete))
+        .route("/api/v1/maintenance/{id}", axum::routing::delete(maintenance::delete).put(maintenance::replace))
+        .route("/api/v1/maintenance/{id}/end", post(maintenance::end))
+        .route("/api/v1/maintenance/preview", post(maintenance::preview))
         .route("/api/v1/downtimes", get(downtimes::list).post(downtimes::create))
         .route("/api/v1/downtimes/{id}", get(downtimes::detail).patch(downtimes::patch))
         .route("/api/v1/downtimes/{id}/acknowledge", post(downtimes::acknowledge))
@@ -70,6 +73,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/organizations/{org}/observability/labels", axum::routing::put(observability::set_labels))
         .route("/api/v1/observability/organizations", get(observability::organizations))
         .route("/api/v1/observability/refresh", post(observability::refresh))
+        .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/slo/overview", get(slo::overview))
         .route("/api/v1/slo/tiers", get(slo::tiers))
         .route("/api/v1/system-config", get(slo::list_config))

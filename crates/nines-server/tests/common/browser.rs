@@ -264,6 +264,28 @@ impl Browser {
         path
     }
 
+    /// Forget every cookie (sign out without the page's button).
+    pub async fn clear_cookies(&self) {
+        self.s(reqwest::Method::DELETE, "/cookie", None).await;
+    }
+
+    /// The window's size in CSS pixels.
+    pub async fn set_size(&self, width: u32, height: u32) {
+        self.s(reqwest::Method::POST, "/window/rect", Some(json!({"width": width, "height": height}))).await;
+    }
+
+    /// `prefers-color-scheme: dark` (or light) for the pages, as a system
+    /// setting would give it (Chrome DevTools' media emulation).
+    pub async fn dark(&self, on: bool) {
+        let v = if on { "dark" } else { "light" };
+        self.s(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": [{"name": "prefers-color-scheme", "value": v}]}})),
+        )
+        .await;
+    }
+
     /// End the session (Chromium exits) and chromedriver.
     pub async fn quit(mut self) {
         let _ = self.http.delete(format!("{}/session/{}", self.url, self.session)).send().await;

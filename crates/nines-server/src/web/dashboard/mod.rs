@@ -11,9 +11,11 @@
 //! ([`session`]). What does not live here: the public status page
 //! (`web::public`), the arithmetic (`crate::slo`, `nines_core`).
 
+mod admin;
 mod agents;
 mod certificates;
 mod chart;
+pub mod forms;
 mod live;
 mod organization;
 mod pages;
@@ -51,6 +53,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/maintenance", get(pages::maintenance))
         .route("/ui/agents", get(agents::agents))
         .route("/ui/certificates", get(certificates::certificates))
+        .route("/ui/admin", get(admin::admin))
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
         .route("/ui/events", get(live::events))
@@ -142,6 +145,8 @@ pub enum Nav {
     Maintenance,
     Agents,
     Certificates,
+    Notifications,
+    Admin,
     None,
 }
 
@@ -177,7 +182,14 @@ pub fn layout(h: &Head, main: &str) -> String {
             (Nav::Maintenance, "/ui/maintenance", "Maintenance"),
             (Nav::Agents, "/ui/agents", "Agents"),
             (Nav::Certificates, "/ui/certificates", "Certificates"),
+            (Nav::Notifications, "/ui/notifications", "Notifications"),
+            (Nav::Admin, "/ui/admin", "Admin"),
         ] {
+            // what a key cannot open is not offered
+            let admin_only = matches!(nav, Nav::Notifications | Nav::Admin);
+            if admin_only && !h.caller.is_some_and(|c| c.caller.role == nines_core::Role::Admin) {
+                continue;
+            }
             let cur = if nav == h.nav { r#" aria-current="page""# } else { "" };
             let _ = write!(s, r#"<li><a href="{href}"{cur}>{label}</a></li>"#);
         }

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use super::chart::{RtPoint, response_time_chart_svg};
 use super::widgets::{self, bytes, counts, duration, label, live_status, opt_time, percent, status_label, time};
-use super::{Head, Nav, Page, UiCaller, UiError, html, layout, same_origin, see_other};
+use super::{Head, Nav, Page, UiCaller, UiError, forms, html, layout, same_origin, see_other};
 use crate::AppState;
 use crate::api::{checks as checks_api, downtimes as dt_api, maintenance as mw_api, read, slo as slo_api};
 use crate::error::ApiError;
@@ -124,6 +124,20 @@ pub async fn service(State(s): State<AppState>, ui: UiCaller, Path(id): Path<Str
     );
     if let Some(m) = &v.message {
         let _ = write!(b, r#"<p class="message">{}</p>"#, esc(m));
+    }
+    // the open downtime it is part of, if any
+    for dt in s.store.list_downtimes(Some(&v.organization), Some(true)).await? {
+        if let Some((_, members, _)) = s.store.get_downtime(dt.id).await?
+            && members.iter().any(|m| m.service_id == v.id)
+        {
+            let _ = write!(
+                b,
+                r#"<p class="error" role="status">{} Part of the open downtime <a href="/ui/downtimes/{}">{}</a>.</p>"#,
+                label("bad", "✖", "downtime"),
+                dt.id,
+                esc(&dt.title)
+            );
+        }
     }
     b.push_str(r#"<div class="grid"><section class="box" aria-labelledby="facts-h"><h2 id="facts-h">Service</h2><dl class="facts">"#);
     let tags = if v.tags.is_empty() {
@@ -661,6 +675,117 @@ async fn organizations_table(
     Ok(())
 }
 
+/// The fields of a maintenance window, filled from `w` when editing.
+fn window_fields(
+    f: forms::Form,
+    w: Option<&nines_store::maintenance::MaintenanceRow>,
+    org: Option<&str>,
+) -> forms::Form {
+    use forms::{Field, Kind};
+    let v = |x: Option<String>| x.unwrap_or_default();
+    let ids = w.map(|w| w.service_ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "));
+    let f = f
+        .field(Field::new("title", "Title", Kind::Text).value(v(w.map(|w| w.title.clone()))).required())
+        .field(Field::new("description", "Description", Kind::Area).value(v(w.and_then(|w| w.description.clone()))))
+        .field(
+            Field::new("serviceIds", "Services (ids)", Kind::IntList)
+                .value(v(ids))
+                .hint("Comma-separated service ids, as in /ui/services/{id}"),
+        )
+        .field(
+            Field::new("slaGroups", "SLA groups", Kind::Csv)
+                .value(v(w.map(|w| w.sla_groups.join(", "))))
+                .hint("Comma-separated names"),
+        )
+        .field(
+            Field::new("nodeIds", "Nodes", Kind::Csv)
+                .value(v(w.map(|w| w.node_ids.join(", "))))
+                .hint("Hierarchy paths or prefixes, e.g. acme/platform/prod"),
+        )
+        .field(
+            Field::new("startsAt", "Starts (one-off)", Kind::Text)
+                .value(v(w.and_then(|w| w.starts_at).map(rfc3339)))
+                .hint("RFC 3339, e.g. 2026-12-24T22:00:00Z"),
+        )
+        .field(Field::new("endsAt", "Ends (one-off)", Kind::Text).value(v(w.and_then(|w| w.ends_at).map(rfc3339))))
+        .field(
+            Field::new("cron", "Schedule (recurring)", Kind::Text)
+                .value(v(w.and_then(|w| w.cron.clone())))
+                .hint("cron: minute hour day month weekday, e.g. 0 2 * * 0 (Sundays 02:00)"),
+        )
+        .field(
+            Field::new("durationMinutes", "Duration of each occurrence (minutes)", Kind::Number)
+                .value(v(w.and_then(|w| w.duration_minutes).map(|d| d.to_string()))),
+        )
+        .field(
+            Field::new("timeZone", "Time zone of the schedule", Kind::Text)
+                .value(v(w.and_then(|w| w.time_zone.clone())))
+                .hint("IANA name, e.g. Europe/Berlin; default UTC"),
+        )
+        .field(
+            Field::new("countsTowardsSla", "Counts towards the SLA", Kind::Bool)
+                .value(if w.is_some_and(|w| w.counts_towards_sla) { "true" } else { "false" }),
+        );
+    let o = Field::new("organization", "Organization", Kind::Text);
+    f.field(match (w, org) {
+        (Some(w), _) => o.value(&w.organization).hint("A window stays in its organization"),
+        (None, Some(o2)) => o.value(o2).hint("This key's organization"),
+        (None, None) => o.required().hint("This key spans every organization: name one"),
+    })
+}
+
+fn maintenance_forms(b: &mut String, ui: &UiCaller, list: &[mw_api::MaintenanceView]) {
+    b.push_str(r#"<h2 id="mw-new">Plan a window</h2>"#);
+    let f = forms::Form::new("mw-new-form", "POST", "/api/v1/maintenance", "Create the window").also(
+        "Preview the next occurrences",
+        "POST",
+        "/api/v1/maintenance/preview",
+        "upcoming",
+    );
+    b.push_str(&window_fields(f, None, ui.caller.scope.as_option()).render());
+    if list.is_empty() {
+        return;
+    }
+    b.push_str(r#"<h2 id="mw-edit">Edit, end or delete</h2>"#);
+    for m in list {
+        let w = &m.window;
+        let _ = write!(
+            b,
+            r#"<details class="box"><summary>{} <span class="sub">#{}</span></summary>"#,
+            esc(&w.title),
+            w.id
+        );
+        if m.active && w.cron.is_none() {
+            b.push_str(
+                &forms::Form::new(
+                    &format!("mw-end-{}", w.id),
+                    "POST",
+                    format!("/api/v1/maintenance/{}/end", w.id),
+                    "End now",
+                )
+                .confirm("End this window now? Its services return to their own status.")
+                .inline()
+                .render(),
+            );
+        }
+        b.push_str(
+            &forms::Form::new(&format!("mw-del-{}", w.id), "DELETE", format!("/api/v1/maintenance/{}", w.id), "Delete")
+                .confirm("Delete this window? Its past occurrences no longer excuse anything from the SLA.")
+                .danger()
+                .inline()
+                .render(),
+        );
+        let f = forms::Form::new(&format!("mw-{}", w.id), "PUT", format!("/api/v1/maintenance/{}", w.id), "Save").also(
+            "Preview the next occurrences",
+            "POST",
+            "/api/v1/maintenance/preview",
+            "upcoming",
+        );
+        b.push_str(&window_fields(f, Some(w), None).render());
+        b.push_str("</details>");
+    }
+}
+
 fn th_sort(b: &mut String, key: &str, title: &str, current: &str) {
     if key.is_empty() {
         let _ = write!(b, r#"<th scope="col">{title}</th>"#);
@@ -734,11 +859,35 @@ pub async fn downtime(State(s): State<AppState>, ui: UiCaller, Path(id): Path<St
         esc(&v.title),
         state_label(v.resolved_at.is_none())
     );
-    let _ = write!(
-        b,
-        r#"<form method="post" action="/ui/downtimes/{}/postmortem" class="actions"><button type="submit">Create Post-Mortem Note</button></form>"#,
-        v.id
-    );
+    // the actions are the API's; an admin key may use them, others see none
+    let admin = ui.caller.role == nines_core::Role::Admin;
+    if admin {
+        let _ = write!(
+            b,
+            r#"<div class="actions"><form method="post" action="/ui/downtimes/{}/postmortem" class="actions inline-form"><button type="submit">Create Post-Mortem Note</button></form>"#,
+            v.id
+        );
+        let open = v.resolved_at.is_none();
+        if open && v.acknowledged_at.is_none() {
+            b.push_str(
+                &forms::Form::new("ack", "POST", format!("/api/v1/downtimes/{}/acknowledge", v.id), "Acknowledge")
+                    .inline()
+                    .render(),
+            );
+        }
+        if open {
+            b.push_str(
+                &forms::Form::new("resolve", "PATCH", format!("/api/v1/downtimes/{}", v.id), "Resolve now")
+                    .field(forms::Field::new("resolve", "Resolve", forms::Kind::Bool).value("true"))
+                    .confirm("Resolve this downtime now? Members still down stay down, but the downtime closes.")
+                    .inline()
+                    .render()
+                    // the flag is fixed: hide its checkbox
+                    .replace(r#"<div class="field field-check">"#, r#"<div class="field field-check" hidden>"#),
+            );
+        }
+        b.push_str("</div>");
+    }
     b.push_str(r#"<div class="grid"><section class="box" aria-labelledby="cls-h"><h2 id="cls-h">Classification</h2><dl class="facts">"#);
     let _ = write!(
         b,
@@ -770,6 +919,32 @@ pub async fn downtime(State(s): State<AppState>, ui: UiCaller, Path(id): Path<St
         breach(v.resolution_breached)
     );
     b.push_str("</dl></section></div>");
+    if admin {
+        let f = forms::Form::new("classify", "PATCH", format!("/api/v1/downtimes/{}", v.id), "Save")
+            .title("Edit the downtime")
+            .field(forms::Field::new("title", "Title", forms::Kind::Text).value(&v.title))
+            .field(
+                forms::Field::new("severity", "Severity", forms::Kind::Select)
+                    .options(&[("critical", "critical"), ("major", "major"), ("minor", "minor")])
+                    .value(&v.severity)
+                    .hint("The response and resolution due times follow the severity."),
+            )
+            .field(
+                forms::Field::new("classification", "Classification", forms::Kind::Text)
+                    .value(v.classification.as_deref().unwrap_or_default())
+                    .hint("What kind of failure, e.g. network, deployment, provider"),
+            )
+            .field(
+                forms::Field::new("countsTowardsSla", "Counts towards the SLA", forms::Kind::Bool)
+                    .value(if v.counts_towards_sla { "true" } else { "false" }),
+            )
+            .field(
+                forms::Field::new("excludedReason", "Reason for excluding it from the SLA", forms::Kind::Text)
+                    .value(v.excluded_reason.as_deref().unwrap_or_default())
+                    .hint("Needed when it does not count towards the SLA"),
+            );
+        b.push_str(&f.render());
+    }
 
     b.push_str(r#"<section aria-labelledby="mem-h"><h2 id="mem-h">Affected services</h2><table><thead><tr><th scope="col">Service</th><th scope="col">Node</th><th scope="col">Now</th><th scope="col">Joined</th><th scope="col">Recovered</th></tr></thead><tbody>"#);
     for m in &d.members {
@@ -961,6 +1136,9 @@ pub async fn maintenance(State(s): State<AppState>, ui: UiCaller) -> Page {
             );
         }
         b.push_str("</tbody></table>");
+    }
+    if ui.caller.role == nines_core::Role::Admin {
+        maintenance_forms(&mut b, &ui, &list);
     }
     let head = Head { title: "Maintenance", nav: Nav::Maintenance, caller: Some(&ui), live_after: None };
     Ok(html(layout(&head, &b), t0))

@@ -128,7 +128,7 @@ pub async fn login(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -
     tracing::info!(key_id = %caller.key_id, "dashboard sign-in");
     let secure = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https");
     let cookie = format!(
-        "{COOKIE}={token}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
         SESSION_TTL_MS / 1000,
         if secure { "; Secure" } else { "" }
     );
@@ -147,7 +147,7 @@ pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Page {
     let mut r = see_other("/ui/login");
     r.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_static("nines_session=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0"),
+        HeaderValue::from_static("nines_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
     );
     Ok(r.into_response())
 }

@@ -1,0 +1,277 @@
+//! Running nines from the dashboard, in headless Chromium: each action done
+//! through its form and checked through the API; errors shown at the field
+//! the API names; buttons only for roles that may use them; every action in
+//! the audit log. Screenshots at 1400 and 390 px, light and dark, land in
+//! the artefacts directory for a reviewer.
+
+#[path = "common/browser.rs"]
+mod browser;
+mod common;
+
+use browser::Browser;
+use common::*;
+use nines_server::SystemClock;
+use serde_json::json;
+use std::sync::Arc;
+
+async fn sign_in(b: &Browser, base: &str, key: &str) {
+    b.clear_cookies().await;
+    b.goto(&format!("{base}/ui/login")).await;
+    let k = b.wait_for("input#key").await;
+    b.type_into(&k, key).await;
+    b.click(&b.find("form button[type=submit]").await.unwrap()).await;
+    b.wait_for("ul.tree").await;
+}
+
+/// Submit `form` (its `button[type=submit]`, or `button`), confirming any
+/// question, and wait for the page to reload or an error to show.
+async fn submit(b: &Browser, form: &str, button: Option<&str>) {
+    b.exec("window.confirm = function () { return true; }; window.__before = performance.timeOrigin;", vec![]).await;
+    let sel = button.map(str::to_string).unwrap_or_else(|| format!("#{form} button[type=submit]"));
+    let btn = b.wait_for(&sel).await;
+    b.click(&btn).await;
+}
+
+/// Wait until the page was reloaded (after a successful action).
+async fn reloaded(b: &Browser) {
+    for _ in 0..200 {
+        let same = b.exec("return window.__before === performance.timeOrigin;", vec![]).await;
+        if same == json!(false) || same.is_null() {
+            b.wait_for("main#main").await;
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let said = b.exec("return Array.from(document.querySelectorAll('.form-error, .field-error')).map(e => e.id + ':' + e.textContent).join(' | ');", vec![]).await;
+    panic!("the page did not reload: {said} {:?}", b.console_errors().await);
+}
+
+/// The error shown at a field (waits for it).
+async fn field_error(b: &Browser, id: &str) -> String {
+    let el = b.wait_for(&format!("#{id}-err:not([hidden])")).await;
+    let invalid =
+        b.exec(&format!("return document.getElementById('{id}').getAttribute('aria-invalid');"), vec![]).await;
+    assert_eq!(invalid, json!("true"), "the field is marked invalid");
+    b.text(&el).await
+}
+
+async fn set_value(b: &Browser, id: &str, v: &str) {
+    b.exec("var e = document.getElementById(arguments[0]); e.value = arguments[1];", vec![json!(id), json!(v)]).await;
+}
+
+async fn shots(b: &Browser, name: &str) {
+    for (w, h) in [(1400, 900), (390, 844)] {
+        b.set_size(w, h).await;
+        for dark in [false, true] {
+            b.dark(dark).await;
+            b.screenshot(&format!("manage-{name}-{w}-{}", if dark { "dark" } else { "light" })).await;
+        }
+    }
+    // at 390 px no table widens the page
+    b.set_size(390, 844).await;
+    let wide = b.exec("return document.documentElement.scrollWidth;", vec![]).await.as_i64().unwrap_or(0);
+    assert!(wide <= 400, "{name}: the page is {wide} px wide at 390 px");
+    b.set_size(1400, 900).await;
+    b.dark(false).await;
+}
+
+#[tokio::test]
+async fn actions_from_the_dashboard_in_chromium() {
+    let Some(b) = Browser::start().await else { return };
+    for db in nines_store::testing::all().await {
+        eprintln!("-- backend {}", db.label);
+        let srv = start_with(db.store.clone(), Arc::new(SystemClock), fast_config("manage")).await;
+        walk(&b, &srv).await;
+        srv.stop().await;
+    }
+    b.quit().await;
+}
+
+async fn walk(b: &Browser, srv: &Srv) {
+    let base = srv.base.clone();
+    let admin = srv.key("acme", "admin").await;
+    let reader = srv.key("acme", "read-only").await;
+    let (c, v) = srv
+        .post("/api/v1/health/report", &admin, json!({"service": "web", "status": "DOWN", "nodeId": "acme/p/prod/c1"}))
+        .await;
+    assert!(c == 200 || c == 201, "{v}");
+    let sid = v["id"].as_i64().unwrap();
+    let (c, d) = srv.post("/api/v1/downtimes", &admin, json!({"title": "web down", "serviceIds": [sid]})).await;
+    assert_eq!(c, 201, "{d}");
+    let did = d["id"].as_i64().unwrap();
+
+    // a read-only key sees the downtime, and no button to act on it
+    sign_in(b, &base, &reader).await;
+    b.goto(&format!("{base}/ui/downtimes/{did}")).await;
+    b.wait_for("h1").await;
+    assert!(b.find("form.api").await.is_none(), "no action for a read-only key");
+    let nav = b.exec("return document.querySelector('header nav').innerText;", vec![]).await;
+    assert!(!nav.as_str().unwrap().contains("Admin"), "{nav}");
+
+    sign_in(b, &base, &admin).await;
+    // the service page links its open downtime
+    b.goto(&format!("{base}/ui/services/{sid}")).await;
+    let link = b.wait_for(&format!("a[href='/ui/downtimes/{did}']")).await;
+    b.click(&link).await;
+    b.wait_for("#ack").await;
+
+    // acknowledge
+    submit(b, "ack", None).await;
+    reloaded(b).await;
+    let (_, v) = srv.get(&format!("/api/v1/downtimes/{did}"), &admin).await;
+    assert_eq!(v["acknowledgedBy"], "admin-key", "{v}");
+    assert!(b.find("#ack").await.is_none(), "acknowledged: the button is gone");
+
+    // out of the SLA without a reason: the API's error, at the field
+    b.exec("document.getElementById('classify-countsTowardsSla').checked = false;", vec![]).await;
+    submit(b, "classify", None).await;
+    let said = field_error(b, "classify-excludedReason").await;
+    assert!(said.contains("excludedReason"), "{said}");
+    // with a reason, and a severity and classification
+    set_value(b, "classify-excludedReason", "provider outage, covered by contract").await;
+    b.exec("document.getElementById('classify-severity').value = 'minor';", vec![]).await;
+    set_value(b, "classify-classification", "provider").await;
+    submit(b, "classify", None).await;
+    reloaded(b).await;
+    let (_, v) = srv.get(&format!("/api/v1/downtimes/{did}"), &admin).await;
+    let dt = &v;
+    assert_eq!((dt["severity"].as_str(), dt["classification"].as_str()), (Some("minor"), Some("provider")), "{v}");
+    assert_eq!(dt["countsTowardsSla"], false);
+    assert_eq!(dt["excludedReason"], "provider outage, covered by contract");
+    shots(b, "downtime").await;
+
+    // resolve by hand
+    submit(b, "resolve", None).await;
+    reloaded(b).await;
+    let (_, v) = srv.get(&format!("/api/v1/downtimes/{did}"), &admin).await;
+    assert!(v["resolvedAt"].is_string(), "{v}");
+
+    // maintenance: a bad schedule is refused at its field; a preview; create
+    b.goto(&format!("{base}/ui/maintenance")).await;
+    b.wait_for("#mw-new-form").await;
+    set_value(b, "mw-new-form-title", "Sunday patching").await;
+    set_value(b, "mw-new-form-serviceIds", &sid.to_string()).await;
+    set_value(b, "mw-new-form-cron", "0 25 * * 0").await;
+    set_value(b, "mw-new-form-durationMinutes", "60").await;
+    set_value(b, "mw-new-form-timeZone", "Europe/Berlin").await;
+    submit(b, "mw-new-form", None).await;
+    let said = field_error(b, "mw-new-form-cron").await;
+    assert!(said.contains("cron"), "{said}");
+    set_value(b, "mw-new-form-cron", "0 2 * * 0").await;
+    submit(b, "mw-new-form", Some("#mw-new-form button[data-path]")).await;
+    let pre = b.wait_for("#mw-new-form-also:not([hidden])").await;
+    let preview = b.text(&pre).await;
+    assert!(preview.contains("T0") || preview.contains("T01") || preview.contains(":00:00"), "{preview}");
+    let (_, list) = srv.get("/api/v1/maintenance", &admin).await;
+    assert_eq!(list.as_array().unwrap().len(), 0, "a preview saves nothing");
+    submit(b, "mw-new-form", None).await;
+    reloaded(b).await;
+    let (_, list) = srv.get("/api/v1/maintenance", &admin).await;
+    let w = &list[0];
+    assert_eq!((w["title"].as_str(), w["cron"].as_str()), (Some("Sunday patching"), Some("0 2 * * 0")), "{list}");
+    assert_eq!(w["timeZone"], "Europe/Berlin");
+    let wid = w["id"].as_i64().unwrap();
+    // edit it into a one-off window happening now, then end it early
+    let now = nines_core::clock::Clock::now_ms(&SystemClock);
+    b.exec(&format!("document.querySelector('#mw-{wid}').closest('details').open = true;"), vec![]).await;
+    set_value(b, &format!("mw-{wid}-cron"), "").await;
+    set_value(b, &format!("mw-{wid}-durationMinutes"), "").await;
+    set_value(b, &format!("mw-{wid}-timeZone"), "").await;
+    set_value(b, &format!("mw-{wid}-startsAt"), &nines_core::clock::rfc3339(now - 60_000)).await;
+    set_value(b, &format!("mw-{wid}-endsAt"), &nines_core::clock::rfc3339(now + 3_600_000)).await;
+    submit(b, &format!("mw-{wid}"), None).await;
+    reloaded(b).await;
+    let (_, list) = srv.get("/api/v1/maintenance", &admin).await;
+    assert_eq!(list[0]["active"], true, "{list}");
+    b.exec(&format!("document.querySelector('#mw-end-{wid}').closest('details').open = true;"), vec![]).await;
+    submit(b, &format!("mw-end-{wid}"), None).await;
+    reloaded(b).await;
+    let (_, list) = srv.get("/api/v1/maintenance", &admin).await;
+    assert_eq!(list[0]["active"], false, "ended early: {list}");
+    shots(b, "maintenance").await;
+    b.exec(&format!("document.querySelector('#mw-del-{wid}').closest('details').open = true;"), vec![]).await;
+    submit(b, &format!("mw-del-{wid}"), None).await;
+    reloaded(b).await;
+    let (_, list) = srv.get("/api/v1/maintenance", &admin).await;
+    assert_eq!(list.as_array().unwrap().len(), 0, "{list}");
+
+    // API keys: create (the secret shown once, and it works), revoke
+    b.goto(&format!("{base}/ui/admin")).await;
+    b.wait_for("#new-key").await;
+    set_value(b, "new-key-name", "backup-cron").await;
+    b.exec("document.getElementById('new-key-role').value = 'agent';", vec![]).await;
+    submit(b, "new-key", None).await;
+    let pre = b.wait_for("#new-key-result:not([hidden])").await;
+    let secret = b.text(&pre).await;
+    assert!(secret.starts_with("nines_"), "{secret}");
+    let (c, _) = srv
+        .post(
+            "/api/v1/health/report",
+            &secret,
+            json!({"service": "cron", "status": "OPERATIONAL", "nodeId": "acme/p/prod/c1"}),
+        )
+        .await;
+    assert!(c == 200 || c == 201, "the new key pushes");
+    b.goto(&format!("{base}/ui/admin")).await;
+    let (_, keys) = srv.get("/api/v1/apikeys", &admin).await;
+    let kid = keys.as_array().unwrap().iter().find(|k| k["name"] == "backup-cron").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    submit(b, &format!("revoke-{kid}"), None).await;
+    reloaded(b).await;
+    let (c, _) = srv
+        .post(
+            "/api/v1/health/report",
+            &secret,
+            json!({"service": "cron", "status": "OPERATIONAL", "nodeId": "acme/p/prod/c1"}),
+        )
+        .await;
+    assert_eq!(c, 401, "revoked");
+    // an organization's admin sees no global settings
+    assert!(b.find("#settings").await.is_none());
+    shots(b, "admin").await;
+
+    // the audit log: each of these actions, by whom, through the dashboard
+    let (_, log) = srv.get("/api/v1/audit", &admin).await;
+    let items = log["items"].as_array().unwrap();
+    let seen = |method: &str, route: &str, status: i64| {
+        items.iter().any(|e| {
+            e["method"] == method
+                && e["route"] == route
+                && e["status"] == status
+                && e["via"] == "dashboard"
+                && e["actor"] == "admin-key"
+        })
+    };
+    assert!(seen("POST", "/api/v1/downtimes/{id}/acknowledge", 200), "{log}");
+    assert!(seen("PATCH", "/api/v1/downtimes/{id}", 422), "a refused action is logged too: {log}");
+    assert!(seen("PATCH", "/api/v1/downtimes/{id}", 200), "{log}");
+    assert!(seen("POST", "/api/v1/maintenance", 201), "{log}");
+    assert!(seen("PUT", "/api/v1/maintenance/{id}", 200), "{log}");
+    assert!(seen("POST", "/api/v1/maintenance/{id}/end", 200), "{log}");
+    assert!(seen("DELETE", "/api/v1/maintenance/{id}", 204), "{log}");
+    assert!(seen("POST", "/api/v1/apikeys", 201), "{log}");
+    assert!(seen("DELETE", "/api/v1/apikeys/{id}", 204), "{log}");
+    // pushes are telemetry, not actions
+    assert!(!items.iter().any(|e| e["route"] == "/api/v1/health/report"), "{log}");
+    // the API call made with a key header says so
+    assert!(items.iter().any(|e| e["route"] == "/api/v1/downtimes" && e["via"] == "api"), "{log}");
+    b.goto(&format!("{base}/ui/admin")).await;
+    let audit = b.wait_for("#audit + .table-wrap table").await;
+    assert!(b.text(&audit).await.contains("/api/v1/maintenance/"), "the audit log on the page");
+
+    // a cross-site page cannot act: no cookie reaches nines from it
+    // (SameSite=Strict), and an Origin of another site is refused
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/v1/downtimes/{did}/acknowledge"))
+        .header("Origin", "http://evil.example")
+        .header("X-Nines-Session", "1")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status() == 401 || r.status() == 403, "{}", r.status());
+    let errs = b.console_errors().await;
+    // the refused submit answers 422, which the browser logs; nothing else
+    assert!(errs.iter().all(|e| e.contains("422")), "{errs:#?}");
+}
