@@ -109,6 +109,26 @@ async fn walk(b: &Browser, srv: &Srv) {
     assert!(!nav.as_str().unwrap().contains("Admin"), "{nav}");
 
     sign_in(b, &base, &admin).await;
+    finding(b, srv, &base, &admin).await;
+    // SLO settings and the public flag from the service page
+    b.goto(&format!("{base}/ui/services/{sid}")).await;
+    b.wait_for("#slo-settings").await;
+    set_value(b, "slo-settings-sloTarget", "100.5").await;
+    submit(b, "slo-settings", None).await;
+    let said = field_error(b, "slo-settings-sloTarget").await;
+    assert!(said.contains("sloTarget"), "{said}");
+    set_value(b, "slo-settings-sloTarget", "99.95").await;
+    set_value(b, "slo-settings-slaTarget", "99.5").await;
+    submit(b, "slo-settings", None).await;
+    reloaded(b).await;
+    let (_, v) = srv.get(&format!("/api/v1/services/{sid}/slo"), &admin).await;
+    assert_eq!((v["sloTarget"].as_f64(), v["slaTarget"].as_f64()), (Some(99.95), Some(99.5)), "{v}");
+    b.exec("document.getElementById('public-public').checked = true;", vec![]).await;
+    set_value(b, "public-displayName", "Web shop").await;
+    submit(b, "public", None).await;
+    reloaded(b).await;
+    let (_, v) = srv.get("/api/v1/status-page/groups", &admin).await;
+    assert!(v.to_string().contains("Web shop"), "{v}");
     // the service page links its open downtime
     b.goto(&format!("{base}/ui/services/{sid}")).await;
     let link = b.wait_for(&format!("a[href='/ui/downtimes/{did}']")).await;
@@ -274,4 +294,51 @@ async fn walk(b: &Browser, srv: &Srv) {
     let errs = b.console_errors().await;
     // the refused submit answers 422, which the browser logs; nothing else
     assert!(errs.iter().all(|e| e.contains("422")), "{errs:#?}");
+}
+
+/// Search, "problems only", the tree opened down to trouble, the 24-hour
+/// bar; the search form used with the keyboard alone.
+async fn finding(b: &Browser, srv: &Srv, base: &str, key: &str) {
+    for (name, status, node) in [
+        ("db-primary", "DEGRADED", "acme/p/prod/c2"),
+        ("db-replica", "OPERATIONAL", "acme/p/prod/c2"),
+        ("queue", "OPERATIONAL", "acme/p/stage/c9"),
+    ] {
+        let (c, v) = srv
+            .post(
+                "/api/v1/health/report",
+                key,
+                json!({"service": name, "status": status, "nodeId": node, "message": format!("{name} says hello")}),
+            )
+            .await;
+        assert!(c == 200 || c == 201, "{v}");
+    }
+    b.goto(&format!("{base}/ui")).await;
+    b.wait_for("ul.tree").await;
+    // levels holding trouble are open, the healthy stage environment is not
+    let open = b
+        .exec("return Array.from(document.querySelectorAll('ul.tree details[open]')).map(d => d.dataset.path);", vec![])
+        .await;
+    let open: Vec<&str> = open.as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert!(open.contains(&"acme/p/prod/c2") && open.contains(&"acme/p/prod/c1"), "{open:?}");
+    assert!(!open.contains(&"acme/p/stage"), "{open:?}");
+    // keyboard only: focus the search field, type, Enter
+    b.exec("document.getElementById('q').focus();", vec![]).await;
+    b.press(&["d", "b", "\u{E007}"]).await;
+    b.wait_for("table.sortable").await;
+    let rows = b.exec("return Array.from(document.querySelectorAll('table.sortable tbody tr')).map(r => r.cells[0].innerText + '|' + r.cells[3].innerText + '|' + (r.querySelector('svg.daybar') ? r.querySelector('svg.daybar').getAttribute('aria-label') : ''));", vec![]).await;
+    let rows: Vec<&str> = rows.as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows[0].starts_with("db-primary|db-primary says hello|Last 24 hours: DEGRADED"), "{rows:?}");
+    assert!(!rows[0].contains("UNKNOWN") && rows[0].contains("not yet created"), "{rows:?}");
+    // problems only, worst first
+    b.goto(&format!("{base}/ui?problems=1&sort=status")).await;
+    b.wait_for("table.sortable").await;
+    let names = b
+        .exec(
+            "return Array.from(document.querySelectorAll('table.sortable tbody tr')).map(r => r.cells[0].innerText);",
+            vec![],
+        )
+        .await;
+    assert_eq!(names, json!(["web", "db-primary"]), "DOWN before DEGRADED, nothing OPERATIONAL");
 }

@@ -33,17 +33,102 @@ fn status_of(v: &Value) -> Status {
 
 // ---------------------------------------------------------------- hierarchy
 
-pub async fn tree(State(s): State<AppState>, ui: UiCaller) -> Page {
+/// What a service's page lets its caller change: the SLO settings (admin)
+/// and the public status page flag (operator and admin).
+fn service_forms(b: &mut String, ui: &UiCaller, v: &ServiceView, slo: &crate::slo::SloReport) {
+    use forms::{Field, Form, Kind};
+    let role = ui.caller.role;
+    let admin = role == nines_core::Role::Admin;
+    let operator = admin || role == nines_core::Role::Operator;
+    if !operator {
+        return;
+    }
+    b.push_str(r#"<section aria-labelledby="manage-h"><h2 id="manage-h">Manage</h2>"#);
+    if admin {
+        let classes = [("", "the default"), ("good", "good"), ("bad", "bad"), ("excluded", "excluded")];
+        let f = Form::new("slo-settings", "PUT", format!("/api/v1/services/{}/slo", v.id), "Save the SLO settings")
+            .title("SLO and SLA")
+            .field(
+                Field::new("sloTarget", "SLO target (%)", Kind::Number)
+                    .value(slo.slo_target.to_string())
+                    .hint("Empty: the default (DEFAULT_SLO_TARGET); never below the SLA target"),
+            )
+            .field(
+                Field::new("slaTarget", "SLA target (%)", Kind::Number)
+                    .value(slo.sla_target.to_string())
+                    .hint("Empty: the criticality tier's uptime target"),
+            )
+            .field(Field::new("windowDays", "Window (days)", Kind::Number).hint("Empty: DEFAULT_SLO_WINDOW_DAYS"))
+            .field(Field::new("degradedCountsAs", "DEGRADED time counts as", Kind::Select).options(&classes))
+            .field(Field::new("unknownCountsAs", "UNKNOWN time counts as", Kind::Select).options(&classes));
+        b.push_str(&f.render());
+    }
+    let f = Form::new("public", "PUT", format!("/api/v1/services/{}/public", v.id), "Save")
+        .title("Public status page")
+        .field(Field::new("public", "Show on the public status page", Kind::Bool))
+        .field(
+            Field::new("displayName", "Name shown", Kind::Text)
+                .value(v.display_name.as_deref().unwrap_or_default())
+                .hint("Empty: the service's display name"),
+        )
+        .field(Field::new("description", "Description shown", Kind::Text));
+    b.push_str(&f.render());
+    let _ = write!(
+        b,
+        r#"<p class="hint">Source of this service: <strong>{}</strong>. Services declared in it-ops documents change where they are declared (<code>nines apply</code>, the operator); what is set here stays beside them.</p></section>"#,
+        esc(&v.source)
+    );
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TreeQuery {
+    /// Words to find in a service's name, display name, node or tags.
+    q: Option<String>,
+    /// `1`: only services that are not OPERATIONAL.
+    problems: Option<String>,
+    /// `name` (default), `node`, `status` (worst first) or `message`.
+    sort: Option<String>,
+}
+
+pub async fn tree(State(s): State<AppState>, ui: UiCaller, RawQuery(raw): RawQuery) -> Page {
     let t0 = Instant::now();
+    let tq: TreeQuery = read::parse_query(raw)?;
     // the cursor first: a change after it reaches the page live
     let cursor = s.store.latest_transition_id().await?;
     let filter = ServiceFilter { organization: ui.caller.scope.as_option().map(str::to_string), ..Default::default() };
     let mut recs = s.store.list_services(&filter).await?;
     read::overlay_maintenance(&s, &mut recs).await?;
+    let words: Vec<String> = tq.q.as_deref().unwrap_or_default().split_whitespace().map(|w| w.to_lowercase()).collect();
+    let problems = tq.problems.as_deref() == Some("1");
+    let mut b = String::with_capacity(256 * recs.len() + 4096);
+    b.push_str(r#"<h1>Hierarchy</h1>"#);
+    search_form(&mut b, tq.q.as_deref().unwrap_or_default(), problems);
+    if !words.is_empty() || problems {
+        // a list of what matched, with its last message and its last 24 hours
+        let hits: Vec<&ServiceView> = recs
+            .iter()
+            .map(|r| &r.view)
+            .filter(|v| !problems || v.status != Status::Operational)
+            .filter(|v| {
+                let hay = format!(
+                    "{} {} {} {}",
+                    v.service,
+                    v.display_name.as_deref().unwrap_or_default(),
+                    v.node_id,
+                    v.tags.join(" ")
+                )
+                .to_lowercase();
+                words.iter().all(|w| hay.contains(w.as_str()))
+            })
+            .collect();
+        service_list(&mut b, &s, hits, tq.sort.as_deref().unwrap_or("name"), tq.q.as_deref(), problems).await?;
+        let head = Head { title: "Hierarchy", nav: Nav::Tree, caller: Some(&ui), live_after: Some(cursor) };
+        return Ok(html(layout(&head, &b), t0));
+    }
     let tree = read::build_tree(&recs);
     let views: HashMap<i64, &ServiceView> = recs.iter().map(|r| (r.view.id, &r.view)).collect();
-    let mut b = String::with_capacity(256 * recs.len() + 4096);
-    b.push_str(r#"<h1>Hierarchy</h1><p class="hint">Organization, platform, environment, cluster, service. Open a level with Enter or Space; services pushed without a nodeId sit under the red <strong>unknown</strong> node.</p>"#);
+    b.push_str(r#"<p class="hint">Organization, platform, environment, cluster, service. Levels holding a service that is not OPERATIONAL are open; open any other with Enter or Space. Services pushed without a nodeId sit under the red <strong>unknown</strong> node.</p>"#);
     if tree.is_empty() {
         b.push_str(r#"<p class="empty">No services yet. Register some with <code>nines apply</code> or push a health report.</p>"#);
     } else {
@@ -57,8 +142,154 @@ pub async fn tree(State(s): State<AppState>, ui: UiCaller) -> Page {
     Ok(html(layout(&head, &b), t0))
 }
 
+fn search_form(b: &mut String, q: &str, problems: bool) {
+    let _ = write!(
+        b,
+        r#"<form class="search" method="get" action="/ui" role="search"><label for="q">Find services and nodes</label> <input id="q" name="q" type="search" value="{}" placeholder="name, node path or tag"> <label class="inline"><input type="checkbox" name="problems" value="1"{}> problems only</label> <button type="submit">Find</button>{}</form>"#,
+        esc(q),
+        if problems { " checked" } else { "" },
+        if !q.is_empty() || problems { r#" <a href="/ui">show the whole tree</a>"# } else { "" }
+    );
+}
+
+/// Worst first, for sorting by status.
+fn severity_rank(s: Status) -> u8 {
+    match s {
+        Status::Down => 0,
+        Status::Degraded => 1,
+        Status::Unknown => 2,
+        Status::Maintenance => 3,
+        Status::Operational => 4,
+    }
+}
+
+async fn service_list(
+    b: &mut String,
+    s: &AppState,
+    mut hits: Vec<&ServiceView>,
+    sort: &str,
+    q: Option<&str>,
+    problems: bool,
+) -> Result<(), UiError> {
+    match sort {
+        "node" => hits.sort_by(|a, c| (&a.node_id, &a.service).cmp(&(&c.node_id, &c.service))),
+        "status" => {
+            hits.sort_by(|a, c| (severity_rank(a.status), &a.service).cmp(&(severity_rank(c.status), &c.service)))
+        }
+        "message" => hits.sort_by(|a, c| (&a.message, &a.service).cmp(&(&c.message, &c.service))),
+        _ => hits.sort_by(|a, c| (&a.service, &a.node_id).cmp(&(&c.service, &c.node_id))),
+    }
+    let _ =
+        write!(b, r#"<p role="status">{} service{} found.</p>"#, hits.len(), if hits.len() == 1 { "" } else { "s" });
+    if hits.is_empty() {
+        return Ok(());
+    }
+    let now = s.clock.now_ms();
+    let from = now - 86_400_000;
+    let ids: Vec<i64> = hits.iter().map(|v| v.id).collect();
+    let mut tls = s.store.timelines(&ids, from, now).await?;
+    let link = |key: &str| {
+        let mut qs = format!("sort={key}");
+        if let Some(q) = q.filter(|q| !q.is_empty()) {
+            qs.push_str(&format!("&q={}", super::session::url_encode(q)));
+        }
+        if problems {
+            qs.push_str("&problems=1");
+        }
+        qs
+    };
+    b.push_str(r#"<div class="table-wrap"><table class="sortable"><caption>Matching services; choose a column heading to sort</caption><thead><tr>"#);
+    for (key, title) in [("name", "Service"), ("node", "Node"), ("status", "Status"), ("message", "Last message")] {
+        if key == sort {
+            let _ = write!(
+                b,
+                r#"<th scope="col" aria-sort="ascending"><a href="/ui?{}" aria-current="true">{title} ▲</a></th>"#,
+                esc(&link(key))
+            );
+        } else {
+            let _ = write!(b, r#"<th scope="col" aria-sort="none"><a href="/ui?{}">{title}</a></th>"#, esc(&link(key)));
+        }
+    }
+    b.push_str(r#"<th scope="col">Last 24 hours</th></tr></thead><tbody>"#);
+    for v in hits {
+        let changes = tls.remove(&v.id).unwrap_or_default();
+        let _ = write!(
+            b,
+            r#"<tr><td><a href="/ui/services/{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+            v.id,
+            esc(v.display_name.as_deref().unwrap_or(&v.service)),
+            esc(&v.node_id),
+            live_status(v.id, v.status),
+            esc(v.message.as_deref().unwrap_or("—")),
+            day_bar(
+                &changes,
+                v.status,
+                nines_core::clock::parse_rfc3339(&v.created_at).unwrap_or(from).max(from),
+                from,
+                now
+            )
+        );
+    }
+    b.push_str("</tbody></table></div>");
+    Ok(())
+}
+
+/// The last 24 hours as a bar: each stretch of one status in its colour,
+/// with the statuses named for screen readers. Time before the service
+/// existed (`since`) is left blank.
+fn day_bar(
+    changes: &[(nines_core::timeline::Transition, Option<String>)],
+    now_status: Status,
+    since: i64,
+    from: i64,
+    to: i64,
+) -> String {
+    let mut stretches: Vec<(i64, i64, Status)> = Vec::new();
+    let mut cur = changes.iter().find(|(t, _)| t.at > since).map(|(t, _)| t.from).unwrap_or(now_status);
+    let mut at = since;
+    for (t, _) in changes {
+        let t_at = t.at.clamp(since, to);
+        if t_at > at {
+            stretches.push((at, t_at, cur));
+        }
+        cur = t.to;
+        at = t_at;
+    }
+    if to > at {
+        stretches.push((at, to, cur));
+    }
+    let span = (to - from).max(1) as f64;
+    let mut svg =
+        String::from(r#"<svg class="daybar" width="120" height="12" viewBox="0 0 120 12" role="img" aria-label=""#);
+    let mut said: Vec<String> = Vec::new();
+    for (a, z, st) in &stretches {
+        let share = (z - a) as f64 / span * 100.0;
+        said.push(format!("{} {:.0} %", st.as_str(), share));
+    }
+    if since > from {
+        said.push(format!("not yet created {:.0} %", (since - from) as f64 / span * 100.0));
+    }
+    let _ = write!(svg, "Last 24 hours: {}\">", esc(&said.join(", ")));
+    for (a, z, st) in &stretches {
+        let x = (a - from) as f64 / span * 120.0;
+        let w = ((z - a) as f64 / span * 120.0).max(0.5);
+        let fill = match st {
+            Status::Operational => "#2e7d32",
+            Status::Degraded => "#f9a825",
+            Status::Down => "#c62828",
+            Status::Maintenance => "#1565c0",
+            Status::Unknown => "#9e9e9e",
+        };
+        let _ = write!(svg, r#"<rect x="{x:.2}" y="0" width="{w:.2}" height="12" fill="{fill}"/>"#);
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 fn node(b: &mut String, n: &HierarchyNode, views: &HashMap<i64, &ServiceView>) {
-    let open = if n.level == "organization" { " open" } else { "" };
+    let c = &n.counts;
+    let trouble = c.down + c.degraded + c.unknown > 0;
+    let open = if n.level == "organization" || trouble { " open" } else { "" };
     let _ = write!(
         b,
         r#"<li class="node"><details data-path="{p}"{open}><summary><span class="level">{lvl}</span> <span class="name">{name}</span>"#,
@@ -242,6 +473,7 @@ pub async fn service(State(s): State<AppState>, ui: UiCaller, Path(id): Path<Str
         b.push_str("</tbody></table>");
     }
     b.push_str("</section>");
+    service_forms(&mut b, &ui, v, &slo);
     let title = v.service.clone();
     let head = Head { title: &title, nav: Nav::Tree, caller: Some(&ui), live_after: Some(cursor) };
     Ok(html(layout(&head, &b), t0))
