@@ -6,80 +6,155 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 use crate::error::{FieldError, FieldErrors};
 use crate::model::{Criticality, NodeId, check_name};
 use crate::wire::{LinkedService, check_tags};
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// One it-ops document: a service, where it sits in the hierarchy, and what
+/// nines should expect of it. A file (or request body) may hold several,
+/// separated by `---`; JSON is accepted too. Unknown fields are errors.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ItOpsDocument {
     /// Document format version; only "1" exists.
+    #[schema(example = "1")]
     pub version: String,
+    /// Where the service sits: its node is
+    /// `organization/platform/environment/cluster`.
     pub hierarchy: HierarchyDoc,
+    /// The service itself.
     pub service: ServiceDoc,
+    /// Free-form facts about the service, shown on its page. Values are
+    /// strings (numbers and booleans are taken as their text); a few keys
+    /// have a meaning of their own. At most 64 keys of 128 characters, each
+    /// value at most 4096 bytes.
     #[serde(default)]
+    #[schema(value_type = MetadataDoc)]
     pub metadata: BTreeMap<String, serde_yaml::Value>,
+    /// What nines expects of the service's operations.
     #[serde(default)]
     pub operations: Option<OperationsDoc>,
     /// Kubernetes namespace the service runs in (the ConfigMap's namespace
     /// when the operator applies it); namespace-level backup reports use it.
     #[serde(default)]
     pub namespace: Option<String>,
-    /// Active checks of the service (http, tcp, tls, dns). Kept raw here:
-    /// the probe engine parses and validates them.
+    /// Active checks of the service, run by the server or by agents.
+    // Kept raw here: the probe engine (nines-probe) parses and validates them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
     pub checks: Vec<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// The node a service belongs to. Each segment is a name: not empty, at most
+/// 253 characters, without whitespace, `/` or `\`.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HierarchyDoc {
+    /// Organization: API keys are scoped to it.
     pub organization: String,
+    /// Platform (a product or team) within the organization.
     pub platform: String,
+    /// Environment, e.g. `prod` or `staging`.
     pub environment: String,
+    /// Cluster (or site) the service runs in.
     pub cluster: String,
+    /// The service's name, as an alternative to `service.name`; when both
+    /// are given they must be equal.
     #[serde(default)]
     pub service: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// Identified by its node and `name`; applying the document again updates
+/// everything else.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServiceDoc {
+    /// Name of the service, unique under its node. Required unless
+    /// `hierarchy.service` names it.
     #[serde(default)]
     pub name: Option<String>,
+    /// Name shown in the dashboard and on the status page (at most 200
+    /// characters).
     #[serde(default)]
     pub display_name: Option<String>,
+    /// How much the service matters; sets its SLA tier.
     #[serde(default)]
+    #[schema(value_type = Option<Criticality>, default = Criticality::default)]
     pub criticality: Option<String>,
+    /// SLA group the service counts towards (a name).
     #[serde(default)]
     pub sla_group: Option<String>,
+    /// Kubernetes workload whose readiness the operator reports as the
+    /// service's status: `deployment`, `statefulset` or `daemonset` (any
+    /// case; `deploy`, `sts`, `ds` too).
     #[serde(default)]
     pub workload_type: Option<String>,
+    /// Name of that workload in `namespace`.
     #[serde(default)]
     pub workload_name: Option<String>,
+    /// Kind of service, free-form (`database`, `api`, ...). Default
+    /// `workload` when `workloadType` is set, `external` otherwise.
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
+    /// Tags to filter by: at most 64 names.
     #[serde(default)]
     pub tags: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// The keys of `metadata` that mean something to nines. Only documents them:
+/// `metadata` is parsed as a map so that any other key is kept as it is.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetadataDoc {
+    /// Services that depend on this one, listed on its Storage tab (at most
+    /// 200).
+    #[serde(default)]
+    pub used_by: Option<Vec<LinkedDoc>>,
+    /// Allocated storage in bytes: the first storage figure until a storage
+    /// report arrives.
+    #[serde(default)]
+    #[schema(example = "107374182400")]
+    pub allocated_storage: Option<String>,
+    /// Used storage in bytes; with `allocatedStorage` it gives the free share
+    /// when `freePercent` is absent.
+    #[serde(default)]
+    #[schema(example = "53687091200")]
+    pub used_storage: Option<String>,
+    /// Free share of the storage in percent (0 to 100).
+    #[serde(default)]
+    #[schema(example = "50")]
+    pub free_percent: Option<String>,
+}
+
+/// Backups are the only operation watched so far.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OperationsDoc {
+    /// The service's backups.
     #[serde(default)]
     pub backup: Option<BackupDoc>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// The backup expectation of a service, checked against backup reports.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BackupDoc {
+    /// Whether backups are expected at all; a missing or late one then
+    /// counts against the service.
     #[serde(default)]
+    #[schema(default = false)]
     pub expected: bool,
+    /// Age in days after which the last successful backup is overdue
+    /// (greater than 0).
     #[serde(default)]
+    #[schema(default = json!(DEFAULT_BACKUP_MAX_AGE_DAYS))]
     pub max_age_days: Option<f64>,
+    /// Cron expression of the backup schedule, shown with the backups.
     #[serde(default)]
     pub schedule: Option<String>,
+    /// Size of the backup storage, e.g. `100Gi`, shown with the backups.
     #[serde(default)]
     pub storage_size: Option<String>,
 }
@@ -211,10 +286,16 @@ pub fn path_error<E: std::fmt::Display>(prefix: &str, e: &serde_path_to_error::E
     } else {
         ("invalid_value", base)
     };
-    let field = if field.is_empty() { "document".to_string() } else { field };
+    // a value wrong as a whole is named by the prefix (`metadata.usedBy`,
+    // `checks[0]`), or is the document itself
+    let field = match (field.is_empty(), prefix.trim_end_matches('.')) {
+        (true, "") => "document".to_string(),
+        (true, whole) => whole.to_string(),
+        (false, _) => format!("{prefix}{field}"),
+    };
     // serde_yaml appends a location; keep the reason itself
     let reason = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-    FieldError::new(format!("{prefix}{field}"), code, reason)
+    FieldError::new(field, code, reason)
 }
 
 fn join(base: &str, name: Option<&str>) -> String {
@@ -453,12 +534,15 @@ fn validate(doc: &ItOpsDocument, p: &str) -> Result<ServiceSpec, FieldErrors> {
     })
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// A service that depends on this one.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct LinkedDoc {
-    name: String,
+pub struct LinkedDoc {
+    /// Its name (a name, as `service.name`).
+    pub name: String,
+    /// Its display name.
     #[serde(default)]
-    display_name: Option<String>,
+    pub display_name: Option<String>,
 }
 
 #[cfg(test)]
@@ -566,6 +650,26 @@ operations:
         )
         .unwrap_err();
         assert_eq!(errs.0[0].field, "service.name");
+    }
+
+    /// `MetadataDoc` only documents `metadata`: each key it names must be one
+    /// that validation reads, so a value no free-form key would refuse is
+    /// refused for each of them.
+    #[test]
+    fn the_documented_metadata_keys_mean_something() {
+        let schema = serde_json::to_value(<MetadataDoc as utoipa::PartialSchema>::schema()).unwrap();
+        let keys: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 4, "{keys:?}");
+        let doc = |k: &str| {
+            format!(
+                "version: \"1\"\nhierarchy: {{organization: a, platform: b, environment: c, cluster: d}}\nservice: {{name: x}}\nmetadata: {{{k}: \"-1\"}}\n"
+            )
+        };
+        assert!(parse_documents(&doc("owner")).is_ok());
+        for k in keys {
+            let errs = parse_documents(&doc(k)).expect_err(k);
+            assert_eq!(errs.0[0].field, format!("metadata.{k}"), "{errs}");
+        }
     }
 
     #[test]

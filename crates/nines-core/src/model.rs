@@ -140,6 +140,8 @@ pub enum Source {
     Push,
     Probe,
     Operator,
+    /// Declared in the dashboard (an it-ops document written there).
+    Ui,
 }
 
 impl Source {
@@ -149,6 +151,7 @@ impl Source {
             Source::Push => "push",
             Source::Probe => "probe",
             Source::Operator => "operator",
+            Source::Ui => "ui",
         }
     }
 }
@@ -161,6 +164,7 @@ impl FromStr for Source {
             "push" | "external" => Ok(Source::Push),
             "probe" => Ok(Source::Probe),
             "operator" => Ok(Source::Operator),
+            "ui" => Ok(Source::Ui),
             _ => Err(format!("unknown source {s:?}")),
         }
     }

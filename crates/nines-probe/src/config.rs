@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use nines_core::FieldError;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::ToSchema;
 
 /// Redirects followed at most when `followRedirects` is on.
 pub const MAX_REDIRECTS: u32 = 10;
@@ -78,30 +79,36 @@ pub struct Common<'a> {
 macro_rules! check_kind {
     ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident : $t:ty,)* }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
         #[serde(rename_all = "camelCase", deny_unknown_fields)]
         pub struct $name {
-            /// Display name of the check.
+            /// Name of the check, unique within its service (a name: no
+            /// whitespace or `/`). Default `<type>-<index>`, e.g. `http-0`.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub name: Option<String>,
-            /// Seconds between two runs (at least 1; default 60).
+            /// Seconds between two runs.
             #[serde(default = "default_interval_seconds")]
+            #[schema(default = default_interval_seconds, minimum = 1)]
             pub interval_seconds: u32,
-            /// Hard limit of one run, DNS included; less than the interval
-            /// (default 10, or 80 % of the interval when that is shorter).
+            /// Hard limit of one run, DNS included; less than the interval.
+            /// Default 10, or 80 % of the interval when that is shorter.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub timeout_seconds: Option<f64>,
             /// Agent locations that run the check; empty means the server itself.
             #[serde(default, skip_serializing_if = "Vec::is_empty")]
             pub locations: Vec<String>,
-            /// Consecutive failures before the check is DOWN (default 3).
+            /// Consecutive failures before the check is DOWN.
             #[serde(default = "default_failure_threshold")]
+            #[schema(default = default_failure_threshold, minimum = 1)]
             pub failure_threshold: u32,
-            /// Consecutive successes before a DOWN check is up again (default 1).
+            /// Consecutive successes before a DOWN check is up again.
             #[serde(default = "default_success_threshold")]
+            #[schema(default = default_success_threshold, minimum = 1)]
             pub success_threshold: u32,
-            /// Locations that must agree before the check is DOWN (default: a majority).
+            /// Locations that must agree before the check is DOWN, between 1
+            /// and the number of locations. Default: a majority.
             #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[schema(minimum = 1)]
             pub quorum: Option<u32>,
             $($(#[$fm])* pub $f: $t,)*
         }
@@ -127,8 +134,9 @@ check_kind! {
     pub struct HttpCheck {
         /// Absolute `http://` or `https://` URL.
         pub url: String,
-        /// Request method (default GET).
+        /// Request method: GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS.
         #[serde(default = "default_method")]
+        #[schema(default = default_method)]
         pub method: String,
         /// Extra request headers.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -136,8 +144,9 @@ check_kind! {
         /// Request body.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub body: Option<String>,
-        /// Accepted status codes and ranges, e.g. `[200, "300-399"]` (default `["200-299"]`).
+        /// Accepted status codes and ranges, e.g. `[200, "300-399"]`.
         #[serde(default = "default_expected_status")]
+        #[schema(default = default_expected_status)]
         pub expected_status: Vec<StatusPattern>,
         /// A substring the body must contain.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -148,14 +157,17 @@ check_kind! {
         /// A condition on the JSON body.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub json_path: Option<JsonPathCondition>,
-        /// Answers slower than this (whole probe) are DEGRADED.
+        /// Answers slower than this many milliseconds (whole probe) are DEGRADED.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(minimum = 1)]
         pub max_response_time_ms: Option<u64>,
-        /// Follow up to 10 redirects (default false: a 3xx is checked as it is).
+        /// Follow up to 10 redirects; when off, a 3xx is checked as it is.
         #[serde(default, skip_serializing_if = "is_false")]
+        #[schema(default = false)]
         pub follow_redirects: bool,
-        /// Verify the server certificate (default true).
+        /// Verify the server certificate.
         #[serde(default = "default_true", skip_serializing_if = "is_true")]
+        #[schema(default = default_true)]
         pub tls_verify: bool,
     }
 }
@@ -163,7 +175,10 @@ check_kind! {
 check_kind! {
     /// A TCP connection that must be accepted.
     pub struct TcpCheck {
+        /// Host name or IP address to connect to.
         pub host: String,
+        /// TCP port.
+        #[schema(minimum = 1)]
         pub port: u16,
     }
 }
@@ -171,18 +186,22 @@ check_kind! {
 check_kind! {
     /// A TLS handshake whose certificate must be valid and not expire soon.
     pub struct TlsCheck {
+        /// Host name or IP address to connect to.
         pub host: String,
-        /// Default 443.
+        /// TCP port of the TLS server.
         #[serde(default = "default_tls_port")]
+        #[schema(default = default_tls_port, minimum = 1)]
         pub port: u16,
         /// SNI and verification name when it differs from `host`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub server_name: Option<String>,
-        /// Expiry within this many days is DEGRADED (default 30).
+        /// Expiry within this many days is DEGRADED.
         #[serde(default = "default_warning_days")]
+        #[schema(default = default_warning_days)]
         pub warning_days: u32,
-        /// Expiry within this many days, or expired, is DOWN (default 7).
+        /// Expiry within this many days, or expired, is DOWN (at most `warningDays`).
         #[serde(default = "default_critical_days")]
+        #[schema(default = default_critical_days)]
         pub critical_days: u32,
     }
 }
@@ -192,8 +211,9 @@ check_kind! {
     pub struct DnsCheck {
         /// The name to resolve.
         pub query_name: String,
-        /// Default A.
+        /// Record type to ask for.
         #[serde(default)]
+        #[schema(default = RecordKind::default)]
         pub record_type: RecordKind,
         /// Answers that must all be present (any answer will do when absent).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -205,7 +225,7 @@ check_kind! {
 }
 
 /// One check, tagged by `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum CheckSpec {
     Http(HttpCheck),
@@ -215,7 +235,7 @@ pub enum CheckSpec {
 }
 
 /// DNS record types a `dns` check may ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, ToSchema)]
 pub enum RecordKind {
     #[default]
     A,
@@ -250,17 +270,33 @@ impl RecordKind {
 /// `["key"]` and `[index]`. Without `equals` the value must exist (and not be
 /// null); with it, the value must equal it (a string `equals` also matches a
 /// number or boolean with that text, so `equals: "3"` matches `3`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JsonPathCondition {
+    /// Where the value is, e.g. `$.checks[0].status`.
     pub path: String,
+    /// The value it must equal (any JSON value); without it, the value must
+    /// exist and not be null.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Value>)]
     pub equals: Option<serde_json::Value>,
 }
 
 /// One accepted status code or range as written: `200`, `"200"` or `"200-299"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusPattern(pub String);
+
+impl utoipa::PartialSchema for StatusPattern {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(100)).maximum(Some(599)))
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .description(Some("A status code such as 200, or an inclusive range such as \"200-299\"."))
+            .into()
+    }
+}
+impl ToSchema for StatusPattern {}
 
 impl StatusPattern {
     /// The inclusive range this pattern accepts.

@@ -86,6 +86,7 @@ pub const TABLE: &[(&str, &str, Access)] = &[
     ("GET", "/healthz", Public),
     ("GET", "/readyz", Public),
     ("GET", "/api/openapi.json", Public),
+    ("GET", "/api/docs", Public),
     ("GET", "/", Public),
     ("GET", "/status-page", Public),
     ("GET", "/status-page/group/{id}", Public),
@@ -210,6 +211,9 @@ pub const TABLE: &[(&str, &str, Access)] = &[
     ("POST", "/ui/downtimes/{id}/postmortem", Admin),
     ("POST", "/ui/notes/{id}", Admin),
     ("GET", "/ui/admin", Admin),
+    ("GET", "/ui/services/new", Operator),
+    ("GET", "/ui/groups", Operator),
+    ("GET", "/ui/notifications", Admin),
 ];
 
 /// The table's entry for a method on a route, `None` when it has none. A

@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod ingest;
+pub mod itops_reference;
 pub mod maintenance;
 pub mod metrics;
 pub mod notify;

@@ -110,6 +110,8 @@ async fn walk(b: &Browser, srv: &Srv) {
 
     sign_in(b, &base, &admin).await;
     finding(b, srv, &base, &admin).await;
+    services(b, srv, &base, &admin).await;
+    groups(b, srv, &base, &admin).await;
     // SLO settings and the public flag from the service page
     b.goto(&format!("{base}/ui/services/{sid}")).await;
     b.wait_for("#slo-settings").await;
@@ -292,8 +294,8 @@ async fn walk(b: &Browser, srv: &Srv) {
         .unwrap();
     assert!(r.status() == 401 || r.status() == 403, "{}", r.status());
     let errs = b.console_errors().await;
-    // the refused submit answers 422, which the browser logs; nothing else
-    assert!(errs.iter().all(|e| e.contains("422")), "{errs:#?}");
+    // the refused submits answer 422 and 409, which the browser logs; nothing else
+    assert!(errs.iter().all(|e| e.contains("422") || e.contains("409")), "{errs:#?}");
 }
 
 /// Search, "problems only", the tree opened down to trouble, the 24-hour
@@ -341,4 +343,97 @@ async fn finding(b: &Browser, srv: &Srv, base: &str, key: &str) {
         )
         .await;
     assert_eq!(names, json!(["web", "db-primary"]), "DOWN before DEGRADED, nothing OPERATIONAL");
+}
+
+/// A service declared in the dashboard: an it-ops document with source
+/// `ui`, created, edited as YAML and deleted; one from files stays theirs.
+async fn services(b: &Browser, srv: &Srv, base: &str, key: &str) {
+    let doc = "version: \"1\"\nhierarchy: {organization: acme, platform: p, environment: prod, cluster: files}\nservice: {name: from-files}\n";
+    let (c, v) = srv.post_raw("/api/v1/services/apply", Some(key), doc, Some("application/yaml")).await;
+    assert_eq!(c, 200, "{v}");
+    b.goto(&format!("{base}/ui/services/new")).await;
+    let area = b.wait_for("#new-service-document").await;
+    let _ = area;
+    // a mistake: the API's own words, nothing created
+    set_value(b, "new-service-document", "version: \"1\"\nhierarchy: {organization: acme, platform: p, environment: prod, cluster: ui}\nservice: {name: \"\"}\n").await;
+    submit(b, "new-service", None).await;
+    let err = b.wait_for("#new-service .form-error:not([hidden])").await;
+    assert!(b.text(&err).await.contains("service.name"), "{}", b.text(&err).await);
+    let yaml = "version: \"1\"\nhierarchy: {organization: acme, platform: p, environment: prod, cluster: ui}\nservice: {name: made-here, displayName: Made here, criticality: high}\n";
+    set_value(b, "new-service-document", yaml).await;
+    submit(b, "new-service", None).await;
+    b.wait_for("#edit-service").await;
+    let (_, list) = srv.get("/api/v1/services?nodeId=acme/p/prod/ui", key).await;
+    let made = &list["items"][0];
+    assert_eq!((made["service"].as_str(), made["source"].as_str()), (Some("made-here"), Some("ui")), "{list}");
+    let id = made["id"].as_i64().unwrap();
+    assert!(b.current_url().await.ends_with(&format!("/ui/services/{id}")));
+    // edited as YAML: the text written is the text shown
+    let shown = b.exec("return document.getElementById('edit-service-document').value;", vec![]).await;
+    assert_eq!(shown, json!(yaml));
+    set_value(b, "edit-service-document", &yaml.replace("Made here", "Made here (edited)")).await;
+    submit(b, "edit-service", None).await;
+    reloaded(b).await;
+    let (_, v) = srv.get(&format!("/api/v1/services/{id}"), key).await;
+    assert_eq!(v["displayName"], "Made here (edited)", "{v}");
+    // the service from files is shown read-only, and the dashboard cannot take it over
+    let (_, list) = srv.get("/api/v1/services?nodeId=acme/p/prod/files", key).await;
+    let fid = list["items"][0]["id"].as_i64().unwrap();
+    b.goto(&format!("{base}/ui/services/{fid}")).await;
+    b.wait_for("#manage-h").await;
+    assert!(b.find("#edit-service").await.is_none());
+    assert!(b.source().await.contains("Declared in it-ops documents"));
+    b.goto(&format!("{base}/ui/services/new")).await;
+    b.wait_for("#new-service-document").await;
+    set_value(b, "new-service-document", &doc.replace("from-files}", "from-files, displayName: mine}")).await;
+    submit(b, "new-service", None).await;
+    let err = b.wait_for("#new-service .form-error:not([hidden])").await;
+    assert!(b.text(&err).await.contains("declared in it-ops documents"), "{}", b.text(&err).await);
+    // deleted from its page
+    b.goto(&format!("{base}/ui/services/{id}")).await;
+    submit(b, "delete-service", None).await;
+    b.wait_for("ul.tree").await;
+    let (c, _) = srv.get(&format!("/api/v1/services/{id}"), key).await;
+    assert_eq!(c, 404);
+}
+
+/// SLA group modes and status page groups from the groups page.
+async fn groups(b: &Browser, srv: &Srv, base: &str, key: &str) {
+    let doc = "version: \"1\"\nhierarchy: {organization: acme, platform: p, environment: prod, cluster: g1}\nservice: {name: db-a, slaGroup: shop-db}\n---\nversion: \"1\"\nhierarchy: {organization: acme, platform: p, environment: prod, cluster: g2}\nservice: {name: db-b, slaGroup: shop-db}\n";
+    let (c, v) = srv.post_raw("/api/v1/services/apply", Some(key), doc, Some("application/yaml")).await;
+    assert_eq!(c, 200, "{v}");
+    b.goto(&format!("{base}/ui/groups")).await;
+    b.wait_for("#sla-shop-db").await;
+    b.exec("document.getElementById('sla-shop-db-mode').value = 'quorum';", vec![]).await;
+    set_value(b, "sla-shop-db-quorum", "1").await;
+    submit(b, "sla-shop-db", None).await;
+    reloaded(b).await;
+    let (_, v) = srv.get("/api/v1/sla-groups", key).await;
+    let g = v["items"].as_array().unwrap().iter().find(|g| g["name"] == "shop-db").cloned().unwrap();
+    assert!(g["mode"].as_str().unwrap().starts_with("quorum"), "{g}");
+    // a new status page group, its name in the path; a member named wrong is refused
+    set_value(b, "sp-new-name", "shop").await;
+    set_value(b, "sp-new-displayName", "Shop").await;
+    set_value(b, "sp-new-services", "[{\"nodeId\": \"acme/p/prod/g1\"}]").await;
+    submit(b, "sp-new", None).await;
+    let said = field_error(b, "sp-new-services").await;
+    assert!(said.contains("services"), "{said}");
+    set_value(
+        b,
+        "sp-new-services",
+        "[{\"nodeId\": \"acme/p/prod/g1\", \"service\": \"db-a\", \"displayName\": \"Database\"}]",
+    )
+    .await;
+    submit(b, "sp-new", None).await;
+    reloaded(b).await;
+    let (_, v) = srv.get("/api/v1/status-page/groups", key).await;
+    let shop = v.as_array().unwrap().iter().find(|g| g["name"] == "shop").cloned().unwrap();
+    assert_eq!(shop["displayName"], "Shop", "{v}");
+    assert_eq!(shop["services"][0]["displayName"], "Database", "{v}");
+    let id = format!("sp-{}", shop["publicId"].as_i64().unwrap());
+    b.exec(&format!("document.getElementById('{id}').closest('details').open = true;"), vec![]).await;
+    submit(b, &format!("{id}-del"), None).await;
+    reloaded(b).await;
+    let (_, v) = srv.get("/api/v1/status-page/groups", key).await;
+    assert!(!v.to_string().contains("\"shop\""), "{v}");
 }

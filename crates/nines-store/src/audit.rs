@@ -85,3 +85,32 @@ impl Store {
             .collect())
     }
 }
+
+impl Store {
+    /// The document text of a service declared in the dashboard.
+    pub async fn ui_document(&self, service_id: i64) -> Result<Option<String>> {
+        Ok(sqlx::query("SELECT document FROM ui_documents WHERE service_id = $1")
+            .bind(service_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.get(0)))
+    }
+
+    /// Keep `document` as the text of these services (dashboard applies).
+    pub async fn set_ui_documents(&self, service_ids: &[i64], document: &str, now: Millis) -> Result<()> {
+        let mut w = self.write_tx().await?;
+        for id in service_ids {
+            sqlx::query(
+                "INSERT INTO ui_documents (service_id, document, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (service_id) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at",
+            )
+            .bind(*id)
+            .bind(document)
+            .bind(now)
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        w.tx.commit().await?;
+        Ok(())
+    }
+}

@@ -142,6 +142,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (16, include_str!("../migrations/sqlite/0016_event_subjects.sql")),
     (17, include_str!("../migrations/sqlite/0017_observability.sql")),
     (18, include_str!("../migrations/sqlite/0018_audit.sql")),
+    (19, include_str!("../migrations/sqlite/0019_ui_documents.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -162,6 +163,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (16, include_str!("../migrations/postgres/0016_event_subjects.sql")),
     (17, include_str!("../migrations/postgres/0017_observability.sql")),
     (18, include_str!("../migrations/postgres/0018_audit.sql")),
+    (19, include_str!("../migrations/postgres/0019_ui_documents.sql")),
 ];
 
 /// Where a database URL points, for messages: the SQLite file, or

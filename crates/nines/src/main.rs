@@ -1,4 +1,4 @@
-//! The `nines` binary: `serve`, `apikey`, `push`, `apply`, `report`, `openapi`.
+//! The `nines` binary: `serve`, `apikey`, `push`, `apply`, `report`, `openapi`, `docs`.
 //!
 //! Only argument parsing, logging setup and wiring live here; the server is
 //! `nines-server`, storage `nines-store`, the domain `nines-core`.
@@ -50,6 +50,20 @@ enum Command {
     },
     /// Print the OpenAPI document (or write it with --output).
     Openapi {
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Generated reference documents.
+    Docs {
+        #[command(subcommand)]
+        command: DocsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DocsCommand {
+    /// Print the it-ops document reference (or write it with --output).
+    ItOps {
         #[arg(long)]
         output: Option<PathBuf>,
     },
@@ -348,6 +362,14 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Openapi { output } => {
             let doc = nines_server::openapi::document_json();
+            match output {
+                Some(p) => std::fs::write(&p, doc).with_context(|| format!("writing {}", p.display()))?,
+                None => print!("{doc}"),
+            }
+            Ok(())
+        }
+        Command::Docs { command: DocsCommand::ItOps { output } } => {
+            let doc = nines_server::itops_reference::markdown();
             match output {
                 Some(p) => std::fs::write(&p, doc).with_context(|| format!("writing {}", p.display()))?,
                 None => print!("{doc}"),

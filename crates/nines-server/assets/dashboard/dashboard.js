@@ -72,21 +72,34 @@
     var method = by.getAttribute('data-method') || form.getAttribute('data-method') || 'POST';
     var body = {};
     var invalid = null;
+    // a path naming a field's value ({name}): that field goes into the path
+    var pathFrom = form.getAttribute('data-path-from');
+    var path = by.getAttribute('data-path');
+    if (pathFrom) {
+      var pf = form.querySelector('[name="' + pathFrom + '"]');
+      path = path.replace('{' + pathFrom + '}', encodeURIComponent(pf ? pf.value.trim() : ''));
+    }
     form.querySelectorAll('[name]').forEach(function (el) {
-      if (el.disabled || el.type === 'submit') { return; }
+      if (el.disabled || el.type === 'submit' || el.name === pathFrom) { return; }
       var v = fieldValue(el);
       if (v && typeof v === 'object' && v.__invalid) { invalid = invalid || [el.name, 'not valid JSON: ' + v.__invalid]; return; }
       if (v !== undefined) { setPath(body, el.name, v); }
     });
     if (invalid) { showError(form, invalid[0], invalid[1]); return; }
     var opts = { method: method, credentials: 'same-origin', headers: { 'X-Nines-Session': '1', 'Accept': 'application/json' } };
-    if (method !== 'GET' && method !== 'DELETE') {
+    // a form whose body is one field's text as it is (an it-ops document)
+    var raw = form.getAttribute('data-raw');
+    if (raw) {
+      var rawEl = form.querySelector('[name="' + raw + '"]');
+      opts.headers['Content-Type'] = form.getAttribute('data-raw-type') || 'text/plain';
+      opts.body = rawEl ? rawEl.value : '';
+    } else if (method !== 'GET' && method !== 'DELETE') {
       opts.headers['Content-Type'] = 'application/json';
       opts.body = JSON.stringify(body);
     }
     var btn = by === form ? form.querySelector('button[type=submit]') : by;
     if (btn) { btn.disabled = true; }
-    fetch(by.getAttribute('data-path'), opts).then(function (r) {
+    fetch(path, opts).then(function (r) {
       return r.text().then(function (t) {
         var data = null;
         try { data = t ? JSON.parse(t) : null; } catch (e) { data = null; }
@@ -113,7 +126,8 @@
       }
       var next = form.getAttribute('data-next') || 'reload';
       if (next === 'reload') { window.location.reload(); return; }
-      if (res.data && res.data.id !== undefined) { next = next.replace('{id}', encodeURIComponent(res.data.id)); }
+      var id = res.data ? (res.data.id !== undefined ? res.data.id : (res.data.items && res.data.items[0] ? res.data.items[0].id : undefined)) : undefined;
+      if (id !== undefined) { next = next.replace('{id}', encodeURIComponent(id)); }
       window.location.assign(next);
     }).catch(function (err) {
       if (btn) { btn.disabled = false; }

@@ -15,11 +15,25 @@ use crate::extract::read_body;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ApplyQuery {
-    /// `config` (default) or `operator`: who declares these services.
+    /// `config` (default), `operator` or `ui` (the dashboard): who declares
+    /// these services.
     source: Option<String>,
 }
 
 /// Register or update services from it-ops.yaml documents (all or none)
+///
+/// The body holds one or more it-ops documents (YAML separated by `---`, or
+/// JSON), each declaring one service and its checks under a hierarchy node.
+/// Every document is validated first and every problem is answered at once
+/// with 422, its `field` naming the document
+/// (`documents[1].service.criticality`); otherwise all are applied in one
+/// transaction and the answer says, per service, whether it was created,
+/// updated or unchanged.
+///
+/// `source` records who declares the services: `config` (default),
+/// `operator` or `ui` (the dashboard). Each document's organization must be
+/// the key's. With `ui`, a service declared in files or by the operator is
+/// not taken over: 409, to be changed where it is declared.
 #[utoipa::path(
     post, path = "/api/v1/services/apply", tag = "config", params(ApplyQuery),
     request_body(content = String, description = "One or more it-ops.yaml documents (YAML or JSON)", content_type = "application/yaml"),
@@ -39,10 +53,11 @@ pub async fn apply(
     let source = match q.source.as_deref() {
         None | Some("config") => Source::Config,
         Some("operator") => Source::Operator,
+        Some("ui") => Source::Ui,
         Some(other) => {
             return Err(FieldError::invalid(
                 "source",
-                format!("unknown source {other:?}; expected config or operator"),
+                format!("unknown source {other:?}; expected config, operator or ui"),
             )
             .into());
         }
@@ -63,7 +78,42 @@ pub async fn apply(
             if many { format!("documents[{i}].hierarchy.organization") } else { "hierarchy.organization".into() };
         caller.require_org(&spec.organization, &field)?;
     }
-    let items = s.store.apply_with_checks(&specs, &checks, source, s.clock.now_ms()).await?;
+    if source == Source::Ui {
+        // GitOps stays the source of what comes from files and the
+        // operator: the dashboard does not take such a service over
+        for spec in &specs {
+            let node = spec.node.to_string();
+            let f = nines_store::ServiceFilter {
+                organization: Some(spec.organization.clone()),
+                node_id: Some(node.clone()),
+                ..Default::default()
+            };
+            if let Some(r) = s
+                .store
+                .list_services(&f)
+                .await?
+                .into_iter()
+                .find(|r| r.view.service == spec.name && r.view.node_id == node)
+                && matches!(r.view.source.as_str(), "config" | "operator")
+            {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::CONFLICT,
+                    "conflict",
+                    format!(
+                        "{} on {} is declared in it-ops documents (source {}): change it where it is declared",
+                        spec.name, spec.node, r.view.source
+                    ),
+                )
+                .field(format!("{}service.name", spec.prefix)));
+            }
+        }
+    }
+    let now = s.clock.now_ms();
+    let items = s.store.apply_with_checks(&specs, &checks, source, now).await?;
+    if source == Source::Ui {
+        let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+        s.store.set_ui_documents(&ids, text, now).await?;
+    }
     Ok(Json(ApplyResult { items }))
 }
 
@@ -82,6 +132,12 @@ pub struct DeleteQuery {
 }
 
 /// Delete a service and its history
+///
+/// Removes the service named `service` under `nodeId`
+/// (`organization/platform/environment/cluster`, or `unknown`) with its
+/// timeline, checks and figures. 404 when there is no such service in the key's
+/// organization. A service that is still declared in a document or still
+/// reports comes back on its next apply or report.
 #[utoipa::path(
     delete, path = "/api/v1/services", tag = "config", params(DeleteQuery),
     responses((status = 204, description = "Deleted with its history"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),

@@ -162,6 +162,13 @@ fn validate(caller: &Caller, b: &CertificateReport) -> Result<CertificateRow, Ap
 }
 
 /// Report a TLS certificate (recorded as new or updated)
+///
+/// The operator reports what cert-manager holds; any operator or admin key may
+/// report too. A certificate is identified by its cluster node (`nodeId`, in
+/// the key's organization), `namespace` and `name`: the first report creates it
+/// (201), later ones replace what is known (200). `status` is `ready`,
+/// `pending`, `failed`, `expired` or `expiring_soon`; times are RFC 3339. Every
+/// invalid field is reported at once with 422.
 #[utoipa::path(post, path = "/api/v1/certificates", tag = "certificates", request_body = CertificateReport,
     responses((status = 201, body = CertificateView, description = "Recorded; new"), (status = 200, body = CertificateView),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -193,6 +200,11 @@ pub struct CertificateList {
 }
 
 /// List TLS certificates with their current state
+///
+/// Every certificate of the key's organization. `status` is the state now, not
+/// only the one reported: a certificate ages into `expiring_soon` (under 30
+/// days left) and `expired` without a new report; `daysLeft` counts whole days
+/// to `notAfter`. Filter by `status` (422 for an unknown one) or `nodeId`.
 #[utoipa::path(get, path = "/api/v1/certificates", tag = "certificates", params(CertificateFilter),
     responses((status = 200, body = CertificateList), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn list(
@@ -230,6 +242,10 @@ async fn find(s: &AppState, caller: &Caller, id: i64) -> ApiResult<CertificateRo
 }
 
 /// Get a TLS certificate with its current state
+///
+/// The certificate's names, issuer, validity, readiness, the state reported and
+/// the state now. 404 for an id that does not exist or belongs to another
+/// organization.
 #[utoipa::path(get, path = "/api/v1/certificates/{id}", tag = "certificates", params(("id" = i64, Path, description = "Certificate id")),
     responses((status = 200, body = CertificateView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn detail(
@@ -242,6 +258,10 @@ pub async fn detail(
 }
 
 /// Delete a TLS certificate
+///
+/// Forgets the certificate and what was reported about it; a later report of
+/// the same certificate records it again. 404 for an id that does not exist
+/// or belongs to another organization.
 #[utoipa::path(delete, path = "/api/v1/certificates/{id}", tag = "certificates", params(("id" = i64, Path, description = "Certificate id")),
     responses((status = 204), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<StatusCode> {

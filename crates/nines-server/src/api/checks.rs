@@ -94,6 +94,12 @@ async fn views(s: &AppState, caller: &Caller, service_id: Option<i64>, id: Optio
 }
 
 /// List checks with their state at each location
+///
+/// Every check of the key's organization (HTTP, TCP, DNS and the other probe
+/// kinds declared in it-ops documents), with its service, the locations that
+/// run it, its spec, and per location the status it gives, its consecutive
+/// failures and successes and its last run. `serviceId` limits the list to one
+/// service's checks.
 #[utoipa::path(
     get, path = "/api/v1/checks", tag = "checks", params(CheckQuery),
     responses((status = 200, body = [CheckView])),
@@ -143,6 +149,11 @@ pub struct CheckDetail {
 }
 
 /// Get a check with its recent runs and failures
+///
+/// The check as in the list, plus the last 100 runs this replica recorded (with
+/// timings: DNS, connect, TLS, first byte, total) and the last 20 failures with
+/// their messages. The id is `<serviceId>/<name>`. 404 for a check that does
+/// not exist or belongs to another organization.
 #[utoipa::path(
     get, path = "/api/v1/checks/{id}", tag = "checks",
     params(("id" = String, Path, description = "Check id: `<serviceId>/<name>`")),
@@ -217,6 +228,11 @@ pub struct AgentCheck {
 }
 
 /// Fetch the checks an agent runs at its location
+///
+/// The checks of the key's organization that run at `location`, with their
+/// specs, and a `version` that changes whenever any check changes: an agent
+/// polls this and reloads when the version moves. The call also counts as the
+/// agent's contact, keeping it online.
 #[utoipa::path(
     get, path = "/api/v1/agent/checks", tag = "agent", params(LocationQuery),
     responses((status = 200, body = AgentChecks), (status = 403, body = ErrorBody)),
@@ -257,6 +273,13 @@ pub struct AgentAck {
 }
 
 /// Submit a batch of an agent's check results
+///
+/// Up to 50,000 results from `location`, each naming its check, outcome (`up`,
+/// `degraded` or `down`), time and timings. Results of checks that no longer
+/// exist, do not run at this location or are not the key's organization's are
+/// not recorded: their ids come back in `unknown` so the agent drops them. A
+/// result in the future or an unknown outcome is refused with 422, naming it
+/// (`results[3].outcome`).
 #[utoipa::path(
     post, path = "/api/v1/agent/results", tag = "agent", request_body = AgentResults,
     responses((status = 200, body = AgentAck), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -326,6 +349,11 @@ pub struct HeartbeatAck {
 }
 
 /// Send an agent heartbeat with its version and buffered results
+///
+/// Tells nines the agent at `location` is alive, which version it runs (at most
+/// 64 characters), and how many results it holds undelivered. The answer says
+/// how many checks it runs and after how many seconds without a word its checks
+/// turn UNKNOWN at its location.
 #[utoipa::path(
     post, path = "/api/v1/agent/heartbeat", tag = "agent", request_body = AgentHeartbeat,
     responses((status = 200, body = HeartbeatAck), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -367,6 +395,11 @@ pub struct AgentView {
 }
 
 /// List agents with their last contact and online or silent state
+///
+/// Every agent location of the key's organization with its version, first and
+/// last contact, checks assigned, results buffered, and `online` or `silent`
+/// (nothing heard for three intervals of its slowest check, at least 60
+/// seconds; its checks are then UNKNOWN at its location).
 #[utoipa::path(
     get, path = "/api/v1/agents", tag = "agent",
     responses((status = 200, body = [AgentView])),

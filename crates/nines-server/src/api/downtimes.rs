@@ -78,6 +78,12 @@ pub struct DowntimeQuery {
 }
 
 /// List downtimes, open, resolved or both
+///
+/// The downtimes of the key's organization, newest first: those nines opened
+/// when services went DOWN (correlated into one downtime) and manual ones. Each
+/// with its severity, classification, SLA accounting, acknowledgement, and the
+/// response and resolution due times of its tier with whether they were missed.
+/// `state` is `open` or `resolved` (default both; anything else is 422).
 #[utoipa::path(get, path = "/api/v1/downtimes", tag = "downtimes", params(DowntimeQuery),
     responses((status = 200, body = [DowntimeView])), security(("api_key" = [])))]
 pub async fn list(
@@ -146,6 +152,13 @@ async fn load(
 }
 
 /// Get a downtime with its members, log, timeline and notes
+///
+/// The downtime with the services it covers (when each joined and
+/// recovered), its log (members joining, acknowledgement, severity,
+/// resolution), a timeline merging the members' status changes, the log and
+/// the organization's activities (frozen once the downtime is resolved), and
+/// the notes written about it. 404 for an id that does not exist or belongs
+/// to another organization.
 #[utoipa::path(get, path = "/api/v1/downtimes/{id}", tag = "downtimes", params(("id" = i64, Path, description = "Downtime id")),
     responses((status = 200, body = DowntimeDetail), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn detail(
@@ -188,6 +201,12 @@ pub struct NewDowntime {
 }
 
 /// Open a manual downtime for one or more services
+///
+/// For an outage nines did not detect itself. `title` is 1 to 300 characters;
+/// `serviceIds` lists at least one service, all of one organization (the
+/// key's); `startedAt` (RFC 3339) defaults to now and may be up to 7 days old.
+/// The due times come from the tier of the most critical member. 422 names the
+/// field that is wrong.
 #[utoipa::path(post, path = "/api/v1/downtimes", tag = "downtimes", request_body = NewDowntime,
     responses((status = 201, body = DowntimeDetail), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn create(
@@ -251,6 +270,14 @@ pub struct PatchDowntime {
 }
 
 /// Update a downtime's title, severity or SLA accounting, or resolve it
+///
+/// Only the fields given change. `severity` is `critical`, `major` or `minor`
+/// and moves the due times to that severity's tier; `classification` is free
+/// text. Setting `countsTowardsSla` to false needs an `excludedReason` (unless
+/// one is already recorded). `resolve: true` resolves the downtime now, a
+/// manual one or one to close by hand. A severity set by hand and a
+/// resolution are written to the downtime's log. 404 for a downtime of
+/// another organization.
 #[utoipa::path(patch, path = "/api/v1/downtimes/{id}", tag = "downtimes", request_body = PatchDowntime, params(("id" = i64, Path, description = "Downtime id")),
     responses((status = 200, body = DowntimeDetail), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn patch(
@@ -287,6 +314,11 @@ pub async fn patch(
 }
 
 /// Acknowledge a downtime
+///
+/// Records that someone is on it: the acknowledging key's name and the time,
+/// which stops the response due time from being missed. Acknowledging one that
+/// is already acknowledged changes nothing (the first acknowledgement stays).
+/// Answers the updated downtime.
 #[utoipa::path(post, path = "/api/v1/downtimes/{id}/acknowledge", tag = "downtimes", params(("id" = i64, Path, description = "Downtime id")),
     responses((status = 200, body = DowntimeDetail)), security(("api_key" = [])))]
 pub async fn acknowledge(
@@ -319,6 +351,12 @@ async fn note_view(s: &AppState, caller: &Caller, id: i64) -> ApiResult<NoteView
 }
 
 /// Create a post-mortem note for a downtime from its timeline
+///
+/// Writes a new note in Markdown with the downtime's facts (start, resolution,
+/// duration, severity, SLA accounting, services), its timeline, and empty
+/// sections for summary, impact, root cause, resolution and action items,
+/// authored by the calling key. The note is edited with `PUT
+/// /api/v1/notes/{id}`; each call makes a new note.
 #[utoipa::path(post, path = "/api/v1/downtimes/{id}/postmortem", tag = "downtimes", params(("id" = i64, Path, description = "Downtime id")),
     responses((status = 201, body = NoteView)), security(("api_key" = [])))]
 pub async fn postmortem(
@@ -366,6 +404,10 @@ pub async fn postmortem(
 }
 
 /// Get a note, such as a post-mortem
+///
+/// The note's title, Markdown body, author, the downtime it belongs to, and
+/// when it was created and last changed. 404 for a note of another
+/// organization.
 #[utoipa::path(get, path = "/api/v1/notes/{id}", tag = "downtimes", params(("id" = i64, Path, description = "Note id")),
     responses((status = 200, body = NoteView)), security(("api_key" = [])))]
 pub async fn get_note(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<Json<NoteView>> {
@@ -380,6 +422,9 @@ pub struct NoteBody {
 }
 
 /// Replace a post-mortem note's text
+///
+/// `body` (Markdown, at most 512 KiB) replaces the note's text; title and
+/// author stay. 404 for a note of another organization.
 #[utoipa::path(put, path = "/api/v1/notes/{id}", tag = "downtimes", request_body = NoteBody, params(("id" = i64, Path, description = "Note id")),
     responses((status = 200, body = NoteView)), security(("api_key" = [])))]
 pub async fn put_note(
@@ -409,6 +454,13 @@ pub struct NewActivity {
 }
 
 /// Record an activity (a deployment, config change…) for timelines
+///
+/// An activity is something done to the platform (`kind`: `deployment`,
+/// `install`, `uninstall`, `scale`, `config` or another word) with a `message`,
+/// optionally about a node or service. It is shown on the timelines of
+/// downtimes around it, so a reader sees what changed before an outage. The
+/// organization is the `nodeId`'s, the one named, or the key's; `timestamp`
+/// defaults to now and may be up to 7 days old.
 #[utoipa::path(post, path = "/api/v1/activities", tag = "downtimes", request_body = NewActivity,
     responses((status = 201), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn activity(

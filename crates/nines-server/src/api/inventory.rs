@@ -94,6 +94,14 @@ fn check_text(field: &str, v: &str, max: usize) -> Result<(), FieldError> {
 }
 
 /// Register a workspace's cluster, or return the one it already has
+///
+/// A workspace (`organization/platform/environment`, in the key's organization)
+/// has at most one cluster. The first registration with a `clusterName` creates
+/// it (201) and names the hierarchy node of its services; later calls answer
+/// the existing cluster (200) and ignore the name asked for. Without a
+/// `clusterName` and no cluster yet, nothing is registered (200 with
+/// `registered: false`). `apiServerUrl` and `kubernetesVersion` are at most 512
+/// characters.
 #[utoipa::path(post, path = "/api/v1/clusters/register", tag = "inventory", request_body = ClusterRegistration,
     responses((status = 201, description = "Created", body = ClusterView), (status = 200, description = "The workspace's cluster (existing), or none registered", body = ClusterView),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -159,6 +167,9 @@ pub struct ClusterList {
 }
 
 /// List the registered clusters
+///
+/// Every cluster of the key's organization with its workspace, hierarchy node,
+/// API server URL and Kubernetes version.
 #[utoipa::path(get, path = "/api/v1/clusters", tag = "inventory", responses((status = 200, body = ClusterList)), security(("api_key" = [])))]
 pub async fn list_clusters(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<ClusterList>> {
     let items = s.store.list_clusters(caller.scope.as_option()).await?;
@@ -415,6 +426,13 @@ fn inventory_view(r: InventoryRow) -> InventoryView {
 }
 
 /// Create or update a cluster's container images in use
+///
+/// The images one cluster node (`nodeId`, a full
+/// `organization/platform/environment/cluster` path in the key's organization)
+/// runs, keyed by normalized `image` reference, with registry, repository, tag,
+/// digest (`algorithm:hex`) and the namespaces using them. At most 5000 items,
+/// no key twice; images not named are left alone. The answer says per item
+/// whether it was created, updated or unchanged.
 #[utoipa::path(put, path = "/api/v1/inventory/artifacts", tag = "inventory", request_body = ArtifactsPut,
     responses((status = 200, body = UpsertResult), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn put_artifacts(
@@ -438,6 +456,10 @@ pub async fn put_artifacts(
 }
 
 /// List the container images in use in clusters
+///
+/// The images reported for the clusters of the key's organization, each with
+/// its node, key and what was reported; `nodeId` limits the list to one cluster
+/// node.
 #[utoipa::path(get, path = "/api/v1/inventory/artifacts", tag = "inventory", params(InventoryQuery),
     responses((status = 200, body = InventoryList)), security(("api_key" = [])))]
 pub async fn list_artifacts(
@@ -449,6 +471,12 @@ pub async fn list_artifacts(
 }
 
 /// Create or update a cluster's deployed apps
+///
+/// The apps (blocks) deployed in one cluster node (`nodeId`, a full path in the
+/// key's organization), keyed by `namespace/name`, with their block and state
+/// (`installed`, `installing`, `install_failed`, `uninstalled` or `unknown`).
+/// At most 5000 items, no key twice; apps not named are left alone. The answer
+/// says per item whether it was created, updated or unchanged.
 #[utoipa::path(put, path = "/api/v1/inventory/apps", tag = "inventory", request_body = AppsPut,
     responses((status = 200, body = UpsertResult), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn put_apps(
@@ -473,6 +501,10 @@ pub async fn put_apps(
 }
 
 /// List the apps deployed in clusters
+///
+/// The apps reported for the clusters of the key's organization, each with its
+/// node, key (`namespace/name`) and what was reported; `nodeId` limits the list
+/// to one cluster node.
 #[utoipa::path(get, path = "/api/v1/inventory/apps", tag = "inventory", params(InventoryQuery),
     responses((status = 200, body = InventoryList)), security(("api_key" = [])))]
 pub async fn list_apps(
@@ -484,6 +516,12 @@ pub async fn list_apps(
 }
 
 /// Create or update a cluster's hosts (its nodes)
+///
+/// The Kubernetes nodes of one cluster node (`nodeId`, a full path in the key's
+/// organization) as hosts, keyed by node name, with addresses, resources, roles
+/// and versions; `defaultIpv4` must be an IPv4 address. At most 5000 items, no
+/// key twice; hosts not named are left alone. The answer says per item whether
+/// it was created, updated or unchanged.
 #[utoipa::path(put, path = "/api/v1/inventory/hosts", tag = "inventory", request_body = HostsPut,
     responses((status = 200, body = UpsertResult), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn put_hosts(
@@ -507,6 +545,10 @@ pub async fn put_hosts(
 }
 
 /// List the hosts of clusters
+///
+/// The hosts reported for the clusters of the key's organization, each with its
+/// node, key (the node name) and what was reported; `nodeId` limits the list to
+/// one cluster node.
 #[utoipa::path(get, path = "/api/v1/inventory/hosts", tag = "inventory", params(InventoryQuery),
     responses((status = 200, body = InventoryList)), security(("api_key" = [])))]
 pub async fn list_hosts(

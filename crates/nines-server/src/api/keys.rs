@@ -25,6 +25,10 @@ fn view(k: &ApiKey) -> ApiKeyView {
 }
 
 /// List the API keys of the caller's organization
+///
+/// Every key that is not revoked, with its public id, name, organization (null
+/// for a key of every organization), role and creation time; never a secret. An
+/// admin key of one organization sees that organization's keys only.
 #[utoipa::path(
     get, path = "/api/v1/apikeys", tag = "admin",
     responses((status = 200, body = [ApiKeyView]), (status = 403, body = ErrorBody)),
@@ -36,6 +40,13 @@ pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<V
 }
 
 /// Create an API key and return its secret
+///
+/// Creates a key with `role` (`read-only`, `agent`, `operator` or `admin`), an
+/// optional `name` (default `<role>-key`) and an `organization`. The secret is
+/// in this answer only: it is stored hashed and cannot be shown again. Leaving
+/// `organization` out makes a key of every organization, which only a key of
+/// every organization may do (403 otherwise); an admin of one organization
+/// creates keys of that organization only.
 #[utoipa::path(
     post, path = "/api/v1/apikeys", tag = "admin", request_body = CreateApiKey,
     responses((status = 201, body = CreatedApiKey), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -72,6 +83,10 @@ pub async fn create(
 }
 
 /// Revoke an API key
+///
+/// The key stops working at once on this replica and within 10 seconds on
+/// the others (their verified keys are cached that long). 404 for a key that
+/// does not exist or belongs to another organization.
 #[utoipa::path(
     delete, path = "/api/v1/apikeys/{id}", tag = "admin",
     params(("id" = String, Path, description = "Public key id")),

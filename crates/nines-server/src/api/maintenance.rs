@@ -214,6 +214,11 @@ pub async fn end(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>)
 }
 
 /// List maintenance windows with their upcoming occurrences
+///
+/// Every window of the key's organization (one-off and recurring) with what it
+/// covers (services, SLA groups, hierarchy nodes), whether it is active now,
+/// and its occurrences in the next 30 days, the current one included (at most
+/// 50).
 #[utoipa::path(get, path = "/api/v1/maintenance", tag = "maintenance", responses((status = 200, body = [MaintenanceView])), security(("api_key" = [])))]
 pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<MaintenanceView>>> {
     let now = s.clock.now_ms();
@@ -221,6 +226,11 @@ pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<V
 }
 
 /// Delete a maintenance window
+///
+/// Removes the window with all its occurrences, past and future: its services
+/// leave MAINTENANCE at once if it was active, and the SLO figures no longer
+/// exclude its past occurrences (ending a window keeps them). 404 for a window
+/// that does not exist or belongs to another organization.
 #[utoipa::path(delete, path = "/api/v1/maintenance/{id}", tag = "maintenance", params(("id" = i64, Path, description = "Window id")),
     responses((status = 204), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<StatusCode> {

@@ -136,6 +136,13 @@ async fn owned_channel(s: &AppState, caller: &Caller, id: i64) -> ApiResult<Chan
 }
 
 /// Create a notification channel
+///
+/// A channel is where notifications go: `config` is tagged by `type`
+/// (`webhook`, `slack`, `email` or `alertmanager`) with that kind's settings.
+/// `name` is unique within the organization (409 when taken); `enabled`
+/// defaults to true. Secrets are stored encrypted and never shown back. Every
+/// problem of the config is named under `config.` with 422; the placeholder
+/// `<redacted>` is refused as a secret.
 #[utoipa::path(post, path = "/api/v1/notifications/channels", tag = "notifications", request_body = ChannelBody,
     responses((status = 201, body = ChannelView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -157,6 +164,9 @@ pub async fn create_channel(
 }
 
 /// List notification channels, secrets redacted
+///
+/// Every channel of the key's organization with its type, whether it is
+/// enabled, and its settings with every secret shown as `<redacted>`.
 #[utoipa::path(get, path = "/api/v1/notifications/channels", tag = "notifications",
     responses((status = 200, body = [ChannelView])), security(("api_key" = [])))]
 pub async fn list_channels(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ChannelView>>> {
@@ -165,6 +175,10 @@ pub async fn list_channels(State(s): State<AppState>, caller: Caller) -> ApiResu
 }
 
 /// Get a notification channel, secrets redacted
+///
+/// The channel's type, name, enabled flag and settings, every secret shown as
+/// `<redacted>`. 404 for a channel that does not exist or belongs to another
+/// organization.
 #[utoipa::path(get, path = "/api/v1/notifications/channels/{id}", tag = "notifications",
     params(("id" = i64, Path, description = "Channel id")),
     responses((status = 200, body = ChannelView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
@@ -178,6 +192,11 @@ pub async fn get_channel(
 }
 
 /// Replace a notification channel (redacted secrets are kept)
+///
+/// The body is a whole channel, as when creating one. A secret sent back as
+/// `<redacted>` keeps the stored one, so a form can send what it read; any
+/// other value replaces it. A channel cannot move to another organization
+/// (422). `enabled: false` stops deliveries to it without losing its settings.
 #[utoipa::path(put, path = "/api/v1/notifications/channels/{id}", tag = "notifications", request_body = ChannelBody,
     params(("id" = i64, Path, description = "Channel id")),
     responses((status = 200, body = ChannelView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -210,6 +229,10 @@ pub async fn put_channel(
 }
 
 /// Delete a notification channel
+///
+/// Removes the channel; its pending deliveries are marked failed (`channel
+/// deleted`). Route rules that name it are left as they are. 404 for a channel
+/// that does not exist or belongs to another organization.
 #[utoipa::path(delete, path = "/api/v1/notifications/channels/{id}", tag = "notifications",
     params(("id" = i64, Path, description = "Channel id")),
     responses((status = 204), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
@@ -233,6 +256,11 @@ pub struct TestResult {
 }
 
 /// Send a test message through a notification channel
+///
+/// Sends one test notification now, with a single attempt and no retries, and
+/// answers what happened: whether it was delivered, the receiver's status code,
+/// the error (never holding a secret) and how long it took. Works on disabled
+/// channels too, and records no delivery.
 #[utoipa::path(post, path = "/api/v1/notifications/channels/{id}/test", tag = "notifications",
     params(("id" = i64, Path, description = "Channel id")),
     responses((status = 200, body = TestResult), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
@@ -370,6 +398,14 @@ async fn owned_route(s: &AppState, caller: &Caller, id: i64) -> ApiResult<RouteR
 }
 
 /// Create a notification route rule
+///
+/// A rule sends an organization's events to channels: it matches on `events`
+/// (kinds such as `downtime_opened` or `certificate_expiring`),
+/// `minCriticality` or `criticalities`, and `tags` (`any` or `all`); empty
+/// lists match everything. Rules are walked by `position` (default after the
+/// last) and every match adds its `channels` until a rule with `stop`. Without
+/// any rule, every event goes to each enabled channel. The channels must be the
+/// organization's (422 otherwise).
 #[utoipa::path(post, path = "/api/v1/notifications/routes", tag = "notifications", request_body = RouteBody,
     responses((status = 201, body = RouteView), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn create_route(
@@ -390,6 +426,9 @@ pub async fn create_route(
 }
 
 /// List notification route rules
+///
+/// Every rule of the key's organization, in the order they are walked
+/// (`position`).
 #[utoipa::path(get, path = "/api/v1/notifications/routes", tag = "notifications",
     responses((status = 200, body = [RouteView])), security(("api_key" = [])))]
 pub async fn list_routes(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<RouteView>>> {
@@ -397,6 +436,9 @@ pub async fn list_routes(State(s): State<AppState>, caller: Caller) -> ApiResult
 }
 
 /// Get a notification route rule
+///
+/// The rule's matches, channels, position and `stop`. 404 for a rule that does
+/// not exist or belongs to another organization.
 #[utoipa::path(get, path = "/api/v1/notifications/routes/{id}", tag = "notifications",
     params(("id" = i64, Path, description = "Route id")),
     responses((status = 200, body = RouteView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
@@ -405,6 +447,11 @@ pub async fn get_route(State(s): State<AppState>, caller: Caller, Path(id): Path
 }
 
 /// Replace a notification route rule
+///
+/// The body is a whole rule, as when creating one; without `position` the rule
+/// keeps its place. A rule cannot move to another organization, and its
+/// channels must be the organization's (422 otherwise). 404 for a rule of
+/// another organization.
 #[utoipa::path(put, path = "/api/v1/notifications/routes/{id}", tag = "notifications", request_body = RouteBody,
     params(("id" = i64, Path, description = "Route id")),
     responses((status = 200, body = RouteView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -431,6 +478,10 @@ pub async fn put_route(
 }
 
 /// Delete a notification route rule
+///
+/// Removes the rule; when the organization has none left, every event goes to
+/// each of its enabled channels. 404 for a rule that does not exist or belongs
+/// to another organization.
 #[utoipa::path(delete, path = "/api/v1/notifications/routes/{id}", tag = "notifications",
     params(("id" = i64, Path, description = "Route id")),
     responses((status = 204), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
@@ -523,6 +574,11 @@ fn delivery_view(d: DeliveryRow) -> DeliveryView {
 }
 
 /// List notification deliveries with their attempts, newest first
+///
+/// One entry per event and channel: the event, its state (`pending`,
+/// `delivered` or `failed`), the next attempt, the last error, and every
+/// attempt made with its outcome, status code and the replica that made it.
+/// Filter by `state`; `limit` is 1 to 1000 (default 100).
 #[utoipa::path(get, path = "/api/v1/notifications/deliveries", tag = "notifications", params(DeliveryQuery),
     responses((status = 200, body = [DeliveryView]), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn list_deliveries(

@@ -26,6 +26,12 @@ async fn known(s: &AppState, caller: &Caller, org: &str) -> ApiResult<()> {
 }
 
 /// Get an organization's log ingestion and active series
+///
+/// The organization's log lines and bytes ingested (from VictoriaLogs) and its
+/// active series (from VictoriaMetrics): per day, over the last hours and days,
+/// with how much of each window the samples cover and the label values that
+/// mark its data. A key of one organization sees backend errors redacted.
+/// Another organization's name answers 404, like one that does not exist.
 #[utoipa::path(
     get, path = "/api/v1/organizations/{org}/observability", tag = "observability",
     params(("org" = String, Path, description = "Organization")),
@@ -56,6 +62,11 @@ pub struct Summaries {
 }
 
 /// Get every organization's 30-day log and series figures (billing)
+///
+/// One line per organization the key can see with its 30-day log lines and
+/// bytes and its current and average active series, plus the windows the
+/// figures span, how much of them is covered, and when the figures were last
+/// updated (and the last error, redacted for a key of one organization).
 #[utoipa::path(
     get, path = "/api/v1/observability/organizations", tag = "observability",
     responses((status = 200, body = Summaries)),
@@ -94,6 +105,13 @@ pub struct LabelOverrideBody {
 }
 
 /// Set the label values an organization's logs and series carry
+///
+/// By default an organization's logs and series are the ones whose
+/// VICTORIALOGS_ORG_LABEL and VICTORIAMETRICS_ORG_LABEL carry its name; `logs`
+/// and `metrics` name other values (null: the name). Label values decide whose
+/// data is whose, so only an admin key of every organization may set them (403
+/// otherwise); a value already used by another organization answers 409. Values
+/// are at most 256 bytes without control characters.
 #[utoipa::path(
     put, path = "/api/v1/organizations/{org}/observability/labels", tag = "observability",
     params(("org" = String, Path, description = "Organization")),
@@ -136,6 +154,11 @@ pub async fn set_labels(
 }
 
 /// Sample VictoriaLogs and VictoriaMetrics now
+///
+/// Runs one accounting pass at once instead of waiting for the next scheduled
+/// one, for every organization, and answers what each backend returned (or its
+/// error). It samples every organization, so it needs an admin key of every
+/// organization (403 otherwise).
 #[utoipa::path(
     post, path = "/api/v1/observability/refresh", tag = "observability",
     responses((status = 200, body = RunReport), (status = 403, body = ErrorBody)),

@@ -49,6 +49,17 @@ fn check_group(field: &str, g: Option<&str>) -> Result<(), FieldError> {
 }
 
 /// Report a service's health (the push API for cron jobs and apps)
+///
+/// Records `status` (with an optional `message`) on the service's timeline. The
+/// service is found by `service` name and `nodeId`, and created on its first
+/// report (201) as a pushed service; without a `nodeId` it goes under the
+/// flagged `unknown` node of the key's organization. A `nodeId` must lie in the
+/// key's organization.
+///
+/// `timestamp` (RFC 3339) defaults to now; more than 5 seconds ahead of the
+/// server's clock or more than 7 days old is refused with 422, as are names
+/// that are not valid, more than 64 tags, or a `message` longer than 4096
+/// bytes.
 #[utoipa::path(
     post, path = "/api/v1/health/report", tag = "push",
     request_body = HealthReport,
@@ -104,6 +115,15 @@ pub async fn health_report(
 }
 
 /// Report a backup's outcome for a service, SLA group or namespace
+///
+/// Give exactly one of `service`, `slaGroup` or `namespace`. A service is
+/// created on its first backup report and from then on expects backups; a group
+/// or namespace records the outcome on every one of its services that expects
+/// backups, and answers 404 when none does.
+///
+/// `timestamp` is when the backup completed (default now); it may be old, but
+/// not more than 5 seconds ahead of the server's clock. The answer lists the
+/// services recorded.
 #[utoipa::path(
     post, path = "/api/v1/backup/report", tag = "push",
     request_body = BackupReport,
@@ -172,6 +192,15 @@ pub async fn backup_report(
 }
 
 /// Report a service's storage usage
+///
+/// Records the usage of one volume of a service (created on its first report,
+/// tagged `storage`): `freePercent`, or `allocatedBytes` and `usedBytes` from
+/// which it is computed. The level follows the free space: healthy above 30 %,
+/// warning from 10 %, critical below.
+///
+/// 422 when `freePercent` is outside 0 to 100, `usedBytes` exceeds
+/// `allocatedBytes`, `storageType` or `mountPath` is longer than 1024 bytes, or
+/// `timestamp` is more than 7 days old or in the future.
 #[utoipa::path(
     post, path = "/api/v1/storage/report", tag = "push",
     request_body = StorageReport,

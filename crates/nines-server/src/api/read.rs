@@ -50,6 +50,12 @@ fn org_of(caller: &Caller) -> Option<String> {
 }
 
 /// List the services the key's organization can see
+///
+/// Each service with its current status and last message; a service inside an
+/// active maintenance window shows MAINTENANCE. Filters combine: `nodeId` (a
+/// node path, a prefix of whole segments such as `myorg/platform`, or
+/// `unknown`), `tag`, `slaGroup` and `status`. An unknown query parameter or
+/// status is refused with 422.
 #[utoipa::path(
     get, path = "/api/v1/services", tag = "read", params(ServiceQuery),
     responses((status = 200, body = ServiceList), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -117,6 +123,11 @@ async fn load_visible(s: &AppState, caller: &Caller, id: &str) -> ApiResult<Serv
 }
 
 /// Get a service with its status timeline, backup and storage
+///
+/// The service's current view, its status transitions between `from` and `to`
+/// (RFC 3339; default the whole history), its backup state and its latest
+/// storage report. 404 for an id that does not exist or belongs to another
+/// organization; 422 when `from` is after `to` or a time does not parse.
 #[utoipa::path(
     get, path = "/api/v1/services/{id}", tag = "read",
     params(("id" = i64, Path, description = "Service id"), TimelineQuery),
@@ -235,6 +246,11 @@ pub fn build_tree(services: &[ServiceRecord]) -> Vec<HierarchyNode> {
 }
 
 /// Get the organization/platform/environment/cluster tree with counts
+///
+/// Every service the key can see, placed under its organization, platform,
+/// environment and cluster, with status counts at every level. Services without
+/// a node hang under a flagged `unknown` node of their organization.
+/// Maintenance windows in force count as MAINTENANCE.
 #[utoipa::path(
     get, path = "/api/v1/hierarchy", tag = "read",
     responses((status = 200, body = HierarchyTree), (status = 401, body = ErrorBody)),
@@ -257,6 +273,12 @@ pub struct BackupQuery {
 }
 
 /// List the backup state of services, optionally only overdue ones
+///
+/// One entry per service with backup information: when it last ran and last
+/// succeeded, its size, and whether it is overdue (no success within
+/// `maxAgeDays`, counted from the last success or from registration).
+/// `overdue=true` or `false` filters on that; `nodeId` limits to a node or a
+/// prefix.
 #[utoipa::path(
     get, path = "/api/v1/backups", tag = "read", params(BackupQuery),
     responses((status = 200, body = BackupList), (status = 401, body = ErrorBody)),
@@ -287,6 +309,11 @@ pub struct StorageQuery {
 }
 
 /// List the storage usage of services, optionally by level
+///
+/// The latest storage report of each service that sent one: allocated, used and
+/// free space and its level. `level` filters on `healthy`, `warning`,
+/// `critical` or `unknown` (anything else is 422); `nodeId` limits to a node or
+/// a prefix.
 #[utoipa::path(
     get, path = "/api/v1/storage", tag = "read", params(StorageQuery),
     responses((status = 200, body = StorageList), (status = 401, body = ErrorBody)),
@@ -322,6 +349,10 @@ pub async fn storage(State(s): State<AppState>, caller: Caller, RawQuery(q): Raw
 }
 
 /// List SLA groups
+///
+/// Every SLA group of the key's organization with its mode (`all`, `any` or
+/// `quorum`: when the group counts as up), its member services, and the sources
+/// and clusters the members come from.
 #[utoipa::path(
     get, path = "/api/v1/sla-groups", tag = "read",
     responses((status = 200, body = SlaGroupList), (status = 401, body = ErrorBody)),

@@ -54,6 +54,13 @@ fn org_for(caller: &Caller, named: Option<&str>) -> ApiResult<String> {
 }
 
 /// Generate a day's SLA report now (default: yesterday)
+///
+/// Makes the SLA report of one organization for `date` (`YYYY-MM-DD` in the
+/// report time zone; default yesterday) as JSON and PDF, replacing one made
+/// earlier for that day, and pushes it to the SLA portal in the background when
+/// one is configured. The body is optional; a key of every organization names
+/// the `organization`. 422 for a date that is not valid or has not begun; 503
+/// when reports are turned off.
 #[utoipa::path(
     post, path = "/api/v1/sla/report/generate", tag = "reports", request_body(content = GenerateBody, description = "Optional"),
     responses((status = 200, body = Generated), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
@@ -126,6 +133,11 @@ pub struct ReportQuery {
 }
 
 /// List the SLA reports kept
+///
+/// Every report kept, with its day, state (`done`, or `claimed` while a
+/// scheduled run makes it), sizes, download paths and whether the SLA portal
+/// accepted it. A key of one organization sees its own; a key of every
+/// organization sees all, or one with `organization`.
 #[utoipa::path(
     get, path = "/api/v1/sla/reports", tag = "reports", params(ReportQuery),
     responses((status = 200, body = [ReportItem])),
@@ -164,6 +176,10 @@ pub async fn list(
 }
 
 /// Download an SLA report as JSON or PDF
+///
+/// `file` is `YYYY-MM-DD.json` or `YYYY-MM-DD.pdf`; the answer is the file as
+/// an attachment. A key of every organization names the `organization`. 404
+/// when no finished report exists for that day, or its file is gone.
 #[utoipa::path(
     get, path = "/api/v1/sla/reports/{file}", tag = "reports",
     params(("file" = String, Path, description = "`YYYY-MM-DD.json` or `YYYY-MM-DD.pdf`"), ReportQuery),

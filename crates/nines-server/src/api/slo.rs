@@ -56,6 +56,15 @@ fn org_for(caller: &Caller, named: Option<&str>) -> ApiResult<String> {
 }
 
 /// Get a service's SLO report over a window
+///
+/// Availability over the window with the good, bad and excluded time behind it,
+/// the SLO and SLA targets, the error budget (consumed, remaining, state),
+/// multi-window burn rates and alerts, and the service's tier. `window` is
+/// `30d`, `24h`, `today`, `yesterday`, `month`, `month:YYYY-MM`,
+/// `day:YYYY-MM-DD` or `FROM/TO`; by default the service's own SLO window.
+/// Maintenance, DEGRADED and UNKNOWN time count as SystemConfig and the
+/// service's settings say. 404 for a service the key cannot see; 422 for a
+/// window that does not parse.
 #[utoipa::path(
     get, path = "/api/v1/services/{id}/slo", tag = "slo",
     params(("id" = i64, Path, description = "Service id"), WindowQuery),
@@ -100,6 +109,10 @@ pub struct DailySeries {
 }
 
 /// Get a service's daily availability series
+///
+/// One point per day for the last `days` days (1 to 400, default 90) ending
+/// today: availability and the good, bad and excluded time of that day, under
+/// the service's SLO policy. 422 for `days` out of range.
 #[utoipa::path(
     get, path = "/api/v1/services/{id}/slo/daily", tag = "slo",
     params(("id" = i64, Path, description = "Service id"), DailyQuery),
@@ -178,6 +191,13 @@ pub fn validate_settings(b: &SloSettingsBody, prefix: &str) -> Result<SloSetting
 }
 
 /// Replace a service's SLO settings and return its new report
+///
+/// Sets the service's `sloTarget` and `slaTarget` (percentages strictly between
+/// 0 and 100; the SLO may not be looser than the SLA), `windowDays` (1 to 366),
+/// and how DEGRADED and UNKNOWN time counts (`good`, `bad` or `excluded`). A
+/// field left out falls back to the SystemConfig default. Every invalid field
+/// is reported at once with 422. The answer is the report over the new default
+/// window.
 #[utoipa::path(
     put, path = "/api/v1/services/{id}/slo", tag = "slo", request_body = SloSettingsBody,
     params(("id" = i64, Path, description = "Service id")),
@@ -202,6 +222,12 @@ pub async fn set_service_slo(
 }
 
 /// Get an SLA group's SLO report over a window
+///
+/// The group's availability computed from its members under its mode (`all`,
+/// `any` or `quorum`), with targets, error budget and burn rates. A key of
+/// every organization names the organization with `organization`. The window
+/// defaults to the SLA window (SystemConfig). 404 when the organization has no
+/// such group.
 #[utoipa::path(
     get, path = "/api/v1/sla-groups/{name}/slo", tag = "slo",
     params(("name" = String, Path, description = "SLA group name"), WindowQuery),
@@ -236,6 +262,12 @@ pub struct GroupModeBody {
 }
 
 /// Set when an SLA group counts as up (all, any or quorum)
+///
+/// `all` (every member up, the default), `any` (one member up) or `quorum` with
+/// `quorum` K (at least K members up). `quorum` is refused with `all` or `any`,
+/// and required (at least 1) with `quorum`. A key of every organization names
+/// the `organization`. 404 when the organization has no such group; answers
+/// 204.
 #[utoipa::path(
     put, path = "/api/v1/sla-groups/{name}", tag = "slo", request_body = GroupModeBody,
     params(("name" = String, Path, description = "SLA group name")),
@@ -267,6 +299,11 @@ pub async fn set_group_mode(
 }
 
 /// Get a hierarchy node's SLO report over a window
+///
+/// The aggregate report of every service under `nodeId` (required: a node path
+/// or a prefix of whole segments), with how many are tracked, at risk and
+/// breached. The node's organization must be the key's. The window defaults to
+/// the SLA window (SystemConfig).
 #[utoipa::path(
     get, path = "/api/v1/hierarchy/slo", tag = "slo", params(WindowQuery),
     responses((status = 200, body = SloReport), (status = 422, body = ErrorBody)),
@@ -294,6 +331,11 @@ pub async fn node_slo(State(s): State<AppState>, caller: Caller, RawQuery(q): Ra
 }
 
 /// Get an organization's SLO report over a window
+///
+/// The aggregate report of every service of the organization, with how many are
+/// tracked, at risk and breached. Another organization's name answers 404, like
+/// one that does not exist. The window defaults to the SLA window
+/// (SystemConfig).
 #[utoipa::path(
     get, path = "/api/v1/organizations/{org}/slo", tag = "slo",
     params(("org" = String, Path, description = "Organization"), WindowQuery),
@@ -340,6 +382,12 @@ pub struct Overview {
 }
 
 /// Get the SLO overview of services with at-risk and breached counts
+///
+/// One line per service with its availability, targets and error budget over
+/// the window (default: the SLO window), and the counts of services tracked, at
+/// risk and breached. `sort` is `budget` (least remaining first, the default),
+/// `availability` (lowest first) or `name`. A key of every organization sees
+/// every organization unless it names one with `organization`.
 #[utoipa::path(
     get, path = "/api/v1/slo/overview", tag = "slo", params(OverviewQuery),
     responses((status = 200, body = Overview), (status = 422, body = ErrorBody)),
@@ -380,6 +428,11 @@ pub async fn overview(State(s): State<AppState>, caller: Caller, RawQuery(q): Ra
 }
 
 /// List the SLA tiers: uptime, response and resolution by criticality
+///
+/// The fixed table of service levels by criticality: the uptime target, and the
+/// minutes within which a downtime must be acknowledged (response) and resolved
+/// (resolution). A downtime's due times come from the tier of its most critical
+/// member.
 #[utoipa::path(
     get, path = "/api/v1/slo/tiers", tag = "slo",
     responses((status = 200, body = [Tier])),
@@ -390,6 +443,11 @@ pub async fn tiers(_caller: Caller) -> Json<Vec<Tier>> {
 }
 
 /// List the SystemConfig settings with their values
+///
+/// Every global setting (SLO and SLA defaults and windows, error budget
+/// thresholds, how DEGRADED, UNKNOWN and maintenance time counts, the
+/// observability backends) with its current value, its default and whether
+/// it is overridden.
 #[utoipa::path(
     get, path = "/api/v1/system-config", tag = "admin",
     responses((status = 200, body = [ConfigEntry])),
@@ -408,6 +466,13 @@ pub struct ConfigValue {
 }
 
 /// Set or reset a SystemConfig setting
+///
+/// Sets `value` (text, a number or a boolean) for the setting named in the
+/// path, or resets it to its default with `null`. SystemConfig is global, so
+/// only an admin key of every organization may change it (403 otherwise). 404
+/// for an unknown setting; 422 when the value is not valid for the setting or
+/// contradicts another one (the budget warning threshold above the critical
+/// one).
 #[utoipa::path(
     put, path = "/api/v1/system-config/{key}", tag = "admin", request_body = ConfigValue,
     params(("key" = String, Path, description = "Setting, e.g. DEFAULT_SLO_TARGET")),
@@ -456,6 +521,13 @@ pub struct ImportedSlo {
 }
 
 /// Import OpenSLO SLO documents onto existing services
+///
+/// The body holds one or more OpenSLO v1 documents of kind SLO (YAML). Each is
+/// attached to the existing service named in `spec.service` (of the key's
+/// organization); when the name exists on several nodes, an annotation names
+/// the node. Nothing is written unless every document resolves: 404 names a
+/// document whose service does not exist, 422 one that is not valid or
+/// ambiguous.
 #[utoipa::path(
     post, path = "/api/v1/openslo", tag = "slo",
     request_body(content = String, description = "One or more OpenSLO v1 documents of kind SLO (YAML)", content_type = "application/yaml"),
@@ -510,6 +582,11 @@ pub async fn import_openslo(
 }
 
 /// Export a service's SLO as an OpenSLO document
+///
+/// The service's SLO (target, rolling or calendar-month window, occurrences or
+/// timeslices budgeting) as an OpenSLO v1 document of kind SLO, in YAML, with
+/// the service's node in an annotation so `POST /api/v1/openslo` can take it
+/// back. 404 for a service the key cannot see.
 #[utoipa::path(
     get, path = "/api/v1/services/{id}/openslo", tag = "slo",
     params(("id" = i64, Path, description = "Service id")),
@@ -570,6 +647,11 @@ pub struct Bucket {
 }
 
 /// Get a service's availability in 5-minute buckets
+///
+/// Availability and good, bad and excluded seconds per 5-minute bucket between
+/// `from` (default 24 hours ago, rounded down to 5 minutes) and `to` (default
+/// now, never later). A bucket is `final` once late reports can no longer
+/// change it. The span may be at most 31 days; 422 otherwise.
 #[utoipa::path(
     get, path = "/api/v1/services/{id}/slo/buckets", tag = "slo",
     params(("id" = i64, Path, description = "Service id"), BucketQuery),
@@ -629,6 +711,9 @@ pub struct WhoAmI {
 }
 
 /// Show the calling key's id, name, organization and role
+///
+/// Answers for any valid key, whatever its role: useful to check a key and to
+/// see what it may do. `organization` is null for a key of every organization.
 #[utoipa::path(get, path = "/api/v1/whoami", tag = "admin", responses((status = 200, body = WhoAmI), (status = 401, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn whoami(caller: Caller) -> Json<WhoAmI> {
     Json(WhoAmI {

@@ -95,6 +95,8 @@ pub struct Form {
     pub result: Option<&'static str>,
     pub danger: bool,
     pub inline: bool,
+    /// Send this field's text as the body, with this content type.
+    pub raw: Option<(String, &'static str)>,
     /// A second button sending the same fields to another path, its answer's
     /// key shown in place: (label, method, path, key).
     pub also: Option<(String, &'static str, String, &'static str)>,
@@ -115,6 +117,7 @@ impl Form {
             danger: false,
             inline: false,
             also: None,
+            raw: None,
         }
     }
     pub fn title(mut self, t: &str) -> Form {
@@ -147,6 +150,11 @@ impl Form {
         self.also = Some((label.into(), method, path.into(), key));
         self
     }
+    /// The body is field `name`'s text as it is (`content_type`).
+    pub fn raw(mut self, name: &str, content_type: &'static str) -> Form {
+        self.raw = Some((name.into(), content_type));
+        self
+    }
     pub fn inline(mut self) -> Form {
         self.inline = true;
         self
@@ -167,6 +175,9 @@ impl Form {
         }
         if let Some(c) = &self.confirm {
             let _ = write!(b, r#" data-confirm="{}""#, esc(c));
+        }
+        if let Some((name, ty)) = &self.raw {
+            let _ = write!(b, r#" data-raw="{}" data-raw-type="{ty}""#, esc(name));
         }
         if let Some(key) = self.result {
             let _ = write!(b, r#" data-result="{id}-result""#);

@@ -16,7 +16,9 @@ mod agents;
 mod certificates;
 mod chart;
 pub mod forms;
+mod groups;
 mod live;
+mod notifications;
 mod organization;
 mod pages;
 pub mod session;
@@ -42,6 +44,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/ui", get(pages::tree))
         .route("/ui/services/{id}", get(pages::service))
+        .route("/ui/services/new", get(pages::new_service))
         .route("/ui/backups", get(pages::backups))
         .route("/ui/storage", get(pages::storage))
         .route("/ui/slo", get(pages::slo))
@@ -54,6 +57,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/agents", get(agents::agents))
         .route("/ui/certificates", get(certificates::certificates))
         .route("/ui/admin", get(admin::admin))
+        .route("/ui/groups", get(groups::groups))
+        .route("/ui/notifications", get(notifications::page))
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
         .route("/ui/events", get(live::events))
@@ -145,6 +150,7 @@ pub enum Nav {
     Maintenance,
     Agents,
     Certificates,
+    Groups,
     Notifications,
     Admin,
     None,
@@ -182,12 +188,17 @@ pub fn layout(h: &Head, main: &str) -> String {
             (Nav::Maintenance, "/ui/maintenance", "Maintenance"),
             (Nav::Agents, "/ui/agents", "Agents"),
             (Nav::Certificates, "/ui/certificates", "Certificates"),
+            (Nav::Groups, "/ui/groups", "Groups"),
             (Nav::Notifications, "/ui/notifications", "Notifications"),
             (Nav::Admin, "/ui/admin", "Admin"),
         ] {
             // what a key cannot open is not offered
+            let role = h.caller.map(|c| c.caller.role);
             let admin_only = matches!(nav, Nav::Notifications | Nav::Admin);
-            if admin_only && !h.caller.is_some_and(|c| c.caller.role == nines_core::Role::Admin) {
+            if admin_only && role != Some(nines_core::Role::Admin) {
+                continue;
+            }
+            if nav == Nav::Groups && !matches!(role, Some(nines_core::Role::Admin | nines_core::Role::Operator)) {
                 continue;
             }
             let cur = if nav == h.nav { r#" aria-current="page""# } else { "" };

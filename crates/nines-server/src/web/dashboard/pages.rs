@@ -33,15 +33,50 @@ fn status_of(v: &Value) -> Status {
 
 // ---------------------------------------------------------------- hierarchy
 
-/// What a service's page lets its caller change: the SLO settings (admin)
-/// and the public status page flag (operator and admin).
-fn service_forms(b: &mut String, ui: &UiCaller, v: &ServiceView, slo: &crate::slo::SloReport) {
+/// The it-ops document a new service starts from in the dashboard.
+fn new_document(org: &str) -> String {
+    format!(
+        "version: \"1\"\nhierarchy:\n  organization: {org}\n  platform: web\n  environment: prod\n  cluster: main\nservice:\n  name: shop\n  displayName: Web shop\n  criticality: high\n  tags: [frontend]\nchecks:\n  - type: http\n    name: home\n    url: https://shop.example.com/\n    intervalSeconds: 60\n"
+    )
+}
+
+/// A service declared in the dashboard: an it-ops document like any other,
+/// with source `ui` (documents from files and the operator stay theirs).
+pub async fn new_service(State(_s): State<AppState>, ui: UiCaller) -> Page {
+    let t0 = Instant::now();
+    let org = ui.caller.scope.as_option().unwrap_or("acme");
+    let mut b = String::from(
+        r#"<p class="crumbs"><a href="/ui">Hierarchy</a> › new service</p><h1>New service</h1><p class="hint">A service is an it-ops document: the same fields as in <code>it-ops.yaml</code> (see the it-ops reference). Services declared here have the source <code>ui</code>; a document applied from files or by the operator for the same service takes it over, and the dashboard does not take theirs.</p>"#,
+    );
+    let f = forms::Form::new("new-service", "POST", "/api/v1/services/apply?source=ui", "Create the service")
+        .raw("document", "application/yaml")
+        .next("/ui/services/{id}")
+        .field(
+            forms::Field::new("document", "it-ops document (YAML)", forms::Kind::Area)
+                .value(new_document(org))
+                .required(),
+        );
+    b.push_str(&f.render());
+    let head = Head { title: "New service", nav: Nav::Tree, caller: Some(&ui), live_after: None };
+    Ok(html(layout(&head, &b), t0))
+}
+
+/// What a service's page lets its caller change: the SLO settings (admin),
+/// the public status page flag (operator and admin), and, for a service
+/// declared in the dashboard, its document and its deletion.
+async fn service_forms(
+    b: &mut String,
+    s: &AppState,
+    ui: &UiCaller,
+    v: &ServiceView,
+    slo: &crate::slo::SloReport,
+) -> Result<(), UiError> {
     use forms::{Field, Form, Kind};
     let role = ui.caller.role;
     let admin = role == nines_core::Role::Admin;
     let operator = admin || role == nines_core::Role::Operator;
     if !operator {
-        return;
+        return Ok(());
     }
     b.push_str(r#"<section aria-labelledby="manage-h"><h2 id="manage-h">Manage</h2>"#);
     if admin {
@@ -73,11 +108,51 @@ fn service_forms(b: &mut String, ui: &UiCaller, v: &ServiceView, slo: &crate::sl
         )
         .field(Field::new("description", "Description shown", Kind::Text));
     b.push_str(&f.render());
-    let _ = write!(
-        b,
-        r#"<p class="hint">Source of this service: <strong>{}</strong>. Services declared in it-ops documents change where they are declared (<code>nines apply</code>, the operator); what is set here stays beside them.</p></section>"#,
-        esc(&v.source)
-    );
+    match v.source.as_str() {
+        "ui" => {
+            let doc = s.store.ui_document(v.id).await?.unwrap_or_default();
+            let f = forms::Form::new("edit-service", "POST", "/api/v1/services/apply?source=ui", "Apply the document")
+                .title("The service's it-ops document")
+                .raw("document", "application/yaml")
+                .field(
+                    forms::Field::new("document", "it-ops document (YAML)", forms::Kind::Area).value(doc).required(),
+                );
+            b.push_str(&f.render());
+            let path = format!(
+                "/api/v1/services?nodeId={}&service={}",
+                super::session::url_encode(&v.node_id),
+                super::session::url_encode(&v.service)
+            );
+            b.push_str(
+                &forms::Form::new("delete-service", "DELETE", path, "Delete the service")
+                    .confirm("Delete this service and its history? This cannot be undone.")
+                    .next("/ui")
+                    .danger()
+                    .render(),
+            );
+            b.push_str(r#"<p class="hint">Declared in the dashboard (source <strong>ui</strong>).</p></section>"#);
+        }
+        "config" | "operator" => {
+            let _ = write!(
+                b,
+                r#"<p class="hint ro">Declared in it-ops documents (source <strong>{}</strong>: {}). Its definition changes where it is declared; the settings above stay beside it.</p></section>"#,
+                esc(&v.source),
+                if v.source == "operator" {
+                    "the operator's it-ops ConfigMaps"
+                } else {
+                    "files applied with <code>nines apply</code>"
+                }
+            );
+        }
+        other => {
+            let _ = write!(
+                b,
+                r#"<p class="hint">Source of this service: <strong>{}</strong> (created by its reports).</p></section>"#,
+                esc(other)
+            );
+        }
+    }
+    Ok(())
 }
 
 #[derive(Deserialize, Default)]
@@ -132,7 +207,11 @@ pub async fn tree(State(s): State<AppState>, ui: UiCaller, RawQuery(raw): RawQue
     if tree.is_empty() {
         b.push_str(r#"<p class="empty">No services yet. Register some with <code>nines apply</code> or push a health report.</p>"#);
     } else {
-        b.push_str(r#"<div class="toolbar"><button type="button" data-tree="open">Expand all</button> <button type="button" data-tree="close">Collapse all</button></div><ul class="tree" aria-label="Hierarchy">"#);
+        b.push_str(r#"<div class="toolbar"><button type="button" data-tree="open">Expand all</button> <button type="button" data-tree="close">Collapse all</button>"#);
+        if matches!(ui.caller.role, nines_core::Role::Operator | nines_core::Role::Admin) {
+            b.push_str(r#" <a href="/ui/services/new">New service</a>"#);
+        }
+        b.push_str(r#"</div><ul class="tree" aria-label="Hierarchy">"#);
         for org in &tree {
             node(&mut b, org, &views);
         }
@@ -473,7 +552,7 @@ pub async fn service(State(s): State<AppState>, ui: UiCaller, Path(id): Path<Str
         b.push_str("</tbody></table>");
     }
     b.push_str("</section>");
-    service_forms(&mut b, &ui, v, &slo);
+    service_forms(&mut b, &s, &ui, v, &slo).await?;
     let title = v.service.clone();
     let head = Head { title: &title, nav: Nav::Tree, caller: Some(&ui), live_after: Some(cursor) };
     Ok(html(layout(&head, &b), t0))

@@ -154,6 +154,15 @@ pub struct OrgQuery {
 }
 
 /// Create or replace a status page group and its services
+///
+/// A group is a section of the public status page. The body replaces the whole
+/// group: `displayName` (required, at most 200 characters), `description`,
+/// `position` (ascending; groups without one come last) and `services`, the
+/// whole membership, each naming a service by `nodeId` and `service` with the
+/// `displayName` the page shows. Members may name services that do not exist
+/// yet (they show once they do). The Kubernetes operator writes one group per
+/// StatusServiceGroup resource. 201 when created, 200 when replaced; the public
+/// page shows the change at once.
 #[utoipa::path(
     put, path = "/api/v1/status-page/groups/{name}", tag = "status-page", request_body = PutGroup,
     params(("name" = String, Path, description = "Group name (unique in the organization)")),
@@ -210,6 +219,11 @@ pub async fn put_group(
 }
 
 /// List status page groups
+///
+/// Every group of the key's organization (a key of every organization sees all,
+/// or one with `organization`) with its members, whether each names an existing
+/// service, and the public id under which the page and the group badge show it.
+/// Group "Default" also lists the services made public one by one.
 #[utoipa::path(
     get, path = "/api/v1/status-page/groups", tag = "status-page", params(OrgQuery),
     responses((status = 200, body = [GroupView])), security(("api_key" = []))
@@ -228,6 +242,10 @@ pub async fn list_groups(
 }
 
 /// Delete a status page group
+///
+/// Removes the group from the public status page; its services stay. A key of
+/// every organization names the `organization`. 404 when the organization has
+/// no such group.
 #[utoipa::path(
     delete, path = "/api/v1/status-page/groups/{name}", tag = "status-page",
     params(("name" = String, Path, description = "Group name"), OrgQuery),
@@ -270,6 +288,11 @@ pub struct PublicView {
 }
 
 /// Show or hide a service on the public status page
+///
+/// `public: true` shows the service in the group "Default" under `displayName`
+/// (default: the service's own display name; 422 when it has none) with an
+/// optional `description`; `public: false` stops showing it. 404 for a service
+/// the key cannot see.
 #[utoipa::path(
     put, path = "/api/v1/services/{id}/public", tag = "status-page", request_body = PutPublic,
     params(("id" = i64, Path, description = "Service id")),

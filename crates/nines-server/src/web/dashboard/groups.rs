@@ -1,0 +1,131 @@
+//! The groups page (operator and admin keys): how each SLA group counts as
+//! up (admin), and the public status page's groups with their members
+//! (operator). Every change is a form on the JSON API.
+
+use axum::extract::{RawQuery, State};
+use nines_core::Role;
+use std::fmt::Write;
+use std::time::Instant;
+
+use super::forms::{Field, Form, Kind};
+use super::{Head, Nav, Page, UiCaller, html, layout};
+use crate::AppState;
+use crate::web::html::esc;
+
+pub async fn groups(State(s): State<AppState>, ui: UiCaller) -> Page {
+    let t0 = Instant::now();
+    let admin = ui.caller.role == Role::Admin;
+    let mut b = String::with_capacity(16 * 1024);
+    b.push_str(r#"<h1>Groups</h1><p class="hint">SLA groups count their members together; status page groups decide what the public page shows.</p>"#);
+
+    // ---- SLA groups
+    let sla = crate::api::read::sla_groups(State(s.clone()), ui.caller.clone()).await?.0;
+    b.push_str(r#"<h2 id="sla">SLA groups</h2>"#);
+    if sla.items.is_empty() {
+        b.push_str(r#"<p class="empty">No SLA groups: services join one through <code>slaGroup</code> in their it-ops document or report.</p>"#);
+    }
+    for g in &sla.items {
+        let members: Vec<String> = g.members.iter().map(|m| esc(&m.service).to_string()).collect();
+        let _ = write!(
+            b,
+            r#"<section class="box"><h3>{} <span class="sub">{} · counts as up when: {}</span></h3><p>Members: {}</p>"#,
+            esc(&g.name),
+            esc(&g.organization),
+            esc(&g.mode),
+            if members.is_empty() { "none".into() } else { members.join(", ") }
+        );
+        if admin {
+            let (mode, quorum) = match g.mode.split_once(':') {
+                Some((m, k)) => (m.to_string(), k.to_string()),
+                None => (g.mode.clone(), String::new()),
+            };
+            let id = format!("sla-{}", g.name.replace(|c: char| !c.is_ascii_alphanumeric(), "-"));
+            let f =
+                Form::new(&id, "PUT", format!("/api/v1/sla-groups/{}", super::session::url_encode(&g.name)), "Save")
+                    .field(
+                        Field::new("mode", "Counts as up when", Kind::Select)
+                            .options(&[
+                                ("all", "every member is up"),
+                                ("any", "any member is up"),
+                                ("quorum", "at least K members are up"),
+                            ])
+                            .value(mode),
+                    )
+                    .field(Field::new("quorum", "K (for quorum)", Kind::Number).value(quorum))
+                    .field(Field::new("organization", "Organization", Kind::Text).value(&g.organization));
+            b.push_str(&f.render());
+        }
+        b.push_str("</section>");
+    }
+
+    // ---- status page groups
+    let groups = crate::web::public::admin::list_groups(State(s.clone()), ui.caller.clone(), RawQuery(None)).await?.0;
+    b.push_str(r#"<h2 id="status">Status page groups</h2><p class="hint">The public page at <a href="/">/</a> shows these groups in order of position. Members are named by node and service; the list replaces the group's members.</p>"#);
+    for g in &groups {
+        let members: Vec<serde_json::Value> = g
+            .services
+            .iter()
+            .map(|m| {
+                let mut v =
+                    serde_json::json!({"nodeId": m.node_id, "service": m.service, "displayName": m.display_name});
+                if let Some(d) = &m.description {
+                    v["description"] = serde_json::json!(d);
+                }
+                v
+            })
+            .collect();
+        let id = format!("sp-{}", g.public_id);
+        let _ = write!(
+            b,
+            r#"<details class="box"><summary>{} <span class="sub">{} · {} member{}</span></summary>"#,
+            esc(&g.display_name),
+            esc(&g.organization),
+            g.services.len(),
+            if g.services.len() == 1 { "" } else { "s" }
+        );
+        let path = format!(
+            "/api/v1/status-page/groups/{}?organization={}",
+            super::session::url_encode(&g.name),
+            super::session::url_encode(&g.organization)
+        );
+        let f = Form::new(&id, "PUT", path.clone(), "Save the group")
+            .field(Field::new("displayName", "Title", Kind::Text).value(&g.display_name))
+            .field(
+                Field::new("description", "Description", Kind::Text)
+                    .value(g.description.as_deref().unwrap_or_default()),
+            )
+            .field(
+                Field::new("position", "Position", Kind::Number)
+                    .value(g.position.map(|p| p.to_string()).unwrap_or_default()),
+            )
+            .field(
+                Field::new("services", "Members (JSON)", Kind::Json)
+                    .value(serde_json::to_string_pretty(&members).unwrap_or_default())
+                    .hint(r#"A list of {"nodeId", "service", "displayName", "description"}"#),
+            )
+            .field(Field::new("organization", "Organization", Kind::Text).value(&g.organization));
+        b.push_str(&f.render());
+        b.push_str(
+            &Form::new(&format!("{id}-del"), "DELETE", path, "Delete the group")
+                .confirm("Delete this status page group? The public page stops showing it.")
+                .danger()
+                .render(),
+        );
+        b.push_str("</details>");
+    }
+    let org = ui.caller.scope.as_option().unwrap_or_default().to_string();
+    let f = Form::new("sp-new", "PUT", "/api/v1/status-page/groups/{name}", "Create the group")
+        .title("New status page group")
+        .field(Field::new("name", "Name", Kind::Text).required().hint("Its key, e.g. shop"))
+        .field(Field::new("displayName", "Title", Kind::Text))
+        .field(Field::new("description", "Description", Kind::Text))
+        .field(Field::new("position", "Position", Kind::Number))
+        .field(Field::new("services", "Members (JSON)", Kind::Json).value("[]"))
+        .field(Field::new("organization", "Organization", Kind::Text).value(org));
+    b.push_str(&f.render().replace(
+        r#"data-path="/api/v1/status-page/groups/{name}""#,
+        r#"data-path="/api/v1/status-page/groups/{name}" data-path-from="name""#,
+    ));
+    let head = Head { title: "Groups", nav: Nav::Groups, caller: Some(&ui), live_after: None };
+    Ok(html(layout(&head, &b), t0))
+}
