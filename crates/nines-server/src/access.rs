@@ -183,6 +183,7 @@ pub const TABLE: &[(&str, &str, Access)] = &[
     // admin
     ("PUT", "/api/v1/services/{id}/slo", Admin),
     ("PUT", "/api/v1/sla-groups/{name}", Admin),
+    ("PUT", "/api/v1/sla-groups/{name}/slo", Admin),
     ("PUT", "/api/v1/system-config/{key}", Admin),
     ("PUT", "/api/v1/organizations/{org}/observability/labels", Admin),
     ("POST", "/api/v1/observability/refresh", Admin),

@@ -131,6 +131,7 @@ impl Modify for Conformance {
         api::slo::export_openslo,
         api::slo::group_slo,
         api::slo::set_group_mode,
+        api::slo::set_group_targets,
         api::slo::node_slo,
         api::slo::org_slo,
         api::observability::organization,

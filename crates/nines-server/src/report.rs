@@ -293,7 +293,12 @@ async fn organization_report(
             .collect();
         let (gi, gc) = slo::combine_group(&classes, crate::slo::group_mode(&mode, quorum));
         let owned: Vec<SloSubject> = members.iter().map(|s| (*s).clone()).collect();
-        let (_, g_sla, _) = crate::slo::group_targets(&owned, cfg);
+        let (_, mut g_sla, _) = crate::slo::group_targets(&owned, cfg);
+        if let Some(t) =
+            store.group_target_overrides(org, &g.name).await?.1.and_then(nines_core::slo::Target::from_percent)
+        {
+            g_sla = t;
+        }
         let av = DayAndMonth {
             day: percent(&slo::account_classes(gi, &gc, day, &[])),
             month_to_date: percent(&slo::account_classes(gi, &gc, mtd, &[])),

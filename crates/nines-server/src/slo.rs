@@ -587,7 +587,14 @@ pub async fn group_report(
         .iter()
         .map(|(n, len)| (*n, slo::account_classes(ri, &rc, Span { from: now - len, to: now }, &[])))
         .collect();
-    let (slo_t, sla_t, crit) = group_targets(&subjects, cfg);
+    let (mut slo_t, mut sla_t, crit) = group_targets(&subjects, cfg);
+    let (slo_o, sla_o) = store.group_target_overrides(organization, name).await?;
+    if let Some(t) = slo_o.and_then(Target::from_percent) {
+        slo_t = t;
+    }
+    if let Some(t) = sla_o.and_then(Target::from_percent) {
+        sla_t = t;
+    }
     let object = ObjectRef {
         kind: "slaGroup".into(),
         id: name.to_string(),
@@ -598,7 +605,8 @@ pub async fn group_report(
 }
 
 /// `(SLO, SLA, criticality)` of an SLA group: it answers to its strictest
-/// member, and its tier is its most critical member's.
+/// member, and its tier is its most critical member's. A group's own
+/// targets, when set, replace the first two (`Store::group_target_overrides`).
 pub fn group_targets(subjects: &[SloSubject], cfg: &SloConfig) -> (Target, Target, Option<Criticality>) {
     let (mut slo_t, mut sla_t) = (cfg.default_slo, cfg.default_sla);
     let mut crit: Option<Criticality> = None;

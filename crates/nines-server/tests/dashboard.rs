@@ -140,7 +140,7 @@ async fn pages_are_scoped_escaped_and_complete() {
         assert!(tree.contains("missing nodeId") && tree.contains("lbl-unknown"), "the red unknown node");
         assert!(tree.contains("1 down") && tree.contains("DOWN"), "counts and status words");
         assert!(!tree.contains("globex"), "another organization stays hidden");
-        assert!(tree.contains(r#"<details data-path="acme/p/prod/c1">"#));
+        assert!(tree.contains(r#"<details data-path="acme/p/prod/c1" open>"#), "a node holding a DOWN service is open");
 
         let (code, svc) = page(&srv, &format!("/ui/services/{api}"), None, Some(&acme)).await;
         assert_eq!(code, 200);

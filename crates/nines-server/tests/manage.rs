@@ -59,7 +59,21 @@ async fn set_value(b: &Browser, id: &str, v: &str) {
     b.exec("var e = document.getElementById(arguments[0]); e.value = arguments[1];", vec![json!(id), json!(v)]).await;
 }
 
+/// Every control of every form on the page has a label, none is taken out
+/// of the tab order, and every API form has a submit button (Enter in a
+/// field submits it): usable with the keyboard alone.
+async fn keyboard_ready(b: &Browser, name: &str) {
+    let bad = b
+        .exec(
+            "var out = []; document.querySelectorAll('form input, form select, form textarea').forEach(function (e) { if (e.type === 'hidden') return; var l = e.id && document.querySelector('label[for=\"' + e.id + '\"]'); if (!l && !e.getAttribute('aria-label')) out.push('unlabelled ' + (e.id || e.name)); if (e.tabIndex < 0) out.push('not tabbable ' + e.id); }); document.querySelectorAll('form.api').forEach(function (f) { if (!f.querySelector('button[type=submit]')) out.push('no submit in ' + f.id); }); var ids = {}; document.querySelectorAll('[id]').forEach(function (e) { if (ids[e.id]) out.push('duplicate id ' + e.id); ids[e.id] = 1; }); return out;",
+            vec![],
+        )
+        .await;
+    assert_eq!(bad, json!([]), "{name}");
+}
+
 async fn shots(b: &Browser, name: &str) {
+    keyboard_ready(b, name).await;
     for (w, h) in [(1400, 900), (390, 844)] {
         b.set_size(w, h).await;
         for dark in [false, true] {
@@ -376,6 +390,23 @@ async fn services(b: &Browser, srv: &Srv, base: &str, key: &str) {
     reloaded(b).await;
     let (_, v) = srv.get(&format!("/api/v1/services/{id}"), key).await;
     assert_eq!(v["displayName"], "Made here (edited)", "{v}");
+    // and in a form: a tag and a check
+    b.wait_for("#service-fields").await;
+    set_value(b, "service-fields-service-tags", "shop, eu").await;
+    set_value(
+        b,
+        "service-fields-checks",
+        "[{\"type\": \"tcp\", \"name\": \"port\", \"host\": \"127.0.0.1\", \"port\": 9}]",
+    )
+    .await;
+    submit(b, "service-fields", None).await;
+    reloaded(b).await;
+    let (_, v) = srv.get(&format!("/api/v1/services/{id}"), key).await;
+    assert_eq!(v["tags"], json!(["shop", "eu"]), "{v}");
+    assert_eq!(v["displayName"], "Made here (edited)", "{v}");
+    let (_, checks) = srv.get(&format!("/api/v1/checks?serviceId={id}"), key).await;
+    assert!(checks.to_string().contains("\"port\""), "{checks}");
+    shots(b, "service").await;
     // the service from files is shown read-only, and the dashboard cannot take it over
     let (_, list) = srv.get("/api/v1/services?nodeId=acme/p/prod/files", key).await;
     let fid = list["items"][0]["id"].as_i64().unwrap();
@@ -411,6 +442,23 @@ async fn groups(b: &Browser, srv: &Srv, base: &str, key: &str) {
     let (_, v) = srv.get("/api/v1/sla-groups", key).await;
     let g = v["items"].as_array().unwrap().iter().find(|g| g["name"] == "shop-db").cloned().unwrap();
     assert!(g["mode"].as_str().unwrap().starts_with("quorum"), "{g}");
+    // the group's own targets; an SLO below the SLA is refused at its field
+    set_value(b, "sla-shop-db-targets-sloTarget", "98").await;
+    set_value(b, "sla-shop-db-targets-slaTarget", "99").await;
+    submit(b, "sla-shop-db-targets", None).await;
+    let said = field_error(b, "sla-shop-db-targets-sloTarget").await;
+    assert!(said.contains("below"), "{said}");
+    // by keyboard alone: focus the field, replace its text, Enter submits
+    b.exec(
+        "window.__before = performance.timeOrigin; document.getElementById('sla-shop-db-targets-sloTarget').focus();",
+        vec![],
+    )
+    .await;
+    // End, then Backspace over what is there, then the new value and Enter
+    b.press(&["\u{E010}", "\u{E003}", "\u{E003}", "\u{E003}", "\u{E003}", "9", "9", ".", "5", "\u{E007}"]).await;
+    reloaded(b).await;
+    let (_, r) = srv.get("/api/v1/sla-groups/shop-db/slo", key).await;
+    assert_eq!((r["sloTarget"].as_f64(), r["slaTarget"].as_f64()), (Some(99.5), Some(99.0)), "{r}");
     // a new status page group, its name in the path; a member named wrong is refused
     set_value(b, "sp-new-name", "shop").await;
     set_value(b, "sp-new-displayName", "Shop").await;
@@ -431,6 +479,7 @@ async fn groups(b: &Browser, srv: &Srv, base: &str, key: &str) {
     assert_eq!(shop["displayName"], "Shop", "{v}");
     assert_eq!(shop["services"][0]["displayName"], "Database", "{v}");
     let id = format!("sp-{}", shop["publicId"].as_i64().unwrap());
+    shots(b, "groups").await;
     b.exec(&format!("document.getElementById('{id}').closest('details').open = true;"), vec![]).await;
     submit(b, &format!("{id}-del"), None).await;
     reloaded(b).await;

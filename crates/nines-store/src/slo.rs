@@ -565,6 +565,44 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
+    /// An SLA group's own `(SLO, SLA)` targets (%), each `None` when unset.
+    pub async fn group_target_overrides(&self, organization: &str, name: &str) -> Result<(Option<f64>, Option<f64>)> {
+        let row = sqlx::query("SELECT slo_target, sla_target FROM sla_groups WHERE organization = $1 AND name = $2")
+            .bind(organization)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => (r.try_get(0)?, r.try_get(1)?),
+            None => (None, None),
+        })
+    }
+
+    /// Set (or clear, with `None`) an SLA group's own targets. False when
+    /// there is no such group.
+    pub async fn set_group_targets(
+        &self,
+        organization: &str,
+        name: &str,
+        slo: Option<f64>,
+        sla: Option<f64>,
+        now: Millis,
+    ) -> Result<bool> {
+        let mut w = self.write_tx().await?;
+        let r = sqlx::query(
+            "UPDATE sla_groups SET slo_target = $3, sla_target = $4, updated_at = $5 WHERE organization = $1 AND name = $2",
+        )
+        .bind(organization)
+        .bind(name)
+        .bind(crate::OptF64(slo))
+        .bind(crate::OptF64(sla))
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await?;
+        w.tx.commit().await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     /// `(mode, quorum, member ids)` of a group.
     pub async fn group(&self, organization: &str, name: &str) -> Result<Option<(String, Option<i64>, Vec<i64>)>> {
         let Some(g) = sqlx::query("SELECT id, mode, quorum FROM sla_groups WHERE organization = $1 AND name = $2")

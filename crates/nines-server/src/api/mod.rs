@@ -66,7 +66,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/agent/heartbeat", post(checks::agent_heartbeat))
         .route("/api/v1/agents", get(checks::list_agents))
         .route("/api/v1/sla-groups/{name}", axum::routing::put(slo::set_group_mode))
-        .route("/api/v1/sla-groups/{name}/slo", get(slo::group_slo))
+        .route("/api/v1/sla-groups/{name}/slo", get(slo::group_slo).put(slo::set_group_targets))
         .route("/api/v1/hierarchy/slo", get(slo::node_slo))
         .route("/api/v1/organizations/{org}/slo", get(slo::org_slo))
         .route("/api/v1/organizations/{org}/observability", get(observability::organization))

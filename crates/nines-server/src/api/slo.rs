@@ -253,6 +253,60 @@ pub async fn group_slo(
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GroupTargetsBody {
+    /// The group's own SLO target (%); null: its strictest member's.
+    pub slo_target: Option<f64>,
+    /// The group's own SLA target (%); null: its strictest member's.
+    pub sla_target: Option<f64>,
+    pub organization: Option<String>,
+}
+
+/// Set an SLA group's own SLO and SLA targets
+///
+/// By default a group answers to its strictest member's targets. Targets set
+/// here replace them in the group's report, the SLO views and the daily
+/// report; null goes back to the members'. Each is a percentage between 0
+/// and 100 (exclusive), and the SLO target may not be below the SLA target.
+/// A group of another organization answers 404.
+#[utoipa::path(
+    put, path = "/api/v1/sla-groups/{name}/slo", tag = "slo", request_body = GroupTargetsBody,
+    params(("name" = String, Path, description = "SLA group")),
+    responses((status = 200, body = SloReport), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn set_group_targets(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    JsonBody(b): JsonBody<GroupTargetsBody>,
+) -> ApiResult<Json<SloReport>> {
+    let org = org_for(&caller, b.organization.as_deref())?;
+    for (f, v) in [("sloTarget", b.slo_target), ("slaTarget", b.sla_target)] {
+        if let Some(v) = v
+            && slo::Target::from_percent(v).is_none()
+        {
+            return Err(FieldError::invalid(f, format!("{v}: a percentage between 0 and 100 (exclusive)")).into());
+        }
+    }
+    if let (Some(a), Some(b)) = (b.slo_target, b.sla_target)
+        && a < b
+    {
+        return Err(FieldError::invalid("sloTarget", format!("{a} is below the SLA target {b}")).into());
+    }
+    if !s.store.set_group_targets(&org, &name, b.slo_target, b.sla_target, s.clock.now_ms()).await? {
+        return Err(ApiError::not_found(format!("no SLA group {name:?} in organization {org:?}")));
+    }
+    let cfg = cfg(&s).await?;
+    let now = s.clock.now_ms();
+    let (w, label) = window(None, cfg.sla_window_days, now)?;
+    crate::slo::group_report(&s.store, &org, &name, w, &label, now, &cfg)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no SLA group {name:?} in organization {org:?}")))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GroupModeBody {
     /// `all` (every member up; the default), `any`, or `quorum`.
     pub mode: String,

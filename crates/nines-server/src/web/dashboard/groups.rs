@@ -54,6 +54,27 @@ pub async fn groups(State(s): State<AppState>, ui: UiCaller) -> Page {
                     .field(Field::new("quorum", "K (for quorum)", Kind::Number).value(quorum))
                     .field(Field::new("organization", "Organization", Kind::Text).value(&g.organization));
             b.push_str(&f.render());
+            let (slo_o, sla_o) = s.store.group_target_overrides(&g.organization, &g.name).await?;
+            let t = Form::new(
+                &format!("{id}-targets"),
+                "PUT",
+                format!("/api/v1/sla-groups/{}/slo", super::session::url_encode(&g.name)),
+                "Save the targets",
+            )
+            .field(
+                Field::new("sloTarget", "SLO target (%)", Kind::Number)
+                    .value(slo_o.map(|x| x.to_string()).unwrap_or_default())
+                    .hint("Empty: its strictest member's")
+                    .empty_null(),
+            )
+            .field(
+                Field::new("slaTarget", "SLA target (%)", Kind::Number)
+                    .value(sla_o.map(|x| x.to_string()).unwrap_or_default())
+                    .hint("Empty: its strictest member's")
+                    .empty_null(),
+            )
+            .field(Field::new("organization", "Organization", Kind::Text).value(&g.organization));
+            b.push_str(&t.render());
         }
         b.push_str("</section>");
     }

@@ -33,6 +33,62 @@ fn status_of(v: &Value) -> Status {
 
 // ---------------------------------------------------------------- hierarchy
 
+/// A dashboard-declared service's document as a form: its service fields
+/// and its checks (JSON); sent as a JSON it-ops document (which is YAML
+/// too), so it is kept and shown as that text afterwards. `None` for a
+/// text holding several documents: that one is edited as text.
+fn document_form(text: &str) -> Option<forms::Form> {
+    use forms::{Field, Form, Kind};
+    let docs: Vec<serde_yaml::Value> =
+        serde_yaml::Deserializer::from_str(text).map(serde_yaml::Value::deserialize).collect::<Result<_, _>>().ok()?;
+    let [doc] = docs.as_slice() else { return None };
+    let doc: Value = serde_json::to_value(doc).ok()?;
+    let st = |p: &str| doc.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+    let tags: Vec<String> = doc
+        .pointer("/service/tags")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let checks = doc.get("checks").cloned().unwrap_or(Value::Array(Vec::new()));
+    let crit = {
+        let c = st("/service/criticality");
+        if c.is_empty() { "medium".to_string() } else { c }
+    };
+    let mut f = Form::new("service-fields", "POST", "/api/v1/services/apply?source=ui", "Apply the changes")
+        .title("The service's fields")
+        .field(Field::new("version", "Document version", Kind::Text).value(if st("/version").is_empty() {
+            "1".into()
+        } else {
+            st("/version")
+        }));
+    for (k, label) in [
+        ("organization", "Organization"),
+        ("platform", "Platform"),
+        ("environment", "Environment"),
+        ("cluster", "Cluster"),
+    ] {
+        f = f.field(
+            Field::new(&format!("hierarchy.{k}"), label, Kind::Text).value(st(&format!("/hierarchy/{k}"))).required(),
+        );
+    }
+    Some(
+        f.field(Field::new("service.name", "Name", Kind::Text).value(st("/service/name")).required())
+            .field(Field::new("service.displayName", "Display name", Kind::Text).value(st("/service/displayName")))
+            .field(
+                Field::new("service.criticality", "Criticality", Kind::Select)
+                    .options(&[("critical", "critical"), ("high", "high"), ("medium", "medium"), ("low", "low")])
+                    .value(crit),
+            )
+            .field(Field::new("service.tags", "Tags", Kind::Csv).value(tags.join(", ")).hint("Comma-separated"))
+            .field(Field::new("service.slaGroup", "SLA group", Kind::Text).value(st("/service/slaGroup")))
+            .field(
+                Field::new("checks", "Checks (JSON list)", Kind::Json)
+                    .value(serde_json::to_string_pretty(&checks).unwrap_or_else(|_| "[]".into()))
+                    .hint("As in the it-ops reference: type, name, url or host, intervalSeconds, …"),
+            ),
+    )
+}
+
 /// The it-ops document a new service starts from in the dashboard.
 fn new_document(org: &str) -> String {
     format!(
@@ -111,6 +167,10 @@ async fn service_forms(
     match v.source.as_str() {
         "ui" => {
             let doc = s.store.ui_document(v.id).await?.unwrap_or_default();
+            // the same document as fields, when it is one document
+            if let Some(f) = document_form(&doc) {
+                b.push_str(&f.render());
+            }
             let f = forms::Form::new("edit-service", "POST", "/api/v1/services/apply?source=ui", "Apply the document")
                 .title("The service's it-ops document")
                 .raw("document", "application/yaml")
