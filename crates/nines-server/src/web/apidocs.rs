@@ -174,7 +174,7 @@ pub fn render(doc: &Value) -> String {
     let mut s = String::with_capacity(512 * 1024);
     let _ = write!(
         s,
-        r##"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{} API {}</title><style>{CSS}</style></head><body><a class="skip" href="#main">Skip to the operations</a>"##,
+        r##"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{} API {}</title><link rel="icon" href="data:,"><style>{CSS}</style></head><body><a class="skip" href="#main">Skip to the operations</a>"##,
         esc(title),
         esc(version)
     );
