@@ -443,6 +443,8 @@ async fn groups(b: &Browser, srv: &Srv, base: &str, key: &str) {
     let (_, v) = srv.get("/api/v1/sla-groups", key).await;
     let g = v["items"].as_array().unwrap().iter().find(|g| g["name"] == "shop-db").cloned().unwrap();
     assert!(g["mode"].as_str().unwrap().starts_with("quorum"), "{g}");
+    let k = b.exec("return document.getElementById('sla-shop-db-quorum').value;", vec![]).await;
+    assert_eq!(k, json!("1"), "the form shows the group's K");
     // the group's own targets; an SLO below the SLA is refused at its field
     set_value(b, "sla-shop-db-targets-sloTarget", "98").await;
     set_value(b, "sla-shop-db-targets-slaTarget", "99").await;

@@ -35,10 +35,11 @@ pub async fn groups(State(s): State<AppState>, ui: UiCaller) -> Page {
             if members.is_empty() { "none".into() } else { members.join(", ") }
         );
         if admin {
-            let (mode, quorum) = match g.mode.split_once(':') {
-                Some((m, k)) => (m.to_string(), k.to_string()),
-                None => (g.mode.clone(), String::new()),
+            let quorum = match s.store.group(&g.organization, &g.name).await? {
+                Some((_, Some(k), _)) => k.to_string(),
+                _ => String::new(),
             };
+            let mode = g.mode.split(':').next().unwrap_or("all").to_string();
             let id = format!("sla-{}", g.name.replace(|c: char| !c.is_ascii_alphanumeric(), "-"));
             let f =
                 Form::new(&id, "PUT", format!("/api/v1/sla-groups/{}", super::session::url_encode(&g.name)), "Save")
