@@ -243,11 +243,13 @@ async fn find_caller(s: &AppState, headers: &HeaderMap, dashboard: bool) -> Resu
     if headers.contains_key("x-api-key") || headers.contains_key(axum::http::header::AUTHORIZATION) {
         return crate::extract::key_caller(s, headers).await.map(Some);
     }
-    if dashboard
-        && let Some(token) = crate::web::dashboard::session::cookie_token(headers)
-        && let Some(key) = s.store.ui_session_key(token, s.clock.now_ms()).await?
-    {
-        return Ok(Some(Caller { key_id: key.id, key_name: key.name, scope: key.scope, role: key.role }));
+    if dashboard {
+        // the first live session among the cookies sent (an old one may linger)
+        for token in crate::web::dashboard::session::cookie_tokens(headers) {
+            if let Some(key) = s.store.ui_session_key(token, s.clock.now_ms()).await? {
+                return Ok(Some(Caller { key_id: key.id, key_name: key.name, scope: key.scope, role: key.role }));
+            }
+        }
     }
     Ok(None)
 }
@@ -287,7 +289,35 @@ pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) 
     let found = find_caller(&s, req.headers(), dashboard || from_dashboard).await;
     match found {
         Ok(Some(caller)) => {
+            let via = if dashboard || from_dashboard { "dashboard" } else { "api" };
+            // writes are actions: logged with their outcome. Not logged:
+            // reads, telemetry pushes, and the API writes of operator-role
+            // keys (the Kubernetes operator's syncs, every few seconds); a
+            // person acting in the dashboard with such a key is logged.
+            let audit = need != Push
+                && !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+                && !(via == "api" && caller.role == Role::Operator);
+            let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+            let entry = |status: u16, c: &Caller, method: &Method| nines_store::audit::AuditEntry {
+                id: 0,
+                at: s.clock.now_ms(),
+                key_id: c.key_id.clone(),
+                actor: c.key_name.clone(),
+                organization: c.scope.as_option().unwrap_or("*").to_string(),
+                role: c.role.as_str().to_string(),
+                via: via.to_string(),
+                method: method.as_str().to_string(),
+                route: route.clone(),
+                path: path.clone(),
+                status: i64::from(status),
+            };
             if !need.allows(caller.role) {
+                if audit {
+                    let e = entry(403, &caller, req.method());
+                    if let Err(err) = s.store.audit(&e).await {
+                        tracing::error!(error = %err, route = %e.route, "cannot write the audit log");
+                    }
+                }
                 return fail(ApiError::forbidden(format!(
                     "{} key cannot do this: {} {route} needs {}",
                     if caller.role == Role::ReadOnly {
@@ -299,26 +329,12 @@ pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) 
                     need.who()
                 )));
             }
-            // writes are actions: logged with their outcome (telemetry
-            // pushes are not, nor reads)
-            let audit = need != Push && !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-            let what = audit.then(|| (req.method().as_str().to_string(), req.uri().path().to_string(), caller.clone()));
+            let pending = audit.then(|| entry(0, &caller, req.method()));
             req.extensions_mut().insert(caller);
             let resp = next.run(req).await;
-            if let Some((method, path, c)) = what {
-                let e = nines_store::audit::AuditEntry {
-                    id: 0,
-                    at: s.clock.now_ms(),
-                    key_id: c.key_id,
-                    actor: c.key_name,
-                    organization: c.scope.as_option().unwrap_or("*").to_string(),
-                    role: c.role.as_str().to_string(),
-                    via: if dashboard || from_dashboard { "dashboard" } else { "api" }.to_string(),
-                    method,
-                    route: route.clone(),
-                    path,
-                    status: i64::from(resp.status().as_u16()),
-                };
+            if let Some(mut e) = pending {
+                e.status = i64::from(resp.status().as_u16());
+                e.at = s.clock.now_ms();
                 if let Err(err) = s.store.audit(&e).await {
                     tracing::error!(error = %err, route = %e.route, "cannot write the audit log");
                 }

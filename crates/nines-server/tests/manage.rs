@@ -269,6 +269,9 @@ async fn walk(b: &Browser, srv: &Srv) {
     assert!(b.find("#settings").await.is_none());
     shots(b, "admin").await;
 
+    // a read-only key's attempt is refused by the role table, and logged
+    let (c, _) = srv.post(&format!("/api/v1/downtimes/{did}/acknowledge"), &reader, json!({})).await;
+    assert_eq!(c, 403);
     // the audit log: each of these actions, by whom, through the dashboard
     let (_, log) = srv.get("/api/v1/audit", &admin).await;
     let items = log["items"].as_array().unwrap();
@@ -290,6 +293,17 @@ async fn walk(b: &Browser, srv: &Srv) {
     assert!(seen("DELETE", "/api/v1/maintenance/{id}", 204), "{log}");
     assert!(seen("POST", "/api/v1/apikeys", 201), "{log}");
     assert!(seen("DELETE", "/api/v1/apikeys/{id}", 204), "{log}");
+    assert!(
+        items.iter().any(|e| e["route"] == "/api/v1/downtimes/{id}/acknowledge"
+            && e["status"] == 403
+            && e["role"] == "read-only"),
+        "a refusal by role: {log}"
+    );
+    // the path keeps its query: which service a delete named
+    assert!(
+        items.iter().any(|e| e["method"] == "DELETE" && e["path"].as_str().unwrap().contains("service=made-here")),
+        "{log}"
+    );
     // pushes are telemetry, not actions
     assert!(!items.iter().any(|e| e["route"] == "/api/v1/health/report"), "{log}");
     // the API call made with a key header says so
@@ -298,16 +312,30 @@ async fn walk(b: &Browser, srv: &Srv) {
     let audit = b.wait_for("#audit + .table-wrap table").await;
     assert!(b.text(&audit).await.contains("/api/v1/maintenance/"), "the audit log on the page");
 
-    // a cross-site page cannot act: no cookie reaches nines from it
-    // (SameSite=Strict), and an Origin of another site is refused
-    let r = reqwest::Client::new()
+    // a cross-site page cannot act: the browser sends no cookie from it
+    // (SameSite=Strict); were one sent, another site's Origin is refused,
+    // and without the session header the cookie opens nothing on the API
+    let cookie = format!("nines_session={}", b.cookie("nines_session").await.expect("signed in"));
+    let http = reqwest::Client::new();
+    let r = http
         .post(format!("{base}/api/v1/downtimes/{did}/acknowledge"))
+        .header("Cookie", &cookie)
         .header("Origin", "http://evil.example")
         .header("X-Nines-Session", "1")
         .send()
         .await
         .unwrap();
-    assert!(r.status() == 401 || r.status() == 403, "{}", r.status());
+    assert_eq!(r.status(), 403, "a foreign Origin");
+    let r = http.get(format!("{base}/api/v1/audit")).header("Cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status(), 401, "the cookie alone");
+    let r = http
+        .get(format!("{base}/api/v1/audit"))
+        .header("Cookie", &cookie)
+        .header("X-Nines-Session", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the cookie with the header, same site (no Origin: not a browser's cross-site call)");
     let errs = b.console_errors().await;
     // the refused submits answer 422 and 409, which the browser logs; nothing else
     assert!(errs.iter().all(|e| e.contains("422") || e.contains("409")), "{errs:#?}");

@@ -235,6 +235,7 @@ impl Store {
             "DELETE FROM period_dirty WHERE service_id = $1",
             "DELETE FROM check_states WHERE check_id IN (SELECT id FROM checks WHERE service_id = $1)",
             "DELETE FROM checks WHERE service_id = $1",
+            "DELETE FROM ui_documents WHERE service_id = $1",
             "DELETE FROM services WHERE id = $1",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *conn).await?;

@@ -81,6 +81,8 @@
     }
     form.querySelectorAll('[name]').forEach(function (el) {
       if (el.disabled || el.type === 'submit' || el.name === pathFrom) { return; }
+      // a number field holding text reads as empty: say so, do not clear it
+      if (el.validity && el.validity.badInput) { invalid = invalid || [el.name, 'not a number']; return; }
       var v = fieldValue(el);
       if (v && typeof v === 'object' && v.__invalid) { invalid = invalid || [el.name, 'not valid JSON: ' + v.__invalid]; return; }
       if (v !== undefined) { setPath(body, el.name, v); }

@@ -79,6 +79,14 @@ pub async fn apply(
         caller.require_org(&spec.organization, &field)?;
     }
     if source == Source::Ui {
+        // the dashboard keeps each service's own text: one document a time
+        if specs.len() != 1 {
+            return Err(FieldError::invalid(
+                "document",
+                "the dashboard applies one it-ops document at a time (source ui)",
+            )
+            .into());
+        }
         // GitOps stays the source of what comes from files and the
         // operator: the dashboard does not take such a service over
         for spec in &specs {

@@ -264,6 +264,12 @@ impl Browser {
         path
     }
 
+    /// The value of cookie `name` (HttpOnly ones too: WebDriver sees them).
+    pub async fn cookie(&self, name: &str) -> Option<String> {
+        let v = self.s(reqwest::Method::GET, &format!("/cookie/{name}"), None).await;
+        v["value"].as_str().map(str::to_string)
+    }
+
     /// Forget every cookie (sign out without the page's button).
     pub async fn clear_cookies(&self) {
         self.s(reqwest::Method::DELETE, "/cookie", None).await;

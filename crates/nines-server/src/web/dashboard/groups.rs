@@ -40,7 +40,13 @@ pub async fn groups(State(s): State<AppState>, ui: UiCaller) -> Page {
                 _ => String::new(),
             };
             let mode = g.mode.split(':').next().unwrap_or("all").to_string();
-            let id = format!("sla-{}", g.name.replace(|c: char| !c.is_ascii_alphanumeric(), "-"));
+            let slug = |x: &str| x.replace(|c: char| !c.is_ascii_alphanumeric(), "-");
+            // the organization too: two organizations may name a group alike
+            let id = if ui.caller.scope.as_option().is_some() {
+                format!("sla-{}", slug(&g.name))
+            } else {
+                format!("sla-{}-{}", slug(&g.organization), slug(&g.name))
+            };
             let f =
                 Form::new(&id, "PUT", format!("/api/v1/sla-groups/{}", super::session::url_encode(&g.name)), "Save")
                     .field(
@@ -52,7 +58,11 @@ pub async fn groups(State(s): State<AppState>, ui: UiCaller) -> Page {
                             ])
                             .value(mode),
                     )
-                    .field(Field::new("quorum", "K (for quorum)", Kind::Number).value(quorum))
+                    .field(
+                        Field::new("quorum", "K (for quorum)", Kind::Number)
+                            .value(quorum)
+                            .hint("Only with \"at least K\": empty it for the other two"),
+                    )
                     .field(Field::new("organization", "Organization", Kind::Text).value(&g.organization));
             b.push_str(&f.render());
             let (slo_o, sla_o) = s.store.group_target_overrides(&g.organization, &g.name).await?;

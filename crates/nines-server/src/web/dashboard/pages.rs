@@ -43,6 +43,17 @@ fn document_form(text: &str) -> Option<forms::Form> {
         serde_yaml::Deserializer::from_str(text).map(serde_yaml::Value::deserialize).collect::<Result<_, _>>().ok()?;
     let [doc] = docs.as_slice() else { return None };
     let doc: Value = serde_json::to_value(doc).ok()?;
+    // the form sends only these keys: a document with others is edited as text
+    let known = |v: &Value, keys: &[&str]| v.as_object().is_none_or(|o| o.keys().all(|k| keys.contains(&k.as_str())));
+    if !known(&doc, &["version", "hierarchy", "service", "checks"])
+        || !known(doc.get("hierarchy").unwrap_or(&Value::Null), &["organization", "platform", "environment", "cluster"])
+        || !known(
+            doc.get("service").unwrap_or(&Value::Null),
+            &["name", "displayName", "criticality", "tags", "slaGroup"],
+        )
+    {
+        return None;
+    }
     let st = |p: &str| doc.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
     let tags: Vec<String> = doc
         .pointer("/service/tags")
@@ -136,33 +147,72 @@ async fn service_forms(
     }
     b.push_str(r#"<section aria-labelledby="manage-h"><h2 id="manage-h">Manage</h2>"#);
     if admin {
+        // the service's own settings (empty where it follows the defaults);
+        // the PUT replaces them all, so every one is filled in
+        let own = s.store.slo_subject(v.id).await?;
+        let own_f = |x: Option<f64>| x.map(|x| x.to_string()).unwrap_or_default();
         let classes = [("", "the default"), ("good", "good"), ("bad", "bad"), ("excluded", "excluded")];
         let f = Form::new("slo-settings", "PUT", format!("/api/v1/services/{}/slo", v.id), "Save the SLO settings")
             .title("SLO and SLA")
             .field(
                 Field::new("sloTarget", "SLO target (%)", Kind::Number)
-                    .value(slo.slo_target.to_string())
-                    .hint("Empty: the default (DEFAULT_SLO_TARGET); never below the SLA target"),
+                    .value(own_f(own.as_ref().and_then(|o| o.slo_target)))
+                    .hint(format!("Empty: the default, now {} %; never below the SLA target", slo.slo_target)),
             )
             .field(
                 Field::new("slaTarget", "SLA target (%)", Kind::Number)
-                    .value(slo.sla_target.to_string())
-                    .hint("Empty: the criticality tier's uptime target"),
+                    .value(own_f(own.as_ref().and_then(|o| o.sla_target)))
+                    .hint(format!("Empty: the criticality tier's uptime target, now {} %", slo.sla_target)),
             )
-            .field(Field::new("windowDays", "Window (days)", Kind::Number).hint("Empty: DEFAULT_SLO_WINDOW_DAYS"))
-            .field(Field::new("degradedCountsAs", "DEGRADED time counts as", Kind::Select).options(&classes))
-            .field(Field::new("unknownCountsAs", "UNKNOWN time counts as", Kind::Select).options(&classes));
+            .field(
+                Field::new("windowDays", "Window (days)", Kind::Number)
+                    .value(own.as_ref().and_then(|o| o.window_days).map(|d| d.to_string()).unwrap_or_default())
+                    .hint("Empty: DEFAULT_SLO_WINDOW_DAYS"),
+            )
+            .field(
+                Field::new("degradedCountsAs", "DEGRADED time counts as", Kind::Select)
+                    .options(&classes)
+                    .value(own.as_ref().and_then(|o| o.degraded_counts.clone()).unwrap_or_default()),
+            )
+            .field(
+                Field::new("unknownCountsAs", "UNKNOWN time counts as", Kind::Select)
+                    .options(&classes)
+                    .value(own.as_ref().and_then(|o| o.unknown_counts.clone()).unwrap_or_default()),
+            );
         b.push_str(&f.render());
     }
+    // what it shows now, so saving one field does not undo the others
+    let flagged = crate::web::public::admin::list_groups(
+        State(s.clone()),
+        ui.caller.clone(),
+        RawQuery(Some(format!("organization={}", super::session::url_encode(&v.organization)))),
+    )
+    .await?
+    .0
+    .into_iter()
+    .flat_map(|g| g.public_services)
+    .find(|p| p.service_id == v.id);
     let f = Form::new("public", "PUT", format!("/api/v1/services/{}/public", v.id), "Save")
         .title("Public status page")
-        .field(Field::new("public", "Show on the public status page", Kind::Bool))
+        .field(Field::new("public", "Show on the public status page", Kind::Bool).value(if flagged.is_some() {
+            "true"
+        } else {
+            "false"
+        }))
         .field(
             Field::new("displayName", "Name shown", Kind::Text)
-                .value(v.display_name.as_deref().unwrap_or_default())
+                .value(
+                    flagged
+                        .as_ref()
+                        .map(|p| p.display_name.clone())
+                        .unwrap_or_else(|| v.display_name.clone().unwrap_or_default()),
+                )
                 .hint("Empty: the service's display name"),
         )
-        .field(Field::new("description", "Description shown", Kind::Text));
+        .field(
+            Field::new("description", "Description shown", Kind::Text)
+                .value(flagged.as_ref().and_then(|p| p.description.clone()).unwrap_or_default()),
+        );
     b.push_str(&f.render());
     match v.source.as_str() {
         "ui" => {

@@ -24,16 +24,26 @@ const SESSION_TTL_MS: i64 = 12 * 3_600_000;
 
 /// The session token of the request's cookie, if any.
 pub fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+    cookie_tokens(headers).next()
+}
+
+/// Every session token the request carries: a browser that signed in
+/// before the cookie moved from `/ui` to `/` may send both.
+pub fn cookie_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .filter(|(k, _)| *k == COOKIE)
         .map(|(_, v)| v.trim())
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }
+
+/// Expires the cookie of earlier releases (`Path=/ui`), so it cannot shadow
+/// the current one.
+pub const OLD_COOKIE_GONE: &str = "nines_session=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0";
 
 /// Percent-encode for a query value.
 pub fn url_encode(s: &str) -> String {
@@ -134,21 +144,23 @@ pub async fn login(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -
     );
     let mut r = see_other(&next);
     if let Ok(v) = HeaderValue::from_str(&cookie) {
-        r.headers_mut().insert(header::SET_COOKIE, v);
+        r.headers_mut().append(header::SET_COOKIE, v);
+        r.headers_mut().append(header::SET_COOKIE, HeaderValue::from_static(OLD_COOKIE_GONE));
     }
     Ok(r)
 }
 
 pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Page {
     same_origin(&headers)?;
-    if let Some(token) = cookie_token(&headers) {
+    for token in cookie_tokens(&headers) {
         s.store.delete_ui_session(token).await?;
     }
     let mut r = see_other("/ui/login");
-    r.headers_mut().insert(
+    r.headers_mut().append(
         header::SET_COOKIE,
         HeaderValue::from_static("nines_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
     );
+    r.headers_mut().append(header::SET_COOKIE, HeaderValue::from_static(OLD_COOKIE_GONE));
     Ok(r.into_response())
 }
 
