@@ -648,17 +648,23 @@ pub struct Removed {
     pub observations: u64,
     pub check_failures: u64,
     pub reports: u64,
+    pub audit_entries: u64,
 }
+
+/// How long the audit log keeps an entry.
+pub const AUDIT_RETENTION_DAYS: i64 = 400;
 
 /// One retention pass: raw observations and check failures older than
 /// `raw_retention_days`, reports older than `keep_days` (files, then rows).
-/// Transitions and period results stay.
+/// Transitions and period results stay. Audit entries go after
+/// [`AUDIT_RETENTION_DAYS`].
 pub async fn retention_pass(store: &Store, rc: &ReportConfig, now: Millis) -> Result<Removed> {
     let cutoff = now - rc.raw_retention_days.max(1) * DAY_MS;
     let mut out = Removed {
         observations: store.prune_observations(cutoff).await?,
         check_failures: store.prune_check_failures(cutoff).await?,
         reports: 0,
+        audit_entries: store.prune_audit(now - AUDIT_RETENTION_DAYS * DAY_MS).await?,
     };
     let tz = zone(&rc.time_zone)?;
     let oldest = local_date(now - rc.keep_days.max(1) * DAY_MS, &tz).to_string();
@@ -678,6 +684,7 @@ pub async fn retention_pass(store: &Store, rc: &ReportConfig, now: Millis) -> Re
             observations = out.observations,
             check_failures = out.check_failures,
             reports = out.reports,
+            audit_entries = out.audit_entries,
             "retention"
         );
     }

@@ -455,8 +455,34 @@ async fn retention_removes_old_raw_observations_and_no_figure_moves() {
         srv.stop().await;
         // the same database under a server whose hourly job runs now and then
         cfg.report.retention_every = Duration::from_millis(20);
+        // audit entries: one past the audit retention, one within it
+        let now = nines_core::clock::Clock::now_ms(&clock);
+        for (at, path) in [(now - 401 * 24 * HOUR, "/old"), (now - 24 * HOUR, "/recent")] {
+            let e = nines_store::audit::AuditEntry {
+                id: 0,
+                at,
+                key_id: "k".into(),
+                actor: "someone".into(),
+                organization: "acme".into(),
+                role: "admin".into(),
+                via: "api".into(),
+                method: "POST".into(),
+                route: path.into(),
+                path: path.into(),
+                status: 200,
+            };
+            db.store.audit(&e).await.unwrap();
+        }
         let srv = start_with(db.store.clone(), Arc::new(clock.clone()), cfg).await;
         let key = srv.key("acme", "admin").await;
+        eventually("the old audit entry pruned", async || {
+            let left = db.store.list_audit(Some("acme"), None, 500).await.unwrap();
+            (!left.iter().any(|e| e.path == "/old")).then_some(left)
+        })
+        .await
+        .iter()
+        .find(|e| e.path == "/recent")
+        .expect("a recent entry stays");
         // the hourly job on the leader does it
         eventually("raw observations pruned", async || {
             (db.store.observations_before(cutoff).await.unwrap() == 0).then_some(())

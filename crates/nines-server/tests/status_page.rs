@@ -496,6 +496,9 @@ async fn the_page_is_accessible_markup_with_its_assets_compiled_in() {
         clock.advance(MIN);
         let resp = eventually("the page", async || {
             let r = srv.http.get(format!("{}/", srv.base)).send().await.unwrap();
+            // only nines' own script and styles run on the public page
+            let csp = r.headers().get("content-security-policy").unwrap().to_str().unwrap().to_string();
+            assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
             let etag = r.headers().get("etag").unwrap().to_str().unwrap().to_string();
             let t = r.text().await.unwrap();
             // settled: the downtime engine may still be opening the incident

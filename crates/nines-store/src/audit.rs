@@ -50,6 +50,14 @@ impl Store {
         Ok(())
     }
 
+    /// Forget entries older than `before`; returns how many.
+    pub async fn prune_audit(&self, before: Millis) -> Result<u64> {
+        let mut w = self.write_tx().await?;
+        let r = sqlx::query("DELETE FROM audit_log WHERE at < $1").bind(before).execute(&mut *w.tx).await?;
+        w.tx.commit().await?;
+        Ok(r.rows_affected())
+    }
+
     /// Newest first: entries of `organization` (all when `None`), older
     /// than entry `before` when given.
     pub async fn list_audit(

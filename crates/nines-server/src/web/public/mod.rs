@@ -88,6 +88,17 @@ fn respond(
     if let Some(e) = etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
         h.insert(header::ETAG, e);
     }
+    if ctype == HTML {
+        // the dashboard's session cookie reaches these pages too: nothing
+        // but nines' own script may run on them
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        );
+        h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    }
     let (k, v) = timing(t);
     h.insert(k, v);
     r
