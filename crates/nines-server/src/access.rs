@@ -297,7 +297,9 @@ pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) 
             let audit = need != Push
                 && !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
                 && !(via == "api" && caller.role == Role::Operator);
-            let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+            // built only for what is logged: pushes, the hot path, are not
+            let path =
+                if audit { req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/") } else { "" }.to_string();
             let entry = |status: u16, c: &Caller, method: &Method| nines_store::audit::AuditEntry {
                 id: 0,
                 at: s.clock.now_ms(),

@@ -17,7 +17,8 @@ pub struct Metrics {
     obs_text: RwLock<String>,
 }
 
-fn esc(v: &str) -> String {
+/// A label value in the exposition format.
+pub(crate) fn esc(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 

@@ -593,6 +593,8 @@ pub struct ObservabilityView {
 /// What every organization's figures are computed from: one read of each
 /// table for all label values.
 pub struct Snapshot {
+    /// The label values read, when one organization's were.
+    pub only: Option<LabelValues>,
     pub now: Millis,
     pub cfg: ObsConfig,
     pub w: Windows,
@@ -607,16 +609,21 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// All label values (`only` = None) or one organization's.
-    pub async fn read(store: &Store, now: Millis, only: Option<&LabelValues>) -> nines_store::Result<Snapshot> {
+    /// Every label value's rows (`org` = None), or only those of one
+    /// organization's label values (then in [`Snapshot::only`]).
+    pub async fn read(store: &Store, now: Millis, org: Option<&str>) -> nines_store::Result<Snapshot> {
         let cfg = ObsConfig::load(store).await?;
         let w = windows(now);
         let (log_cov, series_cov) = store.obs_coverage(w).await?;
+        let overrides = store.obs_overrides().await?;
+        let only = org.map(|o| label_values(o, &overrides));
         Ok(Snapshot {
             now,
             w,
-            overrides: store.obs_overrides().await?,
-            logs: store.obs_log_sums(w, only.map(|l| l.logs.as_str())).await?,
-            series: store.obs_series_sums(w, only.map(|l| l.metrics.as_str())).await?,
+            logs: store.obs_log_sums(w, only.as_ref().map(|l| l.logs.as_str())).await?,
+            series: store.obs_series_sums(w, only.as_ref().map(|l| l.metrics.as_str())).await?,
+            only,
+            overrides,
             current: store.obs_series_current().await?,
             log_cov,
             series_cov,
@@ -724,9 +731,8 @@ impl ObservabilityView {
 
 /// One organization's figures and its daily series.
 pub async fn organization(store: &Store, org: &str, now: Millis) -> nines_store::Result<ObservabilityView> {
-    let overrides = store.obs_overrides().await?;
-    let lv = label_values(org, &overrides);
-    let snap = Snapshot::read(store, now, Some(&lv)).await?;
+    let snap = Snapshot::read(store, now, Some(org)).await?;
+    let lv = snap.only.clone().unwrap_or_else(|| label_values(org, &snap.overrides));
     let w = snap.w;
     // the last day is the one holding the newest closed hour
     let day0 = (w.to - 1).div_euclid(DAY_MS) * DAY_MS - 29 * DAY_MS;
@@ -783,9 +789,8 @@ pub async fn report_figures(
 ) -> nines_store::Result<Option<nines_report::document::ObservabilityFigures>> {
     let now = at;
     use nines_report::document::{ActiveSeriesFigures, ObservabilityFigures, Windowed as W};
-    let overrides = store.obs_overrides().await?;
-    let lv = label_values(org, &overrides);
-    let snap = Snapshot::read(store, now, Some(&lv)).await?;
+    let snap = Snapshot::read(store, now, Some(org)).await?;
+    let lv = snap.only.clone().unwrap_or_else(|| label_values(org, &snap.overrides));
     if snap.cfg.logs_url.is_none() && snap.cfg.metrics_url.is_none() {
         return Ok(None);
     }
@@ -841,8 +846,13 @@ pub fn summaries(snap: &Snapshot, orgs: &[String]) -> Vec<OrgSummary> {
 
 /// The organizations accounting knows: those with a service or an override.
 pub async fn known_organizations(store: &Store) -> nines_store::Result<Vec<String>> {
+    Ok(known_with(store, &store.obs_overrides().await?).await?)
+}
+
+/// [`known_organizations`] with the overrides already read.
+pub async fn known_with(store: &Store, overrides: &HashMap<String, LabelOverride>) -> nines_store::Result<Vec<String>> {
     let mut all: std::collections::BTreeSet<String> = store.organizations().await?.into_iter().collect();
-    all.extend(store.obs_overrides().await?.into_keys());
+    all.extend(overrides.keys().cloned());
     Ok(all.into_iter().collect())
 }
 
@@ -850,9 +860,9 @@ pub async fn known_organizations(store: &Store) -> nines_store::Result<Vec<Strin
 pub async fn metrics_text(store: &Store, now: Millis) -> nines_store::Result<String> {
     use std::fmt::Write;
     let snap = Snapshot::read(store, now, None).await?;
-    let orgs = known_organizations(store).await?;
+    let orgs = known_with(store, &snap.overrides).await?;
     let mut lines = BTreeMap::new();
-    let esc = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    let esc = crate::metrics::esc;
     for o in &orgs {
         let lv = label_values(o, &snap.overrides);
         let org = esc(o);

@@ -8,56 +8,11 @@
 mod browser;
 mod common;
 
-use browser::Browser;
+use browser::{Browser, field_error, reloaded, set_value, sign_in, submit};
 use common::*;
 use nines_server::SystemClock;
 use serde_json::json;
 use std::sync::Arc;
-
-async fn sign_in(b: &Browser, base: &str, key: &str) {
-    b.clear_cookies().await;
-    b.goto(&format!("{base}/ui/login")).await;
-    let k = b.wait_for("input#key").await;
-    b.type_into(&k, key).await;
-    b.click(&b.find("form button[type=submit]").await.unwrap()).await;
-    b.wait_for("ul.tree").await;
-}
-
-/// Submit `form` (its `button[type=submit]`, or `button`), confirming any
-/// question, and wait for the page to reload or an error to show.
-async fn submit(b: &Browser, form: &str, button: Option<&str>) {
-    b.exec("window.confirm = function () { return true; }; window.__before = performance.timeOrigin;", vec![]).await;
-    let sel = button.map(str::to_string).unwrap_or_else(|| format!("#{form} button[type=submit]"));
-    let btn = b.wait_for(&sel).await;
-    b.click(&btn).await;
-}
-
-/// Wait until the page was reloaded (after a successful action).
-async fn reloaded(b: &Browser) {
-    for _ in 0..200 {
-        let same = b.exec("return window.__before === performance.timeOrigin;", vec![]).await;
-        if same == json!(false) || same.is_null() {
-            b.wait_for("main#main").await;
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let said = b.exec("return Array.from(document.querySelectorAll('.form-error, .field-error')).map(e => e.id + ':' + e.textContent).join(' | ');", vec![]).await;
-    panic!("the page did not reload: {said} {:?}", b.console_errors().await);
-}
-
-/// The error shown at a field (waits for it).
-async fn field_error(b: &Browser, id: &str) -> String {
-    let el = b.wait_for(&format!("#{id}-err:not([hidden])")).await;
-    let invalid =
-        b.exec(&format!("return document.getElementById('{id}').getAttribute('aria-invalid');"), vec![]).await;
-    assert_eq!(invalid, json!("true"), "the field is marked invalid");
-    b.text(&el).await
-}
-
-async fn set_value(b: &Browser, id: &str, v: &str) {
-    b.exec("var e = document.getElementById(arguments[0]); e.value = arguments[1];", vec![json!(id), json!(v)]).await;
-}
 
 /// Every control of every form on the page has a label, none is taken out
 /// of the tab order, and every API form has a submit button (Enter in a
@@ -198,7 +153,16 @@ async fn walk(b: &Browser, srv: &Srv) {
     submit(b, "mw-new-form", Some("#mw-new-form button[data-path]")).await;
     let pre = b.wait_for("#mw-new-form-also:not([hidden])").await;
     let preview = b.text(&pre).await;
-    assert!(preview.contains("T0") || preview.contains("T01") || preview.contains(":00:00"), "{preview}");
+    // the next 30 days' Sundays at 02:00 in Berlin, each an hour long
+    let upcoming: Vec<(String, String)> = serde_json::from_str(&preview).expect("the occurrences as JSON");
+    assert!((4..=5).contains(&upcoming.len()), "{preview}");
+    for (from, to) in &upcoming {
+        let a: jiff::Timestamp = from.parse().unwrap();
+        let z: jiff::Timestamp = to.parse().unwrap();
+        let local = a.to_zoned(jiff::tz::TimeZone::get("Europe/Berlin").unwrap());
+        assert_eq!((local.weekday(), local.hour(), local.minute()), (jiff::civil::Weekday::Sunday, 2, 0), "{preview}");
+        assert_eq!(z.as_millisecond() - a.as_millisecond(), 3_600_000, "{preview}");
+    }
     let (_, list) = srv.get("/api/v1/maintenance", &admin).await;
     assert_eq!(list.as_array().unwrap().len(), 0, "a preview saves nothing");
     submit(b, "mw-new-form", None).await;
@@ -395,8 +359,7 @@ async fn services(b: &Browser, srv: &Srv, base: &str, key: &str) {
     let (c, v) = srv.post_raw("/api/v1/services/apply", Some(key), doc, Some("application/yaml")).await;
     assert_eq!(c, 200, "{v}");
     b.goto(&format!("{base}/ui/services/new")).await;
-    let area = b.wait_for("#new-service-document").await;
-    let _ = area;
+    b.wait_for("#new-service-document").await;
     // a mistake: the API's own words, nothing created
     set_value(b, "new-service-document", "version: \"1\"\nhierarchy: {organization: acme, platform: p, environment: prod, cluster: ui}\nservice: {name: \"\"}\n").await;
     submit(b, "new-service", None).await;

@@ -14,7 +14,7 @@ mod common;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use browser::Browser;
+use browser::{Browser, field_error, reloaded, set_value, sign_in, submit};
 use common::*;
 use nines_server::SystemClock;
 use serde_json::json;
@@ -67,50 +67,6 @@ fn last_is_signed(seen: &Seen) {
     let mut msg = format!("{ts}.").into_bytes();
     msg.extend_from_slice(body);
     assert_eq!(sig, format!("sha256={}", hmac_sha256_hex(HMAC_KEY.as_bytes(), &msg)), "signed with the stored key");
-}
-
-async fn sign_in(b: &Browser, base: &str, key: &str) {
-    b.clear_cookies().await;
-    b.goto(&format!("{base}/ui/login")).await;
-    let k = b.wait_for("input#key").await;
-    b.type_into(&k, key).await;
-    b.click(&b.find("form button[type=submit]").await.unwrap()).await;
-    b.wait_for("header .who").await;
-}
-
-/// Click `form`'s submit button (or `button`), confirming any question.
-async fn submit(b: &Browser, form: &str, button: Option<&str>) {
-    b.exec("window.confirm = function () { return true; }; window.__before = performance.timeOrigin;", vec![]).await;
-    let sel = button.map(str::to_string).unwrap_or_else(|| format!("#{form} button[type=submit]"));
-    let btn = b.wait_for(&sel).await;
-    b.click(&btn).await;
-}
-
-/// Wait until the page was reloaded (after a successful action).
-async fn reloaded(b: &Browser) {
-    for _ in 0..200 {
-        let same = b.exec("return window.__before === performance.timeOrigin;", vec![]).await;
-        if same == json!(false) || same.is_null() {
-            b.wait_for("main#main").await;
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let said = b.exec("return Array.from(document.querySelectorAll('.form-error, .field-error')).map(e => e.id + ':' + e.textContent).join(' | ');", vec![]).await;
-    panic!("the page did not reload: {said} {:?}", b.console_errors().await);
-}
-
-/// The error shown at a field (waits for it).
-async fn field_error(b: &Browser, id: &str) -> String {
-    let el = b.wait_for(&format!("#{id}-err:not([hidden])")).await;
-    let invalid =
-        b.exec(&format!("return document.getElementById('{id}').getAttribute('aria-invalid');"), vec![]).await;
-    assert_eq!(invalid, json!("true"), "the field is marked invalid");
-    b.text(&el).await
-}
-
-async fn set_value(b: &Browser, id: &str, v: &str) {
-    b.exec("var e = document.getElementById(arguments[0]); e.value = arguments[1];", vec![json!(id), json!(v)]).await;
 }
 
 async fn open_details(b: &Browser, inside: &str) {

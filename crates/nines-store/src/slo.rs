@@ -573,7 +573,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         Ok(match row {
-            Some(r) => (r.try_get(0)?, r.try_get(1)?),
+            Some(r) => (crate::opt_f64(&r, "slo_target"), crate::opt_f64(&r, "sla_target")),
             None => (None, None),
         })
     }

@@ -80,7 +80,7 @@ pub async fn summaries(s: &AppState, caller: &Caller) -> ApiResult<Summaries> {
     let now = s.clock.now_ms();
     let snap = obs::Snapshot::read(&s.store, now, None).await?;
     let orgs: Vec<String> =
-        obs::known_organizations(&s.store).await?.into_iter().filter(|o| caller.scope.allows(o)).collect();
+        obs::known_with(&s.store, &snap.overrides).await?.into_iter().filter(|o| caller.scope.allows(o)).collect();
     let (updated_at, mut last_error) = snap.status();
     if caller.scope != OrgScope::All {
         last_error = last_error.map(|_| obs::REDACTED.to_string());

@@ -30,6 +30,8 @@ pub enum Kind {
     Select,
     /// A password-like value: never shown back, sent only when typed.
     Secret,
+    /// Not shown: its value (JSON text) is sent as it is, parsed.
+    Hidden,
 }
 
 pub struct Field {
@@ -240,6 +242,11 @@ fn field(b: &mut String, form: &str, f: &Field) {
         Kind::Json => r#" data-type="json""#,
         _ => "",
     };
+    if f.kind == Kind::Hidden {
+        let _ =
+            write!(b, r#"<input type="hidden" id="{fid}" name="{name}" data-type="json" value="{}">"#, esc(&f.value));
+        return;
+    }
     if f.kind == Kind::Bool {
         let checked = if matches!(f.value.as_str(), "true" | "on" | "1") { " checked" } else { "" };
         let _ = write!(

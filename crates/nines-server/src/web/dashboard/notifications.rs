@@ -163,16 +163,17 @@ fn channel_box(b: &mut String, c: &ChannelView) {
 }
 
 /// Enable or disable in one click: the channel as it is, `enabled` flipped.
-/// The fields are hidden inputs (the form layer draws only visible ones);
-/// the settings go back redacted, so the API keeps the stored secrets.
+/// The settings go back redacted, so the API keeps the stored secrets.
 fn toggle_form(b: &mut String, c: &ChannelView) {
-    let id = c.id;
     let (to, what) = if c.enabled { ("false", "Disable") } else { ("true", "Enable") };
-    let _ = write!(
-        b,
-        r#"<form class="api inline" id="ch-toggle-{id}" data-method="PUT" data-path="/api/v1/notifications/channels/{id}"><input type="hidden" name="name" value="{}"><input type="hidden" name="enabled" data-type="json" value="{to}"><input type="hidden" name="config" data-type="json" value="{}"><p class="form-error" role="alert" tabindex="-1" hidden></p><button type="submit">{what}</button></form>"#,
-        esc(&c.name),
-        esc(&c.config.to_string()),
+    let name = serde_json::Value::String(c.name.clone()).to_string();
+    b.push_str(
+        &Form::new(&format!("ch-toggle-{}", c.id), "PUT", format!("/api/v1/notifications/channels/{}", c.id), what)
+            .field(Field::new("name", "Name", Kind::Hidden).value(name))
+            .field(Field::new("enabled", "Enabled", Kind::Hidden).value(to))
+            .field(Field::new("config", "Settings", Kind::Hidden).value(c.config.to_string()))
+            .inline()
+            .render(),
     );
 }
 
@@ -379,7 +380,8 @@ mod tests {
         let mut b = String::new();
         toggle_form(&mut b, &c);
         assert!(b.contains(r#"name="enabled" data-type="json" value="false""#), "{b}");
-        assert!(b.contains(r#"value="ops&quot;&lt;x&gt;""#), "{b}");
+        // the name as JSON text (the form sends it parsed), escaped for HTML
+        assert!(b.contains(r#"name="name" data-type="json" value="&quot;ops\&quot;&lt;x&gt;&quot;""#), "{b}");
         assert!(b.contains("&quot;secret&quot;:&quot;&lt;redacted&gt;&quot;"), "{b}");
         assert!(!b.contains("<x>") && !b.contains(r#"b="2""#), "{b}");
     }

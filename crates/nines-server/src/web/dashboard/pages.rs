@@ -341,17 +341,6 @@ fn search_form(b: &mut String, q: &str, problems: bool) {
     );
 }
 
-/// Worst first, for sorting by status.
-fn severity_rank(s: Status) -> u8 {
-    match s {
-        Status::Down => 0,
-        Status::Degraded => 1,
-        Status::Unknown => 2,
-        Status::Maintenance => 3,
-        Status::Operational => 4,
-    }
-}
-
 async fn service_list(
     b: &mut String,
     s: &AppState,
@@ -362,9 +351,10 @@ async fn service_list(
 ) -> Result<(), UiError> {
     match sort {
         "node" => hits.sort_by(|a, c| (&a.node_id, &a.service).cmp(&(&c.node_id, &c.service))),
-        "status" => {
-            hits.sort_by(|a, c| (severity_rank(a.status), &a.service).cmp(&(severity_rank(c.status), &c.service)))
-        }
+        "status" => hits.sort_by(|a, c| {
+            (std::cmp::Reverse(a.status.severity()), &a.service)
+                .cmp(&(std::cmp::Reverse(c.status.severity()), &c.service))
+        }),
         "message" => hits.sort_by(|a, c| (&a.message, &a.service).cmp(&(&c.message, &c.service))),
         _ => hits.sort_by(|a, c| (&a.service, &a.node_id).cmp(&(&c.service, &c.node_id))),
     }
@@ -1299,12 +1289,10 @@ pub async fn downtime(State(s): State<AppState>, ui: UiCaller, Path(id): Path<St
         if open {
             b.push_str(
                 &forms::Form::new("resolve", "PATCH", format!("/api/v1/downtimes/{}", v.id), "Resolve now")
-                    .field(forms::Field::new("resolve", "Resolve", forms::Kind::Bool).value("true"))
+                    .field(forms::Field::new("resolve", "Resolve", forms::Kind::Hidden).value("true"))
                     .confirm("Resolve this downtime now? Members still down stay down, but the downtime closes.")
                     .inline()
-                    .render()
-                    // the flag is fixed: hide its checkbox
-                    .replace(r#"<div class="field field-check">"#, r#"<div class="field field-check" hidden>"#),
+                    .render(),
             );
         }
         b.push_str("</div>");
