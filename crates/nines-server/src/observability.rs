@@ -846,7 +846,7 @@ pub fn summaries(snap: &Snapshot, orgs: &[String]) -> Vec<OrgSummary> {
 
 /// The organizations accounting knows: those with a service or an override.
 pub async fn known_organizations(store: &Store) -> nines_store::Result<Vec<String>> {
-    Ok(known_with(store, &store.obs_overrides().await?).await?)
+    known_with(store, &store.obs_overrides().await?).await
 }
 
 /// [`known_organizations`] with the overrides already read.

@@ -25,7 +25,19 @@ pub async fn groups(State(s): State<AppState>, ui: UiCaller) -> Page {
         b.push_str(r#"<p class="empty">No SLA groups: services join one through <code>slaGroup</code> in their it-ops document or report.</p>"#);
     }
     for g in &sla.items {
-        let members: Vec<String> = g.members.iter().map(|m| esc(&m.service).to_string()).collect();
+        // members of one name in several clusters are told apart by their node
+        let members: Vec<String> = g
+            .members
+            .iter()
+            .map(|m| {
+                format!(
+                    r#"<a href="/ui/services/{}">{}</a> <span class="sub">{}</span>"#,
+                    m.id,
+                    esc(&m.service),
+                    esc(&m.node_id)
+                )
+            })
+            .collect();
         let _ = write!(
             b,
             r#"<section class="box"><h3>{} <span class="sub">{} · counts as up when: {}</span></h3><p>Members: {}</p>"#,
