@@ -340,6 +340,22 @@ pub async fn reconcile_endpoint(ep: Arc<Endpoint>, ctx: Arc<Ctx>) -> Result<Acti
 }
 
 /// Merge `status` into the status subresource of `name`.
+/// The object as the API server has it now, not as the controller's cache
+/// has it. The cache can lag behind the status the previous pass wrote; a
+/// pass that started from it would take what that pass created for found,
+/// adopting it (and then not deleting it). One GET per reconcile. An object
+/// already gone is passed on as it was (its finalizer handles it).
+pub(crate) async fn latest<K>(api: &Api<K>, obj: std::sync::Arc<K>) -> Result<std::sync::Arc<K>, Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let name = obj.meta().name.clone().unwrap_or_default();
+    match api.get_opt(&name).await? {
+        Some(fresh) => Ok(std::sync::Arc::new(fresh)),
+        None => Ok(obj),
+    }
+}
+
 pub(crate) async fn merge_status<K, S>(api: &Api<K>, name: &str, status: &S) -> Result<(), Error>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,

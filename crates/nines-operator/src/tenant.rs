@@ -265,6 +265,7 @@ pub(crate) fn next_action(errors: &[ProvisionError], resync: Duration) -> Result
 pub async fn reconcile_sdp(sdp: Arc<SoftwareDeliveryPlatform>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = sdp.namespace().unwrap_or_default();
     let api: Api<SoftwareDeliveryPlatform> = Api::namespaced(ctx.client.clone(), &ns);
+    let sdp = crate::controller::latest(&api, sdp).await?;
     let generation = sdp.metadata.generation;
     let mut status = sdp.status.clone().unwrap_or_default();
     status.observed_generation = generation;
@@ -383,6 +384,7 @@ pub fn org_group_name(org: &Organization) -> String {
 pub async fn reconcile_org(org: Arc<Organization>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = org.namespace().unwrap_or_default();
     let api: Api<Organization> = Api::namespaced(ctx.client.clone(), &ns);
+    let org = crate::controller::latest(&api, org).await?;
     finalizer(&api, TENANT_FINALIZER, org, |event| async {
         match event {
             FinalizerEvent::Apply(o) => apply_org(&o, &ctx, &api).await,
@@ -916,6 +918,7 @@ pub(crate) fn per_platform(
 pub async fn reconcile_contact_group(cg: Arc<ContactGroup>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = cg.namespace().unwrap_or_default();
     let api: Api<ContactGroup> = Api::namespaced(ctx.client.clone(), &ns);
+    let cg = crate::controller::latest(&api, cg).await?;
     finalizer(&api, TENANT_FINALIZER, cg, |event| async {
         match event {
             FinalizerEvent::Apply(o) => apply_contact_group(&o, &ctx, &api).await,
@@ -1106,6 +1109,7 @@ async fn wanted_groups(ctx: &Ctx, ns: &str, contact: &Contact) -> Result<Vec<Wan
 pub async fn reconcile_contact(c: Arc<Contact>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = c.namespace().unwrap_or_default();
     let api: Api<Contact> = Api::namespaced(ctx.client.clone(), &ns);
+    let c = crate::controller::latest(&api, c).await?;
     finalizer(&api, TENANT_FINALIZER, c, |event| async {
         match event {
             FinalizerEvent::Apply(o) => apply_contact(&o, &ctx, &api).await,

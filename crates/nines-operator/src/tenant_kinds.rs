@@ -314,6 +314,7 @@ async fn organizations_in(
 pub async fn reconcile_harbor_project(hp: Arc<HarborProject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = hp.namespace().unwrap_or_default();
     let api: Api<HarborProject> = Api::namespaced(ctx.client.clone(), &ns);
+    let hp = crate::controller::latest(&api, hp).await?;
     finalizer(&api, TENANT_FINALIZER, hp, |event| async {
         match event {
             FinalizerEvent::Apply(o) => apply_harbor_project(&o, &ctx, &api).await,
@@ -508,6 +509,7 @@ async fn harbor_remove(
 pub async fn reconcile_argocd_project(ap: Arc<ArgoCDProject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = ap.namespace().unwrap_or_default();
     let api: Api<ArgoCDProject> = Api::namespaced(ctx.client.clone(), &ns);
+    let ap = crate::controller::latest(&api, ap).await?;
     finalizer(&api, TENANT_FINALIZER, ap, |event| async {
         match event {
             FinalizerEvent::Apply(o) => apply_argocd_project(&o, &ctx, &api).await,
@@ -743,6 +745,7 @@ async fn argocd_remove(
 pub async fn reconcile_gitlab_group(g: Arc<GitLabGroup>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = g.namespace().unwrap_or_default();
     let api: Api<GitLabGroup> = Api::namespaced(ctx.client.clone(), &ns);
+    let g = crate::controller::latest(&api, g).await?;
     finalizer(&api, TENANT_FINALIZER, g, |event| async {
         match event {
             FinalizerEvent::Apply(o) => apply_gitlab_group(&o, &ctx, &api).await,
@@ -1016,6 +1019,7 @@ async fn keycloak_remove(
 pub async fn reconcile_k8s_cluster(k: Arc<K8sCluster>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = k.namespace().unwrap_or_default();
     let api: Api<K8sCluster> = Api::namespaced(ctx.client.clone(), &ns);
+    let k = crate::controller::latest(&api, k).await?;
     finalizer(&api, TENANT_FINALIZER, k, |event| async {
         match event {
             FinalizerEvent::Apply(o) => apply_k8s_cluster(&o, &ctx, &api).await,
