@@ -86,7 +86,7 @@ impl SendError {
 }
 
 /// An error and its sources in one line.
-pub(crate) fn describe(e: &dyn std::error::Error) -> String {
+pub fn describe(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(c) = src {

@@ -161,6 +161,8 @@ mod tests {
             time_zone: Some("Europe/Berlin".into()),
             counts_towards_sla: false,
             created_at: 0,
+            public_title: None,
+            public_description: None,
         }
     }
 

@@ -162,6 +162,8 @@ impl Modify for Conformance {
         api::downtimes::patch,
         api::downtimes::acknowledge,
         api::downtimes::postmortem,
+        api::downtimes::list_updates,
+        api::downtimes::post_update,
         api::downtimes::get_note,
         api::downtimes::put_note,
         api::downtimes::activity,
@@ -199,6 +201,13 @@ impl Modify for Conformance {
         crate::web::public::admin::list_groups,
         crate::web::public::admin::delete_group,
         crate::web::public::admin::put_public,
+        crate::web::public::pages::list_pages,
+        crate::web::public::pages::get_page,
+        crate::web::public::pages::put_page,
+        crate::web::public::pages::delete_page,
+        crate::web::public::subscribe::list_subscribers,
+        crate::web::public::subscribe::add_subscriber,
+        crate::web::public::subscribe::delete_subscriber,
     ),
     modifiers(&ApiKeyAuth, &Conformance)
 )]

@@ -25,6 +25,9 @@ pub struct MaintenanceRow {
     pub time_zone: Option<String>,
     pub counts_towards_sla: bool,
     pub created_at: Millis,
+    /// What status pages show of it (without a title: "Planned maintenance").
+    pub public_title: Option<String>,
+    pub public_description: Option<String>,
 }
 
 impl Store {
@@ -32,8 +35,8 @@ impl Store {
         let mut w = self.write_tx().await?;
         let row = sqlx::query(
             "INSERT INTO maintenance_windows (organization, title, description, service_ids, sla_groups, node_ids, starts_at, ends_at,
-                cron, duration_minutes, time_zone, counts_towards_sla, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+                cron, duration_minutes, time_zone, counts_towards_sla, created_at, public_title, public_description)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
         )
         .bind(&m.organization)
         .bind(&m.title)
@@ -48,6 +51,8 @@ impl Store {
         .bind(m.time_zone.clone())
         .bind(m.counts_towards_sla as i64)
         .bind(m.created_at)
+        .bind(m.public_title.clone())
+        .bind(m.public_description.clone())
         .fetch_one(&mut *w.tx)
         .await?;
         // services' SLO figures depend on maintenance: drop cached subjects
@@ -59,7 +64,7 @@ impl Store {
     pub async fn list_maintenance(&self, organization: Option<&str>) -> Result<Vec<MaintenanceRow>> {
         let rows = sqlx::query(
             "SELECT id, organization, title, description, service_ids, sla_groups, node_ids, starts_at, ends_at, cron, duration_minutes,
-                time_zone, counts_towards_sla, created_at FROM maintenance_windows WHERE ($1 IS NULL OR organization = $1) ORDER BY id",
+                time_zone, counts_towards_sla, created_at, public_title, public_description FROM maintenance_windows WHERE ($1 IS NULL OR organization = $1) ORDER BY id",
         )
         .bind(organization.map(str::to_string))
         .fetch_all(&self.pool)
@@ -81,6 +86,8 @@ impl Store {
                 time_zone: r.get(11),
                 counts_towards_sla: r.get::<i64, _>(12) != 0,
                 created_at: r.get(13),
+                public_title: r.get(14),
+                public_description: r.get(15),
             })
             .collect())
     }
@@ -90,7 +97,8 @@ impl Store {
         let mut w = self.write_tx().await?;
         let r = sqlx::query(
             "UPDATE maintenance_windows SET title = $2, description = $3, service_ids = $4, sla_groups = $5, node_ids = $6,
-                starts_at = $7, ends_at = $8, cron = $9, duration_minutes = $10, time_zone = $11, counts_towards_sla = $12
+                starts_at = $7, ends_at = $8, cron = $9, duration_minutes = $10, time_zone = $11, counts_towards_sla = $12,
+                public_title = $13, public_description = $14
              WHERE id = $1",
         )
         .bind(m.id)
@@ -105,6 +113,8 @@ impl Store {
         .bind(m.duration_minutes)
         .bind(m.time_zone.clone())
         .bind(m.counts_towards_sla as i64)
+        .bind(m.public_title.clone())
+        .bind(m.public_description.clone())
         .execute(&mut *w.tx)
         .await?;
         crate::services::bump_services_version(&mut w.tx).await?;

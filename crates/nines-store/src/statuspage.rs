@@ -94,7 +94,7 @@ pub struct PublicDowntimeMember {
     pub recovered_at: Option<Millis>,
 }
 
-async fn bump_version(conn: &mut Conn) -> Result<()> {
+pub(crate) async fn bump_version(conn: &mut Conn) -> Result<()> {
     sqlx::query(
         "INSERT INTO meta (key, value) VALUES ('statuspage_version', '1')
          ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT)",

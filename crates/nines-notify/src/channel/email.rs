@@ -75,9 +75,36 @@ impl EmailChannel {
     }
 }
 
-impl Notifier for EmailChannel {
-    async fn send(&self, msg: &Message, _now: Millis) -> Result<Delivery, SendError> {
-        let mail = self.mail(msg)?;
+impl EmailChannel {
+    /// A plain-text mail to one recipient through this channel's SMTP
+    /// server and sender (status page subscribers), with `List-Unsubscribe`
+    /// (and one-click `List-Unsubscribe-Post`) when a link is given.
+    pub async fn send_text(
+        &self,
+        to: &str,
+        subject: &str,
+        text: &str,
+        unsubscribe: Option<&str>,
+    ) -> Result<Delivery, SendError> {
+        let to: Mailbox = to.parse().map_err(|e| SendError::Config(format!("to: {}", describe(&e))))?;
+        let mut b = lettre::Message::builder().from(self.from.clone()).to(to).subject(subject);
+        if let Some(u) = unsubscribe {
+            use lettre::message::header::{HeaderName, HeaderValue};
+            b = b
+                .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("List-Unsubscribe"), format!("<{u}>")))
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".to_string(),
+                ));
+        }
+        let mail = b
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(text.to_string())
+            .map_err(|e| SendError::Config(describe(&e)))?;
+        self.transmit(mail).await
+    }
+
+    async fn transmit(&self, mail: lettre::Message) -> Result<Delivery, SendError> {
         match self.transport.send(mail).await {
             Ok(resp) => Ok(Delivery {
                 status_code: Some(u16::from(resp.code())),
@@ -99,5 +126,11 @@ impl Notifier for EmailChannel {
                 })
             }
         }
+    }
+}
+
+impl Notifier for EmailChannel {
+    async fn send(&self, msg: &Message, _now: Millis) -> Result<Delivery, SendError> {
+        self.transmit(self.mail(msg)?).await
     }
 }

@@ -7,6 +7,8 @@
   var DAY = 86400000;
   var words = { o: "Operational", w: "Degraded", e: "Down", n: "No data" };
   var tip = document.getElementById("tip");
+  // a page's links start with its prefix (/p/{slug}, or nothing at the root)
+  var prefix = document.body.dataset.prefix || "";
   var live = document.getElementById("live");
 
   function dayOf(bar, k) {
@@ -54,7 +56,7 @@
     var r = bar.querySelector("svg").getBoundingClientRect();
     return Math.floor((clientX - r.left) / r.width * bar.dataset.d.length);
   }
-  function open(bar, k) { location.href = "/status-page/day/" + dayOf(bar, k); }
+  function open(bar, k) { location.href = prefix + "/status-page/day/" + dayOf(bar, k); }
 
   function wire(root) {
     root.querySelectorAll(".bar").forEach(function (bar) {
@@ -124,7 +126,7 @@
   setInterval(function () {
     if (document.hidden) return;
     ticks++;
-    fetch("/status/currentState", { cache: "no-cache" }).then(function (r) { return r.ok ? r.text() : null; }).then(function (st) {
+    fetch(prefix + "/status/currentState", { cache: "no-cache" }).then(function (r) { return r.ok ? r.text() : null; }).then(function (st) {
       if (st === null) return;
       if (st.trim() !== main.dataset.state || ticks % 6 === 0) return swap();
     }).catch(function () {});

@@ -489,3 +489,142 @@ pub async fn activity(
     let id = s.store.record_activity(&org, b.node_id.as_deref(), b.service.as_deref(), &b.kind, &b.message, at).await?;
     Ok((StatusCode::CREATED, Json(json!({"id": id, "at": rfc3339(at)}))))
 }
+
+/// `POST /api/v1/downtimes/{id}/updates`.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewUpdate {
+    /// investigating, identified, monitoring or resolved.
+    pub status: Option<String>,
+    /// What the public reads (plain text, at most 4000 characters).
+    pub message: Option<String>,
+    /// The incident's title on status pages (kept for later updates; the
+    /// downtime's own title stays internal). Without one, pages name the
+    /// services.
+    pub public_title: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateView {
+    pub id: i64,
+    pub downtime_id: i64,
+    pub status: String,
+    pub message: String,
+    /// Who posted it (the person signed in, or the key's name).
+    pub author: String,
+    pub created_at: String,
+}
+
+/// The words an update's status may be.
+pub const UPDATE_STATUSES: [&str; 4] = ["investigating", "identified", "monitoring", "resolved"];
+
+fn update_view(u: &nines_store::pages::UpdateRow) -> UpdateView {
+    UpdateView {
+        id: u.id,
+        downtime_id: u.downtime_id,
+        status: u.status.clone(),
+        message: u.body.clone(),
+        author: u.author.clone(),
+        created_at: rfc3339(u.created_at),
+    }
+}
+
+/// List a downtime's public updates
+///
+/// What was told to the public about it, oldest first.
+#[utoipa::path(get, path = "/api/v1/downtimes/{id}/updates", tag = "downtimes", params(("id" = i64, Path, description = "Downtime id")),
+    responses((status = 200, body = [UpdateView]), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn list_updates(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<UpdateView>>> {
+    let (d, ..) = load(&s, &caller, &id).await?;
+    Ok(Json(s.store.downtime_updates(&[d.id]).await?.iter().map(update_view).collect()))
+}
+
+/// Post a public update on a downtime
+///
+/// The update shows under the incident on every status page that shows one
+/// of the downtime's services, in their Atom feeds, and goes to the pages'
+/// confirmed subscribers (email and webhooks), queued in the same
+/// transaction. `status` is investigating, identified, monitoring or
+/// resolved; `message` 1 to 4000 characters; `publicTitle` (optional, at
+/// most 200) names the incident on the pages from now on. Posting
+/// `resolved` does not resolve the downtime: nines resolves it when its
+/// services recover, or a person does with `PATCH`. The author is the
+/// caller (the person signed in, or the key's name).
+#[utoipa::path(post, path = "/api/v1/downtimes/{id}/updates", tag = "downtimes", request_body = NewUpdate,
+    params(("id" = i64, Path, description = "Downtime id")),
+    responses((status = 201, body = UpdateView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn post_update(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<NewUpdate>,
+) -> ApiResult<(StatusCode, Json<UpdateView>)> {
+    let (d, members, _) = load(&s, &caller, &id).await?;
+    let status = b.status.as_deref().map(str::trim).unwrap_or("");
+    if status.is_empty() {
+        return Err(FieldError::missing("status").into());
+    }
+    if !UPDATE_STATUSES.contains(&status) {
+        return Err(FieldError::invalid("status", format!("must be one of {}", UPDATE_STATUSES.join(", "))).into());
+    }
+    let message = b.message.as_deref().map(str::trim).unwrap_or("");
+    if message.is_empty() {
+        return Err(FieldError::missing("message").into());
+    }
+    if message.chars().count() > 4000 {
+        return Err(FieldError::invalid(
+            "message",
+            format!("at most 4000 characters, got {}", message.chars().count()),
+        )
+        .into());
+    }
+    let public_title = match b.public_title.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(t) if t.chars().count() > 200 => {
+            return Err(FieldError::invalid("publicTitle", "at most 200 characters").into());
+        }
+        Some(t) if t.chars().any(char::is_control) => {
+            return Err(FieldError::invalid("publicTitle", "must not contain control characters").into());
+        }
+        Some(t) => Some(t.to_string()),
+    };
+    let now = s.clock.now_ms();
+    // the incident's public title: the one given, else the one it has
+    let title = match &public_title {
+        Some(t) => Some(t.clone()),
+        None => s.store.downtime_public_titles(&[d.id]).await?.into_iter().next().map(|(_, t)| t),
+    };
+    let ids: Vec<i64> = members.iter().map(|m| m.service_id).collect();
+    let deliveries =
+        crate::web::public::subscribe::update_deliveries(&s, d.id, &ids, status, message, title.as_deref(), now)
+            .await?;
+    let uid = s
+        .store
+        .add_downtime_update(
+            d.id,
+            &d.organization,
+            status,
+            message,
+            &caller.key_name,
+            public_title.as_deref(),
+            &deliveries,
+            now,
+        )
+        .await?;
+    let u = nines_store::pages::UpdateRow {
+        id: uid,
+        downtime_id: d.id,
+        organization: d.organization.clone(),
+        status: status.to_string(),
+        body: message.to_string(),
+        author: caller.key_name.clone(),
+        created_at: now,
+    };
+    Ok((StatusCode::CREATED, Json(update_view(&u))))
+}

@@ -42,6 +42,11 @@ pub struct NewMaintenance {
     pub counts_towards_sla: bool,
     /// For keys that span every organization.
     pub organization: Option<String>,
+    /// What status pages show as the window's title (the `title` stays
+    /// internal); without one they say "Planned maintenance".
+    pub public_title: Option<String>,
+    /// What status pages show below it.
+    pub public_description: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -63,6 +68,17 @@ fn view(m: MaintenanceRow, now: i64) -> MaintenanceView {
         .collect();
     let active = !crate::maintenance::spans(&m, Span { from: now, to: now + 1 }).is_empty();
     MaintenanceView { window: m, upcoming, active }
+}
+
+/// A public text: trimmed, empty as none, at most `max` characters.
+fn public_text(v: &Option<String>, field: &str, max: usize) -> ApiResult<Option<String>> {
+    match v.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) if t.chars().count() > max => {
+            Err(FieldError::invalid(field, format!("at most {max} characters, got {}", t.chars().count())).into())
+        }
+        Some(t) => Ok(Some(t.to_string())),
+    }
 }
 
 /// The window a body describes, checked: times, schedule, and that its
@@ -100,6 +116,8 @@ async fn build(s: &AppState, caller: &Caller, b: &NewMaintenance, now: i64) -> A
         time_zone: b.time_zone.clone(),
         counts_towards_sla: b.counts_towards_sla,
         created_at: now,
+        public_title: public_text(&b.public_title, "publicTitle", 200)?,
+        public_description: public_text(&b.public_description, "publicDescription", 4000)?,
     };
     crate::maintenance::validate(&m).map_err(ApiError::from)?;
     // another organization's service or SLA group is answered as a missing one

@@ -54,6 +54,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/downtimes/{id}", get(downtimes::detail).patch(downtimes::patch))
         .route("/api/v1/downtimes/{id}/acknowledge", post(downtimes::acknowledge))
         .route("/api/v1/downtimes/{id}/postmortem", post(downtimes::postmortem))
+        .route("/api/v1/downtimes/{id}/updates", get(downtimes::list_updates).post(downtimes::post_update))
         .route("/api/v1/notes/{id}", get(downtimes::get_note).put(downtimes::put_note))
         .route("/api/v1/activities", post(downtimes::activity))
         .route("/api/v1/certificates", get(certificates::list).post(certificates::report))

@@ -130,7 +130,7 @@ impl Notifier {
         ChannelConfig::from_json(&s).map_err(|e| format!("stored config no longer parses: {e}"))
     }
 
-    async fn channel(&self, id: i64) -> Result<Option<Arc<Channel>>, String> {
+    pub(crate) async fn channel(&self, id: i64) -> Result<Option<Arc<Channel>>, String> {
         let Some(row) = self.store.get_channel(id).await.map_err(|e| e.to_string())? else { return Ok(None) };
         if let Some((at, c)) = self.channels.lock().await.get(&id)
             && *at == row.updated_at
@@ -150,7 +150,8 @@ impl Notifier {
     /// One pass: fan out new events, then send what is due.
     pub async fn tick(&self) -> nines_store::Result<usize> {
         self.fan_out().await?;
-        self.send_due().await
+        let n = self.send_due().await?;
+        Ok(n + crate::web::public::subscribe::send_due(self).await?)
     }
 
     /// Turn new events into deliveries, one per channel the routes pick.

@@ -79,6 +79,14 @@ impl SecretKey {
     }
 
     /// Seal `plain` bound to `context`: `v1.<hex(nonce ‖ ciphertext ‖ tag)>`.
+    /// A value derived from the key for `context` (HMAC-SHA-256), as 64 hex
+    /// digits: tokens the server can recompute instead of storing them
+    /// (a subscriber's links, a webhook subscription's signing secret).
+    pub fn derive(&self, context: &str) -> String {
+        let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.0);
+        hex::encode(aws_lc_rs::hmac::sign(&k, context.as_bytes()).as_ref())
+    }
+
     pub fn seal(&self, context: &str, plain: &[u8]) -> Result<String, String> {
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|e| format!("no randomness for a nonce: {e}"))?;

@@ -1099,6 +1099,15 @@ fn window_fields(
         .field(Field::new("title", "Title", Kind::Text).value(v(w.map(|w| w.title.clone()))).required())
         .field(Field::new("description", "Description", Kind::Area).value(v(w.and_then(|w| w.description.clone()))))
         .field(
+            Field::new("publicTitle", "Public title", Kind::Text)
+                .value(v(w.and_then(|w| w.public_title.clone())))
+                .hint("What status pages show; without one they say \"Planned maintenance\""),
+        )
+        .field(
+            Field::new("publicDescription", "Public description", Kind::Area)
+                .value(v(w.and_then(|w| w.public_description.clone()))),
+        )
+        .field(
             Field::new("serviceIds", "Services (ids)", Kind::IntList)
                 .value(v(ids))
                 .hint("Comma-separated service ids, as in /ui/services/{id}"),
@@ -1370,6 +1379,56 @@ pub async fn downtime(State(s): State<AppState>, ui: UiCaller, Path(id): Path<St
         );
     }
     b.push_str("</tbody></table></section>");
+
+    // what the public was told: status pages, feeds and subscribers
+    b.push_str(r#"<section aria-labelledby="pub-h"><h2 id="pub-h">Public updates</h2>"#);
+    let updates = s.store.downtime_updates(&[v.id]).await?;
+    if updates.is_empty() {
+        b.push_str("<p>None yet: status pages show this incident with its services' names only.</p>");
+    } else {
+        b.push_str(r#"<ol class="updates" reversed>"#);
+        for u in updates.iter().rev() {
+            let _ = write!(
+                b,
+                "<li><strong>{}</strong> — {} by {}<p>{}</p></li>",
+                crate::web::public::render::update_word(&u.status),
+                time(&rfc3339(u.created_at)),
+                esc(&u.author),
+                esc(&u.body)
+            );
+        }
+        b.push_str("</ol>");
+    }
+    if admin {
+        let title = s.store.downtime_public_titles(&[v.id]).await?.into_iter().next().map(|x| x.1);
+        b.push_str(
+            &forms::Form::new("update", "POST", format!("/api/v1/downtimes/{}/updates", v.id), "Post update")
+                .title("Post a public update")
+                .field(
+                    forms::Field::new("status", "Status", forms::Kind::Select)
+                        .options(&[
+                            ("investigating", "Investigating"),
+                            ("identified", "Identified"),
+                            ("monitoring", "Monitoring"),
+                            ("resolved", "Resolved"),
+                        ])
+                        .required(),
+                )
+                .field(
+                    forms::Field::new("message", "Message", forms::Kind::Area)
+                        .required()
+                        .hint("Plain text. Shown on the status pages of these services and sent to their subscribers."),
+                )
+                .field(
+                    forms::Field::new("publicTitle", "Public title", forms::Kind::Text)
+                        .value(title.unwrap_or_default())
+                        .hint("The incident's name on status pages; the title above stays internal."),
+                )
+                .confirm("Publish this update? Subscribers get it by mail and webhook.")
+                .render(),
+        );
+    }
+    b.push_str("</section>");
 
     b.push_str(r#"<section aria-labelledby="tl-h"><h2 id="tl-h">Timeline</h2>"#);
     let items = d.timeline.as_array().cloned().unwrap_or_default();

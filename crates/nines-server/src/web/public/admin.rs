@@ -116,7 +116,7 @@ fn view(g: GroupRow) -> GroupView {
 }
 
 /// The organization a request acts on: the key's own, or the one named.
-fn org_for(caller: &Caller, named: Option<&str>, field: &str) -> ApiResult<String> {
+pub(super) fn org_for(caller: &Caller, named: Option<&str>, field: &str) -> ApiResult<String> {
     match (&caller.scope, named) {
         (OrgScope::One(o), None) => Ok(o.clone()),
         (_, Some(n)) => {
@@ -131,7 +131,7 @@ fn org_for(caller: &Caller, named: Option<&str>, field: &str) -> ApiResult<Strin
 }
 
 /// A display text: trimmed, not empty when required, bounded.
-fn text(v: Option<&str>, field: &str, required: bool, max: usize) -> ApiResult<Option<String>> {
+pub(super) fn text(v: Option<&str>, field: &str, required: bool, max: usize) -> ApiResult<Option<String>> {
     match v.map(str::trim) {
         None | Some("") if required => Err(FieldError::missing(field).into()),
         None | Some("") => Ok(None),

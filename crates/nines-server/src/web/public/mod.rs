@@ -13,16 +13,20 @@
 //! compiled in; the page needs nothing from the internet.
 
 pub mod admin;
+pub mod badges;
 pub mod feed;
 pub mod json;
+pub mod pages;
 pub mod render;
 pub mod snapshot;
+pub mod subscribe;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use nines_core::slo::{DAY_MS, Span};
 use std::collections::HashMap;
@@ -31,35 +35,90 @@ use std::time::Instant;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use pages::Views;
 use snapshot::{Cache, Snapshot, State as PageState};
 
 const CSS: &str = include_str!("../../../assets/public/status.css");
 const JS: &str = include_str!("../../../assets/public/status.js");
 
-/// Day pages rendered for a snapshot version, a few at a time.
+/// Day pages rendered for a snapshot version, a few at a time, by page.
 #[derive(Default)]
-pub struct DayPages(Mutex<HashMap<i64, (u64, Bytes)>>);
+pub struct DayPages(Mutex<HashMap<(Option<String>, String, i64), (u64, Bytes)>>);
 
+/// The path parameters of a public route: the page's `slug` when the route
+/// is under `/p/{slug}`, and the others (`id`, `day`, `file`).
+pub struct Sel(HashMap<String, String>);
+
+impl Sel {
+    fn slug(&self) -> Option<&str> {
+        self.0.get("slug").map(String::as_str)
+    }
+    fn get(&self, k: &str) -> &str {
+        self.0.get(k).map_or("", String::as_str)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Sel {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // a route without parameters (`/`, `/status`) has none to read
+        let m =
+            Path::<HashMap<String, String>>::from_request_parts(parts, state).await.map(|p| p.0).unwrap_or_default();
+        Ok(Sel(m))
+    }
+}
+
+/// Every public route, at the root (the default page, or the page of the
+/// request's custom domain) and under `/p/{slug}`.
 pub fn routes() -> Router<AppState> {
     let cache = Arc::new(Cache::default());
     let days = Arc::new(DayPages::default());
-    Router::new()
+    let views = Arc::new(Views::default());
+    let badge_cache = Arc::new(badges::BadgeCache::default());
+    let mut r = Router::new()
         .route("/", get(page))
         .route("/status-page", get(page))
-        .route("/status-page/group/{id}", get(group_page))
-        .route("/status-page/day/{day}", get(day_page))
+        .route("/p/{slug}", get(page))
         .route("/status-page/assets/{file}", get(asset))
-        .route("/status", get(status_json))
-        .route("/status/currentState", get(current_state))
-        .route("/status/{id}", get(day_incidents))
         .route("/badge/service/{file}", get(service_badge))
+        .route("/badge/service/{id}/{file}", get(badges::service))
         .route("/badge/group/{file}", get(group_badge))
-        .route("/feed.atom", get(feed_atom))
         .route("/api/v1/status-page/groups", get(admin::list_groups))
         .route("/api/v1/status-page/groups/{name}", put(admin::put_group).delete(admin::delete_group))
         .route("/api/v1/services/{id}/public", put(admin::put_public))
-        .layer(Extension(cache))
-        .layer(Extension(days))
+        .route("/api/v1/status-pages", get(pages::list_pages))
+        .route("/api/v1/status-pages/{slug}", get(pages::get_page).put(pages::put_page).delete(pages::delete_page))
+        .route(
+            "/api/v1/status-pages/{slug}/subscribers",
+            get(subscribe::list_subscribers).post(subscribe::add_subscriber),
+        )
+        .route("/api/v1/status-pages/{slug}/subscribers/{id}", axum::routing::delete(subscribe::delete_subscriber));
+    // the page's own routes, at the root and under its slug
+    for p in ["", "/p/{slug}"] {
+        r = r
+            .route(&format!("{p}/status-page/group/{{id}}"), get(group_page))
+            .route(&format!("{p}/status-page/day/{{day}}"), get(day_page))
+            .route(&format!("{p}/status"), get(status_json))
+            .route(&format!("{p}/status/currentState"), get(current_state))
+            .route(&format!("{p}/status/{{id}}"), get(day_incidents))
+            .route(&format!("{p}/badge/{{file}}"), get(badges::page))
+            .route(&format!("{p}/feed.atom"), get(feed_atom))
+            .route(&format!("{p}/subscribe"), post(subscribe::subscribe))
+            .route(&format!("{p}/subscribe/confirm"), get(subscribe::confirm_page).post(subscribe::confirm))
+            .route(&format!("{p}/unsubscribe"), get(subscribe::unsubscribe_page).post(subscribe::unsubscribe));
+    }
+    r.layer(Extension(cache)).layer(Extension(days)).layer(Extension(views)).layer(Extension(badge_cache))
+}
+
+/// The snapshot of the page a request is for.
+async fn page_snap(
+    s: &AppState,
+    cache: &Arc<Cache>,
+    views: &Views,
+    sel: &Sel,
+    headers: &HeaderMap,
+) -> ApiResult<Arc<Snapshot>> {
+    pages::view(s, cache, views, sel.slug(), headers).await
 }
 
 async fn snap(s: &AppState, cache: &Arc<Cache>) -> ApiResult<Arc<Snapshot>> {
@@ -113,13 +172,17 @@ fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
 
 const HTML: &str = "text/html; charset=utf-8";
 
+type Views_ = Extension<Arc<Views>>;
+
 async fn page(
     State(s): State<AppState>,
     Extension(cache): Extension<Arc<Cache>>,
+    Extension(views): Views_,
+    sel: Sel,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let t = Instant::now();
-    let snap = snap(&s, &cache).await?;
+    let snap = page_snap(&s, &cache, &views, &sel, &headers).await?;
     let etag = snap.etag();
     if not_modified(&headers, &etag) {
         let mut r = StatusCode::NOT_MODIFIED.into_response();
@@ -147,14 +210,17 @@ struct GroupQuery {
 async fn group_page(
     State(s): State<AppState>,
     Extension(cache): Extension<Arc<Cache>>,
-    Path(id): Path<String>,
+    Extension(views): Views_,
+    sel: Sel,
+    headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let t = Instant::now();
     let q: GroupQuery = crate::api::read::parse_query(q)?;
-    let snap = snap(&s, &cache).await?;
+    let snap = page_snap(&s, &cache, &views, &sel, &headers).await?;
+    let id = sel.get("id");
     let b = id.parse::<i64>().ok().and_then(|id| snap.blocks.iter().find(|b| b.id == id));
-    let b = b.ok_or_else(|| ApiError::not_found(format!("no public group {id:?}")))?;
+    let b = b.ok_or_else(|| ApiError::not_found(format!("no public group {id:?} on this page")))?;
     let html = render::group_page(&snap, b, q.page.unwrap_or(1).saturating_sub(1), q.fragment == Some(1));
     Ok(respond(t, HTML, "no-cache", None, Bytes::from(html)))
 }
@@ -166,9 +232,9 @@ fn parse_day(d: &str) -> Option<i64> {
     nines_core::clock::parse_rfc3339(&format!("{d}T00:00:00Z")).ok()
 }
 
-/// Every incident of public services on `day` (a day of the bar), earliest
-/// first: the services whose day was not all operational, each from its
-/// timeline.
+/// Every incident of the page's services on `day` (a day of the bar),
+/// earliest first: the services whose day was not all operational, each
+/// from its timeline.
 async fn day_list(s: &AppState, snap: &Snapshot, day: i64) -> ApiResult<Vec<(usize, snapshot::Stretch)>> {
     let Some(k) = snap.day_index(day) else { return Ok(Vec::new()) };
     let w = Span { from: day, to: (day + DAY_MS).min(snap.now) };
@@ -188,15 +254,19 @@ async fn day_list(s: &AppState, snap: &Snapshot, day: i64) -> ApiResult<Vec<(usi
 async fn day_page(
     State(s): State<AppState>,
     Extension(cache): Extension<Arc<Cache>>,
+    Extension(views): Views_,
     Extension(pages): Extension<Arc<DayPages>>,
-    Path(d): Path<String>,
+    sel: Sel,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let t = Instant::now();
-    let snap = snap(&s, &cache).await?;
-    let day = parse_day(&d)
+    let snap = page_snap(&s, &cache, &views, &sel, &headers).await?;
+    let d = sel.get("day");
+    let day = parse_day(d)
         .filter(|day| snap.day_index(*day).is_some())
         .ok_or_else(|| ApiError::not_found(format!("{d:?} is not one of the last 90 days (YYYY-MM-DD, UTC)")))?;
-    let hit = pages.0.lock().ok().and_then(|m| m.get(&day).filter(|(v, _)| *v == snap.version).map(|(_, b)| b.clone()));
+    let key = (snap.meta.slug.clone(), snap.meta.prefix.clone(), day);
+    let hit = pages.0.lock().ok().and_then(|m| m.get(&key).filter(|(v, _)| *v == snap.version).map(|(_, b)| b.clone()));
     let body = match hit {
         Some(b) => b,
         None => {
@@ -206,7 +276,7 @@ async fn day_page(
                 if m.len() > 100 {
                     m.clear();
                 }
-                m.insert(day, (snap.version, b.clone()));
+                m.insert(key, (snap.version, b.clone()));
             }
             b
         }
@@ -224,17 +294,29 @@ async fn asset(Path(file): Path<String>) -> Response {
     respond(Instant::now(), ctype, "public, max-age=86400", None, Bytes::from_static(body.as_bytes()))
 }
 
-async fn status_json(State(s): State<AppState>, Extension(cache): Extension<Arc<Cache>>) -> ApiResult<Response> {
+async fn status_json(
+    State(s): State<AppState>,
+    Extension(cache): Extension<Arc<Cache>>,
+    Extension(views): Views_,
+    sel: Sel,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let t = Instant::now();
-    let snap = snap(&s, &cache).await?;
+    let snap = page_snap(&s, &cache, &views, &sel, &headers).await?;
     Ok(respond(t, "application/json", "no-cache", Some(snap.etag()), snap.status_json().clone()))
 }
 
-/// The worst current state of the public services: `ok`, `warning` or
+/// The worst current state of the page's services: `ok`, `warning` or
 /// `error`, as a bare word (as the status-service answers).
-async fn current_state(State(s): State<AppState>, Extension(cache): Extension<Arc<Cache>>) -> ApiResult<Response> {
+async fn current_state(
+    State(s): State<AppState>,
+    Extension(cache): Extension<Arc<Cache>>,
+    Extension(views): Views_,
+    sel: Sel,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let t = Instant::now();
-    let snap = snap(&s, &cache).await?;
+    let snap = page_snap(&s, &cache, &views, &sel, &headers).await?;
     Ok(respond(
         t,
         "text/plain; charset=utf-8",
@@ -248,9 +330,12 @@ async fn current_state(State(s): State<AppState>, Extension(cache): Extension<Ar
 async fn day_incidents(
     State(s): State<AppState>,
     Extension(cache): Extension<Arc<Cache>>,
-    Path(id): Path<String>,
+    Extension(views): Views_,
+    sel: Sel,
+    headers: HeaderMap,
 ) -> ApiResult<Json<Vec<json::Incident>>> {
-    let snap = snap(&s, &cache).await?;
+    let snap = page_snap(&s, &cache, &views, &sel, &headers).await?;
+    let id = sel.get("id");
     let unknown = || ApiError::not_found(format!("no public status column {id:?}")).field("id");
     let (col, sid) = id.rsplit_once('.').ok_or_else(unknown)?;
     let sid: i64 = sid.parse().map_err(|_| unknown())?;
@@ -307,8 +392,14 @@ async fn group_badge(
     Ok(svg(t, render::badge("uptime", mean, st)))
 }
 
-async fn feed_atom(State(s): State<AppState>, Extension(cache): Extension<Arc<Cache>>) -> ApiResult<Response> {
+async fn feed_atom(
+    State(s): State<AppState>,
+    Extension(cache): Extension<Arc<Cache>>,
+    Extension(views): Views_,
+    sel: Sel,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let t = Instant::now();
-    let snap = snap(&s, &cache).await?;
+    let snap = page_snap(&s, &cache, &views, &sel, &headers).await?;
     Ok(respond(t, "application/atom+xml; charset=utf-8", "no-cache", Some(snap.etag()), snap.feed().clone()))
 }

@@ -94,10 +94,12 @@ pub fn percent(p: Option<f64>) -> String {
     }
 }
 
-fn head(out: &mut String, title: &str) {
+fn head(out: &mut String, s: &Snapshot, title: &str) {
+    let m = &s.meta;
+    let p = esc(&m.prefix);
     let _ = write!(
         out,
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{}</title><link rel="stylesheet" href="{CSS_PATH}"><link rel="alternate" type="application/atom+xml" title="Incidents" href="/feed.atom"></head><body>"#,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{}</title><link rel="stylesheet" href="{CSS_PATH}"><link rel="alternate" type="application/atom+xml" title="Incidents" href="{p}/feed.atom"></head><body data-prefix="{p}">"#,
         esc(title)
     );
     // fill patterns of the bars (colour is not the only signal)
@@ -108,14 +110,38 @@ fn head(out: &mut String, title: &str) {
         r#"<pattern id="pn" width="6" height="6" patternUnits="userSpaceOnUse"><rect width="6" height="6" class="fn"/><circle cx="3" cy="3" r="1" class="sn"/></pattern>"#,
         r#"</defs></svg>"#,
         r##"<a class="skip" href="#main">Skip to content</a>"##,
-        r#"<header><p class="brand"><a href="/">System status</a></p></header>"#
     ));
+    out.push_str(r#"<header><p class="brand">"#);
+    let _ = write!(out, r#"<a href="{}/">"#, p);
+    if let Some(logo) = &m.logo_url {
+        let _ = write!(out, r#"<img class="logo" src="{}" alt="" height="32">"#, esc(logo));
+    }
+    let _ = write!(out, "{}</a></p>", esc(&m.title));
+    if !m.links.is_empty() {
+        out.push_str(r#"<nav aria-label="Links"><ul class="links">"#);
+        for l in &m.links {
+            let _ = write!(out, r#"<li><a href="{}" rel="noopener">{}</a></li>"#, esc(&l.url), esc(&l.title));
+        }
+        out.push_str("</ul></nav>");
+    }
+    out.push_str("</header>");
 }
 
 fn foot(out: &mut String, s: &Snapshot) {
+    let p = esc(&s.meta.prefix);
+    out.push_str("<footer>");
+    if s.meta.subscribe {
+        let _ = write!(
+            out,
+            r#"<form class="subscribe" method="post" action="{p}/subscribe"><label for="sub-email">Get incident updates by email</label> <input id="sub-email" name="email" type="email" autocomplete="email" required maxlength="254"> <button type="submit">Subscribe</button></form>"#
+        );
+    }
+    if let Some(f) = &s.meta.footer {
+        let _ = write!(out, r#"<p class="custom">{}</p>"#, esc(f));
+    }
     let _ = write!(
         out,
-        r#"<footer><p>Updated {}. Days are UTC. <a href="/feed.atom">Incident feed (Atom)</a> · <a href="/status">JSON</a></p></footer><div id="tip" role="tooltip" hidden></div><div id="live" class="sr" aria-live="polite"></div><script src="{JS_PATH}" defer></script></body></html>"#,
+        r#"<p>Updated {}. Days are UTC. <a href="{p}/feed.atom">Incident feed (Atom)</a> · <a href="{p}/status">JSON</a></p></footer><div id="tip" role="tooltip" hidden></div><div id="live" class="sr" aria-live="polite"></div><script src="{JS_PATH}" defer></script></body></html>"#,
         when(s.now)
     );
 }
@@ -139,14 +165,22 @@ fn state_parts(st: State) -> (&'static str, &'static str) {
 /// The main page.
 pub fn page(s: &Snapshot) -> String {
     let mut out = String::with_capacity(64 * 1024);
-    head(&mut out, "System status");
+    head(&mut out, s, &s.meta.title);
     let st = s.overall();
     let (c, i) = state_parts(st);
     let _ = write!(
         out,
-        r#"<main id="main" data-state="{}" data-version="{}"><h1>System status</h1><p class="overall {c}" role="status"><span class="label {c}"><span aria-hidden="true">{i}</span> {}</span></p>"#,
+        r#"<main id="main" data-state="{}" data-version="{}"><h1>{}</h1>"#,
         st.as_str(),
         s.version,
+        esc(&s.meta.title)
+    );
+    if let Some(d) = &s.meta.description {
+        let _ = write!(out, r#"<p class="about">{}</p>"#, esc(d));
+    }
+    let _ = write!(
+        out,
+        r#"<p class="overall {c}" role="status"><span class="label {c}"><span aria-hidden="true">{i}</span> {}</span></p>"#,
         overall_text(st)
     );
     downtimes(&mut out, s, true);
@@ -213,7 +247,14 @@ fn downtimes(out: &mut String, s: &Snapshot, current: bool) {
         // a current incident names the services still down in it, not
         // those that recovered while it stays open for the others
         let items = if current { still_down(&s.items, &d.items) } else { d.items.clone() };
-        let _ = write!(out, " <strong>{}</strong> — ", names(s, &items));
+        match &d.title {
+            Some(t) => {
+                let _ = write!(out, " <strong>{}</strong> — {} — ", esc(t), names(s, &items));
+            }
+            None => {
+                let _ = write!(out, " <strong>{}</strong> — ", names(s, &items));
+            }
+        }
         match d.to {
             Some(to) => {
                 time_tag(out, d.from);
@@ -228,9 +269,36 @@ fn downtimes(out: &mut String, s: &Snapshot, current: bool) {
             }
         }
         let day = day_str(d.from - d.from.rem_euclid(DAY_MS));
-        let _ = write!(out, r#" · <a href="/status-page/day/{day}">incidents on {day}</a></li>"#);
+        let _ = write!(out, r#" · <a href="{}/status-page/day/{day}">incidents on {day}</a>"#, esc(&s.meta.prefix));
+        updates(out, &d.updates);
+        out.push_str("</li>");
     }
     out.push_str("</ul></section>");
+}
+
+/// The public updates of a downtime, newest first.
+fn updates(out: &mut String, list: &[super::snapshot::PublicUpdate]) {
+    if list.is_empty() {
+        return;
+    }
+    out.push_str(r#"<ol class="updates" reversed>"#);
+    for u in list.iter().rev() {
+        let _ = write!(out, r#"<li><strong class="u-{0}">{1}</strong> — "#, esc(&u.status), update_word(&u.status));
+        time_tag(out, u.at);
+        let _ = write!(out, "<p>{}</p></li>", esc(&u.body));
+    }
+    out.push_str("</ol>");
+}
+
+/// How an update's status reads.
+pub fn update_word(status: &str) -> &'static str {
+    match status {
+        "investigating" => "Investigating",
+        "identified" => "Identified",
+        "monitoring" => "Monitoring",
+        "resolved" => "Resolved",
+        _ => "Update",
+    }
 }
 
 fn maintenance(out: &mut String, s: &Snapshot) {
@@ -248,10 +316,15 @@ fn maintenance(out: &mut String, s: &Snapshot) {
         } else {
             out.push_str(r#"<span class="label plan"><span aria-hidden="true">◷</span> Planned</span> "#);
         }
+        let _ = write!(out, "<strong>{}</strong> ", esc(m.title.as_deref().unwrap_or("Planned maintenance")));
         time_tag(out, m.from);
         out.push_str(" to ");
         time_tag(out, m.to);
-        let _ = write!(out, " — {}</li>", names(s, &m.items));
+        let _ = write!(out, " — {}", names(s, &m.items));
+        if let Some(d) = &m.description {
+            let _ = write!(out, "<p>{}</p>", esc(d));
+        }
+        out.push_str("</li>");
     }
     out.push_str("</ul></section>");
 }
@@ -310,9 +383,10 @@ fn block(out: &mut String, s: &Snapshot, b: &Block, inline: bool) {
     } else {
         let _ = write!(
             out,
-            r#"<details data-src="/status-page/group/{0}?fragment=1"><summary>Show the {1} services</summary><p><a href="/status-page/group/{0}">Open the list of {1} services</a></p></details>"#,
+            r#"<details data-src="{2}/status-page/group/{0}?fragment=1"><summary>Show the {1} services</summary><p><a href="{2}/status-page/group/{0}">Open the list of {1} services</a></p></details>"#,
             b.id,
-            b.shown.len()
+            b.shown.len(),
+            esc(&s.meta.prefix)
         );
     }
     out.push_str("</section>");
@@ -493,15 +567,21 @@ pub fn group_page(s: &Snapshot, b: &Block, page: usize, fragment: bool) -> Strin
         if pages > 1 {
             let _ = write!(
                 out,
-                r#"<p><a href="/status-page/group/{}">All {} services, page by page</a></p>"#,
+                r#"<p><a href="{}/status-page/group/{}">All {} services, page by page</a></p>"#,
+                esc(&s.meta.prefix),
                 b.id,
                 b.shown.len()
             );
         }
         return out;
     }
-    head(&mut out, &format!("{} — System status", b.name));
-    let _ = write!(out, r#"<main id="main" data-version="{}"><p><a href="/">← All groups</a></p>"#, s.version);
+    head(&mut out, s, &format!("{} — {}", b.name, s.meta.title));
+    let _ = write!(
+        out,
+        r#"<main id="main" data-version="{}"><p><a href="{}/">← All groups</a></p>"#,
+        s.version,
+        esc(&s.meta.prefix)
+    );
     block_header(&mut out, s, b);
     service_list(&mut out, s, part);
     if pages > 1 {
@@ -510,7 +590,14 @@ pub fn group_page(s: &Snapshot, b: &Block, page: usize, fragment: bool) -> Strin
             if p == page {
                 let _ = write!(out, r#"<li><span aria-current="page">{}</span></li>"#, p + 1);
             } else {
-                let _ = write!(out, r#"<li><a href="/status-page/group/{}?page={}">{}</a></li>"#, b.id, p + 1, p + 1);
+                let _ = write!(
+                    out,
+                    r#"<li><a href="{}/status-page/group/{}?page={}">{}</a></li>"#,
+                    esc(&s.meta.prefix),
+                    b.id,
+                    p + 1,
+                    p + 1
+                );
             }
         }
         out.push_str("</ul></nav>");
@@ -536,15 +623,31 @@ fn block_header(out: &mut String, s: &Snapshot, b: &Block) {
     group_bar(out, s, b);
 }
 
+/// A short page of the status page's look: a heading and a paragraph or
+/// a form (subscription steps). `body` is HTML, escaped by the caller.
+pub fn notice(s: &Snapshot, heading: &str, body: &str) -> String {
+    let mut out = String::with_capacity(4 * 1024);
+    head(&mut out, s, &format!("{heading} — {}", s.meta.title));
+    let _ = write!(
+        out,
+        r#"<main id="main"><p><a href="{}/">← Current status</a></p><h1>{}</h1>{body}</main>"#,
+        esc(&s.meta.prefix),
+        esc(heading)
+    );
+    foot(&mut out, s);
+    out
+}
+
 /// The page of one day: every public service's incidents that day.
 pub fn day_page(s: &Snapshot, day: Millis, list: &[(usize, Stretch)]) -> String {
     let mut out = String::with_capacity(8 * 1024);
     let d = day_str(day);
-    head(&mut out, &format!("Incidents on {d} — System status"));
+    head(&mut out, s, &format!("Incidents on {d} — {}", s.meta.title));
     let _ = write!(
         out,
-        r#"<main id="main" data-version="{}"><p><a href="/">← Current status</a></p><h1>Incidents on <time datetime="{d}">{d}</time> (UTC)</h1>"#,
-        s.version
+        r#"<main id="main" data-version="{}"><p><a href="{}/">← Current status</a></p><h1>Incidents on <time datetime="{d}">{d}</time> (UTC)</h1>"#,
+        s.version,
+        esc(&s.meta.prefix)
     );
     let incidents = super::snapshot::group_incidents(list);
     if incidents.is_empty() {
@@ -576,14 +679,16 @@ pub fn day_page(s: &Snapshot, day: Millis, list: &[(usize, Stretch)]) -> String 
     out.push_str(r#"<nav aria-label="Days"><ul class="pages">"#);
     let _ = write!(
         out,
-        r#"<li><a href="/status-page/day/{}" rel="prev">← {}</a></li>"#,
+        r#"<li><a href="{}/status-page/day/{}" rel="prev">← {}</a></li>"#,
+        esc(&s.meta.prefix),
         day_str(day - DAY_MS),
         day_str(day - DAY_MS)
     );
     if day + DAY_MS <= s.now {
         let _ = write!(
             out,
-            r#"<li><a href="/status-page/day/{}" rel="next">{} →</a></li>"#,
+            r#"<li><a href="{}/status-page/day/{}" rel="next">{} →</a></li>"#,
+            esc(&s.meta.prefix),
             day_str(day + DAY_MS),
             day_str(day + DAY_MS)
         );
@@ -601,6 +706,11 @@ pub fn badge(label_text: &str, up: Option<f64>, st: State) -> String {
         State::Warning => format!("{} · degraded", percent(up)),
         State::Error => format!("{} · down", percent(up)),
     };
+    badge_with(label_text, &value, st)
+}
+
+/// A badge of a label and a value, coloured by a state.
+pub fn badge_with(label_text: &str, value: &str, st: State) -> String {
     let colour = match st {
         State::Ok => "#1a7f37",
         State::Warning => "#9a6700",
@@ -613,7 +723,7 @@ pub fn badge(label_text: &str, up: Option<f64>, st: State) -> String {
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="20" role="img" aria-label="{l}: {v}"><title>{l}: {v}</title><rect width="{lw}" height="20" fill="#555"/><rect x="{lw}" width="{vw}" height="20" fill="{colour}"/><g fill="#fff" font-family="Verdana,DejaVu Sans,sans-serif" font-size="11" text-anchor="middle"><text x="{lx}" y="14">{l}</text><text x="{vx}" y="14">{v}</text></g></svg>"##,
         w = lw + vw,
         l = esc(label_text),
-        v = esc(&value),
+        v = esc(value),
         lx = lw / 2,
         vx = lw + vw / 2,
     )

@@ -113,6 +113,9 @@ pub struct Shown {
 pub struct Block {
     /// The group's row id: its public handle.
     pub id: i64,
+    /// The organization and the group's own name (pages pick groups by them).
+    pub organization: String,
+    pub group: String,
     pub name: String,
     pub description: Option<String>,
     pub shown: Vec<Shown>,
@@ -127,6 +130,20 @@ pub struct PublicDowntime {
     /// None while a public service is still in it.
     pub to: Option<Millis>,
     pub items: Vec<usize>,
+    /// The title a person gave it for the public.
+    pub title: Option<String>,
+    /// Its public updates, oldest first.
+    pub updates: Vec<PublicUpdate>,
+}
+
+/// What a person told the public about a downtime.
+#[derive(Debug, Clone)]
+pub struct PublicUpdate {
+    pub id: i64,
+    /// investigating, identified, monitoring or resolved.
+    pub status: String,
+    pub body: String,
+    pub at: Millis,
 }
 
 /// An active or coming maintenance window over public services.
@@ -136,6 +153,26 @@ pub struct PublicMaintenance {
     pub to: Millis,
     pub active: bool,
     pub items: Vec<usize>,
+    pub title: Option<String>,
+    pub description: Option<String>,
+}
+
+/// Which page a snapshot is: its settings and where its links point.
+#[derive(Debug, Clone, Default)]
+pub struct PageMeta {
+    /// None: the page of every public group (what `/` shows when no page
+    /// is the default).
+    pub slug: Option<String>,
+    pub title: String,
+    pub description: Option<String>,
+    pub logo_url: Option<String>,
+    pub links: Vec<nines_store::pages::PageLink>,
+    pub footer: Option<String>,
+    /// The start of the page's links: `/p/{slug}`, or empty at the root of
+    /// its own domain (or for the default page at `/`).
+    pub prefix: String,
+    /// Whether the page offers email subscriptions (it has an email channel).
+    pub subscribe: bool,
 }
 
 pub struct Snapshot {
@@ -156,6 +193,10 @@ pub struct Snapshot {
     /// UNKNOWN stretches shorter than this are not shown as incidents
     /// (SystemConfig `STATUS_PAGE_MIN_UNKNOWN_SECONDS`).
     pub unknown_min_ms: i64,
+    /// Every configured page (as read with this snapshot).
+    pub pages: Arc<Vec<nines_store::pages::PageRow>>,
+    /// The page this snapshot is.
+    pub meta: PageMeta,
     page: OnceLock<Bytes>,
     status_json: OnceLock<Bytes>,
     feed: OnceLock<Bytes>,
@@ -511,6 +552,8 @@ async fn build(store: &Store, days: &mut DayCache, now: Millis, version: u64) ->
             }
             _ => blocks.push(Block {
                 id: e.group_id,
+                organization: e.organization.clone(),
+                group: e.group_name.clone(),
                 name: e.group_display_name.clone(),
                 description: e.group_description.clone(),
                 shown: vec![shown],
@@ -534,11 +577,33 @@ async fn build(store: &Store, days: &mut DayCache, now: Millis, version: u64) ->
                     d.items.push(idx);
                 }
             }
-            _ => downtimes.push(PublicDowntime { id: m.downtime_id, from: m.joined_at, to: end, items: vec![idx] }),
+            _ => downtimes.push(PublicDowntime {
+                id: m.downtime_id,
+                from: m.joined_at,
+                to: end,
+                items: vec![idx],
+                title: None,
+                updates: Vec::new(),
+            }),
         }
     }
     let mut current: Vec<PublicDowntime> = downtimes.iter().filter(|d| d.to.is_none()).cloned().collect();
     current.extend(downtimes.into_iter().filter(|d| d.to.is_some()).take(PAST_DOWNTIMES));
+    let ids: Vec<i64> = current.iter().map(|d| d.id).collect();
+    let titles: HashMap<i64, String> = store.downtime_public_titles(&ids).await?.into_iter().collect();
+    let mut updates: HashMap<i64, Vec<PublicUpdate>> = HashMap::new();
+    for u in store.downtime_updates(&ids).await? {
+        updates.entry(u.downtime_id).or_default().push(PublicUpdate {
+            id: u.id,
+            status: u.status,
+            body: u.body,
+            at: u.created_at,
+        });
+    }
+    for d in &mut current {
+        d.title = titles.get(&d.id).cloned();
+        d.updates = updates.remove(&d.id).unwrap_or_default();
+    }
 
     let maintenance = public_maintenance(&store.list_maintenance(None).await?, &items, &subjects, now);
     Ok(Snapshot {
@@ -556,6 +621,8 @@ async fn build(store: &Store, days: &mut DayCache, now: Millis, version: u64) ->
         feed: OnceLock::new(),
         base_url: String::new(),
         unknown_min_ms: cfg.public_unknown_min_ms,
+        pages: Arc::new(store.status_pages().await?),
+        meta: PageMeta { title: "System status".into(), ..Default::default() },
     })
 }
 
@@ -591,12 +658,78 @@ fn public_maintenance(
             } else {
                 sp.from
             };
-            out.push(PublicMaintenance { from, to: sp.to, active, items: affected });
+            out.push(PublicMaintenance {
+                from,
+                to: sp.to,
+                active,
+                items: affected,
+                title: m.public_title.clone(),
+                description: m.public_description.clone(),
+            });
         }
     }
     out.sort_by_key(|m| (!m.active, m.from));
     out.truncate(20);
     out
+}
+
+/// The part of the snapshot of every public group that a page shows: its
+/// groups (`keep`), their services, and the downtimes and maintenance of
+/// those services only (a downtime lists only the page's services). Day
+/// figures are shared, not recomputed: a service has one set of figures
+/// whatever page shows it.
+pub fn subset(all: &Snapshot, keep: impl Fn(&Block) -> bool, meta: PageMeta) -> Snapshot {
+    let mut items: Vec<Item> = Vec::new();
+    let mut by_service: HashMap<i64, usize> = HashMap::new();
+    let mut remap: HashMap<usize, usize> = HashMap::new();
+    let mut blocks = Vec::new();
+    for b in all.blocks.iter().filter(|b| keep(b)) {
+        let mut nb = b.clone();
+        for sh in &mut nb.shown {
+            let n = *remap.entry(sh.item).or_insert_with(|| {
+                items.push(all.items[sh.item].clone());
+                by_service.insert(all.items[sh.item].service_id, items.len() - 1);
+                items.len() - 1
+            });
+            sh.item = n;
+        }
+        blocks.push(nb);
+    }
+    let pick = |list: &[usize]| -> Vec<usize> { list.iter().filter_map(|i| remap.get(i).copied()).collect() };
+    let downtimes = all
+        .downtimes
+        .iter()
+        .filter_map(|d| {
+            let items = pick(&d.items);
+            (!items.is_empty()).then(|| PublicDowntime { items, ..d.clone() })
+        })
+        .collect();
+    let maintenance = all
+        .maintenance
+        .iter()
+        .filter_map(|m| {
+            let items = pick(&m.items);
+            (!items.is_empty()).then(|| PublicMaintenance { items, ..m.clone() })
+        })
+        .collect();
+    Snapshot {
+        version: all.version,
+        now: all.now,
+        first_day: all.first_day,
+        items,
+        by_service,
+        blocks,
+        downtimes,
+        maintenance,
+        build_ms: all.build_ms,
+        base_url: all.base_url.clone(),
+        unknown_min_ms: all.unknown_min_ms,
+        pages: all.pages.clone(),
+        meta,
+        page: OnceLock::new(),
+        status_json: OnceLock::new(),
+        feed: OnceLock::new(),
+    }
 }
 
 /// A stretch of one status inside a span: what `/status/{id}` and the day
