@@ -151,8 +151,18 @@ fn the_table_says_what_the_matrix_says() {
             && !r.starts_with("/api/v1/agent/")
             && *a != Access::Public
             && *a != Access::AnyKey
-            // keys, the audit log and the pages that manage them are admin matters
-            && !["/api/v1/apikeys", "/api/v1/audit", "/ui/admin", "/ui/notifications", "/ui/services/new", "/ui/groups"].contains(r)
+            // keys, the audit log, subscribers' addresses and the pages that
+            // manage them are admin matters
+            && ![
+                "/api/v1/apikeys",
+                "/api/v1/audit",
+                "/api/v1/status-pages/{slug}/subscribers",
+                "/ui/admin",
+                "/ui/notifications",
+                "/ui/services/new",
+                "/ui/groups",
+            ]
+            .contains(r)
         {
             assert!(a.allows(ReadOnly), "{m} {r}: reads are open to read-only keys");
         }

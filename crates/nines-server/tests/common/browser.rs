@@ -80,6 +80,12 @@ fn b64decode(s: &str) -> Vec<u8> {
 impl Browser {
     /// Start chromedriver and a headless Chromium session, or None (skip).
     pub async fn start() -> Option<Browser> {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Browser::start`] with more Chromium arguments (a host name mapped
+    /// to loopback: `--host-resolver-rules=MAP status.example 127.0.0.1`).
+    pub async fn start_with(extra: &[String]) -> Option<Browser> {
         let Some(driver_bin) = on_path("chromedriver") else {
             skip_or_fail("chromedriver is not installed");
             return None;
@@ -132,6 +138,7 @@ impl Browser {
         .iter()
         .map(|s| s.to_string())
         .chain([format!("--user-data-dir={}", profile.display())])
+        .chain(extra.iter().cloned())
         .collect::<Vec<_>>();
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",

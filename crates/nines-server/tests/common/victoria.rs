@@ -1,6 +1,8 @@
 //! Real VictoriaMetrics (Debian's `victoria-metrics`) and VictoriaLogs (built
 //! from its Go module by `.ci/run`) on loopback, each with a scratch data
-//! directory, for the accounting tests. Found through
+//! directory, for the accounting tests; and Mailpit (an SMTP receiver with
+//! an HTTP API, built from its Go module by `.ci/run`, found through
+//! `NINES_MAILPIT_BIN`) for the status page subscribers. Found through
 //! `NINES_VICTORIAMETRICS_BIN` (default `/usr/bin/victoria-metrics`) and
 //! `NINES_VICTORIALOGS_BIN`; absent, the tests skip with a reason, or fail
 //! under `NINES_TEST_REQUIRE_ALL=1`.
@@ -42,6 +44,9 @@ pub struct Proc {
     child: Option<Child>,
     _dir: ScratchDir,
     log: PathBuf,
+    health: &'static str,
+    /// A second port the process listens on (Mailpit's SMTP).
+    pub port2: u16,
 }
 
 impl Proc {
@@ -50,7 +55,16 @@ impl Proc {
         let port = free_port();
         let args = args(&dir.0, port);
         let log = dir.0.join("log.txt");
-        let mut p = Proc { url: format!("http://127.0.0.1:{port}"), bin, args, child: None, _dir: dir, log };
+        let mut p = Proc {
+            url: format!("http://127.0.0.1:{port}"),
+            bin,
+            args,
+            child: None,
+            _dir: dir,
+            log,
+            health: "/health",
+            port2: 0,
+        };
         p.restart().await;
         p
     }
@@ -67,7 +81,7 @@ impl Proc {
         self.child = Some(child);
         let http = reqwest::Client::new();
         for _ in 0..300 {
-            if let Ok(r) = http.get(format!("{}/health", self.url)).send().await
+            if let Ok(r) = http.get(format!("{}{}", self.url, self.health)).send().await
                 && r.status().is_success()
             {
                 return;
@@ -98,6 +112,63 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Mailpit: SMTP on `port2` (no TLS, any or no login), its API at `url`.
+pub async fn mailpit() -> Option<Proc> {
+    let bin = binary("NINES_MAILPIT_BIN", None, "Mailpit")?;
+    let smtp = free_port();
+    let dir = ScratchDir::new("mailpit");
+    let port = free_port();
+    let args = vec![
+        format!("--smtp=127.0.0.1:{smtp}"),
+        format!("--listen=127.0.0.1:{port}"),
+        format!("--database={}", dir.0.join("mail.db").display()),
+        "--smtp-auth-accept-any".into(),
+        "--smtp-auth-allow-insecure".into(),
+        "--disable-version-check".into(),
+        "--quiet".into(),
+    ];
+    let log = dir.0.join("log.txt");
+    let mut p = Proc {
+        url: format!("http://127.0.0.1:{port}"),
+        bin,
+        args,
+        child: None,
+        _dir: dir,
+        log,
+        health: "/readyz",
+        port2: smtp,
+    };
+    p.restart().await;
+    Some(p)
+}
+
+/// Mailpit's messages to `to`, oldest first: (subject, text, headers).
+pub async fn mails_to(mp: &Proc, to: &str) -> Vec<(String, String, serde_json::Value)> {
+    let http = reqwest::Client::new();
+    let list: serde_json::Value =
+        http.get(format!("{}/api/v1/messages?limit=500", mp.url)).send().await.unwrap().json().await.unwrap();
+    let mut out = Vec::new();
+    let mut msgs: Vec<&serde_json::Value> = list["messages"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
+    msgs.reverse(); // the API lists the newest first
+    for m in msgs {
+        let rcpt = m["To"].as_array().map(|a| a.iter().any(|x| x["Address"] == to)).unwrap_or(false);
+        if !rcpt {
+            continue;
+        }
+        let id = m["ID"].as_str().unwrap();
+        let full: serde_json::Value =
+            http.get(format!("{}/api/v1/message/{id}", mp.url)).send().await.unwrap().json().await.unwrap();
+        let headers: serde_json::Value =
+            http.get(format!("{}/api/v1/message/{id}/headers", mp.url)).send().await.unwrap().json().await.unwrap();
+        out.push((
+            m["Subject"].as_str().unwrap_or("").to_string(),
+            full["Text"].as_str().unwrap_or("").to_string(),
+            headers,
+        ));
+    }
+    out
 }
 
 pub async fn victoria_metrics() -> Option<Proc> {

@@ -66,9 +66,12 @@ impl Kind {
     }
 }
 
+/// A figure and when it was computed.
+type Figure = (Instant, Option<f64>);
+
 /// Figures computed lately, by service and kind.
 #[derive(Default)]
-pub struct BadgeCache(Mutex<HashMap<(i64, Kind), (Instant, Option<f64>)>>);
+pub struct BadgeCache(Mutex<HashMap<(i64, Kind), Figure>>);
 
 fn unknown_kind(file: &str) -> ApiError {
     ApiError::not_found(format!(

@@ -43,7 +43,7 @@ const JS: &str = include_str!("../../../assets/public/status.js");
 
 /// Day pages rendered for a snapshot version, a few at a time, by page.
 #[derive(Default)]
-pub struct DayPages(Mutex<HashMap<(Option<String>, String, i64), (u64, Bytes)>>);
+pub struct DayPages(Mutex<HashMap<(pages::ViewKey, i64), (u64, Bytes)>>);
 
 /// The path parameters of a public route: the page's `slug` when the route
 /// is under `/p/{slug}`, and the others (`id`, `day`, `file`).
@@ -265,7 +265,7 @@ async fn day_page(
     let day = parse_day(d)
         .filter(|day| snap.day_index(*day).is_some())
         .ok_or_else(|| ApiError::not_found(format!("{d:?} is not one of the last 90 days (YYYY-MM-DD, UTC)")))?;
-    let key = (snap.meta.slug.clone(), snap.meta.prefix.clone(), day);
+    let key = ((snap.meta.slug.clone(), snap.meta.prefix.clone()), day);
     let hit = pages.0.lock().ok().and_then(|m| m.get(&key).filter(|(v, _)| *v == snap.version).map(|(_, b)| b.clone()));
     let body = match hit {
         Some(b) => b,

@@ -104,8 +104,11 @@ pub fn all_defs(pages: &[PageRow], orgs_with_groups: &[&str]) -> Vec<Def> {
 /// The host name a request names, lowercase, without the port.
 fn host_of(headers: &HeaderMap) -> Option<String> {
     let h = headers.get(header::HOST)?.to_str().ok()?;
-    let h = if h.starts_with('[') { h.split_once(']').map_or(h, |(a, _)| a).trim_start_matches('[') } else { h };
-    let name = h.rsplit_once(':').filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit())).map_or(h, |(n, _)| n);
+    // `[v6]:port`, `name:port` or a bare name
+    let name = match h.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map_or(rest, |(a, _)| a),
+        None => h.rsplit_once(':').filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit())).map_or(h, |(n, _)| n),
+    };
     Some(name.trim_end_matches('.').to_ascii_lowercase())
 }
 
@@ -136,7 +139,10 @@ pub fn resolve(all: &Snapshot, slug: Option<&str>, headers: &HeaderMap) -> Optio
 
 /// Page snapshots, by page and link prefix, for the version they were cut from.
 #[derive(Default)]
-pub struct Views(Mutex<HashMap<(Option<String>, String), Arc<Snapshot>>>);
+pub struct Views(Mutex<HashMap<ViewKey, Arc<Snapshot>>>);
+
+/// A page's slug (None: every public group) and its links' prefix.
+pub type ViewKey = (Option<String>, String);
 
 /// Group headings on a page across organizations: a group "Default" is
 /// called by its organization, and headings that two groups share name
@@ -219,7 +225,7 @@ pub struct PutPage {
     pub title: Option<String>,
     /// A paragraph under the heading.
     pub description: Option<String>,
-    /// An image shown beside the title: an `https://` or `http://` URL, or a path on this server.
+    /// An image shown beside the title: a web address (https or http), or a path on this server.
     pub logo_url: Option<String>,
     /// Links in the page's header (at most 10), each `{title, url}`.
     pub links: Option<Vec<PutLink>>,

@@ -99,7 +99,7 @@ fn head(out: &mut String, s: &Snapshot, title: &str) {
     let p = esc(&m.prefix);
     let _ = write!(
         out,
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{}</title><link rel="stylesheet" href="{CSS_PATH}"><link rel="alternate" type="application/atom+xml" title="Incidents" href="{p}/feed.atom"></head><body data-prefix="{p}">"#,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="{CSS_PATH}"><link rel="alternate" type="application/atom+xml" title="Incidents" href="{p}/feed.atom"></head><body data-prefix="{p}">"#,
         esc(title)
     );
     // fill patterns of the bars (colour is not the only signal)
