@@ -22,7 +22,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use axum::routing::post;
-use browser::Browser;
+use browser::{Browser, field_error, reloaded, set_value, submit};
 use common::*;
 use nines_core::clock::ManualClock;
 use nines_core::timeline::StaleRule;
@@ -404,14 +404,29 @@ async fn an_incident_reaches_an_email_subscriber_and_the_feed_in_chromium() {
         )
         .await;
     assert_eq!(c, 201, "{ch}");
-    let (c, v) = srv
-        .put(
-            "/api/v1/status-pages/acme-status",
-            &w.acme_admin,
-            json!({"title": "Acme Status", "customDomain": domain, "emailChannelId": ch["id"], "footer": "Acme Inc."}),
-        )
-        .await;
-    assert_eq!(c, 201, "{v}");
+    // the page is made in the dashboard, by acme's admin; a bad domain is
+    // answered at its field first
+    browser::sign_in(&b, &srv.base, &w.acme_admin).await;
+    b.goto(&format!("{}/ui/groups", srv.base)).await;
+    b.wait_for("#page-new").await;
+    set_value(&b, "page-new-slug", "acme-status").await;
+    set_value(&b, "page-new-title", "Acme Status").await;
+    set_value(&b, "page-new-customDomain", "localhost").await;
+    set_value(&b, "page-new-emailChannelId", &ch["id"].to_string()).await;
+    set_value(&b, "page-new-footer", "Acme Inc.").await;
+    submit(&b, "page-new", None).await;
+    assert!(field_error(&b, "page-new-customDomain").await.contains("dot"));
+    set_value(&b, "page-new-customDomain", domain).await;
+    submit(&b, "page-new", None).await;
+    reloaded(&b).await;
+    let (c, v) = send(&srv, reqwest::Method::GET, "/api/v1/status-pages/acme-status", &w.acme_admin, None).await;
+    assert_eq!(c, 200, "{v}");
+    assert_eq!(
+        (&v["title"], &v["customDomain"], &v["emailChannelId"], &v["footer"], &v["organization"]),
+        (&json!("Acme Status"), &json!(domain), &ch["id"], &json!("Acme Inc."), &json!("acme")),
+        "{v}"
+    );
+    b.screenshot("status-pages-dashboard").await;
     let port = srv.base.rsplit(':').next().unwrap().to_string();
     let by_domain = format!("http://{domain}:{port}");
 
@@ -526,8 +541,18 @@ async fn an_incident_reaches_an_email_subscriber_and_the_feed_in_chromium() {
     srv.settle().await;
     srv.settle().await;
     assert_eq!(victoria::mails_to(&mail, reader).await.len(), 4, "a mail after unsubscribing");
-    // the forged link's 404 was the point
-    let errors: Vec<String> = b.console_errors().await.into_iter().filter(|e| !e.contains("&t=x ")).collect();
+    // the forged link's 404 and the bad domain's 422 were the point
+    let errors: Vec<String> = b
+        .console_errors()
+        .await
+        .into_iter()
+        .filter(|e| {
+            !e.contains("&t=x ")
+                && !e.contains(
+                    "status-pages/acme-status - Failed to load resource: the server responded with a status of 422",
+                )
+        })
+        .collect();
     assert!(errors.is_empty(), "{errors:?}");
     b.quit().await;
     srv.stop().await;

@@ -170,6 +170,146 @@ pub async fn groups(State(s): State<AppState>, ui: UiCaller) -> Page {
         r#"data-path="/api/v1/status-page/groups/{name}""#,
         r#"data-path="/api/v1/status-page/groups/{name}" data-path-from="name""#,
     ));
+    if admin {
+        pages_section(&s, &ui, &mut b).await?;
+    }
     let head = Head { title: "Groups", nav: Nav::Groups, caller: Some(&ui), live_after: None };
     Ok(html(layout(&head, &b), t0))
+}
+
+/// The page fields, filled from `p` when editing.
+fn page_fields(f: Form, p: Option<&nines_store::pages::PageRow>, org: &str) -> Form {
+    let links: Vec<serde_json::Value> = p
+        .map(|p| p.links.iter().map(|l| serde_json::json!({"title": l.title, "url": l.url})).collect())
+        .unwrap_or_default();
+    let groups: Vec<serde_json::Value> = p
+        .map(|p| {
+            p.groups.iter().map(|g| serde_json::json!({"organization": g.organization, "group": g.group})).collect()
+        })
+        .unwrap_or_default();
+    let txt = |v: Option<&String>| v.cloned().unwrap_or_default();
+    f.field(Field::new("title", "Title", Kind::Text).value(p.map(|p| p.title.clone()).unwrap_or_default()).required())
+        .field(Field::new("description", "Description", Kind::Area).value(txt(p.and_then(|p| p.description.as_ref()))))
+        .field(
+            Field::new("logoUrl", "Logo", Kind::Text)
+                .value(txt(p.and_then(|p| p.logo_url.as_ref())))
+                .hint("A web address (https) or a path on this server"),
+        )
+        .field(
+            Field::new("links", "Header links (JSON)", Kind::Json)
+                .value(serde_json::to_string_pretty(&links).unwrap_or_default())
+                .hint(r#"A list of {"title", "url"}"#),
+        )
+        .field(Field::new("footer", "Footer", Kind::Text).value(txt(p.and_then(|p| p.footer.as_ref()))))
+        .field(
+            Field::new("customDomain", "Custom domain", Kind::Text)
+                .value(txt(p.and_then(|p| p.custom_domain.as_ref())))
+                .hint("A host name that shows this page at its root, e.g. status.example.com"),
+        )
+        .field(
+            Field::new("groups", "Groups shown (JSON)", Kind::Json)
+                .value(serde_json::to_string_pretty(&groups).unwrap_or_default())
+                .hint(r#"A list of {"group"} (and "organization" on a page across organizations); empty: all"#),
+        )
+        .field(
+            Field::new("emailChannelId", "Email channel for subscribers (id)", Kind::Number)
+                .value(p.and_then(|p| p.email_channel_id).map(|i| i.to_string()).unwrap_or_default())
+                .empty_null()
+                .hint("An email channel of the notifications page; without one, no email subscription"),
+        )
+        .field(Field::new("default", "The page / shows", Kind::Bool).value(if p.is_some_and(|p| p.is_default) {
+            "true"
+        } else {
+            "false"
+        }))
+        .field(
+            Field::new("organization", "Organization", Kind::Text)
+                .value(p.map_or(org.to_string(), |p| p.organization.clone().unwrap_or_default()))
+                .hint("Empty on a page across organizations")
+                .empty_null(),
+        )
+}
+
+/// Status pages (admin keys): each page's settings, its subscribers, and a
+/// form for a new page.
+async fn pages_section(s: &AppState, ui: &UiCaller, b: &mut String) -> Result<(), super::UiError> {
+    let scope = &ui.caller.scope;
+    let pages: Vec<_> = s
+        .store
+        .status_pages()
+        .await?
+        .into_iter()
+        .filter(|p| p.organization.as_deref().map_or(*scope == nines_core::OrgScope::All, |o| scope.allows(o)))
+        .collect();
+    b.push_str(r#"<h2 id="pages">Status pages</h2><p class="hint">Every organization with public groups has a page at <code>/p/{organization}</code> until one is configured here. A page shows its organization's groups (or those listed), under its own title, links and domain.</p>"#);
+    for p in &pages {
+        let id = format!("page-{}", p.id);
+        let subs = s.store.subscribers(p.id, false).await?;
+        let (sent, waiting, failed) = s.store.page_delivery_counts(p.id).await?;
+        let _ = write!(
+            b,
+            r#"<details class="box"><summary>{} <span class="sub"><a href="/p/{}">/p/{}</a>{} · {} subscriber{} · {sent} sent, {waiting} waiting, {failed} given up</span></summary>"#,
+            esc(&p.title),
+            esc(&p.slug),
+            esc(&p.slug),
+            p.custom_domain.as_deref().map(|d| format!(" · {}", esc(d))).unwrap_or_default(),
+            subs.len(),
+            if subs.len() == 1 { "" } else { "s" }
+        );
+        let path = format!("/api/v1/status-pages/{}", p.slug);
+        b.push_str(&page_fields(Form::new(&id, "PUT", path.clone(), "Save the page"), Some(p), "").render());
+        if !subs.is_empty() {
+            b.push_str(r#"<table><thead><tr><th scope="col">Subscriber</th><th scope="col">Type</th><th scope="col">Confirmed</th><th scope="col"></th></tr></thead><tbody>"#);
+            for sub in &subs {
+                let _ = write!(
+                    b,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(&sub.target),
+                    esc(&sub.kind),
+                    if sub.confirmed_at.is_some() { "yes" } else { "waiting" },
+                    Form::new(
+                        &format!("{id}-sub-{}", sub.id),
+                        "DELETE",
+                        format!("{path}/subscribers/{}", sub.id),
+                        "Remove"
+                    )
+                    .confirm("Remove this subscriber? Messages waiting for it go too.")
+                    .danger()
+                    .inline()
+                    .render()
+                );
+            }
+            b.push_str("</tbody></table>");
+        }
+        b.push_str(
+            &Form::new(&format!("{id}-hook"), "POST", format!("{path}/subscribers"), "Add the webhook")
+                .title("New webhook subscriber")
+                .field(Field::new("type", "Type", Kind::Hidden).value("\"webhook\""))
+                .field(
+                    Field::new("url", "URL", Kind::Text).required().hint("Each public update is POSTed here, signed"),
+                )
+                .result("secret")
+                .render(),
+        );
+        b.push_str(
+            &Form::new(&format!("{id}-del"), "DELETE", path, "Delete the page")
+                .confirm("Delete this status page with its subscribers?")
+                .danger()
+                .render(),
+        );
+        b.push_str("</details>");
+    }
+    let org = scope.as_option().unwrap_or_default().to_string();
+    let f = page_fields(
+        Form::new("page-new", "PUT", "/api/v1/status-pages/{slug}", "Create the page")
+            .title("New status page")
+            .field(Field::new("slug", "Slug", Kind::Text).required().hint("Its address: /p/{slug}; a-z, 0-9 and -")),
+        None,
+        &org,
+    );
+    b.push_str(&f.render().replace(
+        r#"data-path="/api/v1/status-pages/{slug}""#,
+        r#"data-path="/api/v1/status-pages/{slug}" data-path-from="slug""#,
+    ));
+    Ok(())
 }
