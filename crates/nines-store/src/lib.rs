@@ -144,6 +144,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (18, include_str!("../migrations/sqlite/0018_audit.sql")),
     (19, include_str!("../migrations/sqlite/0019_ui_documents.sql")),
     (20, include_str!("../migrations/sqlite/0020_group_targets.sql")),
+    (21, include_str!("../migrations/sqlite/0021_oidc_sessions.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -166,6 +167,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (18, include_str!("../migrations/postgres/0018_audit.sql")),
     (19, include_str!("../migrations/postgres/0019_ui_documents.sql")),
     (20, include_str!("../migrations/postgres/0020_group_targets.sql")),
+    (21, include_str!("../migrations/postgres/0021_oidc_sessions.sql")),
 ];
 
 /// Where a database URL points, for messages: the SQLite file, or
