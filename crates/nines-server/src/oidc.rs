@@ -282,7 +282,7 @@ fn split(token: &str) -> Result<Jws<'_>, TokenError> {
         alg: header["alg"].as_str().unwrap_or_default().to_string(),
         kid: header["kid"].as_str().map(str::to_string),
         claims,
-        signed: token[..h.len() + 1 + p.len()].as_bytes(),
+        signed: &token.as_bytes()[..h.len() + 1 + p.len()],
         signature,
     })
 }
