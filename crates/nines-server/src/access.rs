@@ -344,16 +344,28 @@ pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) 
                         tracing::error!(error = %err, route = %e.route, "cannot write the audit log");
                     }
                 }
-                return fail(ApiError::forbidden(format!(
-                    "{} key cannot do this: {} {route} needs {}",
-                    if caller.role == Role::ReadOnly {
-                        "a read-only".to_string()
-                    } else {
-                        format!("an {}", caller.role.as_str())
-                    },
-                    req.method(),
-                    need.who()
-                )));
+                // a person is told their role in the organization they look at
+                let message = match person.as_ref() {
+                    Some(p) => format!(
+                        "{} is {} in {} and cannot do this: {} {route} needs {}",
+                        p.display_name,
+                        caller.role.as_str(),
+                        caller.scope.as_option().unwrap_or("every organization"),
+                        req.method(),
+                        need.who().trim_end_matches(" key")
+                    ),
+                    None => format!(
+                        "{} key cannot do this: {} {route} needs {}",
+                        if caller.role == Role::ReadOnly {
+                            "a read-only".to_string()
+                        } else {
+                            format!("an {}", caller.role.as_str())
+                        },
+                        req.method(),
+                        need.who()
+                    ),
+                };
+                return fail(ApiError::forbidden(message));
             }
             let pending = audit.then(|| entry(0, &caller, req.method()));
             req.extensions_mut().insert(caller);

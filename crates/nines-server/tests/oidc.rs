@@ -85,9 +85,14 @@ async fn realm(kc: &Keycloak, realm: &str, base: &str) -> String {
     let acme_viewers = group(format!("/{realm}/groups"), "acme-viewers").await;
     let globex_devs = group(format!("/{realm}/groups"), "globex-developers").await;
     let staff = group(format!("/{realm}/groups"), "staff").await;
-    for (user, groups) in
-        [("alice", vec![&acme_admins, &globex_devs]), ("victor", vec![&acme_viewers]), ("nobody", vec![&staff])]
-    {
+    let platform = group(format!("/{realm}/groups"), "platform").await;
+    let platform_admins = group(format!("/{realm}/groups/{platform}/children"), "nines-platform").await;
+    for (user, groups) in [
+        ("alice", vec![&acme_admins, &globex_devs]),
+        ("victor", vec![&acme_viewers]),
+        ("nobody", vec![&staff]),
+        ("pat", vec![&platform_admins]),
+    ] {
         let rep = json!({
             "username": user, "email": format!("{user}@example.com"), "emailVerified": true,
             "firstName": user, "lastName": "Tester", "enabled": true,
@@ -152,6 +157,7 @@ async fn people_sign_in_through_keycloak_in_chromium() {
         let kc_url = kc_base(kc);
         let mut oidc = OidcConfig::new(&format!("{kc_url}/realms/{realm_name}"), CLIENT, Some(secret));
         oidc.provider_name = "Keycloak".into();
+        oidc.roles.platform_admin_group = Some("nines-platform".into());
         let config = nines_server::ServerConfig {
             sign_in: SignInConfig { session_ttl_ms: TTL_MS, key_login: false, oidc: Some(oidc) },
             ..fast_config("oidc")
@@ -197,6 +203,7 @@ async fn walk(b: &Browser, srv: &Srv, kc: &str, clock: &ManualClock) {
         .exec("return Array.from(document.querySelectorAll('#org-switch option')).map(o => o.value + (o.selected ? '*' : ''));", vec![])
         .await;
     assert_eq!(orgs, json!(["acme*", "globex"]), "two organizations, acme first");
+    b.screenshot("oidc-signed-in-two-organizations").await;
     let cookie = b.exec("return document.cookie;", vec![]).await;
     assert!(!cookie.as_str().unwrap().contains("nines_session"), "the session cookie is HttpOnly");
     // she acknowledges the downtime: signed with her name
@@ -251,6 +258,7 @@ async fn walk(b: &Browser, srv: &Srv, kc: &str, clock: &ManualClock) {
     let said = text_of(b, "#no-access").await;
     assert!(said.contains("Signed in as nobody, but none of your groups gives access to nines"), "{said}");
     assert!(said.contains("/staff"), "{said}");
+    b.screenshot("oidc-no-access").await;
     assert_eq!(srv.store.ui_session_hashes().await.unwrap().len(), sessions - 1, "no session for nobody");
     b.goto(&format!("{base}/ui")).await;
     at(b, &format!("{base}/ui/login")).await;
@@ -271,6 +279,18 @@ async fn walk(b: &Browser, srv: &Srv, kc: &str, clock: &ManualClock) {
     }
     assert_eq!(srv.store.ui_session_hashes().await.unwrap().len(), sessions - 1);
 
+    // pat: a platform admin, of every organization
+    b.goto(&format!("{base}/ui/login")).await;
+    b.click(&b.wait_for("a#sso").await).await;
+    keycloak_login(b, "pat").await;
+    at(b, &format!("{base}/ui")).await;
+    let who = text_of(b, "#who-name").await;
+    assert!(who.contains("pat") && who.contains("every organization") && who.contains("admin"), "{who}");
+    b.goto(&format!("{base}/ui/downtimes/{did}")).await;
+    b.wait_for("form#resolve").await; // acme's downtime, and an admin's action on it
+    b.click(&b.wait_for("form[action='/ui/logout'] button").await).await;
+    at(b, &format!("{base}/ui/login")).await;
+
     // victor: a viewer of acme (a plain group name); sees, does not act
     b.goto(&format!("{base}/ui/login")).await;
     b.click(&b.wait_for("a#sso").await).await;
@@ -284,6 +304,8 @@ async fn walk(b: &Browser, srv: &Srv, kc: &str, clock: &ManualClock) {
     assert!(b.find("#ack").await.is_none() && b.find("form.api").await.is_none(), "a viewer gets no action");
     b.goto(&format!("{base}/ui/admin")).await;
     assert!(text_of(b, "main h1").await.starts_with("403"), "a viewer is no admin");
+    let said = text_of(b, "main .error").await;
+    assert_eq!(said, "victor is read-only in acme and cannot do this: GET /ui/admin needs an admin");
     // a session ends after its time: back to sign-in
     clock.advance(TTL_MS + 1000);
     b.goto(&format!("{base}/ui/downtimes/{did}")).await;
