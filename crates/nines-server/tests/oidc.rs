@@ -44,6 +44,9 @@ fn kc_base(kc: &Keycloak) -> String {
 /// with full paths, groups and people. Returns the client secret.
 async fn realm(kc: &Keycloak, realm: &str, base: &str) -> String {
     kc.create_realm(realm).await;
+    // ID tokens that expire at once: sign-out sends an expired one back as
+    // id_token_hint, as it would hours into a session, and Keycloak must take it
+    kc.admin_ok("PUT", &format!("/{realm}"), Some(json!({"accessTokenLifespan": 1}))).await;
     let client = json!({
         "clientId": CLIENT,
         "enabled": true,
@@ -242,7 +245,9 @@ async fn walk(b: &Browser, srv: &Srv, kc: &str, clock: &ManualClock) {
     b.goto(&format!("{base}/ui/groups")).await;
     assert!(!text_of(b, "main h1").await.starts_with("403"), "an operator opens the groups page");
 
-    // sign out: the session ends at nines and at Keycloak
+    // sign out: the session ends at nines and at Keycloak (the ID token
+    // sent back as id_token_hint has expired by now)
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let sessions = srv.store.ui_session_hashes().await.unwrap().len();
     b.click(&b.wait_for("form[action='/ui/logout'] button").await).await;
     at(b, &format!("{base}/ui/login")).await;
