@@ -76,7 +76,9 @@ impl OidcConfig {
     /// The defaults of everything but the provider's address and client.
     pub fn new(issuer: &str, client_id: &str, client_secret: Option<String>) -> OidcConfig {
         OidcConfig {
-            issuer: issuer.trim_end_matches('/').to_string(),
+            // kept as written: the ID token's iss must equal it exactly,
+            // trailing slash and all (some providers have one)
+            issuer: issuer.to_string(),
             client_id: client_id.to_string(),
             client_secret: client_secret.map(Secret),
             extra_scopes: Vec::new(),
@@ -455,7 +457,7 @@ impl Provider {
         {
             return Ok(doc.clone());
         }
-        let url = format!("{}/.well-known/openid-configuration", self.config.issuer);
+        let url = format!("{}/.well-known/openid-configuration", self.config.issuer.trim_end_matches('/'));
         let v = self.get_json(&url, "discovery document").await?;
         let doc: Discovery = serde_json::from_value(v)
             .map_err(|e| ProviderError::Invalid { what: "discovery document", reason: e.to_string() })?;

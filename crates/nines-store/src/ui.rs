@@ -25,7 +25,7 @@ fn token_hash(token: &str) -> String {
 }
 
 /// A person's dashboard session (signed in through the provider).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct PersonSession {
     /// `user:<username>`: what audit entries record as the key id.
     pub key_id: String,
@@ -40,6 +40,21 @@ pub struct PersonSession {
     pub active_org: String,
     /// Sent back as `id_token_hint` at sign-out. Never logged.
     pub id_token: String,
+}
+
+/// Everything but the ID token, which is never printed.
+impl std::fmt::Debug for PersonSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersonSession")
+            .field("key_id", &self.key_id)
+            .field("subject", &self.subject)
+            .field("display_name", &self.display_name)
+            .field("email", &self.email)
+            .field("memberships", &self.memberships)
+            .field("active_org", &self.active_org)
+            .field("id_token", &"***")
+            .finish()
+    }
 }
 
 /// What a session token stands for.

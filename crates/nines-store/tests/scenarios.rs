@@ -880,6 +880,7 @@ async fn a_persons_session_keeps_memberships_and_switches_only_among_them() {
             panic!("a person's session")
         };
         assert_eq!(got, p);
+        assert!(!format!("{got:?}").contains("header.payload"), "the ID token is never printed");
         assert!(s.set_session_org(&token, "globex", T0).await.unwrap());
         assert!(!s.set_session_org(&token, "initech", T0).await.unwrap(), "not a member");
         let Some(UiSession::Person(got)) = s.ui_session(&token, T0).await.unwrap() else { panic!() };

@@ -219,7 +219,12 @@ fn no_access(s: &AppState, name: &str, groups: &[String], cookies: Vec<HeaderVal
         body,
         r#"<p class="error" role="alert" id="no-access">Signed in as {}, but none of your groups gives access to nines: {}.</p><p>Access comes from groups named {}. Ask whoever manages your groups to add you to one.</p><p><a href="/ui/login">Back to sign-in</a></p></section>"#,
         esc(name),
-        if groups.is_empty() { "you are in no group".to_string() } else { esc(&groups.join(", ")).to_string() },
+        match groups.len() {
+            0 => "you are in no group".to_string(),
+            // a directory may put someone in hundreds of groups
+            n if n > 20 => format!("{} and {} more", esc(&groups[..20].join(", ")), n - 20),
+            _ => esc(&groups.join(", ")).to_string(),
+        },
         esc(&suffixes.join(", "))
     );
     let head = Head { title: "No access", nav: Nav::None, caller: None, live_after: None };
