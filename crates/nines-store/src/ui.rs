@@ -73,6 +73,9 @@ pub struct OidcLogin {
     pub next_path: String,
 }
 
+/// Sign-ins under way at most (10 minutes each).
+pub const MAX_OIDC_LOGINS: i64 = 10_000;
+
 fn new_token() -> String {
     let mut raw = [0u8; 32];
     getrandom::fill(&mut raw).expect("the operating system's random source");
@@ -170,10 +173,16 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Remember a sign-in under way until `expires_at` (sweeping expired ones).
-    pub async fn create_oidc_login(&self, state: &str, l: &OidcLogin, now: Millis, expires_at: Millis) -> Result<()> {
+    /// Remember a sign-in under way until `expires_at` (sweeping expired
+    /// ones). False, and nothing kept, when [`MAX_OIDC_LOGINS`] are under
+    /// way: anyone may start a sign-in, so their number is bounded.
+    pub async fn create_oidc_login(&self, state: &str, l: &OidcLogin, now: Millis, expires_at: Millis) -> Result<bool> {
         let mut w = self.write_tx().await?;
         sqlx::query("DELETE FROM oidc_logins WHERE expires_at <= $1").bind(now).execute(&mut *w.tx).await?;
+        let under_way: i64 = sqlx::query("SELECT COUNT(*) FROM oidc_logins").fetch_one(&mut *w.tx).await?.get(0);
+        if under_way >= MAX_OIDC_LOGINS {
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO oidc_logins (state_sha256, nonce, code_verifier, redirect_uri, next_path, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -187,7 +196,7 @@ impl Store {
         .execute(&mut *w.tx)
         .await?;
         w.tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// The sign-in under way for `state`, removed as it is read (a state

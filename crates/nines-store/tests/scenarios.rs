@@ -895,10 +895,10 @@ async fn a_persons_session_keeps_memberships_and_switches_only_among_them() {
             redirect_uri: "http://127.0.0.1/ui/login/oidc/callback".into(),
             next_path: "/ui".into(),
         };
-        s.create_oidc_login("state-1", &l, T0, T0 + 600_000).await.unwrap();
+        assert!(s.create_oidc_login("state-1", &l, T0, T0 + 600_000).await.unwrap());
         assert_eq!(s.take_oidc_login("state-1", T0).await.unwrap(), Some(l.clone()));
         assert_eq!(s.take_oidc_login("state-1", T0).await.unwrap(), None, "single use");
-        s.create_oidc_login("state-2", &l, T0, T0 + 600_000).await.unwrap();
+        assert!(s.create_oidc_login("state-2", &l, T0, T0 + 600_000).await.unwrap());
         assert_eq!(s.take_oidc_login("state-2", T0 + 600_000).await.unwrap(), None, "expired");
         assert_eq!(s.take_oidc_login("forged", T0).await.unwrap(), None);
     })

@@ -117,7 +117,10 @@ pub async fn start(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): R
     let now = s.clock.now_ms();
     let login =
         OidcLogin { nonce, code_verifier: verifier, redirect_uri, next_path: safe_next(q.next.as_deref()).to_string() };
-    s.store.create_oidc_login(&state, &login, now, now + LOGIN_TTL_MS).await?;
+    if !s.store.create_oidc_login(&state, &login, now, now + LOGIN_TTL_MS).await? {
+        tracing::warn!("too many sign-ins under way; refusing new ones for now");
+        return Err(UiError(ApiError::unavailable("too many sign-ins are under way; try again in a few minutes")));
+    }
     let mut r = see_other(&url);
     r.headers_mut().append(header::SET_COOKIE, login_cookie(&headers, &state, LOGIN_TTL_MS / 1000));
     Ok(r)
