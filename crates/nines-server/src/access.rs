@@ -248,6 +248,7 @@ pub const SESSION_HEADER: &str = "x-nines-session";
 /// The caller a request names: an API key header anywhere, or the
 /// dashboard's session cookie under `/ui` (and on the API with
 /// [`SESSION_HEADER`]). `None` when it names none.
+///
 /// A person's session (signed in through the OpenID Connect provider) comes
 /// with the [`PersonSession`] for the page header (name, organizations).
 async fn find_caller(

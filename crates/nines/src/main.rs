@@ -685,3 +685,61 @@ async fn apikey(cmd: ApikeyCommand) -> Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn session_ttl_takes_a_unit() {
+        assert_eq!(parse_ttl("12h").unwrap(), 12 * 3_600_000);
+        assert_eq!(parse_ttl("90m").unwrap(), 90 * 60_000);
+        assert_eq!(parse_ttl("3600").unwrap(), 3_600_000);
+        assert!(parse_ttl("10s").unwrap_err().to_string().contains("from 1 minute to 31 days"));
+        assert!(parse_ttl("2w").unwrap_err().to_string().contains("unit"));
+        assert!(parse_ttl("h").is_err());
+    }
+
+    #[test]
+    fn oidc_flags_are_checked_together() {
+        let args = |v: &[&str]| {
+            let mut all = vec!["nines", "serve"];
+            all.extend_from_slice(v);
+            match Cli::try_parse_from(all).unwrap().command {
+                Command::Serve(s) => s.sign_in,
+                _ => unreachable!(),
+            }
+        };
+        let e = args(&["--disable-key-login"]).config().unwrap_err().to_string();
+        assert!(e.contains("needs --oidc-issuer"), "{e}");
+        let e = args(&["--oidc-issuer", "https://kc.example.com/realms/a"]).config().unwrap_err().to_string();
+        assert!(e.contains("--oidc-client-id"), "{e}");
+        let e = args(&["--oidc-issuer", "kc.example.com", "--oidc-client-id", "n"]).config().unwrap_err().to_string();
+        assert!(e.contains("http:// or https://"), "{e}");
+        let c = args(&[
+            "--oidc-issuer",
+            "https://kc.example.com/realms/a",
+            "--oidc-client-id",
+            "nines",
+            "--oidc-role-suffixes",
+            "owners=admin",
+            "--oidc-scopes",
+            "offline_access,roles",
+            "--session-ttl",
+            "8h",
+            "--disable-key-login",
+        ])
+        .config()
+        .unwrap();
+        let o = c.oidc.unwrap();
+        assert_eq!((c.session_ttl_ms, c.key_login), (8 * 3_600_000, false));
+        assert_eq!(o.scopes(), "openid profile email offline_access roles");
+        assert_eq!(o.roles.suffixes, vec![("owners".to_string(), Role::Admin)]);
+    }
+}
