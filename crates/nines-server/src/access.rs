@@ -2,7 +2,9 @@
 //!
 //! Every route of the server is in [`TABLE`] with the access it needs. The
 //! [`authorize`] middleware runs before any handler: it finds the caller
-//! (API key header, or the dashboard's session cookie under `/ui`), answers
+//! (API key header, or the dashboard's session cookie under `/ui`, of an API
+//! key or of a person signed in through the OpenID Connect provider, who
+//! acts as the role their groups give in the organization they look at), answers
 //! 401 without one and 403 when the role is not enough, and hands the
 //! caller to the handler. Handlers check only the organization. A route
 //! missing from the table needs an admin key, so a forgotten entry fails
@@ -22,6 +24,7 @@ use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use nines_core::Role;
+use nines_store::ui::{PersonSession, UiSession};
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -121,6 +124,12 @@ pub const TABLE: &[(&str, &str, Access)] = &[
     ("GET", "/ui/login", Public),
     ("POST", "/ui/login", Public),
     ("POST", "/ui/logout", Public),
+    // sign-in through the OpenID Connect provider; the organization switch
+    // checks the person's own session (any role may look at another of
+    // their organizations)
+    ("GET", "/ui/login/oidc", Public),
+    ("GET", "/ui/login/oidc/callback", Public),
+    ("POST", "/ui/session/organization", Public),
     ("GET", "/ui/assets/{name}", Public),
     ("GET", "/api/v1/whoami", AnyKey),
     // pushes and agents
@@ -268,15 +277,31 @@ pub const SESSION_HEADER: &str = "x-nines-session";
 /// The caller a request names: an API key header anywhere, or the
 /// dashboard's session cookie under `/ui` (and on the API with
 /// [`SESSION_HEADER`]). `None` when it names none.
-async fn find_caller(s: &AppState, headers: &HeaderMap, dashboard: bool) -> Result<Option<Caller>, ApiError> {
+///
+/// A person's session (signed in through the OpenID Connect provider) comes
+/// with the [`PersonSession`] for the page header (name, organizations).
+async fn find_caller(
+    s: &AppState,
+    headers: &HeaderMap,
+    dashboard: bool,
+) -> Result<Option<(Caller, Option<PersonSession>)>, ApiError> {
     if headers.contains_key("x-api-key") || headers.contains_key(axum::http::header::AUTHORIZATION) {
-        return crate::extract::key_caller(s, headers).await.map(Some);
+        return crate::extract::key_caller(s, headers).await.map(|c| Some((c, None)));
     }
     if dashboard {
         // the first live session among the cookies sent (an old one may linger)
         for token in crate::web::dashboard::session::cookie_tokens(headers) {
-            if let Some(key) = s.store.ui_session_key(token, s.clock.now_ms()).await? {
-                return Ok(Some(Caller { key_id: key.id, key_name: key.name, scope: key.scope, role: key.role }));
+            match s.store.ui_session(token, s.clock.now_ms()).await? {
+                Some(UiSession::Key(key)) => {
+                    let c = Caller { key_id: key.id, key_name: key.name, scope: key.scope, role: key.role };
+                    return Ok(Some((c, None)));
+                }
+                Some(UiSession::Person(p)) => {
+                    if let Some(c) = Caller::of_person(&p) {
+                        return Ok(Some((c, Some(p))));
+                    }
+                }
+                None => {}
             }
         }
     }
@@ -317,7 +342,7 @@ pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) 
     }
     let found = find_caller(&s, req.headers(), dashboard || from_dashboard).await;
     match found {
-        Ok(Some(caller)) => {
+        Ok(Some((caller, person))) => {
             let via = if dashboard || from_dashboard { "dashboard" } else { "api" };
             // writes are actions: logged with their outcome. Not logged:
             // reads, telemetry pushes, and the API writes of operator-role
@@ -349,19 +374,34 @@ pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) 
                         tracing::error!(error = %err, route = %e.route, "cannot write the audit log");
                     }
                 }
-                return fail(ApiError::forbidden(format!(
-                    "{} key cannot do this: {} {route} needs {}",
-                    if caller.role == Role::ReadOnly {
-                        "a read-only".to_string()
-                    } else {
-                        format!("an {}", caller.role.as_str())
-                    },
-                    req.method(),
-                    need.who()
-                )));
+                // a person is told their role in the organization they look at
+                let message = match person.as_ref() {
+                    Some(p) => format!(
+                        "{} is {} in {} and cannot do this: {} {route} needs {}",
+                        p.display_name,
+                        caller.role.as_str(),
+                        caller.scope.as_option().unwrap_or("every organization"),
+                        req.method(),
+                        need.who().trim_end_matches(" key")
+                    ),
+                    None => format!(
+                        "{} key cannot do this: {} {route} needs {}",
+                        if caller.role == Role::ReadOnly {
+                            "a read-only".to_string()
+                        } else {
+                            format!("an {}", caller.role.as_str())
+                        },
+                        req.method(),
+                        need.who()
+                    ),
+                };
+                return fail(ApiError::forbidden(message));
             }
             let pending = audit.then(|| entry(0, &caller, req.method()));
             req.extensions_mut().insert(caller);
+            if let Some(p) = person {
+                req.extensions_mut().insert(p);
+            }
             let resp = next.run(req).await;
             if let Some(mut e) = pending {
                 e.status = i64::from(resp.status().as_u16());

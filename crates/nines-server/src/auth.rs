@@ -11,16 +11,30 @@ use tokio::sync::RwLock;
 
 use crate::error::ApiError;
 
-/// An authenticated caller.
+/// An authenticated caller: an API key, or a person signed in to the
+/// dashboard through the OpenID Connect provider.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// The key's id; for a person `user:<username>`.
     pub key_id: String,
+    /// The key's name; for a person their name. Audit entries, notes and
+    /// acknowledgements are signed with it.
     pub key_name: String,
     pub scope: OrgScope,
     pub role: Role,
 }
 
 impl Caller {
+    /// A person acts in one organization at a time, the one their session
+    /// looks at, with the role their groups give there (`*`: every
+    /// organization, as a platform admin). `None` when the session looks at
+    /// an organization it has no role in.
+    pub fn of_person(p: &nines_store::ui::PersonSession) -> Option<Caller> {
+        let role = *p.memberships.get(&p.active_org)?;
+        let scope = if p.active_org == "*" { OrgScope::All } else { OrgScope::One(p.active_org.clone()) };
+        Some(Caller { key_id: p.key_id.clone(), key_name: p.display_name.clone(), scope, role })
+    }
+
     /// A row of another organization is answered exactly as a missing one
     /// (404), so ids cannot be probed across organizations.
     pub fn visible<T>(

@@ -18,6 +18,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod notify;
 pub mod observability;
+pub mod oidc;
 pub mod openapi;
 pub mod probes;
 pub mod report;
@@ -63,6 +64,9 @@ pub struct ServerConfig {
     pub report: report::ReportConfig,
     /// Connection limits and timeouts of the HTTP server.
     pub http: serve::HttpLimits,
+    /// How people sign in to the dashboard: API keys, the OpenID Connect
+    /// provider, how long a session lasts.
+    pub sign_in: oidc::SignInConfig,
 }
 
 impl Default for ServerConfig {
@@ -81,6 +85,7 @@ impl Default for ServerConfig {
             notify: notify::NotifyConfig::default(),
             report: report::ReportConfig::default(),
             http: serve::HttpLimits::default(),
+            sign_in: oidc::SignInConfig::default(),
         }
     }
 }
@@ -117,6 +122,8 @@ pub struct Shared {
     pub metrics: Arc<metrics::Metrics>,
     pub probes: Arc<probes::ProbeEngine>,
     pub notifier: Arc<notify::Notifier>,
+    /// The OpenID Connect provider of dashboard sign-in, when configured.
+    pub oidc: Option<Arc<oidc::Provider>>,
 }
 
 /// A running server: its address, and how to stop it.
@@ -189,6 +196,7 @@ pub async fn start(
             &addr.to_string(),
             &config.replica,
         )),
+        oidc: config.sign_in.oidc.clone().map(|c| Arc::new(oidc::Provider::new(c, clock.clone()))),
     }));
     tasks.push(tokio::spawn(workers::lead(
         store.clone(),

@@ -146,6 +146,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (19, include_str!("../migrations/sqlite/0019_ui_documents.sql")),
     (20, include_str!("../migrations/sqlite/0020_group_targets.sql")),
     (21, include_str!("../migrations/sqlite/0021_status_pages.sql")),
+    (22, include_str!("../migrations/sqlite/0022_oidc_sessions.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -169,6 +170,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (19, include_str!("../migrations/postgres/0019_ui_documents.sql")),
     (20, include_str!("../migrations/postgres/0020_group_targets.sql")),
     (21, include_str!("../migrations/postgres/0021_status_pages.sql")),
+    (22, include_str!("../migrations/postgres/0022_oidc_sessions.sql")),
 ];
 
 /// Where a database URL points, for messages: the SQLite file, or

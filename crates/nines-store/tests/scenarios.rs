@@ -860,3 +860,47 @@ operations:
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_persons_session_keeps_memberships_and_switches_only_among_them() {
+    use nines_store::ui::{OidcLogin, PersonSession, UiSession};
+    each(async |db| {
+        let s = &db.store;
+        let p = PersonSession {
+            key_id: "user:alice".into(),
+            subject: "0b5e-sub".into(),
+            display_name: "alice".into(),
+            email: Some("alice@example.com".into()),
+            memberships: [("acme".to_string(), Role::Admin), ("globex".to_string(), Role::Operator)].into(),
+            active_org: "acme".into(),
+            id_token: "header.payload.signature".into(),
+        };
+        let token = s.create_person_session(&p, T0, T0 + 1000).await.unwrap();
+        let Some(UiSession::Person(got)) = s.ui_session(&token, T0).await.unwrap() else {
+            panic!("a person's session")
+        };
+        assert_eq!(got, p);
+        assert!(!format!("{got:?}").contains("header.payload"), "the ID token is never printed");
+        assert!(s.set_session_org(&token, "globex", T0).await.unwrap());
+        assert!(!s.set_session_org(&token, "initech", T0).await.unwrap(), "not a member");
+        let Some(UiSession::Person(got)) = s.ui_session(&token, T0).await.unwrap() else { panic!() };
+        assert_eq!(got.active_org, "globex");
+        assert!(s.ui_session(&token, T0 + 1000).await.unwrap().is_none(), "expired");
+        assert!(!s.ui_session_hashes().await.unwrap().contains(&token), "only the hash is kept");
+
+        // a sign-in under way serves once, and not after it expired
+        let l = OidcLogin {
+            nonce: "n".into(),
+            code_verifier: "v".into(),
+            redirect_uri: "http://127.0.0.1/ui/login/oidc/callback".into(),
+            next_path: "/ui".into(),
+        };
+        assert!(s.create_oidc_login("state-1", &l, T0, T0 + 600_000).await.unwrap());
+        assert_eq!(s.take_oidc_login("state-1", T0).await.unwrap(), Some(l.clone()));
+        assert_eq!(s.take_oidc_login("state-1", T0).await.unwrap(), None, "single use");
+        assert!(s.create_oidc_login("state-2", &l, T0, T0 + 600_000).await.unwrap());
+        assert_eq!(s.take_oidc_login("state-2", T0 + 600_000).await.unwrap(), None, "expired");
+        assert_eq!(s.take_oidc_login("forged", T0).await.unwrap(), None);
+    })
+    .await;
+}

@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the control plane: REST API and background workers.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage API keys directly in the database.
     Apikey {
         #[command(subcommand)]
@@ -130,6 +130,110 @@ struct ServeArgs {
     secret_key: Option<String>,
     #[command(flatten)]
     report: ReportArgs,
+    #[command(flatten)]
+    sign_in: SignInArgs,
+}
+
+/// Dashboard sign-in: API keys, and an OpenID Connect provider (Keycloak).
+/// The client secret comes from NINES_OIDC_CLIENT_SECRET or a file, never
+/// from the command line (where `ps` would show it).
+#[derive(Args, Clone)]
+struct SignInArgs {
+    /// The provider's issuer URL (https://keycloak.example.com/realms/acme);
+    /// turns on "Sign in with ..." on the dashboard's login page.
+    #[arg(long, env = "NINES_OIDC_ISSUER")]
+    oidc_issuer: Option<String>,
+    /// The client id nines has at the provider.
+    #[arg(long, env = "NINES_OIDC_CLIENT_ID")]
+    oidc_client_id: Option<String>,
+    /// A file holding the client secret (else NINES_OIDC_CLIENT_SECRET;
+    /// neither: a public client, PKCE only).
+    #[arg(long, env = "NINES_OIDC_CLIENT_SECRET_FILE")]
+    oidc_client_secret_file: Option<PathBuf>,
+    /// Scopes asked for besides `openid profile email`, comma-separated.
+    #[arg(long, env = "NINES_OIDC_SCOPES", value_delimiter = ',')]
+    oidc_scopes: Vec<String>,
+    /// The ID token claim listing the person's groups.
+    #[arg(long, env = "NINES_OIDC_GROUPS_CLAIM", default_value = "groups")]
+    oidc_groups_claim: String,
+    /// Group name suffixes and the role each gives in the organization the
+    /// group is named after: `acme-admins` makes an admin of `acme`.
+    #[arg(long, env = "NINES_OIDC_ROLE_SUFFIXES", default_value = nines_server::oidc::DEFAULT_ROLE_SUFFIXES)]
+    oidc_role_suffixes: String,
+    /// Members of this group are admins of every organization.
+    #[arg(long, env = "NINES_OIDC_PLATFORM_ADMIN_GROUP")]
+    oidc_platform_admin_group: Option<String>,
+    /// The provider's name on the sign-in button ("Sign in with Keycloak").
+    #[arg(long, env = "NINES_OIDC_PROVIDER_NAME", default_value = "single sign-on")]
+    oidc_provider_name: String,
+    /// How long a dashboard session lasts: 12h, 90m, 3600s or seconds.
+    #[arg(long, env = "NINES_SESSION_TTL", default_value = "12h")]
+    session_ttl: String,
+    /// The login page no longer takes API keys (they still work for the API).
+    #[arg(long, env = "NINES_DISABLE_KEY_LOGIN")]
+    disable_key_login: bool,
+}
+
+/// `12h`, `90m`, `3600s` or a number of seconds, in milliseconds.
+fn parse_ttl(s: &str) -> Result<i64> {
+    let s = s.trim();
+    let (num, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: i64 = num.parse().map_err(|_| anyhow::anyhow!("--session-ttl {s:?}: expected e.g. 12h, 90m or 3600s"))?;
+    let ms = match unit {
+        "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        "d" => n * 86_400_000,
+        _ => bail!("--session-ttl {s:?}: the unit must be s, m, h or d"),
+    };
+    if !(60_000..=31 * 86_400_000).contains(&ms) {
+        bail!("--session-ttl {s:?}: must be from 1 minute to 31 days");
+    }
+    Ok(ms)
+}
+
+impl SignInArgs {
+    fn config(&self) -> Result<nines_server::oidc::SignInConfig> {
+        let mut c = nines_server::oidc::SignInConfig {
+            session_ttl_ms: parse_ttl(&self.session_ttl)?,
+            key_login: !self.disable_key_login,
+            oidc: None,
+        };
+        let Some(issuer) = self.oidc_issuer.as_deref().filter(|i| !i.is_empty()) else {
+            if self.disable_key_login {
+                bail!("--disable-key-login needs --oidc-issuer: nobody could sign in to the dashboard");
+            }
+            return Ok(c);
+        };
+        if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+            bail!("--oidc-issuer must be an http:// or https:// URL, got {issuer:?}");
+        }
+        let Some(client_id) = self.oidc_client_id.as_deref().filter(|i| !i.is_empty()) else {
+            bail!("--oidc-issuer needs --oidc-client-id (NINES_OIDC_CLIENT_ID)");
+        };
+        let secret = match &self.oidc_client_secret_file {
+            Some(f) => Some(
+                std::fs::read_to_string(f)
+                    .with_context(|| format!("--oidc-client-secret-file {}: cannot read it", f.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+            None => std::env::var("NINES_OIDC_CLIENT_SECRET").ok(),
+        }
+        .filter(|s| !s.is_empty());
+        let mut o = nines_server::oidc::OidcConfig::new(issuer, client_id, secret);
+        o.extra_scopes = self.oidc_scopes.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        o.provider_name = self.oidc_provider_name.clone();
+        o.roles.groups_claim = self.oidc_groups_claim.clone();
+        o.roles.suffixes = nines_server::oidc::parse_role_suffixes(&self.oidc_role_suffixes)
+            .map_err(|e| anyhow::anyhow!("--oidc-role-suffixes: {e}"))?;
+        o.roles.platform_admin_group = self.oidc_platform_admin_group.clone().filter(|g| !g.is_empty());
+        c.oidc = Some(o);
+        Ok(c)
+    }
 }
 
 #[derive(Args, Clone)]
@@ -347,7 +451,7 @@ fn tune_malloc(trim: bool) {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Apikey { command } => apikey(command).await,
         Command::Report { command } => report(command).await,
         Command::Push { command } => client::push(command).await,
@@ -411,6 +515,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if args.max_connections == 0 || args.header_read_timeout_seconds == 0 || args.idle_timeout_seconds == 0 {
         bail!("--max-connections, --header-read-timeout-seconds and --idle-timeout-seconds must be at least 1");
     }
+    let sign_in = args.sign_in.config()?;
     // everything that can fail without writing is checked first: the port,
     // the data directory (and that no other server uses it), the database
     let listener = tokio::net::TcpListener::bind(&args.listen).await.map_err(|e| match e.kind() {
@@ -462,12 +567,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
             idle_timeout: Duration::from_secs(args.idle_timeout_seconds),
             body_read_timeout: Duration::from_secs(args.body_read_timeout_seconds.max(1)),
         },
+        sign_in: sign_in.clone(),
         ..ServerConfig::default()
     };
     let running = nines_server::start(store.clone(), clock, config, listener).await?;
     let base = format!("http://{}", running.addr);
     println!("nines is running at {base}");
-    println!("  dashboard: {base}/ui (sign in with an API key)");
+    match (&sign_in.oidc, sign_in.key_login) {
+        (Some(o), true) => println!("  dashboard: {base}/ui (sign in with {} or an API key)", o.provider_name),
+        (Some(o), false) => println!("  dashboard: {base}/ui (sign in with {})", o.provider_name),
+        (None, _) => println!("  dashboard: {base}/ui (sign in with an API key)"),
+    }
     println!("  status:    {base}/ (the public status page)");
     println!("  database:  {}", redact(&url));
     println!("  API:       {base}/api/openapi.json");
@@ -573,5 +683,63 @@ async fn apikey(cmd: ApikeyCommand) -> Result<()> {
             println!("revoked {id}");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn session_ttl_takes_a_unit() {
+        assert_eq!(parse_ttl("12h").unwrap(), 12 * 3_600_000);
+        assert_eq!(parse_ttl("90m").unwrap(), 90 * 60_000);
+        assert_eq!(parse_ttl("3600").unwrap(), 3_600_000);
+        assert!(parse_ttl("10s").unwrap_err().to_string().contains("from 1 minute to 31 days"));
+        assert!(parse_ttl("2w").unwrap_err().to_string().contains("unit"));
+        assert!(parse_ttl("h").is_err());
+    }
+
+    #[test]
+    fn oidc_flags_are_checked_together() {
+        let args = |v: &[&str]| {
+            let mut all = vec!["nines", "serve"];
+            all.extend_from_slice(v);
+            match Cli::try_parse_from(all).unwrap().command {
+                Command::Serve(s) => s.sign_in,
+                _ => unreachable!(),
+            }
+        };
+        let e = args(&["--disable-key-login"]).config().unwrap_err().to_string();
+        assert!(e.contains("needs --oidc-issuer"), "{e}");
+        let e = args(&["--oidc-issuer", "https://kc.example.com/realms/a"]).config().unwrap_err().to_string();
+        assert!(e.contains("--oidc-client-id"), "{e}");
+        let e = args(&["--oidc-issuer", "kc.example.com", "--oidc-client-id", "n"]).config().unwrap_err().to_string();
+        assert!(e.contains("http:// or https://"), "{e}");
+        let c = args(&[
+            "--oidc-issuer",
+            "https://kc.example.com/realms/a",
+            "--oidc-client-id",
+            "nines",
+            "--oidc-role-suffixes",
+            "owners=admin",
+            "--oidc-scopes",
+            "offline_access,roles",
+            "--session-ttl",
+            "8h",
+            "--disable-key-login",
+        ])
+        .config()
+        .unwrap();
+        let o = c.oidc.unwrap();
+        assert_eq!((c.session_ttl_ms, c.key_login), (8 * 3_600_000, false));
+        assert_eq!(o.scopes(), "openid profile email offline_access roles");
+        assert_eq!(o.roles.suffixes, vec![("owners".to_string(), Role::Admin)]);
     }
 }

@@ -27,7 +27,7 @@ pub struct AuditQuery {
 pub struct AuditView {
     pub id: i64,
     pub at: String,
-    /// The key's name (a person's sign-in shows the key it signed in with).
+    /// Who acted: the person signed in through the identity provider (their user name), or the key's name.
     pub actor: String,
     pub key_id: String,
     /// The caller's organization, or `*` for a key of every organization.

@@ -33,6 +33,16 @@ pub fn fast_config(replica: &str) -> ServerConfig {
 
 pub async fn start_with(store: Store, clock: Arc<dyn Clock>, config: ServerConfig) -> Srv {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_on(store, clock, config, listener).await
+}
+
+/// [`start_with`] on a listener the test bound (it needs the address first).
+pub async fn start_on(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: ServerConfig,
+    listener: tokio::net::TcpListener,
+) -> Srv {
     let (_, admin) = store.create_api_key("test-admin", &OrgScope::All, Role::Admin, clock.now_ms()).await.unwrap();
     let running = nines_server::start(store.clone(), clock, config, listener).await.unwrap();
     let base = format!("http://{}", running.addr);

@@ -22,6 +22,7 @@ mod notifications;
 mod organization;
 mod pages;
 pub mod session;
+mod signin;
 mod widgets;
 
 pub use chart::response_time_chart_svg;
@@ -61,6 +62,9 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/notifications", get(notifications::page))
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
+        .route("/ui/login/oidc", get(signin::start))
+        .route("/ui/login/oidc/callback", get(signin::callback))
+        .route("/ui/session/organization", post(signin::switch_organization))
         .route("/ui/events", get(live::events))
         .route("/ui/assets/{name}", get(asset))
 }
@@ -83,6 +87,9 @@ pub struct UiCaller {
     pub caller: Caller,
     /// Signed in through the login page (shows the logout button).
     pub session: bool,
+    /// Signed in through the OpenID Connect provider: who, and their
+    /// organizations (the header offers to switch among them).
+    pub person: Option<nines_store::ui::PersonSession>,
 }
 
 impl FromRequestParts<AppState> for UiCaller {
@@ -91,7 +98,8 @@ impl FromRequestParts<AppState> for UiCaller {
         if let Some(caller) = parts.extensions.get::<Caller>() {
             let session =
                 !parts.headers.contains_key("x-api-key") && !parts.headers.contains_key(header::AUTHORIZATION);
-            return Ok(UiCaller { caller: caller.clone(), session });
+            let person = parts.extensions.get::<nines_store::ui::PersonSession>().cloned();
+            return Ok(UiCaller { caller: caller.clone(), session, person });
         }
         // `access::authorize` found no key and no live session: sign in
         if parts.uri.path() == "/ui/events" {
@@ -208,12 +216,39 @@ pub fn layout(h: &Head, main: &str) -> String {
     }
     if let Some(c) = h.caller {
         let org = c.caller.scope.as_option().unwrap_or("every organization");
-        let _ = write!(
-            s,
-            r#"<div class="who"><span>Key <strong>{}</strong> · {}</span>"#,
-            esc(&c.caller.key_name),
-            esc(org)
-        );
+        match &c.person {
+            // a person with several organizations looks at one at a time
+            Some(p) if p.memberships.len() > 1 => {
+                let _ = write!(
+                    s,
+                    r#"<div class="who"><span id="who-name"><strong>{}</strong></span><form method="post" action="/ui/session/organization" class="org-switch"><label for="org-switch">Organization</label><select id="org-switch" name="organization">"#,
+                    esc(&c.caller.key_name)
+                );
+                for (o, role) in &p.memberships {
+                    let label = if o == "*" { "every organization" } else { o.as_str() };
+                    let sel = if *o == p.active_org { " selected" } else { "" };
+                    let _ = write!(s, r#"<option value="{}"{sel}>{} ({})</option>"#, esc(o), esc(label), role.as_str());
+                }
+                s.push_str(r#"</select><button type="submit">Switch</button></form>"#);
+            }
+            Some(_) => {
+                let _ = write!(
+                    s,
+                    r#"<div class="who"><span id="who-name"><strong>{}</strong> · {} ({})</span>"#,
+                    esc(&c.caller.key_name),
+                    esc(org),
+                    c.caller.role.as_str()
+                );
+            }
+            None => {
+                let _ = write!(
+                    s,
+                    r#"<div class="who"><span>Key <strong>{}</strong> · {}</span>"#,
+                    esc(&c.caller.key_name),
+                    esc(org)
+                );
+            }
+        }
         if h.live_after.is_some() {
             s.push_str(r#" <span id="live-state" class="lbl st-unknown">connecting…</span>"#);
         }

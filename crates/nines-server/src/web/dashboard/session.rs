@@ -1,9 +1,12 @@
-//! Login with an API key, and the session cookie it leaves.
+//! The login page, login with an API key, the session cookie, sign-out.
 //!
 //! The key is verified by [`crate::auth::Auth`] like any API request, then
 //! forgotten: the browser gets a random session token (HttpOnly,
-//! SameSite=Strict, path `/ui`), the database keeps only the token's SHA-256.
+//! SameSite=Strict, path `/`), the database keeps only the token's SHA-256.
 //! Revoking the key ends its sessions; signing out deletes the session.
+//! Signing in through the OpenID Connect provider (`super::signin`) ends in
+//! the same cookie; signing out of such a session also ends the person's
+//! session at the provider. `--disable-key-login` leaves only the provider.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -17,10 +20,9 @@ use super::{Head, Nav, Page, UiError, html, layout, same_origin, see_other};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::web::html::esc;
+use nines_store::ui::UiSession;
 
 pub const COOKIE: &str = "nines_session";
-/// How long a session lasts; signing in again starts a new one.
-const SESSION_TTL_MS: i64 = 12 * 3_600_000;
 
 /// The session token of the request's cookie, if any.
 pub fn cookie_token(headers: &HeaderMap) -> Option<&str> {
@@ -59,7 +61,7 @@ pub fn url_encode(s: &str) -> String {
 }
 
 /// Only paths of the dashboard itself: no open redirect.
-fn safe_next(next: Option<&str>) -> &str {
+pub fn safe_next(next: Option<&str>) -> &str {
     match next {
         Some(n) if (n == "/ui" || n.starts_with("/ui/") || n.starts_with("/ui?")) && !n.contains("//") => n,
         _ => "/ui",
@@ -71,14 +73,53 @@ struct NextQuery {
     next: Option<String>,
 }
 
-fn form(next: &str, error: Option<&str>) -> String {
-    let mut s = String::from(r#"<section class="login"><h1>Sign in to the nines dashboard</h1>"#);
+/// The session cookie for `token`, `Secure` when the request came over TLS.
+pub fn session_cookie(headers: &HeaderMap, token: &str, ttl_ms: i64) -> String {
+    format!(
+        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        ttl_ms / 1000,
+        if over_tls(headers) { "; Secure" } else { "" }
+    )
+}
+
+/// Whether the browser reached nines over TLS (a proxy in front says so).
+pub fn over_tls(headers: &HeaderMap) -> bool {
+    headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https")
+}
+
+/// The login page: the provider's button when there is one, the key form
+/// unless key login is off.
+pub fn login_html(s: &AppState, next: &str, error: Option<&str>) -> String {
+    let cfg = &s.config.sign_in;
+    let mut out = String::from(r#"<section class="login"><h1>Sign in to the nines dashboard</h1>"#);
     if let Some(e) = error {
-        let _ = write!(s, r#"<p class="error" role="alert" id="login-error">{}</p>"#, esc(e));
+        let _ = write!(out, r#"<p class="error" role="alert" id="login-error">{}</p>"#, esc(e));
     }
+    if let Some(o) = &cfg.oidc {
+        let _ = write!(
+            out,
+            r#"<p><a class="button sso" id="sso" href="/ui/login/oidc?next={}">Sign in with {}</a></p>"#,
+            esc(&url_encode(next)),
+            esc(&o.provider_name)
+        );
+    }
+    if cfg.key_login {
+        if cfg.oidc.is_some() {
+            out.push_str(r#"<p class="hint">Or with an API key:</p>"#);
+        }
+        out.push_str(&form(next, error));
+    } else if cfg.oidc.is_none() {
+        out.push_str(r#"<p>Signing in with an API key is switched off on this server, and no sign-in provider is configured.</p>"#);
+    }
+    out.push_str("</section>");
+    out
+}
+
+fn form(next: &str, error: Option<&str>) -> String {
+    let mut s = String::new();
     let _ = write!(
         s,
-        r#"<form method="post" action="/ui/login"><input type="hidden" name="next" value="{}"><label for="key">API key</label><input id="key" name="key" type="password" autocomplete="current-password" required spellcheck="false"{}><p class="hint" id="key-hint">Any key of your organization; a read-only key is enough to look. The key itself is not kept in the browser: you get a session cookie.</p><button type="submit">Sign in</button></form></section>"#,
+        r#"<form method="post" action="/ui/login"><input type="hidden" name="next" value="{}"><label for="key">API key</label><input id="key" name="key" type="password" autocomplete="current-password" required spellcheck="false"{}><p class="hint" id="key-hint">Any key of your organization; a read-only key is enough to look. The key itself is not kept in the browser: you get a session cookie.</p><button type="submit">Sign in</button></form>"#,
         esc(next),
         if error.is_some() {
             r#" aria-describedby="login-error key-hint" aria-invalid="true""#
@@ -89,11 +130,11 @@ fn form(next: &str, error: Option<&str>) -> String {
     s
 }
 
-pub async fn login_page(RawQuery(q): RawQuery) -> Response {
+pub async fn login_page(State(s): State<AppState>, RawQuery(q): RawQuery) -> Response {
     let t0 = Instant::now();
     let q: NextQuery = serde_urlencoded::from_str(&q.unwrap_or_default()).unwrap_or_default();
     let head = Head { title: "Sign in", nav: Nav::None, caller: None, live_after: None };
-    html(layout(&head, &form(safe_next(q.next.as_deref()), None)), t0)
+    html(layout(&head, &login_html(&s, safe_next(q.next.as_deref()), None)), t0)
 }
 
 #[derive(Deserialize)]
@@ -112,36 +153,42 @@ pub async fn login(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -
         UiError(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("login form: {e}")).field("key"))
     })?;
     let next = safe_next(f.next.as_deref()).to_string();
+    let page = |msg: &str, status: StatusCode| {
+        let head = Head { title: "Sign in", nav: Nav::None, caller: None, live_after: None };
+        let mut r = html(layout(&head, &login_html(&s, &next, Some(msg))), t0);
+        *r.status_mut() = status;
+        r
+    };
+    if !s.config.sign_in.key_login {
+        let msg = match &s.config.sign_in.oidc {
+            Some(o) => format!(
+                "Signing in with an API key is switched off on this server; sign in with {}. API keys still work for the API.",
+                o.provider_name
+            ),
+            None => "Signing in with an API key is switched off on this server.".to_string(),
+        };
+        return Ok(page(&msg, StatusCode::FORBIDDEN));
+    }
     let caller = match s.auth.authenticate(f.key.trim()).await {
         Ok(c) => c,
         Err(e) if e.status == StatusCode::UNAUTHORIZED => {
-            let head = Head { title: "Sign in", nav: Nav::None, caller: None, live_after: None };
-            let mut r = html(layout(&head, &form(&next, Some("That API key is not valid (or it was revoked)."))), t0);
-            *r.status_mut() = StatusCode::UNAUTHORIZED;
-            return Ok(r);
+            return Ok(page("That API key is not valid (or it was revoked).", StatusCode::UNAUTHORIZED));
         }
         Err(e) => return Err(e.into()),
     };
     // the dashboard reads; a key that may not read (an agent's) cannot sign in
     if !crate::access::Access::Read.allows(caller.role) {
-        let head = Head { title: "Sign in", nav: Nav::None, caller: None, live_after: None };
         let msg = format!(
             "A {} key cannot read the dashboard; sign in with a read-only, operator or admin key.",
             caller.role.as_str()
         );
-        let mut r = html(layout(&head, &form(&next, Some(&msg))), t0);
-        *r.status_mut() = StatusCode::FORBIDDEN;
-        return Ok(r);
+        return Ok(page(&msg, StatusCode::FORBIDDEN));
     }
     let now = s.clock.now_ms();
-    let token = s.store.create_ui_session(&caller.key_id, now, now + SESSION_TTL_MS).await?;
+    let ttl = s.config.sign_in.session_ttl_ms;
+    let token = s.store.create_ui_session(&caller.key_id, now, now + ttl).await?;
     tracing::info!(key_id = %caller.key_id, "dashboard sign-in");
-    let secure = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https");
-    let cookie = format!(
-        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
-        SESSION_TTL_MS / 1000,
-        if secure { "; Secure" } else { "" }
-    );
+    let cookie = session_cookie(&headers, &token, ttl);
     let mut r = see_other(&next);
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().append(header::SET_COOKIE, v);
@@ -152,10 +199,31 @@ pub async fn login(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -
 
 pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Page {
     same_origin(&headers)?;
+    let mut id_token = None;
     for token in cookie_tokens(&headers) {
+        if let Some(UiSession::Person(p)) = s.store.ui_session(token, s.clock.now_ms()).await? {
+            tracing::info!(key_id = %p.key_id, "dashboard sign-out");
+            id_token = Some(p.id_token);
+        }
         s.store.delete_ui_session(token).await?;
     }
-    let mut r = see_other("/ui/login");
+    // a person's session at the provider ends too, or the next "Sign in
+    // with ..." would let them straight back in
+    let provider_logout = match (&s.oidc, id_token) {
+        (Some(p), Some(t)) => {
+            let back = format!("{}/ui/login", super::signin::origin(&s, &headers));
+            p.end_session_url(&t, &back).await
+        }
+        _ => None,
+    };
+    let mut r = match provider_logout {
+        // a page, not a redirect: the dashboard's CSP (form-action 'self')
+        // would stop a form post redirected to another origin
+        Some(url) => {
+            super::signin::continue_page("Signing out", "Signed out of nines; signing out at the provider…", &url)
+        }
+        None => see_other("/ui/login"),
+    };
     r.headers_mut().append(
         header::SET_COOKIE,
         HeaderValue::from_static("nines_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
