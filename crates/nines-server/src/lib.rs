@@ -20,6 +20,7 @@ pub mod notify;
 pub mod observability;
 pub mod oidc;
 pub mod openapi;
+pub mod probe_live;
 pub mod probes;
 pub mod report;
 pub mod serve;

@@ -18,7 +18,7 @@ use nines_core::apply::ServiceSpec;
 use nines_core::clock::{Clock, Millis};
 use nines_core::timeline::Cause;
 use nines_core::{Criticality, FieldError, FieldErrors, Source, Status};
-use nines_probe::{CheckSpec, Outcome, ProbeResult, RecentResults, Thresholds};
+use nines_probe::{CheckSpec, Outcome, ProbeResult, Thresholds};
 use nines_store::agents::{ANY_ORGANIZATION, AgentContact, AgentRow};
 use nines_store::checks::{CheckRow, CheckStateRow, FailureRow, StoredCheck};
 use nines_store::{HealthOp, NewService, Store};
@@ -63,6 +63,7 @@ pub fn agent_checks<'a>(
     location: &'a str,
 ) -> impl Iterator<Item = &'a StoredCheck> + 'a {
     all.values()
+        .map(|c| &**c)
         .filter(move |c| (organization == ANY_ORGANIZATION || c.organization == organization) && runs_at(c, location))
 }
 
@@ -209,7 +210,7 @@ impl RunResult {
 
 #[derive(Clone)]
 struct Latest {
-    check: StoredCheck,
+    check: Arc<StoredCheck>,
     location: String,
     result: RunResult,
 }
@@ -227,7 +228,7 @@ struct Counters {
 /// the stored checks by id.
 #[derive(Default)]
 pub struct CheckSet {
-    by_id: HashMap<String, StoredCheck>,
+    by_id: HashMap<String, Arc<StoredCheck>>,
     specs: HashMap<String, CheckSpec>,
     by_service: HashMap<i64, Vec<String>>,
 }
@@ -240,7 +241,7 @@ impl CheckSet {
                 set.specs.insert(c.id.clone(), spec);
             }
             set.by_service.entry(c.service_id).or_default().push(c.id.clone());
-            set.by_id.insert(c.id.clone(), c);
+            set.by_id.insert(c.id.clone(), Arc::new(c));
         }
         for ids in set.by_service.values_mut() {
             ids.sort();
@@ -254,12 +255,12 @@ impl CheckSet {
 
     /// The checks of a service, in id order.
     pub fn of_service(&self, service_id: i64) -> impl Iterator<Item = &StoredCheck> {
-        self.by_service.get(&service_id).into_iter().flatten().filter_map(|id| self.by_id.get(id))
+        self.by_service.get(&service_id).into_iter().flatten().filter_map(|id| self.by_id.get(id).map(|c| &**c))
     }
 }
 
 impl std::ops::Deref for CheckSet {
-    type Target = HashMap<String, StoredCheck>;
+    type Target = HashMap<String, Arc<StoredCheck>>;
     fn deref(&self) -> &Self::Target {
         &self.by_id
     }
@@ -272,7 +273,9 @@ pub struct ProbeEngine {
     clock: Arc<dyn Clock>,
     ingest: crate::ingest::Ingest,
     checks: Mutex<(String, Arc<CheckSet>)>,
-    recent: Mutex<HashMap<String, RecentResults>>,
+    recent: Mutex<HashMap<String, crate::probe_live::RunRing>>,
+    /// States, combined statuses and per-service tallies ([`crate::probe_live::Live`]).
+    live: Mutex<crate::probe_live::Live>,
     latest: Mutex<HashMap<(String, String), Latest>>,
     service_status: Mutex<HashMap<i64, Status>>,
     counters: Mutex<Counters>,
@@ -288,6 +291,7 @@ impl ProbeEngine {
             ingest,
             checks: Mutex::new((String::new(), Arc::new(CheckSet::default()))),
             recent: Mutex::new(HashMap::new()),
+            live: Mutex::new(crate::probe_live::Live::default()),
             latest: Mutex::new(HashMap::new()),
             service_status: Mutex::new(HashMap::new()),
             counters: Mutex::new(Counters::default()),
@@ -325,112 +329,147 @@ impl ProbeEngine {
     }
 
     /// Record results from `location`. Unknown checks are skipped (returned).
+    ///
+    /// The cost of a result does not depend on how many checks its service
+    /// has: states live in memory ([`crate::probe_live::Live`]), a service's
+    /// status comes from its tally, and only status changes are written at
+    /// once (the rest every [`crate::probe_live::FLUSH_EVERY`]). States are
+    /// read from the database for services not in memory yet, and for every
+    /// service of an agent's batch (another replica may have recorded that
+    /// agent's previous batch).
     pub async fn record(&self, location: &str, results: &[RunResult]) -> nines_store::Result<Vec<String>> {
         let checks = self.checks().await?;
         let mut unknown = Vec::new();
-        let mut touched_services: Vec<i64> = Vec::new();
+        let mut touched: Vec<i64> = Vec::new();
+        let mut seen: std::collections::HashSet<i64> = std::collections::HashSet::new();
         for r in results {
             match checks.get(&r.check_id) {
                 Some(c) if r.outcome().is_some() => {
-                    if !touched_services.contains(&c.service_id) {
-                        touched_services.push(c.service_id);
+                    if seen.insert(c.service_id) {
+                        touched.push(c.service_id);
                     }
                 }
                 _ => unknown.push(r.check_id.clone()),
             }
         }
-        let mut states: HashMap<(String, String), CheckStateRow> = self
-            .store
-            .check_states_of_services(&touched_services)
-            .await?
-            .into_iter()
-            .map(|(_, s)| ((s.check_id.clone(), s.location.clone()), s))
-            .collect();
-        let mut changed_states = Vec::new();
+        let local = location == SERVER_LOCATION;
+        let (mut pending, need) = {
+            let mut live = self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let pending = live.reset_for(&checks);
+            let need: Vec<i64> = touched.iter().copied().filter(|sid| !local || !live.is_loaded(*sid)).collect();
+            (pending, need)
+        };
+        let fresh = if need.is_empty() { Vec::new() } else { self.store.check_states_of_services(&need).await? };
         let mut failures = Vec::new();
         let mut sorted: Vec<&RunResult> = results.iter().filter(|r| checks.contains_key(&r.check_id)).collect();
         sorted.sort_by_key(|r| r.at);
         // (service, status, at, message) for every change, in time order
         let mut changes: Vec<(i64, Status, Millis, String)> = Vec::new();
-        let mut current: HashMap<i64, Status> = HashMap::new();
-        if let Ok(m) = self.service_status.lock() {
-            for sid in &touched_services {
-                // what this replica last recorded, unless the stored states
-                // say otherwise (another replica, e.g. the leader's silence
-                // check, changed them since): then the next status is told
-                if let Some(s) = m.get(sid)
-                    && service_status(&checks, &states, *sid).0 == *s
-                {
-                    current.insert(*sid, *s);
+        let mut urgent: Vec<crate::probe_live::Key> = Vec::new();
+        let keep = crate::probe_live::keep_per_check(checks.len());
+        {
+            let mut live = self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            live.absorb(&checks, &need, fresh.into_iter().map(|(_, s)| s).collect());
+            // what this replica last recorded, unless the states say
+            // otherwise (another replica, e.g. the leader's silence check,
+            // changed them since): then the next status is told
+            let mut current: HashMap<i64, Status> = HashMap::new();
+            if let Ok(m) = self.service_status.lock() {
+                for sid in &touched {
+                    if let Some(s) = m.get(sid)
+                        && live.status(*sid) == *s
+                    {
+                        current.insert(*sid, *s);
+                    }
                 }
             }
-        }
-        for r in sorted {
-            let Some(outcome) = r.outcome() else { continue };
-            let c = &checks[&r.check_id];
-            let th = checks.spec(&r.check_id).map(Thresholds::of).unwrap_or_default();
-            let key = (r.check_id.clone(), location.to_string());
-            let prev = states.get(&key);
-            if prev.is_some_and(|p| p.last_at > r.at) {
-                continue; // an older run than the one the state already holds
-            }
-            let st = nines_probe::CheckState {
-                status: prev.map_or(Status::Unknown, |p| p.status),
-                consecutive_failures: prev.map_or(0, |p| p.failures as u32),
-                consecutive_successes: prev.map_or(0, |p| p.successes as u32),
-            };
-            let next = nines_probe::step(st, outcome, th);
-            let row = CheckStateRow {
-                check_id: r.check_id.clone(),
-                location: location.to_string(),
-                status: next.status,
-                failures: next.consecutive_failures as i64,
-                successes: next.consecutive_successes as i64,
-                last_at: r.at,
-                last_outcome: r.outcome.clone(),
-                last_message: r.message.clone(),
-            };
-            states.insert(key, row.clone());
-            changed_states.push(row);
-            if outcome != Outcome::Up {
-                failures.push(FailureRow {
+            let mut recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut latest = self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut counters = self.counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for r in sorted {
+                let Some(outcome) = r.outcome() else { continue };
+                let c = &checks[&r.check_id];
+                let th = checks.spec(&r.check_id).map(Thresholds::of).unwrap_or_default();
+                let key = (r.check_id.clone(), location.to_string());
+                let prev = live.state(&key);
+                if prev.is_some_and(|p| p.last_at > r.at) {
+                    continue; // an older run than the one the state already holds
+                }
+                let st = nines_probe::CheckState {
+                    status: prev.map_or(Status::Unknown, |p| p.status),
+                    consecutive_failures: prev.map_or(0, |p| p.failures as u32),
+                    consecutive_successes: prev.map_or(0, |p| p.successes as u32),
+                };
+                let next = nines_probe::step(st, outcome, th);
+                if prev.is_none_or(|p| p.status != next.status) {
+                    urgent.push(key.clone());
+                }
+                let row = CheckStateRow {
                     check_id: r.check_id.clone(),
                     location: location.to_string(),
-                    at: r.at,
-                    outcome: r.outcome.clone(),
-                    error_kind: r.error.clone(),
-                    message: r.message.clone(),
-                    http_status: r.http_status.map(i64::from),
-                    total_ms: Some(r.total_ms),
-                });
-            }
-            // the service's status after this run: a change is placed at this run's time
-            let (status, message) = service_status(&checks, &states, c.service_id);
-            if status != Status::Unknown && current.get(&c.service_id) != Some(&status) {
-                current.insert(c.service_id, status);
-                changes.push((c.service_id, status, r.at, message));
-            }
-            if let Ok(mut rec) = self.recent.lock() {
-                let ring = rec.entry(r.check_id.clone()).or_insert_with(|| RecentResults::new(100, 20));
-                ring.push(r.at, to_probe_result(r));
-            }
-            if let Ok(mut l) = self.latest.lock() {
-                l.insert(
-                    (r.check_id.clone(), location.to_string()),
-                    Latest { check: c.clone(), location: location.to_string(), result: r.clone() },
-                );
-            }
-            if let Ok(mut cnt) = self.counters.lock() {
-                cnt.runs += 1;
+                    status: next.status,
+                    failures: next.consecutive_failures as i64,
+                    successes: next.consecutive_successes as i64,
+                    last_at: r.at,
+                    last_outcome: r.outcome.clone(),
+                    last_message: r.message.clone(),
+                };
+                if outcome != Outcome::Up {
+                    failures.push(FailureRow {
+                        check_id: r.check_id.clone(),
+                        location: location.to_string(),
+                        at: r.at,
+                        outcome: r.outcome.clone(),
+                        error_kind: r.error.clone(),
+                        message: r.message.clone(),
+                        http_status: r.http_status.map(i64::from),
+                        total_ms: Some(r.total_ms),
+                    });
+                }
+                // the service's status after this run: a change is placed at this run's time
+                let status = live.put(&checks, c.service_id, row);
+                if status != Status::Unknown && current.get(&c.service_id) != Some(&status) {
+                    current.insert(c.service_id, status);
+                    // the message of the worst check, looked for only on a change
+                    let (_, message) = service_status(&checks, &live.states, c.service_id);
+                    changes.push((c.service_id, status, r.at, message));
+                }
+                let ring = recent.entry(r.check_id.clone()).or_default();
+                let run = crate::probe_live::Run::new(r.at, &to_probe_result(r), ring.last());
+                ring.push(run, keep);
+                latest.insert(key, Latest { check: c.clone(), location: location.to_string(), result: r.clone() });
+                counters.runs += 1;
                 if let Some(e) = &r.error {
-                    *cnt.errors.entry(e.clone()).or_default() += 1;
+                    *counters.errors.entry(e.clone()).or_default() += 1;
                 }
             }
+            pending.extend(live.to_write(&urgent));
         }
-        self.store.save_check_results(&changed_states, &failures).await?;
+        self.store.save_check_results(&pending, &failures).await?;
         let now = self.clock.now_ms();
         self.submit_statuses(&checks, changes, now).await;
         Ok(unknown)
+    }
+
+    /// Stored states with this replica's newer ones in their place (states
+    /// that changed only in their counters reach the database later).
+    pub fn overlay(&self, rows: Vec<(i64, CheckStateRow)>) -> Vec<(i64, CheckStateRow)> {
+        let live = self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        rows.into_iter()
+            .map(|(sid, r)| match live.state(&(r.check_id.clone(), r.location.clone())) {
+                Some(l) if l.last_at > r.last_at => (sid, l.clone()),
+                _ => (sid, r),
+            })
+            .collect()
+    }
+
+    /// Write every state not written yet (before leadership or the process ends).
+    pub async fn flush(&self) -> nines_store::Result<()> {
+        let rows = self.live.lock().map(|mut l| l.take_dirty()).unwrap_or_default();
+        if !rows.is_empty() {
+            self.store.save_check_results(&rows, &[]).await?;
+        }
+        Ok(())
     }
 
     /// Record each `(service, status, at, message)` on the timeline (as the
@@ -590,6 +629,8 @@ impl ProbeEngine {
         let mut sids: Vec<i64> = silent.keys().filter_map(|(id, _)| checks.get(id).map(|c| c.service_id)).collect();
         sids.sort();
         sids.dedup();
+        // what is only in memory goes first; the services are read again after
+        self.flush().await?;
         let mut states: HashMap<(String, String), CheckStateRow> = self
             .store
             .check_states_of_services(&sids)
@@ -614,6 +655,7 @@ impl ProbeEngine {
         let before: HashMap<i64, Status> =
             sids.iter().map(|sid| (*sid, service_status(checks, &states, *sid).0)).collect();
         let applied = self.store.mark_check_states_unknown(&marks).await?;
+        self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner).forget(&sids);
         // service → (when, why) of its latest state that turned UNKNOWN
         let mut touched: BTreeMap<i64, (Millis, String)> = BTreeMap::new();
         let mut n = 0;
@@ -656,7 +698,7 @@ impl ProbeEngine {
         self.recent
             .lock()
             .ok()
-            .and_then(|r| r.get(check_id).map(|ring| ring.results().map(|x| (x.at_ms, x.result.clone())).collect()))
+            .and_then(|r| r.get(check_id).map(|ring| ring.runs().map(|x| (x.at, x.result())).collect()))
             .unwrap_or_default()
     }
 
@@ -830,6 +872,9 @@ pub async fn run_local(
             if sched.take().is_some() {
                 tracing::info!("stopped server-side checks: not leading");
                 version.clear();
+                if let Err(e) = engine.flush().await {
+                    tracing::error!(error = %e, "writing check states failed");
+                }
             }
         } else if let Some(env) = &env {
             match engine.store.checks_version().await {
@@ -876,6 +921,9 @@ pub async fn run_local(
     }
     drop(sched);
     recorder.abort();
+    if let Err(e) = engine.flush().await {
+        tracing::error!(error = %e, "writing check states failed");
+    }
 }
 
 /// The checks a location runs, as the scheduler takes them.

@@ -185,3 +185,82 @@ async fn locations_combine_by_quorum() {
         srv.stop().await;
     }
 }
+
+/// A service with many checks: each result is recorded (state machine,
+/// recent runs, the service's status from its checks), a steady check's
+/// state reaches the database only when its status changes, and what the
+/// API shows is the newest state whether written yet or not.
+#[tokio::test]
+async fn steady_results_write_nothing_until_a_status_changes() {
+    for db in nines_store::testing::all().await {
+        eprintln!("-- backend {}", db.label);
+        let srv = start_real(&db).await;
+        let op = srv.key("acme", "operator").await;
+        // 200 checks run by an agent location (the server runs none of them)
+        let mut checks = String::new();
+        for i in 0..200 {
+            checks.push_str(&format!(
+                "  - {{type: http, name: c{i}, url: 'http://127.0.0.1:9/{i}', locations: [eu], failureThreshold: 2}}\n"
+            ));
+        }
+        let (c, v) = srv.post_raw("/api/v1/services/apply", Some(&op), &doc("big", &checks), None).await;
+        assert_eq!(c, 200, "{v}");
+        let id = v["items"][0]["id"].as_i64().unwrap();
+        let engine = srv.running.as_ref().unwrap().state.probes.clone();
+        let now = nines_core::clock::Clock::now_ms(&SystemClock);
+        let run = |check: usize, outcome: &str, at: i64| nines_server::probes::RunResult {
+            check_id: format!("{id}/c{check}"),
+            at,
+            outcome: outcome.into(),
+            message: format!("{outcome} {at}"),
+            error: None,
+            http_status: Some(200),
+            dns_ms: None,
+            connect_ms: Some(0.2),
+            tls_ms: None,
+            first_byte_ms: Some(0.5),
+            total_ms: 1.0,
+            cert_not_after: None,
+        };
+        // every check up once: 200 states written (their status is new)
+        let first: Vec<_> = (0..200).map(|i| run(i, "up", now - 10_000)).collect();
+        engine.record("eu", &first).await.unwrap();
+        let stored = |db: &nines_store::Store| {
+            let db = db.clone();
+            async move { db.check_states_of_services(&[id]).await.unwrap().into_iter().map(|(_, s)| s).collect::<Vec<_>>() }
+        };
+        let rows = stored(&srv.store).await;
+        assert_eq!(rows.len(), 200);
+        assert!(rows.iter().all(|r| r.last_at == now - 10_000 && r.status == nines_core::Status::Operational));
+        let status =
+            async || srv.get(&format!("/api/v1/services/{id}"), &op).await.1["status"].as_str().unwrap().to_string();
+        assert_eq!(status().await, "OPERATIONAL");
+        // more good runs: nothing written, the API still shows the newest
+        for k in 1..=3 {
+            let batch: Vec<_> = (0..200).map(|i| run(i, "up", now - 10_000 + k * 1000)).collect();
+            engine.record("eu", &batch).await.unwrap();
+        }
+        assert!(stored(&srv.store).await.iter().all(|r| r.last_at == now - 10_000), "steady runs were written");
+        let (_, detail) = srv.get(&format!("/api/v1/checks/{id}/c7"), &op).await;
+        assert_eq!(detail["states"][0]["lastRun"], nines_core::clock::rfc3339(now - 7_000), "{detail}");
+        assert_eq!(detail["recent"].as_array().unwrap().len(), 4, "{detail}");
+        // one check fails twice: DOWN, written at once, and the service follows
+        engine.record("eu", &[run(7, "down", now - 5_000)]).await.unwrap();
+        assert_eq!(status().await, "OPERATIONAL", "one failure is below the threshold");
+        engine.record("eu", &[run(7, "down", now - 4_000)]).await.unwrap();
+        let rows = stored(&srv.store).await;
+        let c7 = rows.iter().find(|r| r.check_id.ends_with("/c7")).unwrap();
+        assert_eq!((c7.status, c7.last_at, c7.failures), (nines_core::Status::Down, now - 4_000, 2));
+        assert_eq!(status().await, "DOWN");
+        // it recovers: OPERATIONAL again
+        engine.record("eu", &[run(7, "up", now - 3_000)]).await.unwrap();
+        assert_eq!(status().await, "OPERATIONAL");
+        // a flush writes what was held back
+        engine.flush().await.unwrap();
+        let rows = stored(&srv.store).await;
+        assert!(rows.iter().filter(|r| !r.check_id.ends_with("/c7")).all(|r| r.last_at == now - 7_000), "flushed");
+        // the engine holds a sender of the ingest queue, which must close for the server to stop
+        drop(engine);
+        srv.stop().await;
+    }
+}

@@ -57,6 +57,7 @@ async fn views(s: &AppState, caller: &Caller, service_id: Option<i64>, id: Optio
     let all = s.probes.checks().await?;
     let mut list: Vec<&nines_store::checks::StoredCheck> = all
         .values()
+        .map(|c| &**c)
         .filter(|c| caller.scope.allows(&c.organization))
         .filter(|c| service_id.is_none_or(|x| c.service_id == x))
         .filter(|c| id.is_none_or(|x| c.id == x))
@@ -64,7 +65,7 @@ async fn views(s: &AppState, caller: &Caller, service_id: Option<i64>, id: Optio
     list.sort_by(|a, b| a.id.cmp(&b.id));
     let mut sids: Vec<i64> = list.iter().map(|c| c.service_id).collect();
     sids.dedup();
-    let states = s.store.check_states_of_services(&sids).await?;
+    let states = s.probes.overlay(s.store.check_states_of_services(&sids).await?);
     Ok(list
         .into_iter()
         .map(|c| CheckView {
@@ -142,7 +143,9 @@ pub struct FailureView {
 pub struct CheckDetail {
     #[serde(flatten)]
     pub check: CheckView,
-    /// The last 100 runs this replica recorded, newest first.
+    /// The last runs this replica recorded, newest first: 100, or fewer when
+    /// there are many checks (a million runs are kept over all checks, at
+    /// least 10 per check).
     pub recent: Vec<RecentRun>,
     /// The last 20 failures with their messages, newest first.
     pub failures: Vec<FailureView>,
@@ -150,8 +153,9 @@ pub struct CheckDetail {
 
 /// Get a check with its recent runs and failures
 ///
-/// The check as in the list, plus the last 100 runs this replica recorded (with
-/// timings: DNS, connect, TLS, first byte, total) and the last 20 failures with
+/// The check as in the list, plus the last runs this replica recorded (up to
+/// 100, fewer with very many checks; with timings: DNS, connect, TLS, first
+/// byte, total) and the last 20 failures with
 /// their messages. The id is `<serviceId>/<name>`. 404 for a check that does
 /// not exist or belongs to another organization.
 #[utoipa::path(
