@@ -282,15 +282,21 @@ impl Run {
     }
 }
 
-/// A check's recent runs and, apart, its recent failures.
+/// A check's recent runs at one location and, apart, its recent failures;
+/// the last run is what `/metrics` shows of the check there.
 #[derive(Debug, Default)]
 pub struct RunRing {
     runs: VecDeque<Run>,
     failures: VecDeque<Run>,
+    /// The earliest certificate expiry the last run saw.
+    pub cert_not_after: Option<Millis>,
 }
 
 impl RunRing {
     pub fn push(&mut self, run: Run, keep: usize) {
+        if self.runs.capacity() == 0 {
+            self.runs.reserve_exact(keep.max(1));
+        }
         if run.outcome != 0 {
             if self.failures.len() >= RECENT_FAILURES {
                 self.failures.pop_front();

@@ -208,13 +208,6 @@ impl RunResult {
     }
 }
 
-#[derive(Clone)]
-struct Latest {
-    check: Arc<StoredCheck>,
-    location: String,
-    result: RunResult,
-}
-
 /// Counters of the engine, for /metrics.
 #[derive(Default)]
 struct Counters {
@@ -273,10 +266,10 @@ pub struct ProbeEngine {
     clock: Arc<dyn Clock>,
     ingest: crate::ingest::Ingest,
     checks: Mutex<(String, Arc<CheckSet>)>,
-    recent: Mutex<HashMap<String, crate::probe_live::RunRing>>,
+    /// Recent runs by (check, location); the last one is what `/metrics` shows.
+    recent: Mutex<HashMap<crate::probe_live::Key, crate::probe_live::RunRing>>,
     /// States, combined statuses and per-service tallies ([`crate::probe_live::Live`]).
     live: Mutex<crate::probe_live::Live>,
-    latest: Mutex<HashMap<(String, String), Latest>>,
     service_status: Mutex<HashMap<i64, Status>>,
     counters: Mutex<Counters>,
     /// (organization, location) → when this replica last wrote `last_seen`.
@@ -292,7 +285,6 @@ impl ProbeEngine {
             checks: Mutex::new((String::new(), Arc::new(CheckSet::default()))),
             recent: Mutex::new(HashMap::new()),
             live: Mutex::new(crate::probe_live::Live::default()),
-            latest: Mutex::new(HashMap::new()),
             service_status: Mutex::new(HashMap::new()),
             counters: Mutex::new(Counters::default()),
             agent_touches: Mutex::new(HashMap::new()),
@@ -312,11 +304,8 @@ impl ProbeEngine {
             *g = (version, all.clone());
         }
         // series of removed checks disappear
-        if let Ok(mut l) = self.latest.lock() {
-            l.retain(|(id, _), _| all.contains_key(id));
-        }
         if let Ok(mut r) = self.recent.lock() {
-            r.retain(|id, _| all.contains_key(id));
+            r.retain(|(id, _), _| all.contains_key(id));
         }
         Ok(all)
     }
@@ -384,7 +373,6 @@ impl ProbeEngine {
                 }
             }
             let mut recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let mut latest = self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let mut counters = self.counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             for r in sorted {
                 let Some(outcome) = r.outcome() else { continue };
@@ -434,10 +422,10 @@ impl ProbeEngine {
                     let (_, message) = service_status(&checks, &live.states, c.service_id);
                     changes.push((c.service_id, status, r.at, message));
                 }
-                let ring = recent.entry(r.check_id.clone()).or_default();
+                let ring = recent.entry(key).or_default();
                 let run = crate::probe_live::Run::new(r.at, &to_probe_result(r), ring.last());
                 ring.push(run, keep);
-                latest.insert(key, Latest { check: c.clone(), location: location.to_string(), result: r.clone() });
+                ring.cert_not_after = r.cert_not_after;
                 counters.runs += 1;
                 if let Some(e) = &r.error {
                     *counters.errors.entry(e.clone()).or_default() += 1;
@@ -694,63 +682,82 @@ impl ProbeEngine {
         Ok(n)
     }
 
+    /// A check's recent runs at every location, newest first.
     pub fn recent(&self, check_id: &str) -> Vec<(Millis, ProbeResult)> {
-        self.recent
-            .lock()
-            .ok()
-            .and_then(|r| r.get(check_id).map(|ring| ring.runs().map(|x| (x.at, x.result())).collect()))
-            .unwrap_or_default()
+        let locations: Vec<String> = match self.checks.lock().ok().and_then(|g| g.1.get(check_id).cloned()) {
+            Some(c) if !c.locations.is_empty() => c.locations.clone(),
+            Some(_) => vec![SERVER_LOCATION.to_string()],
+            None => return Vec::new(),
+        };
+        let Ok(rings) = self.recent.lock() else { return Vec::new() };
+        let mut out: Vec<(Millis, ProbeResult)> = locations
+            .into_iter()
+            .filter_map(|l| rings.get(&(check_id.to_string(), l)))
+            .flat_map(|ring| ring.runs().map(|x| (x.at, x.result())))
+            .collect();
+        out.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+        out.truncate(100);
+        out
     }
 
     /// Blackbox-compatible series plus the engine's counters.
     pub fn render_metrics(&self, out: &mut String) {
-        let latest: Vec<Latest> = self.latest.lock().map(|l| l.values().cloned().collect()).unwrap_or_default();
-        let label = |l: &Latest| {
-            format!(
-                "check=\"{}\",service=\"{}\",organization=\"{}\",location=\"{}\",type=\"{}\"",
-                esc(&l.check.id),
-                esc(&l.check.service),
-                esc(&l.check.organization),
-                esc(&l.location),
-                l.check.kind
-            )
+        let checks = self.checks.lock().map(|g| g.1.clone()).unwrap_or_default();
+        // (labels, last run, certificate expiry), by check and location
+        let last: Vec<(String, ProbeResult, Option<Millis>)> = {
+            let Ok(rings) = self.recent.lock() else { return };
+            let mut v: Vec<(&crate::probe_live::Key, &crate::probe_live::RunRing)> = rings.iter().collect();
+            v.sort_by(|a, b| a.0.cmp(b.0));
+            v.into_iter()
+                .filter_map(|((id, location), ring)| {
+                    let c = checks.get(id)?;
+                    let run = ring.last()?;
+                    let label = format!(
+                        "check=\"{}\",service=\"{}\",organization=\"{}\",location=\"{}\",type=\"{}\"",
+                        esc(&c.id),
+                        esc(&c.service),
+                        esc(&c.organization),
+                        esc(location),
+                        c.kind
+                    );
+                    Some((label, run.result(), ring.cert_not_after))
+                })
+                .collect()
         };
-        let mut sorted = latest;
-        sorted.sort_by(|a, b| (&a.check.id, &a.location).cmp(&(&b.check.id, &b.location)));
         let _ = writeln!(out, "# HELP probe_success Whether the last run of the check succeeded (1) or not (0).");
         let _ = writeln!(out, "# TYPE probe_success gauge");
-        for l in &sorted {
-            let ok = if l.result.outcome == "down" { 0 } else { 1 };
-            let _ = writeln!(out, "probe_success{{{}}} {ok}", label(l));
+        for (label, r, _) in &last {
+            let ok = if r.outcome == Outcome::Down { 0 } else { 1 };
+            let _ = writeln!(out, "probe_success{{{label}}} {ok}");
         }
         let _ = writeln!(out, "# HELP probe_duration_seconds Duration of the last run by phase.");
         let _ = writeln!(out, "# TYPE probe_duration_seconds gauge");
-        for l in &sorted {
-            let r = &l.result;
+        for (label, r, _) in &last {
+            let t = &r.timings;
             for (phase, v) in [
-                ("resolve", r.dns_ms),
-                ("connect", r.connect_ms),
-                ("tls", r.tls_ms),
-                ("processing", r.first_byte_ms),
-                ("total", Some(r.total_ms)),
+                ("resolve", t.dns),
+                ("connect", t.connect),
+                ("tls", t.tls),
+                ("processing", t.first_byte),
+                ("total", Some(t.total)),
             ] {
                 if let Some(v) = v {
-                    let _ = writeln!(out, "probe_duration_seconds{{{},phase=\"{phase}\"}} {}", label(l), v / 1000.0);
+                    let _ = writeln!(out, "probe_duration_seconds{{{label},phase=\"{phase}\"}} {}", v.as_secs_f64());
                 }
             }
         }
         let _ = writeln!(out, "# HELP probe_http_status_code HTTP status of the last run.");
         let _ = writeln!(out, "# TYPE probe_http_status_code gauge");
-        for l in &sorted {
-            if let Some(code) = l.result.http_status {
-                let _ = writeln!(out, "probe_http_status_code{{{}}} {code}", label(l));
+        for (label, r, _) in &last {
+            if let Some(code) = r.http_status {
+                let _ = writeln!(out, "probe_http_status_code{{{label}}} {code}");
             }
         }
         let _ = writeln!(out, "# HELP probe_ssl_earliest_cert_expiry Earliest certificate expiry, Unix seconds.");
         let _ = writeln!(out, "# TYPE probe_ssl_earliest_cert_expiry gauge");
-        for l in &sorted {
-            if let Some(t) = l.result.cert_not_after {
-                let _ = writeln!(out, "probe_ssl_earliest_cert_expiry{{{}}} {}", label(l), t / 1000);
+        for (label, _, cert) in &last {
+            if let Some(t) = cert {
+                let _ = writeln!(out, "probe_ssl_earliest_cert_expiry{{{label}}} {}", t / 1000);
             }
         }
         if let Ok(c) = self.counters.lock() {
