@@ -26,8 +26,8 @@ use crate::probes::CheckSet;
 /// are written.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(30);
 /// Recent runs kept over all checks: each check keeps
-/// `RECENT_BUDGET / checks` of them, between 10 and 100.
-pub const RECENT_BUDGET: usize = 1_000_000;
+/// `RECENT_BUDGET / checks` of them, between 5 and 100.
+pub const RECENT_BUDGET: usize = 500_000;
 /// Failures kept per check beside its recent runs.
 pub const RECENT_FAILURES: usize = 20;
 
@@ -319,7 +319,7 @@ impl RunRing {
 
 /// Runs kept per check when there are `checks` of them.
 pub fn keep_per_check(checks: usize) -> usize {
-    (RECENT_BUDGET / checks.max(1)).clamp(10, 100)
+    (RECENT_BUDGET / checks.max(1)).clamp(5, 100)
 }
 
 #[cfg(test)]
@@ -369,8 +369,8 @@ mod tests {
         }
         assert_eq!(ring.runs().count(), 10);
         assert_eq!(ring.runs().next().unwrap().at, 29);
-        assert_eq!(keep_per_check(100_000), 10);
-        assert_eq!(keep_per_check(40_000), 25);
+        assert_eq!(keep_per_check(100_000), 5);
+        assert_eq!(keep_per_check(40_000), 12);
         assert_eq!(keep_per_check(100), 100);
     }
 }

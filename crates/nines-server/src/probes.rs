@@ -229,9 +229,12 @@ pub struct CheckSet {
 impl CheckSet {
     pub fn new(checks: Vec<StoredCheck>) -> Self {
         let mut set = CheckSet::default();
-        for c in checks {
+        for mut c in checks {
             if let Ok(spec) = serde_json::from_str::<CheckSpec>(&c.spec) {
                 set.specs.insert(c.id.clone(), spec);
+                // the parsed spec is kept; its text would double the memory
+                // of 100,000 checks ([`CheckSet::spec_json`] writes it again)
+                c.spec = String::new();
             }
             set.by_service.entry(c.service_id).or_default().push(c.id.clone());
             set.by_id.insert(c.id.clone(), Arc::new(c));
@@ -244,6 +247,15 @@ impl CheckSet {
 
     pub fn spec(&self, id: &str) -> Option<&CheckSpec> {
         self.specs.get(id)
+    }
+
+    /// A check's spec as JSON (as stored: the stored text is the parsed
+    /// spec written out).
+    pub fn spec_json(&self, c: &StoredCheck) -> serde_json::Value {
+        match self.specs.get(&c.id) {
+            Some(s) => serde_json::to_value(s).unwrap_or_default(),
+            None => serde_json::from_str(&c.spec).unwrap_or_default(),
+        }
     }
 
     /// The checks of a service, in id order.

@@ -76,7 +76,7 @@ async fn views(s: &AppState, caller: &Caller, service_id: Option<i64>, id: Optio
             service: c.service.clone(),
             node_id: c.node_id.clone(),
             locations: c.locations.clone(),
-            spec: serde_json::from_str(&c.spec).unwrap_or_default(),
+            spec: all.spec_json(c),
             states: states
                 .iter()
                 .filter(|(_, st)| st.check_id == c.id)
@@ -144,8 +144,8 @@ pub struct CheckDetail {
     #[serde(flatten)]
     pub check: CheckView,
     /// The last runs this replica recorded, newest first: 100, or fewer when
-    /// there are many checks (a million runs are kept over all checks, at
-    /// least 10 per check).
+    /// there are many checks (half a million runs are kept over all checks,
+    /// at least 5 per check and location).
     pub recent: Vec<RecentRun>,
     /// The last 20 failures with their messages, newest first.
     pub failures: Vec<FailureView>,
@@ -255,7 +255,7 @@ pub async fn agent_checks(
     let mut checks: Vec<AgentCheck> = all
         .values()
         .filter(|c| caller.scope.allows(&c.organization) && runs_at(c, &q.location))
-        .map(|c| AgentCheck { id: c.id.clone(), spec: serde_json::from_str(&c.spec).unwrap_or_default() })
+        .map(|c| AgentCheck { id: c.id.clone(), spec: all.spec_json(c) })
         .collect();
     checks.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Json(AgentChecks { version, checks }))
