@@ -97,8 +97,10 @@ async fn figure(s: &AppState, cache: &BadgeCache, service_id: i64, kind: Kind) -
             crate::slo::service_accounting(&s.store, &subj, w, &cfg).await?.availability()
         }
         Kind::Response => {
+            // the engine's cached checks, not a read of every check
+            let checks = s.probes.checks().await?;
             let mut times = Vec::new();
-            for c in s.store.list_checks(None).await?.iter().filter(|c| c.service_id == service_id) {
+            for c in checks.of_service(service_id) {
                 times.extend(s.probes.recent(&c.id).iter().map(|(_, r)| r.timings.total.as_secs_f64() * 1000.0));
             }
             (!times.is_empty()).then(|| times.iter().sum::<f64>() / times.len() as f64)

@@ -227,6 +227,83 @@ fn button_page(snap: &Snapshot, action: &str, q: &str, heading: &str, text: &str
     notice(snap, heading, &body)
 }
 
+/// What a link in a mail does: confirm the subscription or end it.
+#[derive(Clone, Copy)]
+enum LinkAction {
+    Confirm,
+    Unsubscribe,
+}
+
+impl LinkAction {
+    /// The token's purpose and the path under the page.
+    fn purpose(self) -> &'static str {
+        match self {
+            LinkAction::Confirm => "confirm",
+            LinkAction::Unsubscribe => "unsubscribe",
+        }
+    }
+    fn path(self) -> &'static str {
+        match self {
+            LinkAction::Confirm => "subscribe/confirm",
+            LinkAction::Unsubscribe => "unsubscribe",
+        }
+    }
+}
+
+/// A link's page: with `act` false, a button that posts back to the same
+/// link; with `act` true (the button, or a mail client's one-click
+/// `List-Unsubscribe-Post`), the action itself.
+#[allow(clippy::too_many_arguments)]
+async fn link_page(
+    s: AppState,
+    cache: Arc<Cache>,
+    views: Arc<Views>,
+    sel: Sel,
+    headers: HeaderMap,
+    q: Option<String>,
+    what: LinkAction,
+    act: bool,
+) -> ApiResult<Response> {
+    let t = Instant::now();
+    let (snap, page) = configured(&s, &cache, &views, &sel, &headers).await?;
+    let Some(sub) = from_link(&s, &page, q.clone(), what.purpose()).await? else { return Ok(bad_link(&snap, t)) };
+    let (target, title) = (esc(&sub.target), esc(&page.title));
+    let body = match (what, act) {
+        (LinkAction::Confirm, false) => button_page(
+            &snap,
+            what.path(),
+            &q.unwrap_or_default(),
+            "Confirm your subscription",
+            &format!("Get incident updates of {title} at <strong>{target}</strong>?"),
+            "Confirm",
+        ),
+        (LinkAction::Unsubscribe, false) => button_page(
+            &snap,
+            what.path(),
+            &q.unwrap_or_default(),
+            "Unsubscribe",
+            &format!("Stop incident updates of {title} to <strong>{target}</strong>?"),
+            "Unsubscribe",
+        ),
+        (LinkAction::Confirm, true) => {
+            s.store.confirm_subscriber(sub.id, s.clock.now_ms()).await?;
+            let text = format!(
+                "<p><strong>{target}</strong> now gets incident updates of {title}. Every mail has a link to unsubscribe.</p>"
+            );
+            notice(&snap, "You are subscribed", &text)
+        }
+        (LinkAction::Unsubscribe, true) => {
+            s.store.delete_subscriber(sub.id).await?;
+            notice(
+                &snap,
+                "You are unsubscribed",
+                &format!("<p><strong>{target}</strong> gets no more updates of {title}.</p>"),
+            )
+        }
+    };
+    Ok(html(t, StatusCode::OK, body))
+}
+
 /// `GET {page}/subscribe/confirm?s=…&t=…`: a button that confirms.
 pub async fn confirm_page(
     State(s): State<AppState>,
@@ -236,13 +313,7 @@ pub async fn confirm_page(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    let t = Instant::now();
-    let (snap, page) = configured(&s, &cache, &views, &sel, &headers).await?;
-    let Some(sub) = from_link(&s, &page, q.clone(), "confirm").await? else { return Ok(bad_link(&snap, t)) };
-    let text = format!("Get incident updates of {} at <strong>{}</strong>?", esc(&page.title), esc(&sub.target));
-    let body =
-        button_page(&snap, "subscribe/confirm", &q.unwrap_or_default(), "Confirm your subscription", &text, "Confirm");
-    Ok(html(t, StatusCode::OK, body))
+    link_page(s, cache, views, sel, headers, q, LinkAction::Confirm, false).await
 }
 
 /// `POST {page}/subscribe/confirm?s=…&t=…`.
@@ -254,16 +325,7 @@ pub async fn confirm(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    let t = Instant::now();
-    let (snap, page) = configured(&s, &cache, &views, &sel, &headers).await?;
-    let Some(sub) = from_link(&s, &page, q, "confirm").await? else { return Ok(bad_link(&snap, t)) };
-    s.store.confirm_subscriber(sub.id, s.clock.now_ms()).await?;
-    let body = format!(
-        "<p><strong>{}</strong> now gets incident updates of {}. Every mail has a link to unsubscribe.</p>",
-        esc(&sub.target),
-        esc(&page.title)
-    );
-    Ok(html(t, StatusCode::OK, notice(&snap, "You are subscribed", &body)))
+    link_page(s, cache, views, sel, headers, q, LinkAction::Confirm, true).await
 }
 
 /// `GET {page}/unsubscribe?s=…&t=…`: a button that unsubscribes.
@@ -275,12 +337,7 @@ pub async fn unsubscribe_page(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    let t = Instant::now();
-    let (snap, page) = configured(&s, &cache, &views, &sel, &headers).await?;
-    let Some(sub) = from_link(&s, &page, q.clone(), "unsubscribe").await? else { return Ok(bad_link(&snap, t)) };
-    let text = format!("Stop incident updates of {} to <strong>{}</strong>?", esc(&page.title), esc(&sub.target));
-    let body = button_page(&snap, "unsubscribe", &q.unwrap_or_default(), "Unsubscribe", &text, "Unsubscribe");
-    Ok(html(t, StatusCode::OK, body))
+    link_page(s, cache, views, sel, headers, q, LinkAction::Unsubscribe, false).await
 }
 
 /// `POST {page}/unsubscribe?s=…&t=…` (the button, or a mail client's
@@ -293,12 +350,7 @@ pub async fn unsubscribe(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    let t = Instant::now();
-    let (snap, page) = configured(&s, &cache, &views, &sel, &headers).await?;
-    let Some(sub) = from_link(&s, &page, q, "unsubscribe").await? else { return Ok(bad_link(&snap, t)) };
-    s.store.delete_subscriber(sub.id).await?;
-    let body = format!("<p><strong>{}</strong> gets no more updates of {}.</p>", esc(&sub.target), esc(&page.title));
-    Ok(html(t, StatusCode::OK, notice(&snap, "You are unsubscribed", &body)))
+    link_page(s, cache, views, sel, headers, q, LinkAction::Unsubscribe, true).await
 }
 
 // ---- the API ----
