@@ -779,6 +779,35 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// What [`leader_lease`] gives: a receiver that is true while this replica
+/// holds the lease, and the task that renews it (dropping every receiver
+/// releases the lease).
+pub type Leadership = (
+    watch::Receiver<bool>,
+    tokio::task::JoinHandle<Result<kube_lease_manager::LeaseManager, kube_lease_manager::LeaseManagerError>>,
+);
+
+/// Take part in electing the leader of `namespace`'s operators: the Lease
+/// `nines-operator`, held for `duration` seconds and renewed `grace` seconds
+/// before it runs out. Two replicas never lead at once: taking the Lease is
+/// a server-side apply the API server refuses (409) while another holds it.
+pub async fn leader_lease(
+    client: kube::Client,
+    namespace: &str,
+    identity: &str,
+    duration: u64,
+    grace: u64,
+) -> anyhow::Result<Leadership> {
+    let mgr = kube_lease_manager::LeaseManagerBuilder::new(client, "nines-operator")
+        .with_namespace(namespace)
+        .with_identity(identity)
+        .with_duration(duration)
+        .with_grace(grace)
+        .build()
+        .await?;
+    Ok(mgr.watch().await)
+}
+
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = kube_config(&args.kube).await?;
     let api_server_url = config.cluster_url.to_string().trim_end_matches('/').to_string();
@@ -799,14 +828,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("nines-operator-{}", std::process::id()));
     let _lease = if args.leader_elect {
-        let mgr = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), "nines-operator")
-            .with_namespace(&args.namespace)
-            .with_identity(&identity)
-            .with_duration(15)
-            .with_grace(5)
-            .build()
-            .await?;
-        let (mut leader, task) = mgr.watch().await;
+        let (mut leader, task) = leader_lease(client.clone(), &args.namespace, &identity, 15, 5).await?;
         tracing::info!(%identity, "waiting for the leader lease");
         while !*leader.borrow_and_update() {
             leader.changed().await?;

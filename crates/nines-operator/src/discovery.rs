@@ -432,6 +432,22 @@ pub async fn artifact_pass(ctx: &Ctx, pods: &[Arc<Pod>]) -> Result<(), Error> {
         })
         .collect();
     let by_name: BTreeMap<String, _> = images.iter().map(|(r, u)| (r.cr_name(), (r, u))).collect();
+    // the K8sApps of each namespace: an image is used by the apps of the
+    // namespaces it runs in (the seed links them by namespace)
+    let apps: Vec<AppRef> = Api::<K8sApp>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map(|l| {
+            l.items
+                .iter()
+                .map(|a| AppRef {
+                    name: a.name_any(),
+                    namespace: a.namespace().unwrap_or_default(),
+                    k8s_app_id: a.status.as_ref().and_then(|s| s.api_id.clone()),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let t = ctx.now();
     let stale = SignedDuration::from_hours(cfg.cleanup.stale_threshold_hours.max(1) as i64);
     let in_use: Vec<String> = by_name.keys().cloned().collect();
@@ -454,8 +470,11 @@ pub async fn artifact_pass(ctx: &Ctx, pods: &[Arc<Pod>]) -> Result<(), Error> {
                     apply_cr(&api, &cr).await?;
                 }
                 let old_status = prev.and_then(|p| p.status.clone()).unwrap_or_default();
-                let status = artifact_status(&old_status, u, t);
+                let mut status = artifact_status(&old_status, u, t);
+                status.used_by_k8sapps =
+                    apps.iter().filter(|a| u.namespaces.contains_key(&a.namespace)).cloned().collect();
                 let same = old_status.phase == status.phase
+                    && old_status.used_by_k8sapps == status.used_by_k8sapps
                     && old_status.total_pod_count == status.total_pod_count
                     && old_status
                         .used_in_namespaces
@@ -491,13 +510,16 @@ pub async fn artifact_pass(ctx: &Ctx, pods: &[Arc<Pod>]) -> Result<(), Error> {
     if ctx.sent_hash("artifacts").as_deref() == Some(hash.as_str()) {
         return Ok(());
     }
-    sync.api.put_artifacts(&sync.node.id(), &items).await?;
+    let sent = sync.api.put_artifacts(&sync.node.id(), &items).await?;
     ctx.remember_sent("artifacts", hash);
-    let synced = |name: &String| {
-        old.get(name).and_then(|a| a.status.as_ref()).and_then(|s| s.sync_status.as_deref()) == Some("synced")
-    };
-    for name in by_name.keys().filter(|n| !synced(n)) {
-        merge_status(&api, name, &serde_json::json!({"sync_status": "synced"})).await.ok();
+    let ids: BTreeMap<String, String> = sent.items.into_iter().map(|i| (i.key, i.id)).collect();
+    for (name, (r, _)) in &by_name {
+        let status = old.get(name).and_then(|a| a.status.as_ref());
+        let id = ids.get(&r.normalized());
+        let synced = status.and_then(|s| s.sync_status.as_deref()) == Some("synced");
+        if !synced || (id.is_some() && status.and_then(|s| s.api_id.as_ref()) != id) {
+            merge_status(&api, name, &serde_json::json!({"sync_status": "synced", "api_id": id})).await.ok();
+        }
     }
     Ok(())
 }
@@ -522,6 +544,8 @@ fn artifact_status(old: &ArtifactStatus, usage: &crate::mapping::image::ImageUsa
         first_discovered_at: old.first_discovered_at.clone().or(Some(t.to_string())),
         last_seen_at: Some(t.to_string()),
         total_pod_count: usage.total(),
+        used_by_k8sapps: old.used_by_k8sapps.clone(),
+        api_id: old.api_id.clone(),
         sync_status: old.sync_status.clone(),
     }
 }
@@ -627,10 +651,13 @@ pub async fn reconcile_k8sapp(cr: Arc<K8sApp>, ctx: Arc<Ctx>) -> Result<Action, 
     let item = app_item(&name, &ns, &cr.spec, &status.artifacts);
     let hash = config_hash(&(&sync.node.id(), &item));
     if status.config_hash.as_deref() != Some(hash.as_str()) {
-        if let Err(e) = sync.api.put_apps(&sync.node.id(), std::slice::from_ref(&item)).await {
-            status.phase = Some("Error".into());
-            status.sync_status = Some("error".into());
-            return api_failed(&ctx, &api, &*cr, status, e).await;
+        match sync.api.put_apps(&sync.node.id(), std::slice::from_ref(&item)).await {
+            Ok(r) => status.api_id = r.items.into_iter().next().map(|i| i.id).or(status.api_id),
+            Err(e) => {
+                status.phase = Some("Error".into());
+                status.sync_status = Some("error".into());
+                return api_failed(&ctx, &api, &*cr, status, e).await;
+            }
         }
         status.config_hash = Some(hash);
         ctx.event(&cr.object_ref(&()), false, "Synced", format!("app {name} is {}", state.as_str())).await;

@@ -100,11 +100,11 @@ async fn throughput(url: &str, seconds: u64, concurrency: usize) {
 
 async fn scheduler(url: &str, n: usize, interval: u32, seconds: u64, concurrency: usize) {
     let env = Arc::new(ProbeEnv::system().expect("probe env"));
-    let checks: Vec<(CheckId, CheckSpec)> = (0..n)
+    let checks: Vec<(CheckId, Arc<CheckSpec>)> = (0..n)
         .map(|i| {
             let mut c = check(&format!("{url}?check={i}"));
             c.interval_seconds = interval;
-            (CheckId::from(format!("bench/{i}")), CheckSpec::Http(c))
+            (CheckId::from(format!("bench/{i}")), Arc::new(CheckSpec::Http(c)))
         })
         .collect();
     let (tx, mut rx) = tokio::sync::mpsc::channel(65_536);

@@ -105,7 +105,7 @@ struct Stats {
 }
 
 enum Command {
-    Reload(Vec<(CheckId, CheckSpec)>, oneshot::Sender<ReloadSummary>),
+    Reload(Vec<(CheckId, Arc<CheckSpec>)>, oneshot::Sender<ReloadSummary>),
 }
 
 /// A running scheduler. Dropping it stops scheduling; runs in flight finish.
@@ -123,7 +123,7 @@ impl Scheduler {
         runner: Arc<R>,
         clock: Arc<dyn Clock>,
         config: SchedulerConfig,
-        checks: Vec<(CheckId, CheckSpec)>,
+        checks: Vec<(CheckId, Arc<CheckSpec>)>,
         results: mpsc::Sender<ProbeEvent>,
     ) -> Scheduler {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -146,7 +146,7 @@ impl Scheduler {
     }
 
     /// Replace the set of checks and wait until it is in effect.
-    pub async fn reload(&self, checks: Vec<(CheckId, CheckSpec)>) -> ReloadSummary {
+    pub async fn reload(&self, checks: Vec<(CheckId, Arc<CheckSpec>)>) -> ReloadSummary {
         let (tx, rx) = oneshot::channel();
         if self.commands.send(Command::Reload(checks, tx)).is_err() {
             return ReloadSummary::default();
@@ -212,7 +212,7 @@ struct Driver<R> {
 }
 
 impl<R: Runner> Driver<R> {
-    async fn run(mut self, checks: Vec<(CheckId, CheckSpec)>, mut commands: mpsc::UnboundedReceiver<Command>) {
+    async fn run(mut self, checks: Vec<(CheckId, Arc<CheckSpec>)>, mut commands: mpsc::UnboundedReceiver<Command>) {
         self.apply(checks);
         loop {
             let next_due = self.heap.peek().map(|Reverse((due, _, _))| *due);
@@ -247,12 +247,12 @@ impl<R: Runner> Driver<R> {
         base + Duration::from_nanos(u64::try_from(k * step).unwrap_or(u64::MAX))
     }
 
-    fn apply(&mut self, checks: Vec<(CheckId, CheckSpec)>) -> ReloadSummary {
+    fn apply(&mut self, checks: Vec<(CheckId, Arc<CheckSpec>)>) -> ReloadSummary {
         let mut summary = ReloadSummary::default();
         let mut next: HashMap<CheckId, Entry> = HashMap::with_capacity(checks.len());
         for (id, spec) in checks {
             match self.entries.remove(&id) {
-                Some(old) if *old.spec == spec => {
+                Some(old) if *old.spec == *spec => {
                     summary.kept += 1;
                     next.insert(id, old);
                 }
@@ -265,7 +265,7 @@ impl<R: Runner> Driver<R> {
                     self.generation += 1;
                     let due = self.first_slot(&id, spec.interval());
                     self.heap.push(Reverse((due, self.generation, id.clone())));
-                    next.insert(id, Entry { spec: Arc::new(spec), generation: self.generation });
+                    next.insert(id, Entry { spec, generation: self.generation });
                 }
             }
         }
@@ -388,12 +388,12 @@ mod tests {
         }
     }
 
-    fn check(name: &str, interval: u32, timeout: f64) -> (CheckId, CheckSpec) {
+    fn check(name: &str, interval: u32, timeout: f64) -> (CheckId, Arc<CheckSpec>) {
         let mut c = TcpCheck::new("127.0.0.1", 1);
         c.name = Some(name.to_owned());
         c.interval_seconds = interval;
         c.timeout_seconds = Some(timeout);
-        (Arc::from(name), c.into())
+        (Arc::from(name), Arc::new(c.into()))
     }
 
     const T0: Millis = 1_700_000_000_000;
@@ -401,7 +401,7 @@ mod tests {
     fn start(
         runner: FakeRunner,
         cfg: SchedulerConfig,
-        checks: Vec<(CheckId, CheckSpec)>,
+        checks: Vec<(CheckId, Arc<CheckSpec>)>,
     ) -> (Scheduler, mpsc::Receiver<ProbeEvent>, Arc<FakeRunner>) {
         let runner = Arc::new(runner);
         let (tx, rx) = mpsc::channel(100_000);

@@ -260,23 +260,35 @@ impl Run {
         }
     }
 
+    pub fn outcome(&self) -> Outcome {
+        match self.outcome {
+            0 => Outcome::Up,
+            1 => Outcome::Degraded,
+            _ => Outcome::Down,
+        }
+    }
+
+    pub fn timings(&self) -> Timings {
+        Timings {
+            dns: dur(self.dns),
+            connect: dur(self.connect),
+            tls: dur(self.tls),
+            first_byte: dur(self.first_byte),
+            total: dur(self.total).unwrap_or_default(),
+        }
+    }
+
+    pub fn http_status(&self) -> Option<u16> {
+        (self.http_status != 0).then_some(self.http_status)
+    }
+
     pub fn result(&self) -> ProbeResult {
         ProbeResult {
-            outcome: match self.outcome {
-                0 => Outcome::Up,
-                1 => Outcome::Degraded,
-                _ => Outcome::Down,
-            },
+            outcome: self.outcome(),
             message: self.message.to_string(),
             error: ErrorKind::ALL.get(self.error as usize).copied(),
-            timings: Timings {
-                dns: dur(self.dns),
-                connect: dur(self.connect),
-                tls: dur(self.tls),
-                first_byte: dur(self.first_byte),
-                total: dur(self.total).unwrap_or_default(),
-            },
-            http_status: (self.http_status != 0).then_some(self.http_status),
+            timings: self.timings(),
+            http_status: self.http_status(),
             cert_not_after_ms: None,
         }
     }

@@ -222,38 +222,56 @@ struct Counters {
 #[derive(Default)]
 pub struct CheckSet {
     by_id: HashMap<String, Arc<StoredCheck>>,
-    specs: HashMap<String, CheckSpec>,
+    specs: HashMap<String, Arc<CheckSpec>>,
     by_service: HashMap<i64, Vec<String>>,
 }
 
 impl CheckSet {
     pub fn new(checks: Vec<StoredCheck>) -> Self {
         let mut set = CheckSet::default();
-        for mut c in checks {
-            if let Ok(spec) = serde_json::from_str::<CheckSpec>(&c.spec) {
-                set.specs.insert(c.id.clone(), spec);
-                // the parsed spec is kept; its text would double the memory
-                // of 100,000 checks ([`CheckSet::spec_json`] writes it again)
-                c.spec = String::new();
-            }
-            set.by_service.entry(c.service_id).or_default().push(c.id.clone());
-            set.by_id.insert(c.id.clone(), Arc::new(c));
+        for c in checks {
+            set.add(c);
         }
-        for ids in set.by_service.values_mut() {
-            ids.sort();
-        }
+        set.finish();
         set
     }
 
+    /// Every stored check, read one row at a time.
+    pub async fn load(store: &Store) -> nines_store::Result<Self> {
+        let mut set = CheckSet::default();
+        store.for_each_check(|c| set.add(c)).await?;
+        set.finish();
+        Ok(set)
+    }
+
+    fn add(&mut self, mut c: StoredCheck) {
+        if let Ok(spec) = serde_json::from_str::<CheckSpec>(&c.spec) {
+            self.specs.insert(c.id.clone(), Arc::new(spec));
+            // the parsed spec is kept; its text would double the memory
+            // of 100,000 checks ([`CheckSet::spec_json`] writes it again)
+            c.spec = String::new();
+        }
+        self.by_service.entry(c.service_id).or_default().push(c.id.clone());
+        self.by_id.insert(c.id.clone(), Arc::new(c));
+    }
+
+    fn finish(&mut self) {
+        for ids in self.by_service.values_mut() {
+            ids.sort();
+        }
+        self.by_id.shrink_to_fit();
+        self.specs.shrink_to_fit();
+    }
+
     pub fn spec(&self, id: &str) -> Option<&CheckSpec> {
-        self.specs.get(id)
+        self.specs.get(id).map(|s| &**s)
     }
 
     /// A check's spec as JSON (as stored: the stored text is the parsed
     /// spec written out).
     pub fn spec_json(&self, c: &StoredCheck) -> serde_json::Value {
         match self.specs.get(&c.id) {
-            Some(s) => serde_json::to_value(s).unwrap_or_default(),
+            Some(s) => serde_json::to_value(&**s).unwrap_or_default(),
             None => serde_json::from_str(&c.spec).unwrap_or_default(),
         }
     }
@@ -311,7 +329,7 @@ impl ProbeEngine {
         {
             return Ok(g.1.clone());
         }
-        let all = Arc::new(CheckSet::new(self.store.list_checks(None).await?));
+        let all = Arc::new(CheckSet::load(&self.store).await?);
         if let Ok(mut g) = self.checks.lock() {
             *g = (version, all.clone());
         }
@@ -713,39 +731,54 @@ impl ProbeEngine {
     }
 
     /// Blackbox-compatible series plus the engine's counters.
-    pub fn render_metrics(&self, out: &mut String) {
+    /// The probe series in Prometheus' text format, handed to `flush` in
+    /// pieces of about [`METRICS_CHUNK`] bytes (whole lines) so that the
+    /// series of 100,000 checks never sit in memory at once; what is left
+    /// stays in `out`.
+    pub fn render_metrics(&self, out: &mut String, flush: &mut dyn FnMut(&mut String)) {
         let checks = self.checks.lock().map(|g| g.1.clone()).unwrap_or_default();
-        // (labels, last run, certificate expiry), by check and location
-        let last: Vec<(String, ProbeResult, Option<Millis>)> = {
+        // (check, location, last run, certificate expiry) by check and location:
+        // 100 bytes a check; the labels are written as each family is
+        let last: Vec<(Arc<StoredCheck>, String, crate::probe_live::Run, Option<Millis>)> = {
             let Ok(rings) = self.recent.lock() else { return };
-            let mut v: Vec<(&crate::probe_live::Key, &crate::probe_live::RunRing)> = rings.iter().collect();
-            v.sort_by(|a, b| a.0.cmp(b.0));
-            v.into_iter()
+            let mut v: Vec<_> = rings
+                .iter()
                 .filter_map(|((id, location), ring)| {
-                    let c = checks.get(id)?;
-                    let run = ring.last()?;
-                    let label = format!(
-                        "check=\"{}\",service=\"{}\",organization=\"{}\",location=\"{}\",type=\"{}\"",
-                        esc(&c.id),
-                        esc(&c.service),
-                        esc(&c.organization),
-                        esc(location),
-                        c.kind
-                    );
-                    Some((label, run.result(), ring.cert_not_after))
+                    Some((checks.get(id)?.clone(), location.clone(), ring.last()?.clone(), ring.cert_not_after))
                 })
-                .collect()
+                .collect();
+            v.sort_by(|a, b| (&a.0.id, &a.1).cmp(&(&b.0.id, &b.1)));
+            v
+        };
+        let label = |out: &mut String, c: &StoredCheck, location: &str| {
+            let _ = write!(
+                out,
+                "check=\"{}\",service=\"{}\",organization=\"{}\",location=\"{}\",type=\"{}\"",
+                esc(&c.id),
+                esc(&c.service),
+                esc(&c.organization),
+                esc(location),
+                c.kind
+            );
+        };
+        let mut full = |out: &mut String| {
+            if out.len() >= METRICS_CHUNK {
+                flush(out);
+            }
         };
         let _ = writeln!(out, "# HELP probe_success Whether the last run of the check succeeded (1) or not (0).");
         let _ = writeln!(out, "# TYPE probe_success gauge");
-        for (label, r, _) in &last {
-            let ok = if r.outcome == Outcome::Down { 0 } else { 1 };
-            let _ = writeln!(out, "probe_success{{{label}}} {ok}");
+        for (c, location, run, _) in &last {
+            let ok = if run.outcome() == Outcome::Down { 0 } else { 1 };
+            out.push_str("probe_success{");
+            label(out, c, location);
+            let _ = writeln!(out, "}} {ok}");
+            full(out);
         }
         let _ = writeln!(out, "# HELP probe_duration_seconds Duration of the last run by phase.");
         let _ = writeln!(out, "# TYPE probe_duration_seconds gauge");
-        for (label, r, _) in &last {
-            let t = &r.timings;
+        for (c, location, run, _) in &last {
+            let t = run.timings();
             for (phase, v) in [
                 ("resolve", t.dns),
                 ("connect", t.connect),
@@ -754,22 +787,31 @@ impl ProbeEngine {
                 ("total", Some(t.total)),
             ] {
                 if let Some(v) = v {
-                    let _ = writeln!(out, "probe_duration_seconds{{{label},phase=\"{phase}\"}} {}", v.as_secs_f64());
+                    out.push_str("probe_duration_seconds{");
+                    label(out, c, location);
+                    let _ = writeln!(out, ",phase=\"{phase}\"}} {}", v.as_secs_f64());
                 }
             }
+            full(out);
         }
         let _ = writeln!(out, "# HELP probe_http_status_code HTTP status of the last run.");
         let _ = writeln!(out, "# TYPE probe_http_status_code gauge");
-        for (label, r, _) in &last {
-            if let Some(code) = r.http_status {
-                let _ = writeln!(out, "probe_http_status_code{{{label}}} {code}");
+        for (c, location, run, _) in &last {
+            if let Some(code) = run.http_status() {
+                out.push_str("probe_http_status_code{");
+                label(out, c, location);
+                let _ = writeln!(out, "}} {code}");
+                full(out);
             }
         }
         let _ = writeln!(out, "# HELP probe_ssl_earliest_cert_expiry Earliest certificate expiry, Unix seconds.");
         let _ = writeln!(out, "# TYPE probe_ssl_earliest_cert_expiry gauge");
-        for (label, _, cert) in &last {
+        for (c, location, _, cert) in &last {
             if let Some(t) = cert {
-                let _ = writeln!(out, "probe_ssl_earliest_cert_expiry{{{label}}} {}", t / 1000);
+                out.push_str("probe_ssl_earliest_cert_expiry{");
+                label(out, c, location);
+                let _ = writeln!(out, "}} {}", t / 1000);
+                full(out);
             }
         }
         if let Ok(c) = self.counters.lock() {
@@ -790,6 +832,9 @@ impl ProbeEngine {
         }
     }
 }
+
+/// About how many bytes of `/metrics` are written at a time.
+pub const METRICS_CHUNK: usize = 256 * 1024;
 
 fn esc(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
@@ -946,11 +991,11 @@ pub async fn run_local(
 }
 
 /// The checks a location runs, as the scheduler takes them.
-pub fn local_set(all: &CheckSet, location: &str) -> Vec<(nines_probe::CheckId, CheckSpec)> {
-    let mut v: Vec<(nines_probe::CheckId, CheckSpec)> = all
+pub fn local_set(all: &CheckSet, location: &str) -> Vec<(nines_probe::CheckId, Arc<CheckSpec>)> {
+    let mut v: Vec<(nines_probe::CheckId, Arc<CheckSpec>)> = all
         .values()
         .filter(|c| runs_at(c, location))
-        .filter_map(|c| all.spec(&c.id).map(|s| (Arc::from(c.id.as_str()), s.clone())))
+        .filter_map(|c| all.specs.get(&c.id).map(|s| (Arc::from(c.id.as_str()), s.clone())))
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v

@@ -171,6 +171,13 @@ impl Store {
         Ok(rows.iter().map(stored).collect())
     }
 
+    /// Every check, handed to `f` one at a time in id order (the probe
+    /// engine loads 100,000 checks without holding all their rows at once).
+    pub async fn for_each_check(&self, mut f: impl FnMut(StoredCheck)) -> Result<()> {
+        let sql = format!("SELECT {CHECK_COLS} FROM checks c JOIN services s ON s.id = c.service_id ORDER BY c.id");
+        crate::for_each_row(sqlx::query(sqlx::AssertSqlSafe(sql)), &self.pool, |r| f(stored(r))).await
+    }
+
     pub async fn get_check(&self, id: &str) -> Result<Option<StoredCheck>> {
         let sql = format!("SELECT {CHECK_COLS} FROM checks c JOIN services s ON s.id = c.service_id WHERE c.id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;

@@ -97,6 +97,40 @@ impl Store {
         Ok((ApiKey { id, name: name.into(), scope: scope.clone(), role, created_at: now, secret_sha256: hash }, key))
     }
 
+    /// Accept `key`, made elsewhere (a Kubernetes Secret), as an admin key of
+    /// every organization. Nothing happens when a key with its id exists
+    /// already (a restart, another replica); the key itself is never stored,
+    /// only its SHA-256. Returns whether it was added.
+    pub async fn import_admin_key(&self, name: &str, key: &str, now: Millis) -> Result<bool> {
+        let Some(id) = parse_key_id(key) else {
+            return Err(Error::Invalid {
+                field: "admin key".into(),
+                message: "not a nines key: nines_ then 16 hex digits, _ and 64 hex digits".into(),
+            });
+        };
+        if !key.bytes().skip(6).all(|b| b.is_ascii_hexdigit() || b == b'_') {
+            return Err(Error::Invalid {
+                field: "admin key".into(),
+                message: "the id and secret must be hex digits".into(),
+            });
+        }
+        let mut w = self.write_tx().await?;
+        let added = sqlx::query(
+            "INSERT INTO api_keys (id, name, organization, role, secret_sha256, created_at) VALUES ($1, $2, NULL, $3, $4, $5)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(Role::Admin.as_str())
+        .bind(hex(&hash_key(key)))
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        w.tx.commit().await?;
+        Ok(added > 0)
+    }
+
     /// The key with this public id, unless revoked.
     pub async fn find_api_key(&self, id: &str) -> Result<Option<ApiKey>> {
         let row = sqlx::query(

@@ -163,7 +163,7 @@ pub async fn run(args: AgentArgs) -> Result<()> {
                     let mut set = Vec::new();
                     for c in list.checks {
                         match serde_json::from_value::<nines_probe::CheckSpec>(c.spec) {
-                            Ok(spec) => set.push((Arc::from(c.id.as_str()), spec)),
+                            Ok(spec) => set.push((Arc::from(c.id.as_str()), Arc::new(spec))),
                             Err(e) => {
                                 tracing::error!(check = %c.id, error = %e, "skipping a check this agent cannot read")
                             }

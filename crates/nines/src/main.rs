@@ -128,6 +128,11 @@ struct ServeArgs {
     /// notify.key in the data dir, created on first start.
     #[arg(long, env = "NINES_SECRET_KEY", hide_env_values = true)]
     secret_key: Option<String>,
+    /// A file holding an admin key of every organization to accept (a
+    /// Kubernetes Secret mounted as a file; `nines_` + 16 hex + `_` + 64
+    /// hex). With it, no key is created in the data dir on first start.
+    #[arg(long, env = "NINES_ADMIN_KEY_FILE")]
+    admin_key_file: Option<PathBuf>,
     #[command(flatten)]
     report: ReportArgs,
     #[command(flatten)]
@@ -534,6 +539,19 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let key_file = args.db.data_dir.join("admin-api-key");
     let mut new_key = false;
+    if let Some(file) = &args.admin_key_file {
+        let key = std::fs::read_to_string(file)
+            .map_err(|e| anyhow::anyhow!("reading the admin key file {}: {e}", file.display()))?;
+        let added = store
+            .import_admin_key("admin-key-file", key.trim(), clock.now_ms())
+            .await
+            .map_err(|e| anyhow::anyhow!("the admin key file {}: {e}", file.display()))?;
+        if added {
+            tracing::info!(file = %file.display(), "accepting the admin key of the admin key file");
+        }
+        // a key was given: none is made in the data dir
+        let _ = store.claim_once("bootstrap_admin_key", "1").await?;
+    }
     if store.count_api_keys().await? == 0 && store.claim_once("bootstrap_admin_key", "1").await? {
         let (key, secret) =
             store.create_api_key("bootstrap-admin", &OrgScope::All, Role::Admin, clock.now_ms()).await?;

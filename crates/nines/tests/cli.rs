@@ -106,6 +106,52 @@ async fn backends() -> Vec<Option<String>> {
     v
 }
 
+/// The admin key from a file (a Kubernetes Secret): accepted, never written
+/// to the data dir, the same after a restart; a malformed one stops the
+/// start-up with a message naming the file.
+#[tokio::test]
+async fn an_admin_key_file_is_the_admin_key() {
+    let dir = ScratchDir::new("keyfile");
+    let key = format!("nines_{}_{}", "0123456789abcdef", "ab".repeat(32));
+    let file = dir.0.join("mounted-key");
+    std::fs::write(&file, format!("{key}\n")).unwrap();
+    let start = || {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(&dir.0).arg("--admin-key-file").arg(&file);
+        cmd.env_remove("NINES_DATABASE_URL").env("NINES_LOG", "warn");
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let base = first.strip_prefix("nines is running at ").unwrap().trim().to_string();
+        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        Server { child, base, dir: dir.0.clone() }
+    };
+    let srv = start();
+    let (code, v) = get(&srv.base, &key, "/api/v1/services").await;
+    assert_eq!(code, 200, "{v}");
+    let other = format!("nines_{}_{}", "0123456789abcdef", "cd".repeat(32));
+    assert_eq!(get(&srv.base, &other, "/api/v1/services").await.0, 401, "same id, another secret");
+    assert!(!dir.0.join("admin-api-key").exists(), "no key of its own in the data dir");
+    assert!(srv.term().success());
+    let srv = start();
+    assert_eq!(get(&srv.base, &key, "/api/v1/services").await.0, 200);
+    let out = nines(&["apikey", "list", "--data-dir", dir.0.to_str().unwrap()]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1, "imported once");
+    drop(srv);
+    std::fs::write(&file, "not-a-key").unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir.0)
+        .arg("--admin-key-file")
+        .arg(&file)
+        .env_remove("NINES_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("admin key file") && err.contains("mounted-key") && !err.contains("not-a-key"), "{err}");
+}
+
 #[tokio::test]
 async fn zero_config_serve_prints_where_to_look_and_writes_a_private_admin_key() {
     let dir = ScratchDir::new("serve");

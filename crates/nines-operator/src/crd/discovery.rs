@@ -11,6 +11,59 @@ use serde::{Deserialize, Serialize};
 
 use super::Condition;
 
+/// An expected HTTP status: a code (`200` or `"200"`) or a range or class
+/// as a string (`"200-299"`, `"2xx"`). Written back as an integer when it
+/// is one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StatusCode(pub String);
+
+impl From<&str> for StatusCode {
+    fn from(s: &str) -> Self {
+        StatusCode(s.to_string())
+    }
+}
+
+impl Serialize for StatusCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.parse::<u16>() {
+            Ok(n) if n.to_string() == self.0 => s.serialize_u16(n),
+            _ => s.serialize_str(&self.0),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StatusCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Int(u16),
+            Text(String),
+        }
+        Ok(StatusCode(match Either::deserialize(d)? {
+            Either::Int(n) => n.to_string(),
+            Either::Text(t) => t,
+        }))
+    }
+}
+
+impl JsonSchema for StatusCode {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StatusCode".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An HTTP status code (200) or a range or class as a string (\"200-299\", \"2xx\").",
+            "x-kubernetes-int-or-string": true,
+        })
+    }
+}
+
 /// One HTTP endpoint per Ingress host, checked by nines.
 #[derive(CustomResource, Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[kube(
@@ -42,8 +95,8 @@ pub struct EndpointSpec {
     pub timeout: u32,
     /// Seconds.
     pub interval: u32,
-    /// Codes or ranges, e.g. `["200"]`, `["200-299"]`.
-    pub expected_status_codes: Vec<String>,
+    /// Codes or ranges, e.g. `[200]`, `["200-299"]`, `[200, 301]`.
+    pub expected_status_codes: Vec<StatusCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_body: Option<String>,
     /// Name of the Ingress this endpoint was discovered from.
@@ -286,6 +339,18 @@ pub struct BlockInfo {
     pub type_: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flavor: Option<String>,
+    /// The Helm chart the block installs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<ChartInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ChartInfo {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
@@ -323,6 +388,9 @@ pub struct K8sAppStatus {
     pub artifacts: Vec<AppArtifact>,
     #[serde(default)]
     pub artifact_count: i64,
+    /// Id of the app in the nines API (its inventory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_hash: Option<String>,
 }
@@ -391,8 +459,24 @@ pub struct ArtifactStatus {
     pub last_seen_at: Option<String>,
     #[serde(default)]
     pub total_pod_count: i64,
+    /// The K8sApps of the namespaces that run the image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub used_by_k8sapps: Vec<AppRef>,
+    /// Id of the artifact in the nines API (its inventory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync_status: Option<String>,
+}
+
+/// A K8sApp that uses an image.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct AppRef {
+    pub name: String,
+    pub namespace: String,
+    /// The app's id in the nines API, once synced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k8s_app_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]

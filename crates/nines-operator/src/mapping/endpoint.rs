@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use nines_core::FieldError;
 use nines_probe::{CheckSpec, EndpointFields, HttpCheck};
 
-use crate::crd::{EndpointDiscoveryConfig, EndpointSpec};
+use crate::crd::{EndpointDiscoveryConfig, EndpointSpec, StatusCode};
 use crate::mapping::{NamespaceFilter, object_name};
 
 /// Annotation prefixes, in order of precedence.
@@ -186,7 +186,7 @@ pub fn endpoints_for_ingress(
                 path: if path.starts_with('/') { path.to_string() } else { format!("/{path}") },
                 timeout: h.common().timeout_seconds as u32,
                 interval: h.interval_seconds,
-                expected_status_codes: h.expected_status.iter().map(|p| p.0.clone()).collect(),
+                expected_status_codes: h.expected_status.iter().map(|p| StatusCode(p.0.clone())).collect(),
                 expected_body: h.expected_body.clone(),
                 source_ingress: ing.name.clone(),
             },
@@ -201,7 +201,7 @@ pub fn endpoints_for_ingress(
 pub fn check_for_endpoint(spec: &EndpointSpec) -> Result<CheckSpec, Vec<FieldError>> {
     let timeout = spec.timeout.to_string();
     let interval = spec.interval.to_string();
-    let status = spec.expected_status_codes.join(",");
+    let status = spec.expected_status_codes.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(",");
     let fields = EndpointFields {
         host: &spec.remote_address,
         path: Some(&spec.path),
@@ -359,7 +359,10 @@ mod tests {
             assert_eq!(url(e), *u, "{ann:?}");
             assert_eq!(e.spec.timeout, *timeout, "{ann:?}");
             assert_eq!(e.spec.interval, *interval, "{ann:?}");
-            assert_eq!(e.spec.expected_status_codes, status.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+            assert_eq!(
+                e.spec.expected_status_codes,
+                status.iter().map(|s| StatusCode(s.to_string())).collect::<Vec<_>>()
+            );
             assert_eq!(e.spec.expected_body.as_deref(), *body);
             assert_eq!(e.spec.source_ingress, "webapp");
             // the CR maps back onto the very same check

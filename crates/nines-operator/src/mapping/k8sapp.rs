@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::api::AppItem;
-use crate::crd::{ActionInfo, AppArtifact, BlockInfo, K8sAppSpec, WorkspaceInfo};
+use crate::crd::{ActionInfo, AppArtifact, BlockInfo, ChartInfo, K8sAppSpec, WorkspaceInfo};
 use crate::mapping::image::{ImageRef, ImageUsage};
 
 /// Label values that mark a meta-Secret (`<prefix>/type: meta`).
@@ -68,6 +68,11 @@ pub fn app_spec(secret_name: &str, data: &BTreeMap<String, String>) -> Option<K8
             from: get("from"),
             type_: get("type"),
             flavor: get("flavor"),
+            chart: get("chart").or_else(|| get("chart_name")).map(|name| ChartInfo {
+                name,
+                version: get("chart_version"),
+                repo_url: get("chart_repo_url").or_else(|| get("chart_repo")),
+            }),
         },
         workspace: WorkspaceInfo {
             name: get("workspace").unwrap_or_default(),

@@ -1,10 +1,17 @@
-//! What the end-to-end suites share: a cluster (the in-process fake, or a
-//! real one when `NINES_TEST_KUBECONFIG` names a kubeconfig), a real
-//! `nines serve` on loopback with an operator key, and the operator's
-//! controllers running in-process against both.
+//! What the end-to-end suites share: a cluster, a real `nines serve` on
+//! loopback with an operator key, and the operator's controllers running
+//! in-process against both.
+//!
+//! The cluster is, in order: the one of `NINES_TEST_KUBECONFIG` (shared:
+//! tests keep to namespaces of their own); a private `kube-apiserver` with
+//! `etcd` for the test when `NINES_KUBE_APISERVER_BIN` and `NINES_ETCD_BIN`
+//! name them ([`envtest`]); otherwise the in-process fake, with a printed
+//! note (and a failure under `NINES_TEST_REQUIRE_ALL=1`). `NINES_TEST_KUBE=fake`
+//! picks the fake whatever is installed.
 #![allow(dead_code)]
 
 pub mod argocd_double;
+pub mod envtest;
 pub mod gitlab_double;
 pub mod harbor_double;
 pub mod keycloak;
@@ -37,6 +44,8 @@ pub struct Cluster {
     /// The API server URL.
     pub url: String,
     pub fake: Option<FakeKube>,
+    /// The private control plane, when the test runs on one.
+    pub plane: Option<envtest::ControlPlane>,
     /// Suffix that keeps this run's namespaces apart on a shared cluster.
     pub suffix: String,
     pub namespaces: Vec<String>,
@@ -67,23 +76,66 @@ impl Cluster {
                     client,
                     url,
                     fake: None,
+                    plane: None,
                     suffix: suffix(),
                     namespaces: vec![],
                 }
             }
             None => {
-                eprintln!("NINES_TEST_KUBECONFIG not set: running against the in-process fake API server");
-                let fake = FakeKube::start().await;
-                Cluster {
-                    client: fake.client(),
-                    operator_client: fake.client_as(OPERATOR_USER),
-                    url: fake.url(),
-                    fake: Some(fake),
-                    suffix: suffix(),
-                    namespaces: vec![],
+                let wanted_fake = std::env::var("NINES_TEST_KUBE").is_ok_and(|v| v == "fake");
+                match envtest::binaries() {
+                    Ok((etcd, apiserver)) if !wanted_fake => {
+                        let plane = envtest::ControlPlane::start(&etcd, &apiserver).await;
+                        Cluster {
+                            client: plane.client.clone(),
+                            operator_client: plane.operator_client.clone(),
+                            url: plane.url.clone(),
+                            fake: None,
+                            plane: Some(plane),
+                            suffix: suffix(),
+                            namespaces: vec![],
+                        }
+                    }
+                    found => {
+                        if let Err(why) = found {
+                            assert!(
+                                std::env::var("NINES_TEST_REQUIRE_ALL").as_deref() != Ok("1"),
+                                "no real API server under NINES_TEST_REQUIRE_ALL=1: {why}"
+                            );
+                            eprintln!("running against the in-process fake API server: {why}");
+                        }
+                        Cluster::fake().await
+                    }
                 }
             }
         }
+    }
+
+    /// The in-process fake, whatever is installed: for tests that read what
+    /// it recorded (the requests and watches the operator made).
+    pub async fn fake() -> Cluster {
+        let fake = FakeKube::start().await;
+        Cluster {
+            client: fake.client(),
+            operator_client: fake.client_as(OPERATOR_USER),
+            url: fake.url(),
+            fake: Some(fake),
+            plane: None,
+            suffix: suffix(),
+            namespaces: vec![],
+        }
+    }
+
+    /// Whether owner references are garbage collected: the fake and a
+    /// full cluster do; a private control plane has no controller manager.
+    pub fn collects_garbage(&self) -> bool {
+        self.plane.is_none()
+    }
+
+    /// Running on a cluster of its own (the fake or a private control
+    /// plane), where cluster-scoped writes (Nodes, CRDs) touch nobody else.
+    pub fn is_private(&self) -> bool {
+        self.fake.is_some() || self.plane.is_some()
     }
 
     pub fn is_real(&self) -> bool {
@@ -231,6 +283,9 @@ impl Operator {
         tune: impl FnOnce(&mut Settings),
     ) -> Operator {
         nines_operator::cli::apply_crds(&cluster.client).await.unwrap();
+        if let Some(plane) = &cluster.plane {
+            plane.grant_namespace(namespace).await;
+        }
         let secret = Secret {
             metadata: kube::api::ObjectMeta { name: Some("nines-api".into()), ..Default::default() },
             data: Some([("token".to_string(), k8s_openapi::ByteString(key.as_bytes().to_vec()))].into()),

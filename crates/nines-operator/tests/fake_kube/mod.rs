@@ -4,8 +4,10 @@
 //! It speaks the REST protocol `kube::Client` uses: list (with label and
 //! field selectors) and watch from a `resourceVersion`, get, create, replace,
 //! delete, and patch in the four content types (JSON patch, merge patch,
-//! strategic merge treated as merge, server-side apply with per-manager field
-//! removal). It keeps the semantics the controllers rely on: one global
+//! strategic merge treated as merge on built-in kinds and refused with 415 on
+//! custom resources, server-side apply with per-manager field removal and
+//! conflicts between managers' applied fields, 409 unless `force`). A
+//! `resourceVersion` in a PUT or a patch is a precondition (409). It keeps the semantics the controllers rely on: one global
 //! `resourceVersion` counter, `generation` bumped on spec changes, the status
 //! subresource (writes to the main resource keep the old status; writes to
 //! `/status` change only the status), finalizers with `deletionTimestamp`
@@ -42,6 +44,8 @@ struct Kind {
     kind: String,
     namespaced: bool,
     status_subresource: bool,
+    /// Defined by a CustomResourceDefinition: no strategic merge patch.
+    custom: bool,
 }
 
 impl Kind {
@@ -168,6 +172,7 @@ fn builtin(group: &str, version: &str, plural: &str, kind: &str, namespaced: boo
             kind: kind.into(),
             namespaced,
             status_subresource: status,
+            custom: false,
         },
     )
 }
@@ -488,6 +493,7 @@ impl State {
                 kind: kind.into(),
                 namespaced: spec["scope"].as_str() != Some("Cluster"),
                 status_subresource,
+                custom: true,
             },
         );
     }
@@ -764,8 +770,48 @@ fn patch(
         };
         let applied = part(&applied);
         let akey = (t.kind.clone(), key.clone(), format!("{manager}{}", if t.status { "/status" } else { "" }));
+        // fields another manager applied with another value conflict, as
+        // on the API server; `force` takes them over
+        let force = q.get("force").is_some_and(|f| f == "true");
+        let mine = leaves(&applied);
+        let mut conflicts: Vec<(String, String)> = Vec::new();
+        for ((k, o, m), theirs) in &st.applied {
+            if *k != t.kind || *o != key || *m == akey.2 || m.ends_with("/status") != t.status {
+                continue;
+            }
+            let theirs = leaves(theirs);
+            for (path, v) in &mine {
+                if theirs.get(path).is_some_and(|tv| tv != v) {
+                    conflicts.push((m.trim_end_matches("/status").to_string(), path.clone()));
+                }
+            }
+        }
+        if !conflicts.is_empty() {
+            if !force {
+                let list: Vec<String> = conflicts.iter().map(|(m, p)| format!("conflict with \"{m}\": {p}")).collect();
+                return status_error(
+                    409,
+                    "Conflict",
+                    format!("Apply failed with {} conflict(s): {}", conflicts.len(), list.join(", ")),
+                );
+            }
+            for (m, path) in &conflicts {
+                let suffix = if t.status { "/status" } else { "" };
+                if let Some(theirs) = st.applied.get_mut(&(t.kind.clone(), key.clone(), format!("{m}{suffix}"))) {
+                    remove_leaf(theirs, path);
+                }
+            }
+        }
         let last = st.applied.get(&akey).cloned().unwrap_or(json!({}));
         let created = old.is_none();
+        if created
+            && let Some(a) = st.accesses.iter_mut().rev().find(|a| {
+                a.verb == "patch" && a.resource == t.kind.1 && a.namespace == key.0 && a.subresource.is_empty()
+            })
+        {
+            // applying an object that does not exist creates it: RBAC asks for `create`
+            a.verb = "create".into();
+        }
         let mut obj = match old.clone() {
             Some(o) => o,
             None => {
@@ -795,6 +841,13 @@ fn patch(
         let Some(old) = old.clone() else {
             return status_error(404, "NotFound", format!("{} \"{name}\" not found", t.kind.1));
         };
+        if kind.custom && ct.starts_with("application/strategic-merge-patch") {
+            return status_error(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+            );
+        }
         let mut doc = old.clone();
         if ct.starts_with("application/json-patch") {
             let ops: Vec<Value> = match serde_json::from_slice(body) {
@@ -823,6 +876,12 @@ fn patch(
             json_patch::merge(&mut doc, &p);
             Ok(())
         }
+        .and_then(|()| {
+            // a resourceVersion in the patched object is a precondition, as on PUT
+            let want = doc.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
+            let have = old.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
+            if want.is_empty() || want == have { Ok(()) } else { Err(CONFLICT.to_string()) }
+        })
         .map(|()| merge_update(kind, &old, doc, t.status))
     };
     match result {
@@ -832,7 +891,49 @@ fn patch(
             s.latest.send_replace(out_rv(&out));
             axum::Json(out).into_response()
         }
+        Err(e) if e == CONFLICT => status_error(409, "Conflict", e),
         Err(e) => status_error(422, "Invalid", e),
+    }
+}
+
+const CONFLICT: &str = "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again";
+
+/// The leaf fields of an applied object by path (`.spec.a.b`); maps are
+/// descended, anything else is a leaf. `apiVersion`, `kind`, and the name
+/// and namespace are nobody's to conflict over.
+fn leaves(v: &Value) -> BTreeMap<String, Value> {
+    fn walk(v: &Value, path: String, out: &mut BTreeMap<String, Value>) {
+        match v.as_object() {
+            Some(m) if !m.is_empty() => {
+                for (k, c) in m {
+                    walk(c, format!("{path}.{k}"), out);
+                }
+            }
+            _ => {
+                out.insert(path, v.clone());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(v, String::new(), &mut out);
+    for skip in [".apiVersion", ".kind", ".metadata.name", ".metadata.namespace"] {
+        out.remove(skip);
+    }
+    out
+}
+
+/// Remove the leaf at `path` (as [`leaves`] names it) from an applied object.
+fn remove_leaf(v: &mut Value, path: &str) {
+    let parts: Vec<&str> = path.trim_start_matches('.').split('.').collect();
+    let mut cur = v;
+    for p in &parts[..parts.len() - 1] {
+        match cur.get_mut(*p) {
+            Some(next) => cur = next,
+            None => return,
+        }
+    }
+    if let Some(m) = cur.as_object_mut() {
+        m.remove(parts[parts.len() - 1]);
     }
 }
 

@@ -114,13 +114,38 @@ async fn openapi_json() -> impl IntoResponse {
 /// `/metrics` needs a key (Prometheus sends it as `Authorization: Bearer`);
 /// an organization's key sees its own series, a key of every organization
 /// all of them.
-async fn metrics(State(s): State<AppState>, caller: crate::auth::Caller) -> impl IntoResponse {
-    let mut text = s.metrics.render();
-    s.probes.render_metrics(&mut text);
-    if let Some(org) = caller.scope.as_option() {
-        text = crate::metrics::only_organization(&text, org);
-    }
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+async fn metrics(State(s): State<AppState>, caller: crate::auth::Caller) -> axum::response::Response {
+    // written in pieces as it is rendered: the series of 100,000 checks
+    // are tens of megabytes, never held whole
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(2);
+    let org = caller.scope.as_option().map(str::to_owned);
+    tokio::task::spawn_blocking(move || {
+        let send = |text: &mut String| {
+            let piece = match &org {
+                Some(org) => crate::metrics::only_organization(text, org),
+                None => std::mem::take(text),
+            };
+            text.clear();
+            // a client that went away ends the rendering
+            tx.blocking_send(piece).is_ok()
+        };
+        let mut text = s.metrics.render();
+        let mut gone = false;
+        s.probes.render_metrics(&mut text, &mut |t: &mut String| {
+            if !gone {
+                gone = !send(t);
+            }
+            t.clear();
+        });
+        if !gone {
+            send(&mut text);
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|piece| (Ok::<_, std::convert::Infallible>(piece), rx))
+    });
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], axum::body::Body::from_stream(body))
+        .into_response()
 }
 
 /// 405 in the error format, with `Allow` when the methods are known.
