@@ -50,6 +50,7 @@ use crate::mapping::apply::{
 use crate::mapping::certmanager::{
     CmCertificate, certificate_report, certificate_spec, cr_name as cert_cr_name, issuer_allowed,
 };
+use crate::mapping::cnpg::{CnpgBackup, CnpgScheduledBackup};
 use crate::mapping::image::aggregate_pods;
 use crate::mapping::k8sapp::{AppState, app_item, app_spec, installation_state, is_meta_secret, linked_artifacts};
 use crate::mapping::node::node_inventory;
@@ -90,6 +91,29 @@ pub fn velero_schedules() -> ApiResource {
         plural: "schedules".into(),
     }
 }
+
+pub fn cnpg_backups() -> ApiResource {
+    ApiResource {
+        group: "postgresql.cnpg.io".into(),
+        version: "v1".into(),
+        api_version: "postgresql.cnpg.io/v1".into(),
+        kind: "Backup".into(),
+        plural: "backups".into(),
+    }
+}
+
+pub fn cnpg_scheduled_backups() -> ApiResource {
+    ApiResource {
+        group: "postgresql.cnpg.io".into(),
+        version: "v1".into(),
+        api_version: "postgresql.cnpg.io/v1".into(),
+        kind: "ScheduledBackup".into(),
+        plural: "scheduledbackups".into(),
+    }
+}
+
+/// Label of the Backup and BackupSchedule CRs mirrored from CloudNativePG.
+pub const SOURCE_LABEL: &str = "backups.nines.dev/source";
 
 /// Is this kind served? A 404 on a list means its CRD is not installed.
 pub async fn served(client: &kube::Client, ar: &ApiResource) -> Result<bool, kube::Error> {
@@ -281,21 +305,43 @@ where
         + std::fmt::Debug,
     T: DeserializeOwned,
 {
+    let allowed = velero_namespace_ok(ctx, &obj.namespace().unwrap_or_default());
+    mirror_backup_source(obj, ctx, ar, "velero", allowed, build).await
+}
+
+/// A backup tool's object → its CR `<prefix>-<name>` (see [`mirror_velero`]);
+/// deleted instead when not `allowed` or the source goes.
+async fn mirror_backup_source<K, T>(
+    obj: &DynamicObject,
+    ctx: &Ctx,
+    ar: &ApiResource,
+    prefix: &str,
+    allowed: bool,
+    build: impl FnOnce(&T, &str, &str, &str) -> K,
+) -> Result<Option<(Api<K>, K)>, Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Serialize
+        + DeserializeOwned
+        + Clone
+        + std::fmt::Debug,
+    T: DeserializeOwned,
+{
     let ns = obj.namespace().unwrap_or_default();
     let name = obj.name_any();
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
-    let crn = object_name(&["velero", &name]);
-    if !velero_namespace_ok(ctx, &ns) || obj.meta().deletion_timestamp.is_some() {
+    let crn = object_name(&[prefix, &name]);
+    if !allowed || obj.meta().deletion_timestamp.is_some() {
         delete_cr(&api, &crn).await?;
         return Ok(None);
     }
     let source: T = serde_json::from_value(obj.data.clone())
-        .map_err(|e| Error::Invalid(format!("velero {} {ns}/{name}: {e}", ar.kind)))?;
+        .map_err(|e| Error::Invalid(format!("{prefix} {} {ns}/{name}: {e}", ar.kind)))?;
     let mut cr = build(&source, &name, &ns, &obj.uid().unwrap_or_default());
     let meta = cr.meta_mut();
     meta.name = Some(crn);
     meta.namespace = Some(ns.clone());
-    meta.labels.get_or_insert_with(|| discovered_labels(&[]));
+    meta.labels.get_or_insert_with(|| discovered_labels(&[])).insert(SOURCE_LABEL.into(), prefix.into());
     meta.owner_references = obj.controller_owner_ref(ar).map(|o| vec![o]);
     apply_cr(&api, &cr).await?;
     Ok(Some((api, cr)))
@@ -325,6 +371,52 @@ pub async fn reconcile_velero_schedule(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -
         set_condition(
             &mut status.conditions,
             ready_condition(true, "Discovered", "mirrors the Velero schedule", None),
+            ctx.now(),
+        );
+        status.phase = Some("Discovered".into());
+        merge_status(&api, &cr.name_any(), &status).await?;
+    }
+    Ok(Action::await_change())
+}
+
+fn cnpg_namespace_ok(ctx: &Ctx, ns: &str) -> bool {
+    let cfg = ctx.config.borrow().backup_discovery.clone();
+    cfg.enabled && cfg.cnpg_enabled && NamespaceFilter::new(&cfg.watch_namespaces, &cfg.ignore_namespaces).allows(ns)
+}
+
+/// CloudNativePG Backup → Backup CR `cnpg-<name>`.
+pub async fn reconcile_cnpg_backup(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let allowed = cnpg_namespace_ok(&ctx, &obj.namespace().unwrap_or_default());
+    mirror_backup_source(&obj, &ctx, &cnpg_backups(), "cnpg", allowed, |b: &CnpgBackup, name, ns, uid| {
+        let spec = crate::mapping::cnpg::backup_spec(name, ns, uid, obj.labels(), b);
+        let labels = discovered_labels(&[("backups.nines.dev/status", &spec.status)]);
+        let mut cr = Backup::new(name, spec);
+        cr.metadata.labels = Some(labels);
+        cr
+    })
+    .await?;
+    Ok(Action::await_change())
+}
+
+/// CloudNativePG ScheduledBackup → BackupSchedule CR `cnpg-<name>`.
+pub async fn reconcile_cnpg_scheduled_backup(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let allowed = cnpg_namespace_ok(&ctx, &obj.namespace().unwrap_or_default());
+    let mirrored = mirror_backup_source(
+        &obj,
+        &ctx,
+        &cnpg_scheduled_backups(),
+        "cnpg",
+        allowed,
+        |s: &CnpgScheduledBackup, name, ns, uid| {
+            BackupSchedule::new(name, crate::mapping::cnpg::schedule_spec(name, ns, uid, s))
+        },
+    )
+    .await?;
+    if let Some((api, cr)) = mirrored {
+        let mut status = cr.status.clone().unwrap_or_default();
+        set_condition(
+            &mut status.conditions,
+            ready_condition(true, "Discovered", "mirrors the CloudNativePG scheduled backup", None),
             ctx.now(),
         );
         status.phase = Some("Discovered".into());
@@ -1061,8 +1153,20 @@ where
         + DeserializeOwned
         + std::fmt::Debug,
 {
+    remove_discovered_where::<K>(ctx, stop, "").await
+}
+
+/// [`remove_discovered`] of the objects that also match `more` (a label
+/// selector continued: `,key=value`).
+pub async fn remove_discovered_where<K>(ctx: &Ctx, stop: watch::Receiver<bool>, more: &str)
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
     let all: Api<K> = Api::all(ctx.client.clone());
-    let lp = ListParams::default().labels(&format!("{DISCOVERED_LABEL}=true"));
+    let lp = ListParams::default().labels(&format!("{DISCOVERED_LABEL}=true{more}"));
     let mut failures = 0u32;
     loop {
         let removed = async {
@@ -1221,7 +1325,32 @@ pub async fn run_discovery(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
             );
         })),
     );
+    let cnpg = gated(
+        ctx.clone(),
+        stop.clone(),
+        "cnpg",
+        |c| c.backup_discovery.enabled && c.backup_discovery.cnpg_enabled,
+        watchers(c, move |ctx, stop| async move {
+            let (client, ar) = (ctx.client.clone(), cnpg_backups());
+            if wait_until_served(&client, &ar, crd_poll, stop.clone()).await {
+                let b = dynamic(&client, &ar).owns(Api::<Backup>::all(client.clone()), wc());
+                let s = dynamic(&client, &cnpg_scheduled_backups());
+                tokio::join!(
+                    run_ctrl(b, reconcile_cnpg_backup, &ctx, &stop, "cnpg-backup"),
+                    run_ctrl(s, reconcile_cnpg_scheduled_backup, &ctx, &stop, "cnpg-scheduled-backup"),
+                );
+            }
+        }),
+        Some(watchers(c, |ctx, stop| async move {
+            let only = format!(",{SOURCE_LABEL}=cnpg");
+            tokio::join!(
+                remove_discovered_where::<Backup>(&ctx, stop.clone(), &only),
+                remove_discovered_where::<BackupSchedule>(&ctx, stop, &only),
+            );
+        })),
+    );
     tokio::join!(
+        cnpg,
         certificates,
         backups,
         nodes,

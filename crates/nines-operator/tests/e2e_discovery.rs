@@ -179,6 +179,52 @@ async fn discovery_reaches_nines_on(db: nines_store::testing::TestDb) {
         "{facet}"
     );
 
+    // CloudNativePG appears too: a backup of a database cluster in the
+    // service's namespace reports to it, a scheduled backup becomes a BackupSchedule
+    use nines_operator::discovery::{cnpg_backups, cnpg_scheduled_backups};
+    crds.create(&PostParams::default(), &third_party_crd(&cnpg_backups())).await.unwrap();
+    crds.create(&PostParams::default(), &third_party_crd(&cnpg_scheduled_backups())).await.unwrap();
+    let pg_started = nines_core::clock::rfc3339(now_ms - 86_400_000);
+    let pg_stopped = nines_core::clock::rfc3339(now_ms - 86_400_000 + 120_000);
+    let pb: Api<DynamicObject> = Api::namespaced_with(c.clone(), &shop, &cnpg_backups());
+    let mut b: DynamicObject = obj(json!({"apiVersion": "postgresql.cnpg.io/v1", "kind": "Backup",
+        "metadata": {"name": "pg-main-1", "labels": {"cnpg.io/scheduled-backup": "pg-nightly"}},
+        "spec": {"cluster": {"name": "pg-main"}, "method": "barmanObjectStore"}}));
+    b.metadata.namespace = Some(shop.clone());
+    cluster.eventually("the CNPG CRD to be served", async || pb.create(&PostParams::default(), &b).await.ok()).await;
+    set_status(&pb, "pg-main-1", json!({"phase": "completed", "startedAt": pg_started, "stoppedAt": pg_stopped})).await;
+    let shop_backups: Api<Backup> = Api::namespaced(c.clone(), &shop);
+    let cr = cluster
+        .eventually("the CNPG Backup CR reported", async || {
+            let b = shop_backups.get_opt("cnpg-pg-main-1").await.ok()??;
+            (b.status.as_ref()?.phase.as_deref() == Some("Reported")).then_some(b)
+        })
+        .await;
+    assert_eq!(cr.spec.status, "completed");
+    assert_eq!(cr.spec.schedule_name.as_deref(), Some("pg-nightly"));
+    assert_eq!(cr.spec.source_cnpg.as_ref().unwrap().cluster, "pg-main");
+    assert_eq!(cr.status.unwrap().reported_services, vec![format!("{node_id}/shop-db")]);
+    let facet = cluster
+        .eventually("the CNPG backup in the service's facet", async || {
+            let bl = srv.get("/api/v1/backups").await;
+            let f = bl["items"].as_array()?.iter().find(|b| b["service"] == "shop-db").cloned()?;
+            let at = nines_core::clock::parse_rfc3339(f["lastBackup"].as_str()?).ok()?;
+            (at == nines_core::clock::parse_rfc3339(&pg_stopped).unwrap()).then_some(f)
+        })
+        .await;
+    assert_eq!(facet["lastStatus"], "success", "{facet}");
+    let ps: Api<DynamicObject> = Api::namespaced_with(c.clone(), &shop, &cnpg_scheduled_backups());
+    let mut sb: DynamicObject = obj(json!({"apiVersion": "postgresql.cnpg.io/v1", "kind": "ScheduledBackup",
+        "metadata": {"name": "pg-nightly"}, "spec": {"schedule": "0 0 2 * * *", "cluster": {"name": "pg-main"}}}));
+    sb.metadata.namespace = Some(shop.clone());
+    ps.create(&PostParams::default(), &sb).await.unwrap();
+    let schedules: Api<BackupSchedule> = Api::namespaced(c.clone(), &shop);
+    let sched = cluster
+        .eventually("the CNPG BackupSchedule CR", async || schedules.get_opt("cnpg-pg-nightly").await.ok()?)
+        .await;
+    assert_eq!(sched.spec.schedule_cron, "0 0 2 * * *");
+    assert_eq!(sched.spec.included_namespaces, vec![shop.clone()]);
+
     // a node becomes a host
     let nodes: Api<Node> = Api::all(c.clone());
     nodes

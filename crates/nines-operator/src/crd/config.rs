@@ -189,6 +189,10 @@ pub struct BackupDiscoveryConfig {
     pub enabled: bool,
     #[serde(default = "default_velero_namespace")]
     pub velero_namespace: String,
+    /// CloudNativePG `Backup`s and `ScheduledBackup`s (postgresql.cnpg.io/v1)
+    /// in the watched namespaces, once their CRDs are installed.
+    #[serde(default = "yes")]
+    pub cnpg_enabled: bool,
     #[serde(default)]
     pub watch_namespaces: Vec<String>,
     #[serde(default)]
@@ -200,6 +204,7 @@ impl Default for BackupDiscoveryConfig {
         Self {
             enabled: true,
             velero_namespace: default_velero_namespace(),
+            cnpg_enabled: true,
             watch_namespaces: Vec::new(),
             ignore_namespaces: Vec::new(),
         }

@@ -247,7 +247,26 @@ pub struct BackupSpec {
     pub errors: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warnings: Option<i64>,
+    /// The Velero Backup mirrored (empty for a CloudNativePG one).
+    #[serde(default)]
     pub source_velero: SourceRef,
+    /// The CloudNativePG Backup mirrored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_cnpg: Option<CnpgSource>,
+}
+
+/// A CloudNativePG object and the PostgreSQL cluster it backs up.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct CnpgSource {
+    pub name: String,
+    pub namespace: String,
+    #[serde(default)]
+    pub uid: String,
+    /// The CNPG `Cluster`.
+    pub cluster: String,
+    /// `barmanObjectStore`, `volumeSnapshot` or `plugin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
 }
 
 /// Sync state of Backup, BackupSchedule, K8sApp (snake_case like the seed).
@@ -297,7 +316,12 @@ pub struct BackupScheduleSpec {
     pub retention_policy: Option<String>,
     #[serde(default)]
     pub included_namespaces: Vec<String>,
+    /// The Velero Schedule mirrored (empty for a CloudNativePG one).
+    #[serde(default)]
     pub source_velero: SourceRef,
+    /// The CloudNativePG ScheduledBackup mirrored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_cnpg: Option<CnpgSource>,
 }
 
 /// A deployed block, from its meta-Secret.

@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod certmanager;
+pub mod cnpg;
 pub mod endpoint;
 pub mod image;
 pub mod k8sapp;

@@ -135,6 +135,7 @@ pub fn backup_spec(
         errors: s.errors,
         warnings: s.warnings,
         source_velero: SourceRef { name: name.into(), namespace: namespace.into(), uid: uid.into(), revision: None },
+        source_cnpg: None,
     }
 }
 
@@ -153,6 +154,7 @@ pub fn schedule_spec(name: &str, namespace: &str, uid: &str, s: &VeleroSchedule)
         retention_policy: s.spec.template.ttl.clone(),
         included_namespaces: s.spec.template.included_namespaces.clone(),
         source_velero: SourceRef { name: name.into(), namespace: namespace.into(), uid: uid.into(), revision: None },
+        source_cnpg: None,
     }
 }
 
@@ -173,8 +175,12 @@ pub struct NamespacedService {
 pub fn backup_reports(spec: &BackupSpec, services: &[NamespacedService]) -> Vec<BackupReport> {
     let Some(status) = report_status(&spec.status) else { return Vec::new() };
     let when = spec.completed_at.clone().or(spec.started_at.clone());
+    let tool = match &spec.source_cnpg {
+        Some(c) => format!("CloudNativePG backup of cluster {}:", c.cluster),
+        None => "velero backup".to_string(),
+    };
     let message = format!(
-        "velero backup {} {}{}",
+        "{tool} {} {}{}",
         spec.name,
         spec.status,
         spec.items_backed_up.map(|n| format!(", {n} items")).unwrap_or_default()
