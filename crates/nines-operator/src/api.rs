@@ -235,6 +235,19 @@ pub struct UpsertResult {
     pub items: Vec<UpsertedItem>,
 }
 
+/// An activity: `kind` (deployment, install, uninstall, …), a message, and
+/// the node and service it concerns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Activity {
+    pub kind: String,
+    pub message: String,
+    pub node_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    pub timestamp: String,
+}
+
 /// A member of a status page group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -361,6 +374,12 @@ impl NinesClient {
 
     pub async fn report_health(&self, r: &HealthReport) -> Result<()> {
         self.post_json("/api/v1/health/report", r).await.map(drop)
+    }
+
+    /// Something done to the platform, shown on the timelines of downtimes
+    /// around it (`POST /api/v1/activities`).
+    pub async fn record_activity(&self, a: &Activity) -> Result<()> {
+        self.post_json("/api/v1/activities", a).await.map(drop)
     }
 
     pub async fn report_backup(&self, r: &BackupReport) -> Result<()> {

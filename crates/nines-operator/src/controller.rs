@@ -157,6 +157,9 @@ pub struct Ctx {
     pub sent: Mutex<HashMap<String, String>>,
     /// Clients of the systems tenants are provisioned into.
     pub tenants: crate::tenant::Clients,
+    /// The rollout of each Deployment a service is backed by, as last seen
+    /// (`<namespace>/<name>`): a change becomes an activity.
+    pub rollouts: Mutex<HashMap<String, crate::mapping::workload::Rollout>>,
 }
 
 impl Ctx {
@@ -193,6 +196,7 @@ impl Ctx {
             images: Mutex::default(),
             sent: Mutex::default(),
             tenants: crate::tenant::Clients::default(),
+            rollouts: Mutex::default(),
         }
     }
 

@@ -754,6 +754,7 @@ pub async fn reconcile_k8sapp(cr: Arc<K8sApp>, ctx: Arc<Ctx>) -> Result<Action, 
         status.config_hash = Some(hash);
         ctx.event(&cr.object_ref(&()), false, "Synced", format!("app {name} is {}", state.as_str())).await;
     }
+    report_app_action(&ctx, &sync, &cr, &mut status).await?;
     status.phase = Some("Synced".into());
     status.sync_status = Some("synced".into());
     set_condition(
@@ -766,6 +767,63 @@ pub async fn reconcile_k8sapp(cr: Arc<K8sApp>, ctx: Arc<Ctx>) -> Result<Action, 
     }
     // artifacts follow the pods: link again a minute later
     Ok(Action::requeue(Duration::from_secs(60)))
+}
+
+/// A K8sApp's finished install or uninstall → an activity of each service
+/// the operator knows in the app's namespace (of the cluster when none),
+/// at the time the action ran; once per action. Actions older than the API
+/// takes (7 days) are remembered without being sent.
+async fn report_app_action(
+    ctx: &Ctx,
+    sync: &crate::controller::Sync,
+    cr: &K8sApp,
+    status: &mut K8sAppStatus,
+) -> Result<(), Error> {
+    let Some(action) = cr.spec.action.as_ref() else { return Ok(()) };
+    let state = installation_state(Some(action));
+    let kind = match state {
+        AppState::Installed | AppState::InstallFailed => "install",
+        AppState::Uninstalled => "uninstall",
+        AppState::Installing | AppState::Unknown => return Ok(()),
+    };
+    let key = format!("{}/{}/{}", action.name, action.status, action.last_executed_at.as_deref().unwrap_or(""));
+    if status.reported_action.as_deref() == Some(key.as_str()) {
+        return Ok(());
+    }
+    let now = ctx.now();
+    let at = action.last_executed_at.as_deref().and_then(|t| t.parse::<Timestamp>().ok()).unwrap_or(now);
+    let fresh = now.duration_since(at) < SignedDuration::from_hours(24 * 7 - 1);
+    if fresh {
+        let ns = cr.namespace().unwrap_or_default();
+        let block = &cr.spec.block;
+        let version = block.version.as_deref().map(|v| format!(" {v}")).unwrap_or_default();
+        let message = format!(
+            "K8sApp {}: {} of {}{version} {}",
+            cr.name_any(),
+            action.name,
+            block.name,
+            if state == AppState::InstallFailed { "failed" } else { "succeeded" }
+        );
+        let services: Vec<crate::mapping::velero::NamespacedService> =
+            ctx.known_services().into_iter().filter(|s| s.namespace == ns).collect();
+        let targets: Vec<(String, Option<String>)> = if services.is_empty() {
+            vec![(sync.node.id(), None)]
+        } else {
+            services.into_iter().map(|s| (s.node_id, Some(s.service))).collect()
+        };
+        for (node_id, service) in targets {
+            let a = crate::api::Activity {
+                kind: kind.into(),
+                message: message.clone(),
+                node_id,
+                service,
+                timestamp: at.to_string(),
+            };
+            sync.api.record_activity(&a).await?;
+        }
+    }
+    status.reported_action = Some(key);
+    Ok(())
 }
 
 // ---------------------------------------------------------------- it-ops ConfigMaps
@@ -922,10 +980,13 @@ pub async fn workload_pass(ctx: &Ctx) -> Result<usize, Error> {
         };
         let c = ctx.client.clone();
         let replicas = match kind {
-            WorkloadKind::Deployment => Api::<Deployment>::namespaced(c, &w.namespace)
-                .get_opt(&w.workload_name)
-                .await?
-                .map(|d| deployment_replicas(&d)),
+            WorkloadKind::Deployment => {
+                let d = Api::<Deployment>::namespaced(c, &w.namespace).get_opt(&w.workload_name).await?;
+                if let Some(r) = d.as_ref().and_then(crate::mapping::workload::Rollout::of) {
+                    report_rollout(ctx, &sync, &w, r).await?;
+                }
+                d.map(|d| deployment_replicas(&d))
+            }
             WorkloadKind::StatefulSet => Api::<StatefulSet>::namespaced(c, &w.namespace)
                 .get_opt(&w.workload_name)
                 .await?
@@ -948,6 +1009,32 @@ pub async fn workload_pass(ctx: &Ctx) -> Result<usize, Error> {
         sent += 1;
     }
     Ok(sent)
+}
+
+/// A Deployment's rollout → activities of the service it backs, when it
+/// changed since the last pass (what the timeline of a downtime shows as
+/// "what changed just before").
+async fn report_rollout(
+    ctx: &Ctx,
+    sync: &crate::controller::Sync,
+    w: &crate::mapping::apply::WorkloadRef,
+    now: crate::mapping::workload::Rollout,
+) -> Result<(), Error> {
+    let key = format!("{}/{}/{}", w.namespace, w.workload_name, w.service);
+    let before = ctx.rollouts.lock().expect("not poisoned").get(&key).cloned();
+    for message in crate::mapping::workload::rollout_changes(&w.workload_name, before.as_ref(), &now) {
+        let activity = crate::api::Activity {
+            kind: "deployment".into(),
+            message,
+            node_id: if w.node_id.is_empty() { sync.node.id() } else { w.node_id.clone() },
+            service: Some(w.service.clone()),
+            timestamp: ctx.now().to_string(),
+        };
+        // not remembered until sent: a failed pass reports it again
+        sync.api.record_activity(&activity).await?;
+    }
+    ctx.rollouts.lock().expect("not poisoned").insert(key, now);
+    Ok(())
 }
 
 pub async fn workload_loop(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {

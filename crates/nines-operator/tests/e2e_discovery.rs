@@ -134,6 +134,50 @@ async fn discovery_reaches_nines_on(db: nines_store::testing::TestDb) {
     set_status(&deployments, "db", json!({"replicas": 2, "readyReplicas": 0})).await;
     cluster.eventually("shop-db DOWN", async || (service_status(&srv, "shop-db").await? == "DOWN").then_some(())).await;
 
+    // a rollout of the Deployment shows on the downtime's timeline: started
+    // (with the image that changed), then finished
+    let revision = |r: &str| json!({"metadata": {"annotations": {"deployment.kubernetes.io/revision": r}}});
+    deployments.patch("db", &PatchParams::default(), &Patch::Merge(&revision("1"))).await.unwrap();
+    more_passes(&cluster, &op, "workload", 2).await;
+    let image = json!({"metadata": {"annotations": {"deployment.kubernetes.io/revision": "2"}},
+        "spec": {"template": {"spec": {"containers": [{"name": "db", "image": "postgres:17"}]}}}});
+    let d = deployments.patch("db", &PatchParams::default(), &Patch::Merge(&image)).await.unwrap();
+    let timeline_has = async |text: &str| -> Option<Value> {
+        let list = srv.get("/api/v1/downtimes").await;
+        for d in list.as_array()? {
+            let detail = srv.get(&format!("/api/v1/downtimes/{}", d["id"])).await;
+            if detail["timeline"].to_string().contains(text) {
+                return Some(detail);
+            }
+        }
+        None
+    };
+    let detail = cluster
+        .eventually("the rollout on the downtime's timeline", async || {
+            timeline_has("Deployment db: rollout of revision 2 started (db: postgres:16 \u{2192} postgres:17)").await
+        })
+        .await;
+    let started = detail["timeline"].as_array().unwrap().iter().find(|i| i["kind"] == "activity").cloned().unwrap();
+    assert_eq!(started["activity"], "deployment", "{started}");
+    assert_eq!(started["service"], "shop-db", "{started}");
+    set_status(
+        &deployments,
+        "db",
+        json!({"observedGeneration": d.metadata.generation, "replicas": 2, "updatedReplicas": 2,
+               "availableReplicas": 2, "readyReplicas": 2}),
+    )
+    .await;
+    cluster
+        .eventually("the finished rollout on the timeline", async || {
+            timeline_has("Deployment db: revision 2 rolled out").await
+        })
+        .await;
+    cluster
+        .eventually("shop-db OPERATIONAL again", async || {
+            (service_status(&srv, "shop-db").await? == "OPERATIONAL").then_some(())
+        })
+        .await;
+
     // Velero appears later; a completed backup of the namespace reaches the service's backup facet
     let crds: Api<CustomResourceDefinition> = Api::all(c.clone());
     crds.create(&PostParams::default(), &third_party_crd(&velero_backups())).await.unwrap();
@@ -332,6 +376,22 @@ async fn discovery_reaches_nines_on(db: nines_store::testing::TestDb) {
         inv["items"].as_array().unwrap().iter().find(|a| a["key"] == format!("{shop}/webshop")).cloned().unwrap();
     assert_eq!(item["item"]["state"], "installed");
     assert_eq!(item["item"]["artifacts"][0], "docker.io/library/nginx:1.25");
+    // the API's id of the app, and its install, reported once as an activity
+    // (remembered only after nines took it)
+    assert_eq!(st.api_id.as_deref(), item["id"].as_str(), "{item}");
+    assert_eq!(st.reported_action.as_deref(), Some("install/success/"));
+    // the image's Artifact CR names the app that uses it, with the app's id
+    let artifacts: Api<Artifact> = Api::all(c.clone());
+    let used = cluster
+        .eventually("the Artifact used by the K8sApp", async || {
+            let list = artifacts.list(&Default::default()).await.ok()?;
+            let a = list.items.into_iter().find(|a| a.spec.image == "docker.io/library/nginx:1.25")?;
+            let st = a.status?;
+            st.used_by_k8sapps.iter().any(|u| u.name == "webshop" && u.k8s_app_id.is_some()).then_some(st)
+        })
+        .await;
+    assert_eq!(used.used_by_k8sapps[0].namespace, shop);
+    assert!(used.api_id.is_some(), "{used:?}");
 
     // a StatusService follows the ready endpoints of its Service
     let services: Api<Service> = Api::namespaced(c.clone(), &shop);

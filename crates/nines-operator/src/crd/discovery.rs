@@ -415,6 +415,9 @@ pub struct K8sAppStatus {
     /// Id of the app in the nines API (its inventory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_id: Option<String>,
+    /// The last action reported to nines as an activity (`name/status/when`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_action: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_hash: Option<String>,
 }
