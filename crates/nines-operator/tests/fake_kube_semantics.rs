@@ -88,6 +88,14 @@ async fn the_fake_behaves_like_an_api_server() {
     let row = |v: &str, sub: &str| (v.to_string(), "nines.dev/endpoints".to_string(), sub.to_string(), "a".to_string());
     assert_eq!(mine, vec![row("list", ""), row("patch", "status"), row("delete", "")]);
     assert!(fake.accesses().iter().any(|a| a.user.is_none() && a.verb == "create" && a.resource == "configmaps"));
+
+    // after a compaction, a watch from before it is told 410 Gone
+    fake.compact();
+    let mut w = cms.watch(&WatchParams::default().timeout(2), &rv0.to_string()).await.unwrap().boxed();
+    match w.next().await {
+        Some(Ok(WatchEvent::Error(e))) => assert_eq!(e.code, 410, "{e:?}"),
+        other => panic!("not a 410: {other:?}"),
+    }
 }
 
 /// Where the fake used to be kinder than the API server, it now fails the
@@ -167,6 +175,27 @@ async fn refusals(c: kube::Client, server: &str) {
     let current = cms.get("cm").await.unwrap().resource_version().unwrap();
     let fresh = json!({"metadata": {"resourceVersion": current, "labels": {"a": "b"}}});
     cms.patch("cm", &PatchParams::default(), &Patch::Merge(&fresh)).await.unwrap();
+
+    // a watch by label selector: an object relabelled out of it is DELETED for it
+    let labelled = json!({"metadata": {"name": "sel", "labels": {"app": "x"}}});
+    let created = cms.create(&PostParams::default(), &serde_json::from_value(labelled).unwrap()).await.unwrap();
+    let rv = created.resource_version().unwrap();
+    let wp = WatchParams::default().labels("app=x").timeout(5);
+    let mut w = cms.watch(&wp, &rv).await.unwrap().boxed();
+    let relabel = json!({"metadata": {"labels": {"app": "y"}}});
+    cms.patch("sel", &PatchParams::default(), &Patch::Merge(&relabel)).await.unwrap();
+    let mut deleted = false;
+    while let Some(Ok(ev)) = w.next().await {
+        match ev {
+            WatchEvent::Deleted(o) if o.name_any() == "sel" => {
+                deleted = true;
+                break;
+            }
+            WatchEvent::Bookmark(_) => {}
+            other => panic!("{server}: unexpected {other:?}"),
+        }
+    }
+    assert!(deleted, "{server}: no DELETED for an object that left the selector");
 
     // (dynamic access works the same on both)
     let gvk = GroupVersionKind::gvk("", "v1", "ConfigMap");

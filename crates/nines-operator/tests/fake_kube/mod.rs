@@ -17,7 +17,10 @@
 //! Kinds: the built-in ones the controllers watch are known from the start;
 //! custom resources become known when their CustomResourceDefinition is
 //! created (as on a real server), so a test can leave cert-manager or Velero
-//! "not installed". What it does not do: schema validation and pruning,
+//! "not installed". A watch with a label or field selector sees an object
+//! that stops matching as DELETED and one that starts matching as ADDED; a
+//! watch from a resourceVersion older than the last [`FakeKube::compact`]
+//! gets a 410 Expired event. What it does not do: schema validation and pruning,
 //! admission, pagination (a list returns everything), watch bookmarks; nor
 //! does it enforce RBAC, but it records every request as an [`Access`] (verb,
 //! group, resource, subresource, namespace, and the user a client named with
@@ -77,6 +80,9 @@ struct State {
     /// Last configuration applied per (kind, object, field manager), for server-side apply.
     applied: HashMap<(KindKey, ObjKey, String), Value>,
     log: Vec<Change>,
+    /// Changes up to this resourceVersion are compacted away: a watch from
+    /// before it is told 410 Gone, as etcd's compaction makes the server do.
+    compacted: u64,
     /// Requests by method and path, for tests that assert what was called.
     requests: Vec<String>,
     /// Requests as RBAC sees them, for tests that hold them against the chart's rules.
@@ -178,6 +184,14 @@ fn builtin(group: &str, version: &str, plural: &str, kind: &str, namespaced: boo
 }
 
 impl FakeKube {
+    /// Forget the changes so far, as etcd's compaction does: a watch from a
+    /// resourceVersion before now is answered 410 Gone.
+    pub fn compact(&self) {
+        let mut st = self.state.lock().unwrap();
+        st.compacted = st.rv;
+        st.log.clear();
+    }
+
     pub async fn start() -> FakeKube {
         let mut st = State::default();
         for (k, v) in [
@@ -976,6 +990,39 @@ async fn watch(s: Shared, t: Target, kind: Kind, q: HashMap<String, String>, use
     let timeout = q.get("timeoutSeconds").and_then(|v| v.parse::<u64>().ok()).unwrap_or(290).min(290);
     let from: Option<u64> =
         q.get("resourceVersion").filter(|v| !v.is_empty() && *v != "0").and_then(|v| v.parse().ok());
+    let compacted = s.state.lock().unwrap().compacted;
+    if let Some(rv) = from.filter(|rv| *rv < compacted) {
+        // the answer is 200 with one ERROR event, then the stream ends
+        let ev = json!({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "metadata": {},
+            "status": "Failure", "reason": "Expired", "code": 410,
+            "message": format!("too old resource version: {rv} ({compacted})")}});
+        return Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(Body::from(format!("{ev}\n")))
+            .unwrap();
+    }
+    let key_of = |o: &Value| {
+        (
+            o.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string(),
+            o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string(),
+        )
+    };
+    // what this watch has shown as matching its selectors: an object that
+    // stops matching is DELETED for it, one that starts matching ADDED
+    let mut visible: std::collections::HashSet<ObjKey> = {
+        let st = s.state.lock().unwrap();
+        st.objects
+            .get(&t.kind)
+            .map(|m| {
+                m.iter()
+                    .filter(|((ns, _), _)| t.namespace.as_ref().is_none_or(|w| w == ns) || !kind.namespaced)
+                    .filter(|(_, o)| matches(o, &q))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     // without a resourceVersion a watch starts with the current objects as ADDED
     let (mut cursor, initial) = {
         let st = s.state.lock().unwrap();
@@ -1016,8 +1063,25 @@ async fn watch(s: Shared, t: Target, kind: Kind, q: HashMap<String, String>, use
                     .iter()
                     .filter(|c| c.rv > cursor && c.kind == t.kind)
                     .filter(|c| t.namespace.as_ref().is_none_or(|w| *w == c.namespace) || !kind.namespaced)
-                    .filter(|c| matches(&c.object, &q))
-                    .map(|c| json!({"type": c.type_, "object": c.object}))
+                    .filter_map(|c| {
+                        let key = key_of(&c.object);
+                        let now = matches(&c.object, &q);
+                        let was = visible.contains(&key);
+                        let type_ = match (c.type_, was, now) {
+                            ("DELETED", true, _) | ("DELETED", false, true) => "DELETED",
+                            ("DELETED", false, false) => return None,
+                            (_, true, true) => c.type_,
+                            (_, false, true) => "ADDED",
+                            (_, true, false) => "DELETED",
+                            (_, false, false) => return None,
+                        };
+                        if type_ == "DELETED" {
+                            visible.remove(&key);
+                        } else {
+                            visible.insert(key);
+                        }
+                        Some(json!({"type": type_, "object": c.object}))
+                    })
                     .collect();
                 cursor = st.rv;
                 evs
