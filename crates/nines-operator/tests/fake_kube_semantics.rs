@@ -197,6 +197,22 @@ async fn refusals(c: kube::Client, server: &str) {
     }
     assert!(deleted, "{server}: no DELETED for an object that left the selector");
 
+    // a custom resource is pruned and validated against its CRD's schema
+    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("nines.dev", "v1alpha1", "Endpoint"));
+    let raw: Api<DynamicObject> = Api::namespaced_with(c.clone(), "r", &ar);
+    let with_extra: DynamicObject = serde_json::from_value(json!({"apiVersion": "nines.dev/v1alpha1", "kind": "Endpoint",
+        "metadata": {"name": "pruned"}, "spec": {"displayName": "d", "remoteAddress": "h", "remotePort": 443, "kind": "http",
+        "tls": true, "path": "/", "timeout": 5, "interval": 60, "expectedStatusCodes": [200, "300-399"], "colour": "red"}}))
+    .unwrap();
+    let stored = raw.create(&PostParams::default(), &with_extra).await.unwrap();
+    assert!(stored.data["spec"].get("colour").is_none(), "{server}: an unknown field kept: {:?}", stored.data);
+    assert_eq!(stored.data["spec"]["expectedStatusCodes"], json!([200, "300-399"]), "{server}");
+    let mut wrong = with_extra.clone();
+    wrong.metadata.name = Some("wrong".into());
+    wrong.data["spec"]["remotePort"] = json!("https");
+    let refused = raw.create(&PostParams::default(), &wrong).await.unwrap_err();
+    assert_eq!(code(refused), 422, "{server}: a string where the schema wants an integer");
+
     // (dynamic access works the same on both)
     let gvk = GroupVersionKind::gvk("", "v1", "ConfigMap");
     let dynamic: Api<DynamicObject> = Api::namespaced_with(c.clone(), "r", &ApiResource::from_gvk(&gvk));

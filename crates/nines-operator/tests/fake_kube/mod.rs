@@ -20,8 +20,10 @@
 //! "not installed". A watch with a label or field selector sees an object
 //! that stops matching as DELETED and one that starts matching as ADDED; a
 //! watch from a resourceVersion older than the last [`FakeKube::compact`]
-//! gets a 410 Expired event. What it does not do: schema validation and pruning,
-//! admission, pagination (a list returns everything), watch bookmarks; nor
+//! gets a 410 Expired event. Custom resources are pruned (unknown fields,
+//! nulls) and validated (types, int-or-string, required) against their CRD's
+//! schema, 422 naming the field. What it does not do: other admission,
+//! pagination (a list returns everything), watch bookmarks; nor
 //! does it enforce RBAC, but it records every request as an [`Access`] (verb,
 //! group, resource, subresource, namespace, and the user a client named with
 //! [`FakeKube::client_as`]) for tests to hold against the chart's rules.
@@ -49,6 +51,8 @@ struct Kind {
     status_subresource: bool,
     /// Defined by a CustomResourceDefinition: no strategic merge patch.
     custom: bool,
+    /// The CRD's `openAPIV3Schema`: objects are pruned and validated against it.
+    schema: Option<Value>,
 }
 
 impl Kind {
@@ -179,6 +183,7 @@ fn builtin(group: &str, version: &str, plural: &str, kind: &str, namespaced: boo
             namespaced,
             status_subresource: status,
             custom: false,
+            schema: None,
         },
     )
 }
@@ -508,8 +513,81 @@ impl State {
                 namespaced: spec["scope"].as_str() != Some("Cluster"),
                 status_subresource,
                 custom: true,
+                schema: v.pointer("/schema/openAPIV3Schema").cloned(),
             },
         );
+    }
+}
+
+/// What the API server does with a custom resource before storing it:
+/// unknown fields and nulls are pruned, then types and required fields are
+/// checked against the CRD's schema (422 with the field's path).
+fn admit(kind: &Kind, obj: &mut Value) -> Result<(), String> {
+    let Some(schema) = &kind.schema else { return Ok(()) };
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else { return Ok(()) };
+    let Some(o) = obj.as_object_mut() else { return Err("the object is not a JSON object".into()) };
+    o.retain(|k, v| {
+        matches!(k.as_str(), "apiVersion" | "kind" | "metadata") || (props.contains_key(k) && !v.is_null())
+    });
+    let mut errors = Vec::new();
+    for (k, v) in o.iter_mut() {
+        if let Some(s) = props.get(k) {
+            prune_and_check(s, v, k, &mut errors);
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
+}
+
+fn prune_and_check(schema: &Value, v: &mut Value, path: &str, errors: &mut Vec<String>) {
+    let int_or_string = schema.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true));
+    let preserve = schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
+    let ty = schema.get("type").and_then(Value::as_str).unwrap_or("");
+    let ok = match (ty, &*v) {
+        _ if int_or_string => v.is_string() || v.is_i64() || v.is_u64(),
+        ("", _) => true,
+        ("string", Value::String(_)) | ("boolean", Value::Bool(_)) => true,
+        ("integer", Value::Number(n)) => n.is_i64() || n.is_u64(),
+        ("number", Value::Number(_)) => true,
+        ("array", Value::Array(_)) | ("object", Value::Object(_)) => true,
+        _ => false,
+    };
+    if !ok {
+        errors.push(format!(
+            "{path}: Invalid value: must be of type {}",
+            if int_or_string { "int-or-string" } else { ty }
+        ));
+        return;
+    }
+    match v {
+        Value::Object(m) => {
+            let props = schema.get("properties").and_then(Value::as_object);
+            let extra = schema.get("additionalProperties").filter(|a| a.is_object());
+            m.retain(|k, c| {
+                !c.is_null()
+                    && (preserve || extra.is_some() || props.is_some_and(|p| p.contains_key(k)) || props.is_none())
+            });
+            for (k, c) in m.iter_mut() {
+                let sub = props.and_then(|p| p.get(k)).or(extra);
+                if let Some(sub) = sub {
+                    prune_and_check(sub, c, &format!("{path}.{k}"), errors);
+                }
+            }
+            for r in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+                if let Some(r) = r.as_str()
+                    && !m.contains_key(r)
+                {
+                    errors.push(format!("{path}.{r}: Required value"));
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(sub) = schema.get("items") {
+                for (i, c) in items.iter_mut().enumerate() {
+                    prune_and_check(sub, c, &format!("{path}[{i}]"), errors);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -673,6 +751,9 @@ async fn handle(s: Shared, method: Method, uri: Uri, headers: HeaderMap, body: B
                 return status_error(409, "AlreadyExists", format!("{} \"{name}\" already exists", t.kind.1));
             }
             create_meta(&mut st, &kind, &mut obj, &name, ns.as_deref());
+            if let Err(e) = admit(&kind, &mut obj) {
+                return status_error(422, "Invalid", e);
+            }
             let out = st.store(&t.kind, &key, obj, true);
             drop(st);
             s.latest.send_replace(out_rv(&out));
@@ -696,7 +777,10 @@ async fn handle(s: Shared, method: Method, uri: Uri, headers: HeaderMap, body: B
                     "the object has been modified; please apply your changes to the latest version and try again",
                 );
             }
-            let merged = merge_update(&kind, &old, new, t.status);
+            let mut merged = merge_update(&kind, &old, new, t.status);
+            if let Err(e) = admit(&kind, &mut merged) {
+                return status_error(422, "Invalid", e);
+            }
             let out = st.store(&t.kind, &key, merged, false);
             drop(st);
             s.latest.send_replace(out_rv(&out));
@@ -844,6 +928,9 @@ fn patch(
         let merged = if created { obj } else { merge_update(kind, &fixed, obj, t.status) };
         if created {
             let mut m = merged;
+            if let Err(e) = admit(kind, &mut m) {
+                return status_error(422, "Invalid", e);
+            }
             create_meta_keep(&fixed, &mut m);
             let out = st.store(&t.kind, &key, m, true);
             drop(st);
@@ -899,7 +986,10 @@ fn patch(
         .map(|()| merge_update(kind, &old, doc, t.status))
     };
     match result {
-        Ok(merged) => {
+        Ok(mut merged) => {
+            if let Err(e) = admit(kind, &mut merged) {
+                return status_error(422, "Invalid", e);
+            }
             let out = st.store(&t.kind, &key, merged, false);
             drop(st);
             s.latest.send_replace(out_rv(&out));
