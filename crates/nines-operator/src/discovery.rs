@@ -347,14 +347,33 @@ where
     Ok(Some((api, cr)))
 }
 
+/// A mirrored backup's CR, labelled with its status.
+fn backup_cr(name: &str, spec: BackupSpec) -> Backup {
+    let labels = discovered_labels(&[("backups.nines.dev/status", &spec.status)]);
+    let mut cr = Backup::new(name, spec);
+    cr.metadata.labels = Some(labels);
+    cr
+}
+
+/// A mirrored schedule's CR marked Discovered (`why` says from what).
+async fn schedule_discovered(
+    ctx: &Ctx,
+    mirrored: Option<(Api<BackupSchedule>, BackupSchedule)>,
+    why: &str,
+) -> Result<Action, Error> {
+    if let Some((api, cr)) = mirrored {
+        let mut status = cr.status.clone().unwrap_or_default();
+        set_condition(&mut status.conditions, ready_condition(true, "Discovered", why, None), ctx.now());
+        status.phase = Some("Discovered".into());
+        merge_status(&api, &cr.name_any(), &status).await?;
+    }
+    Ok(Action::await_change())
+}
+
 /// Velero Backup → Backup CR.
 pub async fn reconcile_velero_backup(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     mirror_velero(&obj, &ctx, &velero_backups(), |b: &VeleroBackup, name, ns, uid| {
-        let spec = backup_spec(name, ns, uid, obj.labels(), b);
-        let labels = discovered_labels(&[("backups.nines.dev/status", &spec.status)]);
-        let mut cr = Backup::new(name, spec);
-        cr.metadata.labels = Some(labels);
-        cr
+        backup_cr(name, backup_spec(name, ns, uid, obj.labels(), b))
     })
     .await?;
     Ok(Action::await_change())
@@ -366,17 +385,7 @@ pub async fn reconcile_velero_schedule(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -
         BackupSchedule::new(name, schedule_spec(name, ns, uid, s))
     })
     .await?;
-    if let Some((api, cr)) = mirrored {
-        let mut status = cr.status.clone().unwrap_or_default();
-        set_condition(
-            &mut status.conditions,
-            ready_condition(true, "Discovered", "mirrors the Velero schedule", None),
-            ctx.now(),
-        );
-        status.phase = Some("Discovered".into());
-        merge_status(&api, &cr.name_any(), &status).await?;
-    }
-    Ok(Action::await_change())
+    schedule_discovered(&ctx, mirrored, "mirrors the Velero schedule").await
 }
 
 fn cnpg_namespace_ok(ctx: &Ctx, ns: &str) -> bool {
@@ -388,11 +397,7 @@ fn cnpg_namespace_ok(ctx: &Ctx, ns: &str) -> bool {
 pub async fn reconcile_cnpg_backup(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let allowed = cnpg_namespace_ok(&ctx, &obj.namespace().unwrap_or_default());
     mirror_backup_source(&obj, &ctx, &cnpg_backups(), "cnpg", allowed, |b: &CnpgBackup, name, ns, uid| {
-        let spec = crate::mapping::cnpg::backup_spec(name, ns, uid, obj.labels(), b);
-        let labels = discovered_labels(&[("backups.nines.dev/status", &spec.status)]);
-        let mut cr = Backup::new(name, spec);
-        cr.metadata.labels = Some(labels);
-        cr
+        backup_cr(name, crate::mapping::cnpg::backup_spec(name, ns, uid, obj.labels(), b))
     })
     .await?;
     Ok(Action::await_change())
@@ -412,17 +417,7 @@ pub async fn reconcile_cnpg_scheduled_backup(obj: Arc<DynamicObject>, ctx: Arc<C
         },
     )
     .await?;
-    if let Some((api, cr)) = mirrored {
-        let mut status = cr.status.clone().unwrap_or_default();
-        set_condition(
-            &mut status.conditions,
-            ready_condition(true, "Discovered", "mirrors the CloudNativePG scheduled backup", None),
-            ctx.now(),
-        );
-        status.phase = Some("Discovered".into());
-        merge_status(&api, &cr.name_any(), &status).await?;
-    }
-    Ok(Action::await_change())
+    schedule_discovered(&ctx, mirrored, "mirrors the CloudNativePG scheduled backup").await
 }
 
 /// Backup CR → one backup report per known service in a covered namespace,
