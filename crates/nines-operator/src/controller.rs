@@ -918,12 +918,44 @@ pub(crate) async fn run_ctrl<K, F, Fut>(
     F: Fn(Arc<K>, Arc<Ctx>) -> Fut + Clone + Send + std::marker::Sync + 'static,
     Fut: std::future::Future<Output = Result<Action, Error>> + Send + 'static,
 {
-    ctrl.with_config(ControllerConfig::default().concurrency(1))
+    let store = ctrl.store();
+    let run = ctrl
+        .with_config(ControllerConfig::default().concurrency(1))
         .reconcile_all_on(sync_ready(ctx))
         .graceful_shutdown_on(stopped(stop.clone()))
         .run(with_backoff(reconcile), error_policy, ctx.clone())
-        .for_each(counted(ctx.metrics.clone(), name))
-        .await
+        .for_each(counted(ctx.metrics.clone(), name));
+    until_stopped(store, run, stop.clone(), name).await
+}
+
+/// Drive a controller (`run`) to its end. On `stop` kube's graceful
+/// shutdown waits for the reconciles in flight, but its runner starts only
+/// once the controller's store has listed, and after the stop the watch is
+/// no longer polled: a controller stopped before its first list completed
+/// (a list still on the wire, or in backoff after an error) would wait for
+/// it forever. Such a controller has started no reconcile, so it is
+/// dropped at once.
+pub(crate) async fn until_stopped<K>(
+    store: kube::runtime::reflector::Store<K>,
+    run: impl std::future::Future<Output = ()>,
+    stop: watch::Receiver<bool>,
+    name: &'static str,
+) where
+    K: kube::runtime::reflector::Lookup + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    let unlisted_at_stop = async {
+        stopped(stop).await;
+        if futures_util::FutureExt::now_or_never(store.wait_until_ready()).is_some() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = run => {}
+        () = unlisted_at_stop => {
+            tracing::debug!(controller = name, "stopped before its first list; nothing was in flight");
+        }
+    }
 }
 
 /// Fires each time API sync becomes ready (from none to some): objects
@@ -1197,6 +1229,40 @@ pub async fn status_report(client: kube::Client) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A controller stopped while its first list is still unanswered ends
+    /// (kube's graceful shutdown alone would wait for that list forever).
+    #[tokio::test]
+    async fn a_controller_stopped_before_its_first_list_ends() {
+        use k8s_openapi::api::core::v1::ConfigMap;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (listed, asked) = tokio::sync::oneshot::channel();
+        // accepts the list request and never answers it
+        tokio::spawn(async move {
+            let (conn, _) = listener.accept().await.unwrap();
+            let _ = listed.send(());
+            std::future::pending::<()>().await;
+            drop(conn);
+        });
+        let client = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+        let (stop, rx) = watch::channel(false);
+        let ctrl = Controller::new(Api::<ConfigMap>::all(client), watcher::Config::default());
+        let store = ctrl.store();
+        let run = ctrl
+            .graceful_shutdown_on(stopped(rx.clone()))
+            .run(
+                |_, _| async { Ok::<_, std::io::Error>(Action::await_change()) },
+                |_, _, _| Action::await_change(),
+                Arc::new(()),
+            )
+            .for_each(|_| std::future::ready(()));
+        let task = tokio::spawn(until_stopped(store, run, rx, "test"));
+        asked.await.unwrap();
+        assert!(!task.is_finished(), "the controller runs until stopped");
+        stop.send_replace(true);
+        tokio::time::timeout(Duration::from_secs(30), task).await.expect("the controller ends once stopped").unwrap();
+    }
 
     #[test]
     fn bind_addresses_and_metrics() {

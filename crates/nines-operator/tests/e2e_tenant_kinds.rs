@@ -490,9 +490,7 @@ async fn a_k8s_cluster_is_registered_with_nines_in_its_workspace() {
     let first_id = listed["items"][0]["id"].clone();
 
     // another workspace: the registration nines made in the old one goes, the new one is made
-    let mut moved = clusters.get("production-cluster").await.unwrap();
-    moved.spec.workspace = Some("acme/k8s/staging".into());
-    clusters.replace("production-cluster", &PostParams::default(), &moved).await.unwrap();
+    b.cluster.edit(&clusters, "production-cluster", |c| c.spec.workspace = Some("acme/k8s/staging".into())).await;
     let st = status_when(&b.cluster, &clusters, "production-cluster", "registered in the new workspace", |st| {
         ready(st, "Nines") && st.resources.iter().any(|r| r.name == "acme/k8s/staging/production-cluster")
     })
@@ -560,9 +558,7 @@ async fn an_argocd_role_dropped_from_access_control_loses_only_the_bindings_nine
     quiet(&aps, "payments", || (argo.writes(), argo.requests().len())).await;
 
     // viewer leaves accessControl: sre (granted by nines) goes, auditors (there before) stays, tokens untouched
-    let mut next = aps.get("payments").await.unwrap();
-    next.spec.access_control.retain(|a| a.role.as_deref() == Some("admin"));
-    aps.replace("payments", &PostParams::default(), &next).await.unwrap();
+    b.cluster.edit(&aps, "payments", |p| p.spec.access_control.retain(|a| a.role.as_deref() == Some("admin"))).await;
     b.cluster
         .eventually("sre unbound from viewer", async || (groups("viewer") == json!(["auditors"])).then_some(()))
         .await;
@@ -631,9 +627,7 @@ async fn a_platform_dropped_from_sdp_is_let_go_per_deletion_policy() {
 
     // staging dropped while its project holds a repository: the removal waits, and says so
     stage_h.add_repository("shared-images", "base/alpine");
-    let mut next = hps.get("shared-images").await.unwrap();
-    next.spec.sdp = vec!["production".into()];
-    hps.replace("shared-images", &PostParams::default(), &next).await.unwrap();
+    b.cluster.edit(&hps, "shared-images", |p| p.spec.sdp = vec!["production".into()]).await;
     let st = status_when(&b.cluster, &hps, "shared-images", "the removal waiting", |st| {
         condition(st, "HarborReady").is_some_and(|c| c.status == "False")
     })
@@ -654,9 +648,7 @@ async fn a_platform_dropped_from_sdp_is_let_go_per_deletion_policy() {
     assert!(!message.contains("staging"), "{message}");
 
     // Orphan: the group in staging stays, forgotten
-    let mut next = groups.get("tools").await.unwrap();
-    next.spec.sdp = vec!["production".into()];
-    groups.replace("tools", &PostParams::default(), &next).await.unwrap();
+    b.cluster.edit(&groups, "tools", |g| g.spec.sdp = vec!["production".into()]).await;
     let st = status_when(&b.cluster, &groups, "tools", "staging forgotten", |st| {
         ready(st, "GitLab") && st.resources.iter().all(|r| r.sdp == "production")
     })
@@ -665,9 +657,7 @@ async fn a_platform_dropped_from_sdp_is_let_go_per_deletion_policy() {
     assert!(stage_g.group("tools").is_some(), "Orphan leaves it");
 
     // an emptied list is a mistake reported, not a removal everywhere
-    let mut next = hps.get("shared-images").await.unwrap();
-    next.spec.sdp = vec![];
-    hps.replace("shared-images", &PostParams::default(), &next).await.unwrap();
+    b.cluster.edit(&hps, "shared-images", |p| p.spec.sdp = vec![]).await;
     status_when(&b.cluster, &hps, "shared-images", "the empty list refused", |st| {
         condition(st, "HarborReady").is_some_and(|c| c.status == "False" && c.message.contains("names no"))
     })

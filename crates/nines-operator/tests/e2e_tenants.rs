@@ -374,9 +374,7 @@ async fn contacts_join_their_groups_in_every_platform_and_only_leave_what_nines_
     assert_eq!(st.resources.iter().filter(|r| r.kind == "membership").count(), 3, "{st:?}");
 
     // the role changes: out of developers (nines granted it), viewers was already there
-    let mut c = contacts.get("john-doe").await.unwrap();
-    c.spec.organizations[0].role = "viewer".into();
-    contacts.replace("john-doe", &PostParams::default(), &c).await.unwrap();
+    cluster.edit(&contacts, "john-doe", |c| c.spec.organizations[0].role = "viewer".into()).await;
     cluster
         .eventually("john.doe moved to viewers", async || {
             let p = paths_of(&prod, "john.doe").await;
@@ -387,13 +385,7 @@ async fn contacts_join_their_groups_in_every_platform_and_only_leave_what_nines_
     // an unknown role is named in the status
     // (the operator may write the object between our read and our write:
     // on a real server that is a 409, and the edit is made again on a fresh read)
-    cluster
-        .eventually("the role changed", async || {
-            let mut c = contacts.get("john-doe").await.ok()?;
-            c.spec.organizations[0].role = "auditor".into();
-            contacts.replace("john-doe", &PostParams::default(), &c).await.ok()
-        })
-        .await;
+    cluster.edit(&contacts, "john-doe", |c| c.spec.organizations[0].role = "auditor".into()).await;
     let st = cluster
         .eventually("the unknown role in the status", async || {
             let st = contacts.get_opt("john-doe").await.ok()??.status?;
@@ -477,9 +469,7 @@ async fn a_contact_group_dropped_from_a_platform_is_let_go_per_deletion_policy()
 
     // staging dropped from both
     for name in ["platform-admins", "auditors"] {
-        let mut cg = groups.get(name).await.unwrap();
-        cg.spec.sdp = vec!["production".into()];
-        groups.replace(name, &PostParams::default(), &cg).await.unwrap();
+        cluster.edit(&groups, name, |cg| cg.spec.sdp = vec!["production".into()]).await;
     }
     for name in ["platform-admins", "auditors"] {
         let st = cluster
@@ -705,9 +695,7 @@ async fn gitlab_groups_and_memberships_converge_beside_keycloak() {
             (gitlab.member_level(group_id, jane) == Some(30)).then_some(())
         })
         .await;
-    let mut c = contacts.get("jane").await.unwrap();
-    c.spec.organizations[0].role = "admin".into();
-    contacts.replace("jane", &PostParams::default(), &c).await.unwrap();
+    cluster.edit(&contacts, "jane", |c| c.spec.organizations[0].role = "admin".into()).await;
     cluster.eventually("jane an owner", async || (gitlab.member_level(group_id, jane) == Some(50)).then_some(())).await;
     status_when_contact(&cluster, &contacts, "jane").await;
     contacts.delete("jane", &DeleteParams::default()).await.unwrap();

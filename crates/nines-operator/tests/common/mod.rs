@@ -178,6 +178,26 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+
+    /// Read `name`, change it with `f` and replace it, again on a fresh
+    /// read while another writer (the operator, writing its finalizer or
+    /// metadata) came in between: a real API server refuses the stale
+    /// resourceVersion with 409. Any other refusal fails the test.
+    pub async fn edit<K>(&self, api: &Api<K>, name: &str, f: impl Fn(&mut K)) -> K
+    where
+        K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+    {
+        self.eventually(&format!("{name} edited"), async || {
+            let mut obj = api.get(name).await.unwrap();
+            f(&mut obj);
+            match api.replace(name, &PostParams::default(), &obj).await {
+                Ok(o) => Some(o),
+                Err(kube::Error::Api(e)) if e.code == 409 => None,
+                Err(e) => panic!("replacing {name}: {e}"),
+            }
+        })
+        .await
+    }
 }
 
 /// A real `nines serve` on loopback.
