@@ -254,7 +254,10 @@ impl<R: Runner> Driver<R> {
             match self.entries.remove(&id) {
                 Some(old) if *old.spec == *spec => {
                     summary.kept += 1;
-                    next.insert(id, old);
+                    // the caller's copy is kept, the old one let go: the
+                    // caller shares its parsed specs, and holding on to the
+                    // old ones would keep a second copy of every spec alive
+                    next.insert(id, Entry { spec, generation: old.generation });
                 }
                 old => {
                     if old.is_some() {
@@ -480,6 +483,24 @@ mod tests {
         let b: Vec<_> = after.iter().filter(|e| &*e.check_id == "b").map(|e| e.scheduled_at_ms).collect();
         assert!(b.windows(2).all(|w| w[1] - w[0] == 20_000), "{b:?}");
         assert_eq!(s.stats().checks, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reload_keeps_the_new_copy_of_an_unchanged_spec() {
+        let first = check("a", 10, 1.0);
+        let old = Arc::downgrade(&first.1);
+        let (s, mut rx, _) = start(FakeRunner::default(), SchedulerConfig::default(), vec![first]);
+        collect_until(&mut rx, Duration::from_secs(15)).await;
+        let again = check("a", 10, 1.0);
+        let new = again.1.clone();
+        let summary = s.reload(vec![again]).await;
+        assert_eq!(summary.kept, 1);
+        // the scheduler holds the caller's copy; the one it had is gone
+        assert!(old.upgrade().is_none(), "the replaced spec is still held");
+        assert_eq!(Arc::strong_count(&new), 2);
+        // and the check keeps its grid
+        let after = collect_until(&mut rx, Duration::from_secs(25)).await;
+        assert!(after.windows(2).all(|w| w[1].scheduled_at_ms - w[0].scheduled_at_ms == 10_000), "{}", after.len());
     }
 
     #[tokio::test(start_paused = true)]

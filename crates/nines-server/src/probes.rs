@@ -296,6 +296,10 @@ pub struct ProbeEngine {
     clock: Arc<dyn Clock>,
     ingest: crate::ingest::Ingest,
     checks: Mutex<(String, Arc<CheckSet>)>,
+    /// Held while the check set is read again: callers that find it out of
+    /// date at once wait for one reload instead of each building their own
+    /// (a set of 100,000 checks is some 60 MB).
+    reloading: tokio::sync::Mutex<()>,
     /// Recent runs by (check, location); the last one is what `/metrics` shows.
     recent: Mutex<HashMap<crate::probe_live::Key, crate::probe_live::RunRing>>,
     /// States, combined statuses and per-service tallies ([`crate::probe_live::Live`]).
@@ -313,6 +317,7 @@ impl ProbeEngine {
             clock,
             ingest,
             checks: Mutex::new((String::new(), Arc::new(CheckSet::default()))),
+            reloading: tokio::sync::Mutex::new(()),
             recent: Mutex::new(HashMap::new()),
             live: Mutex::new(crate::probe_live::Live::default()),
             service_status: Mutex::new(HashMap::new()),
@@ -324,10 +329,15 @@ impl ProbeEngine {
     /// Every check, reloaded when the checks version moves.
     pub async fn checks(&self) -> nines_store::Result<Arc<CheckSet>> {
         let version = self.store.checks_version().await?;
-        if let Ok(g) = self.checks.lock()
-            && g.0 == version
-        {
-            return Ok(g.1.clone());
+        if let Some(set) = self.checks_at(&version) {
+            return Ok(set);
+        }
+        let _one = self.reloading.lock().await;
+        // read again: the version may have moved while this waited, and the
+        // reload this waited for may have read it already
+        let version = self.store.checks_version().await?;
+        if let Some(set) = self.checks_at(&version) {
+            return Ok(set);
         }
         let all = Arc::new(CheckSet::load(&self.store).await?);
         if let Ok(mut g) = self.checks.lock() {
@@ -338,6 +348,11 @@ impl ProbeEngine {
             r.retain(|(id, _), _| all.contains_key(id));
         }
         Ok(all)
+    }
+
+    fn checks_at(&self, version: &str) -> Option<Arc<CheckSet>> {
+        let g = self.checks.lock().ok()?;
+        (g.0 == version).then(|| g.1.clone())
     }
 
     /// Count a late start (the scheduler reports them).

@@ -264,3 +264,47 @@ async fn steady_results_write_nothing_until_a_status_changes() {
         srv.stop().await;
     }
 }
+
+/// Callers that find the check set out of date at the same moment wait for
+/// one reload and share it, instead of each reading every check (with
+/// 100,000 checks each copy is tens of megabytes).
+#[tokio::test]
+async fn callers_that_find_the_checks_changed_share_one_reload() {
+    use nines_server::probes::{ProbeEngine, parse_checks};
+    for db in nines_store::testing::all().await {
+        eprintln!("-- backend {}", db.label);
+        let apply = |name: &str| {
+            let specs = nines_core::apply::parse_documents(&doc(
+                name,
+                "  - type: tcp\n    name: port\n    host: 127.0.0.1\n    port: 9\n    intervalSeconds: 60\n",
+            ))
+            .unwrap();
+            let (checks, errs) = parse_checks(&specs);
+            assert!(errs.is_empty(), "{errs:?}");
+            (specs, checks)
+        };
+        let (specs, checks) = apply("api");
+        db.store.apply_with_checks(&specs, &checks, nines_core::model::Source::Config, 1).await.unwrap();
+        let floor = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let (ingest, tasks) = nines_server::ingest::Ingest::start(db.store.clone(), Default::default(), floor, 1);
+        let engine = ProbeEngine::new(db.store.clone(), Arc::new(SystemClock), ingest);
+
+        let (a, b, c) = tokio::join!(engine.checks(), engine.checks(), engine.checks());
+        let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+        assert_eq!(a.len(), 1);
+        assert!(Arc::ptr_eq(&a, &b) && Arc::ptr_eq(&a, &c), "each caller read the checks itself");
+        // unchanged: the same set
+        assert!(Arc::ptr_eq(&a, &engine.checks().await.unwrap()));
+
+        // changed again: one new set, for every caller
+        let (specs, checks) = apply("web");
+        db.store.apply_with_checks(&specs, &checks, nines_core::model::Source::Config, 2).await.unwrap();
+        let (d, e) = tokio::join!(engine.checks(), engine.checks());
+        let (d, e) = (d.unwrap(), e.unwrap());
+        assert_eq!(d.len(), 2);
+        assert!(Arc::ptr_eq(&d, &e) && !Arc::ptr_eq(&a, &d));
+        for t in tasks {
+            t.abort();
+        }
+    }
+}

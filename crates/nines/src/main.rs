@@ -378,11 +378,68 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// mimalloc instead of the system's malloc. glibc's kept what bursts
+/// freed (applying 100,000 checks, reloading the check set, rendering
+/// `/metrics`) in fragments it could not return, even with two arenas and a
+/// thread calling `malloc_trim`; at 100,000 checks the server's resident set
+/// stayed 30–50 MB above mimalloc's (BENCHMARKS.md, "Memory, third pass").
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// mimalloc's options, by their index in its `mi_option_e` (the version
+/// is the one Cargo.lock pins; a test checks the indices against their
+/// defaults).
+#[cfg(feature = "mimalloc")]
+mod malloc_options {
+    /// Commit a new arena's memory only as it is used (default 2: at once,
+    /// on Linux): a server that grew once to apply its checks does not keep
+    /// the whole arena resident.
+    pub const ARENA_EAGER_COMMIT: i32 = 4;
+    /// Milliseconds before freed pages go back to the system (default 1000).
+    pub const PURGE_DELAY: i32 = 15;
+
+    /// Memory freed goes back to the system at once, and arenas are
+    /// committed as they fill. An arena takes the commit option when it is
+    /// made, at the first allocation, before `main`: so this runs as the
+    /// binary is loaded, among the constructors, before Rust's runtime
+    /// allocates anything (the environment variables `MIMALLOC_*` still
+    /// override it).
+    #[cfg(all(target_os = "linux", not(test)))]
+    #[used]
+    #[unsafe(link_section = ".init_array")]
+    static TUNE: extern "C" fn() = tune;
+
+    #[cfg_attr(test, allow(dead_code))]
+    extern "C" fn tune() {
+        // SAFETY: mi_option_set_default only stores an option's default;
+        // it allocates nothing.
+        unsafe {
+            for (option, value) in [(ARENA_EAGER_COMMIT, 0), (PURGE_DELAY, 0)] {
+                libmimalloc_sys::mi_option_set_default(option, value);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn the_option_indices_name_the_options_meant() {
+            // their documented defaults, read before anything sets them
+            // SAFETY: reads an option's value.
+            let (eager, delay) = unsafe {
+                (
+                    libmimalloc_sys::mi_option_get(super::ARENA_EAGER_COMMIT),
+                    libmimalloc_sys::mi_option_get(super::PURGE_DELAY),
+                )
+            };
+            assert_eq!((eager, delay), (2, 1000), "mimalloc's option indices moved: see mimalloc.h, mi_option_e");
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    // the commands that keep running: a one-shot CLI call needs no trimming
-    let long_running = matches!(cli.command, Command::Serve(_) | Command::Operator(_) | Command::Agent(_));
-    tune_malloc(long_running);
     if !matches!(cli.command, Command::Serve(_) | Command::Agent(_)) {
         quiet_broken_pipe();
     }
@@ -413,44 +470,6 @@ fn quiet_broken_pipe() {
     // other thread exists.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-}
-
-/// glibc's malloc, left to itself, gives each busy thread an arena of its
-/// own (up to eight per core), and memory freed in one arena is of no use to
-/// the others; two arenas keep the resident set closer to what is in use.
-/// Set before any thread starts.
-///
-/// glibc also keeps what a burst of work freed (the background workers'
-/// passes over a day of transitions, say) mapped for reuse, and returns only
-/// the top of the heap by itself. A thread checks every few seconds how
-/// much freed memory the arenas hold and, past 8 MiB, hands it back
-/// (`trim`: for the commands that keep running).
-fn tune_malloc(trim: bool) {
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    let _ = trim;
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: mallopt only sets allocator parameters; called before any
-        // other thread exists.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
-        }
-        if !trim {
-            return;
-        }
-        let _ = std::thread::Builder::new().name("nines-trim".into()).spawn(|| {
-            loop {
-                std::thread::sleep(std::time::Duration::from_secs(5));
-                // SAFETY: both only read and release the allocator's own
-                // free lists, under its locks.
-                unsafe {
-                    if libc::mallinfo2().fordblks > 8 << 20 {
-                        libc::malloc_trim(0);
-                    }
-                }
-            }
-        });
     }
 }
 
