@@ -5,7 +5,9 @@
 //! replicas share one). Both run the same SQL through sqlx's `Any` driver;
 //! queries use `$n` placeholders, which both backends accept, and avoid
 //! dialect features except where [`Dialect`] says otherwise. Migrations are
-//! embedded per backend and run at start.
+//! embedded, one file each for both backends (`migrations/`; where the two
+//! differ a file names the difference, spelled out once in `DIALECT`),
+//! and run at start.
 //!
 //! Hot-path writes (health reports) arrive in batches: one transaction per
 //! batch, however many reports it holds. On PostgreSQL a batch is a few
@@ -124,54 +126,53 @@ pub(crate) fn identity(org: &str, node: &str, name: &str) -> String {
     k
 }
 
-const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/sqlite/0001_init.sql")),
-    (2, include_str!("../migrations/sqlite/0002_slo.sql")),
-    (3, include_str!("../migrations/sqlite/0003_cumulative_openslo.sql")),
-    (4, include_str!("../migrations/sqlite/0004_checks.sql")),
-    (5, include_str!("../migrations/sqlite/0005_downtimes.sql")),
-    (6, include_str!("../migrations/sqlite/0006_maintenance.sql")),
-    (7, include_str!("../migrations/sqlite/0007_certificates.sql")),
-    (8, include_str!("../migrations/sqlite/0008_notifications.sql")),
-    (9, include_str!("../migrations/sqlite/0009_reports.sql")),
-    (10, include_str!("../migrations/sqlite/0010_inventory.sql")),
-    (11, include_str!("../migrations/sqlite/0011_status_page.sql")),
-    (12, include_str!("../migrations/sqlite/0012_ui_sessions.sql")),
-    (13, include_str!("../migrations/sqlite/0013_drop_services_stale.sql")),
-    (14, include_str!("../migrations/sqlite/0014_sources.sql")),
-    (15, include_str!("../migrations/sqlite/0015_agents.sql")),
-    (16, include_str!("../migrations/sqlite/0016_event_subjects.sql")),
-    (17, include_str!("../migrations/sqlite/0017_observability.sql")),
-    (18, include_str!("../migrations/sqlite/0018_audit.sql")),
-    (19, include_str!("../migrations/sqlite/0019_ui_documents.sql")),
-    (20, include_str!("../migrations/sqlite/0020_group_targets.sql")),
-    (21, include_str!("../migrations/sqlite/0021_status_pages.sql")),
-    (22, include_str!("../migrations/sqlite/0022_oidc_sessions.sql")),
+/// The schema, one file per migration for both databases, applied in this
+/// order. Where the two differ, a file says `{{name}}` and [`DIALECT`]
+/// gives each database's words.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_slo.sql")),
+    (3, include_str!("../migrations/0003_cumulative_openslo.sql")),
+    (4, include_str!("../migrations/0004_checks.sql")),
+    (5, include_str!("../migrations/0005_downtimes.sql")),
+    (6, include_str!("../migrations/0006_maintenance.sql")),
+    (7, include_str!("../migrations/0007_certificates.sql")),
+    (8, include_str!("../migrations/0008_notifications.sql")),
+    (9, include_str!("../migrations/0009_reports.sql")),
+    (10, include_str!("../migrations/0010_inventory.sql")),
+    (11, include_str!("../migrations/0011_status_page.sql")),
+    (12, include_str!("../migrations/0012_ui_sessions.sql")),
+    (13, include_str!("../migrations/0013_drop_services_stale.sql")),
+    (14, include_str!("../migrations/0014_sources.sql")),
+    (15, include_str!("../migrations/0015_agents.sql")),
+    (16, include_str!("../migrations/0016_event_subjects.sql")),
+    (17, include_str!("../migrations/0017_observability.sql")),
+    (18, include_str!("../migrations/0018_audit.sql")),
+    (19, include_str!("../migrations/0019_ui_documents.sql")),
+    (20, include_str!("../migrations/0020_group_targets.sql")),
+    (21, include_str!("../migrations/0021_status_pages.sql")),
+    (22, include_str!("../migrations/0022_oidc_sessions.sql")),
 ];
-const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/postgres/0001_init.sql")),
-    (2, include_str!("../migrations/postgres/0002_slo.sql")),
-    (3, include_str!("../migrations/postgres/0003_cumulative_openslo.sql")),
-    (4, include_str!("../migrations/postgres/0004_checks.sql")),
-    (5, include_str!("../migrations/postgres/0005_downtimes.sql")),
-    (6, include_str!("../migrations/postgres/0006_maintenance.sql")),
-    (7, include_str!("../migrations/postgres/0007_certificates.sql")),
-    (8, include_str!("../migrations/postgres/0008_notifications.sql")),
-    (9, include_str!("../migrations/postgres/0009_reports.sql")),
-    (10, include_str!("../migrations/postgres/0010_inventory.sql")),
-    (11, include_str!("../migrations/postgres/0011_status_page.sql")),
-    (12, include_str!("../migrations/postgres/0012_ui_sessions.sql")),
-    (13, include_str!("../migrations/postgres/0013_drop_services_stale.sql")),
-    (14, include_str!("../migrations/postgres/0014_sources.sql")),
-    (15, include_str!("../migrations/postgres/0015_agents.sql")),
-    (16, include_str!("../migrations/postgres/0016_event_subjects.sql")),
-    (17, include_str!("../migrations/postgres/0017_observability.sql")),
-    (18, include_str!("../migrations/postgres/0018_audit.sql")),
-    (19, include_str!("../migrations/postgres/0019_ui_documents.sql")),
-    (20, include_str!("../migrations/postgres/0020_group_targets.sql")),
-    (21, include_str!("../migrations/postgres/0021_status_pages.sql")),
-    (22, include_str!("../migrations/postgres/0022_oidc_sessions.sql")),
-];
+
+/// What each placeholder of a migration says on (SQLite, PostgreSQL).
+const DIALECT: &[(&str, &str, &str)] = &[(
+    "{{id_primary_key}}",
+    "INTEGER PRIMARY KEY AUTOINCREMENT",
+    "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+)];
+
+/// A migration in the words of `dialect`.
+fn migration_sql(sql: &str, dialect: Dialect) -> String {
+    DIALECT.iter().fold(sql.to_string(), |sql, (name, sqlite, postgres)| {
+        sql.replace(
+            name,
+            match dialect {
+                Dialect::Sqlite => sqlite,
+                Dialect::Postgres => postgres,
+            },
+        )
+    })
+}
 
 /// Where a database URL points, for messages: the SQLite file, or
 /// PostgreSQL's host and port (never the password).
@@ -322,16 +323,12 @@ impl Store {
             .iter()
             .map(|r| r.get::<i64, _>(0))
             .collect();
-        let list = match self.dialect {
-            Dialect::Sqlite => SQLITE_MIGRATIONS,
-            Dialect::Postgres => POSTGRES_MIGRATIONS,
-        };
-        for (version, sql) in list {
+        for (version, sql) in MIGRATIONS {
             if done.contains(version) {
                 continue;
             }
             tracing::info!(version, "applying database migration");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(migration_sql(sql, self.dialect))).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
                 .bind(*version)
                 .bind(now_ms())
@@ -644,14 +641,23 @@ impl sqlx::Encode<'_, sqlx::Any> for OptF64 {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn both_backends_have_every_migration() {
-        let a: Vec<i64> = super::SQLITE_MIGRATIONS.iter().map(|m| m.0).collect();
-        let b: Vec<i64> = super::POSTGRES_MIGRATIONS.iter().map(|m| m.0).collect();
-        assert_eq!(a, b);
+    fn every_migration_is_listed_in_order_and_speaks_both_dialects() {
+        let versions: Vec<i64> = super::MIGRATIONS.iter().map(|m| m.0).collect();
         // 1, 2, 3, … with no gap: a migration is applied in this order
-        assert_eq!(a, (1..=a.len() as i64).collect::<Vec<_>>());
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
-        assert_eq!(std::fs::read_dir(dir).unwrap().count(), a.len(), "every migration file is listed");
+        assert_eq!(versions, (1..=versions.len() as i64).collect::<Vec<_>>());
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let files = std::fs::read_dir(dir).unwrap().filter(|e| e.as_ref().unwrap().path().is_file()).count();
+        assert_eq!(files, versions.len(), "every migration file is listed");
+        for (version, sql) in super::MIGRATIONS {
+            for dialect in [super::Dialect::Sqlite, super::Dialect::Postgres] {
+                let out = super::migration_sql(sql, dialect);
+                assert!(!out.contains("{{"), "migration {version} has a placeholder {dialect:?} does not know");
+            }
+        }
+        let sqlite = super::migration_sql("id {{id_primary_key}},", super::Dialect::Sqlite);
+        let postgres = super::migration_sql("id {{id_primary_key}},", super::Dialect::Postgres);
+        assert_eq!(sqlite, "id INTEGER PRIMARY KEY AUTOINCREMENT,");
+        assert_eq!(postgres, "id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,");
     }
 
     #[test]

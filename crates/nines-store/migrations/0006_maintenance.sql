@@ -1,7 +1,7 @@
 -- nines schema, version 6: maintenance windows.
 
 CREATE TABLE maintenance_windows (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id {{id_primary_key}},
     organization TEXT NOT NULL,
     title TEXT NOT NULL,
     description TEXT,

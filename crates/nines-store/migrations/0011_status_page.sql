@@ -4,7 +4,7 @@
 -- named by (nodeId, service) and joined to services when read, so a group
 -- may name a service before it is first seen.
 CREATE TABLE status_groups (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id {{id_primary_key}},
     organization TEXT NOT NULL,
     name TEXT NOT NULL,
     display_name TEXT NOT NULL,

@@ -27,7 +27,7 @@ CREATE TABLE check_states (
 );
 
 CREATE TABLE check_failures (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id {{id_primary_key}},
     check_id TEXT NOT NULL,
     location TEXT NOT NULL,
     at BIGINT NOT NULL,

@@ -2,7 +2,7 @@
 -- person's or a machine's key (telemetry pushes excepted), with the outcome.
 -- `organization` is the caller's scope ('*' for every organization).
 CREATE TABLE audit_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id {{id_primary_key}},
     at BIGINT NOT NULL,
     key_id TEXT NOT NULL,
     actor TEXT NOT NULL,

@@ -2,7 +2,7 @@
 -- operator reports (images, deployed apps, hosts).
 
 CREATE TABLE clusters (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id {{id_primary_key}},
     organization TEXT NOT NULL,
     workspace TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -15,7 +15,7 @@ CREATE TABLE clusters (
 );
 
 CREATE TABLE inventory_items (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id {{id_primary_key}},
     organization TEXT NOT NULL,
     node_id TEXT NOT NULL,
     kind TEXT NOT NULL,

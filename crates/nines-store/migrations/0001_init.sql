@@ -2,7 +2,7 @@
 -- All instants are milliseconds since the Unix epoch (UTC).
 
 CREATE TABLE sla_groups (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id {{id_primary_key}},
     organization TEXT NOT NULL,
     name TEXT NOT NULL,
     mode TEXT NOT NULL DEFAULT 'all',
@@ -12,7 +12,7 @@ CREATE TABLE sla_groups (
 );
 
 CREATE TABLE services (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id {{id_primary_key}},
     organization TEXT NOT NULL,
     node_id TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -59,7 +59,7 @@ CREATE INDEX services_stale ON services (stale_watch, stale_stage, last_real_at)
 -- Every observation: real ones (health reports, probe results) and the
 -- synthetic stale marks. Raw observations are pruned by retention.
 CREATE TABLE observations (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id {{id_primary_key}},
     service_id BIGINT NOT NULL,
     at BIGINT NOT NULL,
     status TEXT NOT NULL,
@@ -72,7 +72,7 @@ CREATE INDEX observations_at ON observations (at);
 
 -- The status timeline: every change of status, at its event time.
 CREATE TABLE transitions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id {{id_primary_key}},
     service_id BIGINT NOT NULL,
     at BIGINT NOT NULL,
     from_status TEXT NOT NULL,
@@ -83,7 +83,7 @@ CREATE INDEX transitions_service_at ON transitions (service_id, at);
 CREATE INDEX transitions_at ON transitions (at);
 
 CREATE TABLE backup_reports (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id {{id_primary_key}},
     service_id BIGINT NOT NULL,
     at BIGINT NOT NULL,
     status TEXT NOT NULL,

@@ -2,7 +2,7 @@
 -- activities (deployments, installs) for downtime timelines.
 
 CREATE TABLE downtimes (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id {{id_primary_key}},
     organization TEXT NOT NULL,
     title TEXT NOT NULL,
     source TEXT NOT NULL,
@@ -34,7 +34,7 @@ CREATE TABLE downtime_members (
 );
 
 CREATE TABLE downtime_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id {{id_primary_key}},
     downtime_id BIGINT NOT NULL,
     at BIGINT NOT NULL,
     message TEXT NOT NULL
@@ -42,7 +42,7 @@ CREATE TABLE downtime_log (
 CREATE INDEX downtime_log_downtime ON downtime_log (downtime_id, at);
 
 CREATE TABLE notes (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id {{id_primary_key}},
     downtime_id BIGINT,
     organization TEXT NOT NULL,
     author TEXT NOT NULL,
@@ -53,7 +53,7 @@ CREATE TABLE notes (
 );
 
 CREATE TABLE activities (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id {{id_primary_key}},
     organization TEXT NOT NULL,
     node_id TEXT,
     service TEXT,
