@@ -32,7 +32,7 @@ pub struct ItOpsDocument {
     /// value at most 4096 bytes.
     #[serde(default)]
     #[schema(value_type = MetadataDoc)]
-    pub metadata: BTreeMap<String, serde_yaml::Value>,
+    pub metadata: BTreeMap<String, serde_yaml_ng::Value>,
     /// What nines expects of the service's operations.
     #[serde(default)]
     pub operations: Option<OperationsDoc>,
@@ -197,15 +197,15 @@ pub struct ServiceSpec {
     pub prefix: String,
 }
 
-fn yaml_to_json(v: &serde_yaml::Value) -> serde_json::Value {
+fn yaml_to_json(v: &serde_yaml_ng::Value) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
-fn scalar_string(v: &serde_yaml::Value) -> Option<String> {
+fn scalar_string(v: &serde_yaml_ng::Value) -> Option<String> {
     match v {
-        serde_yaml::Value::String(s) => Some(s.clone()),
-        serde_yaml::Value::Number(n) => Some(n.to_string()),
-        serde_yaml::Value::Bool(b) => Some(b.to_string()),
+        serde_yaml_ng::Value::String(s) => Some(s.clone()),
+        serde_yaml_ng::Value::Number(n) => Some(n.to_string()),
+        serde_yaml_ng::Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
 }
@@ -222,10 +222,10 @@ pub fn parse_documents(text: &str) -> Result<Vec<ServiceSpec>, FieldErrors> {
 /// every problem at once.
 pub fn parse_documents_lenient(text: &str) -> (Vec<ServiceSpec>, FieldErrors) {
     let mut errs = FieldErrors::default();
-    let mut raw: Vec<serde_yaml::Value> = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        match serde_yaml::Value::deserialize(doc) {
-            Ok(serde_yaml::Value::Null) => {}
+    let mut raw: Vec<serde_yaml_ng::Value> = Vec::new();
+    for doc in serde_yaml_ng::Deserializer::from_str(text) {
+        match serde_yaml_ng::Value::deserialize(doc) {
+            Ok(serde_yaml_ng::Value::Null) => {}
             Ok(v) => raw.push(v),
             Err(e) => {
                 errs.push(FieldError::new("document", "invalid_yaml", e.to_string()));
@@ -293,7 +293,7 @@ pub fn path_error<E: std::fmt::Display>(prefix: &str, e: &serde_path_to_error::E
         (true, whole) => whole.to_string(),
         (false, _) => format!("{prefix}{field}"),
     };
-    // serde_yaml appends a location; keep the reason itself
+    // serde_yaml_ng appends a location; keep the reason itself
     let reason = msg.split(" at line ").next().unwrap_or(&msg).to_string();
     FieldError::new(field, code, reason)
 }

@@ -29,7 +29,7 @@ pub struct Metadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, serde_yaml::Value>,
+    pub labels: BTreeMap<String, serde_yaml_ng::Value>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
 }
@@ -41,14 +41,14 @@ pub struct Spec {
     pub description: Option<String>,
     pub service: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub indicator: Option<serde_yaml::Value>,
+    pub indicator: Option<serde_yaml_ng::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub indicator_ref: Option<String>,
     pub budgeting_method: String,
     pub time_window: Vec<TimeWindow>,
     pub objectives: Vec<Objective>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alert_policies: Option<serde_yaml::Value>,
+    pub alert_policies: Option<serde_yaml_ng::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -85,7 +85,7 @@ pub struct Objective {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_slice_window: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub indicator: Option<serde_yaml::Value>,
+    pub indicator: Option<serde_yaml_ng::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub indicator_ref: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -150,8 +150,8 @@ fn fmt_duration(ms: i64) -> String {
 pub fn import(text: &str) -> Result<Vec<Objective0>, FieldErrors> {
     let mut errs = FieldErrors::default();
     let mut out = Vec::new();
-    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(text)
-        .map(serde_yaml::Value::deserialize)
+    let docs: Vec<serde_yaml_ng::Value> = serde_yaml_ng::Deserializer::from_str(text)
+        .map(serde_yaml_ng::Value::deserialize)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| FieldErrors::from(FieldError::new("document", "invalid_yaml", e.to_string())))?
         .into_iter()
@@ -382,7 +382,7 @@ spec:
         assert_eq!(o.window, Window::RollingDays(28));
         assert_eq!(o.budgeting, Budgeting::Timeslices { slice_ms: 60_000, slice_target: 0.9 });
         let back = export(o, Some("Checkout availability"));
-        let text = serde_yaml::to_string(&back).unwrap();
+        let text = serde_yaml_ng::to_string(&back).unwrap();
         assert_eq!(&import(&text).unwrap()[0], o);
     }
 

@@ -46,7 +46,7 @@ pub fn find_crd(name: &str) -> Option<CustomResourceDefinition> {
 
 /// One YAML document, as `kubectl apply -f` takes it.
 pub fn to_yaml(crd: &CustomResourceDefinition) -> String {
-    serde_yaml::to_string(crd).expect("a CRD always serializes")
+    serde_yaml_ng::to_string(crd).expect("a CRD always serializes")
 }
 
 /// Several CRDs as one multi-document YAML stream.
@@ -140,7 +140,7 @@ mod tests {
         let crds = all_crds();
         let y = to_yaml_stream(&crds);
         assert_eq!(y.matches("---\n").count(), 17);
-        let back: CustomResourceDefinition = serde_yaml::from_str(&to_yaml(&crds[1])).unwrap();
+        let back: CustomResourceDefinition = serde_yaml_ng::from_str(&to_yaml(&crds[1])).unwrap();
         assert_eq!(back.metadata.name.as_deref(), Some("endpoints.nines.dev"));
         assert_eq!(file_name(&crds[6]), "artifacts.nines.dev.yaml");
         let t = list_table(&crds);

@@ -267,12 +267,12 @@ async fn every_call_matches_the_contract() {
     );
     // apply: YAML documents, the core document plus `checks`
     assert_eq!(log[1].content_type.as_deref(), Some("application/yaml"));
-    let doc: serde_yaml::Value = serde_yaml::from_str(log[1].body.trim_start_matches("---\n")).unwrap();
-    assert_eq!(doc["service"]["name"], serde_yaml::Value::from("production-app-example-com"));
-    assert_eq!(doc["namespace"], serde_yaml::Value::from("production"));
-    assert_eq!(doc["checks"][0]["type"], serde_yaml::Value::from("http"));
-    assert_eq!(doc["checks"][0]["url"], serde_yaml::Value::from("https://app.example.com/health"));
-    assert_eq!(doc["checks"][0]["expectedBody"], serde_yaml::Value::from("ok"));
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(log[1].body.trim_start_matches("---\n")).unwrap();
+    assert_eq!(doc["service"]["name"], serde_yaml_ng::Value::from("production-app-example-com"));
+    assert_eq!(doc["namespace"], serde_yaml_ng::Value::from("production"));
+    assert_eq!(doc["checks"][0]["type"], serde_yaml_ng::Value::from("http"));
+    assert_eq!(doc["checks"][0]["url"], serde_yaml_ng::Value::from("https://app.example.com/health"));
+    assert_eq!(doc["checks"][0]["expectedBody"], serde_yaml_ng::Value::from("ok"));
     assert_eq!(
         json_body(&log[4]),
         json!({"service": "pg", "status": "DEGRADED", "nodeId": "acme/p/prod/c1", "message": "2/3 ready", "timestamp": ts})

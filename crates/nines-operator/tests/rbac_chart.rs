@@ -111,8 +111,8 @@ fn matching_follows_the_authorizer() {
 #[test]
 fn the_template_renders_with_the_values() {
     let template = "rules:\n  - apiGroups: [\"\"]\n    resources: [\"nodes\"]\n    verbs: [\"get\"]\n  {{- if .Values.a.on }}\n  - apiGroups: [\"\"]\n    resources: [\"secrets\"]\n    verbs: [\"list\"]\n  {{- end }}\nmetadata:\n  name: {{ include \"x\" . }}\n";
-    let on: serde_yaml::Value = serde_yaml::from_str("a: {on: true}").unwrap();
-    let off: serde_yaml::Value = serde_yaml::from_str("a: {on: false}").unwrap();
+    let on: serde_yaml_ng::Value = serde_yaml_ng::from_str("a: {on: true}").unwrap();
+    let off: serde_yaml_ng::Value = serde_yaml_ng::from_str("a: {on: false}").unwrap();
     let doc = |v| format!("kind: ClusterRole\n{}", rbac::render(template, v));
     assert_eq!(rbac::parse(&doc(&on)).cluster.len(), 2);
     assert_eq!(rbac::parse(&doc(&off)).cluster.len(), 1);

@@ -54,7 +54,7 @@ async fn the_seed_examples_validate_against_the_crds() {
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     let mut failures = Vec::new();
     for file in &files {
-        let mut doc: Value = serde_yaml::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        let mut doc: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
         let kind = doc["kind"].as_str().unwrap().to_string();
         let name = doc["metadata"]["name"].as_str().unwrap().to_string();
         // every kind but Artifact is namespaced; an example without a namespace goes to `default`

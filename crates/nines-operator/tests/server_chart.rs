@@ -41,7 +41,7 @@ fn render(helm: &PathBuf, sets: &[&str]) -> Result<Vec<Value>, String> {
     }
     let text = String::from_utf8(out.stdout).unwrap();
     let mut docs = Vec::new();
-    for d in serde_yaml::Deserializer::from_str(&text) {
+    for d in serde_yaml_ng::Deserializer::from_str(&text) {
         let v: Value = serde::Deserialize::deserialize(d).unwrap();
         if !v.is_null() {
             docs.push(v);

@@ -719,7 +719,7 @@ mod tests {
     use super::*;
 
     fn yaml(s: &str) -> Result<CheckSpec, String> {
-        let de = serde_yaml::Deserializer::from_str(s);
+        let de = serde_yaml_ng::Deserializer::from_str(s);
         serde_path_to_error::deserialize(de).map_err(|e| e.to_string())
     }
     fn json(s: &str) -> Result<CheckSpec, String> {

@@ -13,7 +13,7 @@
 
 use std::fmt::Write as _;
 
-use serde_yaml::{Mapping, Value};
+use serde_yaml_ng::{Mapping, Value};
 use utoipa::ToSchema;
 
 use nines_core::apply::ItOpsDocument;
@@ -132,7 +132,7 @@ fn components() -> Mapping {
         T::schemas(&mut deps);
         deps.push((T::name().into_owned(), T::schema()));
         for (name, s) in deps {
-            out.insert(name.into(), serde_yaml::to_value(s).expect("a schema is a value"));
+            out.insert(name.into(), serde_yaml_ng::to_value(s).expect("a schema is a value"));
         }
     }
     let mut out = Mapping::new();
@@ -291,14 +291,14 @@ fn one_line(s: &str) -> String {
 }
 
 fn example() -> Value {
-    serde_yaml::from_str(EXAMPLE).expect("the example is YAML")
+    serde_yaml_ng::from_str(EXAMPLE).expect("the example is YAML")
 }
 
 /// `{key: value}` as a YAML document.
 fn yaml(key: &str, value: Value) -> String {
     let mut m = Mapping::new();
     m.insert(key.into(), value);
-    serde_yaml::to_string(&m).expect("a value is YAML")
+    serde_yaml_ng::to_string(&m).expect("a value is YAML")
 }
 
 /// Every section of the reference, in document order.

@@ -70,9 +70,9 @@ pub fn endpoint_document(
     check: CheckSpec,
 ) -> ApplyDocument {
     let mut metadata = std::collections::BTreeMap::new();
-    metadata.insert("host".to_string(), serde_yaml::Value::String(spec.remote_address.clone()));
+    metadata.insert("host".to_string(), serde_yaml_ng::Value::String(spec.remote_address.clone()));
     if !spec.source_ingress.is_empty() {
-        metadata.insert("ingress".to_string(), serde_yaml::Value::String(spec.source_ingress.clone()));
+        metadata.insert("ingress".to_string(), serde_yaml_ng::Value::String(spec.source_ingress.clone()));
     }
     ApplyDocument {
         doc: ItOpsDocument {
@@ -111,7 +111,7 @@ pub fn status_service_document(
     service: &str,
 ) -> ApplyDocument {
     let mut metadata = std::collections::BTreeMap::new();
-    metadata.insert("kubernetesService".to_string(), serde_yaml::Value::String(service.to_string()));
+    metadata.insert("kubernetesService".to_string(), serde_yaml_ng::Value::String(service.to_string()));
     ApplyDocument {
         doc: ItOpsDocument {
             version: "1".into(),
@@ -160,13 +160,13 @@ pub struct ConfigMapServices {
 pub fn configmap_documents(text: &str, namespace: &str) -> Result<ConfigMapServices, FieldErrors> {
     let specs = nines_core::apply::parse_documents(text)?;
     let mut documents = Vec::new();
-    for d in serde_yaml::Deserializer::from_str(text) {
-        let v = serde_yaml::Value::deserialize(d)
+    for d in serde_yaml_ng::Deserializer::from_str(text) {
+        let v = serde_yaml_ng::Value::deserialize(d)
             .map_err(|e| FieldErrors(vec![nines_core::FieldError::new("document", "invalid_yaml", e.to_string())]))?;
         if v.is_null() {
             continue;
         }
-        let mut doc: ItOpsDocument = serde_yaml::from_value(v)
+        let mut doc: ItOpsDocument = serde_yaml_ng::from_value(v)
             .map_err(|e| FieldErrors(vec![nines_core::FieldError::invalid("document", e.to_string())]))?;
         doc.namespace.get_or_insert_with(|| namespace.to_string());
         documents.push(ApplyDocument { doc });
@@ -236,7 +236,7 @@ pub fn declared_services(services: &[NamespacedService]) -> Vec<RegisteredServic
 
 /// Several documents as one YAML stream, the request body of apply.
 pub fn render(docs: &[ApplyDocument]) -> String {
-    docs.iter().map(|d| format!("---\n{}", serde_yaml::to_string(d).expect("documents serialize"))).collect()
+    docs.iter().map(|d| format!("---\n{}", serde_yaml_ng::to_string(d).expect("documents serialize"))).collect()
 }
 
 #[cfg(test)]
@@ -262,10 +262,10 @@ mod tests {
         let check = crate::mapping::endpoint::check_for_endpoint(&spec).unwrap();
         let d = endpoint_document(&node, "production", "app-example-com", &spec, check.clone());
         let text = render(&[d]);
-        let v: serde_yaml::Value = serde_yaml::from_str(text.trim_start_matches("---\n")).unwrap();
-        let checks: Vec<CheckSpec> = serde_yaml::from_value(v["checks"].clone()).unwrap();
+        let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(text.trim_start_matches("---\n")).unwrap();
+        let checks: Vec<CheckSpec> = serde_yaml_ng::from_value(v["checks"].clone()).unwrap();
         assert_eq!(checks, vec![check]);
-        assert_eq!(v["checks"][0]["type"], serde_yaml::Value::from("http"));
+        assert_eq!(v["checks"][0]["type"], serde_yaml_ng::Value::from("http"));
         let specs = nines_core::apply::parse_documents(&text).unwrap();
         assert_eq!(specs[0].name, "production-app-example-com");
         assert_eq!(specs[0].kind, "endpoint");

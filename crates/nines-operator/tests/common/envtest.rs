@@ -73,7 +73,7 @@ async fn client(dir: &Path, url: &str, user: &str, token: &str) -> kube::Client 
          current-context: envtest\n",
         ca = dir.join("certs/apiserver.crt").display(),
     );
-    let kc: kube::config::Kubeconfig = serde_yaml::from_str(&kubeconfig).unwrap();
+    let kc: kube::config::Kubeconfig = serde_yaml_ng::from_str(&kubeconfig).unwrap();
     let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
     kube::Client::try_from(config).unwrap()
 }

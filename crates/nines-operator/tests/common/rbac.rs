@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 use crate::fake_kube::Access;
 
@@ -114,7 +114,7 @@ fn strings(v: &Value, key: &str) -> Vec<String> {
 /// The chart's grants from rendered rbac.yaml text.
 pub fn parse(rendered: &str) -> Grants {
     let mut g = Grants { cluster: Vec::new(), release_namespace: Vec::new() };
-    for doc in serde_yaml::Deserializer::from_str(rendered) {
+    for doc in serde_yaml_ng::Deserializer::from_str(rendered) {
         let v: Value = serde::Deserialize::deserialize(doc).expect("rbac.yaml renders to YAML");
         let kind = v.get("kind").and_then(Value::as_str).unwrap_or_default();
         let rules = || -> Vec<Rule> {
@@ -168,8 +168,8 @@ pub fn merge_values(values: &mut Value, overrides: &Value) {
 pub fn chart_with(overrides: &str) -> Grants {
     let dir = chart_dir();
     let mut values: Value =
-        serde_yaml::from_str(&std::fs::read_to_string(dir.join("values.yaml")).expect("values.yaml")).unwrap();
-    merge_values(&mut values, &serde_yaml::from_str(overrides).expect("overrides are YAML"));
+        serde_yaml_ng::from_str(&std::fs::read_to_string(dir.join("values.yaml")).expect("values.yaml")).unwrap();
+    merge_values(&mut values, &serde_yaml_ng::from_str(overrides).expect("overrides are YAML"));
     let template = std::fs::read_to_string(dir.join("templates/rbac.yaml")).expect("rbac.yaml");
     parse(&render(&template, &values))
 }

@@ -83,7 +83,7 @@ impl VendorSpec {
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
         let doc: Value = match path.extension().and_then(|e| e.to_str()) {
             Some("yaml" | "yml") => {
-                serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+                serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
             }
             _ => serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display())),
         };

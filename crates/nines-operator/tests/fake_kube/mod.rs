@@ -847,7 +847,7 @@ fn patch(
     let result = if ct.starts_with("application/apply-patch") {
         let applied: Value = match serde_json::from_slice(body) {
             Ok(v) => v,
-            Err(_) => match serde_yaml::from_slice(body) {
+            Err(_) => match serde_yaml_ng::from_slice(body) {
                 Ok(v) => v,
                 Err(e) => return status_error(400, "BadRequest", format!("apply body: {e}")),
             },

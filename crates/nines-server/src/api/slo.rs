@@ -672,7 +672,7 @@ pub async fn export_openslo(
         },
     };
     let doc = nines_core::openslo::export(&o, None);
-    let text = serde_yaml::to_string(&doc).map_err(|e| ApiError::internal(e.to_string()))?;
+    let text = serde_yaml_ng::to_string(&doc).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(([(axum::http::header::CONTENT_TYPE, "application/yaml")], text))
 }
 

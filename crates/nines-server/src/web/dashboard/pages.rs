@@ -39,8 +39,10 @@ fn status_of(v: &Value) -> Status {
 /// text holding several documents: that one is edited as text.
 fn document_form(text: &str) -> Option<forms::Form> {
     use forms::{Field, Form, Kind};
-    let docs: Vec<serde_yaml::Value> =
-        serde_yaml::Deserializer::from_str(text).map(serde_yaml::Value::deserialize).collect::<Result<_, _>>().ok()?;
+    let docs: Vec<serde_yaml_ng::Value> = serde_yaml_ng::Deserializer::from_str(text)
+        .map(serde_yaml_ng::Value::deserialize)
+        .collect::<Result<_, _>>()
+        .ok()?;
     let [doc] = docs.as_slice() else { return None };
     let doc: Value = serde_json::to_value(doc).ok()?;
     // the form sends only these keys: a document with others is edited as text
