@@ -10,13 +10,13 @@
 mod common;
 mod fake_kube;
 
-use common::keycloak::Keycloak;
 use common::vendor_spec::{RecordingProxy, VendorSpec, specs_dir};
 use common::{Cluster, OPERATOR_USER, Operator, Server, rbac};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, PostParams};
 use nines_operator::crd::{Contact, ContactGroup, Organization, SoftwareDeliveryPlatform, TenantStatus};
 use nines_operator::provision::keycloak::KeycloakAdmin;
+use nines_testing::keycloak::Keycloak;
 use serde_json::{Value, json};
 
 fn credentials(name: &str, id: &str, secret: &str) -> Secret {

@@ -13,10 +13,10 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::keycloak::Keycloak;
 use common::vendor_spec::{RecordingProxy, VendorSpec, parse_query, specs_dir};
 use nines_operator::provision::keycloak::KeycloakAdmin;
 use nines_operator::provision::{CREATED_BY, ErrorKind, Outcome};
+use nines_testing::keycloak::Keycloak;
 use serde_json::{Value, json};
 
 const TOKEN_PATH: &str = "/realms/{realm}/protocol/openid-connect/token";
@@ -276,7 +276,7 @@ async fn tokens_are_reused_renewed_before_expiry_and_after_a_401() {
 async fn refused_credentials_are_unauthorized() {
     let Some(f) = Fixture::new("creds", json!({})).await else { return };
 
-    let wrong = KeycloakAdmin::new(&f.proxy.url, &f.realm, common::keycloak::NINES_CLIENT_ID, "wrong-secret");
+    let wrong = KeycloakAdmin::new(&f.proxy.url, &f.realm, nines_testing::keycloak::NINES_CLIENT_ID, "wrong-secret");
     let err = wrong.check().await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Unauthorized, "{err}");
     assert!(

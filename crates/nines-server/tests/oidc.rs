@@ -14,14 +14,12 @@
 #[path = "common/browser.rs"]
 mod browser;
 mod common;
-#[path = "common/keycloak.rs"]
-mod keycloak;
 
 use browser::{Browser, reloaded, submit};
 use common::*;
-use keycloak::Keycloak;
 use nines_core::clock::ManualClock;
 use nines_server::oidc::{OidcConfig, SignInConfig};
+use nines_testing::keycloak::Keycloak;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -43,7 +41,7 @@ fn kc_base(kc: &Keycloak) -> String {
 /// redirect URI and its login page as post-logout redirect, a group mapper
 /// with full paths, groups and people. Returns the client secret.
 async fn realm(kc: &Keycloak, realm: &str, base: &str) -> String {
-    kc.create_realm(realm).await;
+    kc.create_empty_realm(realm).await;
     // ID tokens that expire at once: sign-out sends an expired one back as
     // id_token_hint, as it would hours into a session, and Keycloak must take it
     kc.admin_ok("PUT", &format!("/{realm}"), Some(json!({"accessTokenLifespan": 1}))).await;

@@ -1,6 +1,6 @@
 //! Databases made by a released nines open unchanged under this one.
 //!
-//! `tests/fixtures/release-0346348.{db,sql}` are what `nines serve` of
+//! `tests/fixtures/release-0346348.{db,dump}` are what `nines serve` of
 //! commit 0346348 (the last release with one copy of each migration per
 //! database) left after some use: two organizations, six services with
 //! checks, a downtime opened and closed. `tests/fixtures/release_db.py`
@@ -100,7 +100,7 @@ async fn a_postgres_database_of_the_release_opens_unchanged() {
     let name = format!("nines_upgrade_{}_{now_ms}", std::process::id());
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
     let url = with_database(&base, &name);
-    let dump = std::fs::read_to_string(format!("{FIXTURES}/release-0346348.sql")).unwrap();
+    let dump = std::fs::read_to_string(format!("{FIXTURES}/release-0346348.dump")).unwrap();
     {
         let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
         sqlx::raw_sql(sqlx::AssertSqlSafe(dump)).execute(&mut c).await.expect("the release's dump loads");

@@ -14,7 +14,6 @@ pub mod argocd_double;
 pub mod envtest;
 pub mod gitlab_double;
 pub mod harbor_double;
-pub mod keycloak;
 pub mod rbac;
 pub mod vendor_spec;
 

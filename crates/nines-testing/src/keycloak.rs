@@ -1,4 +1,5 @@
-//! A real Keycloak for the provisioning tests: `kc.sh start-dev` from the
+//! A real Keycloak for the provisioning tests (the operator's) and the
+//! dashboard's sign-in tests (the server's): `kc.sh start-dev` from the
 //! distribution `.ci/keycloak.sh` unpacks (`NINES_KEYCLOAK_HOME`, run with
 //! the JDK of `NINES_KEYCLOAK_JAVA_HOME`), on free loopback ports, with an
 //! in-memory database and a bootstrap admin client in `master`.
@@ -11,8 +12,6 @@
 //! ([`Keycloak::create_realm`]). The server dies with the test process
 //! however that ends: it runs under a shell that waits for its standard
 //! input, whose other end only the test process holds, to close.
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -334,6 +333,12 @@ impl Keycloak {
             .await;
         }
         secret["value"].as_str().expect("client secret").to_string()
+    }
+
+    /// An empty, enabled realm (nothing of nines' in it).
+    pub async fn create_empty_realm(&self, realm: &str) {
+        let _guard = self.realms.lock().await;
+        self.admin_ok("POST", "", Some(json!({"realm": realm, "enabled": true}))).await;
     }
 
     /// A user in `realm`; returns its id.
