@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod ingest;
 pub mod itops_reference;
+pub mod leadership;
 pub mod maintenance;
 pub mod metrics;
 pub mod notify;
@@ -77,8 +78,8 @@ impl Default for ServerConfig {
             stale_check_every: Duration::from_secs(60),
             max_body_bytes: 1 << 20,
             replica: format!("nines-{}", std::process::id()),
-            lease_ttl_ms: workers::LEASE_TTL_MS,
-            lease_renew: workers::LEASE_RENEW,
+            lease_ttl_ms: leadership::LEASE_TTL_MS,
+            lease_renew: leadership::LEASE_RENEW,
             slo_every: Duration::from_secs(60),
             checks_reload_every: Duration::from_secs(5),
             downtime_every: Duration::from_secs(2),
@@ -118,7 +119,7 @@ pub struct Shared {
     pub config: Arc<ServerConfig>,
     pub auth: Arc<auth::Auth>,
     pub ingest: ingest::Ingest,
-    pub leadership: workers::Leadership,
+    pub leadership: leadership::Leadership,
     pub ready: Arc<AtomicBool>,
     pub metrics: Arc<metrics::Metrics>,
     pub probes: Arc<probes::ProbeEngine>,
@@ -174,7 +175,7 @@ pub async fn start(
         nines_store::Dialect::Postgres => 4,
     };
     let (ingest, mut tasks) = ingest::Ingest::start(store.clone(), config.stale, floor.clone(), writers);
-    let leadership = workers::Leadership {
+    let leadership = leadership::Leadership {
         is_leader: Arc::new(AtomicBool::new(false)),
         floor,
         replica: config.replica.clone(),
@@ -199,7 +200,7 @@ pub async fn start(
         )),
         oidc: config.sign_in.oidc.clone().map(|c| Arc::new(oidc::Provider::new(c, clock.clone()))),
     }));
-    tasks.push(tokio::spawn(workers::lead(
+    tasks.push(tokio::spawn(leadership::lead(
         store.clone(),
         clock.clone(),
         leadership.clone(),

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use utoipa::ToSchema;
 
-use crate::workers::Leadership;
+use crate::leadership::Leadership;
 
 pub const DAY_MS: i64 = 86_400_000;
 /// The widest window: 30 days of hours.

@@ -915,7 +915,7 @@ fn service_status(checks: &CheckSet, states: &HashMap<(String, String), CheckSta
 pub async fn run_local(
     engine: Arc<ProbeEngine>,
     clock: Arc<dyn Clock>,
-    me: crate::workers::Leadership,
+    me: crate::leadership::Leadership,
     every: std::time::Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {

@@ -30,7 +30,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::config::SloConfig;
-use crate::workers::Leadership;
+use crate::leadership::Leadership;
 
 /// Settings of reports and retention (the CLI fills them from flags and env).
 #[derive(Debug, Clone)]

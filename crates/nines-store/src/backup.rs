@@ -4,7 +4,8 @@ use nines_core::clock::Millis;
 use nines_core::wire::{BackupStatus, ServiceRef};
 use sqlx::Row;
 
-use crate::services::{Conn, NewService, ensure_service};
+use crate::Conn;
+use crate::services::{NewService, ensure_service};
 use crate::{Error, Result, Store};
 
 /// What a backup report is about.

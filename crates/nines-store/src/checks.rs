@@ -7,7 +7,7 @@ use nines_core::clock::Millis;
 use sqlx::Row;
 use std::collections::HashMap;
 
-use crate::services::Conn;
+use crate::Conn;
 use crate::{Result, Store};
 
 /// A declared check, ready to store.

@@ -11,7 +11,7 @@ use nines_core::{Criticality, Status};
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::services::Conn;
+use crate::Conn;
 use crate::{Arg, Dialect, Error, Result, Script, Store};
 
 /// A transition with what the downtime engine needs of its service.

@@ -9,7 +9,8 @@ use nines_core::wire::HealthAck;
 use sqlx::Row;
 use std::collections::HashMap;
 
-use crate::services::{Conn, NewService, ensure_service};
+use crate::Conn;
+use crate::services::{NewService, ensure_service};
 use crate::{Arg, Dialect, Error, Result, Script, Store, placeholders, value_rows};
 
 /// One health report, validated and resolved to its organization and node.

@@ -72,6 +72,10 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A connection to either backend, as the modules' writes take it (a
+/// transaction derefs to one).
+pub(crate) type Conn = sqlx::AnyConnection;
+
 /// The SQL dialect differences the store cares about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -420,7 +424,7 @@ impl Script {
         self.statements.push((sql, args));
     }
 
-    pub(crate) async fn run(self, d: Dialect, conn: &mut services::Conn) -> Result<()> {
+    pub(crate) async fn run(self, d: Dialect, conn: &mut Conn) -> Result<()> {
         fn bind<'q>(
             q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
             arg: Arg,

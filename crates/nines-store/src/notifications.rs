@@ -26,7 +26,7 @@ use nines_core::{Criticality, Status};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use crate::services::Conn;
+use crate::Conn;
 use crate::{Error, Result, Store};
 
 /// A channel row. `config_sealed` is what the server sealed; the store never

@@ -12,7 +12,7 @@ use nines_core::clock::Millis;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use crate::services::Conn;
+use crate::Conn;
 use crate::statuspage::bump_version;
 use crate::{Result, Store};
 

@@ -7,6 +7,7 @@ use nines_core::{Criticality, Source};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
+use crate::Conn;
 use crate::{Result, Store};
 
 /// Attributes a push gives a service it creates. Later pushes do not change them.
@@ -22,8 +23,6 @@ pub struct NewService {
     pub source: Source,
     pub backup_expected: bool,
 }
-
-pub(crate) type Conn = sqlx::AnyConnection;
 
 /// The group's id, creating it on first use. Unique by (organization, name):
 /// members from every source and cluster join the same row.

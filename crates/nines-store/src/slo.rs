@@ -13,8 +13,9 @@ use sqlx::Row;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::Conn;
 use crate::health::parse_status;
-use crate::services::{Conn, bump_services_version};
+use crate::services::bump_services_version;
 use crate::{Result, Store, value_rows};
 
 /// What the engine needs to know about a service.

@@ -12,7 +12,7 @@ use nines_core::clock::Millis;
 use nines_core::slo::StatusDurations;
 use sqlx::Row;
 
-use crate::services::Conn;
+use crate::Conn;
 use crate::{Result, Store};
 
 /// The group public services land in when no group names them.

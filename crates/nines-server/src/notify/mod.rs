@@ -36,7 +36,7 @@ use nines_store::notifications::{AttemptRow, ClaimedDelivery, DowntimeSnapshot, 
 use nines_store::{ServiceFilter, ServiceRecord, Store};
 use tokio::sync::{Mutex, watch};
 
-use crate::workers::Leadership;
+use crate::leadership::Leadership;
 pub use seal::SecretKey;
 
 /// Settings of the notifier.
@@ -685,11 +685,11 @@ pub async fn run(n: Arc<Notifier>, me: Leadership, mut stop: watch::Receiver<boo
             if let Err(e) = n.watch_conditions().await {
                 tracing::error!(error = %e, "watching backups and storage failed");
             }
-            crate::workers::Passes::done(&me.passes.watches);
+            crate::leadership::Passes::done(&me.passes.watches);
         }
         if let Err(e) = n.tick().await {
             tracing::error!(error = %e, "notifier pass failed");
         }
-        crate::workers::Passes::done(&me.passes.notifier);
+        crate::leadership::Passes::done(&me.passes.notifier);
     }
 }
