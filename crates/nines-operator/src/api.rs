@@ -8,6 +8,8 @@ use std::time::Duration;
 use nines_core::Status;
 use serde::{Deserialize, Serialize};
 
+/// (built by the backup mappings, hence defined beside them)
+pub use crate::mapping::BackupReport;
 use crate::mapping::apply::{ApplyDocument, render};
 
 #[derive(Debug, thiserror::Error)]
@@ -78,21 +80,6 @@ pub struct HealthReport {
     /// `operator` for the workload sync (never stale); None for a push.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<nines_core::wire::ReportSource>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BackupReport {
-    pub service: String,
-    pub node_id: String,
-    /// `success` or `failed`.
-    pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub size_bytes: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timestamp: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
 }
 
 /// `POST /api/v1/certificates`: upserted by (nodeId, namespace, name).

@@ -10,6 +10,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 
 use crate::crd::FIELD_MANAGER;
 use crate::crdgen;
+pub use crate::options::{KubeArgs, RunArgs, kube_client, kube_config};
 
 #[derive(Debug, Clone, Args)]
 pub struct OperatorArgs {
@@ -45,37 +46,12 @@ pub struct CrdsArgs {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct KubeArgs {
-    /// Path to the kubeconfig (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
-    #[arg(long, env = "KUBECONFIG")]
-    pub kubeconfig: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Args)]
 pub struct InstallCrdsArgs {
     #[command(flatten)]
     pub kube: KubeArgs,
     /// Show what would be installed without contacting the cluster.
     #[arg(long)]
     pub dry_run: bool,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub kube: KubeArgs,
-    /// Elect a leader through a Lease (for more than one replica).
-    #[arg(long, env = "NINES_OPERATOR_LEADER_ELECT")]
-    pub leader_elect: bool,
-    /// Address of /metrics.
-    #[arg(long, default_value = ":8080")]
-    pub metrics_bind_address: String,
-    /// Address of /healthz and /readyz.
-    #[arg(long, default_value = ":8081")]
-    pub health_probe_bind_address: String,
-    /// Namespace of the OperatorConfig `default` and the Lease (default: the pod's namespace, else `nines`).
-    #[arg(long, env = "POD_NAMESPACE", default_value = "nines")]
-    pub namespace: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -137,22 +113,6 @@ pub fn install_plan(crds: &[CustomResourceDefinition]) -> String {
         ));
     }
     s
-}
-
-pub async fn kube_client(a: &KubeArgs) -> anyhow::Result<kube::Client> {
-    Ok(kube::Client::try_from(kube_config(a).await?)?)
-}
-
-/// The client configuration: the kubeconfig named, else inferred (in-cluster or `~/.kube/config`).
-pub async fn kube_config(a: &KubeArgs) -> anyhow::Result<kube::Config> {
-    Ok(match &a.kubeconfig {
-        Some(path) => {
-            let kc =
-                kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?
-        }
-        None => kube::Config::infer().await.context("no kubeconfig and not in a cluster")?,
-    })
 }
 
 async fn install_crds(a: &InstallCrdsArgs) -> anyhow::Result<()> {

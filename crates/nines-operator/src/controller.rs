@@ -42,8 +42,8 @@ use crate::reconcile::{
     ready_condition, set_condition,
 };
 
-use crate::cli::{RunArgs, kube_config};
 use crate::crd::*;
+use crate::options::{RunArgs, kube_config};
 use crate::table;
 
 /// `:8080` → `0.0.0.0:8080`.

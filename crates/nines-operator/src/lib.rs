@@ -15,7 +15,9 @@
 //! - [`controller`]: the shared glue (context, backoff, health, metrics,
 //!   OperatorConfig loop, Ingress/Endpoint); [`discovery`]: every other
 //!   discovery controller.
-//! - [`cli`]: `OperatorArgs` and [`run_cli`].
+//! - [`cli`]: `OperatorArgs` and [`run_cli`]; [`options`]: the cluster
+//!   connection and the options of `run`, which `cli` parses and
+//!   `controller` runs with.
 //! - [`provision`]: the clients of the systems tenants are provisioned into
 //!   (Keycloak first).
 //!
@@ -30,6 +32,7 @@ pub mod crd;
 pub mod crdgen;
 pub mod discovery;
 pub mod mapping;
+pub mod options;
 pub mod provision;
 pub mod reconcile;
 pub mod table;

@@ -273,7 +273,10 @@ pub async fn start(
 }
 
 pub fn router(state: AppState) -> Router {
+    // the document is added here, not in `api`: `openapi` reads the
+    // handlers of `api`, and `api` needs nothing of it
     api::routes()
+        .route("/api/openapi.json", axum::routing::get(openapi::serve))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), access::authorize))
         .layer(axum::middleware::from_fn(api::error_format))
         .with_state(state)

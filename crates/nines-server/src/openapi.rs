@@ -222,3 +222,8 @@ pub fn document_json() -> String {
     s.push('\n');
     s
 }
+
+/// `GET /api/openapi.json`: the document, served as it is generated.
+pub async fn serve() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], document_json())
+}

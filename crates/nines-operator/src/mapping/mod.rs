@@ -14,7 +14,7 @@ pub mod tenant;
 pub mod velero;
 pub mod workload;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Which namespaces a discovery looks at: `watch` empty means all;
@@ -162,4 +162,21 @@ mod tests {
             assert_eq!(selector_matches(sel, &labels), want, "{sel}");
         }
     }
+}
+
+/// `POST /api/v1/backup/report`: one finished backup of one service, as the
+/// backup mappings (Velero, CloudNativePG) build it and the API client sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupReport {
+    pub service: String,
+    pub node_id: String,
+    /// `success` or `failed`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::api::BackupReport;
 use crate::crd::{BackupScheduleSpec, BackupSpec, SourceRef};
+use crate::mapping::BackupReport;
 
 /// Label Velero puts on backups made by a schedule.
 pub const SCHEDULE_LABEL: &str = "velero.io/schedule-name";

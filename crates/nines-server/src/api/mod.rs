@@ -29,7 +29,6 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/api/openapi.json", get(openapi_json))
         .route("/api/v1/health/report", post(push::health_report))
         .route("/api/v1/backup/report", post(push::backup_report))
         .route("/api/v1/storage/report", post(push::storage_report))
@@ -105,10 +104,6 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, retry, "database unreachable\n").into_response(),
     }
-}
-
-async fn openapi_json() -> impl IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], crate::openapi::document_json())
 }
 
 /// `/metrics` needs a key (Prometheus sends it as `Authorization: Bearer`);
