@@ -448,8 +448,7 @@ async fn an_incident_reaches_an_email_subscriber_and_the_feed_in_chromium() {
     let field = b.wait_for("#sub-email").await;
     b.type_into(&field, reader).await;
     b.click(&b.find("form.subscribe button").await.unwrap()).await;
-    b.wait_for("main h1").await;
-    assert_eq!(b.text(&b.find("main h1").await.unwrap()).await, "Check your inbox");
+    assert_eq!(b.wait_for_text("main h1", "Check your inbox").await, "Check your inbox");
     let confirm = eventually("the confirmation mail", async || {
         let m = victoria::mails_to(&mail, reader).await;
         m.first().cloned()
@@ -463,8 +462,7 @@ async fn an_incident_reaches_an_email_subscriber_and_the_feed_in_chromium() {
     assert!(b.source().await.contains("This link is not valid"));
     b.goto(&link).await;
     b.click(&b.wait_for("main form button").await).await;
-    b.wait_for("main h1").await;
-    assert_eq!(b.text(&b.find("main h1").await.unwrap()).await, "You are subscribed");
+    assert_eq!(b.wait_for_text("main h1", "You are subscribed").await, "You are subscribed");
     b.screenshot("status-page-subscribed").await;
 
     // an incident with three updates
@@ -527,8 +525,7 @@ async fn an_incident_reaches_an_email_subscriber_and_the_feed_in_chromium() {
     let unsub = link_in(&mails[3].1, "unsubscribe");
     b.goto(&unsub).await;
     b.click(&b.wait_for("main form button").await).await;
-    b.wait_for("main h1").await;
-    assert_eq!(b.text(&b.find("main h1").await.unwrap()).await, "You are unsubscribed");
+    assert_eq!(b.wait_for_text("main h1", "You are unsubscribed").await, "You are unsubscribed");
     let (c, _) = send(
         &srv,
         reqwest::Method::POST,

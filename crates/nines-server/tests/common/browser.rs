@@ -206,6 +206,31 @@ impl Browser {
         panic!("no element {css:?} on {}: {}", self.current_url().await, &src[..src.len().min(3000)]);
     }
 
+    /// Wait up to 10 s for the first match of `css` to read `want`, and
+    /// return what it read last. After a click that loads another page the
+    /// old page's element can still match for a moment; this reads the
+    /// text in the page itself, so a page swapped mid-read is read again
+    /// rather than reported as a stale element.
+    pub async fn wait_for_text(&self, css: &str, want: &str) -> String {
+        let mut last = String::new();
+        for _ in 0..200 {
+            let v = self
+                .exec(
+                    "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;",
+                    vec![json!(css)],
+                )
+                .await;
+            if let Some(t) = v.as_str() {
+                last = t.trim().to_string();
+                if last == want {
+                    return last;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        last
+    }
+
     pub async fn click(&self, el: &str) {
         self.s(reqwest::Method::POST, &format!("/element/{el}/click"), Some(json!({}))).await;
     }
