@@ -381,10 +381,31 @@ pub struct ServiceDetail {
     pub timeline: Vec<TransitionView>,
 }
 
+/// The answer of every list of the API: one page of items, in the list's
+/// order, and where the next page starts. A client passes `nextCursor` back
+/// as `cursor` until it is null; `limit` sets the page size (1 to 1,000,
+/// default 100). The cursor is opaque: it names a position in the list, not
+/// an offset, so items added or removed meanwhile neither repeat nor skip
+/// the items that stay.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ServiceList {
-    pub items: Vec<ServiceView>,
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// A whole list in one page (no cursor).
+    pub fn all(items: Vec<T>) -> Self {
+        Page { items, next_cursor: None }
+    }
+
+    /// The same page with each item turned into another.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
@@ -421,12 +442,6 @@ pub enum BackupState {
     NotRequired,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BackupList {
-    pub items: Vec<BackupView>,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct LinkedService {
@@ -451,12 +466,6 @@ pub struct StorageView {
     pub used_by: Vec<LinkedService>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct StorageList {
-    pub items: Vec<StorageView>,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SlaGroupView {
@@ -469,12 +478,6 @@ pub struct SlaGroupView {
     pub sources: Vec<String>,
     /// Member clusters.
     pub clusters: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SlaGroupList {
-    pub items: Vec<SlaGroupView>,
 }
 
 /// Status counts of a hierarchy node and everything under it.

@@ -153,9 +153,13 @@ pub struct RegisteredCluster {
     pub api_server_url: Option<String>,
 }
 
+/// One page of a list of the nines API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct ClusterList {
     items: Vec<RegisteredCluster>,
+    #[serde(default)]
+    next_cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -409,9 +413,21 @@ impl NinesClient {
 
     /// The clusters registered in the key's organization.
     pub async fn list_clusters(&self) -> Result<Vec<RegisteredCluster>> {
-        let r = self.http.get(self.url("/api/v1/clusters")).header("X-API-Key", &self.key).send().await?;
-        let list: ClusterList = Self::check(r).await?.json().await?;
-        Ok(list.items)
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut req = self.http.get(self.url("/api/v1/clusters")).header("X-API-Key", &self.key);
+            req = req.query(&[("limit", "1000")]);
+            if let Some(c) = &cursor {
+                req = req.query(&[("cursor", c)]);
+            }
+            let page: ClusterList = Self::check(req.send().await?).await?.json().await?;
+            all.extend(page.items);
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(all),
+            }
+        }
     }
 
     /// Remove a registered cluster (and the inventory of its node); `Ok(false)`

@@ -144,6 +144,7 @@ async fn discovery_reaches_nines_on(db: nines_store::testing::TestDb) {
     let d = deployments.patch("db", &PatchParams::default(), &Patch::Merge(&image)).await.unwrap();
     let timeline_has = async |text: &str| -> Option<Value> {
         let list = srv.get("/api/v1/downtimes").await;
+        let list = list["items"].clone();
         for d in list.as_array()? {
             let detail = srv.get(&format!("/api/v1/downtimes/{}", d["id"])).await;
             if detail["timeline"].to_string().contains(text) {
@@ -457,6 +458,7 @@ async fn discovery_reaches_nines_on(db: nines_store::testing::TestDb) {
     let g = cluster
         .eventually("the status page group", async || {
             let v = srv.get("/api/v1/status-page/groups").await;
+            let v = v["items"].clone();
             let text = v.to_string();
             (text.contains("Main group") && text.contains(&svc)).then_some(v)
         })

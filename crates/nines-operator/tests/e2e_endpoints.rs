@@ -29,6 +29,7 @@ fn ingress(name: &str, host: &str, path: &str) -> Ingress {
 /// The check of `service` as the API shows it, if any.
 async fn check_of(srv: &Server, service: &str) -> Option<Value> {
     let checks = srv.get("/api/v1/checks").await;
+    let checks = checks["items"].clone();
     checks.as_array()?.iter().find(|c| c["service"] == service).cloned()
 }
 

@@ -109,7 +109,11 @@ impl Modify for Conformance {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "nines", description = "Availability, SLO and status platform: push, read and config API."),
+    info(title = "nines", description = "Availability, SLO and status platform: push, read and config API.
+
+Every list answers one envelope, `{\"items\": [...], \"nextCursor\": ...}`, and takes `limit` (1 to 1000, default 100) and `cursor`: pass the `nextCursor` of one page as `cursor` to get the next, until it is null. A cursor names a position in the list's order, not an offset, so items added or removed between two pages neither repeat nor skip the others. Series (an SLO's buckets and days) and reports (the SLO overview, observability summaries) answer the window asked for and are not paged.
+
+Every error answers `{\"error\": {\"code\", \"field\", \"message\"}}`, with the field at fault when there is one."),
     paths(
         api::push::health_report,
         api::push::backup_report,

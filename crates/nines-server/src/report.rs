@@ -317,10 +317,12 @@ async fn organization_report(
         });
     }
     let mut downtimes = Vec::new();
-    for d in store.list_downtimes(Some(org), None).await? {
-        if d.started_at >= mtd.to || d.resolved_at.is_some_and(|r| r <= mtd.from) {
-            continue;
-        }
+    let overlapping = nines_store::downtimes::DowntimeFilter {
+        organization: Some(org),
+        overlapping: Some((mtd.from, mtd.to)),
+        ..Default::default()
+    };
+    for d in store.find_downtimes(&overlapping).await? {
         let names = match store.get_downtime(d.id).await? {
             Some((_, members, _)) => members.into_iter().map(|m| m.name).collect(),
             None => Vec::new(),

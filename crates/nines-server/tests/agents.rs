@@ -129,6 +129,7 @@ async fn silent_agents_turn_their_checks_unknown_and_come_back_with_their_result
         };
         let agents = async |key: &str| -> Vec<(String, String)> {
             let (c, v) = srv.get("/api/v1/agents", key).await;
+            let v = v["items"].clone();
             assert_eq!(c, 200, "{v}");
             v.as_array()
                 .unwrap()
@@ -154,6 +155,7 @@ async fn silent_agents_turn_their_checks_unknown_and_come_back_with_their_result
         }
         assert_eq!(status().await, "OPERATIONAL");
         let (_, list) = srv.get("/api/v1/agents", &reader).await;
+        let list = list["items"].clone();
         let eu = list.as_array().unwrap().iter().find(|a| a["location"] == "eu").cloned().unwrap();
         assert_eq!(eu["organization"], "acme");
         assert_eq!(eu["version"], "9.9.9-test");
@@ -253,6 +255,7 @@ async fn any_agent_request_is_a_sign_of_life_and_the_dashboard_lists_agents() {
         let (c, _) = srv.post("/api/v1/agent/results", &agent, body).await;
         assert_eq!(c, 200);
         let (_, list) = srv.get("/api/v1/agents", &reader).await;
+        let list = list["items"].clone();
         let a = &list[0];
         assert_eq!((a["location"].as_str(), a["state"].as_str()), (Some("lab"), Some("online")), "{list}");
         assert_eq!(a["version"], Value::Null);
@@ -263,6 +266,7 @@ async fn any_agent_request_is_a_sign_of_life_and_the_dashboard_lists_agents() {
         clock.advance(59 * SEC);
         tokio::time::sleep(Duration::from_millis(100)).await;
         let (_, list) = srv.get("/api/v1/agents", &reader).await;
+        let list = list["items"].clone();
         assert_eq!(list[0]["state"], "online", "{list}");
         assert_eq!(list[0]["lastSeen"], rfc3339(T0 + 50 * SEC));
         let (_, d) = srv.get(&format!("/api/v1/checks/{check}"), &reader).await;

@@ -495,6 +495,7 @@ async fn api_keys_are_managed_by_admins() {
         let (code, v) = srv.post("/api/v1/apikeys", &srv.admin, json!({"organization":"o","role":"root"})).await;
         assert_eq!((code, v["error"]["field"].as_str()), (422, Some("role")));
         let (_, list) = srv.get("/api/v1/apikeys", &srv.admin).await;
+        let list = list["items"].clone();
         assert!(list.as_array().unwrap().iter().all(|k| k.get("secret").is_none()));
         // the database holds the SHA-256 of each key, never the key
         let rows = nines_store::testing::table_text(&srv.store, "api_keys").await.unwrap();
@@ -595,6 +596,114 @@ async fn services_are_deleted_with_their_history() {
             )
             .await;
         assert_eq!((code, again["created"].as_bool()), (201, Some(true)));
+        srv.stop().await;
+    })
+    .await;
+}
+
+/// Follow `nextCursor` from the first page of `path` with `limit`, and
+/// return the pages' items.
+async fn walk_pages(srv: &Srv, path: &str, key: &str, limit: usize) -> Vec<Vec<Value>> {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("{path}{sep}limit={limit}&cursor={c}"),
+            None => format!("{path}{sep}limit={limit}"),
+        };
+        let (code, v) = srv.get(&url, key).await;
+        assert_eq!(code, 200, "{url}: {v}");
+        let items = v["items"].as_array().unwrap_or_else(|| panic!("{url}: no items in {v}")).clone();
+        assert!(items.len() <= limit, "{url}: {} items", items.len());
+        pages.push(items);
+        match v["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => {
+                assert!(v.get("nextCursor").is_some(), "the last page says so with null: {v}");
+                return pages;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_list_pages_with_limit_and_cursor() {
+    each(async |db| {
+        let (srv, clock) = start(db).await;
+        let key = srv.key("acme", "admin").await;
+        let mut ids = Vec::new();
+        for i in 0..7 {
+            let body = json!({"service": format!("svc-{i}"), "status": "OPERATIONAL", "nodeId": format!("acme/p/prod/c{}", i % 3)});
+            let (code, ack) = srv.post("/api/v1/health/report", &key, body).await;
+            assert_eq!(code, 201, "{ack}");
+            ids.push(ack["id"].as_i64().unwrap());
+        }
+        // another organization's services are in no page
+        let other = srv.key("globex", "operator").await;
+        let (code, _) = srv.post("/api/v1/health/report", &other, json!({"service": "g", "status": "OPERATIONAL"})).await;
+        assert_eq!(code, 201);
+
+        // services: pages of 3, 3, 1 that together are the whole list, in its order
+        let (_, whole) = srv.get("/api/v1/services", &key).await;
+        assert_eq!(whole["nextCursor"], Value::Null, "{whole}");
+        let whole = whole["items"].as_array().unwrap().clone();
+        assert_eq!(whole.len(), 7);
+        let pages = walk_pages(&srv, "/api/v1/services", &key, 3).await;
+        assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 1]);
+        assert_eq!(pages.concat(), whole);
+        // a filter holds on every page
+        let pages = walk_pages(&srv, "/api/v1/services?nodeId=acme/p/prod/c1", &key, 1).await;
+        let names: Vec<String> = pages.concat().iter().map(|s| s["service"].as_str().unwrap().to_string()).collect();
+        assert_eq!(names, ["svc-1", "svc-4"]);
+
+        // downtimes page in the database, newest first; two start at the same millisecond
+        let mut opened = Vec::new();
+        for (n, id) in ids.iter().enumerate() {
+            if n == 3 {
+                clock.advance(1_000);
+            }
+            let (code, d) =
+                srv.post("/api/v1/downtimes", &key, json!({"title": format!("outage {n}"), "serviceIds": [id]})).await;
+            assert_eq!(code, 201, "{d}");
+            opened.push(d["id"].as_i64().unwrap());
+        }
+        let pages = walk_pages(&srv, "/api/v1/downtimes", &key, 2).await;
+        assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 2, 1]);
+        let seen: Vec<i64> = pages.concat().iter().map(|d| d["id"].as_i64().unwrap()).collect();
+        let mut newest_first = opened.clone();
+        newest_first.reverse();
+        assert_eq!(seen, newest_first, "each once, newest first");
+        // the cursor is a position in the order, not an offset: it holds with a filter added
+        let (_, first) = srv.get("/api/v1/downtimes?limit=3", &key).await;
+        let cursor = first["nextCursor"].as_str().unwrap().to_string();
+        let (_, next) = srv.get(&format!("/api/v1/downtimes?limit=3&cursor={cursor}&state=open"), &key).await;
+        let next: Vec<i64> = next["items"].as_array().unwrap().iter().map(|d| d["id"].as_i64().unwrap()).collect();
+        assert_eq!(next, newest_first[3..6]);
+
+        // limits and cursors that do not parse are named
+        for (q, field) in [
+            ("limit=0", "limit"),
+            ("limit=1001", "limit"),
+            ("limit=many", "limit"),
+            ("cursor=bm9wZQ", "cursor"),
+            ("cursor=%21%21", "cursor"),
+            ("limit=1&limit=2", "limit"),
+        ] {
+            for list in ["/api/v1/services", "/api/v1/downtimes", "/api/v1/apikeys", "/api/v1/agents"] {
+                let k = if list == "/api/v1/apikeys" { &srv.admin } else { &key };
+                let (code, v) = srv.get(&format!("{list}?{q}"), k).await;
+                assert_eq!((code, v["error"]["field"].as_str()), (422, Some(field)), "{list}?{q}: {v}");
+            }
+        }
+        // a list with no filters of its own still refuses a parameter it does not know
+        let (code, v) = srv.get("/api/v1/maintenance?state=open", &key).await;
+        assert_eq!(code, 422, "{v}");
+        // a cursor of one list is not a position in another
+        let (_, sp) = srv.get("/api/v1/services?limit=1", &key).await;
+        let c = sp["nextCursor"].as_str().unwrap();
+        let (code, v) = srv.get(&format!("/api/v1/downtimes?cursor={c}"), &key).await;
+        assert_eq!((code, v["error"]["field"].as_str()), (422, Some("cursor")), "{v}");
         srv.stop().await;
     })
     .await;

@@ -49,6 +49,7 @@ async fn what_breaks_together_is_one_downtime() {
         push(&srv, &key, "cache", "acme/p/prod/c9", None, "DOWN").await;
         let list = eventually("two downtimes", async || {
             let (_, v) = srv.get("/api/v1/downtimes?state=open", &key).await;
+            let v = v["items"].clone();
             (v.as_array().map(|a| a.len()) == Some(2)).then_some(v)
         })
         .await;
@@ -183,6 +184,7 @@ async fn a_downtime_that_does_not_count_leaves_the_sla() {
         clock.advance(20 * MIN);
         let d = eventually("a resolved downtime", async || {
             let (_, v) = srv.get("/api/v1/downtimes", &key).await;
+            let v = v["items"].clone();
             v.as_array().and_then(|a| a.first()).filter(|d| d["resolvedAt"].is_string()).cloned()
         })
         .await;
@@ -290,6 +292,7 @@ async fn severity_and_due_times_follow_the_most_critical_member() {
             push_as(&srv, &key, name, node, None, "DOWN", crit).await;
             eventually(&format!("{members} members"), async || {
                 let (_, list) = srv.get("/api/v1/downtimes?state=open", &key).await;
+                let list = list["items"].clone();
                 let id = list.as_array()?.first()?["id"].clone();
                 let (_, d) = srv.get(&format!("/api/v1/downtimes/{id}"), &key).await;
                 (d["members"].as_array()?.len() == members).then_some(d)
@@ -386,6 +389,7 @@ async fn current_incidents_list_only_the_services_still_down() {
         push(&srv, &key, "pay-api", node, Some("pay"), "OPERATIONAL").await;
         eventually("the API recovered in the downtime", async || {
             let (_, list) = srv.get("/api/v1/downtimes?state=open", &key).await;
+            let list = list["items"].clone();
             let id = list.as_array()?.first()?["id"].clone();
             let (_, d) = srv.get(&format!("/api/v1/downtimes/{id}"), &key).await;
             d["members"].as_array()?.iter().any(|m| m["service"] == "pay-api" && m["down"] == false).then_some(())

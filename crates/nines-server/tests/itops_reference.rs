@@ -37,6 +37,7 @@ async fn the_reference_examples_apply() {
         assert_eq!(v["items"][0]["action"], "created", "{v}");
         let id = v["items"][0]["id"].as_i64().unwrap();
         let (code, list) = srv.get(&format!("/api/v1/checks?serviceId={id}"), &key).await;
+        let list = list["items"].clone();
         assert_eq!(code, 200, "{list}");
         assert_eq!(list.as_array().map(Vec::len), Some(checks), "{list}");
     }

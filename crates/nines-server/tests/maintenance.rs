@@ -57,6 +57,7 @@ async fn planned_work_is_announced_silent_and_out_of_the_sla() {
         push("OPERATIONAL").await;
         srv.settle().await;
         let (_, dts) = srv.get("/api/v1/downtimes", &key).await;
+        let dts = dts["items"].clone();
         assert!(dts.as_array().unwrap().is_empty(), "{dts}");
         // and it does not count
         clock.set(T0 + 40 * MIN);

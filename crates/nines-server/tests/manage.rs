@@ -100,6 +100,7 @@ async fn walk(b: &Browser, srv: &Srv) {
     submit(b, "public", None).await;
     reloaded(b).await;
     let (_, v) = srv.get("/api/v1/status-page/groups", &admin).await;
+    let v = v["items"].clone();
     assert!(v.to_string().contains("Web shop"), "{v}");
     // the service page links its open downtime
     b.goto(&format!("{base}/ui/services/{sid}")).await;
@@ -164,10 +165,12 @@ async fn walk(b: &Browser, srv: &Srv) {
         assert_eq!(z.as_millisecond() - a.as_millisecond(), 3_600_000, "{preview}");
     }
     let (_, list) = srv.get("/api/v1/maintenance", &admin).await;
+    let list = list["items"].clone();
     assert_eq!(list.as_array().unwrap().len(), 0, "a preview saves nothing");
     submit(b, "mw-new-form", None).await;
     reloaded(b).await;
     let (_, list) = srv.get("/api/v1/maintenance", &admin).await;
+    let list = list["items"].clone();
     let w = &list[0];
     assert_eq!((w["title"].as_str(), w["cron"].as_str()), (Some("Sunday patching"), Some("0 2 * * 0")), "{list}");
     assert_eq!(w["timeZone"], "Europe/Berlin");
@@ -183,17 +186,20 @@ async fn walk(b: &Browser, srv: &Srv) {
     submit(b, &format!("mw-{wid}"), None).await;
     reloaded(b).await;
     let (_, list) = srv.get("/api/v1/maintenance", &admin).await;
+    let list = list["items"].clone();
     assert_eq!(list[0]["active"], true, "{list}");
     b.exec(&format!("document.querySelector('#mw-end-{wid}').closest('details').open = true;"), vec![]).await;
     submit(b, &format!("mw-end-{wid}"), None).await;
     reloaded(b).await;
     let (_, list) = srv.get("/api/v1/maintenance", &admin).await;
+    let list = list["items"].clone();
     assert_eq!(list[0]["active"], false, "ended early: {list}");
     shots(b, "maintenance").await;
     b.exec(&format!("document.querySelector('#mw-del-{wid}').closest('details').open = true;"), vec![]).await;
     submit(b, &format!("mw-del-{wid}"), None).await;
     reloaded(b).await;
     let (_, list) = srv.get("/api/v1/maintenance", &admin).await;
+    let list = list["items"].clone();
     assert_eq!(list.as_array().unwrap().len(), 0, "{list}");
 
     // API keys: create (the secret shown once, and it works), revoke
@@ -215,6 +221,7 @@ async fn walk(b: &Browser, srv: &Srv) {
     assert!(c == 200 || c == 201, "the new key pushes");
     b.goto(&format!("{base}/ui/admin")).await;
     let (_, keys) = srv.get("/api/v1/apikeys", &admin).await;
+    let keys = keys["items"].clone();
     let kid = keys.as_array().unwrap().iter().find(|k| k["name"] == "backup-cron").unwrap()["id"]
         .as_str()
         .unwrap()
@@ -397,6 +404,7 @@ async fn services(b: &Browser, srv: &Srv, base: &str, key: &str) {
     assert_eq!(v["tags"], json!(["shop", "eu"]), "{v}");
     assert_eq!(v["displayName"], "Made here (edited)", "{v}");
     let (_, checks) = srv.get(&format!("/api/v1/checks?serviceId={id}"), key).await;
+    let checks = checks["items"].clone();
     assert!(checks.to_string().contains("\"port\""), "{checks}");
     shots(b, "service").await;
     // the service from files is shown read-only, and the dashboard cannot take it over
@@ -469,6 +477,7 @@ async fn groups(b: &Browser, srv: &Srv, base: &str, key: &str) {
     submit(b, "sp-new", None).await;
     reloaded(b).await;
     let (_, v) = srv.get("/api/v1/status-page/groups", key).await;
+    let v = v["items"].clone();
     let shop = v.as_array().unwrap().iter().find(|g| g["name"] == "shop").cloned().unwrap();
     assert_eq!(shop["displayName"], "Shop", "{v}");
     assert_eq!(shop["services"][0]["displayName"], "Database", "{v}");
@@ -478,6 +487,7 @@ async fn groups(b: &Browser, srv: &Srv, base: &str, key: &str) {
     submit(b, &format!("{id}-del"), None).await;
     reloaded(b).await;
     let (_, v) = srv.get("/api/v1/status-page/groups", key).await;
+    let v = v["items"].clone();
     assert!(!v.to_string().contains("\"shop\""), "{v}");
 }
 

@@ -153,6 +153,7 @@ async fn walk(b: &Browser, srv: &Srv) {
     submit(b, "new-channel-form", None).await;
     reloaded(b).await;
     let (_, list) = srv.get("/api/v1/notifications/channels", &admin).await;
+    let list = list["items"].clone();
     let ch = &list[0];
     assert_eq!(
         (ch["name"].as_str(), ch["type"].as_str(), ch["enabled"].as_bool()),
@@ -229,6 +230,7 @@ async fn walk(b: &Browser, srv: &Srv) {
     submit(b, "new-route-form", None).await;
     reloaded(b).await;
     let (_, routes) = srv.get("/api/v1/notifications/routes", &admin).await;
+    let routes = routes["items"].clone();
     let r = &routes[0];
     assert_eq!(r["channels"], json!([id]), "{routes}");
     assert_eq!((r["minCriticality"].as_str(), r["stop"].as_bool()), (Some("high"), Some(false)), "{routes}");
@@ -266,10 +268,12 @@ async fn walk(b: &Browser, srv: &Srv) {
     submit(b, &format!("route-del-{rid}"), None).await;
     reloaded(b).await;
     let (_, routes) = srv.get("/api/v1/notifications/routes", &admin).await;
+    let routes = routes["items"].clone();
     assert_eq!(routes.as_array().unwrap().len(), 0, "{routes}");
     submit(b, &format!("ch-del-{id}"), None).await;
     reloaded(b).await;
     let (_, list) = srv.get("/api/v1/notifications/channels", &admin).await;
+    let list = list["items"].clone();
     assert_eq!(list.as_array().unwrap().len(), 0, "{list}");
     assert!(b.find("#channels + .empty").await.is_some());
 

@@ -323,6 +323,7 @@ async fn delete(srv: &Srv, path: &str, key: &str) -> u16 {
 
 async fn deliveries(srv: &Srv, key: &str) -> Vec<Value> {
     let (code, v) = srv.get("/api/v1/notifications/deliveries", key).await;
+    let v = v["items"].clone();
     assert_eq!(code, 200, "{v}");
     v.as_array().unwrap().clone()
 }
@@ -588,6 +589,7 @@ async fn two_servers_on_one_postgres_deliver_each_event_once() {
     create_channel(&a, &admin, "hook", json!({"type": "webhook", "url": hook.url, "secret": WEBHOOK_SECRET})).await;
     // replica b reads the channel a sealed: same key
     let (c, v) = b.get("/api/v1/notifications/channels", &admin).await;
+    let v = v["items"].clone();
     assert_eq!((c, v[0]["config"]["secret"].as_str()), (200, Some("<redacted>")), "{v}");
 
     // many events at once …
@@ -711,6 +713,7 @@ async fn a_delivery_claimed_by_a_dead_replica_is_retaken_and_a_downtime_speaks_i
     push(&b, &admin, "db", "OPERATIONAL").await;
     eventually("the downtime to resolve on b", async || {
         let (_, v) = b.get("/api/v1/downtimes", &admin).await;
+        let v = v["items"].clone();
         v.as_array().and_then(|l| l.first()).and_then(|d| d["resolvedAt"].as_str().map(|_| ()))
     })
     .await;
@@ -821,6 +824,7 @@ async fn maintenance_keeps_quiet_and_routes_pick_channels() {
         let (c, v) = put(&srv, &format!("/api/v1/notifications/routes/{}", r2["id"]), &admin, json!({"channels": [all], "tags": ["web"]})).await;
         assert_eq!((c, v["tags"].clone()), (200, json!(["web"])), "{v}");
         let (_, list) = srv.get("/api/v1/notifications/routes", &admin).await;
+        let list = list["items"].clone();
         assert_eq!(list.as_array().unwrap().len(), 2);
 
         // a window over the node: going down inside it notifies nobody
@@ -1031,7 +1035,7 @@ async fn a_claim_is_exclusive_until_it_expires_and_empty_downtimes_say_nothing()
         };
         assert!(!s.finish_delivery(&first, &attempt("delivered")).await.unwrap(), "a lost claim records nothing");
         assert!(s.finish_delivery(&second, &attempt("delivered")).await.unwrap());
-        let d = s.list_deliveries(Some("acme"), None, 10).await.unwrap();
+        let d = s.list_deliveries(Some("acme"), None, None, 10).await.unwrap();
         assert_eq!((d.len(), d[0].state.as_str(), d[0].attempts.len()), (1, "delivered", 1));
         assert!(s.claim_delivery(id, now + 200_000, now + 300_000).await.unwrap().is_none(), "done");
         // a downtime without services records no event

@@ -225,6 +225,7 @@ async fn system_config_is_listed_validated_and_used() {
     each(async |db| {
         let (srv, clock) = start_quiet(db).await;
         let (_, list) = srv.get("/api/v1/system-config", &srv.admin).await;
+        let list = list["items"].clone();
         let keys: Vec<&str> = list.as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();
         for k in [
             "DEFAULT_SLO_TARGET",

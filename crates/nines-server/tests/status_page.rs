@@ -145,6 +145,7 @@ async fn group_api_keeps_the_operator_contract_and_names_bad_fields() {
         assert!((400..500).contains(&code) && v["error"]["message"].as_str().unwrap().contains("colour"), "{v}");
         // nothing half-written: the group is as the last good PUT left it
         let (_, list) = srv.get("/api/v1/status-page/groups", &key).await;
+        let list = list["items"].clone();
         let main = list.as_array().unwrap().iter().find(|g| g["name"] == "main").unwrap().clone();
         assert_eq!(main["displayName"], "Main group");
         assert_eq!(main["services"].as_array().unwrap().len(), 2);
@@ -155,6 +156,7 @@ async fn group_api_keeps_the_operator_contract_and_names_bad_fields() {
         assert_eq!(code, 403);
         let other = srv.key("other", "admin").await;
         let (_, list) = srv.get("/api/v1/status-page/groups", &other).await;
+        let list = list["items"].clone();
         assert_eq!(list, json!([]), "another organization sees none of acme's groups");
         let (code, _) = send(&srv, reqwest::Method::DELETE, "/api/v1/status-page/groups/main", Some(&other), None).await;
         assert_eq!(code, 404);
@@ -177,6 +179,7 @@ async fn group_api_keeps_the_operator_contract_and_names_bad_fields() {
         .await;
         assert_eq!(code, 200, "{v}");
         let (_, list) = srv.get("/api/v1/status-page/groups", &key).await;
+        let list = list["items"].clone();
         let def = list.as_array().unwrap().iter().find(|g| g["name"] == "Default").unwrap().clone();
         assert_eq!(def["publicServices"][0]["displayName"], "Public API");
         eventually("the Default block", async || {
@@ -450,6 +453,7 @@ async fn nothing_private_leaks_into_any_public_answer() {
             answers.push((path, t));
         }
         let (_, groups) = srv.get("/api/v1/status-page/groups", &key).await;
+        let groups = groups["items"].clone();
         let gid = groups[0]["publicId"].as_i64().unwrap();
         for path in [format!("/badge/group/{gid}.svg"), format!("/status-page/group/{gid}"), format!("/status-page/group/{gid}?fragment=1")] {
             let (code, _, t) = public(&srv, &path).await;

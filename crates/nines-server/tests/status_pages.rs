@@ -156,6 +156,7 @@ async fn pages_keep_organizations_apart_and_carry_updates_to_feed_and_webhooks()
         let (c, v) = put(&w.acme_admin, "acme-status", json!({"title": "x", "organization": "globex"})).await;
         assert_eq!(c, 403, "{v}");
         let (c, v) = send(&srv, reqwest::Method::GET, "/api/v1/status-pages", &w.acme_admin, None).await;
+        let v = v["items"].clone();
         assert_eq!(c, 200);
         // only the page nines made for acme; nothing half-written
         let slugs: Vec<&str> = v.as_array().unwrap().iter().map(|p| p["slug"].as_str().unwrap()).collect();
@@ -332,6 +333,7 @@ async fn pages_keep_organizations_apart_and_carry_updates_to_feed_and_webhooks()
             assert!(!v["author"].as_str().unwrap().is_empty(), "{v}");
         }
         let (_, list) = send(&srv, reqwest::Method::GET, &upd, &w.acme_admin, None).await;
+        let list = list["items"].clone();
         assert_eq!(list.as_array().unwrap().len(), 3);
 
         // the page: the public title and the updates, never the internal title or the private member

@@ -24,6 +24,21 @@ pub struct TransitionRow {
     pub to: Status,
 }
 
+/// Which downtimes [`Store::find_downtimes`] gives.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DowntimeFilter<'a> {
+    pub organization: Option<&'a str>,
+    /// Only open (true) or only resolved (false) downtimes.
+    pub open_only: Option<bool>,
+    /// Only downtimes that overlap `[from, to)`: started before `to` and
+    /// not resolved by `from`.
+    pub overlapping: Option<(Millis, Millis)>,
+    /// Only downtimes after this one in the list's order: `(started_at, id)`.
+    pub after: Option<(Millis, i64)>,
+    /// At most this many.
+    pub limit: Option<i64>,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DowntimeRow {
@@ -488,19 +503,37 @@ impl Store {
         Ok(opened)
     }
 
+    /// Downtimes newest first (by start, then id), every one of them.
     pub async fn list_downtimes(
         &self,
         organization: Option<&str>,
         open_only: Option<bool>,
     ) -> Result<Vec<DowntimeRow>> {
+        self.find_downtimes(&DowntimeFilter { organization, open_only, ..Default::default() }).await
+    }
+
+    /// Downtimes newest first (by start, then id) that match `f`.
+    pub async fn find_downtimes(&self, f: &DowntimeFilter<'_>) -> Result<Vec<DowntimeRow>> {
         let sql = format!(
             "SELECT {DT_COLS} FROM downtimes WHERE ($1 IS NULL OR organization = $1)
                AND ($2 IS NULL OR ($2 = 1 AND resolved_at IS NULL) OR ($2 = 0 AND resolved_at IS NOT NULL))
-             ORDER BY started_at DESC, id DESC LIMIT 1000"
+               AND ($3 IS NULL OR started_at < $3)
+               AND ($4 IS NULL OR resolved_at IS NULL OR resolved_at > $4)
+               AND ($5 IS NULL OR started_at < $5 OR (started_at = $5 AND id < $6))
+             ORDER BY started_at DESC, id DESC LIMIT $7"
         );
+        let (before_start, before_id) = match f.after {
+            Some((at, id)) => (Some(at), Some(id)),
+            None => (None, None),
+        };
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(organization.map(str::to_string))
-            .bind(open_only.map(|b| b as i64))
+            .bind(f.organization.map(str::to_string))
+            .bind(f.open_only.map(|b| b as i64))
+            .bind(f.overlapping.map(|(_, to)| to))
+            .bind(f.overlapping.map(|(from, _)| from))
+            .bind(before_start)
+            .bind(before_id)
+            .bind(f.limit.unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(dt).collect())

@@ -690,6 +690,7 @@ impl Store {
         &self,
         organization: Option<&str>,
         state: Option<&str>,
+        before_id: Option<i64>,
         limit: i64,
     ) -> Result<Vec<DeliveryRow>> {
         let rows = sqlx::query(
@@ -698,11 +699,13 @@ impl Store {
              FROM notify_deliveries d JOIN notify_events e ON e.id = d.event_id
              LEFT JOIN notify_channels c ON c.id = d.channel_id
              WHERE ($1 IS NULL OR d.organization = $1) AND ($2 IS NULL OR d.state = $2)
+               AND ($4 IS NULL OR d.id < $4)
              ORDER BY d.id DESC LIMIT $3",
         )
         .bind(organization.map(str::to_string))
         .bind(state.map(str::to_string))
         .bind(limit)
+        .bind(before_id)
         .fetch_all(&self.pool)
         .await?;
         let mut out: Vec<DeliveryRow> = rows

@@ -51,7 +51,7 @@ async fn heartbeats(db: &nines_store::testing::TestDb) {
             .json()
             .await
             .unwrap();
-        if let Some(a) = list.as_array().and_then(|l| l.iter().find(|a| a["version"].is_string())) {
+        if let Some(a) = list["items"].as_array().and_then(|l| l.iter().find(|a| a["version"].is_string())) {
             seen = Some(a.clone());
             break;
         }

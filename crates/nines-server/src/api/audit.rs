@@ -2,12 +2,14 @@
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
+use nines_core::FieldError;
 use nines_core::clock::rfc3339;
 use nines_core::wire::ErrorBody;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::api::page::{self, PageQuery};
 use crate::api::read::parse_query;
 use crate::auth::Caller;
 use crate::error::ApiResult;
@@ -16,9 +18,8 @@ use crate::error::ApiResult;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    /// At most this many entries (1 to 500, default 100).
-    limit: Option<i64>,
-    /// Entries older than this id (the `nextBefore` of the previous page).
+    /// Entries older than this id: the paging of the first audit API, kept
+    /// for its clients (`cursor` does the same for every list).
     before: Option<i64>,
 }
 
@@ -42,11 +43,15 @@ pub struct AuditView {
     pub status: i64,
 }
 
+/// A page of the audit log: the envelope of every list, and `nextBefore`,
+/// which clients of the first audit API read.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditPage {
     pub items: Vec<AuditView>,
-    /// Pass as `before` for the next (older) page; absent on the last.
+    /// Pass as `cursor` for the next (older) page; null on the last.
+    pub next_cursor: Option<String>,
+    /// The same position as a number, for `before`; null on the last page.
     pub next_before: Option<i64>,
 }
 
@@ -56,20 +61,25 @@ pub struct AuditPage {
 /// pushed by agents and cron jobs excepted), with its outcome. An admin key
 /// of one organization sees the entries of that organization's keys.
 #[utoipa::path(
-    get, path = "/api/v1/audit", tag = "admin", params(AuditQuery),
+    get, path = "/api/v1/audit", tag = "admin", params(AuditQuery, PageQuery),
     responses((status = 200, body = AuditPage), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("api_key" = []))
 )]
 pub async fn list(State(s): State<AppState>, caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Json<AuditPage>> {
+    let (paging, q) = page::split(q)?;
     let q: AuditQuery = parse_query(q)?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(nines_core::FieldError::invalid("limit", "from 1 to 500").into());
-    }
-    let rows = s.store.list_audit(caller.scope.as_option(), q.before, limit).await?;
-    let next_before = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.id)).flatten();
+    let before = match (paging.after::<i64>()?, q.before) {
+        (Some(_), Some(_)) => return Err(FieldError::invalid("before", "give cursor or before, not both").into()),
+        (cursor, before) => cursor.or(before),
+    };
+    let rows = s.store.list_audit(caller.scope.as_option(), before, paging.fetch()).await?;
+    let page = paging.close(rows, |r| r.id);
+    let next_before = page.next_cursor.as_ref().and_then(|_| page.items.last().map(|r| r.id));
     Ok(Json(AuditPage {
-        items: rows
+        next_cursor: page.next_cursor,
+        next_before,
+        items: page
+            .items
             .into_iter()
             .map(|r| AuditView {
                 id: r.id,
@@ -85,6 +95,5 @@ pub async fn list(State(s): State<AppState>, caller: Caller, RawQuery(q): RawQue
                 status: r.status,
             })
             .collect(),
-        next_before,
     }))
 }

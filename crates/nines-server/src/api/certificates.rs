@@ -2,17 +2,19 @@
 //! agent, listed with the state they have now.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use nines_core::clock::{parse_rfc3339, rfc3339};
 use nines_core::model::CertificateStatus;
-use nines_core::wire::ErrorBody;
+use nines_core::wire::{ErrorBody, Page};
 use nines_core::{FieldError, FieldErrors, check_name};
 use nines_store::certificates::CertificateRow;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
+use crate::api::page::{self, PageQuery};
+use crate::api::read::parse_query;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
@@ -194,24 +196,22 @@ pub struct CertificateFilter {
     pub node_id: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CertificateList {
-    pub items: Vec<CertificateView>,
-}
-
 /// List TLS certificates with their current state
 ///
 /// Every certificate of the key's organization. `status` is the state now, not
 /// only the one reported: a certificate ages into `expiring_soon` (under 30
 /// days left) and `expired` without a new report; `daysLeft` counts whole days
 /// to `notAfter`. Filter by `status` (422 for an unknown one) or `nodeId`.
-#[utoipa::path(get, path = "/api/v1/certificates", tag = "certificates", params(CertificateFilter),
-    responses((status = 200, body = CertificateList), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+/// The soonest to expire come first; those without a known end last.
+#[utoipa::path(get, path = "/api/v1/certificates", tag = "certificates", params(CertificateFilter, PageQuery),
+    responses((status = 200, body = Page<CertificateView>), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn list(
     State(s): State<AppState>,
     caller: Caller,
-    Query(f): Query<CertificateFilter>,
-) -> ApiResult<Json<CertificateList>> {
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Page<CertificateView>>> {
+    let (paging, q) = page::split(q)?;
+    let f: CertificateFilter = parse_query(q)?;
     let want = match f.status.as_deref() {
         None => None,
         Some(x) => Some(CertificateStatus::parse(x).ok_or_else(|| {
@@ -222,16 +222,16 @@ pub async fn list(
         })?),
     };
     let now = s.clock.now_ms();
-    let items = s
+    let rows = s
         .store
         .list_certificates(caller.scope.as_option())
         .await?
-        .iter()
+        .into_iter()
         .filter(|c| want.is_none_or(|w| c.status_at(now) == w))
         .filter(|c| f.node_id.as_deref().is_none_or(|n| c.node_id == n))
-        .map(|c| view(c, now))
         .collect();
-    Ok(Json(CertificateList { items }))
+    let page = paging.page(rows, |c| (c.not_after.is_none(), c.not_after, c.id))?;
+    Ok(Json(page.map(|c| view(&c, now))))
 }
 
 async fn find(s: &AppState, caller: &Caller, id: i64) -> ApiResult<CertificateRow> {

@@ -7,12 +7,13 @@
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use nines_core::clock::rfc3339;
-use nines_core::wire::ErrorBody;
+use nines_core::wire::{ErrorBody, Page};
 use nines_core::{FieldError, check_name};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::api::page::{self, PageQuery};
 use crate::api::read::parse_query;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -102,13 +103,19 @@ async fn views(s: &AppState, caller: &Caller, service_id: Option<i64>, id: Optio
 /// failures and successes and its last run. `serviceId` limits the list to one
 /// service's checks.
 #[utoipa::path(
-    get, path = "/api/v1/checks", tag = "checks", params(CheckQuery),
-    responses((status = 200, body = [CheckView])),
+    get, path = "/api/v1/checks", tag = "checks", params(CheckQuery, PageQuery),
+    responses((status = 200, body = Page<CheckView>), (status = 422, body = ErrorBody)),
     security(("api_key" = []))
 )]
-pub async fn list(State(s): State<AppState>, caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Json<Vec<CheckView>>> {
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Page<CheckView>>> {
+    let (paging, q) = page::split(q)?;
     let q: CheckQuery = parse_query(q)?;
-    Ok(Json(views(&s, &caller, q.service_id, None).await?))
+    let items = views(&s, &caller, q.service_id, None).await?;
+    Ok(Json(paging.page(items, |c| c.id.clone())?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -405,26 +412,30 @@ pub struct AgentView {
 /// (nothing heard for three intervals of its slowest check, at least 60
 /// seconds; its checks are then UNKNOWN at its location).
 #[utoipa::path(
-    get, path = "/api/v1/agents", tag = "agent",
-    responses((status = 200, body = [AgentView])),
+    get, path = "/api/v1/agents", tag = "agent", params(PageQuery),
+    responses((status = 200, body = Page<AgentView>), (status = 422, body = ErrorBody)),
     security(("api_key" = []))
 )]
-pub async fn list_agents(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<AgentView>>> {
+pub async fn list_agents(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Page<AgentView>>> {
+    let paging = page::only(q)?;
     let agents = s.probes.agents(caller.scope.as_option()).await?;
-    Ok(Json(
-        agents
-            .into_iter()
-            .map(|a| AgentView {
-                state: if a.silent { "silent" } else { "online" }.to_string(),
-                silent_after_seconds: a.limit_ms / 1000,
-                organization: a.row.organization,
-                location: a.row.location,
-                version: a.row.version,
-                first_seen: rfc3339(a.row.first_seen),
-                last_seen: rfc3339(a.row.last_seen),
-                checks_assigned: a.row.checks_assigned,
-                results_buffered: a.row.results_buffered,
-            })
-            .collect(),
-    ))
+    let items = agents
+        .into_iter()
+        .map(|a| AgentView {
+            state: if a.silent { "silent" } else { "online" }.to_string(),
+            silent_after_seconds: a.limit_ms / 1000,
+            organization: a.row.organization,
+            location: a.row.location,
+            version: a.row.version,
+            first_seen: rfc3339(a.row.first_seen),
+            last_seen: rfc3339(a.row.last_seen),
+            checks_assigned: a.row.checks_assigned,
+            results_buffered: a.row.results_buffered,
+        })
+        .collect();
+    Ok(Json(paging.page(items, |a| (a.organization.clone(), a.location.clone()))?))
 }

@@ -7,15 +7,16 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use nines_core::clock::{Millis, rfc3339};
 use nines_core::downtime::Subject;
-use nines_core::wire::ErrorBody;
+use nines_core::wire::{ErrorBody, Page};
 use nines_core::{FieldError, OrgScope};
 use nines_store::Store;
-use nines_store::downtimes::{DowntimePatch, DowntimeRow, MemberRow};
+use nines_store::downtimes::{DowntimeFilter, DowntimePatch, DowntimeRow, MemberRow};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::api::page::{self, PageQuery};
 use crate::api::read::parse_query;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -84,13 +85,14 @@ pub struct DowntimeQuery {
 /// with its severity, classification, SLA accounting, acknowledgement, and the
 /// response and resolution due times of its tier with whether they were missed.
 /// `state` is `open` or `resolved` (default both; anything else is 422).
-#[utoipa::path(get, path = "/api/v1/downtimes", tag = "downtimes", params(DowntimeQuery),
-    responses((status = 200, body = [DowntimeView])), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/v1/downtimes", tag = "downtimes", params(DowntimeQuery, PageQuery),
+    responses((status = 200, body = Page<DowntimeView>), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn list(
     State(s): State<AppState>,
     caller: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Vec<DowntimeView>>> {
+) -> ApiResult<Json<Page<DowntimeView>>> {
+    let (paging, q) = page::split(q)?;
     let q: DowntimeQuery = parse_query(q)?;
     let open = match q.state.as_deref() {
         None => None,
@@ -99,8 +101,15 @@ pub async fn list(
         Some(o) => return Err(FieldError::invalid("state", format!("{o:?}: expected open or resolved")).into()),
     };
     let now = s.clock.now_ms();
-    let rows = s.store.list_downtimes(caller.scope.as_option(), open).await?;
-    Ok(Json(rows.iter().map(|d| view(d, now)).collect()))
+    let filter = DowntimeFilter {
+        organization: caller.scope.as_option(),
+        open_only: open,
+        after: paging.after()?,
+        limit: Some(paging.fetch()),
+        ..Default::default()
+    };
+    let rows = s.store.find_downtimes(&filter).await?;
+    Ok(Json(paging.close(rows, |d| (d.started_at, d.id)).map(|d| view(&d, now))))
 }
 
 /// The timeline of a downtime: members' status changes, the log, and
@@ -533,15 +542,18 @@ fn update_view(u: &nines_store::pages::UpdateRow) -> UpdateView {
 /// List a downtime's public updates
 ///
 /// What was told to the public about it, oldest first.
-#[utoipa::path(get, path = "/api/v1/downtimes/{id}/updates", tag = "downtimes", params(("id" = i64, Path, description = "Downtime id")),
-    responses((status = 200, body = [UpdateView]), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/v1/downtimes/{id}/updates", tag = "downtimes", params(("id" = i64, Path, description = "Downtime id"), PageQuery),
+    responses((status = 200, body = Page<UpdateView>), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn list_updates(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<UpdateView>>> {
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Page<UpdateView>>> {
+    let paging = page::only(q)?;
     let (d, ..) = load(&s, &caller, &id).await?;
-    Ok(Json(s.store.downtime_updates(&[d.id]).await?.iter().map(update_view).collect()))
+    let rows = s.store.downtime_updates(&[d.id]).await?;
+    Ok(Json(paging.page(rows, |u| u.id)?.map(|u| update_view(&u))))
 }
 
 /// Post a public update on a downtime

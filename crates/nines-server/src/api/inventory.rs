@@ -12,13 +12,14 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use nines_core::wire::ErrorBody;
+use nines_core::wire::{ErrorBody, Page};
 use nines_core::{FieldError, NodeId, OrgScope};
 use nines_store::inventory::{InventoryKind, InventoryRow, Registration, Upserted};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::api::page::{self, PageQuery};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
@@ -161,19 +162,20 @@ pub async fn register(
     })
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ClusterList {
-    pub items: Vec<ClusterView>,
-}
-
 /// List the registered clusters
 ///
 /// Every cluster of the key's organization with its workspace, hierarchy node,
 /// API server URL and Kubernetes version.
-#[utoipa::path(get, path = "/api/v1/clusters", tag = "inventory", responses((status = 200, body = ClusterList)), security(("api_key" = [])))]
-pub async fn list_clusters(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<ClusterList>> {
-    let items = s.store.list_clusters(caller.scope.as_option()).await?;
-    Ok(Json(ClusterList { items: items.into_iter().map(|c| cluster_view(c, false)).collect() }))
+#[utoipa::path(get, path = "/api/v1/clusters", tag = "inventory", params(PageQuery),
+    responses((status = 200, body = Page<ClusterView>), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn list_clusters(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Page<ClusterView>>> {
+    let paging = page::only(q)?;
+    let rows = s.store.list_clusters(caller.scope.as_option()).await?;
+    Ok(Json(paging.page(rows, |c| c.id)?.map(|c| cluster_view(c, false))))
 }
 
 /// Remove a registered cluster
@@ -336,11 +338,6 @@ pub struct InventoryView {
     pub updated_at: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct InventoryList {
-    pub items: Vec<InventoryView>,
-}
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InventoryQuery {
@@ -403,7 +400,13 @@ async fn upsert<T: Serialize>(
     }))
 }
 
-async fn list(s: &AppState, caller: &Caller, kind: InventoryKind, q: Option<String>) -> ApiResult<Json<InventoryList>> {
+async fn list(
+    s: &AppState,
+    caller: &Caller,
+    kind: InventoryKind,
+    q: Option<String>,
+) -> ApiResult<Json<Page<InventoryView>>> {
+    let (paging, q) = page::split(q)?;
     let q: InventoryQuery = crate::api::read::parse_query(q)?;
     if let (Some(n), OrgScope::One(_)) = (&q.node_id, &caller.scope)
         && let Some(org) = NodeId::parse("nodeId", n)?.organization()
@@ -411,7 +414,7 @@ async fn list(s: &AppState, caller: &Caller, kind: InventoryKind, q: Option<Stri
         caller.require_org(org, "nodeId")?;
     }
     let rows = s.store.list_inventory(kind, caller.scope.as_option(), q.node_id.as_deref()).await?;
-    Ok(Json(InventoryList { items: rows.into_iter().map(inventory_view).collect() }))
+    Ok(Json(paging.page(rows, |r| (r.node_id.clone(), r.key.clone()))?.map(inventory_view)))
 }
 
 fn inventory_view(r: InventoryRow) -> InventoryView {
@@ -460,13 +463,13 @@ pub async fn put_artifacts(
 /// The images reported for the clusters of the key's organization, each with
 /// its node, key and what was reported; `nodeId` limits the list to one cluster
 /// node.
-#[utoipa::path(get, path = "/api/v1/inventory/artifacts", tag = "inventory", params(InventoryQuery),
-    responses((status = 200, body = InventoryList)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/v1/inventory/artifacts", tag = "inventory", params(InventoryQuery, PageQuery),
+    responses((status = 200, body = Page<InventoryView>), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn list_artifacts(
     State(s): State<AppState>,
     caller: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<InventoryList>> {
+) -> ApiResult<Json<Page<InventoryView>>> {
     list(&s, &caller, InventoryKind::Artifact, q).await
 }
 
@@ -505,13 +508,13 @@ pub async fn put_apps(
 /// The apps reported for the clusters of the key's organization, each with its
 /// node, key (`namespace/name`) and what was reported; `nodeId` limits the list
 /// to one cluster node.
-#[utoipa::path(get, path = "/api/v1/inventory/apps", tag = "inventory", params(InventoryQuery),
-    responses((status = 200, body = InventoryList)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/v1/inventory/apps", tag = "inventory", params(InventoryQuery, PageQuery),
+    responses((status = 200, body = Page<InventoryView>), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn list_apps(
     State(s): State<AppState>,
     caller: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<InventoryList>> {
+) -> ApiResult<Json<Page<InventoryView>>> {
     list(&s, &caller, InventoryKind::App, q).await
 }
 
@@ -549,12 +552,12 @@ pub async fn put_hosts(
 /// The hosts reported for the clusters of the key's organization, each with its
 /// node, key (the node name) and what was reported; `nodeId` limits the list to
 /// one cluster node.
-#[utoipa::path(get, path = "/api/v1/inventory/hosts", tag = "inventory", params(InventoryQuery),
-    responses((status = 200, body = InventoryList)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/v1/inventory/hosts", tag = "inventory", params(InventoryQuery, PageQuery),
+    responses((status = 200, body = Page<InventoryView>), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn list_hosts(
     State(s): State<AppState>,
     caller: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<InventoryList>> {
+) -> ApiResult<Json<Page<InventoryView>>> {
     list(&s, &caller, InventoryKind::Host, q).await
 }

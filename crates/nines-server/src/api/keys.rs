@@ -2,14 +2,15 @@
 //! manages keys of that organization only.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use nines_core::clock::rfc3339;
-use nines_core::wire::{ApiKeyView, CreateApiKey, CreatedApiKey, ErrorBody};
+use nines_core::wire::{ApiKeyView, CreateApiKey, CreatedApiKey, ErrorBody, Page};
 use nines_core::{FieldError, OrgScope, check_name};
 use nines_store::ApiKey;
 
 use crate::AppState;
+use crate::api::page::{self, PageQuery};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
@@ -30,13 +31,24 @@ fn view(k: &ApiKey) -> ApiKeyView {
 /// for a key of every organization), role and creation time; never a secret. An
 /// admin key of one organization sees that organization's keys only.
 #[utoipa::path(
-    get, path = "/api/v1/apikeys", tag = "admin",
-    responses((status = 200, body = [ApiKeyView]), (status = 403, body = ErrorBody)),
+    get, path = "/api/v1/apikeys", tag = "admin", params(PageQuery),
+    responses((status = 200, body = Page<ApiKeyView>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("api_key" = []))
 )]
-pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ApiKeyView>>> {
-    let keys = s.store.list_api_keys().await?;
-    Ok(Json(keys.iter().filter(|k| caller.scope == OrgScope::All || k.scope == caller.scope).map(view).collect()))
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Page<ApiKeyView>>> {
+    let paging = page::only(q)?;
+    let keys: Vec<ApiKey> = s
+        .store
+        .list_api_keys()
+        .await?
+        .into_iter()
+        .filter(|k| caller.scope == OrgScope::All || k.scope == caller.scope)
+        .collect();
+    Ok(Json(paging.page(keys, |k| (k.created_at, k.id.clone()))?.map(|k| view(&k))))
 }
 
 /// Create an API key and return its secret

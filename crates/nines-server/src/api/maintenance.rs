@@ -1,17 +1,18 @@
 //! Maintenance windows: announce, list (with upcoming occurrences), delete.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use nines_core::clock::rfc3339;
 use nines_core::slo::Span;
-use nines_core::wire::ErrorBody;
+use nines_core::wire::{ErrorBody, Page};
 use nines_core::{FieldError, OrgScope};
 use nines_store::maintenance::MaintenanceRow;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::api::page::{self, PageQuery};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
@@ -55,7 +56,9 @@ pub struct MaintenanceView {
     #[serde(flatten)]
     #[schema(value_type = Object)]
     pub window: MaintenanceRow,
-    /// Occurrences in the next 30 days (and the current one).
+    /// Occurrences in the next 30 days (and the current one), each a pair
+    /// `[start, end]` of RFC 3339 times.
+    #[schema(value_type = Vec<Vec<String>>)]
     pub upcoming: Vec<(String, String)>,
     pub active: bool,
 }
@@ -237,10 +240,17 @@ pub async fn end(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>)
 /// covers (services, SLA groups, hierarchy nodes), whether it is active now,
 /// and its occurrences in the next 30 days, the current one included (at most
 /// 50).
-#[utoipa::path(get, path = "/api/v1/maintenance", tag = "maintenance", responses((status = 200, body = [MaintenanceView])), security(("api_key" = [])))]
-pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<MaintenanceView>>> {
+#[utoipa::path(get, path = "/api/v1/maintenance", tag = "maintenance", params(PageQuery),
+    responses((status = 200, body = Page<MaintenanceView>), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Page<MaintenanceView>>> {
+    let paging = page::only(q)?;
     let now = s.clock.now_ms();
-    Ok(Json(s.store.list_maintenance(caller.scope.as_option()).await?.into_iter().map(|m| view(m, now)).collect()))
+    let rows = s.store.list_maintenance(caller.scope.as_option()).await?;
+    Ok(Json(paging.page(rows, |m| m.id)?.map(|m| view(m, now))))
 }
 
 /// Delete a maintenance window

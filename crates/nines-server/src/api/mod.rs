@@ -10,6 +10,7 @@ pub mod keys;
 pub mod maintenance;
 pub mod notifications;
 pub mod observability;
+pub mod page;
 pub mod push;
 pub mod read;
 pub mod report;

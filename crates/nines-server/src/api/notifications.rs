@@ -9,7 +9,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use nines_core::clock::rfc3339;
-use nines_core::wire::ErrorBody;
+use nines_core::wire::{ErrorBody, Page};
 use nines_core::{Criticality, FieldError, FieldErrors, OrgScope};
 use nines_notify::route::TagMatch;
 use nines_notify::{Channel, ChannelConfig, EventKind, Message, RetryPolicy, RouteRule};
@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::api::page::{self, PageQuery};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
@@ -167,11 +168,16 @@ pub async fn create_channel(
 ///
 /// Every channel of the key's organization with its type, whether it is
 /// enabled, and its settings with every secret shown as `<redacted>`.
-#[utoipa::path(get, path = "/api/v1/notifications/channels", tag = "notifications",
-    responses((status = 200, body = [ChannelView])), security(("api_key" = [])))]
-pub async fn list_channels(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ChannelView>>> {
+#[utoipa::path(get, path = "/api/v1/notifications/channels", tag = "notifications", params(PageQuery),
+    responses((status = 200, body = Page<ChannelView>), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn list_channels(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Page<ChannelView>>> {
+    let paging = page::only(q)?;
     let rows = s.store.list_channels(caller.scope.as_option()).await?;
-    Ok(Json(rows.iter().map(|r| channel_view(&s, r)).collect()))
+    Ok(Json(paging.page(rows, |r| r.id)?.map(|r| channel_view(&s, &r))))
 }
 
 /// Get a notification channel, secrets redacted
@@ -429,10 +435,16 @@ pub async fn create_route(
 ///
 /// Every rule of the key's organization, in the order they are walked
 /// (`position`).
-#[utoipa::path(get, path = "/api/v1/notifications/routes", tag = "notifications",
-    responses((status = 200, body = [RouteView])), security(("api_key" = [])))]
-pub async fn list_routes(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<RouteView>>> {
-    Ok(Json(s.store.list_routes(caller.scope.as_option()).await?.iter().map(route_view).collect()))
+#[utoipa::path(get, path = "/api/v1/notifications/routes", tag = "notifications", params(PageQuery),
+    responses((status = 200, body = Page<RouteView>), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn list_routes(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Page<RouteView>>> {
+    let paging = page::only(q)?;
+    let rows = s.store.list_routes(caller.scope.as_option()).await?;
+    Ok(Json(paging.page(rows, |r| (r.organization.clone(), r.position, r.id))?.map(|r| route_view(&r))))
 }
 
 /// Get a notification route rule
@@ -501,8 +513,6 @@ pub async fn delete_route(State(s): State<AppState>, caller: Caller, Path(id): P
 pub struct DeliveryQuery {
     /// pending, delivered or failed.
     state: Option<String>,
-    /// At most this many, newest first (default 100, at most 1000).
-    limit: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -578,14 +588,15 @@ fn delivery_view(d: DeliveryRow) -> DeliveryView {
 /// One entry per event and channel: the event, its state (`pending`,
 /// `delivered` or `failed`), the next attempt, the last error, and every
 /// attempt made with its outcome, status code and the replica that made it.
-/// Filter by `state`; `limit` is 1 to 1000 (default 100).
-#[utoipa::path(get, path = "/api/v1/notifications/deliveries", tag = "notifications", params(DeliveryQuery),
-    responses((status = 200, body = [DeliveryView]), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+/// Filter by `state`.
+#[utoipa::path(get, path = "/api/v1/notifications/deliveries", tag = "notifications", params(DeliveryQuery, PageQuery),
+    responses((status = 200, body = Page<DeliveryView>), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn list_deliveries(
     State(s): State<AppState>,
     caller: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Vec<DeliveryView>>> {
+) -> ApiResult<Json<Page<DeliveryView>>> {
+    let (paging, q) = page::split(q)?;
     let q: DeliveryQuery = crate::api::read::parse_query(q)?;
     if let Some(st) = q.state.as_deref()
         && !matches!(st, "pending" | "delivered" | "failed")
@@ -596,10 +607,7 @@ pub async fn list_deliveries(
         )
         .into());
     }
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(FieldError::invalid("limit", "must be 1..=1000").into());
-    }
-    let rows = s.store.list_deliveries(caller.scope.as_option(), q.state.as_deref(), limit).await?;
-    Ok(Json(rows.into_iter().map(delivery_view).collect()))
+    let rows =
+        s.store.list_deliveries(caller.scope.as_option(), q.state.as_deref(), paging.after()?, paging.fetch()).await?;
+    Ok(Json(paging.close(rows, |r| r.id).map(delivery_view)))
 }

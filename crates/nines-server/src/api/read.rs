@@ -5,8 +5,8 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use nines_core::clock::parse_rfc3339;
 use nines_core::wire::{
-    BackupList, ErrorBody, HierarchyNode, HierarchyTree, ServiceDetail, ServiceList, ServiceRef, SlaGroupList,
-    StatusCounts, StorageList,
+    BackupView, ErrorBody, HierarchyNode, HierarchyTree, Page, ServiceDetail, ServiceRef, ServiceView, SlaGroupView,
+    StatusCounts, StorageView,
 };
 use nines_core::{FieldError, Status, UNKNOWN_NODE};
 use nines_store::{ServiceFilter, ServiceRecord, transition_view};
@@ -14,6 +14,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use crate::AppState;
+use crate::api::page::{self, PageQuery};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 
@@ -57,15 +58,16 @@ fn org_of(caller: &Caller) -> Option<String> {
 /// `unknown`), `tag`, `slaGroup` and `status`. An unknown query parameter or
 /// status is refused with 422.
 #[utoipa::path(
-    get, path = "/api/v1/services", tag = "read", params(ServiceQuery),
-    responses((status = 200, body = ServiceList), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    get, path = "/api/v1/services", tag = "read", params(ServiceQuery, PageQuery),
+    responses((status = 200, body = Page<ServiceView>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("api_key" = []))
 )]
 pub async fn list_services(
     State(s): State<AppState>,
     caller: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<ServiceList>> {
+) -> ApiResult<Json<Page<ServiceView>>> {
+    let (paging, q) = page::split(q)?;
     let q: ServiceQuery = parse_query(q)?;
     let status = match q.status.as_deref() {
         Some(v) => Some(v.parse::<Status>().map_err(|r| FieldError::invalid("status", r))?.as_str().to_string()),
@@ -85,7 +87,7 @@ pub async fn list_services(
         .map(|r| r.view)
         .filter(|v| status.as_deref().is_none_or(|st| v.status.as_str() == st))
         .collect();
-    Ok(Json(ServiceList { items }))
+    Ok(Json(paging.page(items, |v| (v.organization.clone(), v.node_id.clone(), v.service.clone(), v.id))?))
 }
 
 /// Services inside an active maintenance window show MAINTENANCE.
@@ -280,11 +282,16 @@ pub struct BackupQuery {
 /// `overdue=true` or `false` filters on that; `nodeId` limits to a node or a
 /// prefix.
 #[utoipa::path(
-    get, path = "/api/v1/backups", tag = "read", params(BackupQuery),
-    responses((status = 200, body = BackupList), (status = 401, body = ErrorBody)),
+    get, path = "/api/v1/backups", tag = "read", params(BackupQuery, PageQuery),
+    responses((status = 200, body = Page<BackupView>), (status = 401, body = ErrorBody)),
     security(("api_key" = []))
 )]
-pub async fn backups(State(s): State<AppState>, caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Json<BackupList>> {
+pub async fn backups(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Page<BackupView>>> {
+    let (paging, q) = page::split(q)?;
     let q: BackupQuery = parse_query(q)?;
     let now = s.clock.now_ms();
     let filter = ServiceFilter { organization: org_of(&caller), node_id: q.node_id, ..Default::default() };
@@ -296,7 +303,7 @@ pub async fn backups(State(s): State<AppState>, caller: Caller, RawQuery(q): Raw
         .filter_map(|r| r.backup(now))
         .filter(|b| q.overdue.is_none_or(|o| b.overdue == o))
         .collect();
-    Ok(Json(BackupList { items }))
+    Ok(Json(paging.page(items, |b| (b.node_id.clone(), b.service.clone(), b.id))?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -315,11 +322,16 @@ pub struct StorageQuery {
 /// `critical` or `unknown` (anything else is 422); `nodeId` limits to a node or
 /// a prefix.
 #[utoipa::path(
-    get, path = "/api/v1/storage", tag = "read", params(StorageQuery),
-    responses((status = 200, body = StorageList), (status = 401, body = ErrorBody)),
+    get, path = "/api/v1/storage", tag = "read", params(StorageQuery, PageQuery),
+    responses((status = 200, body = Page<StorageView>), (status = 401, body = ErrorBody)),
     security(("api_key" = []))
 )]
-pub async fn storage(State(s): State<AppState>, caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Json<StorageList>> {
+pub async fn storage(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Page<StorageView>>> {
+    let (paging, q) = page::split(q)?;
     let q: StorageQuery = parse_query(q)?;
     let level = match q.level.as_deref() {
         None => None,
@@ -345,7 +357,7 @@ pub async fn storage(State(s): State<AppState>, caller: Caller, RawQuery(q): Raw
             })
         })
         .collect();
-    Ok(Json(StorageList { items }))
+    Ok(Json(paging.page(items, |v| (v.node_id.clone(), v.service.clone(), v.id))?))
 }
 
 /// List SLA groups
@@ -354,11 +366,16 @@ pub async fn storage(State(s): State<AppState>, caller: Caller, RawQuery(q): Raw
 /// `quorum`: when the group counts as up), its member services, and the sources
 /// and clusters the members come from.
 #[utoipa::path(
-    get, path = "/api/v1/sla-groups", tag = "read",
-    responses((status = 200, body = SlaGroupList), (status = 401, body = ErrorBody)),
+    get, path = "/api/v1/sla-groups", tag = "read", params(PageQuery),
+    responses((status = 200, body = Page<SlaGroupView>), (status = 401, body = ErrorBody)),
     security(("api_key" = []))
 )]
-pub async fn sla_groups(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<SlaGroupList>> {
+pub async fn sla_groups(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Page<SlaGroupView>>> {
+    let paging = page::only(q)?;
     let items = s.store.sla_groups(caller.scope.as_option()).await?;
-    Ok(Json(SlaGroupList { items }))
+    Ok(Json(paging.page(items, |g| (g.organization.clone(), g.name.clone()))?))
 }

@@ -6,12 +6,13 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::IntoResponse;
-use nines_core::wire::ErrorBody;
+use nines_core::wire::{ErrorBody, Page};
 use nines_core::{FieldError, OrgScope, check_name};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::api::page::{self, PageQuery};
 use crate::api::read::parse_query;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -139,40 +140,39 @@ pub struct ReportQuery {
 /// accepted it. A key of one organization sees its own; a key of every
 /// organization sees all, or one with `organization`.
 #[utoipa::path(
-    get, path = "/api/v1/sla/reports", tag = "reports", params(ReportQuery),
-    responses((status = 200, body = [ReportItem])),
+    get, path = "/api/v1/sla/reports", tag = "reports", params(ReportQuery, PageQuery),
+    responses((status = 200, body = Page<ReportItem>), (status = 422, body = ErrorBody)),
     security(("api_key" = []))
 )]
 pub async fn list(
     State(s): State<AppState>,
     caller: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Vec<ReportItem>>> {
+) -> ApiResult<Json<Page<ReportItem>>> {
+    let (paging, q) = page::split(q)?;
     let q: ReportQuery = parse_query(q)?;
     let org = match (&caller.scope, q.organization.as_deref()) {
         (OrgScope::All, None) => None,
         (_, named) => Some(org_for(&caller, named)?),
     };
+    // newest day first, then by organization
     let rows = s.store.list_reports(org.as_deref()).await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|r| {
-                let qs = format!("?organization={}", r.organization);
-                ReportItem {
-                    json_url: format!("/api/v1/sla/reports/{}.json{qs}", r.report_date),
-                    pdf_url: format!("/api/v1/sla/reports/{}.pdf{qs}", r.report_date),
-                    organization: r.organization,
-                    date: r.report_date,
-                    state: r.state,
-                    generated_at: r.generated_at.map(nines_core::clock::rfc3339),
-                    json_bytes: r.json_bytes,
-                    pdf_bytes: r.pdf_bytes,
-                    pushed_at: r.pushed_at.map(nines_core::clock::rfc3339),
-                    push_error: r.push_error,
-                }
-            })
-            .collect(),
-    ))
+    let page = paging.page(rows, |r| (std::cmp::Reverse(r.report_date.clone()), r.organization.clone()))?;
+    Ok(Json(page.map(|r| {
+        let qs = format!("?organization={}", r.organization);
+        ReportItem {
+            json_url: format!("/api/v1/sla/reports/{}.json{qs}", r.report_date),
+            pdf_url: format!("/api/v1/sla/reports/{}.pdf{qs}", r.report_date),
+            organization: r.organization,
+            date: r.report_date,
+            state: r.state,
+            generated_at: r.generated_at.map(nines_core::clock::rfc3339),
+            json_bytes: r.json_bytes,
+            pdf_bytes: r.pdf_bytes,
+            pushed_at: r.pushed_at.map(nines_core::clock::rfc3339),
+            push_error: r.push_error,
+        }
+    })))
 }
 
 /// Download an SLA report as JSON or PDF

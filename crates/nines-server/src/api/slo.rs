@@ -5,13 +5,14 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use nines_core::slo::{self, Tier};
-use nines_core::wire::ErrorBody;
+use nines_core::wire::{ErrorBody, Page};
 use nines_core::{Criticality, FieldError, OrgScope, check_name};
 use nines_store::slo::SloSettings;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::api::page::{self, PageQuery};
 use crate::api::read::parse_query;
 use crate::auth::Caller;
 use crate::config::{self, ConfigEntry, SloConfig};
@@ -488,12 +489,15 @@ pub async fn overview(State(s): State<AppState>, caller: Caller, RawQuery(q): Ra
 /// (resolution). A downtime's due times come from the tier of its most critical
 /// member.
 #[utoipa::path(
-    get, path = "/api/v1/slo/tiers", tag = "slo",
-    responses((status = 200, body = [Tier])),
+    get, path = "/api/v1/slo/tiers", tag = "slo", params(PageQuery),
+    responses((status = 200, body = Page<Tier>), (status = 422, body = ErrorBody)),
     security(("api_key" = []))
 )]
-pub async fn tiers(_caller: Caller) -> Json<Vec<Tier>> {
-    Json(Criticality::ALL.iter().map(|c| slo::tier(*c)).collect())
+pub async fn tiers(_caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Json<Page<Tier>>> {
+    let paging = page::only(q)?;
+    // a fixed table: its place in the table is the key
+    let rows: Vec<(usize, Tier)> = Criticality::ALL.iter().map(|c| slo::tier(*c)).enumerate().collect();
+    Ok(Json(paging.page(rows, |(i, _)| *i)?.map(|(_, t)| t)))
 }
 
 /// List the SystemConfig settings with their values
@@ -503,12 +507,19 @@ pub async fn tiers(_caller: Caller) -> Json<Vec<Tier>> {
 /// observability backends) with its current value, its default and whether
 /// it is overridden.
 #[utoipa::path(
-    get, path = "/api/v1/system-config", tag = "admin",
-    responses((status = 200, body = [ConfigEntry])),
+    get, path = "/api/v1/system-config", tag = "admin", params(PageQuery),
+    responses((status = 200, body = Page<ConfigEntry>), (status = 422, body = ErrorBody)),
     security(("api_key" = []))
 )]
-pub async fn list_config(State(s): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<ConfigEntry>>> {
-    Ok(Json(config::entries(&s.store.system_config().await?)))
+pub async fn list_config(
+    State(s): State<AppState>,
+    _caller: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Page<ConfigEntry>>> {
+    let paging = page::only(q)?;
+    let rows: Vec<(usize, ConfigEntry)> =
+        config::entries(&s.store.system_config().await?).into_iter().enumerate().collect();
+    Ok(Json(paging.page(rows, |(i, _)| *i)?.map(|(_, e)| e)))
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

@@ -24,7 +24,7 @@ pub async fn admin(State(s): State<AppState>, ui: UiCaller, RawQuery(raw): RawQu
     b.push_str(r#"<h1>Admin</h1><p class="hint">API keys, settings and the audit log. Every change here goes through the API and is logged.</p>"#);
 
     // ---- API keys
-    let keys = crate::api::keys::list(State(s.clone()), ui.caller.clone()).await?.0;
+    let keys = super::every("", |q| crate::api::keys::list(State(s.clone()), ui.caller.clone(), q)).await?;
     b.push_str(r#"<h2 id="keys">API keys</h2><div class="table-wrap"><table><caption>Keys of "#);
     b.push_str(if every { "every organization" } else { "this organization" });
     b.push_str(r#"</caption><thead><tr><th scope="col">Name</th><th scope="col">Id</th><th scope="col">Organization</th><th scope="col">Role</th><th scope="col">Created</th><th scope="col">Revoke</th></tr></thead><tbody>"#);
@@ -65,7 +65,7 @@ pub async fn admin(State(s): State<AppState>, ui: UiCaller, RawQuery(raw): RawQu
 
     // ---- SystemConfig
     if every {
-        let cfg = crate::api::slo::list_config(State(s.clone()), ui.caller.clone()).await?.0;
+        let cfg = super::every("", |q| crate::api::slo::list_config(State(s.clone()), ui.caller.clone(), q)).await?;
         b.push_str(r#"<h2 id="settings">Settings (SystemConfig)</h2><p class="hint">Global: they apply to every organization. Empty resets a setting to its default.</p>"#);
         for e in &cfg {
             let f = Form::new(&format!("cfg-{}", e.key), "PUT", format!("/api/v1/system-config/{}", e.key), "Save")

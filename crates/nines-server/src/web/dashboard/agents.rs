@@ -14,7 +14,7 @@ use crate::web::html::esc;
 
 pub async fn agents(State(s): State<AppState>, ui: UiCaller) -> Page {
     let t0 = Instant::now();
-    let mut items = checks_api::list_agents(State(s.clone()), ui.caller.clone()).await?.0;
+    let mut items = super::every("", |q| checks_api::list_agents(State(s.clone()), ui.caller.clone(), q)).await?;
     // silent first, then by location
     items.sort_by(|a, b| {
         (a.state != "silent", &a.location, &a.organization).cmp(&(b.state != "silent", &b.location, &b.organization))

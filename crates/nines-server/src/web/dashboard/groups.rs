@@ -2,7 +2,7 @@
 //! up (admin), and the public status page's groups with their members
 //! (operator). Every change is a form on the JSON API.
 
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use nines_core::Role;
 use std::fmt::Write;
 use std::time::Instant;
@@ -19,12 +19,12 @@ pub async fn groups(State(s): State<AppState>, ui: UiCaller) -> Page {
     b.push_str(r#"<h1>Groups</h1><p class="hint">SLA groups count their members together; status page groups decide what the public page shows.</p>"#);
 
     // ---- SLA groups
-    let sla = crate::api::read::sla_groups(State(s.clone()), ui.caller.clone()).await?.0;
+    let sla = super::every("", |q| crate::api::read::sla_groups(State(s.clone()), ui.caller.clone(), q)).await?;
     b.push_str(r#"<h2 id="sla">SLA groups</h2>"#);
-    if sla.items.is_empty() {
+    if sla.is_empty() {
         b.push_str(r#"<p class="empty">No SLA groups: services join one through <code>slaGroup</code> in their it-ops document or report.</p>"#);
     }
-    for g in &sla.items {
+    for g in &sla {
         // members of one name in several clusters are told apart by their node
         let members: Vec<String> = g
             .members
@@ -103,7 +103,8 @@ pub async fn groups(State(s): State<AppState>, ui: UiCaller) -> Page {
     }
 
     // ---- status page groups
-    let groups = crate::web::public::admin::list_groups(State(s.clone()), ui.caller.clone(), RawQuery(None)).await?.0;
+    let groups =
+        super::every("", |q| crate::web::public::admin::list_groups(State(s.clone()), ui.caller.clone(), q)).await?;
     b.push_str(r#"<h2 id="status">Status page groups</h2><p class="hint">The public page at <a href="/">/</a> shows these groups in order of position. Members are named by node and service; the list replaces the group's members.</p>"#);
     for g in &groups {
         let members: Vec<serde_json::Value> = g

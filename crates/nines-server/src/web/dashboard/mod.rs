@@ -41,6 +41,33 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 
+/// Every item of an API list, page after page: the dashboard shows lists
+/// whole. `query` holds the list's own filters (URL-encoded), if any.
+pub(crate) async fn every<T, F, Fut>(query: &str, mut list: F) -> Result<Vec<T>, ApiError>
+where
+    F: FnMut(axum::extract::RawQuery) -> Fut,
+    Fut: Future<Output = Result<axum::Json<nines_core::wire::Page<T>>, ApiError>>,
+{
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut q = format!("limit={}", crate::api::page::MAX_LIMIT);
+        if !query.is_empty() {
+            q = format!("{query}&{q}");
+        }
+        if let Some(c) = &cursor {
+            // a cursor is base64url: safe in a query as it is
+            q = format!("{q}&cursor={c}");
+        }
+        let page = list(axum::extract::RawQuery(Some(q))).await?.0;
+        all.extend(page.items);
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(all),
+        }
+    }
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/ui", get(pages::tree))

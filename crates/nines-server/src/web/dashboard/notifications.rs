@@ -65,8 +65,8 @@ pub async fn page(State(s): State<AppState>, ui: UiCaller, RawQuery(raw): RawQue
     }
     let q: Q = crate::api::read::parse_query(raw)?;
     let every = ui.caller.scope == OrgScope::All;
-    let channels = api::list_channels(State(s.clone()), ui.caller.clone()).await?.0;
-    let routes = api::list_routes(State(s.clone()), ui.caller.clone()).await?.0;
+    let channels = super::every("", |q| api::list_channels(State(s.clone()), ui.caller.clone(), q)).await?;
+    let routes = super::every("", |q| api::list_routes(State(s.clone()), ui.caller.clone(), q)).await?;
 
     let mut b = String::with_capacity(16 * 1024);
     b.push_str(r#"<h1>Notifications</h1><p class="hint">Where nines sends what it notices (see docs/notifications.md). Every change goes through the API and is logged; secrets are never shown back.</p>"#);

@@ -184,16 +184,13 @@ async fn service_forms(
         b.push_str(&f.render());
     }
     // what it shows now, so saving one field does not undo the others
-    let flagged = crate::web::public::admin::list_groups(
-        State(s.clone()),
-        ui.caller.clone(),
-        RawQuery(Some(format!("organization={}", super::session::url_encode(&v.organization)))),
-    )
-    .await?
-    .0
-    .into_iter()
-    .flat_map(|g| g.public_services)
-    .find(|p| p.service_id == v.id);
+    let org_query = format!("organization={}", super::session::url_encode(&v.organization));
+    let flagged =
+        super::every(&org_query, |q| crate::web::public::admin::list_groups(State(s.clone()), ui.caller.clone(), q))
+            .await?
+            .into_iter()
+            .flat_map(|g| g.public_services)
+            .find(|p| p.service_id == v.id);
     let f = Form::new("public", "PUT", format!("/api/v1/services/{}/public", v.id), "Save")
         .title("Public status page")
         .field(Field::new("public", "Show on the public status page", Kind::Bool).value(if flagged.is_some() {
@@ -524,7 +521,8 @@ pub async fn service(State(s): State<AppState>, ui: UiCaller, Path(id): Path<Str
     let d = read::get_service(State(s.clone()), c.clone(), Path(id.clone()), q(format!("from={from}"))).await?.0;
     let slo = slo_api::service_slo(State(s.clone()), c.clone(), Path(id.clone()), RawQuery(None)).await?.0;
     let daily = slo_api::service_daily(State(s.clone()), c.clone(), Path(id.clone()), q("days=30".into())).await?.0;
-    let checks = checks_api::list(State(s.clone()), c.clone(), q(format!("serviceId={}", d.service.id))).await?.0;
+    let service_query = format!("serviceId={}", d.service.id);
+    let checks = super::every(&service_query, |q| checks_api::list(State(s.clone()), c.clone(), q)).await?;
     let v = &d.service;
     let mut b = String::with_capacity(32 * 1024);
     let _ = write!(
@@ -881,7 +879,7 @@ fn linked(list: &[nines_core::wire::LinkedService], ids: &HashMap<String, i64>) 
 
 pub async fn backups(State(s): State<AppState>, ui: UiCaller) -> Page {
     let t0 = Instant::now();
-    let mut items = read::backups(State(s.clone()), ui.caller.clone(), RawQuery(None)).await?.0.items;
+    let mut items = super::every("", |q| read::backups(State(s.clone()), ui.caller.clone(), q)).await?;
     items.sort_by(|a, b| b.overdue.cmp(&a.overdue).then_with(|| a.service.cmp(&b.service)));
     let overdue = items.iter().filter(|i| i.overdue).count();
     let mut b = String::new();
@@ -919,7 +917,7 @@ pub async fn backups(State(s): State<AppState>, ui: UiCaller) -> Page {
 
 pub async fn storage(State(s): State<AppState>, ui: UiCaller) -> Page {
     let t0 = Instant::now();
-    let mut items = read::storage(State(s.clone()), ui.caller.clone(), RawQuery(None)).await?.0.items;
+    let mut items = super::every("", |q| read::storage(State(s.clone()), ui.caller.clone(), q)).await?;
     // no figure first: it needs a look as much as a full disk
     let key = |f: Option<f64>| f.unwrap_or(-1.0);
     items.sort_by(|a, b| key(a.free_percent).total_cmp(&key(b.free_percent)).then_with(|| a.service.cmp(&b.service)));
@@ -1225,11 +1223,16 @@ fn th_sort(b: &mut String, key: &str, title: &str, current: &str) {
 
 pub async fn downtimes(State(s): State<AppState>, ui: UiCaller) -> Page {
     let t0 = Instant::now();
-    let list = dt_api::list(State(s.clone()), ui.caller.clone(), RawQuery(None)).await?.0;
+    // every open downtime; of the resolved ones the newest page
+    let open = super::every("state=open", |q| dt_api::list(State(s.clone()), ui.caller.clone(), q)).await?;
+    let recent = format!("state=resolved&limit={}", crate::api::page::MAX_LIMIT);
+    let resolved = dt_api::list(State(s.clone()), ui.caller.clone(), RawQuery(Some(recent))).await?.0;
+    let older = resolved.next_cursor.is_some();
     let mut b = String::from("<h1>Downtimes</h1>");
-    for (open, title) in [(true, "Open"), (false, "Resolved")] {
-        let rows: Vec<&dt_api::DowntimeView> = list.iter().filter(|d| d.resolved_at.is_none() == open).collect();
-        let _ = write!(b, r#"<section aria-labelledby="dt-{open}"><h2 id="dt-{open}">{title} ({})</h2>"#, rows.len());
+    for (open, title, rows) in [(true, "Open", open), (false, "Resolved", resolved.items)] {
+        let more = if !open && older { "+" } else { "" };
+        let _ =
+            write!(b, r#"<section aria-labelledby="dt-{open}"><h2 id="dt-{open}">{title} ({}{more})</h2>"#, rows.len());
         if rows.is_empty() {
             b.push_str(r#"<p class="empty">None.</p>"#);
         } else {
@@ -1250,6 +1253,13 @@ pub async fn downtimes(State(s): State<AppState>, ui: UiCaller) -> Page {
                 );
             }
             b.push_str("</tbody></table>");
+        }
+        if !more.is_empty() {
+            let _ = write!(
+                b,
+                r#"<p class="hint">The newest {} resolved downtimes; <code>GET /api/v1/downtimes?state=resolved</code> pages through every one.</p>"#,
+                crate::api::page::MAX_LIMIT
+            );
         }
         b.push_str("</section>");
     }
@@ -1564,7 +1574,7 @@ pub async fn save_note(
 
 pub async fn maintenance(State(s): State<AppState>, ui: UiCaller) -> Page {
     let t0 = Instant::now();
-    let list = mw_api::list(State(s), ui.caller.clone()).await?.0;
+    let list = super::every("", |q| mw_api::list(State(s.clone()), ui.caller.clone(), q)).await?;
     let mut b = String::from(
         r#"<h1>Maintenance windows</h1><p>Services inside an active window show MAINTENANCE, raise no downtime and, unless the window says otherwise, do not count against the SLA.</p>"#,
     );

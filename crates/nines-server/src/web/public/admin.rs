@@ -7,7 +7,7 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use nines_core::wire::ErrorBody;
+use nines_core::wire::{ErrorBody, Page};
 use nines_core::{FieldError, NodeId, OrgScope, check_name};
 use nines_store::statuspage::{GroupMember, GroupRow};
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 
 use super::snapshot::Cache;
 use crate::AppState;
+use crate::api::page::{self, PageQuery};
 use crate::api::read::parse_query;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -225,20 +226,22 @@ pub async fn put_group(
 /// service, and the public id under which the page and the group badge show it.
 /// Group "Default" also lists the services made public one by one.
 #[utoipa::path(
-    get, path = "/api/v1/status-page/groups", tag = "status-page", params(OrgQuery),
-    responses((status = 200, body = [GroupView])), security(("api_key" = []))
+    get, path = "/api/v1/status-page/groups", tag = "status-page", params(OrgQuery, PageQuery),
+    responses((status = 200, body = Page<GroupView>), (status = 422, body = ErrorBody)), security(("api_key" = []))
 )]
 pub async fn list_groups(
     State(s): State<AppState>,
     caller: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Vec<GroupView>>> {
+) -> ApiResult<Json<Page<GroupView>>> {
+    let (paging, q) = page::split(q)?;
     let q: OrgQuery = parse_query(q)?;
     let org = match (&caller.scope, q.organization.as_deref()) {
         (OrgScope::All, None) => None,
         (_, named) => Some(org_for(&caller, named, "organization")?),
     };
-    Ok(Json(s.store.status_groups(org.as_deref()).await?.into_iter().map(view).collect()))
+    let rows = s.store.status_groups(org.as_deref()).await?;
+    Ok(Json(paging.page(rows, |g| (g.organization.clone(), g.name.clone()))?.map(view)))
 }
 
 /// Delete a status page group

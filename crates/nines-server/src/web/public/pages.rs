@@ -16,7 +16,7 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Extension, Json};
-use nines_core::wire::ErrorBody;
+use nines_core::wire::{ErrorBody, Page};
 use nines_core::{FieldError, OrgScope};
 use nines_store::pages::{PageGroupRef, PageLink, PageRow};
 use serde::{Deserialize, Serialize};
@@ -27,6 +27,7 @@ use utoipa::ToSchema;
 use super::admin::{org_for, text};
 use super::snapshot::{Block, Cache, PageMeta, Snapshot, subset};
 use crate::AppState;
+use crate::api::page::{self, PageQuery};
 use crate::api::read::parse_query;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -392,26 +393,28 @@ fn needs_every_org(caller: &Caller, field: &str, why: &str) -> ApiResult<()> {
 /// nines shows for organizations that have public groups but no configured
 /// page (`implicit: true`, at `/p/{organization}`). A key of every
 /// organization also sees pages across organizations.
-#[utoipa::path(get, path = "/api/v1/status-pages", tag = "status-page",
-    responses((status = 200, body = [PageView])), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/v1/status-pages", tag = "status-page", params(PageQuery),
+    responses((status = 200, body = Page<PageView>), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn list_pages(
     State(s): State<AppState>,
     Extension(cache): Extension<Arc<Cache>>,
     caller: Caller,
-) -> ApiResult<Json<Vec<PageView>>> {
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Page<PageView>>> {
+    let paging = page::only(q)?;
     let all = cache.get(&s).await?;
     let pages = s.store.status_pages().await?;
     let orgs: Vec<&str> = all.blocks.iter().map(|b| b.organization.as_str()).collect();
     let defs = all_defs(&pages, &orgs);
-    Ok(Json(
-        defs.iter()
-            .filter(|d| match &d.organization {
-                Some(o) => caller.scope.allows(o),
-                None => caller.scope == OrgScope::All,
-            })
-            .map(page_view)
-            .collect(),
-    ))
+    let views = defs
+        .iter()
+        .filter(|d| match &d.organization {
+            Some(o) => caller.scope.allows(o),
+            None => caller.scope == OrgScope::All,
+        })
+        .map(page_view)
+        .collect();
+    Ok(Json(paging.page(views, |p| p.slug.clone())?))
 }
 
 /// Read one status page
