@@ -397,11 +397,6 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
-    /// A whole list in one page (no cursor).
-    pub fn all(items: Vec<T>) -> Self {
-        Page { items, next_cursor: None }
-    }
-
     /// The same page with each item turned into another.
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }

@@ -153,15 +153,6 @@ pub struct RegisteredCluster {
     pub api_server_url: Option<String>,
 }
 
-/// One page of a list of the nines API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ClusterList {
-    items: Vec<RegisteredCluster>,
-    #[serde(default)]
-    next_cursor: Option<String>,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NamespaceUse {
@@ -421,7 +412,7 @@ impl NinesClient {
             if let Some(c) = &cursor {
                 req = req.query(&[("cursor", c)]);
             }
-            let page: ClusterList = Self::check(req.send().await?).await?.json().await?;
+            let page: nines_core::wire::Page<RegisteredCluster> = Self::check(req.send().await?).await?.json().await?;
             all.extend(page.items);
             match page.next_cursor {
                 Some(c) => cursor = Some(c),

@@ -116,7 +116,8 @@ impl Paging {
     where
         K: Ord + Serialize + DeserializeOwned,
     {
-        items.sort_by_key(|i| key(i));
+        // one key per item, not one per comparison (keys hold strings)
+        items.sort_by_cached_key(|i| key(i));
         let start = match self.after::<K>()? {
             None => 0,
             Some(after) => items.partition_point(|i| key(i) <= after),
