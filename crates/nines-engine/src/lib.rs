@@ -26,3 +26,9 @@ pub mod metrics;
 pub mod observability;
 pub mod report;
 pub mod slo;
+
+/// A label value in the Prometheus exposition format: backslash, double
+/// quote and newline escaped.
+pub(crate) fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}

@@ -9,17 +9,14 @@ use std::fmt::Write;
 use std::sync::RwLock;
 
 use crate::config::SloConfig;
+use crate::esc;
+use crate::observability::ObsSeries;
 
 #[derive(Default)]
 pub struct Metrics {
     slo_text: RwLock<String>,
     /// Observability accounting per organization (`nines_org_*`).
-    obs_text: RwLock<String>,
-}
-
-/// A label value in the exposition format.
-pub(crate) fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    obs: ObsSeries,
 }
 
 /// The exposition `text` cut to one organization's series: comment lines
@@ -109,18 +106,17 @@ impl Metrics {
 
     /// Recompute the `nines_org_*` series from the accounting rows.
     pub async fn refresh_observability(&self, store: &Store, now: i64) -> nines_store::Result<()> {
-        let text = crate::observability::metrics_text(store, now).await?;
-        if let Ok(mut g) = self.obs_text.write() {
-            *g = text;
-        }
-        Ok(())
+        self.obs.refresh(store, now).await
+    }
+
+    /// The `nines_org_*` series, for the accounting worker to refresh.
+    pub fn observability_series(&self) -> ObsSeries {
+        self.obs.clone()
     }
 
     pub fn render(&self) -> String {
         let mut s = self.slo_text.read().map(|g| g.clone()).unwrap_or_default();
-        if let Ok(g) = self.obs_text.read() {
-            s.push_str(&g);
-        }
+        s.push_str(&self.obs.text());
         s
     }
 }

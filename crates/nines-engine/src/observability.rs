@@ -412,12 +412,33 @@ fn parse_log_stats(body: &[u8], label: &str, from: Millis, to: Millis) -> Result
     Ok(out)
 }
 
+/// The `nines_org_*` series of `/metrics`, as last computed: shared by
+/// `/metrics` (which reads it) and the accounting worker (which refreshes it
+/// after each run).
+#[derive(Clone, Default)]
+pub struct ObsSeries(std::sync::Arc<std::sync::RwLock<String>>);
+
+impl ObsSeries {
+    /// Recompute the series from the accounting rows.
+    pub async fn refresh(&self, store: &Store, now: Millis) -> nines_store::Result<()> {
+        let text = metrics_text(store, now).await?;
+        if let Ok(mut g) = self.0.write() {
+            *g = text;
+        }
+        Ok(())
+    }
+
+    pub fn text(&self) -> String {
+        self.0.read().map(|g| g.clone()).unwrap_or_default()
+    }
+}
+
 /// The accounting worker: every `every`, while leader.
 pub async fn worker(
     store: Store,
     clock: std::sync::Arc<dyn Clock>,
     me: Leadership,
-    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    series: ObsSeries,
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -433,7 +454,7 @@ pub async fn worker(
         if let Err(e) = run_once(&store, now).await {
             tracing::error!(error = %e, "observability accounting failed");
         }
-        if let Err(e) = metrics.refresh_observability(&store, now).await {
+        if let Err(e) = series.refresh(&store, now).await {
             tracing::error!(error = %e, "cannot refresh the accounting series of /metrics");
         }
     }
@@ -862,7 +883,7 @@ pub async fn metrics_text(store: &Store, now: Millis) -> nines_store::Result<Str
     let snap = Snapshot::read(store, now, None).await?;
     let orgs = known_with(store, &snap.overrides).await?;
     let mut lines = BTreeMap::new();
-    let esc = crate::metrics::esc;
+    let esc = crate::esc;
     for o in &orgs {
         let lv = label_values(o, &snap.overrides);
         let org = esc(o);

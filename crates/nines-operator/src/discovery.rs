@@ -38,10 +38,6 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 use crate::api::{GroupMember, HealthReport, StatusPageGroup};
-use crate::controller::{
-    Ctx, Error, RESYNC, api_failed, ctrl_all, gated, ignore_not_found, merge_status, resync, run_ctrl, stopped,
-    wait_for_sync, watchers,
-};
 use crate::crd::*;
 use crate::mapping::apply::{
     CONFIGMAP_KEY, REGISTERED_ANNOTATION, RegisteredService, configmap_documents, declared_services, parse_registered,
@@ -61,6 +57,10 @@ use crate::mapping::workload::{
 };
 use crate::mapping::{NamespaceFilter, config_hash, label_value, object_name, selector_matches};
 use crate::reconcile::{ArtifactAction, needs_sync, plan_artifacts, plan_services, ready_condition, set_condition};
+use crate::runtime::{
+    Ctx, Error, RESYNC, api_failed, ctrl_all, gated, ignore_not_found, merge_status, resync, run_ctrl, stopped,
+    wait_for_sync, watchers,
+};
 
 pub fn cert_manager_certificates() -> ApiResource {
     ApiResource {
@@ -770,7 +770,7 @@ pub async fn reconcile_k8sapp(cr: Arc<K8sApp>, ctx: Arc<Ctx>) -> Result<Action, 
 /// takes (7 days) are remembered without being sent.
 async fn report_app_action(
     ctx: &Ctx,
-    sync: &crate::controller::Sync,
+    sync: &crate::runtime::Sync,
     cr: &K8sApp,
     status: &mut K8sAppStatus,
 ) -> Result<(), Error> {
@@ -1011,7 +1011,7 @@ pub async fn workload_pass(ctx: &Ctx) -> Result<usize, Error> {
 /// "what changed just before").
 async fn report_rollout(
     ctx: &Ctx,
-    sync: &crate::controller::Sync,
+    sync: &crate::runtime::Sync,
     w: &crate::mapping::apply::WorkloadRef,
     now: crate::mapping::workload::Rollout,
 ) -> Result<(), Error> {
@@ -1308,7 +1308,7 @@ async fn release_configmaps(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
 
 /// Start every discovery controller and loop; returns when `stop` turns
 /// true. The watchers of each discovery run only while the OperatorConfig
-/// has it on ([`gated`]); the controllers of the nines.dev kinds always run.
+/// has it on (`crate::runtime::gated`); the controllers of the nines.dev kinds always run.
 pub async fn run_discovery(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
     let client = ctx.client.clone();
     let wc = watcher::Config::default;

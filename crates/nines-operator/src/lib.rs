@@ -12,14 +12,18 @@
 //!   what to create, patch or delete, when to add or remove finalizers, how
 //!   long to back off.
 //! - [`api`]: the typed client of the nines API.
-//! - [`controller`]: the shared glue (context, backoff, health, metrics,
-//!   OperatorConfig loop, Ingress/Endpoint); [`discovery`]: every other
-//!   discovery controller.
+//! - [`runtime`]: what every controller runs on (the shared context,
+//!   errors, settings, back-off, gating by the OperatorConfig switches,
+//!   reconcile counters).
+//! - [`controller`]: starting the operator (health, metrics, leader
+//!   election, the OperatorConfig loop) and the Ingress/Endpoint
+//!   controllers; [`discovery`]: every other discovery controller;
+//!   [`tenant`] and [`tenant_kinds`]: the tenant controllers.
 //! - [`cli`]: `OperatorArgs` and [`run_cli`]; [`options`]: the cluster
 //!   connection and the options of `run`, which `cli` parses and
 //!   `controller` runs with.
 //! - [`provision`]: the clients of the systems tenants are provisioned into
-//!   (Keycloak first).
+//!   (Keycloak, GitLab, Harbor, Argo CD), and the cache that keeps them.
 //!
 //! Adding a discovery source: a config struct in `crd/config.rs`, a CR kind
 //! in `crd/discovery.rs` (and in [`crdgen::all_crds`]), a mapping module with
@@ -35,6 +39,7 @@ pub mod mapping;
 pub mod options;
 pub mod provision;
 pub mod reconcile;
+pub mod runtime;
 pub mod table;
 pub mod tenant;
 pub mod tenant_kinds;

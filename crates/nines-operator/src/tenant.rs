@@ -1,7 +1,10 @@
 //! Tenant controllers: SoftwareDeliveryPlatform (a connection check per
 //! system) and Organization (its Keycloak group and role subgroups), over
 //! the clients of [`crate::provision`]. Names and mappings come from
-//! [`crate::mapping::tenant`].
+//! [`crate::mapping::tenant`]. The steps that remove what a tenant kind
+//! provisioned, per system, live here too and serve the standalone kinds
+//! of [`crate::tenant_kinds`] (which build on this module, never the other
+//! way round).
 //!
 //! Rules every tenant controller keeps:
 //! - credentials are read from their Secret on every reconcile; a client
@@ -11,12 +14,13 @@
 //!   `deletionPolicy: Delete`;
 //! - one system failing does not stop the others; the status says which
 //!   failed and why, and the reconcile is retried with backoff (5 s → 60 s);
-//! - an unchanged object is looked at again every [`TENANT_RESYNC`], which
+//! - an unchanged object is looked at again every
+//!   [`crate::runtime::TENANT_RESYNC`], which
 //!   repairs drift (a group deleted by hand comes back) with reads only when
 //!   nothing changed.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
@@ -25,7 +29,6 @@ use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Resource, ResourceExt};
 
-use crate::controller::{Ctx, Error, merge_status};
 use crate::crd::*;
 use crate::mapping::tenant::role_subgroups;
 use crate::provision::argocd::{ArgoCdClient, ProjectSpecWanted, RoleWanted};
@@ -34,57 +37,11 @@ use crate::provision::harbor::HarborClient;
 use crate::provision::keycloak::KeycloakAdmin;
 use crate::provision::{ErrorKind, Outcome, ProvisionError, System};
 use crate::reconcile::set_condition;
+use crate::runtime::{Ctx, Error, merge_status};
 
 /// Finalizer of every tenant kind: what nines provisioned is removed
 /// (or left, under `deletionPolicy: Orphan`) before the object goes.
 pub const TENANT_FINALIZER: &str = "nines.dev/tenant-cleanup";
-
-/// How often an unchanged tenant object is reconciled again.
-pub const TENANT_RESYNC: Duration = Duration::from_secs(300);
-
-/// Clients of the connected systems, kept across reconciles so that their
-/// tokens are reused; keyed by the connection and a digest of its
-/// credentials, so rotated credentials make a new client.
-#[derive(Default)]
-pub struct Clients {
-    keycloak: ClientCache<KeycloakAdmin>,
-    gitlab: ClientCache<GitLabClient>,
-    harbor: ClientCache<HarborClient>,
-    argocd: ClientCache<ArgoCdClient>,
-}
-
-/// The clients of one system: connection → (digest of its credentials, client).
-struct ClientCache<T>(Mutex<HashMap<String, (String, Arc<T>)>>);
-
-impl<T> Default for ClientCache<T> {
-    fn default() -> Self {
-        ClientCache(Mutex::default())
-    }
-}
-
-impl<T> ClientCache<T> {
-    /// The client of `connection` made with the credentials digested as
-    /// `credentials`: the one kept, or a new one from `make` that replaces
-    /// a client of older credentials.
-    fn get(&self, connection: &str, credentials: &[&str], make: impl FnOnce() -> T) -> Arc<T> {
-        let digest = crate::mapping::config_hash(credentials);
-        let mut m = self.0.lock().expect("not poisoned");
-        match m.get(connection) {
-            Some((d, c)) if *d == digest => c.clone(),
-            _ => {
-                let c = Arc::new(make());
-                m.insert(connection.to_string(), (digest, c.clone()));
-                c
-            }
-        }
-    }
-}
-
-impl std::fmt::Debug for Clients {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Clients")
-    }
-}
 
 /// The value of `key` (or of `default` when the reference names none) in
 /// the credentials Secret of a connection.
@@ -265,7 +222,7 @@ pub(crate) fn next_action(errors: &[ProvisionError], resync: Duration) -> Result
 pub async fn reconcile_sdp(sdp: Arc<SoftwareDeliveryPlatform>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = sdp.namespace().unwrap_or_default();
     let api: Api<SoftwareDeliveryPlatform> = Api::namespaced(ctx.client.clone(), &ns);
-    let sdp = crate::controller::latest(&api, sdp).await?;
+    let sdp = crate::runtime::latest(&api, sdp).await?;
     let generation = sdp.metadata.generation;
     let mut status = sdp.status.clone().unwrap_or_default();
     status.observed_generation = generation;
@@ -384,7 +341,7 @@ pub fn org_group_name(org: &Organization) -> String {
 pub async fn reconcile_org(org: Arc<Organization>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = org.namespace().unwrap_or_default();
     let api: Api<Organization> = Api::namespaced(ctx.client.clone(), &ns);
-    let org = crate::controller::latest(&api, org).await?;
+    let org = crate::runtime::latest(&api, org).await?;
     finalizer(&api, TENANT_FINALIZER, org, |event| async {
         match event {
             FinalizerEvent::Apply(o) => apply_org(&o, &ctx, &api).await,
@@ -918,7 +875,7 @@ pub(crate) fn per_platform(
 pub async fn reconcile_contact_group(cg: Arc<ContactGroup>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = cg.namespace().unwrap_or_default();
     let api: Api<ContactGroup> = Api::namespaced(ctx.client.clone(), &ns);
-    let cg = crate::controller::latest(&api, cg).await?;
+    let cg = crate::runtime::latest(&api, cg).await?;
     finalizer(&api, TENANT_FINALIZER, cg, |event| async {
         match event {
             FinalizerEvent::Apply(o) => apply_contact_group(&o, &ctx, &api).await,
@@ -1003,17 +960,8 @@ async fn apply_contact_group(cg: &ContactGroup, ctx: &Ctx, api: &Api<ContactGrou
         results.push((p.clone(), r));
     }
     // platforms no longer named: what nines made there goes, or stays under Orphan
-    crate::tenant_kinds::let_go_of_dropped(
-        ctx,
-        cg,
-        &ns,
-        System::Keycloak,
-        cg.spec.deletion_policy,
-        &platforms,
-        &mut status,
-        &mut results,
-    )
-    .await;
+    let_go_of_dropped(ctx, cg, &ns, System::Keycloak, cg.spec.deletion_policy, &platforms, &mut status, &mut results)
+        .await;
     let (ok, message, err) = per_platform(&results);
     let reason = match &err {
         Some(e) => reason_of(e),
@@ -1037,7 +985,7 @@ async fn cleanup_contact_group(cg: &ContactGroup, ctx: &Ctx) -> Result<Action, E
         return Ok(Action::await_change());
     }
     let status = cg.status.clone().unwrap_or_default();
-    crate::tenant_kinds::remove_everywhere(ctx, cg, &ns, System::Keycloak, &status).await?;
+    remove_everywhere(ctx, cg, &ns, System::Keycloak, &status).await?;
     Ok(Action::await_change())
 }
 
@@ -1109,7 +1057,7 @@ async fn wanted_groups(ctx: &Ctx, ns: &str, contact: &Contact) -> Result<Vec<Wan
 pub async fn reconcile_contact(c: Arc<Contact>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = c.namespace().unwrap_or_default();
     let api: Api<Contact> = Api::namespaced(ctx.client.clone(), &ns);
-    let c = crate::controller::latest(&api, c).await?;
+    let c = crate::runtime::latest(&api, c).await?;
     finalizer(&api, TENANT_FINALIZER, c, |event| async {
         match event {
             FinalizerEvent::Apply(o) => apply_contact(&o, &ctx, &api).await,
@@ -1455,16 +1403,10 @@ async fn cleanup_contact(contact: &Contact, ctx: &Ctx) -> Result<Action, Error> 
 // ---------------------------------------------------------------------------
 // Running
 
-/// How often a platform's connections are checked again, which also
-/// re-reads its credentials: a rotated Secret is in use within this time
-/// (nines reads the Secrets it is named, by name; it does not watch
-/// Secrets).
-pub const SDP_RECHECK: Duration = Duration::from_secs(60);
-
 /// The tenant controllers, until `stop`: platforms, and organizations
 /// (reconciled again when their platform changes).
 pub async fn run_tenants(ctx: Arc<Ctx>, stop: tokio::sync::watch::Receiver<bool>) {
-    use crate::controller::{ctrl_all, run_ctrl};
+    use crate::runtime::{ctrl_all, run_ctrl};
     use kube::runtime::reflector::ObjectRef;
     use kube::runtime::watcher;
     let client = ctx.client.clone();
@@ -1489,7 +1431,6 @@ pub async fn run_tenants(ctx: Arc<Ctx>, stop: tokio::sync::watch::Receiver<bool>
         run_ctrl(orgs, reconcile_org, &ctx, &stop, "organization"),
         run_ctrl(groups, reconcile_contact_group, &ctx, &stop, "contactgroup"),
         run_ctrl(contacts, reconcile_contact, &ctx, &stop, "contact"),
-        crate::tenant_kinds::run_standalone(ctx.clone(), stop.clone()),
     );
 }
 
@@ -1506,4 +1447,298 @@ pub fn system_mark(status: &TenantStatus, system: &str, configured: bool) -> Str
         _ => "…",
     }
     .into()
+}
+
+/// Removes, in every platform the status records for `system`, what nines
+/// made there (a finalizer's cleanup under `deletionPolicy: Delete`).
+pub(crate) async fn remove_everywhere<K: Resource<DynamicType = ()>>(
+    ctx: &Ctx,
+    obj: &K,
+    ns: &str,
+    system: System,
+    status: &TenantStatus,
+) -> Result<(), Error> {
+    let mine: Vec<ProvisionedResource> =
+        status.resources.iter().filter(|r| r.system == system.name()).cloned().collect();
+    for p in platforms_of(&mine.iter().map(|r| r.sdp.clone()).collect::<Vec<_>>()) {
+        let Some(sdp) = cleanup_platform(ctx, obj, ns, &p, system).await? else { continue };
+        let records: Vec<ProvisionedResource> = mine.iter().filter(|r| r.sdp == p).cloned().collect();
+        told_removal(ctx, obj, remove_in(ctx, ns, system, &sdp, &p, &records).await).await?;
+    }
+    Ok(())
+}
+
+/// The platforms the status holds records of for `system` that `platforms`
+/// (the spec's) no longer names: under `deletionPolicy: Delete` what nines
+/// made there is removed as deleting the object would, under `Orphan` it is
+/// left; either way its records go, and with them that platform's part of
+/// the status. A removal that fails or must wait keeps the records and adds
+/// the platform's failure to `results` (retried). Callers of kinds with a
+/// list of platforms skip this while the list is empty: that is a mistake
+/// the status reports, not a removal everywhere.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn let_go_of_dropped<K: Resource<DynamicType = ()>>(
+    ctx: &Ctx,
+    obj: &K,
+    ns: &str,
+    system: System,
+    policy: DeletionPolicy,
+    platforms: &[String],
+    status: &mut TenantStatus,
+    results: &mut Vec<PlatformResult>,
+) {
+    let dropped = platforms_of(
+        &status
+            .resources
+            .iter()
+            .filter(|r| r.system == system.name() && !platforms.contains(&r.sdp))
+            .map(|r| r.sdp.clone())
+            .collect::<Vec<_>>(),
+    );
+    for p in dropped {
+        let records: Vec<ProvisionedResource> =
+            status.resources.iter().filter(|r| r.system == system.name() && r.sdp == p).cloned().collect();
+        let r = if policy == DeletionPolicy::Orphan {
+            let note = format!("{p}: no longer in spec.sdp; deletionPolicy Orphan: what nines made there stays");
+            ctx.event(&obj.object_ref(&()), false, "Orphaned", note).await;
+            Ok(())
+        } else {
+            match cleanup_platform(ctx, obj, ns, &p, system).await {
+                Ok(None) => Ok(()),
+                Ok(Some(sdp)) => told_removal(ctx, obj, remove_in(ctx, ns, system, &sdp, &p, &records).await).await,
+                Err(e) => Err(e),
+            }
+        };
+        match r {
+            Ok(()) => status.resources.retain(|x| !(x.system == system.name() && x.sdp == p)),
+            Err(mut e) => {
+                e.message = format!("no longer in spec.sdp, removing: {}", e.message);
+                results.push((p, Err(e)));
+            }
+        }
+    }
+}
+
+pub(crate) type PlatformResult = (String, Result<String, ProvisionError>);
+
+/// The recorded resource of `system`, platform, kind and name, if any.
+pub(crate) fn recorded<'a>(
+    status: &'a TenantStatus,
+    system: System,
+    sdp: &str,
+    kind: &str,
+    name: &str,
+) -> Option<&'a ProvisionedResource> {
+    status.resources.iter().find(|r| r.system == system.name() && r.sdp == sdp && r.kind == kind && r.name == name)
+}
+
+/// Harbor and Argo CD answer `Adopted` on every pass over something nines
+/// did not create; once it is in the record with the same id, that is
+/// nothing new (no Event).
+pub(crate) fn settled(o: Outcome, known: bool) -> Outcome {
+    if o == Outcome::Adopted && known { Outcome::Unchanged } else { o }
+}
+
+/// The Event of what a pass did in one platform; nothing while in sync.
+pub(crate) async fn told<K: Resource<DynamicType = ()>>(
+    ctx: &Ctx,
+    obj: &K,
+    sdp: &str,
+    system: System,
+    o: Outcome,
+    what: &str,
+) {
+    if o != Outcome::Unchanged {
+        ctx.event(&obj.object_ref(&()), false, outcome_reason(o), format!("{sdp}: {system}: {what}")).await;
+    }
+}
+
+/// The Events of a removal in one platform; a removal that must wait (a
+/// Harbor project holding repositories, an Argo CD project used by
+/// applications) is said in a Warning, retried with backoff, never forced.
+pub(crate) async fn told_removal<K: Resource<DynamicType = ()>>(
+    ctx: &Ctx,
+    obj: &K,
+    r: Result<Vec<(&'static str, String)>, ProvisionError>,
+) -> Result<(), ProvisionError> {
+    match r {
+        Ok(notes) => {
+            for (reason, note) in notes {
+                ctx.event(&obj.object_ref(&()), false, reason, note).await;
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if e.kind == ErrorKind::Blocked {
+                ctx.event(&obj.object_ref(&()), true, "DeletionWaiting", e.to_string()).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The platform a recorded resource lives in, at removal. A platform that
+/// is gone leaves what it holds in place (an Event says so).
+pub(crate) async fn cleanup_platform<K: Resource<DynamicType = ()>>(
+    ctx: &Ctx,
+    obj: &K,
+    ns: &str,
+    sdp: &str,
+    system: System,
+) -> Result<Option<SoftwareDeliveryPlatform>, ProvisionError> {
+    match platform(ctx, ns, sdp, system).await {
+        Ok(p) => Ok(Some(p)),
+        Err(e) if e.kind == ErrorKind::Refused => {
+            let note = format!("{sdp}: {}; what nines made there is left in place", e.message);
+            ctx.event(&obj.object_ref(&()), true, "PlatformNotFound", note).await;
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes what nines made in platform `p` for one object, as its deletion
+/// does, from the object's records of `system` there; answers the Events
+/// to tell. Each kind's records say what to remove: a Keycloak `group`, a
+/// Harbor `project` (or in an adopted one its `member`s), an Argo CD
+/// `project` (or in an adopted one its `binding`s) or `cluster`, a GitLab
+/// `group` (or in an adopted one its `membership`s). What nines adopted
+/// stays.
+pub(crate) async fn remove_in(
+    ctx: &Ctx,
+    ns: &str,
+    system: System,
+    sdp: &SoftwareDeliveryPlatform,
+    p: &str,
+    records: &[ProvisionedResource],
+) -> Result<Vec<(&'static str, String)>, ProvisionError> {
+    match system {
+        System::Keycloak => keycloak_remove(ctx, ns, sdp, p, records).await,
+        System::Harbor => harbor_remove(ctx, ns, sdp, p, records).await,
+        System::ArgoCd => argocd_remove(ctx, ns, sdp, p, records).await,
+        System::GitLab => gitlab_remove(ctx, ns, sdp, p, records).await,
+        // a nines registration lives in no platform (see let_go_of_nines)
+        System::Nines => Ok(vec![]),
+    }
+}
+
+/// A HarborProject's part of [`remove_in`]: its project if nines created it
+/// (Harbor refuses while it holds repositories: Blocked), else the
+/// memberships nines granted in it.
+pub(crate) async fn harbor_remove(
+    ctx: &Ctx,
+    ns: &str,
+    sdp: &SoftwareDeliveryPlatform,
+    p: &str,
+    records: &[ProvisionedResource],
+) -> Result<Vec<(&'static str, String)>, ProvisionError> {
+    let (Some(conn), Some(project)) = (&sdp.spec.harbor, records.iter().find(|r| r.kind == "project")) else {
+        return Ok(vec![]);
+    };
+    let h = harbor(ctx, ns, conn).await?;
+    if project.created {
+        h.delete_project(&project.name).await?;
+        return Ok(vec![("Deleted", format!("{p}: Harbor project {} deleted", project.name))]);
+    }
+    for m in records.iter().filter(|r| r.kind == "member" && r.created) {
+        h.remove_group_member(&project.name, &m.name).await?;
+    }
+    Ok(vec![("Orphaned", format!("{p}: Harbor project {} was adopted: left in place", project.name))])
+}
+
+/// The Argo CD part of [`remove_in`]: an ArgoCDProject's project if nines
+/// created it (Argo CD refuses while applications use it: Blocked), else
+/// the role bindings nines granted in it; a K8sCluster's registration if
+/// nines made it.
+pub(crate) async fn argocd_remove(
+    ctx: &Ctx,
+    ns: &str,
+    sdp: &SoftwareDeliveryPlatform,
+    p: &str,
+    records: &[ProvisionedResource],
+) -> Result<Vec<(&'static str, String)>, ProvisionError> {
+    let Some(conn) = &sdp.spec.argocd else { return Ok(vec![]) };
+    let a = argocd(ctx, ns, conn).await?;
+    let mut notes = Vec::new();
+    for r in records.iter().filter(|r| r.kind == "project") {
+        if r.created {
+            a.delete_project(&r.name).await?;
+            notes.push(("Deleted", format!("{p}: Argo CD project {} deleted", r.name)));
+            continue;
+        }
+        let mut revoke: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for b in records.iter().filter(|b| b.kind == "binding" && b.created && b.id.as_deref() == Some(&r.name)) {
+            if let Some((role, group)) = b.name.split_once(':') {
+                revoke.entry(role.to_string()).or_default().push(group.to_string());
+            }
+        }
+        if !revoke.is_empty() {
+            a.revoke_bindings(&r.name, &revoke).await?;
+        }
+        notes.push(("Orphaned", format!("{p}: Argo CD project {} was adopted: left in place", r.name)));
+    }
+    for r in records.iter().filter(|r| r.kind == "cluster") {
+        if r.created {
+            a.delete_cluster(&r.name).await?;
+            notes.push(("Deleted", format!("{p}: Argo CD cluster {} removed", r.name)));
+        } else {
+            notes.push(("Orphaned", format!("{p}: Argo CD cluster {} was adopted: left in place", r.name)));
+        }
+    }
+    Ok(notes)
+}
+
+/// A GitLabGroup's part of [`remove_in`]: its group if nines created it,
+/// else the memberships nines granted in it.
+pub(crate) async fn gitlab_remove(
+    ctx: &Ctx,
+    ns: &str,
+    sdp: &SoftwareDeliveryPlatform,
+    p: &str,
+    records: &[ProvisionedResource],
+) -> Result<Vec<(&'static str, String)>, ProvisionError> {
+    let (Some(conn), Some(r)) = (&sdp.spec.gitlab, records.iter().find(|r| r.kind == "group")) else {
+        return Ok(vec![]);
+    };
+    let Some(id) = r.id.as_deref().and_then(|i| i.parse::<i64>().ok()) else { return Ok(vec![]) };
+    let gl = gitlab(ctx, ns, conn).await?;
+    if !r.created {
+        for m in records.iter().filter(|m| m.kind == "membership" && m.created) {
+            if let Some((_, username)) = m.name.rsplit_once(':')
+                && let Some(user) = gl.find_user(Some(username), None).await?
+            {
+                gl.remove_member(id, user.id).await?;
+            }
+        }
+        return Ok(vec![("Orphaned", format!("{p}: GitLab group {} ({id}) was adopted: left in place", r.name))]);
+    }
+    let note = match gl.delete_group(id).await? {
+        Deletion::Deleted => format!("{p}: GitLab group {} ({id}) deleted", r.name),
+        Deletion::Scheduled(day) => format!("{p}: GitLab group {} ({id}) marked for deletion on {day}", r.name),
+        Deletion::NotFound => format!("{p}: GitLab group {} ({id}) was already gone", r.name),
+    };
+    Ok(vec![("Deleted", note)])
+}
+
+/// A ContactGroup's part of [`remove_in`]: the Keycloak groups nines
+/// created.
+pub(crate) async fn keycloak_remove(
+    ctx: &Ctx,
+    ns: &str,
+    sdp: &SoftwareDeliveryPlatform,
+    p: &str,
+    records: &[ProvisionedResource],
+) -> Result<Vec<(&'static str, String)>, ProvisionError> {
+    let Some(conn) = &sdp.spec.keycloak else { return Ok(vec![]) };
+    let mut notes = Vec::new();
+    for r in records.iter().filter(|r| r.kind == "group") {
+        let Some(id) = r.id.as_deref() else { continue };
+        if !r.created {
+            notes.push(("Orphaned", format!("{p}: Keycloak group {} ({id}) was adopted: left in place", r.name)));
+            continue;
+        }
+        keycloak(ctx, ns, conn).await?.delete_group(id).await?;
+        notes.push(("Deleted", format!("{p}: Keycloak group {} ({id}) deleted", r.name)));
+    }
+    Ok(notes)
 }

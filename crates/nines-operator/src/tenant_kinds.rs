@@ -11,9 +11,10 @@
 //! platform that fails does not stop the others, and a resync in sync only
 //! reads. A platform dropped from `spec.sdp` is let go of as deletion
 //! would (its resources removed under `Delete`, left under `Orphan`, and
-//! forgotten either way; [`let_go_of_dropped`], which ContactGroup uses
-//! too). The organization-bound provisioning lives in `tenant.rs`; the
-//! clients and their vendors' semantics in [`crate::provision`].
+//! forgotten either way; `crate::tenant::let_go_of_dropped`). The
+//! organization-bound provisioning and the removal steps every tenant kind
+//! shares live in [`crate::tenant`]; the clients and their vendors'
+//! semantics in [`crate::provision`].
 //!
 //! Access of an organization (`organizationAccess`) reaches its people
 //! through the Keycloak groups they are in: the organization's role
@@ -30,184 +31,19 @@ use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Resource, ResourceExt};
 
 use crate::api::{ApiError, ClusterRegistration, NinesClient};
-use crate::controller::{Ctx, Error};
 use crate::crd::*;
 use crate::mapping::tenant::{gitlab_access_level, harbor_role_id, project_policy, quantity_bytes, role_subgroups};
 use crate::provision::argocd::{Destination, ProjectSpecWanted, RoleWanted};
-use crate::provision::gitlab::{Deletion, Visibility};
+use crate::provision::gitlab::Visibility;
 use crate::provision::{ErrorKind, Outcome, ProvisionError, System};
 use crate::reconcile::{NinesClusterStep, k8s_cluster_workspace, nines_cluster_step, set_condition};
+use crate::runtime::{Ctx, Error};
 use crate::tenant::{
-    TENANT_FINALIZER, announce, argocd, config_error, created_before, gitlab, harbor, keycloak, next_action,
-    org_group_name, outcome_reason, per_platform, platform, platforms_of, present, reason_of, record, secret_entry,
-    settle_ready, system_condition, unwrap_finalizer, write_status,
+    PlatformResult, TENANT_FINALIZER, announce, argocd, config_error, created_before, gitlab, harbor,
+    let_go_of_dropped, next_action, org_group_name, per_platform, platform, platforms_of, present, reason_of, record,
+    recorded, remove_everywhere, secret_entry, settle_ready, settled, system_condition, told, unwrap_finalizer,
+    write_status,
 };
-
-pub(crate) type PlatformResult = (String, Result<String, ProvisionError>);
-
-/// The recorded resource of `system`, platform, kind and name, if any.
-fn recorded<'a>(
-    status: &'a TenantStatus,
-    system: System,
-    sdp: &str,
-    kind: &str,
-    name: &str,
-) -> Option<&'a ProvisionedResource> {
-    status.resources.iter().find(|r| r.system == system.name() && r.sdp == sdp && r.kind == kind && r.name == name)
-}
-
-/// Harbor and Argo CD answer `Adopted` on every pass over something nines
-/// did not create; once it is in the record with the same id, that is
-/// nothing new (no Event).
-fn settled(o: Outcome, known: bool) -> Outcome {
-    if o == Outcome::Adopted && known { Outcome::Unchanged } else { o }
-}
-
-/// The Event of what a pass did in one platform; nothing while in sync.
-async fn told<K: Resource<DynamicType = ()>>(ctx: &Ctx, obj: &K, sdp: &str, system: System, o: Outcome, what: &str) {
-    if o != Outcome::Unchanged {
-        ctx.event(&obj.object_ref(&()), false, outcome_reason(o), format!("{sdp}: {system}: {what}")).await;
-    }
-}
-
-/// The Events of a removal in one platform; a removal that must wait (a
-/// Harbor project holding repositories, an Argo CD project used by
-/// applications) is said in a Warning, retried with backoff, never forced.
-async fn told_removal<K: Resource<DynamicType = ()>>(
-    ctx: &Ctx,
-    obj: &K,
-    r: Result<Vec<(&'static str, String)>, ProvisionError>,
-) -> Result<(), ProvisionError> {
-    match r {
-        Ok(notes) => {
-            for (reason, note) in notes {
-                ctx.event(&obj.object_ref(&()), false, reason, note).await;
-            }
-            Ok(())
-        }
-        Err(e) => {
-            if e.kind == ErrorKind::Blocked {
-                ctx.event(&obj.object_ref(&()), true, "DeletionWaiting", e.to_string()).await;
-            }
-            Err(e)
-        }
-    }
-}
-
-/// The platform a recorded resource lives in, at removal. A platform that
-/// is gone leaves what it holds in place (an Event says so).
-async fn cleanup_platform<K: Resource<DynamicType = ()>>(
-    ctx: &Ctx,
-    obj: &K,
-    ns: &str,
-    sdp: &str,
-    system: System,
-) -> Result<Option<SoftwareDeliveryPlatform>, ProvisionError> {
-    match platform(ctx, ns, sdp, system).await {
-        Ok(p) => Ok(Some(p)),
-        Err(e) if e.kind == ErrorKind::Refused => {
-            let note = format!("{sdp}: {}; what nines made there is left in place", e.message);
-            ctx.event(&obj.object_ref(&()), true, "PlatformNotFound", note).await;
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// Removes what nines made in platform `p` for one object, as its deletion
-/// does, from the object's records of `system` there; answers the Events
-/// to tell. Each kind's records say what to remove: a Keycloak `group`, a
-/// Harbor `project` (or in an adopted one its `member`s), an Argo CD
-/// `project` (or in an adopted one its `binding`s) or `cluster`, a GitLab
-/// `group` (or in an adopted one its `membership`s). What nines adopted
-/// stays.
-async fn remove_in(
-    ctx: &Ctx,
-    ns: &str,
-    system: System,
-    sdp: &SoftwareDeliveryPlatform,
-    p: &str,
-    records: &[ProvisionedResource],
-) -> Result<Vec<(&'static str, String)>, ProvisionError> {
-    match system {
-        System::Keycloak => keycloak_remove(ctx, ns, sdp, p, records).await,
-        System::Harbor => harbor_remove(ctx, ns, sdp, p, records).await,
-        System::ArgoCd => argocd_remove(ctx, ns, sdp, p, records).await,
-        System::GitLab => gitlab_remove(ctx, ns, sdp, p, records).await,
-        // a nines registration lives in no platform (see let_go_of_nines)
-        System::Nines => Ok(vec![]),
-    }
-}
-
-/// Removes, in every platform the status records for `system`, what nines
-/// made there (a finalizer's cleanup under `deletionPolicy: Delete`).
-pub(crate) async fn remove_everywhere<K: Resource<DynamicType = ()>>(
-    ctx: &Ctx,
-    obj: &K,
-    ns: &str,
-    system: System,
-    status: &TenantStatus,
-) -> Result<(), Error> {
-    let mine: Vec<ProvisionedResource> =
-        status.resources.iter().filter(|r| r.system == system.name()).cloned().collect();
-    for p in platforms_of(&mine.iter().map(|r| r.sdp.clone()).collect::<Vec<_>>()) {
-        let Some(sdp) = cleanup_platform(ctx, obj, ns, &p, system).await? else { continue };
-        let records: Vec<ProvisionedResource> = mine.iter().filter(|r| r.sdp == p).cloned().collect();
-        told_removal(ctx, obj, remove_in(ctx, ns, system, &sdp, &p, &records).await).await?;
-    }
-    Ok(())
-}
-
-/// The platforms the status holds records of for `system` that `platforms`
-/// (the spec's) no longer names: under `deletionPolicy: Delete` what nines
-/// made there is removed as deleting the object would, under `Orphan` it is
-/// left; either way its records go, and with them that platform's part of
-/// the status. A removal that fails or must wait keeps the records and adds
-/// the platform's failure to `results` (retried). Callers of kinds with a
-/// list of platforms skip this while the list is empty: that is a mistake
-/// the status reports, not a removal everywhere.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn let_go_of_dropped<K: Resource<DynamicType = ()>>(
-    ctx: &Ctx,
-    obj: &K,
-    ns: &str,
-    system: System,
-    policy: DeletionPolicy,
-    platforms: &[String],
-    status: &mut TenantStatus,
-    results: &mut Vec<PlatformResult>,
-) {
-    let dropped = platforms_of(
-        &status
-            .resources
-            .iter()
-            .filter(|r| r.system == system.name() && !platforms.contains(&r.sdp))
-            .map(|r| r.sdp.clone())
-            .collect::<Vec<_>>(),
-    );
-    for p in dropped {
-        let records: Vec<ProvisionedResource> =
-            status.resources.iter().filter(|r| r.system == system.name() && r.sdp == p).cloned().collect();
-        let r = if policy == DeletionPolicy::Orphan {
-            let note = format!("{p}: no longer in spec.sdp; deletionPolicy Orphan: what nines made there stays");
-            ctx.event(&obj.object_ref(&()), false, "Orphaned", note).await;
-            Ok(())
-        } else {
-            match cleanup_platform(ctx, obj, ns, &p, system).await {
-                Ok(None) => Ok(()),
-                Ok(Some(sdp)) => told_removal(ctx, obj, remove_in(ctx, ns, system, &sdp, &p, &records).await).await,
-                Err(e) => Err(e),
-            }
-        };
-        match r {
-            Ok(()) => status.resources.retain(|x| !(x.system == system.name() && x.sdp == p)),
-            Err(mut e) => {
-                e.message = format!("no longer in spec.sdp, removing: {}", e.message);
-                results.push((p, Err(e)));
-            }
-        }
-    }
-}
 
 /// The end of every apply: the system's condition from the per-platform
 /// results (removed when no platform plays a part), `Ready`, Events for
@@ -314,7 +150,7 @@ async fn organizations_in(
 pub async fn reconcile_harbor_project(hp: Arc<HarborProject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = hp.namespace().unwrap_or_default();
     let api: Api<HarborProject> = Api::namespaced(ctx.client.clone(), &ns);
-    let hp = crate::controller::latest(&api, hp).await?;
+    let hp = crate::runtime::latest(&api, hp).await?;
     finalizer(&api, TENANT_FINALIZER, hp, |event| async {
         match event {
             FinalizerEvent::Apply(o) => apply_harbor_project(&o, &ctx, &api).await,
@@ -479,37 +315,13 @@ async fn cleanup_harbor_project(hp: &HarborProject, ctx: &Ctx) -> Result<Action,
     Ok(Action::await_change())
 }
 
-/// A HarborProject's part of [`remove_in`]: its project if nines created it
-/// (Harbor refuses while it holds repositories: Blocked), else the
-/// memberships nines granted in it.
-async fn harbor_remove(
-    ctx: &Ctx,
-    ns: &str,
-    sdp: &SoftwareDeliveryPlatform,
-    p: &str,
-    records: &[ProvisionedResource],
-) -> Result<Vec<(&'static str, String)>, ProvisionError> {
-    let (Some(conn), Some(project)) = (&sdp.spec.harbor, records.iter().find(|r| r.kind == "project")) else {
-        return Ok(vec![]);
-    };
-    let h = harbor(ctx, ns, conn).await?;
-    if project.created {
-        h.delete_project(&project.name).await?;
-        return Ok(vec![("Deleted", format!("{p}: Harbor project {} deleted", project.name))]);
-    }
-    for m in records.iter().filter(|r| r.kind == "member" && r.created) {
-        h.remove_group_member(&project.name, &m.name).await?;
-    }
-    Ok(vec![("Orphaned", format!("{p}: Harbor project {} was adopted: left in place", project.name))])
-}
-
 // ---------------------------------------------------------------------------
 // ArgoCDProject
 
 pub async fn reconcile_argocd_project(ap: Arc<ArgoCDProject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = ap.namespace().unwrap_or_default();
     let api: Api<ArgoCDProject> = Api::namespaced(ctx.client.clone(), &ns);
-    let ap = crate::controller::latest(&api, ap).await?;
+    let ap = crate::runtime::latest(&api, ap).await?;
     finalizer(&api, TENANT_FINALIZER, ap, |event| async {
         match event {
             FinalizerEvent::Apply(o) => apply_argocd_project(&o, &ctx, &api).await,
@@ -697,55 +509,13 @@ async fn cleanup_argocd_project(ap: &ArgoCDProject, ctx: &Ctx) -> Result<Action,
     Ok(Action::await_change())
 }
 
-/// The Argo CD part of [`remove_in`]: an ArgoCDProject's project if nines
-/// created it (Argo CD refuses while applications use it: Blocked), else
-/// the role bindings nines granted in it; a K8sCluster's registration if
-/// nines made it.
-async fn argocd_remove(
-    ctx: &Ctx,
-    ns: &str,
-    sdp: &SoftwareDeliveryPlatform,
-    p: &str,
-    records: &[ProvisionedResource],
-) -> Result<Vec<(&'static str, String)>, ProvisionError> {
-    let Some(conn) = &sdp.spec.argocd else { return Ok(vec![]) };
-    let a = argocd(ctx, ns, conn).await?;
-    let mut notes = Vec::new();
-    for r in records.iter().filter(|r| r.kind == "project") {
-        if r.created {
-            a.delete_project(&r.name).await?;
-            notes.push(("Deleted", format!("{p}: Argo CD project {} deleted", r.name)));
-            continue;
-        }
-        let mut revoke: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for b in records.iter().filter(|b| b.kind == "binding" && b.created && b.id.as_deref() == Some(&r.name)) {
-            if let Some((role, group)) = b.name.split_once(':') {
-                revoke.entry(role.to_string()).or_default().push(group.to_string());
-            }
-        }
-        if !revoke.is_empty() {
-            a.revoke_bindings(&r.name, &revoke).await?;
-        }
-        notes.push(("Orphaned", format!("{p}: Argo CD project {} was adopted: left in place", r.name)));
-    }
-    for r in records.iter().filter(|r| r.kind == "cluster") {
-        if r.created {
-            a.delete_cluster(&r.name).await?;
-            notes.push(("Deleted", format!("{p}: Argo CD cluster {} removed", r.name)));
-        } else {
-            notes.push(("Orphaned", format!("{p}: Argo CD cluster {} was adopted: left in place", r.name)));
-        }
-    }
-    Ok(notes)
-}
-
 // ---------------------------------------------------------------------------
 // GitLabGroup
 
 pub async fn reconcile_gitlab_group(g: Arc<GitLabGroup>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = g.namespace().unwrap_or_default();
     let api: Api<GitLabGroup> = Api::namespaced(ctx.client.clone(), &ns);
-    let g = crate::controller::latest(&api, g).await?;
+    let g = crate::runtime::latest(&api, g).await?;
     finalizer(&api, TENANT_FINALIZER, g, |event| async {
         match event {
             FinalizerEvent::Apply(o) => apply_gitlab_group(&o, &ctx, &api).await,
@@ -955,63 +725,8 @@ async fn cleanup_gitlab_group(g: &GitLabGroup, ctx: &Ctx) -> Result<Action, Erro
     Ok(Action::await_change())
 }
 
-/// A GitLabGroup's part of [`remove_in`]: its group if nines created it,
-/// else the memberships nines granted in it.
-async fn gitlab_remove(
-    ctx: &Ctx,
-    ns: &str,
-    sdp: &SoftwareDeliveryPlatform,
-    p: &str,
-    records: &[ProvisionedResource],
-) -> Result<Vec<(&'static str, String)>, ProvisionError> {
-    let (Some(conn), Some(r)) = (&sdp.spec.gitlab, records.iter().find(|r| r.kind == "group")) else {
-        return Ok(vec![]);
-    };
-    let Some(id) = r.id.as_deref().and_then(|i| i.parse::<i64>().ok()) else { return Ok(vec![]) };
-    let gl = gitlab(ctx, ns, conn).await?;
-    if !r.created {
-        for m in records.iter().filter(|m| m.kind == "membership" && m.created) {
-            if let Some((_, username)) = m.name.rsplit_once(':')
-                && let Some(user) = gl.find_user(Some(username), None).await?
-            {
-                gl.remove_member(id, user.id).await?;
-            }
-        }
-        return Ok(vec![("Orphaned", format!("{p}: GitLab group {} ({id}) was adopted: left in place", r.name))]);
-    }
-    let note = match gl.delete_group(id).await? {
-        Deletion::Deleted => format!("{p}: GitLab group {} ({id}) deleted", r.name),
-        Deletion::Scheduled(day) => format!("{p}: GitLab group {} ({id}) marked for deletion on {day}", r.name),
-        Deletion::NotFound => format!("{p}: GitLab group {} ({id}) was already gone", r.name),
-    };
-    Ok(vec![("Deleted", note)])
-}
-
 // ---------------------------------------------------------------------------
 // ContactGroup (its controller lives in tenant.rs)
-
-/// A ContactGroup's part of [`remove_in`]: the Keycloak groups nines
-/// created.
-async fn keycloak_remove(
-    ctx: &Ctx,
-    ns: &str,
-    sdp: &SoftwareDeliveryPlatform,
-    p: &str,
-    records: &[ProvisionedResource],
-) -> Result<Vec<(&'static str, String)>, ProvisionError> {
-    let Some(conn) = &sdp.spec.keycloak else { return Ok(vec![]) };
-    let mut notes = Vec::new();
-    for r in records.iter().filter(|r| r.kind == "group") {
-        let Some(id) = r.id.as_deref() else { continue };
-        if !r.created {
-            notes.push(("Orphaned", format!("{p}: Keycloak group {} ({id}) was adopted: left in place", r.name)));
-            continue;
-        }
-        keycloak(ctx, ns, conn).await?.delete_group(id).await?;
-        notes.push(("Deleted", format!("{p}: Keycloak group {} ({id}) deleted", r.name)));
-    }
-    Ok(notes)
-}
 
 // ---------------------------------------------------------------------------
 // K8sCluster
@@ -1019,7 +734,7 @@ async fn keycloak_remove(
 pub async fn reconcile_k8s_cluster(k: Arc<K8sCluster>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = k.namespace().unwrap_or_default();
     let api: Api<K8sCluster> = Api::namespaced(ctx.client.clone(), &ns);
-    let k = crate::controller::latest(&api, k).await?;
+    let k = crate::runtime::latest(&api, k).await?;
     finalizer(&api, TENANT_FINALIZER, k, |event| async {
         match event {
             FinalizerEvent::Apply(o) => apply_k8s_cluster(&o, &ctx, &api).await,
@@ -1327,7 +1042,7 @@ async fn cleanup_k8s_cluster(k: &K8sCluster, ctx: &Ctx) -> Result<Action, Error>
 /// is reconciled again when a K8sCluster of its namespace changes (its
 /// `clusterRef` destinations follow the cluster's API server).
 pub async fn run_standalone(ctx: Arc<Ctx>, stop: tokio::sync::watch::Receiver<bool>) {
-    use crate::controller::{ctrl_all, run_ctrl};
+    use crate::runtime::{ctrl_all, run_ctrl};
     use kube::runtime::reflector::ObjectRef;
     use kube::runtime::watcher;
     let client = ctx.client.clone();

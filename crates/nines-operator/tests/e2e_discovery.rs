@@ -187,7 +187,7 @@ async fn discovery_reaches_nines_on(db: nines_store::testing::TestDb) {
         .unwrap();
     // weeks old, as the operator meets backups the first time it starts in a
     // cluster: a backup's completion is a fact, recorded whatever its age
-    let now_ms = nines_operator::controller::SystemClock.now_ms();
+    let now_ms = nines_operator::runtime::SystemClock.now_ms();
     let backup_started = nines_core::clock::rfc3339(now_ms - 21 * 86_400_000);
     let backup_completed = nines_core::clock::rfc3339(now_ms - 21 * 86_400_000 + 300_000);
     let vb: Api<DynamicObject> = Api::namespaced_with(c.clone(), &velero_ns, &velero_backups());

@@ -533,7 +533,7 @@ async fn bench_provisioning() {
         json!({}),
         std::sync::Arc::new(nines_server::SystemClock),
         |s| {
-            let d = nines_operator::controller::Settings::new("x", "y");
+            let d = nines_operator::runtime::Settings::new("x", "y");
             s.tenant_resync = d.tenant_resync;
             s.platform_recheck = d.platform_recheck;
         },
@@ -632,7 +632,7 @@ async fn gitlab_groups_and_memberships_converge_beside_keycloak() {
         json!({}),
         std::sync::Arc::new(nines_server::SystemClock),
         |s| {
-            let d = nines_operator::controller::Settings::new("x", "y");
+            let d = nines_operator::runtime::Settings::new("x", "y");
             s.tenant_resync = d.tenant_resync;
             s.platform_recheck = d.platform_recheck;
         },

@@ -290,7 +290,7 @@ async fn find_caller(
     }
     if dashboard {
         // the first live session among the cookies sent (an old one may linger)
-        for token in crate::web::dashboard::session::cookie_tokens(headers) {
+        for token in crate::web::dashboard::cookie::cookie_tokens(headers) {
             match s.store.ui_session(token, s.clock.now_ms()).await? {
                 Some(UiSession::Key(key)) => {
                     let c = Caller { key_id: key.id, key_name: key.name, scope: key.scope, role: key.role };

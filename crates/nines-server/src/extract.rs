@@ -1,11 +1,13 @@
 //! Request extractors: JSON bodies whatever the Content-Type says (the SLA
 //! seed's curl examples send `-d` without one), with a size limit and field
-//! errors; and the caller's API key.
+//! errors; query strings, strictly; and the caller's API key.
 
 use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use nines_core::FieldError;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::AppState;
@@ -145,4 +147,20 @@ where
         }
         key_caller(&AppState::from_ref(state), &parts.headers).await
     }
+}
+
+/// Parse a query string strictly: unknown parameters are errors.
+pub fn parse_query<T: for<'de> Deserialize<'de>>(raw: Option<String>) -> Result<T, ApiError> {
+    let raw = raw.unwrap_or_default();
+    if raw.contains("%00") {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&raw).unwrap_or_default();
+        if let Some((k, _)) = pairs.iter().find(|(k, v)| k.contains('\0') || v.contains('\0')) {
+            return Err(nines_core::wire::nul_error(k.replace('\0', "\\u0000")).into());
+        }
+    }
+    serde_urlencoded::from_str::<T>(&raw).map_err(|e| {
+        let msg = e.to_string();
+        let field = msg.split('`').nth(1).unwrap_or("query").to_string();
+        ApiError::from(FieldError::new(field, "invalid_query", format!("query string: {msg}")))
+    })
 }

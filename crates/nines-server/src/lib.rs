@@ -234,7 +234,7 @@ pub async fn start(
         store.clone(),
         clock.clone(),
         state.leadership.clone(),
-        state.metrics.clone(),
+        state.metrics.observability_series(),
         config.observability_every,
         stop_rx.clone(),
     )));

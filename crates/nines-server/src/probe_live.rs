@@ -8,19 +8,21 @@
 //!   States reach the database when a status changes (at once) and
 //!   otherwise every [`FLUSH_EVERY`] (the counters and the last message), so
 //!   a steady check writes nothing per run.
+//! - [`CheckSet`]: every check, with its parsed spec and the checks of each
+//!   service, reloaded when the checks change.
 //! - [`RunRing`]: a check's recent runs in 48 bytes each, messages shared
 //!   between runs that say the same, within a budget of
 //!   [`RECENT_BUDGET`] runs over all checks.
 
 use nines_core::Status;
 use nines_core::clock::Millis;
+use nines_probe::CheckSpec;
 use nines_probe::{ErrorKind, Outcome, ProbeResult, Timings};
-use nines_store::checks::CheckStateRow;
+use nines_store::Store;
+use nines_store::checks::{CheckStateRow, StoredCheck};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use crate::probes::CheckSet;
 
 /// How often states that changed only in their counters and last message
 /// are written.
@@ -33,10 +35,91 @@ pub const RECENT_FAILURES: usize = 20;
 
 pub type Key = (String, String);
 
+/// Where checks without `locations` run: in the nines server itself.
+pub const SERVER_LOCATION: &str = "server";
+
+/// Every check, with what the hot path needs worked out once per load:
+/// the parsed spec and the checks of each service (sorted by id). Derefs to
+/// the stored checks by id.
+#[derive(Default)]
+pub struct CheckSet {
+    by_id: HashMap<String, Arc<StoredCheck>>,
+    specs: HashMap<String, Arc<CheckSpec>>,
+    by_service: HashMap<i64, Vec<String>>,
+}
+
+impl CheckSet {
+    pub fn new(checks: Vec<StoredCheck>) -> Self {
+        let mut set = CheckSet::default();
+        for c in checks {
+            set.add(c);
+        }
+        set.finish();
+        set
+    }
+
+    /// Every stored check, read one row at a time.
+    pub async fn load(store: &Store) -> nines_store::Result<Self> {
+        let mut set = CheckSet::default();
+        store.for_each_check(|c| set.add(c)).await?;
+        set.finish();
+        Ok(set)
+    }
+
+    fn add(&mut self, mut c: StoredCheck) {
+        if let Ok(spec) = serde_json::from_str::<CheckSpec>(&c.spec) {
+            self.specs.insert(c.id.clone(), Arc::new(spec));
+            // the parsed spec is kept; its text would double the memory
+            // of 100,000 checks ([`CheckSet::spec_json`] writes it again)
+            c.spec = String::new();
+        }
+        self.by_service.entry(c.service_id).or_default().push(c.id.clone());
+        self.by_id.insert(c.id.clone(), Arc::new(c));
+    }
+
+    fn finish(&mut self) {
+        for ids in self.by_service.values_mut() {
+            ids.sort();
+        }
+        self.by_id.shrink_to_fit();
+        self.specs.shrink_to_fit();
+    }
+
+    pub fn spec(&self, id: &str) -> Option<&CheckSpec> {
+        self.specs.get(id).map(|s| &**s)
+    }
+
+    /// A check's spec, shared (the scheduler keeps it).
+    pub fn shared_spec(&self, id: &str) -> Option<Arc<CheckSpec>> {
+        self.specs.get(id).cloned()
+    }
+
+    /// A check's spec as JSON (as stored: the stored text is the parsed
+    /// spec written out).
+    pub fn spec_json(&self, c: &StoredCheck) -> serde_json::Value {
+        match self.specs.get(&c.id) {
+            Some(s) => serde_json::to_value(&**s).unwrap_or_default(),
+            None => serde_json::from_str(&c.spec).unwrap_or_default(),
+        }
+    }
+
+    /// The checks of a service, in id order.
+    pub fn of_service(&self, service_id: i64) -> impl Iterator<Item = &StoredCheck> {
+        self.by_service.get(&service_id).into_iter().flatten().filter_map(|id| self.by_id.get(id).map(|c| &**c))
+    }
+}
+
+impl std::ops::Deref for CheckSet {
+    type Target = HashMap<String, Arc<StoredCheck>>;
+    fn deref(&self) -> &Self::Target {
+        &self.by_id
+    }
+}
+
 /// A check's combined status (None: it has not said anything yet).
 fn combined(checks: &CheckSet, states: &HashMap<Key, CheckStateRow>, id: &str) -> Option<Status> {
     let c = checks.get(id)?;
-    let server = [crate::probes::SERVER_LOCATION.to_string()];
+    let server = [SERVER_LOCATION.to_string()];
     let locations: &[String] = if c.locations.is_empty() { &server } else { &c.locations };
     let mut any = false;
     let per: Vec<Status> = locations
@@ -114,7 +197,7 @@ impl Live {
         for r in rows {
             fresh.insert((r.check_id.clone(), r.location.clone()), r);
         }
-        let server = [crate::probes::SERVER_LOCATION.to_string()];
+        let server = [SERVER_LOCATION.to_string()];
         for sid in services {
             for c in checks.of_service(*sid) {
                 let locations: &[String] = if c.locations.is_empty() { &server } else { &c.locations };

@@ -28,8 +28,7 @@ use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use utoipa::ToSchema;
 
-/// Where checks without `locations` run: in the nines server itself.
-pub const SERVER_LOCATION: &str = "server";
+pub use crate::probe_live::{CheckSet, SERVER_LOCATION};
 
 /// An agent is silent after this many intervals of the slowest check it
 /// runs without a word …
@@ -214,79 +213,6 @@ struct Counters {
     runs: u64,
     late: u64,
     errors: BTreeMap<String, u64>,
-}
-
-/// Every check, with what the hot path needs worked out once per load:
-/// the parsed spec and the checks of each service (sorted by id). Derefs to
-/// the stored checks by id.
-#[derive(Default)]
-pub struct CheckSet {
-    by_id: HashMap<String, Arc<StoredCheck>>,
-    specs: HashMap<String, Arc<CheckSpec>>,
-    by_service: HashMap<i64, Vec<String>>,
-}
-
-impl CheckSet {
-    pub fn new(checks: Vec<StoredCheck>) -> Self {
-        let mut set = CheckSet::default();
-        for c in checks {
-            set.add(c);
-        }
-        set.finish();
-        set
-    }
-
-    /// Every stored check, read one row at a time.
-    pub async fn load(store: &Store) -> nines_store::Result<Self> {
-        let mut set = CheckSet::default();
-        store.for_each_check(|c| set.add(c)).await?;
-        set.finish();
-        Ok(set)
-    }
-
-    fn add(&mut self, mut c: StoredCheck) {
-        if let Ok(spec) = serde_json::from_str::<CheckSpec>(&c.spec) {
-            self.specs.insert(c.id.clone(), Arc::new(spec));
-            // the parsed spec is kept; its text would double the memory
-            // of 100,000 checks ([`CheckSet::spec_json`] writes it again)
-            c.spec = String::new();
-        }
-        self.by_service.entry(c.service_id).or_default().push(c.id.clone());
-        self.by_id.insert(c.id.clone(), Arc::new(c));
-    }
-
-    fn finish(&mut self) {
-        for ids in self.by_service.values_mut() {
-            ids.sort();
-        }
-        self.by_id.shrink_to_fit();
-        self.specs.shrink_to_fit();
-    }
-
-    pub fn spec(&self, id: &str) -> Option<&CheckSpec> {
-        self.specs.get(id).map(|s| &**s)
-    }
-
-    /// A check's spec as JSON (as stored: the stored text is the parsed
-    /// spec written out).
-    pub fn spec_json(&self, c: &StoredCheck) -> serde_json::Value {
-        match self.specs.get(&c.id) {
-            Some(s) => serde_json::to_value(&**s).unwrap_or_default(),
-            None => serde_json::from_str(&c.spec).unwrap_or_default(),
-        }
-    }
-
-    /// The checks of a service, in id order.
-    pub fn of_service(&self, service_id: i64) -> impl Iterator<Item = &StoredCheck> {
-        self.by_service.get(&service_id).into_iter().flatten().filter_map(|id| self.by_id.get(id).map(|c| &**c))
-    }
-}
-
-impl std::ops::Deref for CheckSet {
-    type Target = HashMap<String, Arc<StoredCheck>>;
-    fn deref(&self) -> &Self::Target {
-        &self.by_id
-    }
 }
 
 /// Turns results (local or from agents) into states, statuses, recent
@@ -1010,7 +936,7 @@ pub fn local_set(all: &CheckSet, location: &str) -> Vec<(nines_probe::CheckId, A
     let mut v: Vec<(nines_probe::CheckId, Arc<CheckSpec>)> = all
         .values()
         .filter(|c| runs_at(c, location))
-        .filter_map(|c| all.specs.get(&c.id).map(|s| (Arc::from(c.id.as_str()), s.clone())))
+        .filter_map(|c| all.shared_spec(&c.id).map(|s| (Arc::from(c.id.as_str()), s)))
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v

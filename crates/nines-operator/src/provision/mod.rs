@@ -7,14 +7,24 @@
 //! (`Blocked`: a Harbor project that still holds repositories, an Argo CD
 //! project still used by applications), or report a mistake in the custom
 //! resource or the credentials (`Refused`, `Unauthorized`).
+//!
+//! [`Clients`] keeps one client per connection across reconciles, so that
+//! tokens are reused.
 
 pub mod argocd;
 pub mod gitlab;
 pub mod harbor;
 pub mod keycloak;
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use argocd::ArgoCdClient;
+use gitlab::GitLabClient;
+use harbor::HarborClient;
+use keycloak::KeycloakAdmin;
 
 /// A system nines provisions tenants into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -141,3 +151,47 @@ pub(crate) fn unexpected(system: System, what: &str, detail: impl fmt::Display) 
 /// The attribute (Keycloak) or description marker nines puts on what it
 /// creates, so that it deletes only what it created.
 pub const CREATED_BY: &str = "nines.dev/created-by";
+
+/// Clients of the connected systems, kept across reconciles so that their
+/// tokens are reused; keyed by the connection and a digest of its
+/// credentials, so rotated credentials make a new client.
+#[derive(Default)]
+pub struct Clients {
+    pub(crate) keycloak: ClientCache<KeycloakAdmin>,
+    pub(crate) gitlab: ClientCache<GitLabClient>,
+    pub(crate) harbor: ClientCache<HarborClient>,
+    pub(crate) argocd: ClientCache<ArgoCdClient>,
+}
+
+/// The clients of one system: connection → (digest of its credentials, client).
+pub(crate) struct ClientCache<T>(Mutex<HashMap<String, (String, Arc<T>)>>);
+
+impl<T> Default for ClientCache<T> {
+    fn default() -> Self {
+        ClientCache(Mutex::default())
+    }
+}
+
+impl<T> ClientCache<T> {
+    /// The client of `connection` made with the credentials digested as
+    /// `credentials`: the one kept, or a new one from `make` that replaces
+    /// a client of older credentials.
+    pub(crate) fn get(&self, connection: &str, credentials: &[&str], make: impl FnOnce() -> T) -> Arc<T> {
+        let digest = crate::mapping::config_hash(credentials);
+        let mut m = self.0.lock().expect("not poisoned");
+        match m.get(connection) {
+            Some((d, c)) if *d == digest => c.clone(),
+            _ => {
+                let c = Arc::new(make());
+                m.insert(connection.to_string(), (digest, c.clone()));
+                c
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clients")
+    }
+}

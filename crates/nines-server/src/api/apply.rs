@@ -49,7 +49,7 @@ pub async fn apply(
     RawQuery(q): RawQuery,
     req: Request,
 ) -> ApiResult<Json<ApplyResult>> {
-    let q: ApplyQuery = crate::api::read::parse_query(q)?;
+    let q: ApplyQuery = crate::extract::parse_query(q)?;
     let source = match q.source.as_deref() {
         None | Some("config") => Source::Config,
         Some("operator") => Source::Operator,
@@ -156,7 +156,7 @@ pub async fn delete(
     caller: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<axum::http::StatusCode> {
-    let q: DeleteQuery = crate::api::read::parse_query(q)?;
+    let q: DeleteQuery = crate::extract::parse_query(q)?;
     let (org, node) = crate::api::push::resolve_node(&caller, Some(&q.node_id))?;
     if !s.store.delete_service(&org, &node, &q.service).await? {
         return Err(ApiError::not_found(format!("no service {:?} under {node}", q.service)));

@@ -14,10 +14,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::api::page::{self, PageQuery};
-use crate::api::read::parse_query;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
+use crate::extract::parse_query;
 
 /// A certificate report. Field names follow the operator's wire format
 /// (camelCase); the snake_case names of the certificate API are accepted too.

@@ -14,10 +14,10 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::api::page::{self, PageQuery};
-use crate::api::read::parse_query;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
+use crate::extract::parse_query;
 use crate::probes::{RunResult, runs_at};
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -17,10 +17,10 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::api::page::{self, PageQuery};
-use crate::api::read::parse_query;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
+use crate::extract::parse_query;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -407,7 +407,7 @@ async fn list(
     q: Option<String>,
 ) -> ApiResult<Json<Page<InventoryView>>> {
     let (paging, q) = page::split(q)?;
-    let q: InventoryQuery = crate::api::read::parse_query(q)?;
+    let q: InventoryQuery = crate::extract::parse_query(q)?;
     if let (Some(n), OrgScope::One(_)) = (&q.node_id, &caller.scope)
         && let Some(org) = NodeId::parse("nodeId", n)?.organization()
     {

@@ -597,7 +597,7 @@ pub async fn list_deliveries(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<DeliveryView>>> {
     let (paging, q) = page::split(q)?;
-    let q: DeliveryQuery = crate::api::read::parse_query(q)?;
+    let q: DeliveryQuery = crate::extract::parse_query(q)?;
     if let Some(st) = q.state.as_deref()
         && !matches!(st, "pending" | "delivered" | "failed")
     {

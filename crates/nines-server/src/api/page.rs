@@ -65,7 +65,7 @@ pub fn only(raw: Option<String>) -> Result<Paging, ApiError> {
     #[serde(deny_unknown_fields)]
     struct Nothing {}
     let (paging, rest) = split(raw)?;
-    crate::api::read::parse_query::<Nothing>(rest)?;
+    crate::extract::parse_query::<Nothing>(rest)?;
     Ok(paging)
 }
 

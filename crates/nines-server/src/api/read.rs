@@ -16,23 +16,8 @@ use std::collections::BTreeMap;
 use crate::AppState;
 use crate::api::page::{self, PageQuery};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
-
-/// Parse a query string strictly: unknown parameters are errors.
-pub fn parse_query<T: for<'de> Deserialize<'de>>(raw: Option<String>) -> Result<T, ApiError> {
-    let raw = raw.unwrap_or_default();
-    if raw.contains("%00") {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&raw).unwrap_or_default();
-        if let Some((k, _)) = pairs.iter().find(|(k, v)| k.contains('\0') || v.contains('\0')) {
-            return Err(nines_core::wire::nul_error(k.replace('\0', "\\u0000")).into());
-        }
-    }
-    serde_urlencoded::from_str::<T>(&raw).map_err(|e| {
-        let msg = e.to_string();
-        let field = msg.split('`').nth(1).unwrap_or("query").to_string();
-        ApiError::from(FieldError::new(field, "invalid_query", format!("query string: {msg}")))
-    })
-}
+use crate::error::ApiResult;
+use crate::extract::parse_query;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

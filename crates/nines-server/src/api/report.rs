@@ -13,9 +13,9 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::api::page::{self, PageQuery};
-use crate::api::read::parse_query;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::parse_query;
 use crate::report::{self, Generated};
 
 /// What to generate; every field is optional (an empty body works).

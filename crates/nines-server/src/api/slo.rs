@@ -13,11 +13,11 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::api::page::{self, PageQuery};
-use crate::api::read::parse_query;
 use crate::auth::Caller;
 use crate::config::{self, ConfigEntry, SloConfig};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
+use crate::extract::parse_query;
 use crate::slo::{DayPoint, ObjectRef, OverviewItem, SloCounts, SloReport};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

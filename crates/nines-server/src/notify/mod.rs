@@ -17,9 +17,12 @@
 //! [`NotifyConfig::claim_ttl_ms`]; the delivery is then sent again with the
 //! same `X-Nines-Delivery` id, which receivers deduplicate by.
 //!
+//! Status-page subscribers are sent to by the same loop ([`pages`]).
+//!
 //! What does not live here: rendering and the channels (`nines-notify`), the
 //! HTTP API (`api::notifications`), the claim's SQL (`nines-store`).
 
+pub mod pages;
 pub mod seal;
 
 use std::collections::{HashMap, HashSet};
@@ -151,7 +154,7 @@ impl Notifier {
     pub async fn tick(&self) -> nines_store::Result<usize> {
         self.fan_out().await?;
         let n = self.send_due().await?;
-        Ok(n + crate::web::public::subscribe::send_due(self).await?)
+        Ok(n + pages::send_due(self).await?)
     }
 
     /// Turn new events into deliveries, one per channel the routes pick.

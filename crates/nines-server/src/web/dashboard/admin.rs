@@ -90,7 +90,7 @@ pub async fn admin(State(s): State<AppState>, ui: UiCaller, RawQuery(raw): RawQu
     struct Q {
         before: Option<i64>,
     }
-    let q: Q = crate::api::read::parse_query(raw)?;
+    let q: Q = crate::extract::parse_query(raw)?;
     let before = q.before;
     let rows = s.store.list_audit(ui.caller.scope.as_option(), before, 100).await?;
     b.push_str(r#"<h2 id="audit">Audit log</h2><div class="table-wrap"><table><caption>Writes made with a key, newest first (reports pushed by agents and cron jobs are not actions and are not listed)</caption><thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">Via</th><th scope="col">What</th><th scope="col">Outcome</th></tr></thead><tbody>"#);

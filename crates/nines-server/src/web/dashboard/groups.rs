@@ -59,29 +59,28 @@ pub async fn groups(State(s): State<AppState>, ui: UiCaller) -> Page {
             } else {
                 format!("sla-{}-{}", slug(&g.organization), slug(&g.name))
             };
-            let f =
-                Form::new(&id, "PUT", format!("/api/v1/sla-groups/{}", super::session::url_encode(&g.name)), "Save")
-                    .field(
-                        Field::new("mode", "Counts as up when", Kind::Select)
-                            .options(&[
-                                ("all", "every member is up"),
-                                ("any", "any member is up"),
-                                ("quorum", "at least K members are up"),
-                            ])
-                            .value(mode),
-                    )
-                    .field(
-                        Field::new("quorum", "K (for quorum)", Kind::Number)
-                            .value(quorum)
-                            .hint("Only with \"at least K\": empty it for the other two"),
-                    )
-                    .field(Field::new("organization", "Organization", Kind::Text).value(&g.organization));
+            let f = Form::new(&id, "PUT", format!("/api/v1/sla-groups/{}", super::cookie::url_encode(&g.name)), "Save")
+                .field(
+                    Field::new("mode", "Counts as up when", Kind::Select)
+                        .options(&[
+                            ("all", "every member is up"),
+                            ("any", "any member is up"),
+                            ("quorum", "at least K members are up"),
+                        ])
+                        .value(mode),
+                )
+                .field(
+                    Field::new("quorum", "K (for quorum)", Kind::Number)
+                        .value(quorum)
+                        .hint("Only with \"at least K\": empty it for the other two"),
+                )
+                .field(Field::new("organization", "Organization", Kind::Text).value(&g.organization));
             b.push_str(&f.render());
             let (slo_o, sla_o) = s.store.group_target_overrides(&g.organization, &g.name).await?;
             let t = Form::new(
                 &format!("{id}-targets"),
                 "PUT",
-                format!("/api/v1/sla-groups/{}/slo", super::session::url_encode(&g.name)),
+                format!("/api/v1/sla-groups/{}/slo", super::cookie::url_encode(&g.name)),
                 "Save the targets",
             )
             .field(
@@ -130,8 +129,8 @@ pub async fn groups(State(s): State<AppState>, ui: UiCaller) -> Page {
         );
         let path = format!(
             "/api/v1/status-page/groups/{}?organization={}",
-            super::session::url_encode(&g.name),
-            super::session::url_encode(&g.organization)
+            super::cookie::url_encode(&g.name),
+            super::cookie::url_encode(&g.organization)
         );
         let f = Form::new(&id, "PUT", path.clone(), "Save the group")
             .field(Field::new("displayName", "Title", Kind::Text).value(&g.display_name))

@@ -15,6 +15,7 @@ mod admin;
 mod agents;
 mod certificates;
 mod chart;
+pub mod cookie;
 pub mod forms;
 mod groups;
 mod live;
@@ -134,7 +135,7 @@ impl FromRequestParts<AppState> for UiCaller {
             return Err(UiError(ApiError::unauthorized("sign in again").field("Cookie")).into_response());
         }
         let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/ui");
-        let to = format!("/ui/login?next={}", session::url_encode(next));
+        let to = format!("/ui/login?next={}", cookie::url_encode(next));
         Err((StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response())
     }
 }

@@ -63,7 +63,7 @@ pub async fn page(State(s): State<AppState>, ui: UiCaller, RawQuery(raw): RawQue
     struct Q {
         kind: Option<String>,
     }
-    let q: Q = crate::api::read::parse_query(raw)?;
+    let q: Q = crate::extract::parse_query(raw)?;
     let every = ui.caller.scope == OrgScope::All;
     let channels = super::every("", |q| api::list_channels(State(s.clone()), ui.caller.clone(), q)).await?;
     let routes = super::every("", |q| api::list_routes(State(s.clone()), ui.caller.clone(), q)).await?;

@@ -184,7 +184,7 @@ async fn service_forms(
         b.push_str(&f.render());
     }
     // what it shows now, so saving one field does not undo the others
-    let org_query = format!("organization={}", super::session::url_encode(&v.organization));
+    let org_query = format!("organization={}", super::cookie::url_encode(&v.organization));
     let flagged =
         super::every(&org_query, |q| crate::web::public::admin::list_groups(State(s.clone()), ui.caller.clone(), q))
             .await?
@@ -229,8 +229,8 @@ async fn service_forms(
             b.push_str(&f.render());
             let path = format!(
                 "/api/v1/services?nodeId={}&service={}",
-                super::session::url_encode(&v.node_id),
-                super::session::url_encode(&v.service)
+                super::cookie::url_encode(&v.node_id),
+                super::cookie::url_encode(&v.service)
             );
             b.push_str(
                 &forms::Form::new("delete-service", "DELETE", path, "Delete the service")
@@ -277,7 +277,7 @@ struct TreeQuery {
 
 pub async fn tree(State(s): State<AppState>, ui: UiCaller, RawQuery(raw): RawQuery) -> Page {
     let t0 = Instant::now();
-    let tq: TreeQuery = read::parse_query(raw)?;
+    let tq: TreeQuery = crate::extract::parse_query(raw)?;
     // the cursor first: a change after it reaches the page live
     let cursor = s.store.latest_transition_id().await?;
     let filter = ServiceFilter { organization: ui.caller.scope.as_option().map(str::to_string), ..Default::default() };
@@ -369,7 +369,7 @@ async fn service_list(
     let link = |key: &str| {
         let mut qs = format!("sort={key}");
         if let Some(q) = q.filter(|q| !q.is_empty()) {
-            qs.push_str(&format!("&q={}", super::session::url_encode(q)));
+            qs.push_str(&format!("&q={}", super::cookie::url_encode(q)));
         }
         if problems {
             qs.push_str("&problems=1");
@@ -479,7 +479,7 @@ fn node(b: &mut String, n: &HierarchyNode, views: &HashMap<i64, &ServiceView>) {
         let _ = write!(
             b,
             r#" <a class="org-link" href="/ui/organizations/{}">SLA and accounting</a>"#,
-            super::session::url_encode(&n.name)
+            super::cookie::url_encode(&n.name)
         );
     }
     if n.flagged {
@@ -973,15 +973,12 @@ struct SortQuery {
 
 pub async fn slo(State(s): State<AppState>, ui: UiCaller, RawQuery(raw): RawQuery) -> Page {
     let t0 = Instant::now();
-    let sq: SortQuery = read::parse_query(raw)?;
+    let sq: SortQuery = crate::extract::parse_query(raw)?;
     let sort = sq.sort.unwrap_or_else(|| "budget".into());
-    let ov = slo_api::overview(
-        State(s.clone()),
-        ui.caller.clone(),
-        q(format!("sort={}", super::session::url_encode(&sort))),
-    )
-    .await?
-    .0;
+    let ov =
+        slo_api::overview(State(s.clone()), ui.caller.clone(), q(format!("sort={}", super::cookie::url_encode(&sort))))
+            .await?
+            .0;
     let mut b = String::new();
     let _ = write!(
         b,
@@ -1074,7 +1071,7 @@ async fn organizations_table(
         let _ = write!(
             b,
             r#"<tr><th scope="row"><a href="/ui/organizations/{}">{}</a></th><td>{t}</td><td>{r}</td><td>{br}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
-            super::session::url_encode(&o.organization),
+            super::cookie::url_encode(&o.organization),
             esc(&o.organization),
             gap(o.log_lines_30d.map(|n| n.to_string()), logs_on),
             gap(o.log_bytes_30d.map(|n| bytes(n.max(0) as u64)), logs_on),

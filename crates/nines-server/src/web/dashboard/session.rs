@@ -1,4 +1,5 @@
-//! The login page, login with an API key, the session cookie, sign-out.
+//! The login page, login with an API key, sign-out. The cookie itself is
+//! read and written in `super::cookie`.
 //!
 //! The key is verified by [`crate::auth::Auth`] like any API request, then
 //! forgotten: the browser gets a random session token (HttpOnly,
@@ -22,69 +23,11 @@ use crate::error::ApiError;
 use crate::web::html::esc;
 use nines_store::ui::UiSession;
 
-pub const COOKIE: &str = "nines_session";
-
-/// The session token of the request's cookie, if any.
-pub fn cookie_token(headers: &HeaderMap) -> Option<&str> {
-    cookie_tokens(headers).next()
-}
-
-/// Every session token the request carries: a browser that signed in
-/// before the cookie moved from `/ui` to `/` may send both.
-pub fn cookie_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .filter(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.trim())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-}
-
-/// Expires the cookie of earlier releases (`Path=/ui`), so it cannot shadow
-/// the current one.
-pub const OLD_COOKIE_GONE: &str = "nines_session=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0";
-
-/// Percent-encode for a query value.
-pub fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
-/// Only paths of the dashboard itself: no open redirect.
-pub fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(n) if (n == "/ui" || n.starts_with("/ui/") || n.starts_with("/ui?")) && !n.contains("//") => n,
-        _ => "/ui",
-    }
-}
+use super::cookie::{OLD_COOKIE_GONE, cookie_tokens, safe_next, session_cookie, url_encode};
 
 #[derive(Deserialize, Default)]
 struct NextQuery {
     next: Option<String>,
-}
-
-/// The session cookie for `token`, `Secure` when the request came over TLS.
-pub fn session_cookie(headers: &HeaderMap, token: &str, ttl_ms: i64) -> String {
-    format!(
-        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
-        ttl_ms / 1000,
-        if over_tls(headers) { "; Secure" } else { "" }
-    )
-}
-
-/// Whether the browser reached nines over TLS (a proxy in front says so).
-pub fn over_tls(headers: &HeaderMap) -> bool {
-    headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https")
 }
 
 /// The login page: the provider's button when there is one, the key form
@@ -230,26 +173,4 @@ pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Page {
     );
     r.headers_mut().append(header::SET_COOKIE, HeaderValue::from_static(OLD_COOKIE_GONE));
     Ok(r.into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn next_stays_inside_the_dashboard() {
-        assert_eq!(safe_next(Some("/ui/slo?sort=name")), "/ui/slo?sort=name");
-        assert_eq!(safe_next(Some("https://evil.example/")), "/ui");
-        assert_eq!(safe_next(Some("//evil.example/ui")), "/ui");
-        assert_eq!(safe_next(Some("/uievil")), "/ui");
-        assert_eq!(safe_next(None), "/ui");
-    }
-
-    #[test]
-    fn finds_the_session_cookie_among_others() {
-        let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; nines_session=abc ; b=2"));
-        assert_eq!(cookie_token(&h), Some("abc"));
-        assert_eq!(url_encode("/ui/slo?sort=a b"), "/ui/slo%3Fsort%3Da%20b");
-    }
 }

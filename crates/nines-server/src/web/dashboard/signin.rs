@@ -29,7 +29,7 @@ use serde::Deserialize;
 use std::fmt::Write;
 use std::time::Instant;
 
-use super::session::{OLD_COOKIE_GONE, cookie_tokens, safe_next, session_cookie, url_encode};
+use super::cookie::{OLD_COOKIE_GONE, cookie_tokens, safe_next, session_cookie, url_encode};
 use super::{Head, Nav, Page, UiError, html, layout, same_origin, see_other};
 use crate::AppState;
 use crate::error::ApiError;
@@ -52,7 +52,7 @@ pub fn origin(s: &AppState, headers: &HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
         .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b)))
         .unwrap_or("localhost");
-    let scheme = if super::session::over_tls(headers) { "https" } else { "http" };
+    let scheme = if super::cookie::over_tls(headers) { "https" } else { "http" };
     format!("{scheme}://{host}")
 }
 
@@ -74,7 +74,7 @@ pub fn continue_page(title: &str, message: &str, url: &str) -> Response {
 }
 
 fn login_cookie(headers: &HeaderMap, value: &str, max_age_s: i64) -> HeaderValue {
-    let secure = if super::session::over_tls(headers) { "; Secure" } else { "" };
+    let secure = if super::cookie::over_tls(headers) { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{LOGIN_COOKIE}={value}; Path=/ui/login/oidc; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}"
     ))

@@ -18,10 +18,10 @@ use utoipa::ToSchema;
 use super::snapshot::Cache;
 use crate::AppState;
 use crate::api::page::{self, PageQuery};
-use crate::api::read::parse_query;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
+use crate::extract::parse_query;
 
 const MAX_TEXT: usize = 200;
 const MAX_DESCRIPTION: usize = 2000;

@@ -8,14 +8,16 @@
 //! public service's day, its timeline.
 //!
 //! Layout: [`admin`] the API that decides what is public, [`snapshot`] the
-//! cached data and how it is refreshed, [`render`] the HTML and badges,
-//! [`json`] the status-service JSON, [`feed`] the Atom feed. Assets are
+//! cached data and how it is refreshed, [`output`] what a snapshot is
+//! served as: [`render`] the HTML and badges, [`json`] the status-service
+//! JSON, [`feed`] the Atom feed. Assets are
 //! compiled in; the page needs nothing from the internet.
 
 pub mod admin;
 pub mod badges;
 pub mod feed;
 pub mod json;
+pub mod output;
 pub mod pages;
 pub mod render;
 pub mod snapshot;
@@ -71,7 +73,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Sel {
 /// Every public route, at the root (the default page, or the page of the
 /// request's custom domain) and under `/p/{slug}`.
 pub fn routes() -> Router<AppState> {
-    let cache = Arc::new(Cache::default());
+    let cache = Arc::new(Cache::new(output::prerender));
     let days = Arc::new(DayPages::default());
     let views = Arc::new(Views::default());
     let badge_cache = Arc::new(badges::BadgeCache::default());
@@ -216,7 +218,7 @@ async fn group_page(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let t = Instant::now();
-    let q: GroupQuery = crate::api::read::parse_query(q)?;
+    let q: GroupQuery = crate::extract::parse_query(q)?;
     let snap = page_snap(&s, &cache, &views, &sel, &headers).await?;
     let id = sel.get("id");
     let b = id.parse::<i64>().ok().and_then(|id| snap.blocks.iter().find(|b| b.id == id));

@@ -28,10 +28,10 @@ use super::admin::{org_for, text};
 use super::snapshot::{Block, Cache, PageMeta, Snapshot, subset};
 use crate::AppState;
 use crate::api::page::{self, PageQuery};
-use crate::api::read::parse_query;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
+use crate::extract::parse_query;
 
 /// What decides a page's content.
 #[derive(Debug, Clone)]

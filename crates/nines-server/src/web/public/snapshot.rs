@@ -197,9 +197,10 @@ pub struct Snapshot {
     pub pages: Arc<Vec<nines_store::pages::PageRow>>,
     /// The page this snapshot is.
     pub meta: PageMeta,
-    page: OnceLock<Bytes>,
-    status_json: OnceLock<Bytes>,
-    feed: OnceLock<Bytes>,
+    /// The outputs made from it, each made once (`super::output`).
+    pub(super) page: OnceLock<Bytes>,
+    pub(super) status_json: OnceLock<Bytes>,
+    pub(super) feed: OnceLock<Bytes>,
 }
 
 impl Snapshot {
@@ -209,15 +210,6 @@ impl Snapshot {
     }
     pub fn etag(&self) -> String {
         format!("\"sp-{}\"", self.version)
-    }
-    pub fn page(&self) -> &Bytes {
-        self.page.get_or_init(|| Bytes::from(super::render::page(self)))
-    }
-    pub fn status_json(&self) -> &Bytes {
-        self.status_json.get_or_init(|| Bytes::from(super::json::status(self)))
-    }
-    pub fn feed(&self) -> &Bytes {
-        self.feed.get_or_init(|| Bytes::from(super::feed::atom(self)))
     }
     pub fn day_index(&self, day: Millis) -> Option<usize> {
         let i = (day - self.first_day) / DAY_MS;
@@ -344,6 +336,9 @@ pub struct Cache {
     refreshing: AtomicBool,
     build: tokio::sync::Mutex<Builder>,
     version: AtomicU64,
+    /// Called on each new snapshot before it is served, so the requests
+    /// that follow find its page made.
+    prerender: fn(&Snapshot),
 }
 
 #[derive(Default)]
@@ -352,19 +347,18 @@ struct Builder {
     fingerprint: String,
 }
 
-impl Default for Cache {
-    fn default() -> Self {
+impl Cache {
+    pub fn new(prerender: fn(&Snapshot)) -> Self {
         Cache {
             current: RwLock::new(None),
             checked: Mutex::new(None),
             refreshing: AtomicBool::new(false),
             build: tokio::sync::Mutex::new(Builder::default()),
             version: AtomicU64::new(0),
+            prerender,
         }
     }
-}
 
-impl Cache {
     /// The current snapshot. Builds the first one; afterwards, while the
     /// last look at the fingerprint is recent, the current one is served
     /// while a background task refreshes it; after a quiet spell the request
@@ -429,7 +423,7 @@ impl Cache {
         snap.base_url = state.notifier.base_url.clone();
         snap.build_ms = t.elapsed().as_secs_f64() * 1000.0;
         // render now, off the path of the requests that follow
-        let _ = snap.page();
+        (self.prerender)(&snap);
         tracing::debug!(services = snap.items.len(), build_ms = snap.build_ms, "status page rebuilt");
         let snap = Arc::new(snap);
         b.fingerprint = fp;
