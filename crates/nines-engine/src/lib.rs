@@ -13,19 +13,31 @@
 //! - [`observability`]: log and series accounting per organization from
 //!   VictoriaLogs and VictoriaMetrics.
 //! - [`leadership`]: the lease that picks the replica running the singleton
-//!   workers.
+//!   workers; [`workers`]: those workers (stale detection, downtimes and
+//!   their timelines, SLO figures, retention).
+//! - [`ingest`]: the batched writer of health reports, which acknowledges a
+//!   report only once it is committed.
+//! - [`probes`]: the server's own checks, agents and what becomes of every
+//!   probe result; [`probe_live`]: what the probe engine keeps in memory.
+//! - [`notify`]: the notification pipeline (events, routes, deliveries) and
+//!   the status-page subscribers' messages.
 //!
 //! Not here: HTTP handlers, authentication and pages (`nines-server`),
 //! storage (`nines-store`), the domain rules of one status or one service
 //! (`nines-core`).
 
 pub mod config;
+pub mod ingest;
 pub mod leadership;
 pub mod maintenance;
 pub mod metrics;
+pub mod notify;
 pub mod observability;
+pub mod probe_live;
+pub mod probes;
 pub mod report;
 pub mod slo;
+pub mod workers;
 
 /// A label value in the Prometheus exposition format: backslash, double
 /// quote and newline escaped.

@@ -91,6 +91,22 @@ impl From<nines_store::Error> for ApiError {
     }
 }
 
+/// The answers of the health writer, as the API has always given them.
+impl From<crate::ingest::IngestError> for ApiError {
+    fn from(e: crate::ingest::IngestError) -> Self {
+        use crate::ingest::IngestError as E;
+        match e {
+            E::ShuttingDown => ApiError::unavailable("nines is shutting down"),
+            E::NotFound(m) => ApiError::not_found(m),
+            E::Invalid { field, message } => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{field}: {message}")).field(field)
+            }
+            E::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            E::Unavailable => ApiError::unavailable("the database is unavailable; nothing was stored, retry later"),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {

@@ -1,33 +1,32 @@
 //! `nines serve`: the REST API, push ingestion and the background workers.
 //!
 //! Layout: [`api`] holds the HTTP handlers by domain (push, read, apply,
-//! keys), [`web`] the dashboard and the public status pages, [`ingest`] the
-//! batched health writer, [`workers`] the singleton workers, [`probes`] the
-//! server's checks and their results, [`notify`] the notifier, [`auth`] API
-//! keys. The SLO figures, maintenance windows, settings, the daily report
-//! and `/metrics` are computed in `nines-engine` (re-exported here as
-//! [`slo`], [`maintenance`], [`config`], [`report`], [`metrics`]); the
-//! domain rules live in `nines-core`, storage in `nines-store`; nothing
-//! here decides what a status means.
+//! keys), [`web`] the dashboard and the public status pages, [`auth`] and
+//! [`access`] API keys and what each role may do, [`serve`] the listener.
+//! What runs behind them is in `nines-engine`, re-exported here under the
+//! paths the server has always used: the batched health writer
+//! ([`ingest`]), the server's checks and their results ([`probes`],
+//! [`probe_live`]), the notifier ([`notify`]), the singleton workers
+//! ([`workers`]), the SLO figures ([`slo`]), maintenance windows
+//! ([`maintenance`]), settings ([`config`]), the daily report ([`report`])
+//! and `/metrics` ([`metrics`]). The domain rules live in `nines-core`,
+//! storage in `nines-store`; nothing here decides what a status means.
 
 pub mod access;
 pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extract;
-pub mod ingest;
 pub mod itops_reference;
-pub mod notify;
 pub mod oidc;
 pub mod openapi;
-pub mod probe_live;
-pub mod probes;
 pub mod serve;
 pub mod web;
-pub mod workers;
 
 // the engines, under the paths the server and its users have always used
-pub use nines_engine::{config, leadership, maintenance, metrics, observability, report, slo};
+pub use nines_engine::{
+    config, ingest, leadership, maintenance, metrics, notify, observability, probe_live, probes, report, slo, workers,
+};
 
 use axum::Router;
 use nines_core::clock::Clock;

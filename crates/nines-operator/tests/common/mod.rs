@@ -23,13 +23,15 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, PostParams};
 use nines_core::clock::Clock;
-use nines_core::{OrgScope, Role};
+
 use nines_operator::controller::run_controllers;
 use nines_operator::crd::{OPERATOR_CONFIG_NAME, OperatorConfig};
 use nines_operator::runtime::{Metrics, Settings};
 use nines_store::testing::TestDb;
 use serde_json::{Value, json};
 use tokio::sync::watch;
+
+use nines_testing::server::Srv;
 
 use crate::fake_kube::FakeKube;
 
@@ -200,13 +202,19 @@ impl Cluster {
     }
 }
 
-/// A real `nines serve` on loopback.
+/// A real `nines serve` on loopback (`nines_testing::server`), set up for
+/// the operator: it neither runs the checks nor marks the silence of what
+/// the operator declares.
 pub struct Server {
-    pub running: Option<nines_server::Running>,
-    pub base: String,
-    pub admin: String,
-    pub http: reqwest::Client,
+    srv: Srv,
     _db: TestDb,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Srv;
+    fn deref(&self) -> &Srv {
+        &self.srv
+    }
 }
 
 impl Server {
@@ -216,9 +224,6 @@ impl Server {
 
     /// A server on `clock` (a test moves it and the operator's together).
     pub async fn start_with_clock(db: TestDb, clock: Arc<dyn Clock>) -> Server {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (_, admin) =
-            db.store.create_api_key("test-admin", &OrgScope::All, Role::Admin, clock.now_ms()).await.unwrap();
         let config = nines_server::ServerConfig {
             // the server never runs the checks the operator declares: their
             // hosts are not on loopback, and tests only talk to loopback
@@ -227,40 +232,19 @@ impl Server {
             stale_check_every: Duration::from_secs(24 * 3600),
             ..nines_server::ServerConfig::default()
         };
-        let running = nines_server::start(db.store.clone(), clock, config, listener).await.unwrap();
-        let base = format!("http://{}", running.addr);
-        Server { running: Some(running), base, admin, http: reqwest::Client::new(), _db: db }
+        let srv = nines_testing::server::start_with(db.store.clone(), clock, config).await;
+        Server { srv, _db: db }
     }
 
-    pub async fn key(&self, org: &str, role: &str) -> String {
-        let (code, v) =
-            self.send("POST", "/api/v1/apikeys", &self.admin, Some(json!({"organization": org, "role": role}))).await;
-        assert_eq!(code, 201, "{v}");
-        v["secret"].as_str().unwrap().to_string()
-    }
-
-    pub async fn send(&self, method: &str, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req =
-            self.http.request(method.parse().unwrap(), format!("{}{path}", self.base)).header("X-API-Key", key);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let code = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (code, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
+    /// GET as the admin; the body, once it answered 200.
     pub async fn get(&self, path: &str) -> Value {
-        let (code, v) = self.send("GET", path, &self.admin.clone(), None).await;
+        let (code, v) = self.srv.get(path, &self.srv.admin).await;
         assert_eq!(code, 200, "GET {path}: {v}");
         v
     }
 
-    pub async fn stop(mut self) {
-        if let Some(r) = self.running.take() {
-            r.shutdown().await;
-        }
+    pub async fn stop(self) {
+        self.srv.stop().await;
     }
 }
 

@@ -9,7 +9,6 @@ use nines_core::clock::{Millis, rfc3339};
 use nines_core::downtime::Subject;
 use nines_core::wire::{ErrorBody, Page};
 use nines_core::{FieldError, OrgScope};
-use nines_store::Store;
 use nines_store::downtimes::{DowntimeFilter, DowntimePatch, DowntimeRow, MemberRow};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -112,29 +111,6 @@ pub async fn list(
     Ok(Json(paging.close(rows, |d| (d.started_at, d.id)).map(|d| view(&d, now))))
 }
 
-/// The timeline of a downtime: members' status changes, the log, and
-/// activities of the organization, in time order.
-pub async fn compile_timeline(store: &Store, id: i64, now: Millis) -> nines_store::Result<Value> {
-    let Some((d, members, log)) = store.get_downtime(id).await? else { return Ok(json!([])) };
-    let end = d.resolved_at.unwrap_or(now);
-    let mut items: Vec<(Millis, u8, Value)> = Vec::new();
-    let ids: Vec<i64> = members.iter().map(|m| m.service_id).collect();
-    let mut timelines = store.timelines(&ids, d.started_at - 1, end + 1).await?;
-    for m in &members {
-        for (t, reason) in timelines.remove(&m.service_id).unwrap_or_default() {
-            items.push((t.at, 0, json!({"at": rfc3339(t.at), "kind": "status", "service": m.name, "serviceId": m.service_id, "from": t.from, "to": t.to, "reason": reason})));
-        }
-    }
-    for (at, msg) in log {
-        items.push((at, 1, json!({"at": rfc3339(at), "kind": "log", "text": msg})));
-    }
-    for (at, kind, node, service, msg) in store.activities(&d.organization, d.started_at - 3_600_000, end).await? {
-        items.push((at, 2, json!({"at": rfc3339(at), "kind": "activity", "activity": kind, "nodeId": node, "service": service, "text": msg})));
-    }
-    items.sort_by_key(|(at, k, _)| (*at, *k));
-    Ok(Value::Array(items.into_iter().map(|(_, _, v)| v).collect()))
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DowntimeDetail {
@@ -179,7 +155,7 @@ pub async fn detail(
     let now = s.clock.now_ms();
     let timeline = match s.store.downtime_timeline(d.id).await? {
         Some(t) => serde_json::from_str(&t).unwrap_or(json!([])),
-        None => compile_timeline(&s.store, d.id, now).await?,
+        None => crate::workers::compile_timeline(&s.store, d.id, now).await?,
     };
     let notes = s
         .store
@@ -376,7 +352,7 @@ pub async fn postmortem(
     let (d, members, _) = load(&s, &caller, &id).await?;
     let now = s.clock.now_ms();
     let v = view(&d, now);
-    let timeline = compile_timeline(&s.store, d.id, now).await?;
+    let timeline = crate::workers::compile_timeline(&s.store, d.id, now).await?;
     let mut body = format!("# Post-mortem: {}\n\n", d.title);
     body.push_str(&format!("- **Started:** {}\n", v.started_at));
     body.push_str(&format!("- **Resolved:** {}\n", v.resolved_at.clone().unwrap_or_else(|| "not yet".into())));

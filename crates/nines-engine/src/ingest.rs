@@ -10,9 +10,40 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use crate::error::ApiError;
+/// Why a report was not acknowledged. The HTTP layer turns it into its
+/// answer; storage failures are logged here, once per batch, and carry no
+/// words of the database.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum IngestError {
+    /// The server is shutting down; the report was not taken.
+    #[error("nines is shutting down")]
+    ShuttingDown,
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database failed; nothing of the report was stored.
+    #[error("the database is unavailable")]
+    Unavailable,
+}
 
-type Job = (HealthOp, oneshot::Sender<Result<HealthAck, ApiError>>);
+impl From<nines_store::Error> for IngestError {
+    fn from(e: nines_store::Error) -> Self {
+        match e {
+            nines_store::Error::NotFound(m) => IngestError::NotFound(m),
+            nines_store::Error::Invalid { field, message } => IngestError::Invalid { field, message },
+            nines_store::Error::Conflict(m) => IngestError::Conflict(m),
+            other => {
+                tracing::error!(error = %other, "storage error");
+                IngestError::Unavailable
+            }
+        }
+    }
+}
+
+type Job = (HealthOp, oneshot::Sender<Result<HealthAck, IngestError>>);
 
 /// Largest batch committed at once.
 pub const MAX_BATCH: usize = 512;
@@ -41,10 +72,10 @@ impl Ingest {
         (Ingest { tx }, handles)
     }
 
-    pub async fn submit(&self, op: HealthOp) -> Result<HealthAck, ApiError> {
+    pub async fn submit(&self, op: HealthOp) -> Result<HealthAck, IngestError> {
         let (otx, orx) = oneshot::channel();
-        self.tx.send((op, otx)).await.map_err(|_| ApiError::unavailable("nines is shutting down"))?;
-        orx.await.map_err(|_| ApiError::unavailable("nines is shutting down"))?
+        self.tx.send((op, otx)).await.map_err(|_| IngestError::ShuttingDown)?;
+        orx.await.map_err(|_| IngestError::ShuttingDown)?
     }
 }
 
@@ -72,11 +103,11 @@ async fn writer(store: Store, rule: StaleRule, floor: Arc<AtomicI64>, rx: Arc<Mu
                 tracing::warn!(error = %e, size = replies.len(), "batch failed; retrying reports one by one");
                 for (op, reply) in ops.iter().zip(replies) {
                     let r = store.ingest_health(std::slice::from_ref(op), &rule, floor).await;
-                    let _ = reply.send(r.map(|mut v| v.remove(0)).map_err(ApiError::from));
+                    let _ = reply.send(r.map(|mut v| v.remove(0)).map_err(IngestError::from));
                 }
             }
             Err(e) => {
-                let e = ApiError::from(e);
+                let e = IngestError::from(e);
                 for reply in replies {
                     let _ = reply.send(Err(e.clone()));
                 }

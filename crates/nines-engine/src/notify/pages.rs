@@ -18,7 +18,9 @@ const LEASE_MS: i64 = 5 * 60_000;
 /// Attempts before a message is given up.
 pub const MAX_ATTEMPTS: i64 = 10;
 
-pub(crate) fn token(key: &SecretKey, sub: &SubscriberRow, purpose: &str) -> String {
+/// The token of a subscriber's link for `purpose` (`confirm`,
+/// `unsubscribe`): derived, never stored.
+pub fn token(key: &SecretKey, sub: &SubscriberRow, purpose: &str) -> String {
     let mut t = key.derive(&format!("nines-page-subscriber:{}:{}:{}:{purpose}", sub.id, sub.created_at, sub.target));
     t.truncate(32);
     t
@@ -29,11 +31,14 @@ pub fn webhook_secret(key: &SecretKey, sub: &SubscriberRow) -> String {
     key.derive(&format!("nines-page-webhook:{}:{}:{}", sub.id, sub.created_at, sub.target))
 }
 
-pub(crate) fn page_url(base: &str, slug: &str) -> String {
+/// The public address of a status page.
+pub fn page_url(base: &str, slug: &str) -> String {
     format!("{}/p/{slug}", base.trim_end_matches('/'))
 }
 
-pub(crate) fn link(base: &str, slug: &str, sub: &SubscriberRow, key: &SecretKey, what: &str) -> String {
+/// The link a subscriber follows to confirm (`what` = `confirm`) or to
+/// unsubscribe.
+pub fn link(base: &str, slug: &str, sub: &SubscriberRow, key: &SecretKey, what: &str) -> String {
     let path = if what == "confirm" { "subscribe/confirm" } else { "unsubscribe" };
     format!("{}/{path}?s={}&t={}", page_url(base, slug), sub.id, token(key, sub, what))
 }

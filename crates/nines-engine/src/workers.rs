@@ -1,11 +1,14 @@
 //! Background workers: the stale detector and the passes of the engines
 //! that run only on the replica holding the `workers` lease (who holds it:
-//! `leadership`).
+//! `leadership`); and a downtime's timeline, compiled once when it
+//! resolves ([`compile_timeline`], which the API also uses for an open one).
 
 use crate::leadership::{Leadership, Passes};
 use nines_core::clock::Clock;
+use nines_core::clock::{Millis, rfc3339};
 use nines_core::timeline::StaleRule;
 use nines_store::Store;
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -261,8 +264,31 @@ pub async fn process_downtimes(store: &Store, now: i64) -> nines_store::Result<u
     }
     // compile once the timeline of what resolved (by the engine or by hand)
     for id in store.resolved_without_timeline(now - 3_600_000).await? {
-        let t = crate::api::downtimes::compile_timeline(store, id, now).await?;
+        let t = compile_timeline(store, id, now).await?;
         store.set_downtime_timeline(id, &t.to_string()).await?;
     }
     Ok(handled)
+}
+
+/// The timeline of a downtime: members' status changes, the log, and
+/// activities of the organization, in time order.
+pub async fn compile_timeline(store: &Store, id: i64, now: Millis) -> nines_store::Result<Value> {
+    let Some((d, members, log)) = store.get_downtime(id).await? else { return Ok(json!([])) };
+    let end = d.resolved_at.unwrap_or(now);
+    let mut items: Vec<(Millis, u8, Value)> = Vec::new();
+    let ids: Vec<i64> = members.iter().map(|m| m.service_id).collect();
+    let mut timelines = store.timelines(&ids, d.started_at - 1, end + 1).await?;
+    for m in &members {
+        for (t, reason) in timelines.remove(&m.service_id).unwrap_or_default() {
+            items.push((t.at, 0, json!({"at": rfc3339(t.at), "kind": "status", "service": m.name, "serviceId": m.service_id, "from": t.from, "to": t.to, "reason": reason})));
+        }
+    }
+    for (at, msg) in log {
+        items.push((at, 1, json!({"at": rfc3339(at), "kind": "log", "text": msg})));
+    }
+    for (at, kind, node, service, msg) in store.activities(&d.organization, d.started_at - 3_600_000, end).await? {
+        items.push((at, 2, json!({"at": rfc3339(at), "kind": "activity", "activity": kind, "nodeId": node, "service": service, "text": msg})));
+    }
+    items.sort_by_key(|(at, k, _)| (*at, *k));
+    Ok(Value::Array(items.into_iter().map(|(_, _, v)| v).collect()))
 }

@@ -460,7 +460,7 @@ impl ProbeEngine {
                         m.insert(sid, status);
                     }
                 }
-                Err(e) => tracing::error!(service_id = sid, error = ?e.message, "recording a probe status failed"),
+                Err(e) => tracing::error!(service_id = sid, error = %e, "recording a probe status failed"),
             }
         }
     }
