@@ -15,6 +15,7 @@
 #   4. GET /healthz (no work at all) for the floor of a request on this machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/ingest/lib.sh
 SERVICES=${SERVICES:-5000}
 RUNS=${RUNS:-31}
 PORT=${PORT:-18191}
@@ -46,7 +47,7 @@ awk -v n="$SERVICES" -v url="$URL/api/v1/health/report" -v key="$KEY" 'BEGIN {
   }
 }' | sed '$d' > "$DATA/seed.cfg"   # no "next" after the last request
 curl -s --no-progress-meter --parallel --parallel-max 8 -K "$DATA/seed.cfg"
-COUNT=$(curl -sf -H "X-API-Key: $KEY" "$URL/api/v1/services" | grep -o '"id":' | wc -l)
+COUNT=$(count_services "$URL" "$KEY")
 echo "services known: $COUNT"
 sleep 2
 

@@ -8,9 +8,27 @@ seed_services() {
   for _ in $(seq 12); do
     n=$(START=$start STRIDE=$((SERVICES / 2)) wrk -t2 -c32 -d5s -s bench/ingest/health.lua "$1" | awk '/requests in/ {print $1}')
     start=$((start + n * 2 / 5))
-    COUNT=$(curl -sf -H "X-API-Key: $NINES_API_KEY" "$1/api/v1/services" | grep -o '"id":' | wc -l)
+    COUNT=$(count_services "$1" "$NINES_API_KEY")
     [ "$COUNT" -ge "$SERVICES" ] && return
   done
+}
+
+# count_services URL KEY: how many services the key sees, following the
+# list's pages (`limit`, `nextCursor`).
+count_services() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys, urllib.parse, urllib.request
+base, key, n, cursor = sys.argv[1], sys.argv[2], 0, None
+while True:
+    q = "limit=1000" + ("&cursor=" + urllib.parse.quote(cursor) if cursor else "")
+    req = urllib.request.Request(f"{base}/api/v1/services?{q}", headers={"X-API-Key": key})
+    page = json.load(urllib.request.urlopen(req))
+    n += len(page["items"])
+    cursor = page.get("nextCursor")
+    if not cursor:
+        break
+print(n)
+PY
 }
 
 # cpu_ticks: the server's ($PID) CPU time so far, user and system, in clock ticks.

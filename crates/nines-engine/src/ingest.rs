@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// Why a report was not acknowledged. The HTTP layer turns it into its
-/// answer; storage failures are logged here, once per batch, and carry no
-/// words of the database.
+/// answer; storage failures are logged here, once per failed write, and
+/// carry no words of the database.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum IngestError {
     /// The server is shutting down; the report was not taken.

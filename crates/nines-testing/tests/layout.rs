@@ -2,12 +2,14 @@
 //!
 //! A module is a source file (`foo.rs`, or `foo/mod.rs` for `foo`). Module
 //! A depends on B when A names a path through B (`crate::b::…`,
-//! `super::b::…`, `self::b::…`, in a `use` or in code). A module and its
-//! own descendants are one unit here (a `mod.rs` that re-exports its
-//! children is not a circle), but siblings and cousins that reach each
-//! other, directly or through others, are: each such circle is reported
-//! with the edges that close it. Unit tests (`#[cfg(test)] mod tests`) are
-//! left out, as their `use super::*` is not a dependency of the module.
+//! `super::b::…`, `self::b::…`, in a `use` or in code). Files that reach
+//! each other, directly or through others, form a circle; each is reported
+//! with the edges that close it. An edge between a module and its own
+//! ancestor or descendant is not counted (a `mod.rs` that re-exports its
+//! children, a child that uses its parent's items), so a circle that closes
+//! only through a parent module is not seen. Unit tests (`#[cfg(test)] mod
+//! tests { … }`) are left out, as their `use super::*` is not a dependency
+//! of the module; code after them still counts.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -36,19 +38,64 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The text of a module that counts: comments and the unit tests removed.
+/// The text of a module that counts: comments and unit-test modules
+/// removed.
 fn code_of(text: &str) -> String {
-    let text = match text.find("#[cfg(test)]\nmod tests") {
-        Some(i) => &text[..i],
-        None => text,
-    };
-    text.lines()
+    let lines: Vec<&str> = text
+        .lines()
         .map(|l| match l.find("//") {
             Some(i) => &l[..i],
             None => l,
         })
-        .collect::<Vec<_>>()
-        .join("\n")
+        .collect();
+    let mut out = Vec::with_capacity(lines.len());
+    let mut i = 0;
+    while i < lines.len() {
+        let opens_tests = lines[i].trim() == "#[cfg(test)]"
+            && lines.get(i + 1).is_some_and(|l| l.trim_start().starts_with("mod tests"));
+        if !opens_tests {
+            out.push(lines[i]);
+            i += 1;
+            continue;
+        }
+        // skip to the line that closes the module's block
+        let mut depth = 0i32;
+        let mut opened = false;
+        i += 1;
+        while i < lines.len() {
+            depth += braces(lines[i]);
+            opened |= lines[i].contains('{');
+            i += 1;
+            if opened && depth <= 0 {
+                break;
+            }
+        }
+    }
+    out.join("\n")
+}
+
+/// `{` less `}` on a line, outside string and character literals.
+fn braces(line: &str) -> i32 {
+    let (mut d, mut in_str, mut esc) = (0, false, false);
+    let b = line.as_bytes();
+    for (k, &c) in b.iter().enumerate() {
+        if in_str {
+            match (esc, c) {
+                (true, _) => esc = false,
+                (false, b'\\') => esc = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_str = true,
+            b'{' if !(k > 0 && b[k - 1] == b'\'' && b.get(k + 1) == Some(&b'\'')) => d += 1,
+            b'}' if !(k > 0 && b[k - 1] == b'\'' && b.get(k + 1) == Some(&b'\'')) => d -= 1,
+            _ => {}
+        }
+    }
+    d
 }
 
 fn is_ident(c: char) -> bool {
@@ -288,11 +335,15 @@ fn a_circle_is_found_and_a_parent_child_pair_is_not() {
         (m("b"), "fn f() { let _ = crate::c::make(); }".to_string()),
         (m("c"), "use super::a::Other;".to_string()),
         (m("d"), "pub mod e;\npub use e::E;\nfn f() { self::e::g(); }".to_string()),
-        (m("d/e"), "use super::D;\n#[cfg(test)]\nmod tests {\n    use crate::a::Other;\n}".to_string()),
+        (
+            m("d/e"),
+            "use super::D;\n#[cfg(test)]\nmod tests {\n    use crate::a::Other;\n    const S: &str = \"}\";\n}\nfn after() { crate::c::make(); }"
+                .to_string(),
+        ),
     ];
     let g = graph(&files);
     assert_eq!(g[&m("a")], BTreeSet::from([m("b")]), "comments do not count");
-    assert_eq!(g[&m("d/e")], BTreeSet::new(), "tests and the parent do not count");
+    assert_eq!(g[&m("d/e")], BTreeSet::from([m("c")]), "tests and the parent do not count; code after the tests does");
     let found = circles(&g);
     assert_eq!(found, vec![vec![m("a"), m("b"), m("c")]]);
     assert!(describe(&g, &found[0]).contains("c -> a"));

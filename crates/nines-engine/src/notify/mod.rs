@@ -20,7 +20,8 @@
 //! Status-page subscribers are sent to by the same loop ([`pages`]).
 //!
 //! What does not live here: rendering and the channels (`nines-notify`), the
-//! HTTP API (`api::notifications`), the claim's SQL (`nines-store`).
+//! HTTP API (nines-server's `api::notifications`), the claim's SQL
+//! (`nines-store`).
 
 pub mod pages;
 pub mod seal;

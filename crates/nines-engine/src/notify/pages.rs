@@ -1,5 +1,5 @@
 //! Sending what status-page subscribers are due (confirmation mails and
-//! updates, queued by `crate::web::public::subscribe` in the transaction
+//! updates, queued by nines-server's `web::public::subscribe` in the transaction
 //! that causes them), and the links and secrets derived for each
 //! subscriber from the server's key: nothing that grants access is stored.
 //!
