@@ -14,7 +14,7 @@
 # Module and build caches: $HOME/.cache/nines-kube-go/{mod,build}, or
 # NINES_KUBE_GOMODCACHE / NINES_KUBE_GOCACHE. Progress goes to stderr.
 # A cold build takes 12-14 minutes on two cores (kube-apiserver ~7, helm ~4,
-# etcd ~1) and leaves ~5 GB of caches; the binaries are bit-for-bit
+# etcd ~1) and needs ~5 GB of caches, removed once it is done; the binaries are bit-for-bit
 # reproducible (-trimpath, no VCS stamp, CGO off, fixed -X values).
 set -euo pipefail
 
@@ -71,9 +71,19 @@ build() {
   log "built $name in $(($(date +%s) - start)) s, $(du -h "$OUT/$name" | cut -f1)"
 }
 
+built=0
 for b in etcd helm kube-apiserver; do
+  [ -x "$OUT/$b" ] || built=1
   build "$b"
 done
+# The binaries are what is kept; the module and build caches (about 5 GB)
+# are only needed to build them again, so a build does not leave them on a
+# disk the Rust target shares. NINES_KUBE_KEEP_GOCACHE=1 keeps them.
+if [ "$built" = 1 ] && [ "${NINES_KUBE_KEEP_GOCACHE:-0}" != 1 ]; then
+  go clean -modcache
+  rm -rf "$GOCACHE"
+  log "removed the Go module and build caches"
+fi
 
 printf 'export NINES_KUBE_APISERVER_BIN=%q\n' "$OUT/kube-apiserver"
 printf 'export NINES_ETCD_BIN=%q\n' "$OUT/etcd"
