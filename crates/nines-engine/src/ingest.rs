@@ -10,38 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-/// Why a report was not acknowledged. The HTTP layer turns it into its
-/// answer; storage failures are logged here, once per failed write, and
-/// carry no words of the database.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum IngestError {
-    /// The server is shutting down; the report was not taken.
-    #[error("nines is shutting down")]
-    ShuttingDown,
-    #[error("not found: {0}")]
-    NotFound(String),
-    #[error("{field}: {message}")]
-    Invalid { field: String, message: String },
-    #[error("conflict: {0}")]
-    Conflict(String),
-    /// The database failed; nothing of the report was stored.
-    #[error("the database is unavailable")]
-    Unavailable,
-}
-
-impl From<nines_store::Error> for IngestError {
-    fn from(e: nines_store::Error) -> Self {
-        match e {
-            nines_store::Error::NotFound(m) => IngestError::NotFound(m),
-            nines_store::Error::Invalid { field, message } => IngestError::Invalid { field, message },
-            nines_store::Error::Conflict(m) => IngestError::Conflict(m),
-            other => {
-                tracing::error!(error = %other, "storage error");
-                IngestError::Unavailable
-            }
-        }
-    }
-}
+/// Why a report was not acknowledged: the engines' error classes.
+pub use crate::error::EngineError as IngestError;
 
 type Job = (HealthOp, oneshot::Sender<Result<HealthAck, IngestError>>);
 

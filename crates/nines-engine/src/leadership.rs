@@ -52,6 +52,50 @@ impl Passes {
     }
 }
 
+impl Leadership {
+    /// Whether this replica holds the workers lease now.
+    pub fn leads(&self) -> bool {
+        self.is_leader.load(Ordering::SeqCst)
+    }
+
+    /// The ticks of a singleton worker: one every `every` while this
+    /// replica leads, until `stop` fires.
+    ///
+    /// ```ignore
+    /// let mut ticks = me.ticks(every, stop);
+    /// while ticks.next().await {
+    ///     // one pass
+    /// }
+    /// ```
+    pub fn ticks(&self, every: Duration, stop: watch::Receiver<bool>) -> LeaderTicks {
+        LeaderTicks { me: self.clone(), every, stop }
+    }
+}
+
+/// See [`Leadership::ticks`].
+pub struct LeaderTicks {
+    me: Leadership,
+    every: Duration,
+    stop: watch::Receiver<bool>,
+}
+
+impl LeaderTicks {
+    /// Wait for the next tick at which this replica leads: `true` then,
+    /// `false` once `stop` fires. A tick at which it does not lead is
+    /// skipped.
+    pub async fn next(&mut self) -> bool {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(self.every) => {}
+                _ = self.stop.changed() => return false,
+            }
+            if self.me.leads() {
+                return true;
+            }
+        }
+    }
+}
+
 /// Keep trying to hold the lease until `stop` fires; release it then.
 pub async fn lead(
     store: Store,

@@ -15,6 +15,8 @@
 //! - [`leadership`]: the lease that picks the replica running the singleton
 //!   workers; [`workers`]: those workers (stale detection, downtimes and
 //!   their timelines, SLO figures, retention).
+//! - [`error`]: the classes of an engine's refusal or failure, which the
+//!   HTTP layer maps to its answers.
 //! - [`ingest`]: the batched writer of health reports, which acknowledges a
 //!   report only once it is committed.
 //! - [`probes`]: the server's own checks, agents and what becomes of every
@@ -27,6 +29,7 @@
 //! (`nines-core`).
 
 pub mod config;
+pub mod error;
 pub mod ingest;
 pub mod leadership;
 pub mod maintenance;

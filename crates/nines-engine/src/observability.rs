@@ -26,7 +26,6 @@ use nines_store::observability::{HOUR_MS, LabelOverride, LogHour, SLOT_MS, Serie
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use utoipa::ToSchema;
@@ -440,16 +439,10 @@ pub async fn worker(
     me: Leadership,
     series: ObsSeries,
     every: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.changed() => return,
-        }
-        if !me.is_leader.load(Ordering::SeqCst) {
-            continue;
-        }
+    let mut ticks = me.ticks(every, stop);
+    while ticks.next().await {
         let now = clock.now_ms();
         if let Err(e) = run_once(&store, now).await {
             tracing::error!(error = %e, "observability accounting failed");

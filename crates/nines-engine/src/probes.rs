@@ -872,7 +872,7 @@ pub async fn run_local(
         }
     };
     loop {
-        let leading = me.is_leader.load(std::sync::atomic::Ordering::SeqCst);
+        let leading = me.leads();
         if !leading {
             if sched.take().is_some() {
                 tracing::info!("stopped server-side checks: not leading");
@@ -886,27 +886,16 @@ pub async fn run_local(
                 Ok(v) if v != version => match engine.checks().await {
                     Ok(all) => {
                         let set = local_set(&all, SERVER_LOCATION);
-                        match &sched {
-                            Some(s) => {
-                                let r = s.reload(set).await;
-                                tracing::info!(
-                                    kept = r.kept,
-                                    changed = r.changed,
-                                    added = r.added,
-                                    removed = r.removed,
-                                    "checks reloaded"
-                                );
-                            }
-                            None => {
-                                tracing::info!(checks = set.len(), "starting server-side checks");
-                                sched = Some(nines_probe::Scheduler::start(
-                                    env.clone(),
-                                    clock.clone(),
-                                    nines_probe::SchedulerConfig::default(),
-                                    set,
-                                    tx.clone(),
-                                ));
-                            }
+                        let checks = set.len();
+                        match nines_probe::Scheduler::run_or_reload(&mut sched, env, &clock, set, &tx).await {
+                            Some(r) => tracing::info!(
+                                kept = r.kept,
+                                changed = r.changed,
+                                added = r.added,
+                                removed = r.removed,
+                                "checks reloaded"
+                            ),
+                            None => tracing::info!(checks, "started server-side checks"),
                         }
                         version = v;
                     }

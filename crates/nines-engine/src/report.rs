@@ -25,7 +25,6 @@ use nines_store::{ServiceFilter, Store};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -625,19 +624,13 @@ pub async fn scheduler(
     clock: Arc<dyn Clock>,
     me: Leadership,
     rc: ReportConfig,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     if rc.dir.is_none() {
         return;
     }
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(rc.check_every) => {}
-            _ = stop.changed() => return,
-        }
-        if !me.is_leader.load(Ordering::SeqCst) {
-            continue;
-        }
+    let mut ticks = me.ticks(rc.check_every, stop);
+    while ticks.next().await {
         if let Err(e) = run_due(&store, &rc, clock.as_ref(), &me.replica).await {
             tracing::error!(error = %e, "report scheduler failed");
         }
@@ -699,16 +692,10 @@ pub async fn retention(
     clock: Arc<dyn Clock>,
     me: Leadership,
     rc: ReportConfig,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(rc.retention_every) => {}
-            _ = stop.changed() => return,
-        }
-        if !me.is_leader.load(Ordering::SeqCst) {
-            continue;
-        }
+    let mut ticks = me.ticks(rc.retention_every, stop);
+    while ticks.next().await {
         if let Err(e) = retention_pass(&store, &rc, clock.now_ms()).await {
             tracing::error!(error = %e, "retention failed");
         }

@@ -22,16 +22,10 @@ pub async fn stale_detector(
     me: Leadership,
     rule: StaleRule,
     every: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.changed() => return,
-        }
-        if !me.is_leader.load(Ordering::SeqCst) {
-            continue;
-        }
+    let mut ticks = me.ticks(every, stop);
+    while ticks.next().await {
         let floor = me.floor.load(Ordering::SeqCst);
         match store.stale_tick(&rule, clock.now_ms(), floor).await {
             Ok(changes) => {
@@ -70,7 +64,7 @@ pub async fn slo_worker(
             }
         };
         let now = clock.now_ms();
-        if me.is_leader.load(Ordering::SeqCst) {
+        if me.leads() {
             match store.aggregate(now, cfg.settle_ms, 31).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(days = n, "finalized daily results"),
@@ -194,16 +188,10 @@ pub async fn downtime_worker(
     clock: Arc<dyn Clock>,
     me: Leadership,
     every: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.changed() => return,
-        }
-        if !me.is_leader.load(Ordering::SeqCst) {
-            continue;
-        }
+    let mut ticks = me.ticks(every, stop);
+    while ticks.next().await {
         if let Err(e) = process_downtimes(&store, clock.now_ms()).await {
             tracing::error!(error = %e, "downtime processing failed");
         }

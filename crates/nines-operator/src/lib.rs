@@ -11,7 +11,8 @@
 //! - [`reconcile`]: pure decisions: given observed objects and existing CRs,
 //!   what to create, patch or delete, when to add or remove finalizers, how
 //!   long to back off.
-//! - [`api`]: the typed client of the nines API.
+//! - [`api`]: the typed client of the nines API; [`wire`]: the bodies it
+//!   sends and reads, which the mappings build.
 //! - [`runtime`]: what every controller runs on (the shared context,
 //!   errors, settings, back-off, gating by the OperatorConfig switches,
 //!   reconcile counters).
@@ -43,5 +44,6 @@ pub mod runtime;
 pub mod table;
 pub mod tenant;
 pub mod tenant_kinds;
+pub mod wire;
 
 pub use cli::{OperatorArgs, run_cli};

@@ -146,6 +146,32 @@ impl Scheduler {
     }
 
     /// Replace the set of checks and wait until it is in effect.
+    /// Hand `checks` to the scheduler in `slot`: a running one reloads them
+    /// and says what changed; otherwise one starts, with the default
+    /// settings, and the answer is `None`. The server's checks and an
+    /// agent's both go through here.
+    pub async fn run_or_reload<R: Runner>(
+        slot: &mut Option<Scheduler>,
+        runner: &Arc<R>,
+        clock: &Arc<dyn Clock>,
+        checks: Vec<(CheckId, Arc<CheckSpec>)>,
+        results: &mpsc::Sender<ProbeEvent>,
+    ) -> Option<ReloadSummary> {
+        match slot {
+            Some(s) => Some(s.reload(checks).await),
+            None => {
+                *slot = Some(Scheduler::start(
+                    runner.clone(),
+                    clock.clone(),
+                    SchedulerConfig::default(),
+                    checks,
+                    results.clone(),
+                ));
+                None
+            }
+        }
+    }
+
     pub async fn reload(&self, checks: Vec<(CheckId, Arc<CheckSpec>)>) -> ReloadSummary {
         let (tx, rx) = oneshot::channel();
         if self.commands.send(Command::Reload(checks, tx)).is_err() {

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use nines_core::wire::{ErrorBody, ErrorDetail, FieldProblem};
 use nines_core::{FieldError, FieldErrors};
+use nines_engine::error::EngineError;
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -73,36 +74,28 @@ impl From<FieldErrors> for ApiError {
     }
 }
 
+/// A storage error is answered by its class (see [`EngineError`]).
 impl From<nines_store::Error> for ApiError {
     fn from(e: nines_store::Error) -> Self {
-        match e {
-            nines_store::Error::NotFound(m) => ApiError::not_found(m),
-            nines_store::Error::Invalid { field, message } => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{field}: {message}")).field(field)
-            }
-            nines_store::Error::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            // a transient storage failure: 503 with Retry-After, never the
-            // database's own words (they go to the log)
-            other => {
-                tracing::error!(error = %other, "storage error");
-                ApiError::unavailable("the database is unavailable; nothing was stored, retry later")
-            }
-        }
+        ApiError::from(EngineError::from(e))
     }
 }
 
-/// The answers of the health writer, as the API has always given them.
-impl From<crate::ingest::IngestError> for ApiError {
-    fn from(e: crate::ingest::IngestError) -> Self {
-        use crate::ingest::IngestError as E;
+/// The answer to each class of an engine's refusal or failure: a transient
+/// storage failure is a 503 with Retry-After, never the database's own words
+/// (those go to the log).
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
         match e {
-            E::ShuttingDown => ApiError::unavailable("nines is shutting down"),
-            E::NotFound(m) => ApiError::not_found(m),
-            E::Invalid { field, message } => {
+            EngineError::ShuttingDown => ApiError::unavailable("nines is shutting down"),
+            EngineError::NotFound(m) => ApiError::not_found(m),
+            EngineError::Invalid { field, message } => {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{field}: {message}")).field(field)
             }
-            E::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            E::Unavailable => ApiError::unavailable("the database is unavailable; nothing was stored, retry later"),
+            EngineError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            EngineError::Unavailable => {
+                ApiError::unavailable("the database is unavailable; nothing was stored, retry later")
+            }
         }
     }
 }

@@ -133,7 +133,7 @@ pub async fn key_caller(app: &AppState, headers: &axum::http::HeaderMap) -> Resu
     app.auth.authenticate(key).await
 }
 
-/// The caller [`crate::access::authorize`] found and checked; authenticated
+/// The caller [`crate::router::authorize`] found and checked; authenticated
 /// here only for a router built without that middleware.
 impl<S> FromRequestParts<S> for Caller
 where

@@ -1,8 +1,11 @@
 //! `nines serve`: the REST API, push ingestion and the background workers.
 //!
-//! Layout: [`api`] holds the HTTP handlers by domain (push, read, apply,
-//! keys), [`web`] the dashboard and the public status pages, [`auth`] and
-//! [`access`] API keys and what each role may do, [`serve`] the listener.
+//! Layout, from the bottom up: [`auth`] and [`access`] API keys and what
+//! each role may do; [`api`] the HTTP handlers by domain (push, read, apply,
+//! keys); [`web`] the dashboard and the public status pages, which use the
+//! API's views; [`openapi`] the document of both and its page; [`router`]
+//! every route behind the access check; [`serve`] the listener. A module
+//! uses only those below it.
 //! What runs behind them is in `nines-engine`, re-exported here under the
 //! paths the server has always used: the batched health writer
 //! ([`ingest`]), the server's checks and their results ([`probes`],
@@ -20,6 +23,7 @@ pub mod extract;
 pub mod itops_reference;
 pub mod oidc;
 pub mod openapi;
+pub mod router;
 pub mod serve;
 pub mod web;
 
@@ -28,7 +32,6 @@ pub use nines_engine::{
     config, ingest, leadership, maintenance, metrics, notify, observability, probe_live, probes, report, slo, workers,
 };
 
-use axum::Router;
 use nines_core::clock::Clock;
 use nines_core::timeline::StaleRule;
 use nines_store::Store;
@@ -259,7 +262,7 @@ pub async fn start(
         config.checks_reload_every,
         stop_rx.clone(),
     )));
-    let app = router(state.clone());
+    let app = router::router(state.clone());
     let mut stop_srv = stop_rx.clone();
     let ready = state.ready.clone();
     // readiness goes false the moment a stop is asked for
@@ -269,14 +272,4 @@ pub async fn start(
     });
     let server = tokio::spawn(serve::serve(listener, app, config.http.clone(), stop_rx.clone()));
     Ok(Running { addr, state, stop: stop_tx, tasks, server })
-}
-
-pub fn router(state: AppState) -> Router {
-    // the document is added here, not in `api`: `openapi` reads the
-    // handlers of `api`, and `api` needs nothing of it
-    api::routes()
-        .route("/api/openapi.json", axum::routing::get(openapi::serve))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), access::authorize))
-        .layer(axum::middleware::from_fn(api::error_format))
-        .with_state(state)
 }

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use nines_server::access::access;
-use nines_server::web::apidocs::anchor;
+use nines_server::openapi::docs::anchor;
 use nines_server::web::html::esc;
 use reqwest::Method;
 use serde_json::Value;

@@ -7,7 +7,6 @@ use common::*;
 use nines_core::clock::ManualClock;
 use serde_json::json;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 #[tokio::test]
 async fn a_dead_leader_is_replaced_within_the_lease() {
@@ -16,13 +15,10 @@ async fn a_dead_leader_is_replaced_within_the_lease() {
     let store_a = nines_store::Store::connect(&url).await.unwrap();
     let store_b = nines_store::Store::connect(&url).await.unwrap();
     let a = start_with(store_a, Arc::new(clock.clone()), fast_config("replica-a")).await;
-    eventually("a leads", async || {
-        a.running.as_ref().unwrap().state.leadership.is_leader.load(Ordering::SeqCst).then_some(())
-    })
-    .await;
+    eventually("a leads", async || a.running.as_ref().unwrap().state.leadership.leads().then_some(())).await;
     let b = start_with(store_b, Arc::new(clock.clone()), fast_config("replica-b")).await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let b_leads = || b.running.as_ref().unwrap().state.leadership.is_leader.load(Ordering::SeqCst);
+    let b_leads = || b.running.as_ref().unwrap().state.leadership.leads();
     assert!(!b_leads(), "one leader at a time");
     // both replicas serve the API
     let key = b.key("myorg", "operator").await;

@@ -30,6 +30,16 @@ pub struct PageGroupRef {
     pub group: String,
 }
 
+/// Whether a page of `organization` (None: of every organization) that
+/// lists `groups` (none: every public group) shows the group `group` of
+/// `org`.
+pub fn page_shows(organization: Option<&str>, groups: &[PageGroupRef], org: &str, group: &str) -> bool {
+    if organization.is_some_and(|o| o != org) {
+        return false;
+    }
+    groups.is_empty() || groups.iter().any(|g| g.organization == org && g.group == group)
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageRow {
     pub id: i64,
@@ -50,6 +60,13 @@ pub struct PageRow {
     pub email_channel_id: Option<i64>,
     pub created_at: Millis,
     pub updated_at: Millis,
+}
+
+impl PageRow {
+    /// Whether this page shows the group `group` of `org` ([`page_shows`]).
+    pub fn shows(&self, org: &str, group: &str) -> bool {
+        page_shows(self.organization.as_deref(), &self.groups, org, group)
+    }
 }
 
 /// A public update of a downtime.

@@ -85,7 +85,7 @@ impl Srv {
         // the condition watcher counts only where the test runs it often
         let watches = state.config.notify.watch_every <= Duration::from_secs(1);
         // the singleton workers go round only on the leader
-        let leader = state.leadership.is_leader.load(std::sync::atomic::Ordering::SeqCst);
+        let leader = state.leadership.leads();
         let read = || {
             use std::sync::atomic::Ordering::SeqCst;
             let mut v = vec![p.notifier.load(SeqCst)];

@@ -10,6 +10,11 @@
 //! only through a parent module is not seen. Unit tests (`#[cfg(test)] mod
 //! tests { … }`) are left out, as their `use super::*` is not a dependency
 //! of the module; code after them still counts.
+//!
+//! The same rule holds a level up: lifted to a crate's top-level modules
+//! (each edge between two files counted as an edge between the top-level
+//! modules they are in, the crate root left out), there is no circle
+//! either. That catches a circle that closes through a parent module.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -224,6 +229,22 @@ fn graph(files: &[(Module, String)]) -> BTreeMap<Module, BTreeSet<Module>> {
     g
 }
 
+/// `g` lifted to top-level modules: an edge between two files is an edge
+/// between the top-level modules they are in; the crate root, the parent of
+/// every module, is left out.
+fn lifted(g: &BTreeMap<Module, BTreeSet<Module>>) -> BTreeMap<Module, BTreeSet<Module>> {
+    let top = |m: &Module| m.first().map(|t| vec![t.clone()]);
+    let mut out: BTreeMap<Module, BTreeSet<Module>> = BTreeMap::new();
+    for (from, tos) in g {
+        let Some(f) = top(from) else { continue };
+        let edges = out.entry(f.clone()).or_default();
+        for t in tos.iter().filter_map(top).filter(|t| *t != f) {
+            edges.insert(t);
+        }
+    }
+    out
+}
+
 /// The circles of `g`: its strongly connected components of more than one
 /// module (Tarjan's algorithm).
 fn circles(g: &BTreeMap<Module, BTreeSet<Module>>) -> Vec<Vec<Module>> {
@@ -316,8 +337,13 @@ fn no_crate_has_an_import_circle() {
         let files = crate_files(&src);
         looked += files.len();
         let g = graph(&files);
+        let name = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
         for c in circles(&g) {
-            found.push(format!("{}: {}", dir.file_name().unwrap_or_default().to_string_lossy(), describe(&g, &c)));
+            found.push(format!("{name}: {}", describe(&g, &c)));
+        }
+        let top = lifted(&g);
+        for c in circles(&top) {
+            found.push(format!("{name}, between top-level modules: {}", describe(&top, &c)));
         }
     }
     assert!(looked > 100, "the walk found the workspace's sources ({looked} files)");
@@ -347,4 +373,25 @@ fn a_circle_is_found_and_a_parent_child_pair_is_not() {
     let found = circles(&g);
     assert_eq!(found, vec![vec![m("a"), m("b"), m("c")]]);
     assert!(describe(&g, &found[0]).contains("c -> a"));
+}
+
+/// A circle that closes only through a parent module is not one between
+/// files, and is one between top-level modules.
+#[test]
+fn a_circle_through_a_parent_is_found_between_top_level_modules() {
+    let m = |s: &str| -> Module { if s.is_empty() { vec![] } else { s.split('/').map(String::from).collect() } };
+    let files = vec![
+        (m(""), "pub mod a;\npub mod b;\npub mod c;\nuse a::x::X;".to_string()),
+        (m("a"), "pub mod x;\npub mod y;".to_string()),
+        (m("a/x"), "use crate::b::B;\nuse crate::AppState;".to_string()),
+        (m("a/y"), "pub struct Y;".to_string()),
+        (m("b"), "use crate::a::y::Y;\nuse crate::c::C;".to_string()),
+        (m("c"), "pub struct C;".to_string()),
+    ];
+    let g = graph(&files);
+    assert!(circles(&g).is_empty(), "no circle between files: {:?}", circles(&g));
+    let top = lifted(&g);
+    assert_eq!(top[&m("b")], BTreeSet::from([m("a"), m("c")]));
+    assert!(!top.contains_key(&m("")), "the crate root is left out");
+    assert_eq!(circles(&top), vec![vec![m("a"), m("b")]]);
 }

@@ -170,20 +170,7 @@ pub async fn run(args: AgentArgs) -> Result<()> {
                         }
                     }
                     tracing::info!(checks = set.len(), version = %list.version, "checks for this location");
-                    match &sched {
-                        Some(s) => {
-                            s.reload(set).await;
-                        }
-                        None => {
-                            sched = Some(nines_probe::Scheduler::start(
-                                env.clone(),
-                                clock.clone(),
-                                nines_probe::SchedulerConfig::default(),
-                                set,
-                                tx.clone(),
-                            ))
-                        }
-                    }
+                    nines_probe::Scheduler::run_or_reload(&mut sched, &env, &clock, set, &tx).await;
                     version = list.version;
                 }
                 Ok(_) => {}

@@ -28,7 +28,6 @@ pub mod seal;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use nines_core::clock::{Clock, Millis};
@@ -684,7 +683,7 @@ pub async fn run(n: Arc<Notifier>, me: Leadership, mut stop: watch::Receiver<boo
             _ = tokio::time::sleep(n.config.every) => {}
             _ = stop.changed() => return,
         }
-        if me.is_leader.load(Ordering::SeqCst) && last_watch.is_none_or(|t| t.elapsed() >= n.config.watch_every) {
+        if me.leads() && last_watch.is_none_or(|t| t.elapsed() >= n.config.watch_every) {
             last_watch = Some(tokio::time::Instant::now());
             if let Err(e) = n.watch_conditions().await {
                 tracing::error!(error = %e, "watching backups and storage failed");

@@ -1,13 +1,16 @@
-//! Sending what status-page subscribers are due (confirmation mails and
-//! updates, queued by nines-server's `web::public::subscribe` in the transaction
-//! that causes them), and the links and secrets derived for each
-//! subscriber from the server's key: nothing that grants access is stored.
+//! What status-page subscribers are told of an incident update
+//! ([`update_deliveries`], queued by the API in the transaction that posts
+//! the update), sending what they are due (confirmation mails and updates),
+//! and the links and secrets derived for each subscriber from the server's
+//! key: nothing that grants access is stored.
 //!
 //! Every replica sends; a claim with a lease keeps a message to one, and a
 //! failed message is retried with a growing wait, up to [`MAX_ATTEMPTS`].
 
-use nines_store::pages::{PageRow, SubscriberRow};
-use std::collections::HashMap;
+use nines_core::clock::{Millis, rfc3339};
+use nines_store::pages::{NewDelivery, PageRow, SubscriberRow};
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write;
 use std::sync::OnceLock;
 
 use super::Notifier;
@@ -34,6 +37,88 @@ pub fn webhook_secret(key: &SecretKey, sub: &SubscriberRow) -> String {
 /// The public address of a status page.
 pub fn page_url(base: &str, slug: &str) -> String {
     format!("{}/p/{slug}", base.trim_end_matches('/'))
+}
+
+/// The word an incident update opens with, by its status.
+pub fn update_word(status: &str) -> &'static str {
+    match status {
+        "investigating" => "Investigating",
+        "identified" => "Identified",
+        "monitoring" => "Monitoring",
+        "resolved" => "Resolved",
+        _ => "Update",
+    }
+}
+
+/// A time as pages and messages show it: `2026-03-01 14:05 UTC`.
+pub fn when(ms: Millis) -> String {
+    let s = rfc3339(ms);
+    format!("{} {} UTC", &s[..10], &s[11..16])
+}
+
+/// What an update says, for the subscribers of every configured page that
+/// shows one of `service_ids` (their public names there).
+#[allow(clippy::too_many_arguments)]
+pub async fn update_deliveries(
+    n: &Notifier,
+    downtime_id: i64,
+    service_ids: &[i64],
+    status: &str,
+    message: &str,
+    title: Option<&str>,
+    now: Millis,
+) -> nines_store::Result<Vec<NewDelivery>> {
+    let ids: HashSet<i64> = service_ids.iter().copied().collect();
+    let entries: Vec<_> = n.store.public_entries().await?.into_iter().filter(|e| ids.contains(&e.service_id)).collect();
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for page in n.store.status_pages().await? {
+        let mut names: Vec<&str> = entries
+            .iter()
+            .filter(|e| page.shows(&e.organization, &e.group_name))
+            .map(|e| e.display_name.as_str())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if names.is_empty() {
+            continue;
+        }
+        names.sort();
+        let subs = n.store.subscribers(page.id, true).await?;
+        if subs.is_empty() {
+            continue;
+        }
+        let what = title.map_or_else(|| names.join(", "), str::to_string);
+        let subject = format!("[{}] {}: {}", page.title, update_word(status), what);
+        for sub in subs {
+            let body = match sub.kind.as_str() {
+                "email" => {
+                    let mut b = format!("{}: {what}\n\n{message}\n\n", update_word(status));
+                    let _ = writeln!(b, "Affected: {}", names.join(", "));
+                    let _ = writeln!(b, "Posted {}.\n", when(now));
+                    let _ = writeln!(b, "Current status: {}", page_url(&n.base_url, &page.slug));
+                    let _ = writeln!(b, "Unsubscribe: {}", link(&n.base_url, &page.slug, &sub, &n.key, "unsubscribe"));
+                    b
+                }
+                _ => serde_json::json!({
+                    "page": page.slug,
+                    "pageTitle": page.title,
+                    "downtimeId": downtime_id,
+                    "status": status,
+                    "title": what,
+                    "message": message,
+                    "services": names,
+                    "postedAt": rfc3339(now),
+                    "url": page_url(&n.base_url, &page.slug),
+                })
+                .to_string(),
+            };
+            out.push(NewDelivery { subscriber_id: sub.id, subject: subject.clone(), body });
+        }
+    }
+    Ok(out)
 }
 
 /// The link a subscriber follows to confirm (`what` = `confirm`) or to

@@ -4,9 +4,9 @@
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
-use crate::api::CertificateReport;
 use crate::crd::{CertificateSpec, IssuerFilter, SourceRef};
 use crate::mapping::object_name;
+use crate::wire::CertificateReport;
 
 /// A certificate expiring within this is `expiring_soon`.
 pub const EXPIRING_SOON: SignedDuration = SignedDuration::from_hours(30 * 24);

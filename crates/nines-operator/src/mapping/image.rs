@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Pod;
 
-use crate::api::{ArtifactItem, NamespaceUse};
 use crate::crd::{ArtifactSpec, RegistryInfo, RepositoryInfo};
 use crate::mapping::object_name;
+use crate::wire::{ArtifactItem, NamespaceUse};
 
 pub const DOCKER_HUB: &str = "docker.io";
 

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::api::AppItem;
 use crate::crd::{ActionInfo, AppArtifact, BlockInfo, ChartInfo, K8sAppSpec, WorkspaceInfo};
 use crate::mapping::image::{ImageRef, ImageUsage};
+use crate::wire::AppItem;
 
 /// Label values that mark a meta-Secret (`<prefix>/type: meta`).
 pub const META_TYPE_LABELS: [&str; 2] = ["nines.dev/type", "polycrate.io/type"];

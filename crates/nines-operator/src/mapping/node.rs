@@ -4,7 +4,7 @@
 
 use k8s_openapi::api::core::v1::Node;
 
-use crate::api::HostItem;
+use crate::wire::HostItem;
 
 /// Parse a Kubernetes quantity (`4`, `3500m`, `16318412Ki`, `2Gi`, `1e3`) into a number of units.
 pub fn parse_quantity(q: &str) -> Option<f64> {

@@ -133,6 +133,25 @@ pub struct RecentRun {
     pub total_ms: f64,
 }
 
+/// A run as the engine records it (the same figures an agent sends), with
+/// its time in RFC 3339.
+impl From<RunResult> for RecentRun {
+    fn from(r: RunResult) -> RecentRun {
+        RecentRun {
+            at: rfc3339(r.at),
+            outcome: r.outcome,
+            message: r.message,
+            error: r.error,
+            http_status: r.http_status,
+            dns_ms: r.dns_ms,
+            connect_ms: r.connect_ms,
+            tls_ms: r.tls_ms,
+            first_byte_ms: r.first_byte_ms,
+            total_ms: r.total_ms,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FailureView {
@@ -176,26 +195,8 @@ pub async fn detail(State(s): State<AppState>, caller: Caller, Path(id): Path<St
         .await?
         .pop()
         .ok_or_else(|| ApiError::not_found(format!("no check {id:?}")))?;
-    let recent = s
-        .probes
-        .recent(&id)
-        .into_iter()
-        .map(|(at, r)| {
-            let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
-            RecentRun {
-                at: rfc3339(at),
-                outcome: r.outcome.as_str().into(),
-                message: r.message,
-                error: r.error.map(|e| e.as_str().to_string()),
-                http_status: r.http_status,
-                dns_ms: ms(r.timings.dns),
-                connect_ms: ms(r.timings.connect),
-                tls_ms: ms(r.timings.tls),
-                first_byte_ms: ms(r.timings.first_byte),
-                total_ms: r.timings.total.as_secs_f64() * 1000.0,
-            }
-        })
-        .collect();
+    let recent =
+        s.probes.recent(&id).into_iter().map(|(at, r)| RecentRun::from(RunResult::from_probe(&id, at, &r))).collect();
     let failures = s
         .store
         .check_failures(&id, 20)

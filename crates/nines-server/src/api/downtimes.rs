@@ -590,7 +590,7 @@ pub async fn post_update(
     };
     let ids: Vec<i64> = members.iter().map(|m| m.service_id).collect();
     let deliveries =
-        crate::web::public::subscribe::update_deliveries(&s, d.id, &ids, status, message, title.as_deref(), now)
+        crate::notify::pages::update_deliveries(&s.notifier, d.id, &ids, status, message, title.as_deref(), now)
             .await?;
     let uid = s
         .store

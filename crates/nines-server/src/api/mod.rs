@@ -87,9 +87,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/apikeys/{id}", axum::routing::delete(keys::revoke))
         .merge(notifications::routes())
         .merge(inventory::routes())
-        .merge(crate::web::routes())
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -169,7 +166,7 @@ pub fn method_not_allowed_answer(
     r
 }
 
-async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
+pub(crate) async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
     method_not_allowed_answer(&method, uri.path(), &[])
 }
 
@@ -221,6 +218,6 @@ pub async fn error_format(req: axum::extract::Request, next: axum::middleware::N
     out
 }
 
-async fn not_found(uri: axum::http::Uri) -> ApiError {
+pub(crate) async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(format!("no route for {}", uri.path()))
 }

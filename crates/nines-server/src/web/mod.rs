@@ -3,7 +3,6 @@
 //! login). Pages are plain HTML with a little script for live updates; every
 //! asset is compiled into the binary, so the UI works without internet access.
 
-pub mod apidocs;
 pub mod dashboard;
 pub mod html;
 pub mod public;
@@ -13,5 +12,5 @@ use axum::Router;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().merge(public::routes()).merge(dashboard::routes()).merge(apidocs::routes())
+    Router::new().merge(public::routes()).merge(dashboard::routes())
 }

@@ -2,7 +2,7 @@
 //! the small parts of a sign-in that every path shares (the redirect after
 //! it, query encoding, TLS behind a proxy). The login pages themselves are
 //! in `session` (API key) and `signin` (OpenID Connect); the access rules
-//! that read the cookie are in `crate::access`.
+//! that read the cookie are in `crate::router`.
 
 use axum::http::{HeaderMap, header};
 use std::fmt::Write;

@@ -129,7 +129,7 @@ impl FromRequestParts<AppState> for UiCaller {
             let person = parts.extensions.get::<nines_store::ui::PersonSession>().cloned();
             return Ok(UiCaller { caller: caller.clone(), session, person });
         }
-        // `access::authorize` found no key and no live session: sign in
+        // `router::authorize` found no key and no live session: sign in
         if parts.uri.path() == "/ui/events" {
             // an event stream cannot follow a login page: fail it for good
             return Err(UiError(ApiError::unauthorized("sign in again").field("Cookie")).into_response());

@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use utoipa::ToSchema;
 
-use super::snapshot::Cache;
+use super::cache::Cache;
 use crate::AppState;
 use crate::api::page::{self, PageQuery};
 use crate::auth::Caller;

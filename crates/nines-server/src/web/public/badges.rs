@@ -25,9 +25,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::cache::Cache;
 use super::pages::Views;
 use super::render::{badge_with, percent};
-use super::snapshot::{Cache, State as PageState};
+use super::snapshot::State as PageState;
 use super::{Sel, svg};
 use crate::AppState;
 use crate::config::SloConfig;

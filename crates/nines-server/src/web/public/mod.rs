@@ -8,13 +8,14 @@
 //! public service's day, its timeline.
 //!
 //! Layout: [`admin`] the API that decides what is public, [`snapshot`] the
-//! cached data and how it is refreshed, [`output`] what a snapshot is
+//! data of the page, [`cache`] the current snapshot and how it is refreshed, [`output`] what a snapshot is
 //! served as: [`render`] the HTML and badges, [`json`] the status-service
 //! JSON, [`feed`] the Atom feed. Assets are
 //! compiled in; the page needs nothing from the internet.
 
 pub mod admin;
 pub mod badges;
+pub mod cache;
 pub mod feed;
 pub mod json;
 pub mod output;
@@ -37,8 +38,9 @@ use std::time::Instant;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use cache::Cache;
 use pages::Views;
-use snapshot::{Cache, Snapshot, State as PageState};
+use snapshot::{Snapshot, State as PageState};
 
 const CSS: &str = include_str!("../../../assets/public/status.css");
 const JS: &str = include_str!("../../../assets/public/status.js");
@@ -73,7 +75,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Sel {
 /// Every public route, at the root (the default page, or the page of the
 /// request's custom domain) and under `/p/{slug}`.
 pub fn routes() -> Router<AppState> {
-    let cache = Arc::new(Cache::new(output::prerender));
+    let cache = Arc::new(Cache::new());
     let days = Arc::new(DayPages::default());
     let views = Arc::new(Views::default());
     let badge_cache = Arc::new(badges::BadgeCache::default());

@@ -25,7 +25,8 @@ use std::sync::{Arc, Mutex};
 use utoipa::ToSchema;
 
 use super::admin::{org_for, text};
-use super::snapshot::{Block, Cache, PageMeta, Snapshot, subset};
+use super::cache::Cache;
+use super::snapshot::{Block, PageMeta, Snapshot, subset};
 use crate::AppState;
 use crate::api::page::{self, PageQuery};
 use crate::auth::Caller;
@@ -48,12 +49,7 @@ pub struct Def {
 impl Def {
     /// Whether the page shows the group `group` of `org`.
     pub fn shows(&self, org: &str, group: &str) -> bool {
-        if let Some(o) = &self.organization
-            && o != org
-        {
-            return false;
-        }
-        self.groups.is_empty() || self.groups.iter().any(|g| g.organization == org && g.group == group)
+        nines_store::pages::page_shows(self.organization.as_deref(), &self.groups, org, group)
     }
 
     pub fn from_row(r: &PageRow) -> Def {

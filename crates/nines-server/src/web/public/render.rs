@@ -12,6 +12,8 @@ use nines_core::clock::{Millis, rfc3339};
 use nines_core::slo::DAY_MS;
 use std::fmt::Write;
 
+pub use crate::notify::pages::{update_word, when};
+
 use super::snapshot::{Block, DayCell, Item, Snapshot, State, Stretch};
 use crate::web::html::esc;
 
@@ -40,12 +42,6 @@ pub fn label_parts(s: Status) -> (&'static str, &'static str, &'static str) {
 fn label(out: &mut String, s: Status) {
     let (c, i, w) = label_parts(s);
     let _ = write!(out, r#"<span class="label {c}"><span aria-hidden="true">{i}</span> {w}</span>"#);
-}
-
-/// `2026-11-21 10:00 UTC`
-pub fn when(ms: Millis) -> String {
-    let s = rfc3339(ms);
-    format!("{} {} UTC", &s[..10], &s[11..16])
 }
 
 pub fn day_str(ms: Millis) -> String {
@@ -288,17 +284,6 @@ fn updates(out: &mut String, list: &[super::snapshot::PublicUpdate]) {
         let _ = write!(out, "<p>{}</p></li>", esc(&u.body));
     }
     out.push_str("</ol>");
-}
-
-/// How an update's status reads.
-pub fn update_word(status: &str) -> &'static str {
-    match status {
-        "investigating" => "Investigating",
-        "identified" => "Identified",
-        "monitoring" => "Monitoring",
-        "resolved" => "Resolved",
-        _ => "Update",
-    }
 }
 
 fn maintenance(out: &mut String, s: &Snapshot) {

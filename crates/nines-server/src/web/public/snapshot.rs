@@ -1,9 +1,7 @@
-//! The public page's data, built in one pass and cached: every public
-//! service with its current state and its 90 daily states and uptime, the
-//! groups, downtimes and maintenance of public services, and the rendered
-//! page. Requests read the current snapshot; a background refresh replaces
-//! it when the store's change fingerprint moves (a transition, a final day,
-//! a group edit, a downtime), checked at most once a second.
+//! The public page's data, built in one pass: every public service with its
+//! current state and its 90 daily states and uptime, the groups, downtimes
+//! and maintenance of public services. How a snapshot is cached and
+//! refreshed is `super::cache`; what it is served as, `super::output`.
 //!
 //! Day figures come from the SLO engine: final days from the stored day
 //! results (kept in memory and refreshed by what the aggregator wrote
@@ -20,22 +18,13 @@ use nines_store::Store;
 use nines_store::maintenance::MaintenanceRow;
 use nines_store::slo::SloSubject;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
 
 use crate::config::SloConfig;
 use crate::slo::{day_status, policy_for};
 
 /// Days in the bar (today included).
 pub const DAYS: i64 = 90;
-/// How often a request may trigger a look at the fingerprint.
-const CHECK_EVERY: Duration = Duration::from_secs(1);
-/// How old the last look may be for a request to be served the current
-/// snapshot while a background task looks again. Past it (the first visitor
-/// after a quiet spell) the request waits for the look, so a change reaches
-/// the page within this much of the first request that follows it.
-const SERVE_STALE_FOR: Duration = Duration::from_secs(5);
 /// Past downtimes listed.
 const PAST_DOWNTIMES: usize = 20;
 
@@ -255,7 +244,7 @@ impl Rec {
 
 /// Final day results of public services, by service, sorted by day.
 #[derive(Default)]
-struct DayCache {
+pub(super) struct DayCache {
     /// Rows before this day were never read (the bar's first day less one).
     from: Millis,
     /// Highest `computed_at` seen: later reads take only rows at or after it.
@@ -329,111 +318,6 @@ impl DayCache {
     }
 }
 
-/// The cache of one server: the current snapshot and how to refresh it.
-pub struct Cache {
-    current: RwLock<Option<Arc<Snapshot>>>,
-    checked: Mutex<Option<Instant>>,
-    refreshing: AtomicBool,
-    build: tokio::sync::Mutex<Builder>,
-    version: AtomicU64,
-    /// Called on each new snapshot before it is served, so the requests
-    /// that follow find its page made.
-    prerender: fn(&Snapshot),
-}
-
-#[derive(Default)]
-struct Builder {
-    days: DayCache,
-    fingerprint: String,
-}
-
-impl Cache {
-    pub fn new(prerender: fn(&Snapshot)) -> Self {
-        Cache {
-            current: RwLock::new(None),
-            checked: Mutex::new(None),
-            refreshing: AtomicBool::new(false),
-            build: tokio::sync::Mutex::new(Builder::default()),
-            version: AtomicU64::new(0),
-            prerender,
-        }
-    }
-
-    /// The current snapshot. Builds the first one; afterwards, while the
-    /// last look at the fingerprint is recent, the current one is served
-    /// while a background task refreshes it; after a quiet spell the request
-    /// waits for the look (and a rebuild, when something changed).
-    pub async fn get(self: &Arc<Self>, state: &crate::AppState) -> nines_store::Result<Arc<Snapshot>> {
-        let cur = self.current.read().ok().and_then(|g| g.clone());
-        let recent = self.checked.lock().ok().and_then(|c| *c).is_some_and(|t| t.elapsed() < SERVE_STALE_FOR);
-        match cur {
-            Some(_) if !recent => self.refresh(state).await,
-            Some(s) => {
-                if self.due() && !self.refreshing.swap(true, Ordering::AcqRel) {
-                    let me = self.clone();
-                    let st = state.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = me.refresh(&st).await {
-                            tracing::warn!(error = %e, "status page refresh failed");
-                        }
-                        me.refreshing.store(false, Ordering::Release);
-                    });
-                }
-                Ok(s)
-            }
-            None => self.refresh(state).await,
-        }
-    }
-
-    /// Make the next request look at the fingerprint (after an edit here).
-    pub fn invalidate(&self) {
-        if let Ok(mut c) = self.checked.lock() {
-            *c = None;
-        }
-    }
-
-    fn due(&self) -> bool {
-        let Ok(mut c) = self.checked.lock() else { return false };
-        match *c {
-            Some(t) if t.elapsed() < CHECK_EVERY => false,
-            _ => {
-                *c = Some(Instant::now());
-                true
-            }
-        }
-    }
-
-    /// Rebuild when the fingerprint moved (or none exists yet).
-    async fn refresh(&self, state: &crate::AppState) -> nines_store::Result<Arc<Snapshot>> {
-        let mut b = self.build.lock().await;
-        if let Ok(mut c) = self.checked.lock() {
-            *c = Some(Instant::now());
-        }
-        let now = state.clock.now_ms();
-        // the clock's minute is part of it: open days grow as time passes
-        let fp = format!("{}{}", state.store.statuspage_fingerprint().await?, now / 60_000);
-        if let Some(s) = self.current.read().ok().and_then(|g| g.clone())
-            && fp == b.fingerprint
-        {
-            return Ok(s);
-        }
-        let t = Instant::now();
-        let version = self.version.fetch_add(1, Ordering::AcqRel) + 1;
-        let mut snap = build(&state.store, &mut b.days, now, version).await?;
-        snap.base_url = state.notifier.base_url.clone();
-        snap.build_ms = t.elapsed().as_secs_f64() * 1000.0;
-        // render now, off the path of the requests that follow
-        (self.prerender)(&snap);
-        tracing::debug!(services = snap.items.len(), build_ms = snap.build_ms, "status page rebuilt");
-        let snap = Arc::new(snap);
-        b.fingerprint = fp;
-        if let Ok(mut g) = self.current.write() {
-            *g = Some(snap.clone());
-        }
-        Ok(snap)
-    }
-}
-
 /// Each public service's status at `at` and transitions from `at` to
 /// `now`, reading the day cache for the status where it can.
 async fn open_days(
@@ -463,7 +347,12 @@ async fn open_days(
 }
 
 /// Build a snapshot from the store at `now`.
-async fn build(store: &Store, days: &mut DayCache, now: Millis, version: u64) -> nines_store::Result<Snapshot> {
+pub(super) async fn build(
+    store: &Store,
+    days: &mut DayCache,
+    now: Millis,
+    version: u64,
+) -> nines_store::Result<Snapshot> {
     let cfg = SloConfig::load(store).await?;
     let entries = store.public_entries().await?;
     let all_subjects = store.slo_subjects(None).await?;

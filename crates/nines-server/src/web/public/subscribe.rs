@@ -25,19 +25,18 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::{Extension, Json};
 use nines_core::FieldError;
-use nines_core::clock::{Millis, rfc3339};
+use nines_core::clock::rfc3339;
 use nines_core::wire::ErrorBody;
-use nines_store::pages::{NewDelivery, PageRow, SubscriberRow};
+use nines_store::pages::{PageRow, SubscriberRow};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
-use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Instant;
 use utoipa::ToSchema;
 
-use super::pages::{Def, Views, own_page};
-use super::render::{notice, update_word, when};
-use super::snapshot::{Cache, Snapshot};
+use super::cache::Cache;
+use super::pages::{Views, own_page};
+use super::render::notice;
+use super::snapshot::Snapshot;
 use super::{HTML, Sel, respond};
 use crate::AppState;
 use crate::auth::Caller;
@@ -487,75 +486,6 @@ pub async fn delete_subscriber(State(s): State<AppState>, caller: Caller, sel: S
     let sub = s.store.subscriber(id).await?.filter(|x| x.page_id == page.id).ok_or_else(missing)?;
     s.store.delete_subscriber(sub.id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-// ---- messages ----
-
-/// What an update says, for the subscribers of every configured page that
-/// shows one of `service_ids` (their public names there).
-#[allow(clippy::too_many_arguments)]
-pub async fn update_deliveries(
-    s: &AppState,
-    downtime_id: i64,
-    service_ids: &[i64],
-    status: &str,
-    message: &str,
-    title: Option<&str>,
-    now: Millis,
-) -> ApiResult<Vec<NewDelivery>> {
-    let ids: HashSet<i64> = service_ids.iter().copied().collect();
-    let entries: Vec<_> = s.store.public_entries().await?.into_iter().filter(|e| ids.contains(&e.service_id)).collect();
-    if entries.is_empty() {
-        return Ok(Vec::new());
-    }
-    let n = &s.notifier;
-    let mut out = Vec::new();
-    for page in s.store.status_pages().await? {
-        let def = Def::from_row(&page);
-        let mut names: Vec<&str> = entries
-            .iter()
-            .filter(|e| def.shows(&e.organization, &e.group_name))
-            .map(|e| e.display_name.as_str())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        if names.is_empty() {
-            continue;
-        }
-        names.sort();
-        let subs = s.store.subscribers(page.id, true).await?;
-        if subs.is_empty() {
-            continue;
-        }
-        let what = title.map_or_else(|| names.join(", "), str::to_string);
-        let subject = format!("[{}] {}: {}", page.title, update_word(status), what);
-        for sub in subs {
-            let body = match sub.kind.as_str() {
-                "email" => {
-                    let mut b = format!("{}: {what}\n\n{message}\n\n", update_word(status));
-                    let _ = writeln!(b, "Affected: {}", names.join(", "));
-                    let _ = writeln!(b, "Posted {}.\n", when(now));
-                    let _ = writeln!(b, "Current status: {}", page_url(&n.base_url, &page.slug));
-                    let _ = writeln!(b, "Unsubscribe: {}", link(&n.base_url, &page.slug, &sub, &n.key, "unsubscribe"));
-                    b
-                }
-                _ => serde_json::json!({
-                    "page": page.slug,
-                    "pageTitle": page.title,
-                    "downtimeId": downtime_id,
-                    "status": status,
-                    "title": what,
-                    "message": message,
-                    "services": names,
-                    "postedAt": rfc3339(now),
-                    "url": page_url(&n.base_url, &page.slug),
-                })
-                .to_string(),
-            };
-            out.push(NewDelivery { subscriber_id: sub.id, subject: subject.clone(), body });
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

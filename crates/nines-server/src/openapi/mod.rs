@@ -1,6 +1,8 @@
 //! The OpenAPI document, generated from the handlers and wire types. A test
 //! compares it with the committed `docs/openapi.json`; `nines openapi`
-//! regenerates that file.
+//! regenerates that file. [`docs`] is the same document as a page.
+
+pub mod docs;
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};

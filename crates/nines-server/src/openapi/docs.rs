@@ -6,7 +6,7 @@
 //! anchor; the role an operation needs comes from the access table
 //! ([`crate::access`]), the rule the server enforces, not from prose.
 //!
-//! What does not live here: the document itself ([`crate::openapi`]) and
+//! What does not live here: the document itself (the parent module) and
 //! the dashboard (`web::dashboard`).
 
 use std::fmt::Write;
@@ -19,9 +19,9 @@ use axum::routing::get;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::html::esc;
 use crate::AppState;
 use crate::access::{self, Access};
+use crate::web::html::esc;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/api/docs", get(docs))
@@ -74,7 +74,7 @@ static CSP: LazyLock<String> = LazyLock::new(|| {
 
 /// The document `/api/openapi.json` serves, as a JSON value.
 pub fn document() -> Value {
-    serde_json::from_str(&crate::openapi::document_json()).unwrap_or(Value::Null)
+    serde_json::from_str(&super::document_json()).unwrap_or(Value::Null)
 }
 
 async fn docs() -> Response {
