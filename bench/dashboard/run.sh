@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Dashboard hierarchy tree with 5,000 services on SQLite.
 #
-#   bench/dashboard/run.sh          # needs curl; SERVICES and RUNS override the size
+#   bench/dashboard/run.sh          # needs curl; SERVICES and RUNS override the size,
+#                                   # BIN=path runs that binary instead of building one
 #
 # One release `nines serve` on a fresh SQLite data dir, loopback only:
 #   1. seeds SERVICES services by health reports (5 platforms x 4 environments
@@ -21,8 +22,12 @@ RUNS=${RUNS:-31}
 PORT=${PORT:-18191}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/nines-target}
 command -v curl >/dev/null || { echo "curl is required" >&2; exit 1; }
-cargo build --release -q -p nines
-BIN=$CARGO_TARGET_DIR/release/nines
+# BIN=path runs a given build (to compare two side by side); otherwise
+# the release binary is built here
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -q -p nines
+  BIN=$CARGO_TARGET_DIR/release/nines
+fi
 DATA=$(mktemp -d)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
 # push services stay fresh for the whole run (no stale transitions mid-measurement)

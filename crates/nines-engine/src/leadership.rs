@@ -59,14 +59,8 @@ impl Leadership {
     }
 
     /// The ticks of a singleton worker: one every `every` while this
-    /// replica leads, until `stop` fires.
-    ///
-    /// ```ignore
-    /// let mut ticks = me.ticks(every, stop);
-    /// while ticks.next().await {
-    ///     // one pass
-    /// }
-    /// ```
+    /// replica leads, until `stop` fires. A worker is a loop of
+    /// `while ticks.next().await { … one pass … }`.
     pub fn ticks(&self, every: Duration, stop: watch::Receiver<bool>) -> LeaderTicks {
         LeaderTicks { me: self.clone(), every, stop }
     }
