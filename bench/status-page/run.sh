@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Public status page with 5,000 public services and 90 days of history.
 #
-#   bench/status-page/run.sh      # needs wrk and curl (apt-get install wrk curl)
+#   bench/status-page/run.sh      # needs wrk and curl (apt-get install wrk curl);
+#                                 # BIN=path serves with a given build
 #
 # Seeds a fresh SQLite database (SERVICES, GROUPS, DAYS override the size),
 # starts a release `nines serve` on it, then measures in one run:
@@ -20,9 +21,10 @@ PORT=${PORT:-18282}
 export SERVICES=${SERVICES:-5000} GROUPS=${GROUPS:-50} DAYS=${DAYS:-90}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/nines-target}
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
-# one build of both, so the features (and the compiled dependencies) are shared
+# one build of both, so the features (and the compiled dependencies) are shared;
+# BIN=path serves with that binary instead (to compare two builds side by side)
 cargo build --release -q -p nines -p nines-server --example status_page_seed
-BIN=$CARGO_TARGET_DIR/release/nines
+BIN=${BIN:-$CARGO_TARGET_DIR/release/nines}
 DATA=$(mktemp -d)
 PID=
 trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -rf "$DATA"' EXIT
