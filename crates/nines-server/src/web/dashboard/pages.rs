@@ -1400,7 +1400,7 @@ pub async fn downtime(State(s): State<AppState>, ui: UiCaller, Path(id): Path<St
             let _ = write!(
                 b,
                 "<li><strong>{}</strong> — {} by {}<p>{}</p></li>",
-                crate::web::public::render::update_word(&u.status),
+                crate::notify::pages::update_word(&u.status),
                 time(&rfc3339(u.created_at)),
                 esc(&u.author),
                 esc(&u.body)

@@ -7,8 +7,8 @@ use std::fmt::Write;
 
 use nines_core::clock::rfc3339;
 
-use super::render::when;
 use super::snapshot::Snapshot;
+use crate::notify::pages::when;
 use crate::web::html::esc;
 
 pub fn atom(s: &Snapshot) -> Vec<u8> {
@@ -56,7 +56,7 @@ pub fn atom(s: &Snapshot) -> Vec<u8> {
                 r#"<entry><id>urn:nines:status-page:incident:{}:update:{}</id><title>{}: {}</title><updated>{}</updated><published>{}</published><link rel="alternate" type="text/html" href="{base}/status-page/day/{day}"/><content type="text">{}</content></entry>"#,
                 d.id,
                 u.id,
-                super::render::update_word(&u.status),
+                crate::notify::pages::update_word(&u.status),
                 esc(&what),
                 rfc3339(u.at),
                 rfc3339(u.at),

@@ -12,7 +12,7 @@ use nines_core::clock::{Millis, rfc3339};
 use nines_core::slo::DAY_MS;
 use std::fmt::Write;
 
-pub use crate::notify::pages::{update_word, when};
+use crate::notify::pages::{update_word, when};
 
 use super::snapshot::{Block, DayCell, Item, Snapshot, State, Stretch};
 use crate::web::html::esc;
